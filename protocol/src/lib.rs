@@ -1,1 +1,117 @@
+//! The sans-IO protocol core of **auth0-server**, the Auth0 server-side SDK for Rust.
+//!
+//! This crate decides everything and performs no I/O: no sockets, no clock, no randomness
+//! (DESIGN.md §2). Each SDK operation is a state machine ([`effect::Operation`]) that asks its
+//! driver for effects — send this HTTP request, load or save the session — and finishes with a
+//! result. The `auth0-server` crate drives these machines over `ureq` or any async HTTP client;
+//! tests drive them from a script.
+//!
+//! Modules follow the protocol: [`config`] (validated client configuration), [`session`] (the
+//! stored session), [`scope`] (scope merging and comparison), [`access_token`] and
+//! [`connection_token`] (token retrieval), [`user_session`] (`get_user`/`get_session`),
+//! [`discovery`] (OIDC metadata), [`token_endpoint`] (requests and response parsing),
+//! [`transaction`] (in-flight logins), [`jose`] (JWS, JWK, JWE).
+//!
+//! # Example: a cache hit, driven by hand
+//!
+//! ```
+//! use auth0_server_protocol::{Core, config::Config, access_token::AccessTokenRequest};
+//! use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
+//! use auth0_server_protocol::session::{StateData, TokenSet};
+//!
+//! let core = Core::new(
+//!     Config::builder("tenant.auth0.com", "client-id")
+//!         .client_secret("client-secret")
+//!         .secret("a-secret-of-at-least-32-bytes-long!!")
+//!         .audience("https://api.example.com")
+//!         .build()?,
+//! );
+//! let now = 1_700_000_000;
+//! let session = StateData {
+//!     token_sets: vec![TokenSet {
+//!         audience: "https://api.example.com".into(),
+//!         access_token: "eyJ...".into(),
+//!         scope: Some("openid profile email offline_access".into()),
+//!         expires_at: now + 3600,
+//!     }],
+//!     ..Default::default()
+//! };
+//!
+//! let mut op = core.get_access_token(AccessTokenRequest::default());
+//! let mut input = Input::Start;
+//! let token = loop {
+//!     match op.step(input, now) {
+//!         Step::Done(result) => break result?,
+//!         Step::Effect(Effect::LoadSession) => input = Input::Session(Some(session.clone())),
+//!         Step::Effect(other) => unreachable!("a cache hit needs no {other:?}"),
+//!     }
+//! };
+//! assert_eq!(token.access_token.expose(), "eyJ...");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod access_token;
+pub mod config;
+pub mod connection_token;
+pub mod discovery;
+pub mod effect;
+pub mod jose;
+pub mod scope;
+pub mod secret;
+pub mod session;
+pub mod token_endpoint;
+pub mod transaction;
+pub mod user_session;
+
+pub use secret::Secret;
+
+use access_token::{AccessTokenRequest, GetAccessToken};
+use config::Config;
+use connection_token::{ConnectionTokenRequest, GetConnectionToken};
+use std::sync::Arc;
+use user_session::{GetSession, GetUser};
+
+/// The protocol core for one configured client: creates operations.
+#[derive(Clone, Debug)]
+pub struct Core {
+    config: Arc<Config>,
+}
+
+impl Core {
+    /// A core for a validated configuration.
+    pub fn new(config: Config) -> Self {
+        Core {
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// `get_user`: the session's user claims.
+    pub fn get_user(&self) -> GetUser {
+        GetUser::default()
+    }
+
+    /// `get_session`: the session without its internal block.
+    pub fn get_session(&self) -> GetSession {
+        GetSession::default()
+    }
+
+    /// `get_access_token`: a stored token while valid, else a refreshed one.
+    pub fn get_access_token(&self, request: AccessTokenRequest) -> GetAccessToken {
+        GetAccessToken::new(self.config.clone(), request)
+    }
+
+    /// `get_access_token_for_connection`: a federated connection's token.
+    pub fn get_access_token_for_connection(
+        &self,
+        request: ConnectionTokenRequest,
+    ) -> GetConnectionToken {
+        GetConnectionToken::new(self.config.clone(), request)
+    }
+}

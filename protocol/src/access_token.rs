@@ -1,0 +1,502 @@
+//! `get_access_token`: serve a stored access token while it is valid, otherwise refresh it
+//! with the refresh token (DESIGN.md §4, the seed guide's "Retrieving an Access Token" and
+//! "Multi-Resource Refresh Tokens").
+//!
+//! The decisions are plain functions ([`requested_scope`], [`select_token_set`],
+//! [`is_expired`], [`refresh_request`], [`apply_refresh`]) so they can be tested and
+//! benchmarked alone; [`GetAccessToken`] strings them together as an [`Operation`].
+
+use crate::config::{AUDIENCE_DEFAULT_KEY, Config};
+use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::effect::{Coalesce, Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use crate::scope;
+use crate::secret::Secret;
+use crate::session::{StateData, TokenSet};
+use crate::token_endpoint::{
+    ResponseError, TokenResponse, form_post, parse_token_response, unverified_claims,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// What `get_access_token` is asked for: an audience and extra scopes, both optional.
+///
+/// ```
+/// use auth0_server_protocol::access_token::AccessTokenRequest;
+/// let req = AccessTokenRequest::audience("https://analytics.example.com").scope("write:analytics");
+/// assert_eq!(req.audience.as_deref(), Some("https://analytics.example.com"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessTokenRequest {
+    /// The API; `None` means the configured default audience.
+    pub audience: Option<String>,
+    /// Scopes wanted on top of the audience's configured default scopes.
+    pub scope: Option<String>,
+}
+
+impl AccessTokenRequest {
+    /// A request for an audience.
+    pub fn audience(audience: impl Into<String>) -> Self {
+        AccessTokenRequest {
+            audience: Some(audience.into()),
+            scope: None,
+        }
+    }
+    /// Adds scopes to the request.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+}
+
+/// An access token as returned to the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    /// The token.
+    pub access_token: Secret,
+    /// Its audience key.
+    pub audience: String,
+    /// Its scope.
+    pub scope: Option<String>,
+    /// Expiry, Unix seconds.
+    pub expires_at: u64,
+}
+
+impl AccessToken {
+    fn from_set(set: &TokenSet) -> Self {
+        AccessToken {
+            access_token: set.access_token.clone(),
+            audience: set.audience.clone(),
+            scope: set.scope.clone(),
+            expires_at: set.expires_at,
+        }
+    }
+}
+
+/// Why no access token could be returned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessTokenError {
+    /// There is no session (the user is not logged in).
+    #[error("there is no session: the user is not logged in")]
+    MissingSession,
+    /// No usable token is stored and the session has no refresh token (request `offline_access`).
+    #[error(
+        "no valid access token is stored and the session has no refresh token; request the `offline_access` scope at login"
+    )]
+    MissingRefreshToken,
+    /// The refresh was refused or the answer was unusable.
+    #[error("failed to refresh the access token: {0}")]
+    FailedToRefresh(ResponseError),
+    /// The refresh needs multi-factor authentication first.
+    #[error("multi-factor authentication is required{}", .error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    MfaRequired {
+        /// The MFA token to continue with.
+        mfa_token: Secret,
+        /// The `mfa_requirements` sent by Auth0.
+        mfa_requirements: Option<Value>,
+        /// The server's description.
+        error_description: Option<String>,
+    },
+    /// Auth0 answered with a token for another audience: the requested audience is not in the
+    /// application's refresh token policy.
+    #[error(
+        "Auth0 returned an access token for {received:?} instead of `{requested}`: add `{requested}` to the application's refresh token policy (Multi-Resource Refresh Token) in the Auth0 dashboard"
+    )]
+    AudienceMismatch {
+        /// The audience asked for.
+        requested: String,
+        /// The `aud` of the token received.
+        received: Vec<String>,
+    },
+    /// A refreshed ID token belongs to another user or issuer than the session's.
+    #[error(
+        "the refreshed ID token does not belong to the session's user; the session was not updated"
+    )]
+    SessionMismatch,
+    /// Discovery of the tenant's endpoints failed.
+    #[error("OpenID discovery failed: {0}")]
+    Discovery(ResponseError),
+    /// The driver broke the protocol.
+    #[error(transparent)]
+    UnexpectedInput(#[from] UnexpectedInput),
+}
+
+impl AccessTokenError {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccessTokenError::MissingSession => "missing_session",
+            AccessTokenError::MissingRefreshToken => "missing_refresh_token",
+            AccessTokenError::FailedToRefresh(_) => "failed_to_refresh_token",
+            AccessTokenError::MfaRequired { .. } => "mfa_required",
+            AccessTokenError::AudienceMismatch { .. } => "audience_mismatch",
+            AccessTokenError::SessionMismatch => "session_mismatch",
+            AccessTokenError::Discovery(_) => "discovery_failed",
+            AccessTokenError::UnexpectedInput(_) => "unexpected_input",
+        }
+    }
+
+    /// The OAuth error the server sent, if any.
+    pub fn oauth_error(&self) -> Option<&crate::token_endpoint::OAuthError> {
+        match self {
+            AccessTokenError::FailedToRefresh(e) | AccessTokenError::Discovery(e) => e.oauth(),
+            _ => None,
+        }
+    }
+
+    /// Turns a token endpoint failure into `mfa_required` or `failed_to_refresh_token`.
+    fn from_response(e: ResponseError) -> Self {
+        match e {
+            ResponseError::OAuth(o) if o.error == "mfa_required" => AccessTokenError::MfaRequired {
+                mfa_token: o.mfa_token.unwrap_or_default(),
+                mfa_requirements: o.mfa_requirements,
+                error_description: o.error_description,
+            },
+            other => AccessTokenError::FailedToRefresh(other),
+        }
+    }
+}
+
+/// The requested scope for an audience key (DESIGN.md §4 steps 1–2): the configured default
+/// scopes for that audience merged with the call's scopes.
+pub fn requested_scope(
+    config: &Config,
+    audience_key: &str,
+    call_scope: Option<&str>,
+) -> Option<String> {
+    scope::merge_scopes(
+        config
+            .authorization_params()
+            .scope
+            .for_audience(audience_key),
+        call_scope,
+    )
+}
+
+/// Picks the stored token set for an audience key and requested scope (step 3): one whose
+/// scope set equals the requested set, else the superset with the fewest scopes (the first of
+/// equals), else none.
+pub fn select_token_set<'a>(
+    sets: &'a [TokenSet],
+    audience_key: &str,
+    requested: Option<&str>,
+) -> Option<&'a TokenSet> {
+    let requested = requested.unwrap_or("");
+    let mut best: Option<(&TokenSet, usize)> = None;
+    for set in sets.iter().filter(|s| s.audience == audience_key) {
+        let stored = set.scope.as_deref().unwrap_or("");
+        if !scope::is_superset(stored, requested) {
+            continue;
+        }
+        if scope::is_superset(requested, stored) {
+            return Some(set);
+        }
+        let n = scope::count(stored);
+        if best.is_none_or(|(_, m)| n < m) {
+            best = Some((set, n));
+        }
+    }
+    best.map(|(s, _)| s)
+}
+
+/// Whether a token expiring at `expires_at` must be treated as expired at `now`: it is, when
+/// it expires within `leeway` seconds.
+pub fn is_expired(expires_at: u64, now: u64, leeway: u64) -> bool {
+    expires_at <= now.saturating_add(leeway)
+}
+
+/// A stable, non-reversible identifier of a refresh token (SHA-256, hex), for coalescing keys.
+pub fn refresh_token_hash(refresh_token: &Secret) -> String {
+    let digest = Sha256::digest(refresh_token.expose().as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+    }
+    out
+}
+
+/// The refresh request (step 6): `grant_type=refresh_token`, `refresh_token`, `audience`
+/// unless the key is `default`, `scope` when some, and client authentication.
+pub fn refresh_request(
+    config: &Config,
+    metadata: &Metadata,
+    refresh_token: &Secret,
+    audience_key: &str,
+    scope: Option<&str>,
+) -> HttpRequest {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose()),
+    ];
+    if audience_key != AUDIENCE_DEFAULT_KEY {
+        params.push(("audience", audience_key));
+    }
+    if let Some(scope) = scope {
+        params.push(("scope", scope));
+    }
+    HttpRequest {
+        request: form_post(config, &metadata.token_endpoint, &params),
+        coalesce: Some(Coalesce {
+            key: format!(
+                "refresh {} {} {}",
+                refresh_token_hash(refresh_token),
+                audience_key,
+                scope.unwrap_or("")
+            ),
+            remember: true,
+        }),
+    }
+}
+
+/// The audiences of a JWT access token, or `None` when the token is opaque or has no `aud`.
+pub fn token_audiences(access_token: &str) -> Option<Vec<String>> {
+    match unverified_claims(access_token)?.remove("aud")? {
+        Value::String(s) => Some(vec![s]),
+        Value::Array(a) => Some(
+            a.into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Updates the session after a successful refresh (step 7) and returns the token to hand out.
+///
+/// The token set with the same audience key and scope set is replaced, else one is appended;
+/// a rotated refresh token replaces the old one; a returned ID token replaces the old one and
+/// refreshes the user claims. Nothing else changes. When the response's ID token names another
+/// `sub` or `iss` than the session, the session is left untouched and `SessionMismatch` is
+/// returned. When the access token is for another audience than requested (step 8), the
+/// rotated refresh token and ID token are still kept — losing a rotated refresh token would
+/// lock the user out — but the access token is not stored, and `AudienceMismatch` is returned.
+pub fn apply_refresh(
+    session: &mut StateData,
+    audience_key: &str,
+    requested_scope: Option<&str>,
+    response: &TokenResponse,
+    now: u64,
+) -> Result<AccessToken, AccessTokenError> {
+    let new_user = match &response.id_token {
+        Some(id_token) => {
+            let claims =
+                unverified_claims(id_token.expose()).ok_or(AccessTokenError::SessionMismatch)?;
+            let same = |claim: &str, current: Option<&str>| {
+                current.is_none_or(|c| claims.get(claim).and_then(Value::as_str) == Some(c))
+            };
+            if !same("sub", session.sub()) || !same("iss", session.iss()) {
+                return Err(AccessTokenError::SessionMismatch);
+            }
+            Some(claims)
+        }
+        None => None,
+    };
+    if let Some(rt) = &response.refresh_token {
+        session.refresh_token = Some(rt.clone());
+    }
+    if let Some(id_token) = &response.id_token {
+        session.id_token = Some(id_token.clone());
+        session.user = new_user;
+    }
+    if audience_key != AUDIENCE_DEFAULT_KEY {
+        if let Some(auds) = token_audiences(response.access_token.expose()) {
+            if !auds.iter().any(|a| a == audience_key) {
+                return Err(AccessTokenError::AudienceMismatch {
+                    requested: audience_key.to_owned(),
+                    received: auds,
+                });
+            }
+        }
+    }
+    let scope = response
+        .scope
+        .clone()
+        .or_else(|| requested_scope.map(str::to_owned));
+    let expires_at = expiry(response, now);
+    let set = TokenSet {
+        audience: audience_key.to_owned(),
+        access_token: response.access_token.clone(),
+        scope,
+        expires_at,
+    };
+    let stored = set.scope.as_deref().unwrap_or("");
+    match session.token_sets.iter_mut().find(|s| {
+        s.audience == audience_key && scope::same_set(s.scope.as_deref().unwrap_or(""), stored)
+    }) {
+        Some(existing) => *existing = set.clone(),
+        None => session.token_sets.push(set.clone()),
+    }
+    Ok(AccessToken::from_set(&set))
+}
+
+/// `expires_at` of a received token: `now + expires_in`; without `expires_in`, the JWT's `exp`;
+/// for an opaque token without either, `now` (used once, never served from the cache).
+pub(crate) fn expiry(response: &TokenResponse, now: u64) -> u64 {
+    match response.expires_in {
+        Some(secs) => now.saturating_add(secs),
+        None => unverified_claims(response.access_token.expose())
+            .and_then(|c| c.get("exp").and_then(Value::as_u64))
+            .unwrap_or(now),
+    }
+}
+
+/// The `get_access_token` operation. Create it with [`crate::Core::get_access_token`].
+#[derive(Debug)]
+pub struct GetAccessToken {
+    config: Arc<Config>,
+    request: AccessTokenRequest,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Start,
+    LoadingSession,
+    Metadata {
+        session: Box<StateData>,
+        meta: MetadataStep,
+    },
+    Refreshing {
+        session: Box<StateData>,
+    },
+    Saving {
+        result: Result<AccessToken, AccessTokenError>,
+    },
+    Finished,
+}
+
+impl GetAccessToken {
+    pub(crate) fn new(config: Arc<Config>, request: AccessTokenRequest) -> Self {
+        GetAccessToken {
+            config,
+            request,
+            state: State::Start,
+        }
+    }
+
+    fn audience_key(&self) -> &str {
+        self.config.audience_key(self.request.audience.as_deref())
+    }
+
+    fn scope(&self) -> Option<String> {
+        requested_scope(
+            &self.config,
+            self.audience_key(),
+            self.request.scope.as_deref(),
+        )
+    }
+
+    fn after_metadata(
+        &mut self,
+        session: Box<StateData>,
+        metadata: &Metadata,
+    ) -> Step<AccessToken, AccessTokenError> {
+        let Some(refresh_token) = session.refresh_token.as_ref() else {
+            return self.finish(Err(AccessTokenError::MissingRefreshToken));
+        };
+        let scope = self.scope();
+        let req = refresh_request(
+            &self.config,
+            metadata,
+            refresh_token,
+            self.audience_key(),
+            scope.as_deref(),
+        );
+        self.state = State::Refreshing { session };
+        Step::Effect(Effect::Http(req))
+    }
+
+    fn finish(
+        &mut self,
+        result: Result<AccessToken, AccessTokenError>,
+    ) -> Step<AccessToken, AccessTokenError> {
+        self.state = State::Finished;
+        Step::Done(result)
+    }
+}
+
+impl Operation for GetAccessToken {
+    type Output = AccessToken;
+    type Error = AccessTokenError;
+
+    fn step(&mut self, input: Input, now: u64) -> Step<AccessToken, AccessTokenError> {
+        match (std::mem::replace(&mut self.state, State::Finished), input) {
+            (State::Start, Input::Start) => {
+                self.state = State::LoadingSession;
+                Step::Effect(Effect::LoadSession)
+            }
+            (State::LoadingSession, Input::Session(session)) => {
+                let Some(session) = session else {
+                    return self.finish(Err(AccessTokenError::MissingSession));
+                };
+                let scope = self.scope();
+                if let Some(set) =
+                    select_token_set(&session.token_sets, self.audience_key(), scope.as_deref())
+                {
+                    if !is_expired(set.expires_at, now, self.config.leeway()) {
+                        return self.finish(Ok(AccessToken::from_set(set)));
+                    }
+                }
+                if session.refresh_token.is_none() {
+                    return self.finish(Err(AccessTokenError::MissingRefreshToken));
+                }
+                let (meta, effect) = MetadataStep::start();
+                self.state = State::Metadata {
+                    session: Box::new(session),
+                    meta,
+                };
+                Step::Effect(effect)
+            }
+            (State::Metadata { session, mut meta }, input) => {
+                match meta.handle(&self.config, input, now) {
+                    MetadataOutcome::Ready(m) => self.after_metadata(session, &m),
+                    MetadataOutcome::Effect(e) => {
+                        self.state = State::Metadata { session, meta };
+                        Step::Effect(e)
+                    }
+                    MetadataOutcome::Failed(e) => self.finish(Err(AccessTokenError::Discovery(e))),
+                    MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
+                }
+            }
+            (State::Refreshing { mut session }, Input::Http(response)) => {
+                let parsed = match parse_token_response(&response) {
+                    Ok(r) => r,
+                    Err(e) => return self.finish(Err(AccessTokenError::from_response(e))),
+                };
+                let scope = self.scope();
+                let audience_key = self.audience_key().to_owned();
+                let result =
+                    apply_refresh(&mut session, &audience_key, scope.as_deref(), &parsed, now);
+                match result {
+                    Err(AccessTokenError::SessionMismatch) => {
+                        self.finish(Err(AccessTokenError::SessionMismatch))
+                    }
+                    result => {
+                        self.state = State::Saving { result };
+                        Step::Effect(Effect::SaveSession(session))
+                    }
+                }
+            }
+            (State::Saving { result }, Input::Done) => self.finish(result),
+            (state, _) => self.finish(Err(UnexpectedInput {
+                expected: state.expects(),
+            }
+            .into())),
+        }
+    }
+}
+
+impl State {
+    fn expects(&self) -> &'static str {
+        match self {
+            State::Start => "Start",
+            State::LoadingSession => "LoadSession",
+            State::Metadata { .. } => "metadata",
+            State::Refreshing { .. } => "Http (refresh)",
+            State::Saving { .. } => "SaveSession",
+            State::Finished => "nothing (the operation has finished)",
+        }
+    }
+}

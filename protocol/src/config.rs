@@ -1,0 +1,539 @@
+//! Client configuration (DESIGN.md §3), validated once by [`ConfigBuilder::build`].
+//!
+//! ```
+//! use auth0_server_protocol::config::{Config, ClientAuthMethod};
+//! let config = Config::builder("tenant.auth0.com", "my-client-id")
+//!     .client_secret("a-client-secret")
+//!     .secret("a-cookie-secret-of-at-least-32-bytes!")
+//!     .audience("https://api.example.com")
+//!     .scope_for("https://api.example.com", "openid profile email offline_access read:orders")
+//!     .scope_for("https://analytics.example.com", "read:analytics")
+//!     .client_auth_method(ClientAuthMethod::ClientSecretBasic)
+//!     .build()?;
+//! assert_eq!(config.issuer(), "https://tenant.auth0.com/");
+//! # Ok::<(), auth0_server_protocol::config::ConfigError>(())
+//! ```
+
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use url::Url;
+
+/// The scope requested when none is configured.
+pub const DEFAULT_SCOPE: &str = "openid profile email offline_access";
+/// Default token expiry leeway, in seconds.
+pub const DEFAULT_LEEWAY: u64 = 30;
+/// Default lifetime of cached OIDC discovery metadata and JWKS, in seconds (10 minutes).
+pub const DEFAULT_DISCOVERY_TTL: u64 = 600;
+/// Default clock tolerance for ID-token and logout-token time claims, in seconds.
+pub const DEFAULT_CLOCK_TOLERANCE: u64 = 60;
+/// Minimum length of each encryption secret, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// How the client authenticates at the token and PAR endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ClientAuthMethod {
+    /// `client_id` and `client_secret` in the form body (the default).
+    #[default]
+    ClientSecretPost,
+    /// HTTP Basic authentication with the URL-encoded client id and secret.
+    ClientSecretBasic,
+}
+
+/// The configured default scopes: one string for every audience, or one string per audience
+/// (Multi-Resource Refresh Tokens).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScopeConfig {
+    /// One scope string used for every audience.
+    One(String),
+    /// Scope strings keyed by audience. The key `default` stands for "no audience".
+    PerAudience(BTreeMap<String, String>),
+}
+
+impl Default for ScopeConfig {
+    fn default() -> Self {
+        ScopeConfig::One(DEFAULT_SCOPE.to_owned())
+    }
+}
+
+impl ScopeConfig {
+    /// The default scopes for an audience key (DESIGN.md §4 step 1).
+    pub fn for_audience(&self, audience_key: &str) -> Option<&str> {
+        match self {
+            ScopeConfig::One(s) => Some(s),
+            ScopeConfig::PerAudience(map) => map.get(audience_key).map(String::as_str),
+        }
+    }
+}
+
+/// The configured authorization parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AuthorizationParams {
+    /// Where Auth0 sends the user back after login.
+    pub redirect_uri: Option<String>,
+    /// The default audience.
+    pub audience: Option<String>,
+    /// The default scopes.
+    pub scope: ScopeConfig,
+    /// Any other parameters, passed to `/authorize` verbatim.
+    pub extra: BTreeMap<String, String>,
+}
+
+/// A validated client configuration. Build it with [`Config::builder`].
+#[derive(Clone)]
+pub struct Config {
+    origin: String,
+    issuer: String,
+    domain_is_loopback: bool,
+    client_id: String,
+    client_secret: Secret,
+    client_auth: ClientAuthMethod,
+    secrets: Vec<Secret>,
+    authorization_params: AuthorizationParams,
+    leeway: u64,
+    discovery_ttl: u64,
+    clock_tolerance: u64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("client_auth", &self.client_auth)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .field("authorization_params", &self.authorization_params)
+            .field("leeway", &self.leeway)
+            .field("discovery_ttl", &self.discovery_ttl)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Starts a configuration for a tenant domain (`tenant.auth0.com`, a custom domain, or a
+    /// full origin such as `http://127.0.0.1:8080` for a local emulator) and a client id.
+    pub fn builder(domain: impl Into<String>, client_id: impl Into<String>) -> ConfigBuilder {
+        ConfigBuilder {
+            domain: domain.into(),
+            client_id: client_id.into(),
+            client_secret: None,
+            client_auth: ClientAuthMethod::default(),
+            secrets: Vec::new(),
+            params: AuthorizationParams::default(),
+            scope_map: None,
+            scope_string: None,
+            leeway: DEFAULT_LEEWAY,
+            discovery_ttl: DEFAULT_DISCOVERY_TTL,
+            clock_tolerance: DEFAULT_CLOCK_TOLERANCE,
+        }
+    }
+
+    /// The tenant origin, e.g. `https://tenant.auth0.com` (no trailing slash).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+    /// The expected issuer, `{origin}/`.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    /// Whether the tenant is on a loopback address (a local emulator).
+    pub fn domain_is_loopback(&self) -> bool {
+        self.domain_is_loopback
+    }
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+    /// The client secret.
+    pub fn client_secret(&self) -> &Secret {
+        &self.client_secret
+    }
+    /// The client authentication method.
+    pub fn client_auth_method(&self) -> ClientAuthMethod {
+        self.client_auth
+    }
+    /// The encryption secrets: the first encrypts, all decrypt.
+    pub fn secrets(&self) -> &[Secret] {
+        &self.secrets
+    }
+    /// The configured authorization parameters.
+    pub fn authorization_params(&self) -> &AuthorizationParams {
+        &self.authorization_params
+    }
+    /// Token expiry leeway in seconds.
+    pub fn leeway(&self) -> u64 {
+        self.leeway
+    }
+    /// Lifetime of cached discovery metadata and JWKS, in seconds.
+    pub fn discovery_ttl(&self) -> u64 {
+        self.discovery_ttl
+    }
+    /// Clock tolerance for ID and logout tokens, in seconds.
+    pub fn clock_tolerance(&self) -> u64 {
+        self.clock_tolerance
+    }
+
+    /// The audience key of DESIGN.md §4: the requested audience, else the default audience,
+    /// else the literal `default`.
+    pub fn audience_key<'a>(&'a self, requested: Option<&'a str>) -> &'a str {
+        requested
+            .or(self.authorization_params.audience.as_deref())
+            .unwrap_or(AUDIENCE_DEFAULT_KEY)
+    }
+}
+
+/// The audience key used when neither the call nor the configuration names an audience.
+pub const AUDIENCE_DEFAULT_KEY: &str = "default";
+
+/// An invalid configuration: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: `{field}` {reason}")]
+pub struct ConfigError {
+    /// The offending field, as named by the builder method.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            field,
+            reason: reason.into(),
+        }
+    }
+    /// The stable error code, `invalid_configuration`.
+    pub fn code(&self) -> &'static str {
+        "invalid_configuration"
+    }
+}
+
+/// Builds a [`Config`]; see [`Config::builder`].
+#[derive(Clone)]
+pub struct ConfigBuilder {
+    domain: String,
+    client_id: String,
+    client_secret: Option<Secret>,
+    client_auth: ClientAuthMethod,
+    secrets: Vec<Secret>,
+    params: AuthorizationParams,
+    scope_map: Option<BTreeMap<String, String>>,
+    scope_string: Option<String>,
+    leeway: u64,
+    discovery_ttl: u64,
+    clock_tolerance: u64,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field("domain", &self.domain)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigBuilder {
+    /// The client secret (required).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(Secret::new(secret));
+        self
+    }
+    /// How the client authenticates: `client_secret_post` (default) or `client_secret_basic`.
+    pub fn client_auth_method(mut self, method: ClientAuthMethod) -> Self {
+        self.client_auth = method;
+        self
+    }
+    /// Adds an encryption secret (at least 32 bytes). The first one added encrypts; every one
+    /// decrypts, so rotating means adding the new secret first and keeping the old one after it.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secrets.push(Secret::new(secret));
+        self
+    }
+    /// The redirect URI registered for the application.
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.params.redirect_uri = Some(uri.into());
+        self
+    }
+    /// The default audience.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.params.audience = Some(audience.into());
+        self
+    }
+    /// One scope string for every audience. Replaces any per-audience map.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope_string = Some(scope.into());
+        self.scope_map = None;
+        self
+    }
+    /// The default scopes for one audience (MRRT). Replaces a single scope string.
+    pub fn scope_for(mut self, audience: impl Into<String>, scope: impl Into<String>) -> Self {
+        self.scope_string = None;
+        self.scope_map
+            .get_or_insert_with(BTreeMap::new)
+            .insert(audience.into(), scope.into());
+        self
+    }
+    /// Any other authorization parameter, passed to `/authorize` verbatim.
+    pub fn authorization_param(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.params.extra.insert(name.into(), value.into());
+        self
+    }
+    /// Token expiry leeway in seconds (default 30).
+    pub fn leeway(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+    /// Lifetime of cached discovery metadata and JWKS in seconds (default 600).
+    pub fn discovery_ttl(mut self, seconds: u64) -> Self {
+        self.discovery_ttl = seconds;
+        self
+    }
+    /// Clock tolerance for ID-token and logout-token time claims (default 60 s).
+    pub fn clock_tolerance(mut self, seconds: u64) -> Self {
+        self.clock_tolerance = seconds;
+        self
+    }
+
+    /// Validates everything and returns the configuration, or the first invalid field.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let (origin, loopback) = parse_domain(&self.domain)?;
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::new("client_id", "must not be empty"));
+        }
+        let client_secret = match self.client_secret {
+            Some(s) if !s.expose().is_empty() => s,
+            _ => return Err(ConfigError::new("client_secret", "is required")),
+        };
+        if self.secrets.is_empty() {
+            return Err(ConfigError::new(
+                "secret",
+                "at least one encryption secret is required",
+            ));
+        }
+        if let Some(i) = self
+            .secrets
+            .iter()
+            .position(|s| s.expose().len() < MIN_SECRET_LEN)
+        {
+            return Err(ConfigError::new(
+                "secret",
+                format!("secret #{i} is shorter than {MIN_SECRET_LEN} bytes"),
+            ));
+        }
+        if let Some(uri) = &self.params.redirect_uri {
+            let parsed = Url::parse(uri)
+                .map_err(|_| ConfigError::new("redirect_uri", "is not an absolute URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError::new("redirect_uri", "must be http or https"));
+            }
+        }
+        if let Some(aud) = &self.params.audience {
+            if aud.trim().is_empty() {
+                return Err(ConfigError::new("audience", "must not be empty"));
+            }
+        }
+        for reserved in [
+            "client_id",
+            "response_type",
+            "code_challenge",
+            "code_challenge_method",
+            "state",
+            "nonce",
+            "redirect_uri",
+            "audience",
+            "scope",
+        ] {
+            if self.params.extra.contains_key(reserved) {
+                return Err(ConfigError::new(
+                    "authorization_params",
+                    format!("`{reserved}` is set by the SDK or its own builder method"),
+                ));
+            }
+        }
+        let mut params = self.params;
+        params.scope = match (self.scope_map, self.scope_string) {
+            (Some(map), _) => ScopeConfig::PerAudience(map),
+            (None, Some(s)) => ScopeConfig::One(s),
+            (None, None) => ScopeConfig::default(),
+        };
+        let issuer = format!("{origin}/");
+        Ok(Config {
+            origin,
+            issuer,
+            domain_is_loopback: loopback,
+            client_id: self.client_id,
+            client_secret,
+            client_auth: self.client_auth,
+            secrets: self.secrets,
+            authorization_params: params,
+            leeway: self.leeway,
+            discovery_ttl: self.discovery_ttl,
+            clock_tolerance: self.clock_tolerance,
+        })
+    }
+}
+
+/// Turns `tenant.auth0.com`, `https://tenant.auth0.com/` or `http://127.0.0.1:8080` into an
+/// origin without trailing slash. Plain http is accepted only for loopback hosts.
+fn parse_domain(domain: &str) -> Result<(String, bool), ConfigError> {
+    let domain = domain.trim();
+    if domain.is_empty() {
+        return Err(ConfigError::new("domain", "must not be empty"));
+    }
+    let with_scheme = if domain.contains("://") {
+        domain.to_owned()
+    } else {
+        format!("https://{domain}")
+    };
+    let url =
+        Url::parse(&with_scheme).map_err(|_| ConfigError::new("domain", "is not a valid host"))?;
+    let host = url
+        .host()
+        .ok_or_else(|| ConfigError::new("domain", "has no host"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new("domain", "must not carry credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
+        return Err(ConfigError::new(
+            "domain",
+            "must be a host or an origin, without path, query or fragment",
+        ));
+    }
+    let loopback = match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => IpAddr::V4(ip).is_loopback(),
+        url::Host::Ipv6(ip) => IpAddr::V6(ip).is_loopback(),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(ConfigError::new(
+                "domain",
+                "plain http is only allowed for loopback hosts (localhost, 127.0.0.0/8, [::1])",
+            ));
+        }
+        _ => return Err(ConfigError::new("domain", "must use https")),
+    }
+    let origin = url.origin().ascii_serialization();
+    Ok((origin, loopback))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(domain: &str) -> ConfigBuilder {
+        Config::builder(domain, "cid")
+            .client_secret("cs")
+            .secret("0123456789abcdef0123456789abcdef")
+    }
+
+    #[test]
+    fn bare_domain_becomes_https_origin_and_issuer() {
+        let c = base("Tenant.Auth0.com").build().unwrap();
+        assert_eq!(c.origin(), "https://tenant.auth0.com");
+        assert_eq!(c.issuer(), "https://tenant.auth0.com/");
+        assert!(!c.domain_is_loopback());
+    }
+
+    #[test]
+    fn http_only_for_loopback() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:3000",
+            "http://[::1]:9",
+        ] {
+            let c = base(ok).build().unwrap();
+            assert!(c.domain_is_loopback(), "{ok}");
+        }
+        let err = base("http://tenant.auth0.com").build().unwrap_err();
+        assert_eq!(err.field, "domain");
+        let err = base("ftp://tenant.auth0.com").build().unwrap_err();
+        assert_eq!(err.field, "domain");
+        let err = base("https://tenant.auth0.com/path").build().unwrap_err();
+        assert_eq!(err.field, "domain");
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let cases: Vec<(ConfigBuilder, &str)> = vec![
+            (base("").clone(), "domain"),
+            (Config::builder("t.auth0.com", " "), "client_id"),
+            (
+                Config::builder("t.auth0.com", "c").secret("0123456789abcdef0123456789abcdef"),
+                "client_secret",
+            ),
+            (
+                Config::builder("t.auth0.com", "c").client_secret("x"),
+                "secret",
+            ),
+            (base("t.auth0.com").secret("short"), "secret"),
+            (
+                base("t.auth0.com").redirect_uri("not a url"),
+                "redirect_uri",
+            ),
+            (base("t.auth0.com").audience(""), "audience"),
+            (
+                base("t.auth0.com").authorization_param("state", "x"),
+                "authorization_params",
+            ),
+        ];
+        for (builder, field) in cases {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert_eq!(err.code(), "invalid_configuration");
+        }
+    }
+
+    #[test]
+    fn default_scope_and_scope_map() {
+        let c = base("t.auth0.com").build().unwrap();
+        assert_eq!(
+            c.authorization_params().scope.for_audience("x"),
+            Some(DEFAULT_SCOPE)
+        );
+        let c = base("t.auth0.com")
+            .scope_for("https://a", "read:a")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.authorization_params().scope.for_audience("https://a"),
+            Some("read:a")
+        );
+        assert_eq!(
+            c.authorization_params().scope.for_audience("https://b"),
+            None
+        );
+    }
+
+    #[test]
+    fn audience_key_falls_back_to_default_literal() {
+        let c = base("t.auth0.com").build().unwrap();
+        assert_eq!(c.audience_key(None), "default");
+        assert_eq!(c.audience_key(Some("https://x")), "https://x");
+        let c = base("t.auth0.com").audience("https://api").build().unwrap();
+        assert_eq!(c.audience_key(None), "https://api");
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = base("t.auth0.com")
+            .client_secret("very-secret-value")
+            .build()
+            .unwrap();
+        let out = format!("{c:?}");
+        assert!(!out.contains("very-secret-value"));
+        assert!(!out.contains("0123456789abcdef"));
+    }
+}

@@ -1,0 +1,250 @@
+//! OpenID Connect discovery: the request for the tenant's metadata, its parsing, and the
+//! decision whether a cached copy is still fresh (DESIGN.md §2.4).
+//!
+//! The cache itself is plain data ([`CachedMetadata`]) that the adapter keeps and hands back;
+//! the core only decides, from `now` and the configured TTL, whether it must be refetched.
+
+use crate::config::Config;
+use crate::token_endpoint::{MAX_RESPONSE_BODY, ResponseError};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The parts of the tenant's OpenID Provider metadata the SDK uses.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Metadata {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// The authorization endpoint.
+    pub authorization_endpoint: String,
+    /// The token endpoint.
+    pub token_endpoint: String,
+    /// The JWKS URI.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// The Pushed Authorization Request endpoint.
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// The OIDC RP-initiated logout endpoint.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    /// The token revocation endpoint.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+}
+
+/// Metadata as cached by the adapter, with the time it was fetched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedMetadata {
+    /// The metadata.
+    pub metadata: Arc<Metadata>,
+    /// When it was fetched (Unix seconds).
+    pub fetched_at: u64,
+}
+
+impl CachedMetadata {
+    /// Whether this copy must be refetched: older than `ttl` seconds, or from the future
+    /// (a clock that went backwards).
+    pub fn is_stale(&self, now: u64, ttl: u64) -> bool {
+        now < self.fetched_at || now - self.fetched_at >= ttl
+    }
+}
+
+/// The discovery request: `GET {origin}/.well-known/openid-configuration`.
+pub fn discovery_request(config: &Config) -> http::Request<Vec<u8>> {
+    http::Request::get(format!(
+        "{}/.well-known/openid-configuration",
+        config.origin()
+    ))
+    .header(http::header::ACCEPT, "application/json")
+    .body(Vec::new())
+    .unwrap_or_default()
+}
+
+/// Parses a discovery answer. The issuer must be the configured one and every endpoint must
+/// be an http(s) URL on a host that is not suspicious; a mismatch is an error (mix-up defence).
+pub fn parse_metadata(
+    config: &Config,
+    response: &http::Response<Vec<u8>>,
+) -> Result<Metadata, ResponseError> {
+    let status = response.status().as_u16();
+    let body = response.body();
+    if body.len() > MAX_RESPONSE_BODY {
+        return Err(ResponseError::TooLarge { status });
+    }
+    if !response.status().is_success() {
+        return Err(crate::token_endpoint::parse_error_body(status, body));
+    }
+    let metadata: Metadata = serde_json::from_slice(body).map_err(|_| ResponseError::Invalid {
+        status,
+        reason: "discovery document is not valid OpenID Provider metadata",
+    })?;
+    if metadata.issuer != config.issuer()
+        && metadata.issuer.trim_end_matches('/') != config.origin()
+    {
+        return Err(ResponseError::Invalid {
+            status,
+            reason: "discovery issuer does not match the configured domain",
+        });
+    }
+    let endpoints = [
+        Some(&metadata.authorization_endpoint),
+        Some(&metadata.token_endpoint),
+        metadata.jwks_uri.as_ref(),
+        metadata.pushed_authorization_request_endpoint.as_ref(),
+        metadata.end_session_endpoint.as_ref(),
+        metadata.revocation_endpoint.as_ref(),
+    ];
+    for endpoint in endpoints.into_iter().flatten() {
+        let ok = url::Url::parse(endpoint)
+            .map(|u| u.scheme() == "https" || (u.scheme() == "http" && config.domain_is_loopback()))
+            .unwrap_or(false);
+        if !ok {
+            return Err(ResponseError::Invalid {
+                status,
+                reason: "discovery endpoint is not a valid URL",
+            });
+        }
+    }
+    Ok(metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::builder("tenant.auth0.com", "c")
+            .client_secret("s")
+            .secret("0123456789abcdef0123456789abcdef")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn request_targets_well_known() {
+        let r = discovery_request(&config());
+        assert_eq!(
+            r.uri(),
+            "https://tenant.auth0.com/.well-known/openid-configuration"
+        );
+        assert_eq!(r.method(), http::Method::GET);
+    }
+
+    #[test]
+    fn parses_and_checks_issuer() {
+        let body = br#"{"issuer":"https://tenant.auth0.com/","authorization_endpoint":"https://tenant.auth0.com/authorize","token_endpoint":"https://tenant.auth0.com/oauth/token","jwks_uri":"https://tenant.auth0.com/.well-known/jwks.json","extra":1}"#;
+        let r = http::Response::new(body.to_vec());
+        let m = parse_metadata(&config(), &r).unwrap();
+        assert_eq!(m.token_endpoint, "https://tenant.auth0.com/oauth/token");
+        let evil = String::from_utf8_lossy(body).replace(
+            "\"issuer\":\"https://tenant.auth0.com/\"",
+            "\"issuer\":\"https://evil.example/\"",
+        );
+        assert!(parse_metadata(&config(), &http::Response::new(evil.into_bytes())).is_err());
+        let http_ep = String::from_utf8_lossy(body).replace(
+            "https://tenant.auth0.com/oauth/token",
+            "http://tenant.auth0.com/oauth/token",
+        );
+        assert!(parse_metadata(&config(), &http::Response::new(http_ep.into_bytes())).is_err());
+    }
+
+    #[test]
+    fn staleness_follows_ttl() {
+        let m = Metadata {
+            issuer: String::new(),
+            authorization_endpoint: String::new(),
+            token_endpoint: String::new(),
+            jwks_uri: None,
+            pushed_authorization_request_endpoint: None,
+            end_session_endpoint: None,
+            revocation_endpoint: None,
+        };
+        let c = CachedMetadata {
+            metadata: Arc::new(m),
+            fetched_at: 1000,
+        };
+        assert!(!c.is_stale(1000, 600));
+        assert!(!c.is_stale(1599, 600));
+        assert!(c.is_stale(1600, 600));
+        assert!(c.is_stale(999, 600));
+    }
+}
+
+/// The "make sure we have fresh metadata" part shared by every operation that talks to the
+/// tenant: load the cache, fetch discovery when stale, store the result.
+#[derive(Debug, Default)]
+pub(crate) enum MetadataStep {
+    /// `LoadMetadata` was emitted.
+    #[default]
+    Loading,
+    /// The discovery request was emitted.
+    Fetching,
+    /// `StoreMetadata` was emitted; this is what was stored.
+    Storing(Arc<Metadata>),
+}
+
+/// What [`MetadataStep::handle`] decided.
+pub(crate) enum MetadataOutcome {
+    /// Metadata is available.
+    Ready(Arc<Metadata>),
+    /// Perform this effect and hand the input back.
+    Effect(crate::effect::Effect),
+    /// Discovery failed.
+    Failed(ResponseError),
+    /// The driver sent the wrong input.
+    Unexpected(crate::effect::UnexpectedInput),
+}
+
+impl MetadataStep {
+    /// The first effect: read the cache.
+    pub(crate) fn start() -> (MetadataStep, crate::effect::Effect) {
+        (MetadataStep::Loading, crate::effect::Effect::LoadMetadata)
+    }
+
+    pub(crate) fn handle(
+        &mut self,
+        config: &Config,
+        input: crate::effect::Input,
+        now: u64,
+    ) -> MetadataOutcome {
+        use crate::effect::{Coalesce, Effect, HttpRequest, Input, UnexpectedInput};
+        match (std::mem::take(self), input) {
+            (MetadataStep::Loading, Input::Metadata(Some(cached)))
+                if !cached.is_stale(now, config.discovery_ttl()) =>
+            {
+                MetadataOutcome::Ready(cached.metadata)
+            }
+            (MetadataStep::Loading, Input::Metadata(_)) => {
+                *self = MetadataStep::Fetching;
+                MetadataOutcome::Effect(Effect::Http(HttpRequest {
+                    request: discovery_request(config),
+                    coalesce: Some(Coalesce {
+                        key: format!("discovery {}", config.origin()),
+                        remember: false,
+                    }),
+                }))
+            }
+            (MetadataStep::Fetching, Input::Http(response)) => {
+                match parse_metadata(config, &response) {
+                    Ok(metadata) => {
+                        let metadata = Arc::new(metadata);
+                        *self = MetadataStep::Storing(metadata.clone());
+                        MetadataOutcome::Effect(Effect::StoreMetadata(CachedMetadata {
+                            metadata,
+                            fetched_at: now,
+                        }))
+                    }
+                    Err(e) => MetadataOutcome::Failed(e),
+                }
+            }
+            (MetadataStep::Storing(m), Input::Done) => MetadataOutcome::Ready(m),
+            (state, _) => MetadataOutcome::Unexpected(UnexpectedInput {
+                expected: match state {
+                    MetadataStep::Loading => "LoadMetadata",
+                    MetadataStep::Fetching => "Http (discovery)",
+                    MetadataStep::Storing(_) => "StoreMetadata",
+                },
+            }),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Operations as state machines that emit effects (DESIGN.md §2.3).
+//!
+//! Every SDK operation is a value implementing [`Operation`]. The adapter drives it:
+//!
+//! ```text
+//! let mut input = Input::Start;
+//! loop {
+//!     match op.step(input, now) {
+//!         Step::Done(result) => return result,
+//!         Step::Effect(effect) => input = perform(effect),   // HTTP, store or cache
+//!     }
+//! }
+//! ```
+//!
+//! `now` is the time (Unix seconds) at which the input was obtained. A driver that hands an
+//! operation a response it received earlier (a shared or remembered refresh) passes the time
+//! that response was received, so expiry times stay exact.
+
+use crate::discovery::CachedMetadata;
+pub use crate::jose::claims::LogoutTokenClaims;
+use crate::session::StateData;
+use crate::transaction::TransactionData;
+use std::fmt;
+
+/// What an operation asks the adapter to do next.
+pub enum Effect {
+    /// Send this HTTP request and answer with [`Input::Http`] (any status).
+    Http(HttpRequest),
+    /// Read the session from the state store; answer [`Input::Session`].
+    LoadSession,
+    /// Write the session to the state store; answer [`Input::Done`].
+    SaveSession(Box<StateData>),
+    /// Delete the session from the state store; answer [`Input::Done`].
+    DeleteSession,
+    /// Delete every session matching a verified logout token; answer [`Input::Done`].
+    DeleteSessionsByLogoutToken(LogoutTokenClaims),
+    /// Read the login transaction stored under `key`; answer [`Input::Transaction`].
+    LoadTransaction {
+        /// The transaction's key.
+        key: String,
+    },
+    /// Write a login transaction under `key`; answer [`Input::Done`].
+    SaveTransaction {
+        /// The transaction's key.
+        key: String,
+        /// The transaction.
+        transaction: Box<TransactionData>,
+    },
+    /// Delete the login transaction stored under `key`; answer [`Input::Done`].
+    DeleteTransaction {
+        /// The transaction's key.
+        key: String,
+    },
+    /// Read the cached discovery metadata for the client's domain; answer [`Input::Metadata`].
+    LoadMetadata,
+    /// Replace the cached discovery metadata; answer [`Input::Done`].
+    StoreMetadata(CachedMetadata),
+    /// Read the cached JWKS; answer [`Input::Jwks`].
+    LoadJwks,
+    /// Replace the cached JWKS; answer [`Input::Done`].
+    StoreJwks(CachedJwks),
+    /// Draw `len` random bytes from the operating system; answer [`Input::Random`].
+    Random {
+        /// How many bytes.
+        len: usize,
+    },
+}
+
+/// A JWKS as cached by the adapter, with the time it was fetched.
+#[derive(Clone, Debug)]
+pub struct CachedJwks {
+    /// The key set.
+    pub jwks: crate::jose::jwk::Jwks,
+    /// When it was fetched (Unix seconds).
+    pub fetched_at: u64,
+}
+
+/// An HTTP request the operation wants sent.
+pub struct HttpRequest {
+    /// The request. Its body may carry credentials: never log it.
+    pub request: http::Request<Vec<u8>>,
+    /// When set, concurrent requests with the same key are the same request: the driver may
+    /// send one and hand its response to every operation waiting on that key.
+    pub coalesce: Option<Coalesce>,
+}
+
+/// How a request may be shared between operations.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Coalesce {
+    /// Requests with equal keys are interchangeable. The key never contains a token in
+    /// clear (refresh tokens appear as a SHA-256 hash).
+    pub key: String,
+    /// Whether a successful (2xx) response should be remembered for the rotation grace window
+    /// and handed to later operations with the same key (a refresh that rotated the refresh
+    /// token: replaying the old token would trip reuse detection).
+    pub remember: bool,
+}
+
+impl fmt::Debug for Coalesce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coalesce")
+            .field("key", &self.key)
+            .field("remember", &self.remember)
+            .finish()
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Method and path only: query strings, headers and bodies can carry credentials.
+        f.debug_struct("HttpRequest")
+            .field("method", self.request.method())
+            .field("path", &self.request.uri().path())
+            .field("coalesce", &self.coalesce)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Effect::Http(r) => f.debug_tuple("Http").field(r).finish(),
+            Effect::LoadSession => f.write_str("LoadSession"),
+            Effect::SaveSession(_) => f.write_str("SaveSession(..)"),
+            Effect::DeleteSession => f.write_str("DeleteSession"),
+            Effect::DeleteSessionsByLogoutToken(c) => f
+                .debug_tuple("DeleteSessionsByLogoutToken")
+                .field(c)
+                .finish(),
+            Effect::LoadTransaction { .. } => f.write_str("LoadTransaction"),
+            Effect::SaveTransaction { .. } => f.write_str("SaveTransaction(..)"),
+            Effect::DeleteTransaction { .. } => f.write_str("DeleteTransaction"),
+            Effect::LoadMetadata => f.write_str("LoadMetadata"),
+            Effect::StoreMetadata(_) => f.write_str("StoreMetadata(..)"),
+            Effect::LoadJwks => f.write_str("LoadJwks"),
+            Effect::StoreJwks(_) => f.write_str("StoreJwks(..)"),
+            Effect::Random { len } => write!(f, "Random({len})"),
+        }
+    }
+}
+
+/// What the adapter hands back after performing an effect.
+pub enum Input {
+    /// The first step of an operation.
+    Start,
+    /// The response to [`Effect::Http`].
+    Http(http::Response<Vec<u8>>),
+    /// The session read for [`Effect::LoadSession`].
+    Session(Option<StateData>),
+    /// The transaction read for [`Effect::LoadTransaction`].
+    Transaction(Option<TransactionData>),
+    /// The cached metadata read for [`Effect::LoadMetadata`].
+    Metadata(Option<CachedMetadata>),
+    /// The cached JWKS read for [`Effect::LoadJwks`].
+    Jwks(Option<CachedJwks>),
+    /// The bytes drawn for [`Effect::Random`].
+    Random(Vec<u8>),
+    /// A save or delete was performed.
+    Done,
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Input::Start => "Start",
+            Input::Http(_) => "Http(..)",
+            Input::Session(_) => "Session(..)",
+            Input::Transaction(_) => "Transaction(..)",
+            Input::Metadata(_) => "Metadata(..)",
+            Input::Jwks(_) => "Jwks(..)",
+            Input::Random(_) => "Random(..)",
+            Input::Done => "Done",
+        })
+    }
+}
+
+/// One step of an operation: finished, or one more effect to perform.
+#[derive(Debug)]
+pub enum Step<T, E> {
+    /// The operation finished.
+    Done(Result<T, E>),
+    /// Perform this effect and call `step` again with its outcome.
+    Effect(Effect),
+}
+
+/// An SDK operation as a state machine.
+pub trait Operation {
+    /// What the operation returns.
+    type Output;
+    /// Its error type.
+    type Error: From<UnexpectedInput>;
+    /// Advances the operation with the outcome of the previous effect (or [`Input::Start`]),
+    /// observed at `now` (Unix seconds). After `Step::Done`, further calls return an error.
+    fn step(&mut self, input: Input, now: u64) -> Step<Self::Output, Self::Error>;
+}
+
+/// The driver answered an effect with the wrong kind of input, or stepped a finished
+/// operation: a bug in the driver, reported as an error rather than a panic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the driver answered `{expected}` with the wrong input")]
+pub struct UnexpectedInput {
+    /// What the operation was waiting for.
+    pub expected: &'static str,
+}

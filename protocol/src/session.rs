@@ -1,0 +1,284 @@
+//! The session model (DESIGN.md §6): the JSON shape of Auth0's Python server SDK.
+//!
+//! Loading is tolerant: unknown fields are ignored, optional fields may be missing or `null`,
+//! numbers written as floats (as JavaScript does) are accepted, and a token set stored with a
+//! `null` audience (a known defect of another SDK) is read under the `default` key. A session
+//! written by another implementation therefore loads.
+
+use crate::config::AUDIENCE_DEFAULT_KEY;
+use crate::secret::Secret;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// The user's ID-token claims, as stored in the session.
+pub type UserClaims = Map<String, Value>;
+
+/// Everything the SDK keeps for a logged-in user (the "state data").
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct StateData {
+    /// The user's claims from the ID token.
+    #[serde(default)]
+    pub user: Option<UserClaims>,
+    /// The last ID token received.
+    #[serde(default)]
+    pub id_token: Option<Secret>,
+    /// The refresh token, when `offline_access` was granted.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    /// Access tokens, one per audience key and scope set.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub token_sets: Vec<TokenSet>,
+    /// Access tokens for federated connections (token vault).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub connection_token_sets: Vec<ConnectionTokenSet>,
+    /// SDK-internal bookkeeping.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub internal: Internal,
+}
+
+/// SDK-internal session data, not returned by `get_session`.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Internal {
+    /// The Auth0 session id (`sid` claim), used by back-channel logout.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub sid: String,
+    /// When the session was created (Unix seconds).
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub created_at: u64,
+    /// When the session was last used (Unix seconds); our own field, ignored by other readers.
+    /// Absent in sessions written by other implementations.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_opt_u64"
+    )]
+    pub last_active_at: Option<u64>,
+}
+
+/// An access token for one audience key and scope set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSet {
+    /// The audience key (DESIGN.md §4).
+    #[serde(
+        default = "default_audience",
+        deserialize_with = "null_as_default_audience"
+    )]
+    pub audience: String,
+    /// The access token.
+    pub access_token: Secret,
+    /// The granted scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Expiry, Unix seconds.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub expires_at: u64,
+}
+
+/// An access token for a federated connection (e.g. `google-oauth2`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionTokenSet {
+    /// The connection name.
+    pub connection: String,
+    /// The login hint it was requested with, if any.
+    #[serde(default)]
+    pub login_hint: Option<String>,
+    /// The connection's access token.
+    pub access_token: Secret,
+    /// The granted scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Expiry, Unix seconds.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub expires_at: u64,
+}
+
+/// A session as `get_session` returns it: the state data without its `internal` block.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct Session {
+    /// The user's claims.
+    pub user: Option<UserClaims>,
+    /// The last ID token received.
+    pub id_token: Option<Secret>,
+    /// The refresh token.
+    pub refresh_token: Option<Secret>,
+    /// Access tokens per audience and scope.
+    pub token_sets: Vec<TokenSet>,
+    /// Connection access tokens.
+    pub connection_token_sets: Vec<ConnectionTokenSet>,
+}
+
+impl From<StateData> for Session {
+    fn from(s: StateData) -> Self {
+        Session {
+            user: s.user,
+            id_token: s.id_token,
+            refresh_token: s.refresh_token,
+            token_sets: s.token_sets,
+            connection_token_sets: s.connection_token_sets,
+        }
+    }
+}
+
+/// Largest session JSON the SDK will parse (1 MiB).
+pub const MAX_SESSION_JSON: usize = 1 << 20;
+
+/// Why a stored session could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionDecodeError {
+    /// The JSON is larger than [`MAX_SESSION_JSON`].
+    #[error("session data is too large")]
+    TooLarge,
+    /// Not a session (the parser's position only; never the content).
+    #[error("session data is not valid session JSON (line {line}, column {column})")]
+    Invalid {
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+    },
+}
+
+impl StateData {
+    /// Parses session JSON, tolerating other implementations' output.
+    pub fn from_json(bytes: &[u8]) -> Result<StateData, SessionDecodeError> {
+        if bytes.len() > MAX_SESSION_JSON {
+            return Err(SessionDecodeError::TooLarge);
+        }
+        serde_json::from_slice(bytes).map_err(|e| SessionDecodeError::Invalid {
+            line: e.line(),
+            column: e.column(),
+        })
+    }
+
+    /// Serialises the session as JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data structures to a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The `sub` claim of the user, if any.
+    pub fn sub(&self) -> Option<&str> {
+        self.user.as_ref()?.get("sub")?.as_str()
+    }
+
+    /// The `iss` claim of the user, if any.
+    pub fn iss(&self) -> Option<&str> {
+        self.user.as_ref()?.get("iss")?.as_str()
+    }
+}
+
+fn default_audience() -> String {
+    AUDIENCE_DEFAULT_KEY.to_owned()
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+fn null_as_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn null_as_default_audience<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_else(default_audience))
+}
+
+/// A Unix time written as an integer, a float (JavaScript) or `null`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Number {
+    U(u64),
+    F(f64),
+}
+
+impl Number {
+    fn to_u64(&self) -> u64 {
+        match *self {
+            Number::U(u) => u,
+            // Saturating float-to-int conversion: NaN and negatives become 0.
+            Number::F(f) => f as u64,
+        }
+    }
+}
+
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(lenient_opt_u64(d)?.unwrap_or(0))
+}
+
+fn lenient_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(Option::<Number>::deserialize(d)?.map(|n| n.to_u64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_a_python_sdk_session_with_nulls_and_extras() {
+        let json = br#"{
+            "user": {"sub": "auth0|1", "name": null, "org_id": null},
+            "id_token": null, "refresh_token": "rt",
+            "token_sets": [{"audience": null, "access_token": "at", "scope": null, "expires_at": 10}],
+            "connection_token_sets": null,
+            "domain": "tenant.auth0.com",
+            "internal": {"sid": "s", "created_at": 5, "session_expires_at": null}
+        }"#;
+        let s = StateData::from_json(json).unwrap();
+        assert_eq!(s.sub(), Some("auth0|1"));
+        assert_eq!(s.token_sets[0].audience, "default");
+        assert_eq!(s.token_sets[0].expires_at, 10);
+        assert!(s.connection_token_sets.is_empty());
+        assert_eq!(s.internal.created_at, 5);
+        assert_eq!(s.refresh_token.as_ref().map(Secret::expose), Some("rt"));
+    }
+
+    #[test]
+    fn loads_minimal_and_float_times() {
+        let s = StateData::from_json(b"{}").unwrap();
+        assert_eq!(s, StateData::default());
+        let s = StateData::from_json(
+            br#"{"token_sets":[{"audience":"a","access_token":"t","expires_at":1700000000.75}],"internal":{"created_at":1.5}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.token_sets[0].expires_at, 1_700_000_000);
+        assert_eq!(s.internal.created_at, 1);
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let s = StateData {
+            user: Some(serde_json::from_str(r#"{"sub":"u"}"#).unwrap()),
+            refresh_token: Some(Secret::new("rt")),
+            token_sets: vec![TokenSet {
+                audience: "a".into(),
+                access_token: Secret::new("at"),
+                scope: Some("x y".into()),
+                expires_at: 9,
+            }],
+            internal: Internal {
+                sid: "sid".into(),
+                created_at: 1,
+                last_active_at: Some(2),
+            },
+            ..Default::default()
+        };
+        assert_eq!(StateData::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn invalid_json_reports_position_not_content() {
+        let err = StateData::from_json(br#"{"refresh_token": 12345678, "x"#).unwrap_err();
+        assert!(!err.to_string().contains("12345678"));
+    }
+
+    #[test]
+    fn debug_redacts_tokens() {
+        let s = StateData {
+            refresh_token: Some(Secret::new("refresh-secret")),
+            ..Default::default()
+        };
+        assert!(!format!("{s:?}").contains("refresh-secret"));
+    }
+}

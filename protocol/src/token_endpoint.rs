@@ -1,0 +1,406 @@
+//! The token endpoint: building grant requests with client authentication, and reading every
+//! shape of answer a server (or something pretending to be one) can send.
+//!
+//! A 2xx JSON object with an `access_token` is a [`TokenResponse`]. Anything else is a
+//! [`ResponseError`]: an OAuth error body (`invalid_grant`, `mfa_required` with its
+//! `mfa_token` and `mfa_requirements`, …), or a body that is not what a token endpoint
+//! sends — HTML error pages, empty bodies, malformed or huge JSON. Nothing here panics, and
+//! no error message quotes a response body (it could carry tokens).
+
+use crate::config::{ClientAuthMethod, Config};
+use crate::secret::Secret;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Largest response body the SDK will parse (1 MiB); a larger one is [`ResponseError::TooLarge`].
+pub const MAX_RESPONSE_BODY: usize = 1 << 20;
+
+/// A successful token endpoint answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: Secret,
+    /// Lifetime in seconds, when sent.
+    pub expires_in: Option<u64>,
+    /// The granted scope, when sent.
+    pub scope: Option<String>,
+    /// A new (rotated) refresh token, when sent.
+    pub refresh_token: Option<Secret>,
+    /// An ID token, when sent.
+    pub id_token: Option<Secret>,
+    /// The token type (`Bearer`), when sent.
+    pub token_type: Option<String>,
+    /// Rich Authorization Request details, when sent.
+    pub authorization_details: Option<Value>,
+}
+
+/// An OAuth error answered by the server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OAuthError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The OAuth `error` code.
+    pub error: String,
+    /// The OAuth `error_description`, when sent.
+    pub error_description: Option<String>,
+    /// The MFA token of an `mfa_required` answer.
+    pub mfa_token: Option<Secret>,
+    /// The `mfa_requirements` of an `mfa_required` answer.
+    pub mfa_requirements: Option<Value>,
+}
+
+/// Why a token endpoint answer was not a usable token response.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ResponseError {
+    /// The server answered with an OAuth error.
+    #[error("the authorization server answered `{}`{}", .0.error, .0.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    OAuth(OAuthError),
+    /// The body is larger than [`MAX_RESPONSE_BODY`].
+    #[error("the response body is larger than the SDK accepts")]
+    TooLarge {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The body is not the JSON a token endpoint sends.
+    #[error("invalid response from the authorization server (HTTP {status}): {reason}")]
+    Invalid {
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong, without quoting the body.
+        reason: &'static str,
+    },
+}
+
+impl ResponseError {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            ResponseError::OAuth(e) => e.status,
+            ResponseError::TooLarge { status } | ResponseError::Invalid { status, .. } => *status,
+        }
+    }
+    /// The OAuth error, when the server sent one.
+    pub fn oauth(&self) -> Option<&OAuthError> {
+        match self {
+            ResponseError::OAuth(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawSuccess {
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<Value>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    authorization_details: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawError {
+    error: Option<Value>,
+    #[serde(default)]
+    error_description: Option<Value>,
+    #[serde(default)]
+    mfa_token: Option<Value>,
+    #[serde(default)]
+    mfa_requirements: Option<Value>,
+}
+
+/// Reads a token endpoint answer of any status.
+pub fn parse_token_response(
+    response: &http::Response<Vec<u8>>,
+) -> Result<TokenResponse, ResponseError> {
+    let status = response.status().as_u16();
+    let body = response.body();
+    if body.len() > MAX_RESPONSE_BODY {
+        return Err(ResponseError::TooLarge { status });
+    }
+    if !response.status().is_success() {
+        return Err(parse_error_body(status, body));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ResponseError::Invalid {
+            status,
+            reason: "empty body",
+        });
+    }
+    let raw: RawSuccess = match serde_json::from_slice(body) {
+        Ok(raw) => raw,
+        Err(_) => {
+            // A 2xx carrying an OAuth error object is still an error.
+            if let Ok(ResponseError::OAuth(e)) = try_oauth_error(status, body) {
+                return Err(ResponseError::OAuth(e));
+            }
+            return Err(ResponseError::Invalid {
+                status,
+                reason: if looks_like_html(body) {
+                    "HTML instead of JSON"
+                } else {
+                    "malformed JSON"
+                },
+            });
+        }
+    };
+    let access_token = match raw.access_token {
+        Some(t) if !t.is_empty() => Secret::new(t),
+        _ => {
+            if let Ok(ResponseError::OAuth(e)) = try_oauth_error(status, body) {
+                return Err(ResponseError::OAuth(e));
+            }
+            return Err(ResponseError::Invalid {
+                status,
+                reason: "no access_token in the response",
+            });
+        }
+    };
+    let expires_in = match raw.expires_in {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    };
+    Ok(TokenResponse {
+        access_token,
+        expires_in,
+        scope: raw.scope.filter(|s| !s.trim().is_empty()),
+        refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(Secret::new),
+        id_token: raw.id_token.filter(|t| !t.is_empty()).map(Secret::new),
+        token_type: raw.token_type,
+        authorization_details: raw.authorization_details,
+    })
+}
+
+/// Reads a non-2xx answer (token, PAR or revocation endpoint) as an error.
+pub fn parse_error_body(status: u16, body: &[u8]) -> ResponseError {
+    if body.len() > MAX_RESPONSE_BODY {
+        return ResponseError::TooLarge { status };
+    }
+    match try_oauth_error(status, body) {
+        Ok(e) => e,
+        Err(()) => ResponseError::Invalid {
+            status,
+            reason: if body.iter().all(u8::is_ascii_whitespace) {
+                "error status with an empty body"
+            } else if looks_like_html(body) {
+                "error status with an HTML body"
+            } else {
+                "error status without an OAuth error body"
+            },
+        },
+    }
+}
+
+fn try_oauth_error(status: u16, body: &[u8]) -> Result<ResponseError, ()> {
+    let raw: RawError = serde_json::from_slice(body).map_err(|_| ())?;
+    let error = match raw.error {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => return Err(()),
+    };
+    let text = |v: Option<Value>| match v {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    Ok(ResponseError::OAuth(OAuthError {
+        status,
+        error,
+        error_description: text(raw.error_description),
+        mfa_token: text(raw.mfa_token).map(Secret::new),
+        mfa_requirements: raw.mfa_requirements.filter(|v| !v.is_null()),
+    }))
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    body[start..].first() == Some(&b'<')
+}
+
+/// Builds a form POST to `endpoint` with the client's authentication applied.
+pub(crate) fn form_post(
+    config: &Config,
+    endpoint: &str,
+    params: &[(&str, &str)],
+) -> http::Request<Vec<u8>> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        form.append_pair(k, v);
+    }
+    let mut builder = http::Request::post(endpoint)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(http::header::ACCEPT, "application/json");
+    match config.client_auth_method() {
+        ClientAuthMethod::ClientSecretPost => {
+            form.append_pair("client_id", config.client_id());
+            form.append_pair("client_secret", config.client_secret().expose());
+        }
+        ClientAuthMethod::ClientSecretBasic => {
+            // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let creds = format!(
+                "{}:{}",
+                enc(config.client_id()),
+                enc(config.client_secret().expose())
+            );
+            let value = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(creds)
+            );
+            builder = builder.header(http::header::AUTHORIZATION, value);
+            form.append_pair("client_id", config.client_id());
+        }
+    }
+    // Endpoints come from validated configuration or parsed discovery metadata, so the
+    // request always builds; fall back to an empty request rather than panic.
+    builder.body(form.finish().into_bytes()).unwrap_or_default()
+}
+
+/// The claims of a JWT's payload, decoded without verifying the signature. Used only for
+/// tokens received directly from the token endpoint over TLS (OpenID Core §3.1.3.7 (6)), to
+/// read `aud` of an access token or `sub`/`iss` of a refreshed ID token.
+pub fn unverified_claims(token: &str) -> Option<serde_json::Map<String, Value>> {
+    if token.len() > 64 * 1024 {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: &str) -> http::Response<Vec<u8>> {
+        http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn full_and_partial_success() {
+        let r = parse_token_response(&resp(
+            200,
+            r#"{"access_token":"at","expires_in":3600,"scope":"a b","refresh_token":"rt","id_token":"it","token_type":"Bearer"}"#,
+        ))
+        .unwrap();
+        assert_eq!(r.access_token.expose(), "at");
+        assert_eq!(r.expires_in, Some(3600));
+        assert_eq!(r.refresh_token.unwrap().expose(), "rt");
+        let r = parse_token_response(&resp(200, r#"{"access_token":"at"}"#)).unwrap();
+        assert_eq!(
+            (r.expires_in, r.scope, r.refresh_token, r.id_token),
+            (None, None, None, None)
+        );
+        let r =
+            parse_token_response(&resp(200, r#"{"access_token":"at","expires_in":"60"}"#)).unwrap();
+        assert_eq!(r.expires_in, Some(60));
+    }
+
+    #[test]
+    fn oauth_errors_keep_code_description_and_mfa_details() {
+        let e = parse_token_response(&resp(
+            403,
+            r#"{"error":"invalid_grant","error_description":"Unknown or invalid refresh token."}"#,
+        ))
+        .unwrap_err();
+        let o = e.oauth().unwrap();
+        assert_eq!((o.status, o.error.as_str()), (403, "invalid_grant"));
+        let e = parse_token_response(&resp(
+            403,
+            r#"{"error":"mfa_required","error_description":"Multifactor authentication required","mfa_token":"mfa-tok","mfa_requirements":{"challenge":[{"type":"otp"}]}}"#,
+        ))
+        .unwrap_err();
+        let o = e.oauth().unwrap();
+        assert_eq!(o.mfa_token.as_ref().unwrap().expose(), "mfa-tok");
+        assert!(o.mfa_requirements.is_some());
+        assert!(!format!("{e:?} {e}").contains("mfa-tok"));
+    }
+
+    #[test]
+    fn non_json_bodies_are_typed_errors() {
+        for (status, body, reason) in [
+            (200, "", "empty body"),
+            (200, "<html>oops</html>", "HTML instead of JSON"),
+            (200, r#"{"access_token": "abc", "#, "malformed JSON"),
+            (
+                200,
+                r#"{"token_type":"Bearer"}"#,
+                "no access_token in the response",
+            ),
+            (200, "[1,2]", "malformed JSON"),
+            (500, "", "error status with an empty body"),
+            (
+                502,
+                "<!doctype html><h1>Bad gateway</h1>",
+                "error status with an HTML body",
+            ),
+            (
+                500,
+                r#"{"message":"boom"}"#,
+                "error status without an OAuth error body",
+            ),
+        ] {
+            match parse_token_response(&resp(status, body)) {
+                Err(ResponseError::Invalid {
+                    status: s,
+                    reason: r,
+                }) => {
+                    assert_eq!((s, r), (status, reason), "{body}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn huge_bodies_are_refused() {
+        let body = vec![b' '; MAX_RESPONSE_BODY + 1];
+        let r = http::Response::builder().status(200).body(body).unwrap();
+        assert_eq!(
+            parse_token_response(&r),
+            Err(ResponseError::TooLarge { status: 200 })
+        );
+    }
+
+    #[test]
+    fn error_messages_never_quote_the_body() {
+        let e = parse_token_response(&resp(200, r#"{"access_token": 12345, "secret":"leak-me""#))
+            .unwrap_err();
+        assert!(!e.to_string().contains("leak-me"));
+    }
+
+    #[test]
+    fn unverified_claims_reads_payload() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"aud":"x"}"#);
+        let c = unverified_claims(&format!("e30.{payload}.sig")).unwrap();
+        assert_eq!(c["aud"], "x");
+        assert!(unverified_claims("opaque-token").is_none());
+        assert!(unverified_claims("a.b.c.d").is_none());
+    }
+}
