@@ -1,0 +1,166 @@
+//! The tenant's JSON Web Key Set (RFC 7517): the public keys ID and logout tokens are
+//! verified with.
+//!
+//! The adapter fetches `/.well-known/jwks.json`, hands the body to [`Jwks::from_slice`] and
+//! caches the result (cloning a [`Jwks`] is a reference-count increment). Each usable key is
+//! converted to an RSA verifier once, at parse time, so verifying a token does no parsing.
+//!
+//! Only RSA signature keys are kept. Keys of another type, encryption keys (`use=enc`), keys
+//! for another algorithm, keys without `verify` among their `key_ops`, keys with malformed
+//! numbers and keys outside 2048–8192 bits are skipped, not fatal: a tenant may publish keys
+//! this SDK does not use.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rsa::pkcs1v15::VerifyingKey;
+use rsa::{BigUint, RsaPublicKey};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::{JoseError, b64};
+
+/// Largest JWKS document accepted, in bytes.
+pub const MAX_JWKS_LEN: usize = 256 * 1024;
+/// Number of entries of `keys` examined; later entries are ignored.
+pub const MAX_KEYS: usize = 64;
+/// Smallest accepted RSA modulus, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest accepted RSA modulus, in bits.
+pub const MAX_RSA_BITS: usize = 8192;
+
+/// A parsed key set: the RSA signature keys of a JWKS, ready to verify with.
+///
+/// Cheap to clone (shared). An empty set is valid: every lookup then fails with
+/// [`JoseError::UnknownKid`], which tells the adapter to refetch.
+#[derive(Clone, Debug, Default)]
+pub struct Jwks {
+    keys: Arc<[JwkKey]>,
+}
+
+/// One RSA signature key of a [`Jwks`].
+#[derive(Clone)]
+pub struct JwkKey {
+    kid: Option<String>,
+    bits: usize,
+    verifier: VerifyingKey<Sha256>,
+}
+
+impl fmt::Debug for JwkKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwkKey")
+            .field("kid", &self.kid)
+            .field("bits", &self.bits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwkKey {
+    /// The key id (`kid`), if the JWK has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Size of the RSA modulus in bits.
+    pub fn bits(&self) -> usize {
+        self.bits
+    }
+
+    /// The RS256 (RSASSA-PKCS1-v1_5 with SHA-256) verifier for this key.
+    pub fn verifier(&self) -> &VerifyingKey<Sha256> {
+        &self.verifier
+    }
+
+    /// Builds a key from one JWK object, or `None` when it is not a usable RS256 key.
+    fn from_jwk(jwk: &Value) -> Option<JwkKey> {
+        let obj = jwk.as_object()?;
+        let str_member = |name: &str| obj.get(name).and_then(Value::as_str);
+        if str_member("kty")? != "RSA" {
+            return None;
+        }
+        if obj.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
+            return None;
+        }
+        if obj.get("alg").is_some_and(|a| a.as_str() != Some("RS256")) {
+            return None;
+        }
+        if let Some(ops) = obj.get("key_ops") {
+            let ops = ops.as_array()?;
+            if !ops.iter().any(|op| op.as_str() == Some("verify")) {
+                return None;
+            }
+        }
+        let kid = match obj.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return None,
+        };
+        let n = b64::decode(str_member("n")?).ok()?;
+        let e = b64::decode(str_member("e")?).ok()?;
+        // A public exponent longer than 8 bytes is absurd; `rsa` rejects e > 2^33 anyway.
+        if e.len() > 8 || n.len() > MAX_RSA_BITS / 8 + 1 {
+            return None;
+        }
+        let n = BigUint::from_bytes_be(&n);
+        let bits = n.bits();
+        if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+            return None;
+        }
+        let e = BigUint::from_bytes_be(&e);
+        let public = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS).ok()?;
+        Some(JwkKey {
+            kid,
+            bits,
+            verifier: VerifyingKey::new(public),
+        })
+    }
+}
+
+impl Jwks {
+    /// Parses a JWKS document (`{"keys": [...]}`), keeping its usable RS256 keys.
+    ///
+    /// Errors only when the document itself is unusable: larger than [`MAX_JWKS_LEN`]
+    /// ([`JoseError::TooLarge`]), not JSON, not an object, or without a `keys` array
+    /// ([`JoseError::InvalidJwks`]). Unusable individual keys are skipped.
+    pub fn from_slice(json: &[u8]) -> Result<Jwks, JoseError> {
+        if json.len() > MAX_JWKS_LEN {
+            return Err(JoseError::TooLarge {
+                limit: MAX_JWKS_LEN,
+            });
+        }
+        let doc: Value =
+            serde_json::from_slice(json).map_err(|_| JoseError::InvalidJwks("not JSON"))?;
+        let keys = doc
+            .as_object()
+            .ok_or(JoseError::InvalidJwks("not a JSON object"))?
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(JoseError::InvalidJwks("no keys array"))?;
+        let keys: Vec<JwkKey> = keys
+            .iter()
+            .take(MAX_KEYS)
+            .filter_map(JwkKey::from_jwk)
+            .collect();
+        Ok(Jwks { keys: keys.into() })
+    }
+
+    /// The key whose `kid` is `kid` (the first one, should the set repeat a kid).
+    pub fn find(&self, kid: &str) -> Option<&JwkKey> {
+        self.keys.iter().find(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// All usable keys, in document order.
+    pub fn keys(&self) -> &[JwkKey] {
+        &self.keys
+    }
+
+    /// Number of usable keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}

@@ -1,0 +1,213 @@
+//! Compact JWS (RFC 7515 §7.1) parsing and RS256 verification.
+//!
+//! A compact JWS is `BASE64URL(header) . BASE64URL(payload) . BASE64URL(signature)`. The
+//! signature covers the ASCII of the first two parts (the *signing input*). Parsing decodes
+//! header and payload so the caller can read `kid` before picking a key; nothing in a parsed
+//! token may be trusted until [`Jws::verify_rs256`] succeeded and the claims were validated
+//! ([`super::claims`]).
+//!
+//! Only RS256 is accepted: `none`, `HS256` (the classic "verify an RSA key as an HMAC secret"
+//! confusion) and every other algorithm are rejected before any key is touched.
+
+use std::fmt;
+
+use rsa::pkcs1v15::Signature;
+use rsa::signature::Verifier as _;
+use serde_json::{Map, Value};
+
+use super::jwk::Jwks;
+use super::{JoseError, b64};
+
+/// Longest token [`Jws::parse`] accepts, in bytes.
+pub const MAX_JWS_LEN: usize = 16 * 1024;
+
+/// The protected header of a JWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwsHeader {
+    /// `alg`: the signature algorithm the token claims.
+    pub alg: String,
+    /// `kid`: the id of the signing key, if given.
+    pub kid: Option<String>,
+    /// `typ`: the media type, if given (`JWT`, `logout+jwt`, …).
+    pub typ: Option<String>,
+}
+
+/// A parsed, not yet verified, compact JWS whose payload is a JSON object.
+///
+/// `Debug` shows the header only: the claims are personal data.
+#[derive(Clone)]
+pub struct Jws {
+    header: JwsHeader,
+    claims: Map<String, Value>,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+impl fmt::Debug for Jws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jws")
+            .field("header", &self.header)
+            .field("claims", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jws {
+    /// Parses a compact JWS.
+    ///
+    /// Checks: at most [`MAX_JWS_LEN`] bytes ([`JoseError::TooLarge`]); exactly three parts;
+    /// strict base64url; the header a JSON object with a string `alg`, optional string `kid`
+    /// and `typ`, and no `crit` (no extension is understood); the payload a JSON object.
+    /// Everything else is [`JoseError::Malformed`].
+    pub fn parse(token: &str) -> Result<Jws, JoseError> {
+        if token.len() > MAX_JWS_LEN {
+            return Err(JoseError::TooLarge { limit: MAX_JWS_LEN });
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JoseError::Malformed("a JWS has three parts"));
+        };
+        if h.is_empty() || p.is_empty() {
+            return Err(JoseError::Malformed("empty JWS header or payload"));
+        }
+        let header: Map<String, Value> = serde_json::from_slice(&b64::decode(h)?)
+            .map_err(|_| JoseError::Malformed("JWS header is not a JSON object"))?;
+        let header = parse_header(&header)?;
+        let claims: Map<String, Value> = serde_json::from_slice(&b64::decode(p)?)
+            .map_err(|_| JoseError::Malformed("JWS payload is not a JSON object"))?;
+        let signature = b64::decode(s)?;
+        Ok(Jws {
+            header,
+            claims,
+            signing_input: token[..h.len() + 1 + p.len()].to_owned(),
+            signature,
+        })
+    }
+
+    /// Verifies the signature: `alg` must be exactly `RS256`, the key is the JWKS key named by
+    /// `kid` (or, when the token has no `kid`, the only key of a one-key set).
+    ///
+    /// Errors: [`JoseError::UnsupportedAlgorithm`] for any other `alg`;
+    /// [`JoseError::UnknownKid`] when no key matches (refetch the JWKS once and retry);
+    /// [`JoseError::InvalidSignature`] when the signature does not verify.
+    pub fn verify_rs256(&self, jwks: &Jwks) -> Result<(), JoseError> {
+        if self.header.alg != "RS256" {
+            return Err(JoseError::unsupported_alg(&self.header.alg));
+        }
+        let key = match &self.header.kid {
+            Some(kid) => jwks
+                .find(kid)
+                .ok_or_else(|| JoseError::UnknownKid(Some(kid.clone())))?,
+            None => match jwks.keys() {
+                [only] => only,
+                _ => return Err(JoseError::UnknownKid(None)),
+            },
+        };
+        let signature = Signature::try_from(self.signature.as_slice())
+            .map_err(|_| JoseError::InvalidSignature)?;
+        key.verifier()
+            .verify(self.signing_input.as_bytes(), &signature)
+            .map_err(|_| JoseError::InvalidSignature)
+    }
+
+    /// The protected header.
+    pub fn header(&self) -> &JwsHeader {
+        &self.header
+    }
+
+    /// The claims (payload). Untrusted until verified and validated.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// Consumes the token, returning its claims.
+    pub fn into_claims(self) -> Map<String, Value> {
+        self.claims
+    }
+
+    /// The signing input: the first two parts of the token, dot-separated.
+    pub fn signing_input(&self) -> &str {
+        &self.signing_input
+    }
+
+    /// The decoded signature bytes.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+}
+
+fn parse_header(header: &Map<String, Value>) -> Result<JwsHeader, JoseError> {
+    let opt_str = |name: &'static str| match header.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(JoseError::Malformed("JWS header member is not a string")),
+    };
+    if header.contains_key("crit") {
+        return Err(JoseError::Malformed("JWS header has unsupported crit"));
+    }
+    let alg = opt_str("alg")?.ok_or(JoseError::Malformed("JWS header has no alg"))?;
+    Ok(JwsHeader {
+        alg,
+        kid: opt_str("kid")?,
+        typ: opt_str("typ")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(header: &str, payload: &str, sig: &[u8]) -> String {
+        format!(
+            "{}.{}.{}",
+            b64::encode(header.as_bytes()),
+            b64::encode(payload.as_bytes()),
+            b64::encode(sig)
+        )
+    }
+
+    #[test]
+    fn jose_jws_parse_keeps_header_claims_and_signing_input() {
+        let t = token(
+            r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#,
+            r#"{"sub":"a"}"#,
+            b"sig",
+        );
+        let jws = Jws::parse(&t).unwrap();
+        assert_eq!(jws.header().alg, "RS256");
+        assert_eq!(jws.header().kid.as_deref(), Some("k1"));
+        assert_eq!(jws.header().typ.as_deref(), Some("JWT"));
+        assert_eq!(jws.claims()["sub"], "a");
+        assert_eq!(jws.signature(), b"sig");
+        assert_eq!(jws.signing_input(), &t[..t.rfind('.').unwrap()]);
+        assert!(!format!("{jws:?}").contains("\"a\""));
+    }
+
+    #[test]
+    fn jose_jws_parse_rejects_structural_errors() {
+        let good = token(r#"{"alg":"RS256"}"#, "{}", b"s");
+        assert!(Jws::parse(&good).is_ok());
+        for bad in [
+            String::new(),
+            "a.b".to_owned(),
+            format!("{good}.x"),
+            token(r#"{"kid":"k"}"#, "{}", b"s"),
+            token(r#"{"alg":1}"#, "{}", b"s"),
+            token(r#"{"alg":"RS256","crit":["b64"]}"#, "{}", b"s"),
+            token(r#"{"alg":"RS256"}"#, "[]", b"s"),
+            token(r#"[]"#, "{}", b"s"),
+            format!("{good}="),
+        ] {
+            assert_eq!(
+                Jws::parse(&bad).unwrap_err().code(),
+                "malformed_token",
+                "{bad}"
+            );
+        }
+        let huge = "a".repeat(MAX_JWS_LEN + 1);
+        assert_eq!(Jws::parse(&huge).unwrap_err().code(), "too_large");
+    }
+}
