@@ -1,0 +1,169 @@
+//! Signing keys, compact JWS creation and verification (RS256), base64url helpers.
+//!
+//! The RSA keys are generated once and committed under `tests/data/keys/`: generating
+//! 2048-bit keys at runtime is slow. They are parsed once per process.
+
+use std::sync::OnceLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+const PEMS: [&str; 3] = [
+    include_str!("../data/keys/key1.pem"),
+    include_str!("../data/keys/key2.pem"),
+    include_str!("../data/keys/key3.pem"),
+];
+
+/// One bundled RSA signing key with its published JWK form.
+pub(crate) struct Key {
+    pub(crate) kid: String,
+    signing: SigningKey<Sha256>,
+    verifying: VerifyingKey<Sha256>,
+    pub(crate) jwk: Value,
+}
+
+/// The bundled keys, parsed once per process.
+pub(crate) fn keys() -> &'static [Key] {
+    static KEYS: OnceLock<Vec<Key>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        PEMS.iter()
+            .map(|pem| {
+                let private = RsaPrivateKey::from_pkcs8_pem(pem).expect("bundled test key parses");
+                let public = RsaPublicKey::from(&private);
+                let n = b64(&public.n().to_bytes_be());
+                let e = b64(&public.e().to_bytes_be());
+                // RFC 7638 thumbprint as the key id.
+                let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+                let kid = b64(&Sha256::digest(canonical.as_bytes()));
+                let jwk =
+                    json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": e});
+                Key {
+                    kid,
+                    signing: SigningKey::<Sha256>::new(private),
+                    verifying: VerifyingKey::<Sha256>::new(public),
+                    jwk,
+                }
+            })
+            .collect()
+    })
+}
+
+/// base64url without padding.
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url (padding tolerated).
+pub(crate) fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()
+}
+
+/// Decodes standard base64 (used for HTTP Basic authentication).
+pub(crate) fn std_b64_decode(s: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(s.trim()).ok()
+}
+
+/// Signs `header.payload` with RS256 using `key`; the header gets `alg`, `typ` and `kid`
+/// first, then `header_overrides` (a `Null` value removes the header parameter).
+pub(crate) fn sign_rs256(
+    key: &Key,
+    payload: &Map<String, Value>,
+    header_overrides: &Map<String, Value>,
+) -> String {
+    let mut header = Map::new();
+    header.insert("alg".into(), "RS256".into());
+    header.insert("typ".into(), "JWT".into());
+    header.insert("kid".into(), key.kid.clone().into());
+    apply_overrides(&mut header, header_overrides);
+    let input = signing_input(&header, payload);
+    let sig = key.signing.sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
+}
+
+/// Builds the `base64url(header).base64url(payload)` signing input.
+pub(crate) fn signing_input(header: &Map<String, Value>, payload: &Map<String, Value>) -> String {
+    let h = serde_json::to_vec(header).unwrap_or_default();
+    let p = serde_json::to_vec(payload).unwrap_or_default();
+    format!("{}.{}", b64(&h), b64(&p))
+}
+
+/// HMAC-SHA256 (RFC 2104) over `data` with `key`.
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(data);
+    let inner = inner.finalize();
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner);
+    outer.finalize().into()
+}
+
+/// Applies claim/header overrides: `Null` removes, anything else sets.
+pub(crate) fn apply_overrides(target: &mut Map<String, Value>, overrides: &Map<String, Value>) {
+    for (k, v) in overrides {
+        if v.is_null() {
+            target.remove(k);
+        } else {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// Decodes the payload of a compact JWS without verifying it.
+pub fn decode_payload(token: &str) -> Option<Map<String, Value>> {
+    let mut parts = token.split('.');
+    let _header = parts.next()?;
+    let payload = parts.next()?;
+    let bytes = b64_decode(payload)?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// Decodes the header of a compact JWS without verifying it.
+pub fn decode_header(token: &str) -> Option<Map<String, Value>> {
+    let header = token.split('.').next()?;
+    let bytes = b64_decode(header)?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// Verifies an RS256 compact JWS against the given candidate keys (matched by `kid`) and
+/// returns its payload.
+pub(crate) fn verify_rs256<'a>(
+    token: &str,
+    candidates: impl IntoIterator<Item = &'a Key>,
+) -> Option<Map<String, Value>> {
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return None;
+    }
+    let header = decode_header(token)?;
+    if header.get("alg")?.as_str()? != "RS256" {
+        return None;
+    }
+    let kid = header.get("kid")?.as_str()?;
+    let key = candidates.into_iter().find(|k| k.kid == kid)?;
+    let sig_bytes = b64_decode(parts[2])?;
+    let sig = Signature::try_from(sig_bytes.as_slice()).ok()?;
+    let input = format!("{}.{}", parts[0], parts[1]);
+    key.verifying.verify(input.as_bytes(), &sig).ok()?;
+    decode_payload(token)
+}
