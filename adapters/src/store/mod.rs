@@ -1,0 +1,201 @@
+//! Store traits (DESIGN.md §6) and the stores shipped with the SDK.
+//!
+//! Two roles, as in Auth0's other server SDKs: a **state store** keeps the session, a
+//! **transaction store** keeps in-flight logins. Each has an associated `Options` type — the
+//! seed guide's `store_options` — that every client operation hands to every store call,
+//! untouched: for a cookie store it is the request's headers plus a sink for `Set-Cookie`
+//! values ([`CookieOptions`]); for a server-side store it can be `()`.
+//!
+//! The blocking traits are [`StateStore`] and [`TransactionStore`]; the async client uses
+//! [`AsyncStateStore`] and [`AsyncTransactionStore`]. Every blocking store is also an async
+//! store (a blanket implementation), which suits stores that never wait on I/O, such as the
+//! in-memory and cookie stores.
+
+mod options;
+
+pub use options::CookieOptions;
+
+use auth0_server_protocol::effect::LogoutTokenClaims;
+use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::transaction::TransactionData;
+use std::future::Future;
+
+/// A store failed. Never carries session contents or tokens.
+#[derive(Debug, thiserror::Error)]
+#[error("session store error: {message}")]
+pub struct StoreError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A store error with a message (which must not contain secrets).
+    pub fn new(message: impl Into<String>) -> Self {
+        StoreError {
+            message: message.into(),
+            source: None,
+        }
+    }
+    /// A store error caused by another error.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// Where sessions live (blocking).
+pub trait StateStore: Send + Sync {
+    /// Per-request data handed to every call, e.g. the request's cookies.
+    type Options: Send;
+    /// The current session, or `None`. A session that cannot be read (tampered, expired,
+    /// foreign) is `None`, not an error.
+    fn get(&self, options: &mut Self::Options) -> Result<Option<StateData>, StoreError>;
+    /// Stores the session.
+    fn set(&self, state: &StateData, options: &mut Self::Options) -> Result<(), StoreError>;
+    /// Deletes the session.
+    fn delete(&self, options: &mut Self::Options) -> Result<(), StoreError>;
+    /// Deletes every session matching a verified back-channel logout token (by `sid`, or by
+    /// `sub`, of the same issuer). Stores that cannot enumerate sessions (cookies) return an
+    /// error.
+    fn delete_by_logout_token(
+        &self,
+        claims: &LogoutTokenClaims,
+        options: &mut Self::Options,
+    ) -> Result<(), StoreError>;
+}
+
+/// Where in-flight logins live (blocking), keyed by a key derived from `state`.
+pub trait TransactionStore: Send + Sync {
+    /// Per-request data handed to every call.
+    type Options: Send;
+    /// The transaction under `key`, or `None`.
+    fn get(
+        &self,
+        key: &str,
+        options: &mut Self::Options,
+    ) -> Result<Option<TransactionData>, StoreError>;
+    /// Stores a transaction under `key`.
+    fn set(
+        &self,
+        key: &str,
+        transaction: &TransactionData,
+        options: &mut Self::Options,
+    ) -> Result<(), StoreError>;
+    /// Deletes the transaction under `key`.
+    fn delete(&self, key: &str, options: &mut Self::Options) -> Result<(), StoreError>;
+}
+
+/// Where sessions live (async).
+pub trait AsyncStateStore: Send + Sync {
+    /// Per-request data handed to every call.
+    type Options: Send;
+    /// See [`StateStore::get`].
+    fn get(
+        &self,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send;
+    /// See [`StateStore::set`].
+    fn set(
+        &self,
+        state: &StateData,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// See [`StateStore::delete`].
+    fn delete(
+        &self,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// See [`StateStore::delete_by_logout_token`].
+    fn delete_by_logout_token(
+        &self,
+        claims: &LogoutTokenClaims,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where in-flight logins live (async).
+pub trait AsyncTransactionStore: Send + Sync {
+    /// Per-request data handed to every call.
+    type Options: Send;
+    /// See [`TransactionStore::get`].
+    fn get(
+        &self,
+        key: &str,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<Option<TransactionData>, StoreError>> + Send;
+    /// See [`TransactionStore::set`].
+    fn set(
+        &self,
+        key: &str,
+        transaction: &TransactionData,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// See [`TransactionStore::delete`].
+    fn delete(
+        &self,
+        key: &str,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<T: StateStore> AsyncStateStore for T {
+    type Options = T::Options;
+    fn get(
+        &self,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send {
+        std::future::ready(StateStore::get(self, options))
+    }
+    fn set(
+        &self,
+        state: &StateData,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(StateStore::set(self, state, options))
+    }
+    fn delete(
+        &self,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(StateStore::delete(self, options))
+    }
+    fn delete_by_logout_token(
+        &self,
+        claims: &LogoutTokenClaims,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(StateStore::delete_by_logout_token(self, claims, options))
+    }
+}
+
+impl<T: TransactionStore> AsyncTransactionStore for T {
+    type Options = T::Options;
+    fn get(
+        &self,
+        key: &str,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<Option<TransactionData>, StoreError>> + Send {
+        std::future::ready(TransactionStore::get(self, key, options))
+    }
+    fn set(
+        &self,
+        key: &str,
+        transaction: &TransactionData,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(TransactionStore::set(self, key, transaction, options))
+    }
+    fn delete(
+        &self,
+        key: &str,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(TransactionStore::delete(self, key, options))
+    }
+}
