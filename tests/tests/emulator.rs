@@ -744,3 +744,18 @@ fn malformed_input_is_answered_not_panicked() {
     );
     assert_eq!(header.status, 401);
 }
+
+#[test]
+fn dropping_the_emulator_stops_the_server() {
+    let emu = Emulator::start(EmulatorConfig::default());
+    let url = emu.url("/.well-known/jwks.json");
+    assert_eq!(get(&url).status, 200);
+    let started = Instant::now();
+    drop(emu);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let fresh: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    assert!(fresh.get(&url).call().is_err());
+}
