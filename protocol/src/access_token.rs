@@ -405,7 +405,7 @@ impl GetAccessToken {
             scope.as_deref(),
         );
         self.state = State::Refreshing { session };
-        Step::Effect(Effect::Http(req))
+        Step::Effect(Effect::Http(Box::new(req)))
     }
 
     fn finish(

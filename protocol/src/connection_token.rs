@@ -290,7 +290,7 @@ impl Operation for GetConnectionToken {
                         };
                         let req = exchange_request(&self.config, &m, rt, &self.request);
                         self.state = State::Exchanging { session };
-                        Step::Effect(Effect::Http(req))
+                        Step::Effect(Effect::Http(Box::new(req)))
                     }
                     MetadataOutcome::Effect(e) => {
                         self.state = State::Metadata { session, meta };

@@ -216,13 +216,13 @@ impl MetadataStep {
             }
             (MetadataStep::Loading, Input::Metadata(_)) => {
                 *self = MetadataStep::Fetching;
-                MetadataOutcome::Effect(Effect::Http(HttpRequest {
+                MetadataOutcome::Effect(Effect::Http(Box::new(HttpRequest {
                     request: discovery_request(config),
                     coalesce: Some(Coalesce {
                         key: format!("discovery {}", config.origin()),
                         remember: false,
                     }),
-                }))
+                })))
             }
             (MetadataStep::Fetching, Input::Http(response)) => {
                 match parse_metadata(config, &response) {

@@ -25,7 +25,7 @@ use std::fmt;
 /// What an operation asks the adapter to do next.
 pub enum Effect {
     /// Send this HTTP request and answer with [`Input::Http`] (any status).
-    Http(HttpRequest),
+    Http(Box<HttpRequest>),
     /// Read the session from the state store; answer [`Input::Session`].
     LoadSession,
     /// Write the session to the state store; answer [`Input::Done`].
