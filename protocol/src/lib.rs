@@ -10,7 +10,8 @@
 //! stored session), [`scope`] (scope merging and comparison), [`access_token`] and
 //! [`connection_token`] (token retrieval), [`user_session`] (`get_user`/`get_session`),
 //! [`discovery`] (OIDC metadata), [`token_endpoint`] (requests and response parsing),
-//! [`transaction`] (in-flight logins), [`jose`] (JWS, JWK, JWE).
+//! [`transaction`] (in-flight logins), [`login`] and [`logout`] (interactive login, logout,
+//! back-channel logout), [`jose`] (JWS, JWK, JWE).
 //!
 //! # Example: a cache hit, driven by hand
 //!
@@ -58,9 +59,12 @@ pub mod connection_token;
 pub mod discovery;
 pub mod effect;
 pub mod jose;
+pub mod login;
+pub mod logout;
 pub mod scope;
 pub mod secret;
 pub mod session;
+mod signed_token;
 pub mod token_endpoint;
 pub mod transaction;
 pub mod user_session;
@@ -70,6 +74,8 @@ pub use secret::Secret;
 use access_token::{AccessTokenRequest, GetAccessToken};
 use config::Config;
 use connection_token::{ConnectionTokenRequest, GetConnectionToken};
+use login::{CompleteInteractiveLogin, StartInteractiveLogin, StartLoginOptions};
+use logout::{HandleBackchannelLogout, Logout, LogoutOptions};
 use std::sync::Arc;
 use user_session::{GetSession, GetUser};
 
@@ -113,5 +119,25 @@ impl Core {
         request: ConnectionTokenRequest,
     ) -> GetConnectionToken {
         GetConnectionToken::new(self.config.clone(), request)
+    }
+
+    /// `start_interactive_login`: the authorization URL to redirect the browser to.
+    pub fn start_interactive_login(&self, options: StartLoginOptions) -> StartInteractiveLogin {
+        StartInteractiveLogin::new(self.config.clone(), options)
+    }
+
+    /// `complete_interactive_login`: handles the callback URL Auth0 redirected to.
+    pub fn complete_interactive_login(&self, callback_url: &str) -> CompleteInteractiveLogin {
+        CompleteInteractiveLogin::new(self.config.clone(), callback_url)
+    }
+
+    /// `logout`: ends the session and returns the Auth0 logout URL.
+    pub fn logout(&self, options: LogoutOptions) -> Logout {
+        Logout::new(self.config.clone(), options)
+    }
+
+    /// `handle_backchannel_logout`: verifies a logout token and deletes matching sessions.
+    pub fn handle_backchannel_logout(&self, logout_token: &str) -> HandleBackchannelLogout {
+        HandleBackchannelLogout::new(self.config.clone(), logout_token)
     }
 }

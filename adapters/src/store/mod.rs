@@ -11,6 +11,7 @@
 //! store (a blanket implementation), which suits stores that never wait on I/O, such as the
 //! in-memory and cookie stores.
 
+pub mod memory;
 mod options;
 
 pub use options::CookieOptions;

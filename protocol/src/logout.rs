@@ -1,0 +1,406 @@
+//! Logging out (DESIGN.md §5): `logout` ends the local session and returns the URL that ends
+//! the Auth0 session; `handle_backchannel_logout` verifies a logout token posted by Auth0 and
+//! asks the state store to delete the matching sessions.
+
+use crate::config::Config;
+use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::effect::{
+    Effect, HttpRequest, Input, LogoutTokenClaims, Operation, Step, UnexpectedInput,
+};
+use crate::jose::JoseError;
+use crate::jose::claims::{LogoutTokenExpectations, validate_logout_token};
+use crate::secret::Secret;
+use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
+use crate::token_endpoint::{ResponseError, form_post};
+use std::sync::Arc;
+
+/// Options of `logout`.
+///
+/// ```
+/// use auth0_server_protocol::logout::LogoutOptions;
+/// let options = LogoutOptions::return_to("https://app.example.com/").revoke_refresh_token(true);
+/// assert!(options.revoke_refresh_token);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogoutOptions {
+    /// Where Auth0 sends the browser after logout (must be allowed in the application settings).
+    pub return_to: Option<String>,
+    /// Use the OIDC `end_session_endpoint` (with `id_token_hint` and
+    /// `post_logout_redirect_uri`) instead of `/v2/logout`.
+    pub oidc_logout: bool,
+    /// Revoke the refresh token before ending the session (best effort: a failure never keeps
+    /// the session).
+    pub revoke_refresh_token: bool,
+}
+
+impl LogoutOptions {
+    /// Logout returning to a URL.
+    pub fn return_to(url: impl Into<String>) -> Self {
+        LogoutOptions {
+            return_to: Some(url.into()),
+            ..Default::default()
+        }
+    }
+    /// Chooses OIDC RP-initiated logout.
+    pub fn oidc_logout(mut self, yes: bool) -> Self {
+        self.oidc_logout = yes;
+        self
+    }
+    /// Chooses refresh-token revocation.
+    pub fn revoke_refresh_token(mut self, yes: bool) -> Self {
+        self.revoke_refresh_token = yes;
+        self
+    }
+}
+
+/// Why `logout` failed. The local session is deleted whenever the store allows it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogoutError {
+    /// Discovery failed (only needed for OIDC logout).
+    #[error("OpenID discovery failed: {0}")]
+    Discovery(ResponseError),
+    /// The tenant has no `end_session_endpoint` but OIDC logout was asked for.
+    #[error("the tenant does not advertise an end_session_endpoint")]
+    EndSessionNotSupported,
+    /// `return_to` is not an absolute URL.
+    #[error("return_to is not an absolute URL")]
+    InvalidReturnTo,
+    /// The driver broke the protocol.
+    #[error(transparent)]
+    UnexpectedInput(#[from] UnexpectedInput),
+}
+
+impl LogoutError {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LogoutError::Discovery(_) => "discovery_failed",
+            LogoutError::EndSessionNotSupported => "end_session_not_supported",
+            LogoutError::InvalidReturnTo => "invalid_return_to",
+            LogoutError::UnexpectedInput(_) => "unexpected_input",
+        }
+    }
+}
+
+/// The `/v2/logout` URL: `{origin}/v2/logout?client_id=…&returnTo=…`.
+pub fn v2_logout_url(config: &Config, return_to: Option<&str>) -> url::Url {
+    let mut url = url::Url::parse(&format!("{}/v2/logout", config.origin()))
+        .unwrap_or_else(|_| unreachable_url());
+    url.query_pairs_mut()
+        .append_pair("client_id", config.client_id());
+    if let Some(r) = return_to {
+        url.query_pairs_mut().append_pair("returnTo", r);
+    }
+    url
+}
+
+/// The OIDC RP-initiated logout URL.
+pub fn end_session_url(
+    config: &Config,
+    endpoint: &str,
+    return_to: Option<&str>,
+    id_token: Option<&Secret>,
+) -> Option<url::Url> {
+    let mut url = url::Url::parse(endpoint).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("client_id", config.client_id());
+        if let Some(r) = return_to {
+            q.append_pair("post_logout_redirect_uri", r);
+        }
+        if let Some(t) = id_token {
+            q.append_pair("id_token_hint", t.expose());
+        }
+    }
+    Some(url)
+}
+
+// The configured origin is always a valid URL; keep a total fallback rather than panic.
+fn unreachable_url() -> url::Url {
+    url::Url::parse("https://invalid.invalid/").unwrap_or_else(|_| unreachable_url())
+}
+
+/// The `logout` operation: returns the URL to redirect the browser to.
+#[derive(Debug)]
+pub struct Logout {
+    config: Arc<Config>,
+    options: LogoutOptions,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Start,
+    LoadingSession,
+    Metadata(Option<Secret>, Option<Secret>, MetadataStep),
+    Revoking(Option<Secret>, Arc<Metadata>),
+    Deleting(url::Url),
+    Finished,
+}
+
+impl Logout {
+    pub(crate) fn new(config: Arc<Config>, options: LogoutOptions) -> Self {
+        Logout {
+            config,
+            options,
+            state: State::Start,
+        }
+    }
+
+    fn finish(&mut self, r: Result<url::Url, LogoutError>) -> Step<url::Url, LogoutError> {
+        self.state = State::Finished;
+        Step::Done(r)
+    }
+
+    fn delete(
+        &mut self,
+        id_token: Option<Secret>,
+        metadata: Option<&Metadata>,
+    ) -> Step<url::Url, LogoutError> {
+        let return_to = self.options.return_to.as_deref();
+        let url = if self.options.oidc_logout {
+            let endpoint = metadata.and_then(|m| m.end_session_endpoint.as_deref());
+            match endpoint
+                .and_then(|e| end_session_url(&self.config, e, return_to, id_token.as_ref()))
+            {
+                Some(u) => u,
+                None => return self.finish(Err(LogoutError::EndSessionNotSupported)),
+            }
+        } else {
+            v2_logout_url(&self.config, return_to)
+        };
+        self.state = State::Deleting(url);
+        Step::Effect(Effect::DeleteSession)
+    }
+
+    fn revoke_or_delete(
+        &mut self,
+        id_token: Option<Secret>,
+        refresh: Option<Secret>,
+        metadata: Arc<Metadata>,
+    ) -> Step<url::Url, LogoutError> {
+        if let (true, Some(rt), Some(endpoint)) = (
+            self.options.revoke_refresh_token,
+            refresh,
+            metadata.revocation_endpoint.clone(),
+        ) {
+            let request = form_post(
+                &self.config,
+                &endpoint,
+                &[("token", rt.expose()), ("token_type_hint", "refresh_token")],
+            );
+            self.state = State::Revoking(id_token, metadata);
+            return Step::Effect(Effect::Http(Box::new(HttpRequest {
+                request,
+                coalesce: None,
+            })));
+        }
+        self.delete(id_token, Some(&metadata))
+    }
+}
+
+impl Operation for Logout {
+    type Output = url::Url;
+    type Error = LogoutError;
+
+    fn step(&mut self, input: Input, now: u64) -> Step<url::Url, LogoutError> {
+        match (std::mem::replace(&mut self.state, State::Finished), input) {
+            (State::Start, Input::Start) => {
+                if let Some(r) = &self.options.return_to {
+                    if url::Url::parse(r).is_err() {
+                        return self.finish(Err(LogoutError::InvalidReturnTo));
+                    }
+                }
+                self.state = State::LoadingSession;
+                Step::Effect(Effect::LoadSession)
+            }
+            (State::LoadingSession, Input::Session(session)) => {
+                let (id_token, refresh) = session
+                    .map(|s| (s.id_token, s.refresh_token))
+                    .unwrap_or_default();
+                let needs_metadata = self.options.oidc_logout
+                    || (self.options.revoke_refresh_token && refresh.is_some());
+                if !needs_metadata {
+                    return self.delete(id_token, None);
+                }
+                let (meta, effect) = MetadataStep::start();
+                self.state = State::Metadata(id_token, refresh, meta);
+                Step::Effect(effect)
+            }
+            (State::Metadata(id_token, refresh, mut meta), input) => {
+                match meta.handle(&self.config, input, now) {
+                    MetadataOutcome::Ready(m) => self.revoke_or_delete(id_token, refresh, m),
+                    MetadataOutcome::Effect(e) => {
+                        self.state = State::Metadata(id_token, refresh, meta);
+                        Step::Effect(e)
+                    }
+                    // Discovery only serves revocation and OIDC logout: without it, still end the
+                    // local session with /v2/logout unless OIDC logout was required.
+                    MetadataOutcome::Failed(e) if self.options.oidc_logout => {
+                        self.finish(Err(LogoutError::Discovery(e)))
+                    }
+                    MetadataOutcome::Failed(_) => self.delete(id_token, None),
+                    MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
+                }
+            }
+            // Revocation is best effort: whatever the answer, the session ends.
+            (State::Revoking(id_token, metadata), Input::Http(_)) => {
+                self.delete(id_token, Some(&metadata))
+            }
+            (State::Deleting(url), Input::Done) => self.finish(Ok(url)),
+            (state, _) => {
+                let expected = match state {
+                    State::Start => "Start",
+                    State::LoadingSession => "LoadSession",
+                    State::Metadata(..) => "metadata",
+                    State::Revoking(..) => "Http (revocation)",
+                    State::Deleting(_) => "DeleteSession",
+                    State::Finished => "nothing (the operation has finished)",
+                };
+                self.finish(Err(UnexpectedInput { expected }.into()))
+            }
+        }
+    }
+}
+
+/// Why a back-channel logout request was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackchannelLogoutError {
+    /// The logout token is invalid.
+    #[error("the logout token is invalid: {0}")]
+    InvalidLogoutToken(JoseError),
+    /// The JWKS could not be fetched.
+    #[error("the tenant's signing keys could not be fetched: {0}")]
+    Jwks(ResponseError),
+    /// Discovery failed.
+    #[error("OpenID discovery failed: {0}")]
+    Discovery(ResponseError),
+    /// The driver broke the protocol.
+    #[error(transparent)]
+    UnexpectedInput(#[from] UnexpectedInput),
+}
+
+impl BackchannelLogoutError {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BackchannelLogoutError::InvalidLogoutToken(_) => "invalid_logout_token",
+            BackchannelLogoutError::Jwks(_) => "jwks_fetch_failed",
+            BackchannelLogoutError::Discovery(_) => "discovery_failed",
+            BackchannelLogoutError::UnexpectedInput(_) => "unexpected_input",
+        }
+    }
+
+    /// The precise reason the token was refused.
+    pub fn token_error(&self) -> Option<&JoseError> {
+        match self {
+            BackchannelLogoutError::InvalidLogoutToken(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<VerifyFailure> for BackchannelLogoutError {
+    fn from(f: VerifyFailure) -> Self {
+        match f {
+            VerifyFailure::Token(e) => BackchannelLogoutError::InvalidLogoutToken(e),
+            VerifyFailure::Discovery(e) => BackchannelLogoutError::Discovery(e),
+            VerifyFailure::Jwks(e) => BackchannelLogoutError::Jwks(e),
+            VerifyFailure::Unexpected(e) => BackchannelLogoutError::UnexpectedInput(e),
+        }
+    }
+}
+
+/// The `handle_backchannel_logout` operation: returns the claims whose sessions were deleted.
+#[derive(Debug)]
+pub struct HandleBackchannelLogout {
+    config: Arc<Config>,
+    token: Secret,
+    state: BclState,
+}
+
+#[derive(Debug)]
+enum BclState {
+    Start,
+    Verifying(VerifySignedToken),
+    Deleting(LogoutTokenClaims),
+    Finished,
+}
+
+impl HandleBackchannelLogout {
+    pub(crate) fn new(config: Arc<Config>, logout_token: &str) -> Self {
+        HandleBackchannelLogout {
+            config,
+            token: Secret::new(logout_token),
+            state: BclState::Start,
+        }
+    }
+
+    fn finish(
+        &mut self,
+        r: Result<LogoutTokenClaims, BackchannelLogoutError>,
+    ) -> Step<LogoutTokenClaims, BackchannelLogoutError> {
+        self.state = BclState::Finished;
+        Step::Done(r)
+    }
+}
+
+impl Operation for HandleBackchannelLogout {
+    type Output = LogoutTokenClaims;
+    type Error = BackchannelLogoutError;
+
+    fn step(&mut self, input: Input, now: u64) -> Step<LogoutTokenClaims, BackchannelLogoutError> {
+        match (
+            std::mem::replace(&mut self.state, BclState::Finished),
+            input,
+        ) {
+            (BclState::Start, Input::Start) => {
+                match VerifySignedToken::start(self.token.expose()) {
+                    Ok((verify, effect)) => {
+                        self.state = BclState::Verifying(verify);
+                        Step::Effect(effect)
+                    }
+                    Err(e) => self.finish(Err(BackchannelLogoutError::InvalidLogoutToken(e))),
+                }
+            }
+            (BclState::Verifying(mut verify), input) => {
+                match verify.handle(&self.config, input, now) {
+                    VerifyOutcome::Verified(claims) => {
+                        let expectations = LogoutTokenExpectations {
+                            issuer: self.config.issuer(),
+                            client_id: self.config.client_id(),
+                            now,
+                            clock_tolerance: self.config.clock_tolerance(),
+                        };
+                        match validate_logout_token(&claims, &expectations) {
+                            Ok(claims) => {
+                                self.state = BclState::Deleting(claims.clone());
+                                Step::Effect(Effect::DeleteSessionsByLogoutToken(claims))
+                            }
+                            Err(e) => {
+                                self.finish(Err(BackchannelLogoutError::InvalidLogoutToken(e)))
+                            }
+                        }
+                    }
+                    VerifyOutcome::Effect(e) => {
+                        self.state = BclState::Verifying(verify);
+                        Step::Effect(e)
+                    }
+                    VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
+                }
+            }
+            (BclState::Deleting(claims), Input::Done) => self.finish(Ok(claims)),
+            (state, _) => {
+                let expected = match state {
+                    BclState::Start => "Start",
+                    BclState::Verifying(_) => "token verification",
+                    BclState::Deleting(_) => "DeleteSessionsByLogoutToken",
+                    BclState::Finished => "nothing (the operation has finished)",
+                };
+                self.finish(Err(UnexpectedInput { expected }.into()))
+            }
+        }
+    }
+}

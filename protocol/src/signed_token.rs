@@ -1,0 +1,179 @@
+//! Verifying a token signed by the tenant (an ID token or a logout token) against the
+//! tenant's JWKS, as a sub-machine shared by the login and back-channel logout operations
+//! (DESIGN.md §5).
+//!
+//! The JWKS is cached by the adapter ([`CachedJwks`]); the core decides when it is stale (the
+//! discovery TTL) and refetches it **once** when a token names a key the cached set lacks
+//! (key rotation), never more than once per call.
+
+use crate::config::Config;
+use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::effect::{CachedJwks, Coalesce, Effect, HttpRequest, Input, UnexpectedInput};
+use crate::jose::JoseError;
+use crate::jose::jwk::Jwks;
+use crate::jose::jws::Jws;
+use crate::token_endpoint::{MAX_RESPONSE_BODY, ResponseError};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Why a signed token could not be verified.
+#[derive(Debug)]
+pub(crate) enum VerifyFailure {
+    /// The token itself is bad (malformed, wrong algorithm, bad signature, unknown key).
+    Token(JoseError),
+    /// Discovery failed.
+    Discovery(ResponseError),
+    /// The JWKS could not be fetched or parsed.
+    Jwks(ResponseError),
+    /// The driver sent the wrong input.
+    Unexpected(UnexpectedInput),
+}
+
+pub(crate) enum VerifyOutcome {
+    /// The signature is valid: the token's claims.
+    Verified(Map<String, Value>),
+    /// Perform this effect and hand the input back.
+    Effect(Effect),
+    /// Verification failed.
+    Failed(VerifyFailure),
+}
+
+#[derive(Debug)]
+enum State {
+    Metadata(MetadataStep),
+    LoadingJwks(Arc<Metadata>),
+    Fetching,
+    Storing(Jwks),
+    Finished,
+}
+
+/// Verifies one compact JWS against the tenant's keys.
+#[derive(Debug)]
+pub(crate) struct VerifySignedToken {
+    jws: Option<Jws>,
+    state: State,
+}
+
+impl VerifySignedToken {
+    /// Parses the token and starts: the first effect loads the metadata.
+    pub(crate) fn start(token: &str) -> Result<(Self, Effect), JoseError> {
+        let jws = Jws::parse(token)?;
+        let (meta, effect) = MetadataStep::start();
+        Ok((
+            VerifySignedToken {
+                jws: Some(jws),
+                state: State::Metadata(meta),
+            },
+            effect,
+        ))
+    }
+
+    fn verify(&self, jwks: &Jwks) -> Result<(), JoseError> {
+        match &self.jws {
+            Some(jws) => jws.verify_rs256(jwks),
+            None => Err(JoseError::Malformed("token already consumed")),
+        }
+    }
+
+    fn fetch(&mut self, metadata: Arc<Metadata>) -> VerifyOutcome {
+        let Some(uri) = metadata.jwks_uri.clone() else {
+            return VerifyOutcome::Failed(VerifyFailure::Jwks(ResponseError::Invalid {
+                status: 200,
+                reason: "the discovery document has no jwks_uri",
+            }));
+        };
+        let request = http::Request::get(uri.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .unwrap_or_default();
+        self.state = State::Fetching;
+        VerifyOutcome::Effect(Effect::Http(Box::new(HttpRequest {
+            request,
+            coalesce: Some(Coalesce {
+                key: format!("jwks {uri}"),
+                remember: false,
+            }),
+        })))
+    }
+
+    fn finish(&mut self, result: Result<(), JoseError>) -> VerifyOutcome {
+        self.state = State::Finished;
+        match (result, self.jws.take()) {
+            (Ok(()), Some(jws)) => VerifyOutcome::Verified(jws.into_claims()),
+            (Ok(()), None) => VerifyOutcome::Failed(VerifyFailure::Unexpected(UnexpectedInput {
+                expected: "nothing (verification has finished)",
+            })),
+            (Err(e), _) => VerifyOutcome::Failed(VerifyFailure::Token(e)),
+        }
+    }
+
+    pub(crate) fn handle(&mut self, config: &Config, input: Input, now: u64) -> VerifyOutcome {
+        match (std::mem::replace(&mut self.state, State::Finished), input) {
+            (State::Metadata(mut meta), input) => match meta.handle(config, input, now) {
+                MetadataOutcome::Ready(m) => {
+                    self.state = State::LoadingJwks(m);
+                    VerifyOutcome::Effect(Effect::LoadJwks)
+                }
+                MetadataOutcome::Effect(e) => {
+                    self.state = State::Metadata(meta);
+                    VerifyOutcome::Effect(e)
+                }
+                MetadataOutcome::Failed(e) => VerifyOutcome::Failed(VerifyFailure::Discovery(e)),
+                MetadataOutcome::Unexpected(e) => {
+                    VerifyOutcome::Failed(VerifyFailure::Unexpected(e))
+                }
+            },
+            (State::LoadingJwks(metadata), Input::Jwks(cached)) => {
+                let fresh = cached
+                    .filter(|c| now >= c.fetched_at && now - c.fetched_at < config.discovery_ttl());
+                match fresh {
+                    Some(c) => match self.verify(&c.jwks) {
+                        // A key the cached set lacks: the tenant may have rotated; refetch once.
+                        Err(JoseError::UnknownKid(_)) => self.fetch(metadata),
+                        other => self.finish(other),
+                    },
+                    None => self.fetch(metadata),
+                }
+            }
+            (State::Fetching, Input::Http(response)) => {
+                let status = response.status().as_u16();
+                if response.body().len() > MAX_RESPONSE_BODY {
+                    return VerifyOutcome::Failed(VerifyFailure::Jwks(ResponseError::TooLarge {
+                        status,
+                    }));
+                }
+                if !response.status().is_success() {
+                    return VerifyOutcome::Failed(VerifyFailure::Jwks(
+                        crate::token_endpoint::parse_error_body(status, response.body()),
+                    ));
+                }
+                match Jwks::from_slice(response.body()) {
+                    Ok(jwks) => {
+                        self.state = State::Storing(jwks.clone());
+                        VerifyOutcome::Effect(Effect::StoreJwks(CachedJwks {
+                            jwks,
+                            fetched_at: now,
+                        }))
+                    }
+                    Err(_) => VerifyOutcome::Failed(VerifyFailure::Jwks(ResponseError::Invalid {
+                        status,
+                        reason: "the JWKS is not a valid JSON Web Key Set",
+                    })),
+                }
+            }
+            (State::Storing(jwks), Input::Done) => {
+                let result = self.verify(&jwks);
+                self.finish(result)
+            }
+            (state, _) => VerifyOutcome::Failed(VerifyFailure::Unexpected(UnexpectedInput {
+                expected: match state {
+                    State::Metadata(_) => "metadata",
+                    State::LoadingJwks(_) => "LoadJwks",
+                    State::Fetching => "Http (JWKS)",
+                    State::Storing(_) => "StoreJwks",
+                    State::Finished => "nothing (verification has finished)",
+                },
+            })),
+        }
+    }
+}
