@@ -1,0 +1,403 @@
+//! The blocking client: [`ServerClient`] drives the protocol core's operations over a
+//! [`ureq::Agent`] (DESIGN.md §7).
+//!
+//! One agent is reused for every request (connection pooling). HTTP error statuses are not
+//! transport errors: 4xx/5xx bodies go to the core, which reads the OAuth error from them.
+//! Each request has a connect timeout and a read timeout, and response bodies are limited in
+//! size. Refreshes of the same refresh token, audience and scope are single-flight.
+//!
+//! ```no_run
+//! use auth0_server::blocking::ServerClient;
+//! use auth0_server::store::CookieOptions;
+//! use auth0_server::store::memory::{MemoryStateStore, MemoryTransactionStore};
+//! use auth0_server::{AccessTokenRequest, Config};
+//!
+//! let config = Config::builder("tenant.auth0.com", "client-id")
+//!     .client_secret("client-secret")
+//!     .secret("a-secret-of-at-least-32-bytes-long!!")
+//!     .build()?;
+//! let client = ServerClient::builder(config, MemoryStateStore::new(), MemoryTransactionStore::new())
+//!     .build();
+//!
+//! // In a request handler: the request's headers in, `Set-Cookie` headers out.
+//! let mut options = CookieOptions::from_request_headers(&http::HeaderMap::new());
+//! let token = client.get_access_token_with(
+//!     AccessTokenRequest::audience("https://analytics.example.com"),
+//!     &mut options,
+//! )?;
+//! println!("expires at {}", token.expires_at);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::clock::Clock;
+use crate::driver::{DEFAULT_ROTATION_GRACE, Shared};
+use crate::error::{Error, TransportError, TransportErrorKind};
+use crate::single_flight::{Acquire, SharedResponse};
+use crate::store::{StateStore, TransactionStore};
+use auth0_server_protocol::Core;
+use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
+use auth0_server_protocol::config::Config;
+use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
+use auth0_server_protocol::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use auth0_server_protocol::session::{Session, UserClaims};
+use auth0_server_protocol::token_endpoint::MAX_RESPONSE_BODY;
+use std::sync::Arc;
+use std::time::Duration;
+use ureq::RequestExt;
+
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default read timeout (waiting for the response, and reading its body).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit on response bodies (1 MiB); a larger body is a
+/// [`TransportErrorKind::ResponseTooLarge`] error.
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = MAX_RESPONSE_BODY;
+
+/// The blocking Auth0 server client. Cheap to clone (shared state behind an `Arc`); share one
+/// per application.
+///
+/// Every method takes the caller's `store_options` (for cookie-based stores, the request's
+/// cookies and a `Set-Cookie` sink: [`CookieOptions`](crate::store::CookieOptions)) and hands
+/// them unchanged to every store call.
+pub struct ServerClient<S, T> {
+    inner: Arc<Inner<S, T>>,
+}
+
+struct Inner<S, T> {
+    shared: Shared,
+    state_store: S,
+    transaction_store: T,
+    agent: ureq::Agent,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    max_response_body: usize,
+}
+
+impl<S, T> Clone for ServerClient<S, T> {
+    fn clone(&self) -> Self {
+        ServerClient {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S, T> std::fmt::Debug for ServerClient<S, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerClient")
+            .field("domain", &self.inner.shared.core.config().origin())
+            .field("client_id", &self.inner.shared.core.config().client_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`ServerClient`]; see [`ServerClient::builder`].
+pub struct ServerClientBuilder<S, T> {
+    config: Config,
+    state_store: S,
+    transaction_store: T,
+    agent: Option<ureq::Agent>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    max_response_body: usize,
+    clock: Clock,
+    rotation_grace: Duration,
+}
+
+impl<S, T> ServerClientBuilder<S, T> {
+    /// The `ureq` agent to send requests with (default: a new agent). Whatever its
+    /// configuration, each request is sent with HTTP statuses as responses (not errors), no
+    /// redirects, and this builder's timeouts.
+    pub fn agent(mut self, agent: ureq::Agent) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// How long to wait for a connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the response, and again for its body (default 10 s).
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The largest response body accepted (default 1 MiB).
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_response_body = bytes;
+        self
+    }
+
+    /// The clock (default: the system clock). Tests move time with [`Clock::from_fn`].
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long a successful refresh response is remembered and handed to requests that
+    /// still carry the rotated-away refresh token (default 60 s; zero disables it).
+    pub fn rotation_grace(mut self, window: Duration) -> Self {
+        self.rotation_grace = window;
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> ServerClient<S, T> {
+        let agent = self.agent.unwrap_or_else(|| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_connect(Some(self.connect_timeout))
+                .timeout_recv_response(Some(self.read_timeout))
+                .timeout_recv_body(Some(self.read_timeout))
+                .build()
+                .new_agent()
+        });
+        ServerClient {
+            inner: Arc::new(Inner {
+                shared: Shared::new(Core::new(self.config), self.clock, self.rotation_grace),
+                state_store: self.state_store,
+                transaction_store: self.transaction_store,
+                agent,
+                connect_timeout: self.connect_timeout,
+                read_timeout: self.read_timeout,
+                max_response_body: self.max_response_body,
+            }),
+        }
+    }
+}
+
+impl<S, T> ServerClient<S, T>
+where
+    S: StateStore,
+    T: TransactionStore<Options = S::Options>,
+{
+    /// A builder from a validated configuration and the two stores.
+    pub fn builder(
+        config: Config,
+        state_store: S,
+        transaction_store: T,
+    ) -> ServerClientBuilder<S, T> {
+        ServerClientBuilder {
+            config,
+            state_store,
+            transaction_store,
+            agent: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+            clock: Clock::system(),
+            rotation_grace: DEFAULT_ROTATION_GRACE,
+        }
+    }
+
+    /// The protocol core (configuration, and the operations this client drives).
+    pub fn core(&self) -> &Core {
+        &self.inner.shared.core
+    }
+
+    /// The state store.
+    pub fn state_store(&self) -> &S {
+        &self.inner.state_store
+    }
+
+    /// The transaction store.
+    pub fn transaction_store(&self) -> &T {
+        &self.inner.transaction_store
+    }
+
+    /// The `ureq` agent requests are sent with.
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.inner.agent
+    }
+
+    /// The logged-in user's claims, or `None` without a session.
+    pub fn get_user(&self, store_options: &mut S::Options) -> Result<Option<UserClaims>, Error> {
+        self.drive(self.core().get_user(), store_options)
+    }
+
+    /// The session (without SDK-internal data), or `None`.
+    pub fn get_session(&self, store_options: &mut S::Options) -> Result<Option<Session>, Error> {
+        self.drive(self.core().get_session(), store_options)
+    }
+
+    /// An access token for the default audience and scope: the stored one while valid, else
+    /// a refreshed one (saved to the session).
+    pub fn get_access_token(&self, store_options: &mut S::Options) -> Result<AccessToken, Error> {
+        self.get_access_token_with(AccessTokenRequest::default(), store_options)
+    }
+
+    /// An access token for an audience and extra scopes (Multi-Resource Refresh Tokens).
+    pub fn get_access_token_with(
+        &self,
+        request: AccessTokenRequest,
+        store_options: &mut S::Options,
+    ) -> Result<AccessToken, Error> {
+        self.drive(self.core().get_access_token(request), store_options)
+    }
+
+    /// An access token for a federated connection (token vault): the stored one while
+    /// valid, else exchanged for the refresh token and saved.
+    pub fn get_access_token_for_connection(
+        &self,
+        request: ConnectionTokenRequest,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectionToken, Error> {
+        self.drive(
+            self.core().get_access_token_for_connection(request),
+            store_options,
+        )
+    }
+
+    /// Runs any core operation to completion: the one place this client performs effects
+    /// (HTTP with single-flight, stores, caches, randomness). `store_options` reach every
+    /// store call unchanged.
+    pub fn drive<O: Operation>(
+        &self,
+        mut op: O,
+        store_options: &mut S::Options,
+    ) -> Result<O::Output, Error>
+    where
+        Error: From<O::Error>,
+    {
+        let inner = &*self.inner;
+        let mut input = Input::Start;
+        let mut now = inner.shared.clock.now();
+        loop {
+            let effect = match op.step(input, now) {
+                Step::Done(result) => return result.map_err(Error::from),
+                Step::Effect(effect) => effect,
+            };
+            now = inner.shared.clock.now();
+            input = match effect {
+                Effect::Http(request) => {
+                    let (response, received_at) = self.http(*request)?;
+                    now = received_at;
+                    Input::Http(response)
+                }
+                Effect::LoadSession => Input::Session(inner.state_store.get(store_options)?),
+                Effect::SaveSession(state) => {
+                    inner.state_store.set(&state, store_options)?;
+                    Input::Done
+                }
+                Effect::DeleteSession => {
+                    inner.state_store.delete(store_options)?;
+                    Input::Done
+                }
+                Effect::DeleteSessionsByLogoutToken(claims) => {
+                    inner
+                        .state_store
+                        .delete_by_logout_token(&claims, store_options)?;
+                    Input::Done
+                }
+                Effect::LoadTransaction { key } => {
+                    Input::Transaction(inner.transaction_store.get(&key, store_options)?)
+                }
+                Effect::SaveTransaction { key, transaction } => {
+                    inner
+                        .transaction_store
+                        .set(&key, &transaction, store_options)?;
+                    Input::Done
+                }
+                Effect::DeleteTransaction { key } => {
+                    inner.transaction_store.delete(&key, store_options)?;
+                    Input::Done
+                }
+                local => inner.shared.perform_local(local)?,
+            };
+        }
+    }
+
+    /// Sends a request, single-flight when the core marked it shareable. Returns the response
+    /// and the time it was received.
+    fn http(&self, request: HttpRequest) -> Result<(http::Response<Vec<u8>>, u64), Error> {
+        let shared = &self.inner.shared;
+        let Some(coalesce) = request.coalesce else {
+            let response = self.send(request.request)?;
+            return Ok((response, shared.clock.now()));
+        };
+        let mut request = Some(request.request);
+        loop {
+            match shared
+                .flights
+                .acquire(&coalesce.key, coalesce.remember, shared.clock.now())
+            {
+                Acquire::Remembered(r) => return Ok(r.into_response()),
+                Acquire::Wait(waiter) => match waiter.wait_blocking() {
+                    Some(result) => return Ok(result?.into_response()),
+                    None => continue, // the leader gave up: try again, maybe as the leader
+                },
+                Acquire::Lead(leader) => {
+                    let Some(request) = request.take() else {
+                        return Err(UnexpectedInput {
+                            expected: "one request per flight",
+                        }
+                        .into());
+                    };
+                    let result = self
+                        .send(request)
+                        .map(|r| SharedResponse::new(r, shared.clock.now()));
+                    leader.complete(result.clone());
+                    return Ok(result?.into_response());
+                }
+            }
+        }
+    }
+
+    /// Sends one request through the agent.
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let inner = &*self.inner;
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let fail = |kind, detail: &dyn std::fmt::Display| {
+            TransportError::for_target(&method, &uri, kind, detail)
+        };
+        let response = request
+            .with_agent(&inner.agent)
+            .configure()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(inner.connect_timeout))
+            .timeout_recv_response(Some(inner.read_timeout))
+            .timeout_recv_body(Some(inner.read_timeout))
+            .build()
+            .run()
+            .map_err(|e| map_ureq_error(&e, &fail))?;
+        let (parts, mut body) = response.into_parts();
+        let limit = u64::try_from(inner.max_response_body).unwrap_or(u64::MAX);
+        let bytes = body
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| map_ureq_error(&e, &fail))?;
+        Ok(http::Response::from_parts(parts, bytes))
+    }
+}
+
+/// Maps a `ureq` error to a [`TransportError`] without quoting URLs or bodies.
+fn map_ureq_error(
+    e: &ureq::Error,
+    fail: &dyn Fn(TransportErrorKind, &dyn std::fmt::Display) -> TransportError,
+) -> TransportError {
+    use std::io::ErrorKind as Io;
+    match e {
+        ureq::Error::Timeout(t) => fail(TransportErrorKind::Timeout, &format!("timed out ({t})")),
+        ureq::Error::BodyExceedsLimit(n) => fail(
+            TransportErrorKind::ResponseTooLarge,
+            &format!("response body exceeds {n} bytes"),
+        ),
+        ureq::Error::HostNotFound => fail(TransportErrorKind::Connect, &"host not found"),
+        ureq::Error::ConnectionFailed => fail(TransportErrorKind::Connect, &"connection failed"),
+        ureq::Error::Tls(what) => fail(TransportErrorKind::Connect, &format!("TLS: {what}")),
+        ureq::Error::Io(io) => match io.kind() {
+            Io::TimedOut | Io::WouldBlock => fail(TransportErrorKind::Timeout, &"timed out"),
+            Io::ConnectionRefused => fail(TransportErrorKind::Connect, &"connection refused"),
+            kind => fail(TransportErrorKind::Io, &format!("I/O error: {kind}")),
+        },
+        _ => fail(TransportErrorKind::Io, &"HTTP protocol error"),
+    }
+}

@@ -1,0 +1,197 @@
+//! [`Error`]: what a client operation can fail with — the core operation's own error, a
+//! transport failure, or a store failure — each with a stable machine-readable [`Error::code`].
+//!
+//! No variant carries a token, a secret, a cookie, a request body or a URL query string, so
+//! `Display` and `Debug` are safe to log (DESIGN.md §2.6).
+
+use crate::store::StoreError;
+use auth0_server_protocol::access_token::AccessTokenError;
+use auth0_server_protocol::connection_token::ConnectionTokenError;
+use auth0_server_protocol::effect::UnexpectedInput;
+use auth0_server_protocol::token_endpoint::OAuthError;
+use std::fmt;
+
+/// Why a client operation failed.
+///
+/// Match on the variant, or use [`Error::code`] for a stable string. New operations add
+/// variants (hence `#[non_exhaustive]`); each core error type converts with `From`, which is
+/// all the generic drivers need.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `get_access_token` failed (missing session or refresh token, refresh refused,
+    /// `mfa_required`, `audience_mismatch`, …).
+    #[error(transparent)]
+    AccessToken(#[from] AccessTokenError),
+    /// `get_access_token_for_connection` failed.
+    #[error(transparent)]
+    ConnectionToken(#[from] ConnectionTokenError),
+    /// The driver and an operation disagreed (a bug in the SDK, reported rather than panicking).
+    #[error(transparent)]
+    UnexpectedInput(#[from] UnexpectedInput),
+    /// The HTTP request could not be completed (timeout, connection failure, oversized answer).
+    /// An HTTP error *status* is not a transport error: the core interprets it.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The state or transaction store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed")]
+    Random,
+}
+
+impl Error {
+    /// The stable, machine-readable code: the core's code for operation errors
+    /// (`missing_refresh_token`, `failed_to_refresh_token`, `mfa_required`,
+    /// `audience_mismatch`, …), [`TransportError::code`] for transport failures,
+    /// `store_error`, `random_unavailable`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::AccessToken(e) => e.code(),
+            Error::ConnectionToken(e) => e.code(),
+            Error::UnexpectedInput(_) => "unexpected_input",
+            Error::Transport(e) => e.code(),
+            Error::Store(_) => "store_error",
+            Error::Random => "random_unavailable",
+        }
+    }
+
+    /// The OAuth error the authorization server sent (`invalid_grant`, …), if any.
+    pub fn oauth_error(&self) -> Option<&OAuthError> {
+        match self {
+            Error::AccessToken(e) => e.oauth_error(),
+            Error::ConnectionToken(e) => e.oauth_error(),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of transport failure happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// A connect, read or overall timeout elapsed.
+    Timeout,
+    /// The connection could not be established (DNS, refused, TLS handshake).
+    Connect,
+    /// Any other I/O or protocol failure while sending or receiving.
+    Io,
+    /// The response body is larger than the client accepts.
+    ResponseTooLarge,
+}
+
+/// An HTTP request could not be completed.
+///
+/// The message names the method, scheme, host and path only — never the query string,
+/// headers or body, which can carry credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+}
+
+impl TransportError {
+    /// A transport error of `kind`. The message must not contain secrets, query strings or
+    /// bodies; [`TransportError::for_request`] builds a safe prefix.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A transport error for `request`, described as `METHOD scheme://host/path: detail`.
+    pub fn for_request<B>(
+        request: &http::Request<B>,
+        kind: TransportErrorKind,
+        detail: impl fmt::Display,
+    ) -> Self {
+        TransportError::for_target(request.method(), request.uri(), kind, detail)
+    }
+
+    /// A transport error for a request to `uri`, described as
+    /// `METHOD scheme://host/path: detail` (the query string is left out).
+    pub fn for_target(
+        method: &http::Method,
+        uri: &http::Uri,
+        kind: TransportErrorKind,
+        detail: impl fmt::Display,
+    ) -> Self {
+        let target = match (uri.scheme_str(), uri.authority()) {
+            (Some(s), Some(a)) => format!("{s}://{a}{}", uri.path()),
+            _ => uri.path().to_owned(),
+        };
+        TransportError::new(kind, format!("{method} {target}: {detail}"))
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// The message (no secrets).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The stable code: `transport_timeout`, `transport_connect`, `transport_error` or
+    /// `response_too_large`.
+    pub fn code(&self) -> &'static str {
+        match self.kind {
+            TransportErrorKind::Timeout => "transport_timeout",
+            TransportErrorKind::Connect => "transport_connect",
+            TransportErrorKind::Io => "transport_error",
+            TransportErrorKind::ResponseTooLarge => "response_too_large",
+        }
+    }
+}
+
+impl fmt::Debug for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            TransportErrorKind::Timeout => "HTTP request timed out",
+            TransportErrorKind::Connect => "could not connect",
+            TransportErrorKind::Io => "HTTP request failed",
+            TransportErrorKind::ResponseTooLarge => "HTTP response too large",
+        };
+        write!(f, "{what}: {}", self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_message_has_no_query() {
+        let req = http::Request::get("https://t.example/authorize?code=secret-code")
+            .body(Vec::<u8>::new())
+            .unwrap();
+        let e = TransportError::for_request(&req, TransportErrorKind::Timeout, "timed out");
+        let shown = format!("{e} {e:?} {:?}", Error::from(e.clone()));
+        assert!(!shown.contains("secret-code"), "{shown}");
+        assert!(shown.contains("GET https://t.example/authorize"), "{shown}");
+        assert_eq!(Error::from(e).code(), "transport_timeout");
+    }
+
+    #[test]
+    fn codes_delegate_to_the_core() {
+        assert_eq!(
+            Error::from(AccessTokenError::MissingRefreshToken).code(),
+            "missing_refresh_token"
+        );
+        assert_eq!(Error::from(StoreError::new("down")).code(), "store_error");
+    }
+}

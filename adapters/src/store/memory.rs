@@ -1,0 +1,348 @@
+//! In-memory stores (DESIGN.md §6): sessions live in this process, keyed by a random session
+//! id that the browser holds in a cookie. Suited to a single-process server and to tests; the
+//! sessions are lost on restart.
+//!
+//! The session id is 256 random bits (base64url), in the cookie `__a0_sid` by default, with
+//! `HttpOnly; SameSite=Lax; Path=/` and `Secure` unless turned off for plain-http development.
+//! A cookie naming an unknown id is never adopted: saving a session then creates a new id
+//! (no session fixation).
+//!
+//! ```
+//! use auth0_server::store::{CookieOptions, StateStore};
+//! use auth0_server::store::memory::MemoryStateStore;
+//! use auth0_server::protocol::session::StateData;
+//!
+//! let store = MemoryStateStore::new();
+//! let mut first = CookieOptions::new();
+//! store.set(&StateData::default(), &mut first)?;
+//! let set_cookie = first.set_cookie_headers()[0].to_str()?.to_owned();
+//! assert!(set_cookie.starts_with("__a0_sid=") && set_cookie.contains("HttpOnly"));
+//!
+//! // The browser sends the cookie back.
+//! let cookie = set_cookie.split(';').next().unwrap_or_default();
+//! let mut headers = http::HeaderMap::new();
+//! headers.insert(http::header::COOKIE, cookie.parse()?);
+//! let mut next = CookieOptions::from_request_headers(&headers);
+//! assert!(store.get(&mut next)?.is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::clock::random_bytes;
+use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
+use auth0_server_protocol::effect::LogoutTokenClaims;
+use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::transaction::TransactionData;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The default name of the session-id cookie.
+pub const DEFAULT_SESSION_COOKIE: &str = "__a0_sid";
+
+/// Bytes of randomness in a session id (256 bits).
+const SESSION_ID_BYTES: usize = 32;
+
+/// Longest cookie value looked up (a longer one cannot be an id this store issued).
+const MAX_ID_LEN: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A state store keeping sessions in memory, keyed by a session id held in a cookie.
+pub struct MemoryStateStore {
+    sessions: Mutex<HashMap<String, StateData>>,
+    cookie_name: String,
+    secure: bool,
+}
+
+impl Default for MemoryStateStore {
+    fn default() -> Self {
+        MemoryStateStore::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStateStore")
+            .field("sessions", &self.len())
+            .field("cookie_name", &self.cookie_name)
+            .field("secure", &self.secure)
+            .finish()
+    }
+}
+
+impl MemoryStateStore {
+    /// An empty store with the cookie `__a0_sid`, marked `Secure`.
+    pub fn new() -> Self {
+        MemoryStateStore {
+            sessions: Mutex::new(HashMap::new()),
+            cookie_name: DEFAULT_SESSION_COOKIE.to_owned(),
+            secure: true,
+        }
+    }
+
+    /// Uses another cookie name.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// Whether the cookie is marked `Secure` (default `true`; turn off only for plain-http
+    /// development on localhost).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// How many sessions are stored.
+    pub fn len(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// Whether no session is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stores a session under a new id and returns the id (for tests and imports). Send the
+    /// id to the browser in the cookie [`MemoryStateStore::cookie`] names.
+    pub fn insert(&self, state: StateData) -> Result<String, StoreError> {
+        let id = new_id()?;
+        lock(&self.sessions).insert(id.clone(), state);
+        Ok(id)
+    }
+
+    /// The name of the session-id cookie.
+    pub fn cookie(&self) -> &str {
+        &self.cookie_name
+    }
+
+    fn attributes(&self) -> &'static str {
+        if self.secure {
+            "HttpOnly; SameSite=Lax; Path=/; Secure"
+        } else {
+            "HttpOnly; SameSite=Lax; Path=/"
+        }
+    }
+
+    fn id<'a>(&self, options: &'a CookieOptions) -> Option<&'a str> {
+        options
+            .cookie(&self.cookie_name)
+            .filter(|id| !id.is_empty() && id.len() <= MAX_ID_LEN)
+    }
+}
+
+fn new_id() -> Result<String, StoreError> {
+    let bytes = random_bytes(SESSION_ID_BYTES)
+        .map_err(|_| StoreError::new("the OS random number generator failed"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether a session is one a logout token ends: by `sid` when the token has one, else by
+/// `sub`; the session's issuer (when recorded) must be the token's.
+fn matches_logout(state: &StateData, claims: &LogoutTokenClaims) -> bool {
+    let same_issuer = |strict: bool| match state.iss() {
+        Some(iss) => iss == claims.iss,
+        None => !strict,
+    };
+    match (&claims.sid, &claims.sub) {
+        (Some(sid), _) => !sid.is_empty() && state.internal.sid == *sid && same_issuer(false),
+        (None, Some(sub)) => state.sub() == Some(sub.as_str()) && same_issuer(true),
+        (None, None) => false,
+    }
+}
+
+impl StateStore for MemoryStateStore {
+    type Options = CookieOptions;
+
+    fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
+        Ok(self
+            .id(options)
+            .and_then(|id| lock(&self.sessions).get(id).cloned()))
+    }
+
+    fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
+        if let Some(id) = self.id(options) {
+            if let Some(slot) = lock(&self.sessions).get_mut(id) {
+                *slot = state.clone();
+                return Ok(());
+            }
+        }
+        let id = new_id()?;
+        lock(&self.sessions).insert(id.clone(), state.clone());
+        options.set_cookie(&self.cookie_name, &id, self.attributes());
+        Ok(())
+    }
+
+    fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
+        if let Some(id) = self.id(options).map(str::to_owned) {
+            lock(&self.sessions).remove(&id);
+        }
+        if options.cookie(&self.cookie_name).is_some() {
+            options.remove_cookie(&self.cookie_name, self.attributes());
+        }
+        Ok(())
+    }
+
+    fn delete_by_logout_token(
+        &self,
+        claims: &LogoutTokenClaims,
+        _options: &mut CookieOptions,
+    ) -> Result<(), StoreError> {
+        lock(&self.sessions).retain(|_, s| !matches_logout(s, claims));
+        Ok(())
+    }
+}
+
+/// A transaction store keeping in-flight logins in memory, keyed by the transaction key.
+#[derive(Default)]
+pub struct MemoryTransactionStore {
+    transactions: Mutex<HashMap<String, TransactionData>>,
+}
+
+impl std::fmt::Debug for MemoryTransactionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryTransactionStore")
+            .field("transactions", &lock(&self.transactions).len())
+            .finish()
+    }
+}
+
+impl MemoryTransactionStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl TransactionStore for MemoryTransactionStore {
+    type Options = CookieOptions;
+
+    fn get(
+        &self,
+        key: &str,
+        _options: &mut CookieOptions,
+    ) -> Result<Option<TransactionData>, StoreError> {
+        Ok(lock(&self.transactions).get(key).cloned())
+    }
+
+    fn set(
+        &self,
+        key: &str,
+        transaction: &TransactionData,
+        _options: &mut CookieOptions,
+    ) -> Result<(), StoreError> {
+        lock(&self.transactions).insert(key.to_owned(), transaction.clone());
+        Ok(())
+    }
+
+    fn delete(&self, key: &str, _options: &mut CookieOptions) -> Result<(), StoreError> {
+        lock(&self.transactions).remove(key);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn session(sub: &str, sid: &str) -> StateData {
+        let mut s = StateData::default();
+        let serde_json::Value::Object(user) = json!({"sub": sub, "iss": "https://t/"}) else {
+            unreachable!()
+        };
+        s.user = Some(user);
+        s.internal.sid = sid.into();
+        s
+    }
+
+    fn options_for(store: &MemoryStateStore, id: &str) -> CookieOptions {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::COOKIE,
+            format!("{}={id}", store.cookie()).parse().unwrap(),
+        );
+        CookieOptions::from_request_headers(&h)
+    }
+
+    #[test]
+    fn set_creates_an_id_cookie_and_get_reads_it() {
+        let store = MemoryStateStore::new();
+        let mut o = CookieOptions::new();
+        assert_eq!(store.get(&mut o).unwrap(), None);
+        store.set(&session("a", "s1"), &mut o).unwrap();
+        let header = o.set_cookie_headers()[0].to_str().unwrap().to_owned();
+        assert!(
+            header.contains("HttpOnly; SameSite=Lax; Path=/; Secure"),
+            "{header}"
+        );
+        let id = o.cookie(store.cookie()).unwrap().to_owned();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&id).unwrap().len(), 32);
+        let mut next = options_for(&store, &id);
+        assert_eq!(store.get(&mut next).unwrap(), Some(session("a", "s1")));
+        // Updating keeps the id and writes no new cookie.
+        store.set(&session("a", "s2"), &mut next).unwrap();
+        assert!(next.set_cookie_headers().is_empty());
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn unknown_ids_are_not_adopted() {
+        let store = MemoryStateStore::new().secure(false);
+        let mut o = options_for(&store, "attacker-chosen");
+        store.set(&session("a", "s"), &mut o).unwrap();
+        assert_ne!(o.cookie(store.cookie()), Some("attacker-chosen"));
+        assert!(
+            !o.set_cookie_headers()[0]
+                .to_str()
+                .unwrap()
+                .contains("Secure")
+        );
+    }
+
+    #[test]
+    fn delete_removes_the_session_and_clears_the_cookie() {
+        let store = MemoryStateStore::new();
+        let id = store.insert(session("a", "s")).unwrap();
+        let mut o = options_for(&store, &id);
+        store.delete(&mut o).unwrap();
+        assert!(store.is_empty());
+        assert!(
+            o.set_cookie_headers()[0]
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+    }
+
+    #[test]
+    fn logout_token_matches_sid_first_then_sub_of_the_same_issuer() {
+        let store = MemoryStateStore::new();
+        store.insert(session("alice", "s1")).unwrap();
+        store.insert(session("alice", "s2")).unwrap();
+        store.insert(session("bob", "s3")).unwrap();
+        let mut o = CookieOptions::new();
+        let claims = |sub: Option<&str>, sid: Option<&str>, iss: &str| LogoutTokenClaims {
+            iss: iss.into(),
+            sub: sub.map(Into::into),
+            sid: sid.map(Into::into),
+        };
+        // sid and sub: only the sid's session ends.
+        store
+            .delete_by_logout_token(&claims(Some("alice"), Some("s1"), "https://t/"), &mut o)
+            .unwrap();
+        assert_eq!(store.len(), 2);
+        // sub of another issuer: nothing.
+        store
+            .delete_by_logout_token(&claims(Some("alice"), None, "https://evil/"), &mut o)
+            .unwrap();
+        assert_eq!(store.len(), 2);
+        store
+            .delete_by_logout_token(&claims(Some("alice"), None, "https://t/"), &mut o)
+            .unwrap();
+        assert_eq!(store.len(), 1);
+    }
+}
