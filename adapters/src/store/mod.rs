@@ -12,8 +12,10 @@
 //! in-memory and cookie stores.
 
 pub mod memory;
+pub mod cookie;
 mod options;
 
+pub use cookie::{CookieStateStore, CookieTransactionStore};
 pub use options::CookieOptions;
 
 use auth0_server_protocol::effect::LogoutTokenClaims;

@@ -1,0 +1,171 @@
+//! The warm path of [`CookieStateStore`](super::CookieStateStore): decoded sessions keyed by
+//! the exact cookie value that carried them.
+//!
+//! A browser sends the same session cookie on every request until the session changes, and
+//! decrypting and parsing it costs tens of microseconds. The cache maps a cookie value to the
+//! [`StateData`] it decoded to, so the same value is decrypted once per store instance.
+//!
+//! * The lookup key is the value's JWE authentication tag (its last 43 characters: an HMAC
+//!   over the whole token, cheap to hash), and a hit also compares the complete value, so a
+//!   value that differs anywhere — even one with a copied tag — is a miss and goes through
+//!   decryption (where it fails).
+//! * Only values that decrypted and parsed are inserted; the caller re-checks the session's
+//!   expiry on every hit.
+//! * It is bounded: at most `capacity` entries, the oldest inserted evicted first. Each entry
+//!   holds one cookie value (at most 38 000 bytes) and its decoded session.
+//! * It belongs to one store: a store built with other secrets starts empty.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use auth0_server_protocol::session::StateData;
+
+/// A bounded map from cookie values to decoded sessions.
+pub(crate) struct SessionCache {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<Box<str>, Entry>,
+    /// Keys in insertion order (may hold keys already removed from `map`).
+    order: VecDeque<Box<str>>,
+}
+
+struct Entry {
+    value: Box<str>,
+    state: StateData,
+}
+
+fn key_of(value: &str) -> &str {
+    value.rsplit('.').next().unwrap_or(value)
+}
+
+impl SessionCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SessionCache {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The cache holds no invariant a panic could break: keep using it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session `value` decoded to, if cached.
+    pub(crate) fn get(&self, value: &str) -> Option<StateData> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let inner = self.lock();
+        let entry = inner.map.get(key_of(value))?;
+        (*entry.value == *value).then(|| entry.state.clone())
+    }
+
+    /// Remembers that `value` decodes to `state`.
+    pub(crate) fn insert(&self, value: String, state: StateData) {
+        if self.capacity == 0 {
+            return;
+        }
+        let key: Box<str> = key_of(&value).into();
+        let mut inner = self.lock();
+        let entry = Entry {
+            value: value.into_boxed_str(),
+            state,
+        };
+        if let Some(slot) = inner.map.get_mut(&key) {
+            *slot = entry;
+            return;
+        }
+        while inner.map.len() >= self.capacity {
+            match inner.order.pop_front() {
+                Some(old) => {
+                    inner.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        inner.map.insert(key.clone(), entry);
+        inner.order.push_back(key);
+        if inner.order.len() > 2 * self.capacity {
+            let Inner { map, order } = &mut *inner;
+            order.retain(|k| map.contains_key(k));
+        }
+    }
+
+    /// Forgets `value`.
+    pub(crate) fn remove(&self, value: &str) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner
+            .map
+            .get(key_of(value))
+            .is_some_and(|e| *e.value == *value)
+        {
+            inner.map.remove(key_of(value));
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(sid: &str) -> StateData {
+        let mut s = StateData::default();
+        s.internal.sid = sid.into();
+        s
+    }
+
+    #[test]
+    fn hit_requires_the_exact_value() {
+        let c = SessionCache::new(4);
+        c.insert("h..iv.ct.TAG".into(), state("a"));
+        assert_eq!(c.get("h..iv.ct.TAG").unwrap().internal.sid, "a");
+        assert!(
+            c.get("h..iv.cX.TAG").is_none(),
+            "same tag, other ciphertext"
+        );
+        assert!(c.get("h..iv.ct.TAX").is_none());
+    }
+
+    #[test]
+    fn bounded_with_oldest_evicted_first() {
+        let c = SessionCache::new(3);
+        for i in 0..10 {
+            c.insert(format!("x.{i}"), state(&i.to_string()));
+            assert!(c.len() <= 3);
+        }
+        assert!(c.get("x.6").is_none());
+        assert!(c.get("x.7").is_some() && c.get("x.9").is_some());
+    }
+
+    #[test]
+    fn remove_and_reinsert_stay_bounded() {
+        let c = SessionCache::new(2);
+        for i in 0..100 {
+            c.insert(format!("x.{i}"), state("s"));
+            c.remove(&format!("x.{i}"));
+            c.insert(format!("x.{i}"), state("s"));
+        }
+        assert!(c.len() <= 2);
+        assert!(c.lock().order.len() <= 4);
+    }
+
+    #[test]
+    fn zero_capacity_caches_nothing() {
+        let c = SessionCache::new(0);
+        c.insert("a.b".into(), state("s"));
+        assert!(c.get("a.b").is_none());
+    }
+}

@@ -1,0 +1,657 @@
+//! Encrypted cookie stores (DESIGN.md §6): stateless sessions and login transactions kept
+//! in the browser, encrypted and authenticated with the application's secret.
+//!
+//! * **Format.** A value is the JSON of the Python SDK's session shape, encrypted as a
+//!   compact JWE (`alg=dir`, `enc=A256CBC-HS512`) under `HKDF-SHA-256(secret, salt =
+//!   identifier)` — the Python SDK's format ([`codec`]). The session identifier (default
+//!   [`DEFAULT_SESSION_COOKIE`]) is both the salt and the cookie name; a transaction's salt
+//!   and cookie name are its key (`_a0_tx.{state}`), so two logins in two tabs do not
+//!   clobber each other.
+//! * **Rotation.** Built from a [`Config`], the stores encrypt with the first of
+//!   [`Config::secrets`] and decrypt with any of them.
+//! * **Size.** Values longer than one cookie can carry are split across `name.0`, `name.1`, …
+//!   ([`chunks`]); surplus chunks are deleted when a value shrinks.
+//! * **Attributes.** `HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=…`. `Secure` can be
+//!   turned off for an application served over plain http on loopback
+//!   ([`CookieStateStoreBuilder::for_app_base_url`]).
+//! * **Expiry, enforced by the server.** The encrypted session carries
+//!   `internal.created_at` and `internal.last_active_at`. A session is over after its
+//!   absolute duration (default 7 days from creation) or its inactivity duration (default
+//!   3 days from the last use), whichever comes first; a client replaying a cookie after
+//!   that gets no session, whatever the cookie's `Max-Age` said. Reading a session more than
+//!   [`TOUCH_INTERVAL`] seconds after its last write rewrites it with `last_active_at =
+//!   now` (rolling expiry); reads in between write nothing. Transactions last
+//!   [`DEFAULT_TRANSACTION_MAX_AGE`] seconds from `created_at`.
+//! * **Failure is "no session".** A tampered, truncated, incomplete, foreign, malformed or
+//!   expired cookie reads as `Ok(None)` and its cookies are cleared; it is never an error or
+//!   a panic.
+//! * **Warm path.** Each session store keeps a bounded cache (default
+//!   [`DEFAULT_CACHE_CAPACITY`] entries) from cookie values to decoded sessions, so an
+//!   unchanged cookie is decrypted once.
+//! * **No back-channel logout.** The server keeps nothing, so it cannot end a session from
+//!   a logout token: [`CookieStateStore`]'s `delete_by_logout_token` returns an error. Use a
+//!   server-side store when back-channel logout is needed.
+//!
+//! ```
+//! use auth0_server::protocol::config::Config;
+//! use auth0_server::protocol::session::StateData;
+//! use auth0_server::store::{CookieOptions, StateStore};
+//! use auth0_server::store::cookie::CookieStateStore;
+//!
+//! let config = Config::builder("tenant.auth0.com", "client-id")
+//!     .client_secret("client-secret")
+//!     .secret("a-secret-of-at-least-32-bytes-long!!")
+//!     .build()?;
+//! let store = CookieStateStore::builder(&config)
+//!     .for_app_base_url("http://localhost:3000") // plain http on loopback: no `Secure`
+//!     .build()?;
+//!
+//! // Request 1 logs in: the session goes out as Set-Cookie headers.
+//! let mut response = CookieOptions::new();
+//! let session: StateData = serde_json::from_str(r#"{"user":{"sub":"auth0|1"}}"#)?;
+//! store.set(&session, &mut response)?;
+//! let set_cookie = response.set_cookie_headers()[0].to_str()?;
+//! assert!(set_cookie.starts_with("_a0_session.0=eyJ"));
+//! assert!(set_cookie.ends_with("; HttpOnly; SameSite=Lax; Path=/; Max-Age=259200"));
+//!
+//! // Request 2 carries the cookie back.
+//! let mut headers = http::HeaderMap::new();
+//! let pair = set_cookie.split(';').next().unwrap();
+//! headers.insert(http::header::COOKIE, pair.parse()?);
+//! let mut request = CookieOptions::from_request_headers(&headers);
+//! let loaded = store.get(&mut request)?.expect("a session");
+//! assert_eq!(loaded.sub(), Some("auth0|1"));
+//! assert!(request.set_cookie_headers().is_empty(), "a fresh session is not rewritten");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod chunks;
+pub mod codec;
+
+mod cache;
+
+use std::time::Duration;
+
+use auth0_server_protocol::config::{Config, MIN_SECRET_LEN};
+use auth0_server_protocol::effect::LogoutTokenClaims;
+use auth0_server_protocol::secret::Secret;
+use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::transaction::TransactionData;
+
+use self::cache::SessionCache;
+use self::chunks::Read;
+use self::codec::CookieCodec;
+use crate::clock::Clock;
+use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
+
+/// The default session cookie name (and HKDF salt): `_a0_session`, as in the Python SDK.
+pub const DEFAULT_SESSION_COOKIE: &str = "_a0_session";
+/// Default absolute session duration: 7 days from creation.
+pub const DEFAULT_ABSOLUTE_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default inactivity duration: 3 days from the last use.
+pub const DEFAULT_INACTIVITY_DURATION: Duration = Duration::from_secs(3 * 24 * 3600);
+/// A session read more than this many seconds after its last write is rewritten with
+/// `last_active_at = now` (rolling expiry without a write on every request).
+pub const TOUCH_INTERVAL: u64 = 60;
+/// Default number of decoded sessions a [`CookieStateStore`] caches.
+pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+/// Default lifetime of a login transaction, in seconds (1 hour).
+pub const DEFAULT_TRANSACTION_MAX_AGE: u64 = 3600;
+
+/// `Set-Cookie` attributes without `Max-Age`.
+fn base_attributes(secure: bool) -> &'static str {
+    if secure {
+        "HttpOnly; Secure; SameSite=Lax; Path=/"
+    } else {
+        "HttpOnly; SameSite=Lax; Path=/"
+    }
+}
+
+fn attributes(secure: bool, max_age: u64) -> String {
+    format!("{}; Max-Age={max_age}", base_attributes(secure))
+}
+
+/// Whether an application at `url` is served over plain http on a loopback host
+/// (`localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`), where browsers would not send
+/// `Secure` cookies back (Safari) or where `Secure` is pointless.
+pub fn is_loopback_http(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    if url.scheme() != "http" {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn check_secrets(secrets: &[Secret]) -> Result<(), StoreError> {
+    if secrets.is_empty() {
+        return Err(StoreError::new(
+            "cookie store: at least one encryption secret is required",
+        ));
+    }
+    if let Some(i) = secrets
+        .iter()
+        .position(|s| s.expose().len() < MIN_SECRET_LEN)
+    {
+        return Err(StoreError::new(format!(
+            "cookie store: secret #{i} is shorter than {MIN_SECRET_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------------
+
+/// The stateless session store: the whole session in encrypted, chunked cookies.
+/// See the [module documentation](self).
+pub struct CookieStateStore {
+    identifier: String,
+    codec: CookieCodec,
+    secure: bool,
+    absolute: u64,
+    inactivity: u64,
+    clock: Clock,
+    cache: SessionCache,
+}
+
+impl std::fmt::Debug for CookieStateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieStateStore")
+            .field("identifier", &self.identifier)
+            .field("secure", &self.secure)
+            .field("absolute_duration", &self.absolute)
+            .field("inactivity_duration", &self.inactivity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`CookieStateStore`]; start with [`CookieStateStore::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct CookieStateStoreBuilder {
+    secrets: Vec<Secret>,
+    identifier: String,
+    secure: bool,
+    absolute: Duration,
+    inactivity: Duration,
+    clock: Clock,
+    cache_capacity: usize,
+}
+
+impl CookieStateStore {
+    /// A builder using the configuration's secrets ([`Config::secrets`]: the first
+    /// encrypts, all decrypt).
+    pub fn builder(config: &Config) -> CookieStateStoreBuilder {
+        Self::builder_with_secrets(config.secrets().iter().map(|s| s.expose().to_owned()))
+    }
+
+    /// A builder with explicit secrets (each at least 32 bytes): the first encrypts, all
+    /// decrypt.
+    pub fn builder_with_secrets<S: Into<String>>(
+        secrets: impl IntoIterator<Item = S>,
+    ) -> CookieStateStoreBuilder {
+        CookieStateStoreBuilder {
+            secrets: secrets.into_iter().map(Secret::new).collect(),
+            identifier: DEFAULT_SESSION_COOKIE.to_owned(),
+            secure: true,
+            absolute: DEFAULT_ABSOLUTE_DURATION,
+            inactivity: DEFAULT_INACTIVITY_DURATION,
+            clock: Clock::system(),
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+        }
+    }
+
+    /// A store with the defaults and the configuration's secrets.
+    pub fn new(config: &Config) -> Result<Self, StoreError> {
+        Self::builder(config).build()
+    }
+
+    /// The cookie name prefix (and HKDF salt), e.g. `_a0_session`.
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+
+    /// Whether cookies are written with `Secure`.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    fn removal_attributes(&self) -> &'static str {
+        base_attributes(self.secure)
+    }
+
+    /// When the session ends: the earlier of its inactivity and absolute limits.
+    fn expires_at(&self, state: &StateData) -> u64 {
+        let created = state.internal.created_at;
+        let last_active = state.internal.last_active_at.unwrap_or(created);
+        last_active
+            .saturating_add(self.inactivity)
+            .min(created.saturating_add(self.absolute))
+    }
+
+    fn clear(&self, options: &mut CookieOptions) {
+        chunks::clear(options, &self.identifier, self.removal_attributes());
+    }
+
+    /// Decrypts and parses a reassembled cookie value (the cold path).
+    fn decode(&self, value: &str) -> Option<StateData> {
+        let json = self.codec.decrypt(value)?;
+        StateData::from_json(&json).ok()
+    }
+
+    /// Encrypts `state` as written (times already stamped) and sets its cookies.
+    fn write(
+        &self,
+        state: StateData,
+        options: &mut CookieOptions,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let expires_at = self.expires_at(&state);
+        if expires_at <= now {
+            // Past its absolute limit: there is nothing left to keep.
+            self.clear(options);
+            return Ok(());
+        }
+        let token = self.codec.encrypt(&state.to_json())?;
+        if token.len() > chunks::MAX_CHUNKS * chunks::CHUNK_LEN {
+            return Err(StoreError::new(format!(
+                "session too large for cookies: {} bytes encrypted, at most {}",
+                token.len(),
+                chunks::MAX_CHUNKS * chunks::CHUNK_LEN
+            )));
+        }
+        chunks::write(
+            options,
+            &self.identifier,
+            &token,
+            &attributes(self.secure, expires_at - now),
+        );
+        self.cache.insert(token, state);
+        Ok(())
+    }
+}
+
+impl CookieStateStoreBuilder {
+    /// The cookie name prefix and HKDF salt (default [`DEFAULT_SESSION_COOKIE`]). Must be a
+    /// valid cookie name of at most [`chunks::MAX_NAME_LEN`] bytes.
+    pub fn identifier(mut self, identifier: impl Into<String>) -> Self {
+        self.identifier = identifier.into();
+        self
+    }
+
+    /// Whether cookies carry `Secure` (default `true`).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets `Secure` from the application's base URL: off only for plain http on a loopback
+    /// host ([`is_loopback_http`]), on otherwise.
+    pub fn for_app_base_url(mut self, url: &str) -> Self {
+        self.secure = !is_loopback_http(url);
+        self
+    }
+
+    /// How long a session lasts from its creation at most (default 7 days).
+    pub fn absolute_duration(mut self, duration: Duration) -> Self {
+        self.absolute = duration;
+        self
+    }
+
+    /// How long a session lasts without being used (default 3 days). Each use more than
+    /// [`TOUCH_INTERVAL`] seconds after the last write extends it.
+    pub fn inactivity_duration(mut self, duration: Duration) -> Self {
+        self.inactivity = duration;
+        self
+    }
+
+    /// The clock (default [`Clock::system`]); tests move it to expire sessions.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How many decoded sessions to cache (default [`DEFAULT_CACHE_CAPACITY`]; `0`
+    /// disables the cache).
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// Validates the settings, derives the keys and returns the store.
+    ///
+    /// Errors: no secret, a secret shorter than 32 bytes, an invalid identifier, or a zero
+    /// duration.
+    pub fn build(self) -> Result<CookieStateStore, StoreError> {
+        check_secrets(&self.secrets)?;
+        if !chunks::is_valid_name(&self.identifier) {
+            return Err(StoreError::new(
+                "cookie store: the identifier is not a valid cookie name",
+            ));
+        }
+        if self.absolute.as_secs() == 0 || self.inactivity.as_secs() == 0 {
+            return Err(StoreError::new(
+                "cookie store: session durations must be at least one second",
+            ));
+        }
+        Ok(CookieStateStore {
+            codec: CookieCodec::new(
+                self.secrets.iter().map(|s| s.expose().as_bytes()),
+                &self.identifier,
+            ),
+            identifier: self.identifier,
+            secure: self.secure,
+            absolute: self.absolute.as_secs(),
+            inactivity: self.inactivity.as_secs(),
+            clock: self.clock,
+            cache: SessionCache::new(self.cache_capacity),
+        })
+    }
+}
+
+impl StateStore for CookieStateStore {
+    type Options = CookieOptions;
+
+    /// The session in the request's cookies, or `None`. Invalid or expired cookies are
+    /// cleared; a valid session last written more than [`TOUCH_INTERVAL`] seconds ago is
+    /// rewritten with `last_active_at = now`.
+    fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
+        let value = match chunks::read(options, &self.identifier) {
+            Read::Absent => return Ok(None),
+            Read::Invalid => {
+                self.clear(options);
+                return Ok(None);
+            }
+            Read::Value(v) => v,
+        };
+        let now = self.clock.now();
+        let mut state = match self.cache.get(&value) {
+            Some(state) => {
+                if self.expires_at(&state) <= now {
+                    self.cache.remove(&value);
+                    self.clear(options);
+                    return Ok(None);
+                }
+                state
+            }
+            None => match self.decode(&value) {
+                Some(state) if self.expires_at(&state) > now => {
+                    self.cache.insert(value, state.clone());
+                    state
+                }
+                _ => {
+                    self.clear(options);
+                    return Ok(None);
+                }
+            },
+        };
+        let last_active = state
+            .internal
+            .last_active_at
+            .unwrap_or(state.internal.created_at);
+        if now.saturating_sub(last_active) > TOUCH_INTERVAL {
+            state.internal.last_active_at = Some(now);
+            self.write(state.clone(), options, now)?;
+        }
+        Ok(Some(state))
+    }
+
+    /// Writes the session, stamping `internal.last_active_at = now` (and
+    /// `internal.created_at = now` when it is 0). Errors when the encrypted session needs
+    /// more than [`chunks::MAX_CHUNKS`] cookies.
+    fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut state = state.clone();
+        if state.internal.created_at == 0 {
+            state.internal.created_at = now;
+        }
+        state.internal.last_active_at = Some(now);
+        self.write(state, options, now)
+    }
+
+    /// Deletes every chunk of the session cookie.
+    fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
+        self.clear(options);
+        Ok(())
+    }
+
+    /// Always an error: a stateless session lives only in the user's browser, so the server
+    /// cannot find or end it when a back-channel logout token arrives (Auth0's JavaScript SDK
+    /// behaves the same). Use a server-side session store for back-channel logout.
+    fn delete_by_logout_token(
+        &self,
+        _claims: &LogoutTokenClaims,
+        _options: &mut CookieOptions,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::new(
+            "back-channel logout is not supported by the stateless cookie session store: \
+             sessions live only in browsers and cannot be ended from the server; \
+             use a server-side session store",
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------------------------
+
+/// The login transaction store in encrypted cookies: one short-lived cookie per `state`
+/// (cookie name and HKDF salt = the transaction key `_a0_tx.{state}`), so concurrent logins
+/// in several tabs each keep their own.
+///
+/// ```
+/// use auth0_server::protocol::transaction::{TransactionData, transaction_key};
+/// use auth0_server::store::{CookieOptions, TransactionStore};
+/// use auth0_server::store::cookie::CookieTransactionStore;
+///
+/// let store = CookieTransactionStore::builder_with_secrets(["a-secret-of-at-least-32-bytes-long!!"])
+///     .build()?;
+/// let key = transaction_key("xyzABC123");
+/// let mut opts = CookieOptions::new();
+/// store.set(&key, &TransactionData { state: Some("xyzABC123".into()), ..Default::default() }, &mut opts)?;
+/// let header = opts.set_cookie_headers()[0].to_str()?;
+/// assert!(header.starts_with("_a0_tx.xyzABC123.0="));
+/// assert!(header.ends_with("; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=3600"));
+/// assert_eq!(store.get(&key, &mut opts)?.unwrap().state.as_deref(), Some("xyzABC123"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct CookieTransactionStore {
+    secrets: Vec<Secret>,
+    secure: bool,
+    max_age: u64,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for CookieTransactionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieTransactionStore")
+            .field("secure", &self.secure)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`CookieTransactionStore`]; start with [`CookieTransactionStore::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct CookieTransactionStoreBuilder {
+    secrets: Vec<Secret>,
+    secure: bool,
+    max_age: Duration,
+    clock: Clock,
+}
+
+impl CookieTransactionStore {
+    /// A builder using the configuration's secrets (the first encrypts, all decrypt).
+    pub fn builder(config: &Config) -> CookieTransactionStoreBuilder {
+        Self::builder_with_secrets(config.secrets().iter().map(|s| s.expose().to_owned()))
+    }
+
+    /// A builder with explicit secrets (each at least 32 bytes).
+    pub fn builder_with_secrets<S: Into<String>>(
+        secrets: impl IntoIterator<Item = S>,
+    ) -> CookieTransactionStoreBuilder {
+        CookieTransactionStoreBuilder {
+            secrets: secrets.into_iter().map(Secret::new).collect(),
+            secure: true,
+            max_age: Duration::from_secs(DEFAULT_TRANSACTION_MAX_AGE),
+            clock: Clock::system(),
+        }
+    }
+
+    /// A store with the defaults and the configuration's secrets.
+    pub fn new(config: &Config) -> Result<Self, StoreError> {
+        Self::builder(config).build()
+    }
+
+    /// Whether cookies are written with `Secure`.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// Keys for one transaction. Derived per call: a transaction is written once and read
+    /// once per login, which is rare next to session reads.
+    fn codec(&self, key: &str) -> CookieCodec {
+        CookieCodec::new(self.secrets.iter().map(|s| s.expose().as_bytes()), key)
+    }
+
+    fn clear(&self, key: &str, options: &mut CookieOptions) {
+        chunks::clear(options, key, base_attributes(self.secure));
+    }
+}
+
+impl CookieTransactionStoreBuilder {
+    /// Whether cookies carry `Secure` (default `true`).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets `Secure` from the application's base URL: off only for plain http on a loopback
+    /// host ([`is_loopback_http`]).
+    pub fn for_app_base_url(mut self, url: &str) -> Self {
+        self.secure = !is_loopback_http(url);
+        self
+    }
+
+    /// How long a login may take (default [`DEFAULT_TRANSACTION_MAX_AGE`] seconds), counted
+    /// from the transaction's `created_at`.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The clock (default [`Clock::system`]).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates the settings and returns the store. Errors: no secret, a secret shorter
+    /// than 32 bytes, or a zero `max_age`.
+    pub fn build(self) -> Result<CookieTransactionStore, StoreError> {
+        check_secrets(&self.secrets)?;
+        if self.max_age.as_secs() == 0 {
+            return Err(StoreError::new(
+                "cookie store: transaction max_age must be at least one second",
+            ));
+        }
+        Ok(CookieTransactionStore {
+            secrets: self.secrets,
+            secure: self.secure,
+            max_age: self.max_age.as_secs(),
+            clock: self.clock,
+        })
+    }
+}
+
+impl TransactionStore for CookieTransactionStore {
+    type Options = CookieOptions;
+
+    /// The transaction under `key`, or `None` (also for an invalid key, or a transaction
+    /// that is tampered, foreign or older than its max age — whose cookies are cleared).
+    fn get(
+        &self,
+        key: &str,
+        options: &mut CookieOptions,
+    ) -> Result<Option<TransactionData>, StoreError> {
+        if !chunks::is_valid_name(key) {
+            return Ok(None);
+        }
+        let value = match chunks::read(options, key) {
+            Read::Absent => return Ok(None),
+            Read::Invalid => {
+                self.clear(key, options);
+                return Ok(None);
+            }
+            Read::Value(v) => v,
+        };
+        let now = self.clock.now();
+        let tx = self
+            .codec(key)
+            .decrypt(&value)
+            .and_then(|json| serde_json::from_slice::<TransactionData>(&json).ok())
+            .filter(|tx| tx.created_at.saturating_add(self.max_age) > now);
+        if tx.is_none() {
+            self.clear(key, options);
+        }
+        Ok(tx)
+    }
+
+    /// Writes the transaction under `key` (`created_at` stamped with `now` when 0), with
+    /// `Max-Age` = what is left of its lifetime. Errors for a key that is not a valid
+    /// cookie name.
+    fn set(
+        &self,
+        key: &str,
+        transaction: &TransactionData,
+        options: &mut CookieOptions,
+    ) -> Result<(), StoreError> {
+        if !chunks::is_valid_name(key) {
+            return Err(StoreError::new(
+                "cookie transaction store: the transaction key is not a valid cookie name",
+            ));
+        }
+        let now = self.clock.now();
+        let mut tx = transaction.clone();
+        if tx.created_at == 0 {
+            tx.created_at = now;
+        }
+        let expires_at = tx.created_at.saturating_add(self.max_age);
+        if expires_at <= now {
+            self.clear(key, options);
+            return Ok(());
+        }
+        let json = serde_json::to_vec(&tx)
+            .map_err(|e| StoreError::with_source("cannot serialise the transaction", e))?;
+        let token = self.codec(key).encrypt(&json)?;
+        if token.len() > chunks::MAX_CHUNKS * chunks::CHUNK_LEN {
+            return Err(StoreError::new("transaction too large for cookies"));
+        }
+        let max_age = (expires_at - now).min(self.max_age);
+        chunks::write(options, key, &token, &attributes(self.secure, max_age));
+        Ok(())
+    }
+
+    /// Deletes the transaction's cookies.
+    fn delete(&self, key: &str, options: &mut CookieOptions) -> Result<(), StoreError> {
+        if chunks::is_valid_name(key) {
+            self.clear(key, options);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

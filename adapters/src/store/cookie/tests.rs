@@ -1,0 +1,283 @@
+//! Unit tests of the cookie stores' decisions (the end-to-end tests are in
+//! `tests/tests/cookie_store.rs`).
+
+use super::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const SECRET: &str = "unit-test-secret-unit-test-secret-0123";
+const T0: u64 = 1_750_000_000;
+
+fn clock() -> (Arc<AtomicU64>, Clock) {
+    let now = Arc::new(AtomicU64::new(T0));
+    let c = now.clone();
+    (now, Clock::from_fn(move || c.load(Ordering::SeqCst)))
+}
+
+fn session() -> StateData {
+    serde_json::from_str(r#"{"user":{"sub":"auth0|u"},"refresh_token":"rt"}"#).unwrap()
+}
+
+/// The request a browser would send back after `opts`'s Set-Cookie headers.
+fn next_request(opts: &CookieOptions) -> CookieOptions {
+    let mut pairs = Vec::new();
+    for name in opts.cookie_names() {
+        pairs.push(format!("{name}={}", opts.cookie(name).unwrap()));
+    }
+    let mut h = http::HeaderMap::new();
+    if !pairs.is_empty() {
+        h.insert(http::header::COOKIE, pairs.join("; ").parse().unwrap());
+    }
+    CookieOptions::from_request_headers(&h)
+}
+
+#[test]
+fn max_age_is_the_earlier_of_inactivity_and_absolute_limits() {
+    let (now, c) = clock();
+    let store = CookieStateStore::builder_with_secrets([SECRET])
+        .absolute_duration(Duration::from_secs(1000))
+        .inactivity_duration(Duration::from_secs(300))
+        .clock(c)
+        .build()
+        .unwrap();
+    let mut o = CookieOptions::new();
+    store.set(&session(), &mut o).unwrap();
+    let h = o.set_cookie_headers()[0].to_str().unwrap().to_owned();
+    assert!(h.ends_with("Max-Age=300"), "{h}");
+    // 900 s later (touching every 200 s), the absolute limit is closer than inactivity.
+    let mut o = next_request(&o);
+    for _ in 0..4 {
+        now.fetch_add(200, Ordering::SeqCst);
+        assert!(store.get(&mut o).unwrap().is_some());
+        o = next_request(&o);
+    }
+    now.fetch_add(100, Ordering::SeqCst);
+    let mut o2 = o.clone();
+    assert!(store.get(&mut o2).unwrap().is_some());
+    let h = o2.set_cookie_headers()[0].to_str().unwrap().to_owned();
+    assert!(h.ends_with("Max-Age=100"), "{h}");
+}
+
+#[test]
+fn get_within_touch_interval_writes_nothing_after_it_rewrites() {
+    let (now, c) = clock();
+    let store = CookieStateStore::builder_with_secrets([SECRET])
+        .clock(c)
+        .build()
+        .unwrap();
+    let mut o = CookieOptions::new();
+    store.set(&session(), &mut o).unwrap();
+    let mut req = next_request(&o);
+    now.fetch_add(TOUCH_INTERVAL, Ordering::SeqCst);
+    let s = store.get(&mut req).unwrap().unwrap();
+    assert!(req.set_cookie_headers().is_empty());
+    assert_eq!(s.internal.last_active_at, Some(T0));
+    assert_eq!(s.internal.created_at, T0);
+    now.fetch_add(1, Ordering::SeqCst);
+    let s = store.get(&mut req).unwrap().unwrap();
+    assert_eq!(req.set_cookie_headers().len(), 1);
+    assert_eq!(s.internal.last_active_at, Some(T0 + TOUCH_INTERVAL + 1));
+    assert_eq!(s.internal.created_at, T0, "creation time is kept");
+}
+
+#[test]
+fn cached_session_is_still_checked_for_expiry() {
+    let (now, c) = clock();
+    let store = CookieStateStore::builder_with_secrets([SECRET])
+        .inactivity_duration(Duration::from_secs(100))
+        .clock(c)
+        .build()
+        .unwrap();
+    let mut o = CookieOptions::new();
+    store.set(&session(), &mut o).unwrap();
+    assert_eq!(store.cache.len(), 1, "set warms the cache");
+    let req = next_request(&o);
+    assert!(store.get(&mut req.clone()).unwrap().is_some());
+    now.fetch_add(100, Ordering::SeqCst);
+    let mut r = req.clone();
+    assert!(store.get(&mut r).unwrap().is_none());
+    assert_eq!(store.cache.len(), 0);
+    assert!(
+        r.set_cookie_headers()[0]
+            .to_str()
+            .unwrap()
+            .starts_with("_a0_session.0=; Max-Age=0")
+    );
+}
+
+#[test]
+fn setting_a_session_past_its_absolute_limit_clears_it() {
+    let (_, c) = clock();
+    let store = CookieStateStore::builder_with_secrets([SECRET])
+        .clock(c)
+        .build()
+        .unwrap();
+    let mut s = session();
+    s.internal.created_at = T0 - DEFAULT_ABSOLUTE_DURATION.as_secs();
+    let mut o = next_request(&{
+        let mut o = CookieOptions::new();
+        store.set(&session(), &mut o).unwrap();
+        o
+    });
+    store.set(&s, &mut o).unwrap();
+    assert_eq!(o.cookie("_a0_session.0"), None);
+}
+
+#[test]
+fn too_large_session_is_an_error_on_set() {
+    let store = CookieStateStore::builder_with_secrets([SECRET])
+        .build()
+        .unwrap();
+    let mut s = session();
+    s.id_token = Some(Secret::new(
+        "x".repeat(chunks::MAX_CHUNKS * chunks::CHUNK_LEN),
+    ));
+    let mut o = CookieOptions::new();
+    assert!(store.set(&s, &mut o).is_err());
+    assert!(o.set_cookie_headers().is_empty());
+}
+
+#[test]
+fn builder_validates() {
+    assert!(
+        CookieStateStore::builder_with_secrets(Vec::<String>::new())
+            .build()
+            .is_err()
+    );
+    assert!(
+        CookieStateStore::builder_with_secrets(["short"])
+            .build()
+            .is_err()
+    );
+    assert!(
+        CookieStateStore::builder_with_secrets([SECRET])
+            .identifier("bad name")
+            .build()
+            .is_err()
+    );
+    assert!(
+        CookieStateStore::builder_with_secrets([SECRET])
+            .inactivity_duration(Duration::ZERO)
+            .build()
+            .is_err()
+    );
+    assert!(
+        CookieTransactionStore::builder_with_secrets([SECRET])
+            .max_age(Duration::ZERO)
+            .build()
+            .is_err()
+    );
+}
+
+#[test]
+fn loopback_http_detection() {
+    for url in [
+        "http://localhost:3000",
+        "http://LOCALHOST/",
+        "http://app.localhost:8080/x",
+        "http://127.0.0.1:8080",
+        "http://127.9.9.9",
+        "http://[::1]:3000/",
+    ] {
+        assert!(is_loopback_http(url), "{url}");
+    }
+    for url in [
+        "https://localhost:3000",
+        "http://example.com",
+        "http://192.168.1.2",
+        "http://localhost.example.com",
+        "not a url",
+        "",
+    ] {
+        assert!(!is_loopback_http(url), "{url}");
+    }
+    let s = CookieStateStore::builder_with_secrets([SECRET])
+        .for_app_base_url("http://127.0.0.1:3000")
+        .build()
+        .unwrap();
+    assert!(!s.is_secure());
+    let s = CookieStateStore::builder_with_secrets([SECRET])
+        .for_app_base_url("https://app.example.com")
+        .build()
+        .unwrap();
+    assert!(s.is_secure());
+}
+
+#[test]
+fn back_channel_logout_is_an_explained_error() {
+    let store = CookieStateStore::builder_with_secrets([SECRET])
+        .build()
+        .unwrap();
+    let claims = LogoutTokenClaims {
+        iss: "https://t/".into(),
+        sub: Some("u".into()),
+        sid: Some("s".into()),
+    };
+    let err = store
+        .delete_by_logout_token(&claims, &mut CookieOptions::new())
+        .unwrap_err();
+    assert!(err.to_string().contains("back-channel logout"));
+}
+
+#[test]
+fn transaction_expires_after_max_age_and_is_cleared() {
+    let (now, c) = clock();
+    let store = CookieTransactionStore::builder_with_secrets([SECRET])
+        .clock(c)
+        .build()
+        .unwrap();
+    let mut o = CookieOptions::new();
+    store
+        .set("_a0_tx.s1", &TransactionData::default(), &mut o)
+        .unwrap();
+    let req = next_request(&o);
+    now.fetch_add(DEFAULT_TRANSACTION_MAX_AGE - 1, Ordering::SeqCst);
+    let tx = store.get("_a0_tx.s1", &mut req.clone()).unwrap().unwrap();
+    assert_eq!(tx.created_at, T0);
+    now.fetch_add(1, Ordering::SeqCst);
+    let mut r = req.clone();
+    assert!(store.get("_a0_tx.s1", &mut r).unwrap().is_none());
+    assert_eq!(r.cookie("_a0_tx.s1.0"), None);
+}
+
+#[test]
+fn transactions_for_two_states_do_not_share_cookies_or_keys() {
+    let store = CookieTransactionStore::builder_with_secrets([SECRET])
+        .build()
+        .unwrap();
+    let mut o = CookieOptions::new();
+    let a = TransactionData {
+        state: Some("a".into()),
+        ..Default::default()
+    };
+    let b = TransactionData {
+        state: Some("b".into()),
+        ..Default::default()
+    };
+    store.set("_a0_tx.a", &a, &mut o).unwrap();
+    store.set("_a0_tx.b", &b, &mut o).unwrap();
+    let mut req = next_request(&o);
+    assert_eq!(
+        store.get("_a0_tx.a", &mut req).unwrap().unwrap().state,
+        a.state
+    );
+    assert_eq!(
+        store.get("_a0_tx.b", &mut req).unwrap().unwrap().state,
+        b.state
+    );
+    // A's cookie copied under B's name does not decrypt (the key is the salt).
+    let mut h = http::HeaderMap::new();
+    let value = req.cookie("_a0_tx.a.0").unwrap().to_owned();
+    h.insert(
+        http::header::COOKIE,
+        format!("_a0_tx.b.0={value}").parse().unwrap(),
+    );
+    let mut swapped = CookieOptions::from_request_headers(&h);
+    assert!(store.get("_a0_tx.b", &mut swapped).unwrap().is_none());
+    assert!(
+        store
+            .set("bad key", &TransactionData::default(), &mut o)
+            .is_err()
+    );
+    assert!(store.get("bad key", &mut o).unwrap().is_none());
+}
