@@ -11,8 +11,8 @@
 //! store (a blanket implementation), which suits stores that never wait on I/O, such as the
 //! in-memory and cookie stores.
 
-pub mod memory;
 pub mod cookie;
+pub mod memory;
 mod options;
 
 pub use cookie::{CookieStateStore, CookieTransactionStore};
