@@ -1,1 +1,148 @@
-fn main() {}
+//! Hot paths of the protocol core (DESIGN.md §8), on a realistic session (`session.json`: ~4.4 KB,
+//! three audiences, a per-audience scope map).
+//!
+//! Run with `cargo bench -p auth0-server-protocol --bench core`.
+//!
+//! - `cache_hit_decision`: `requested_scope` + `select_token_set` + `is_expired` (target < 1 µs).
+//! - `cache_hit_operation`: a whole `GetAccessToken` answered from memory: Start → LoadSession →
+//!   Done. The session handed in is cloned outside the timed section (the store owns it).
+//! - `parse_session`: `StateData::from_json` on the session JSON (target < 10 µs).
+//! - `merge_scopes`: merging the audience's default scopes with a call's scopes.
+
+use auth0_server_protocol::Core;
+use auth0_server_protocol::access_token::{
+    AccessTokenRequest, is_expired, requested_scope, select_token_set,
+};
+use auth0_server_protocol::config::Config;
+use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
+use auth0_server_protocol::scope::merge_scopes;
+use auth0_server_protocol::session::StateData;
+use divan::{Bencher, black_box};
+use std::sync::LazyLock;
+
+const ORDERS: &str = "https://api-orders.example.com/";
+const BILLING: &str = "https://api-billing.example.com/";
+
+struct Fixture {
+    core: Core,
+    session: StateData,
+    session_json: Vec<u8>,
+    now: u64,
+}
+
+static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("session.json")).expect("session.json is JSON");
+    let params = &doc["authorization_params"];
+    let mut builder = Config::builder("bench.local", "bench-client")
+        .client_secret("bench-client-secret")
+        .secret("a-bench-secret-of-at-least-32-bytes!!");
+    if let Some(audience) = params["audience"].as_str() {
+        builder = builder.audience(audience);
+    }
+    for (audience, scope) in params["scope"].as_object().expect("a scope map") {
+        builder = builder.scope_for(audience, scope.as_str().expect("a scope string"));
+    }
+    let core = Core::new(builder.build().expect("valid bench config"));
+    let session_json = serde_json::to_vec(&doc["session"]).expect("serialisable");
+    let session = StateData::from_json(&session_json).expect("a valid session");
+    // Every token set must be valid at `now`, or the benchmark would measure a refresh decision.
+    let now = session.internal.created_at;
+    let leeway = core.config().leeway();
+    assert!(
+        session
+            .token_sets
+            .iter()
+            .all(|s| !is_expired(s.expires_at, now, leeway)),
+        "bench session token sets must not be expired at now={now}"
+    );
+    Fixture {
+        core,
+        session,
+        session_json,
+        now,
+    }
+});
+
+fn main() {
+    // Build the fixture (and run its assertions) before any timing starts.
+    LazyLock::force(&FIXTURE);
+    let f = &*FIXTURE;
+    for audience in [None, Some(BILLING)] {
+        assert_eq!(cache_hit(f, audience, f.session.clone()), 1, "a cache hit");
+    }
+    divan::main();
+}
+
+fn decision(f: &Fixture, audience: Option<&str>) -> bool {
+    let config = f.core.config();
+    let key = config.audience_key(audience);
+    let scope = requested_scope(config, key, None);
+    match select_token_set(&f.session.token_sets, key, scope.as_deref()) {
+        Some(set) => !is_expired(set.expires_at, f.now, config.leeway()),
+        None => false,
+    }
+}
+
+/// Runs the operation from memory; returns the number of effects (1 on a cache hit).
+fn cache_hit(f: &Fixture, audience: Option<&str>, session: StateData) -> usize {
+    let request = AccessTokenRequest {
+        audience: audience.map(str::to_owned),
+        scope: None,
+    };
+    let mut op = f.core.get_access_token(request);
+    let mut input = Input::Start;
+    let mut session = Some(session);
+    let mut effects = 0;
+    loop {
+        match op.step(input, f.now) {
+            Step::Done(result) => {
+                black_box(result.expect("a cached token"));
+                return effects;
+            }
+            Step::Effect(Effect::LoadSession) => {
+                effects += 1;
+                input = Input::Session(session.take());
+            }
+            Step::Effect(other) => panic!("a cache hit needs no {other:?}"),
+        }
+    }
+}
+
+#[divan::bench(args = [None, Some(BILLING)])]
+fn cache_hit_decision(bencher: Bencher, audience: Option<&str>) {
+    let f = &*FIXTURE;
+    bencher.bench(|| decision(f, black_box(audience)));
+}
+
+#[divan::bench(args = [None, Some(BILLING)])]
+fn cache_hit_operation(bencher: Bencher, audience: Option<&str>) {
+    let f = &*FIXTURE;
+    bencher
+        .with_inputs(|| f.session.clone())
+        .bench_local_values(|session| cache_hit(f, black_box(audience), session));
+}
+
+#[divan::bench]
+fn parse_session(bencher: Bencher) {
+    let f = &*FIXTURE;
+    bencher.bench(|| StateData::from_json(black_box(&f.session_json)).expect("valid"));
+}
+
+#[divan::bench]
+fn clone_session(bencher: Bencher) {
+    let f = &*FIXTURE;
+    bencher.bench(|| black_box(&f.session).clone());
+}
+
+#[divan::bench(args = [None, Some("read:orders write:orders openid extra:scope")])]
+fn merge_scope(bencher: Bencher, call: Option<&str>) {
+    let f = &*FIXTURE;
+    let defaults = f
+        .core
+        .config()
+        .authorization_params()
+        .scope
+        .for_audience(ORDERS);
+    bencher.bench(|| merge_scopes(black_box(defaults), black_box(call)));
+}
