@@ -11,7 +11,7 @@
 //!   copy of the same response;
 //! - else the caller becomes the **leader**: it sends the request and publishes the result
 //!   with [`Leader::complete`]. A 2xx answer to a request marked `remember` is remembered for
-//!   the grace window; failures (transport errors, non-2xx) are shared with the current
+//!   the grace window (when its body is a JSON object); failures (transport errors, non-2xx) are shared with the current
 //!   waiters but never remembered, so the next call retries.
 //!
 //! A leader that never completes — it panicked, or its future was dropped — marks its flight
@@ -50,6 +50,15 @@ impl SharedResponse {
             body,
             received_at,
         }
+    }
+
+    /// Whether this is a 2xx answer whose body is a JSON object: only such answers are
+    /// remembered. A 200 with an empty or truncated body (a broken proxy) is a failure the
+    /// core rejects, and must not be replayed to later callers for the whole grace window.
+    fn is_well_formed_success(&self) -> bool {
+        self.status.is_success()
+            && serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.body)
+                .is_ok()
     }
 
     /// The response and the time it was received.
@@ -167,7 +176,7 @@ impl SingleFlight {
             // Remember before the flight disappears from `in_flight` is observable: both
             // happen under this one lock, so a newcomer sees one or the other.
             if let Some(Ok(r)) = &result {
-                if leader.remember && self.grace > 0 && r.status.is_success() {
+                if leader.remember && self.grace > 0 && r.is_well_formed_success() {
                     let now = r.received_at;
                     inner.remembered.retain(|_, e| self.fresh(e, now));
                     while inner.remembered.len() >= MAX_REMEMBERED {
@@ -290,7 +299,11 @@ mod tests {
     use crate::error::TransportErrorKind;
 
     fn ok(status: u16, at: u64) -> FlightResult {
-        let mut r = http::Response::new(b"{}".to_vec());
+        body(status, b"{}", at)
+    }
+
+    fn body(status: u16, body: &[u8], at: u64) -> FlightResult {
+        let mut r = http::Response::new(body.to_vec());
         *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
         Ok(SharedResponse::new(r, at))
     }
@@ -321,6 +334,8 @@ mod tests {
         for (key, remember, result) in [
             ("a", true, ok(400, 1)),
             ("b", false, ok(200, 1)),
+            ("d", true, body(200, b"", 1)),
+            ("e", true, body(200, br#"{"access_token": "#, 1)),
             (
                 "c",
                 true,

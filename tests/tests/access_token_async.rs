@@ -1,0 +1,148 @@
+//! End-to-end: the seed guide's "Retrieving Data" scenarios through the async client
+//! (`HttpClient` implemented for `reqwest`, on tokio) against the Auth0 emulator.
+
+mod adapter_support;
+
+use adapter_support::{Api, ClientOptions, RecordingStore, Reqwest, TestOptions};
+use auth0_server::nonblocking::ServerClient;
+use auth0_server::protocol::session::{Session, UserClaims};
+use auth0_server::{
+    AccessToken, AccessTokenRequest, Config, ConnectionToken, ConnectionTokenRequest, Error,
+};
+use std::time::Duration;
+
+/// The async client, driven from a synchronous scenario on its own runtime.
+struct Async {
+    client: ServerClient<RecordingStore, RecordingStore, Reqwest>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Api for Async {
+    fn token(&self, req: AccessTokenRequest, o: &mut TestOptions) -> Result<AccessToken, Error> {
+        self.rt.block_on(self.client.get_access_token_with(req, o))
+    }
+    fn connection(
+        &self,
+        req: ConnectionTokenRequest,
+        o: &mut TestOptions,
+    ) -> Result<ConnectionToken, Error> {
+        self.rt
+            .block_on(self.client.get_access_token_for_connection(req, o))
+    }
+    fn user(&self, o: &mut TestOptions) -> Result<Option<UserClaims>, Error> {
+        self.rt.block_on(self.client.get_user(o))
+    }
+    fn session(&self, o: &mut TestOptions) -> Result<Option<Session>, Error> {
+        self.rt.block_on(self.client.get_session(o))
+    }
+    fn default_token(&self, o: &mut TestOptions) -> Result<AccessToken, Error> {
+        self.rt.block_on(self.client.get_access_token(o))
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn build(config: Config, store: RecordingStore, timeout: Duration) -> Box<dyn Api> {
+    let rt = runtime();
+    // reqwest's client must be created inside the runtime it runs on.
+    let http = rt.block_on(async { Reqwest::with_timeout(timeout) });
+    Box::new(Async {
+        client: ServerClient::builder(config, store.clone(), store, http).build(),
+        rt,
+    })
+}
+
+fn with_store(config: Config, store: RecordingStore) -> Box<dyn Api> {
+    build(config, store, Duration::from_secs(10))
+}
+
+fn make(config: Config, opts: ClientOptions) -> Box<dyn Api> {
+    build(config, RecordingStore::default(), opts.timeout)
+}
+
+#[test]
+fn valid_stored_token_is_served_without_any_request() {
+    adapter_support::cache_hit(make);
+}
+
+#[test]
+fn expired_token_is_refreshed_with_exact_form_parameters_then_cached() {
+    adapter_support::refresh_when_expired_post(make);
+}
+
+#[test]
+fn client_secret_basic_sends_a_basic_header_and_the_named_audience() {
+    adapter_support::refresh_with_basic_auth(make);
+}
+
+#[test]
+fn mrrt_uses_per_audience_scopes_and_merges_extra_scopes() {
+    adapter_support::mrrt_scope_map(make);
+}
+
+#[test]
+fn audience_outside_the_policy_is_audience_mismatch_and_keeps_the_rotated_refresh_token() {
+    adapter_support::audience_outside_policy(make);
+}
+
+#[test]
+fn connection_token_is_exchanged_once_then_served_from_the_session() {
+    adapter_support::connection_token_once(make);
+}
+
+#[test]
+fn without_refresh_token_the_error_is_missing_refresh_token() {
+    adapter_support::missing_refresh_token(make);
+}
+
+#[test]
+fn refused_refresh_surfaces_invalid_grant() {
+    adapter_support::refresh_failure_surfaces_oauth_error(make);
+}
+
+#[test]
+fn mfa_required_carries_the_mfa_token() {
+    adapter_support::mfa_required(make);
+}
+
+#[test]
+fn slow_token_endpoint_is_a_transport_timeout() {
+    adapter_support::timeout_is_typed(make);
+}
+
+#[test]
+fn server_errors_html_and_malformed_json_are_typed_errors() {
+    adapter_support::bad_answers_are_typed(make);
+}
+
+#[test]
+fn store_options_reach_every_store_call_unchanged() {
+    adapter_support::store_options_reach_the_store(with_store);
+}
+
+#[test]
+fn get_user_and_get_session_read_the_session() {
+    adapter_support::user_and_session(make);
+}
+
+/// The client's futures are `Send`: they can be spawned on a multi-threaded runtime.
+#[test]
+fn futures_are_send() {
+    fn assert_send<F: std::future::Future + Send>(_: &F) {}
+    let emu = auth0_emulator::Emulator::start(Default::default());
+    let rt = runtime();
+    let http = rt.block_on(async { Reqwest::with_timeout(Duration::from_secs(5)) });
+    let store = RecordingStore::default();
+    let client =
+        ServerClient::builder(adapter_support::config(&emu), store.clone(), store, http).build();
+    let mut o = TestOptions::default();
+    let fut = client.get_access_token(&mut o);
+    assert_send(&fut);
+    assert_eq!(rt.block_on(fut).unwrap_err().code(), "missing_session");
+}
