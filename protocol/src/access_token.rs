@@ -9,7 +9,7 @@
 use crate::config::{AUDIENCE_DEFAULT_KEY, Config};
 use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
 use crate::effect::{Coalesce, Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
-use crate::scope;
+use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::session::{StateData, TokenSet};
 use crate::token_endpoint::{
@@ -182,19 +182,28 @@ pub fn select_token_set<'a>(
     audience_key: &str,
     requested: Option<&str>,
 ) -> Option<&'a TokenSet> {
-    let requested = requested.unwrap_or("");
+    select_by_scopes(sets, audience_key, &Scopes::of(requested))
+}
+
+/// [`select_token_set`] with the requested scopes already parsed.
+pub fn select_by_scopes<'a>(
+    sets: &'a [TokenSet],
+    audience_key: &str,
+    requested: &Scopes<'_>,
+) -> Option<&'a TokenSet> {
     let mut best: Option<(&TokenSet, usize)> = None;
+    let mut stored = Scopes::default();
     for set in sets.iter().filter(|s| s.audience == audience_key) {
-        let stored = set.scope.as_deref().unwrap_or("");
-        if !scope::is_superset(stored, requested) {
+        stored.reset(set.scope.as_deref().unwrap_or(""));
+        if !stored.is_superset_of(requested) {
             continue;
         }
-        if scope::is_superset(requested, stored) {
+        // Both lists are de-duplicated: a superset of the same size is the same set.
+        if stored.len() == requested.len() {
             return Some(set);
         }
-        let n = scope::count(stored);
-        if best.is_none_or(|(_, m)| n < m) {
-            best = Some((set, n));
+        if best.is_none_or(|(_, m)| stored.len() < m) {
+            best = Some((set, stored.len()));
         }
     }
     best.map(|(s, _)| s)
@@ -431,10 +440,10 @@ impl Operation for GetAccessToken {
                 let Some(session) = session else {
                     return self.finish(Err(AccessTokenError::MissingSession));
                 };
-                let scope = self.scope();
-                if let Some(set) =
-                    select_token_set(&session.token_sets, self.audience_key(), scope.as_deref())
-                {
+                let key = self.audience_key();
+                let defaults = self.config.authorization_params().scope.for_audience(key);
+                let wanted = Scopes::of(defaults.into_iter().chain(self.request.scope.as_deref()));
+                if let Some(set) = select_by_scopes(&session.token_sets, key, &wanted) {
                     if !is_expired(set.expires_at, now, self.config.leeway()) {
                         return self.finish(Ok(AccessToken::from_set(set)));
                     }

@@ -5,6 +5,65 @@
 //! call's scopes, each scope once, in first-seen order, joined by one space. Comparison treats
 //! a scope string as a set: `"a b"` and `"b  a"` are the same set.
 
+/// A de-duplicated list of scopes borrowed from one or more scope strings, in first-seen
+/// order. Parsing once and comparing word lists keeps the cache-hit path allocation-light.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes<'a> {
+    words: Vec<&'a str>,
+}
+
+impl<'a> Scopes<'a> {
+    /// The scopes of the given strings, in order, each once.
+    pub fn of(parts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut scopes = Scopes {
+            words: Vec::with_capacity(8),
+        };
+        for part in parts {
+            scopes.extend(part);
+        }
+        scopes
+    }
+
+    /// Refills with the scopes of one string (reusing the allocation).
+    pub fn reset(&mut self, text: &'a str) {
+        self.words.clear();
+        self.extend(text);
+    }
+
+    fn extend(&mut self, text: &'a str) {
+        for word in text.split_whitespace() {
+            if !self.words.contains(&word) {
+                self.words.push(word);
+            }
+        }
+    }
+
+    /// Number of distinct scopes.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Whether `word` is one of them.
+    pub fn contains(&self, word: &str) -> bool {
+        self.words.contains(&word)
+    }
+
+    /// Whether every scope of `other` is here.
+    pub fn is_superset_of(&self, other: &Scopes<'_>) -> bool {
+        other.words.iter().all(|w| self.words.contains(w))
+    }
+
+    /// The scopes joined by single spaces, or `None` when empty.
+    pub fn joined(&self) -> Option<String> {
+        (!self.words.is_empty()).then(|| self.words.join(" "))
+    }
+}
+
 /// Merges default scopes with requested scopes: an order-preserving, de-duplicated union of
 /// `defaults` then `requested`, joined by single spaces. Returns `None` when the result is
 /// empty.
@@ -16,20 +75,7 @@
 /// assert_eq!(merge_scopes(None, Some("  ")), None);
 /// ```
 pub fn merge_scopes(defaults: Option<&str>, requested: Option<&str>) -> Option<String> {
-    let mut out = String::new();
-    let words = defaults
-        .into_iter()
-        .chain(requested)
-        .flat_map(str::split_whitespace);
-    for word in words {
-        if !contains(&out, word) {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(word);
-        }
-    }
-    (!out.is_empty()).then_some(out)
+    Scopes::of(defaults.into_iter().chain(requested)).joined()
 }
 
 /// Whether the scope string `set` contains the scope `word`.
@@ -39,13 +85,7 @@ pub fn contains(set: &str, word: &str) -> bool {
 
 /// Number of distinct scopes in a scope string.
 pub fn count(set: &str) -> usize {
-    let mut n = 0;
-    for (i, w) in set.split_whitespace().enumerate() {
-        if !set.split_whitespace().take(i).any(|p| p == w) {
-            n += 1;
-        }
-    }
-    n
+    Scopes::of([set]).len()
 }
 
 /// Whether every scope of `requested` is in `stored`.
@@ -55,7 +95,8 @@ pub fn is_superset(stored: &str, requested: &str) -> bool {
 
 /// Whether two scope strings denote the same set of scopes.
 pub fn same_set(a: &str, b: &str) -> bool {
-    is_superset(a, b) && is_superset(b, a)
+    let (a, b) = (Scopes::of([a]), Scopes::of([b]));
+    a.len() == b.len() && a.is_superset_of(&b)
 }
 
 #[cfg(test)]
