@@ -1,1 +1,148 @@
-fn main() {}
+//! The refresh round trip through the blocking client, next to a bare POST of the same
+//! request through the same `ureq::Agent`, both against the Auth0 emulator on loopback.
+//!
+//! The difference is the SDK's overhead: driving the state machine, building the form,
+//! parsing the token response and the ID token's claims, updating and saving the session,
+//! single-flight bookkeeping. Every iteration really refreshes: the grace window is zero and
+//! each iteration starts from the same expired session (rotation is off in the emulator so the
+//! refresh token stays valid).
+//!
+//! Run with `cargo bench -p auth0-server --bench refresh`.
+
+use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RefreshGrant};
+use auth0_server::blocking::ServerClient;
+use auth0_server::protocol::effect::LogoutTokenClaims;
+use auth0_server::protocol::session::{StateData, TokenSet};
+use auth0_server::protocol::transaction::TransactionData;
+use auth0_server::store::{StateStore, StoreError, TransactionStore};
+use auth0_server::{Config, DEFAULT_ROTATION_GRACE};
+use divan::Bencher;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+fn main() {
+    divan::main();
+}
+
+/// The session travels in the options (like a cookie): no shared state between iterations.
+struct InOptions;
+
+impl StateStore for InOptions {
+    type Options = Option<StateData>;
+    fn get(&self, o: &mut Self::Options) -> Result<Option<StateData>, StoreError> {
+        Ok(o.clone())
+    }
+    fn set(&self, s: &StateData, o: &mut Self::Options) -> Result<(), StoreError> {
+        *o = Some(s.clone());
+        Ok(())
+    }
+    fn delete(&self, o: &mut Self::Options) -> Result<(), StoreError> {
+        *o = None;
+        Ok(())
+    }
+    fn delete_by_logout_token(
+        &self,
+        _: &LogoutTokenClaims,
+        _: &mut Self::Options,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl TransactionStore for InOptions {
+    type Options = Option<StateData>;
+    fn get(&self, _: &str, _: &mut Self::Options) -> Result<Option<TransactionData>, StoreError> {
+        Ok(None)
+    }
+    fn set(&self, _: &str, _: &TransactionData, _: &mut Self::Options) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn delete(&self, _: &str, _: &mut Self::Options) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+struct Fixture {
+    emu: Emulator,
+    client: ServerClient<InOptions, InOptions>,
+    session: StateData,
+    /// The recorded refresh request, replayed as the bare POST.
+    url: String,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
+    let emu = Emulator::start(EmulatorConfig {
+        rotation: false,
+        ..Default::default()
+    });
+    let config = Config::builder(emu.base_url(), emu.client_id())
+        .client_secret(emu.client_secret())
+        .secret("bench-secret-bench-secret-bench-secret")
+        .audience(DEFAULT_AUDIENCE)
+        .build()
+        .expect("config");
+    let client = ServerClient::builder(config, InOptions, InOptions)
+        .rotation_grace(Duration::ZERO)
+        .build();
+    assert_ne!(DEFAULT_ROTATION_GRACE, Duration::ZERO);
+    let mut user = emu.user_claims();
+    user.insert("iss".into(), emu.issuer().into());
+    let session = StateData {
+        user: Some(user),
+        refresh_token: Some(emu.issue_refresh_token(RefreshGrant::default()).into()),
+        token_sets: vec![TokenSet {
+            audience: DEFAULT_AUDIENCE.into(),
+            access_token: "expired".into(),
+            scope: Some("openid profile email offline_access".into()),
+            expires_at: 1,
+        }],
+        ..Default::default()
+    };
+    // One refresh to warm discovery and to record the exact request for the bare POST.
+    client
+        .get_access_token(&mut Some(session.clone()))
+        .expect("refresh");
+    let recorded = emu.token_requests().pop().expect("a token request");
+    Fixture {
+        url: emu.url("/oauth/token"),
+        content_type: recorded
+            .header("content-type")
+            .unwrap_or("application/x-www-form-urlencoded")
+            .to_owned(),
+        body: recorded.body,
+        emu,
+        client,
+        session,
+    }
+});
+
+/// `get_access_token` on an expired session: a full refresh through the SDK.
+#[divan::bench(sample_count = 200)]
+fn sdk_refresh(bencher: Bencher) {
+    let f = &*FIXTURE;
+    bencher
+        .with_inputs(|| Some(f.session.clone()))
+        .bench_local_refs(|options| {
+            f.client.get_access_token(options).expect("refresh");
+        });
+    f.emu.clear_requests();
+}
+
+/// The same POST (same body, same endpoint, same agent) without the SDK.
+#[divan::bench(sample_count = 200)]
+fn bare_post(bencher: Bencher) {
+    let f = &*FIXTURE;
+    let agent = f.client.agent();
+    bencher.bench_local(|| {
+        let mut response = agent
+            .post(&f.url)
+            .header("content-type", &f.content_type)
+            .send(&f.body[..])
+            .expect("post");
+        assert!(response.status().is_success());
+        response.body_mut().read_to_vec().expect("body")
+    });
+    f.emu.clear_requests();
+}

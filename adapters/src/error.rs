@@ -20,12 +20,12 @@ use std::fmt;
 #[non_exhaustive]
 pub enum Error {
     /// `get_access_token` failed (missing session or refresh token, refresh refused,
-    /// `mfa_required`, `audience_mismatch`, …).
+    /// `mfa_required`, `audience_mismatch`, …). Boxed to keep `Result`s small.
     #[error(transparent)]
-    AccessToken(#[from] AccessTokenError),
+    AccessToken(Box<AccessTokenError>),
     /// `get_access_token_for_connection` failed.
     #[error(transparent)]
-    ConnectionToken(#[from] ConnectionTokenError),
+    ConnectionToken(Box<ConnectionTokenError>),
     /// The driver and an operation disagreed (a bug in the SDK, reported rather than panicking).
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -39,6 +39,18 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed")]
     Random,
+}
+
+impl From<AccessTokenError> for Error {
+    fn from(e: AccessTokenError) -> Self {
+        Error::AccessToken(Box::new(e))
+    }
+}
+
+impl From<ConnectionTokenError> for Error {
+    fn from(e: ConnectionTokenError) -> Self {
+        Error::ConnectionToken(Box::new(e))
+    }
 }
 
 impl Error {
@@ -184,6 +196,15 @@ mod tests {
         assert!(!shown.contains("secret-code"), "{shown}");
         assert!(shown.contains("GET https://t.example/authorize"), "{shown}");
         assert_eq!(Error::from(e).code(), "transport_timeout");
+    }
+
+    #[test]
+    fn results_stay_small() {
+        assert!(
+            std::mem::size_of::<Error>() <= 64,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]

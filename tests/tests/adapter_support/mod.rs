@@ -600,11 +600,14 @@ pub fn mfa_required(make: MakeClient) {
     let mut o = TestOptions::with("mfa", expired_session(&emu, DEFAULT_AUDIENCE));
     let err = client.default_token(&mut o).unwrap_err();
     assert_eq!(err.code(), "mfa_required");
-    let Error::AccessToken(auth0_server::protocol::access_token::AccessTokenError::MfaRequired {
+    let Error::AccessToken(e) = &err else {
+        panic!("not an access token error: {err:?}")
+    };
+    let auth0_server::protocol::access_token::AccessTokenError::MfaRequired {
         mfa_token,
         mfa_requirements,
         ..
-    }) = &err
+    } = e.as_ref()
     else {
         panic!("not MfaRequired: {err:?}")
     };
@@ -656,9 +659,10 @@ pub fn bad_answers_are_typed(make: MakeClient) {
         emu.fail_next("/oauth/token", failure.clone(), 1);
         let err = client.default_token(&mut o).unwrap_err();
         assert_eq!(err.code(), "failed_to_refresh_token", "{failure:?}: {err}");
-        let Error::AccessToken(
-            auth0_server::protocol::access_token::AccessTokenError::FailedToRefresh(e),
-        ) = &err
+        let Error::AccessToken(e) = &err else {
+            panic!("{err:?}")
+        };
+        let auth0_server::protocol::access_token::AccessTokenError::FailedToRefresh(e) = e.as_ref()
         else {
             panic!("{err:?}")
         };
