@@ -42,6 +42,40 @@ fn key_of(value: &str) -> &str {
     value.rsplit('.').next().unwrap_or(value)
 }
 
+/// [`key_of`] for a value given in pieces: what follows the last `.` (at most 64 bytes).
+fn key_of_parts(parts: &[&str]) -> String {
+    let mut tail: Vec<&str> = Vec::new();
+    let mut len = 0;
+    for part in parts.iter().rev() {
+        match part.rfind('.') {
+            Some(dot) => {
+                tail.push(&part[dot + 1..]);
+                break;
+            }
+            None => {
+                len += part.len();
+                if len > 64 {
+                    break;
+                }
+                tail.push(part);
+            }
+        }
+    }
+    tail.iter().rev().copied().collect()
+}
+
+/// Whether the pieces, concatenated, equal `value` (without concatenating them).
+fn equals_parts(value: &str, parts: &[&str]) -> bool {
+    let mut rest = value;
+    for part in parts {
+        match rest.strip_prefix(part) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
 impl SessionCache {
     pub(crate) fn new(capacity: usize) -> Self {
         SessionCache {
@@ -55,14 +89,15 @@ impl SessionCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The session `value` decoded to, if cached.
-    pub(crate) fn get(&self, value: &str) -> Option<StateData> {
+    /// The session the value given as its chunks (in order) decoded to, if cached.
+    pub(crate) fn get_parts(&self, parts: &[&str]) -> Option<StateData> {
         if self.capacity == 0 {
             return None;
         }
+        let key = key_of_parts(parts);
         let inner = self.lock();
-        let entry = inner.map.get(key_of(value))?;
-        (*entry.value == *value).then(|| entry.state.clone())
+        let entry = inner.map.get(key.as_str())?;
+        equals_parts(&entry.value, parts).then(|| entry.state.clone())
     }
 
     /// Remembers that `value` decodes to `state`.
@@ -131,12 +166,27 @@ mod tests {
     fn hit_requires_the_exact_value() {
         let c = SessionCache::new(4);
         c.insert("h..iv.ct.TAG".into(), state("a"));
-        assert_eq!(c.get("h..iv.ct.TAG").unwrap().internal.sid, "a");
+        assert_eq!(c.get_parts(&["h..iv.ct.TAG"]).unwrap().internal.sid, "a");
         assert!(
-            c.get("h..iv.cX.TAG").is_none(),
+            c.get_parts(&["h..iv.cX.TAG"]).is_none(),
             "same tag, other ciphertext"
         );
-        assert!(c.get("h..iv.ct.TAX").is_none());
+        assert!(c.get_parts(&["h..iv.ct.TAX"]).is_none());
+    }
+
+    #[test]
+    fn hit_by_parts_requires_the_exact_value_wherever_it_is_split() {
+        let c = SessionCache::new(4);
+        let value = "hdr..iv.ciphertext.TAG43";
+        c.insert(value.into(), state("a"));
+        for cut in 0..=value.len() {
+            let (a, b) = value.split_at(cut);
+            assert!(c.get_parts(&[a, b]).is_some(), "split at {cut}");
+        }
+        assert!(c.get_parts(&["hdr..iv.ciphertext.TAG4"]).is_none());
+        assert!(c.get_parts(&["hdr..iv.ciphertext.TAG43", "x"]).is_none());
+        assert!(c.get_parts(&["hdr..iv.cipherXext.", "TAG43"]).is_none());
+        assert!(c.get_parts(&[]).is_none());
     }
 
     #[test]
@@ -146,8 +196,8 @@ mod tests {
             c.insert(format!("x.{i}"), state(&i.to_string()));
             assert!(c.len() <= 3);
         }
-        assert!(c.get("x.6").is_none());
-        assert!(c.get("x.7").is_some() && c.get("x.9").is_some());
+        assert!(c.get_parts(&["x.6"]).is_none());
+        assert!(c.get_parts(&["x.7"]).is_some() && c.get_parts(&["x.9"]).is_some());
     }
 
     #[test]
@@ -166,6 +216,6 @@ mod tests {
     fn zero_capacity_caches_nothing() {
         let c = SessionCache::new(0);
         c.insert("a.b".into(), state("s"));
-        assert!(c.get("a.b").is_none());
+        assert!(c.get_parts(&["a.b"]).is_none());
     }
 }

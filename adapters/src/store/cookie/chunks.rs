@@ -106,25 +106,40 @@ fn parse_index(s: &str) -> Option<usize> {
 
 /// Reassembles the value stored under `name` from the chunks present in `options`.
 pub fn read(options: &CookieOptions, name: &str) -> Read {
+    match read_parts(options, name) {
+        Parts::Absent => Read::Absent,
+        Parts::Invalid => Read::Invalid,
+        Parts::Value(parts) => Read::Value(parts.concat()),
+    }
+}
+
+/// [`read`] without the copy: the chunks' values in order, borrowed from `options`.
+pub(crate) enum Parts<'a> {
+    Absent,
+    Invalid,
+    Value(Vec<&'a str>),
+}
+
+pub(crate) fn read_parts<'a>(options: &'a CookieOptions, name: &str) -> Parts<'a> {
     let indices = present(options, name);
     if indices.is_empty() {
-        return Read::Absent;
+        return Parts::Absent;
     }
     if indices.len() > MAX_CHUNKS || indices.iter().enumerate().any(|(i, &idx)| i != idx) {
-        return Read::Invalid;
+        return Parts::Invalid;
     }
-    let mut value = String::new();
+    let mut parts = Vec::with_capacity(indices.len());
+    let mut total = 0;
     for i in indices {
         match options.cookie(&chunk_name(name, i)) {
-            Some(chunk)
-                if !chunk.is_empty() && value.len() + chunk.len() <= MAX_CHUNKS * CHUNK_LEN =>
-            {
-                value.push_str(chunk)
+            Some(chunk) if !chunk.is_empty() && total + chunk.len() <= MAX_CHUNKS * CHUNK_LEN => {
+                total += chunk.len();
+                parts.push(chunk);
             }
-            _ => return Read::Invalid,
+            _ => return Parts::Invalid,
         }
     }
-    Read::Value(value)
+    Parts::Value(parts)
 }
 
 /// Writes `value` under `name` as chunks `name.0 … name.{n-1}` with these `Set-Cookie`

@@ -79,7 +79,7 @@ use auth0_server_protocol::session::StateData;
 use auth0_server_protocol::transaction::TransactionData;
 
 use self::cache::SessionCache;
-use self::chunks::Read;
+use self::chunks::{Parts, Read};
 use self::codec::CookieCodec;
 use crate::clock::Clock;
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
@@ -367,34 +367,37 @@ impl StateStore for CookieStateStore {
     /// cleared; a valid session last written more than [`TOUCH_INTERVAL`] seconds ago is
     /// rewritten with `last_active_at = now`.
     fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
-        let value = match chunks::read(options, &self.identifier) {
-            Read::Absent => return Ok(None),
-            Read::Invalid => {
+        let now = self.clock.now();
+        let parts = match chunks::read_parts(options, &self.identifier) {
+            Parts::Absent => return Ok(None),
+            Parts::Invalid => {
                 self.clear(options);
                 return Ok(None);
             }
-            Read::Value(v) => v,
+            Parts::Value(parts) => parts,
         };
-        let now = self.clock.now();
-        let mut state = match self.cache.get(&value) {
+        let mut state = match self.cache.get_parts(&parts) {
             Some(state) => {
                 if self.expires_at(&state) <= now {
-                    self.cache.remove(&value);
+                    self.cache.remove(&parts.concat());
                     self.clear(options);
                     return Ok(None);
                 }
                 state
             }
-            None => match self.decode(&value) {
-                Some(state) if self.expires_at(&state) > now => {
-                    self.cache.insert(value, state.clone());
-                    state
+            None => {
+                let value = parts.concat();
+                match self.decode(&value) {
+                    Some(state) if self.expires_at(&state) > now => {
+                        self.cache.insert(value, state.clone());
+                        state
+                    }
+                    _ => {
+                        self.clear(options);
+                        return Ok(None);
+                    }
                 }
-                _ => {
-                    self.clear(options);
-                    return Ok(None);
-                }
-            },
+            }
         };
         let last_active = state
             .internal

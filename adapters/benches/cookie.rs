@@ -1,0 +1,133 @@
+//! Encrypted cookie session store benchmarks (DESIGN.md §8): the cost of serving an access
+//! token from a session that arrives in cookies.
+//!
+//! The session is the realistic one in `tests/data/session.json` (about 4.4 KB of JSON, an
+//! encrypted cookie of about 6 KB in two chunks), with the per-audience scope map it was made
+//! with. Each measured request parses the `Cookie` header, reads the session through
+//! [`CookieStateStore`] and makes the access-token cache-hit decision of the protocol core
+//! (`select_token_set` + `is_expired`):
+//!
+//! * `cold_request`: a cookie value this store has not seen (cache disabled) — reassemble,
+//!   decrypt (HMAC-SHA-512 + AES-256-CBC), parse the JSON, check expiry, decide;
+//! * `warm_request`: the same cookie again, served by the store's cache;
+//! * `encode`: writing the session (serialise, encrypt, chunk into `Set-Cookie` headers).
+//!
+//! Run with `cargo bench -p auth0-server --bench cookie`.
+
+use auth0_server::clock::Clock;
+use auth0_server::protocol::access_token::{is_expired, requested_scope, select_token_set};
+use auth0_server::protocol::config::Config;
+use auth0_server::protocol::session::StateData;
+use auth0_server::store::cookie::CookieStateStore;
+use auth0_server::store::{CookieOptions, StateStore};
+use divan::{Bencher, black_box};
+use http::HeaderMap;
+use serde_json::Value;
+
+const SECRET: &str = "benchmark-secret-benchmark-secret-0123456789";
+
+fn main() {
+    divan::main();
+}
+
+struct Fixture {
+    config: Config,
+    session: StateData,
+    clock: Clock,
+    /// The request headers a browser sends back after the session was written.
+    headers: HeaderMap,
+}
+
+fn fixture() -> Fixture {
+    let file: Value = serde_json::from_str(include_str!("../../tests/data/session.json"))
+        .expect("session.json is JSON");
+    let params = &file["authorization_params"];
+    let mut builder = Config::builder("bench.local", "bench-client")
+        .client_secret("bench-client-secret")
+        .secret(SECRET)
+        .audience(params["audience"].as_str().expect("audience"));
+    for (audience, scope) in params["scope"].as_object().expect("scope map") {
+        builder = builder.scope_for(audience.as_str(), scope.as_str().expect("scope"));
+    }
+    let config = builder.build().expect("valid config");
+    let session = StateData::from_json(file["session"].to_string().as_bytes()).expect("a session");
+    // Inside the session's lifetime, and less than a minute after it was written: no
+    // rolling rewrite on read.
+    let now = session.internal.created_at + 30;
+    let clock = Clock::from_fn(move || now);
+
+    let writer = store(&config, &clock, 1);
+    let mut response = CookieOptions::new();
+    writer.set(&session, &mut response).expect("session fits");
+    let pairs: Vec<String> = response
+        .set_cookie_headers()
+        .iter()
+        .map(|h| {
+            let text = h.to_str().expect("ASCII");
+            text.split(';').next().expect("name=value").to_owned()
+        })
+        .collect();
+    assert_eq!(pairs.len(), 2, "the realistic session spans two cookies");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::COOKIE,
+        pairs.join("; ").parse().expect("header value"),
+    );
+    Fixture {
+        config,
+        session,
+        clock,
+        headers,
+    }
+}
+
+fn store(config: &Config, clock: &Clock, cache: usize) -> CookieStateStore {
+    CookieStateStore::builder(config)
+        .clock(clock.clone())
+        .cache_capacity(cache)
+        .build()
+        .expect("store")
+}
+
+/// One request: read the session from the cookies, then the cache-hit decision.
+fn serve(fx: &Fixture, store: &CookieStateStore) -> usize {
+    let mut options = CookieOptions::from_request_headers(&fx.headers);
+    let state = store
+        .get(&mut options)
+        .expect("no store error")
+        .expect("a session");
+    let now = fx.clock.now();
+    let audience = fx.config.audience_key(None);
+    let scope = requested_scope(&fx.config, audience, None);
+    let set = select_token_set(&state.token_sets, audience, scope.as_deref()).expect("a set");
+    assert!(!is_expired(set.expires_at, now, fx.config.leeway()));
+    set.access_token.expose().len()
+}
+
+#[divan::bench(sample_count = 500, sample_size = 20)]
+fn cold_request(bencher: Bencher) {
+    let fx = fixture();
+    let cold = store(&fx.config, &fx.clock, 0);
+    bencher.bench_local(|| serve(black_box(&fx), &cold));
+}
+
+#[divan::bench(sample_count = 500, sample_size = 20)]
+fn warm_request(bencher: Bencher) {
+    let fx = fixture();
+    let warm = store(&fx.config, &fx.clock, 1024);
+    serve(&fx, &warm);
+    bencher.bench_local(|| serve(black_box(&fx), &warm));
+}
+
+#[divan::bench(sample_count = 500, sample_size = 20)]
+fn encode(bencher: Bencher) {
+    let fx = fixture();
+    let writer = store(&fx.config, &fx.clock, 0);
+    bencher.bench_local(|| {
+        let mut response = CookieOptions::new();
+        writer
+            .set(black_box(&fx.session), &mut response)
+            .expect("session fits");
+        response.set_cookie_headers().len()
+    });
+}
