@@ -38,7 +38,10 @@ use auth0_server_protocol::Core;
 use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
+use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
+use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
 use auth0_server_protocol::token_endpoint::MAX_RESPONSE_BODY;
 use std::sync::Arc;
@@ -247,6 +250,52 @@ where
     ) -> Result<ConnectionToken, Error> {
         self.drive(
             self.core().get_access_token_for_connection(request),
+            store_options,
+        )
+    }
+
+    /// Starts an interactive login: saves the transaction (PKCE verifier, `state`, `nonce`,
+    /// `app_state`) and returns the authorization URL to redirect the browser to.
+    pub fn start_interactive_login(
+        &self,
+        options: StartLoginOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.drive(self.core().start_interactive_login(options), store_options)
+    }
+
+    /// Completes an interactive login from the callback URL Auth0 redirected to (absolute, or
+    /// path and query): checks `state`, exchanges the code, verifies the ID token, saves the
+    /// session, deletes the transaction, and returns `app_state` and `authorization_details`.
+    pub fn complete_interactive_login(
+        &self,
+        callback_url: &str,
+        store_options: &mut S::Options,
+    ) -> Result<LoginResult, Error> {
+        self.drive(
+            self.core().complete_interactive_login(callback_url),
+            store_options,
+        )
+    }
+
+    /// Deletes the session and returns the Auth0 logout URL to redirect the browser to.
+    pub fn logout(
+        &self,
+        options: LogoutOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.drive(self.core().logout(options), store_options)
+    }
+
+    /// Handles a back-channel logout request: verifies the logout token and deletes the
+    /// matching sessions through the state store's `delete_by_logout_token`.
+    pub fn handle_backchannel_logout(
+        &self,
+        logout_token: &str,
+        store_options: &mut S::Options,
+    ) -> Result<LogoutTokenClaims, Error> {
+        self.drive(
+            self.core().handle_backchannel_logout(logout_token),
             store_options,
         )
     }

@@ -8,6 +8,8 @@ use crate::store::StoreError;
 use auth0_server_protocol::access_token::AccessTokenError;
 use auth0_server_protocol::connection_token::ConnectionTokenError;
 use auth0_server_protocol::effect::UnexpectedInput;
+use auth0_server_protocol::login::LoginError;
+use auth0_server_protocol::logout::{BackchannelLogoutError, LogoutError};
 use auth0_server_protocol::token_endpoint::OAuthError;
 use std::fmt;
 
@@ -26,6 +28,16 @@ pub enum Error {
     /// `get_access_token_for_connection` failed.
     #[error(transparent)]
     ConnectionToken(Box<ConnectionTokenError>),
+    /// `start_interactive_login` or `complete_interactive_login` failed (`invalid_state`,
+    /// `missing_transaction`, `invalid_id_token`, …).
+    #[error(transparent)]
+    Login(Box<LoginError>),
+    /// `logout` failed.
+    #[error(transparent)]
+    Logout(Box<LogoutError>),
+    /// `handle_backchannel_logout` refused the logout token.
+    #[error(transparent)]
+    BackchannelLogout(Box<BackchannelLogoutError>),
     /// The driver and an operation disagreed (a bug in the SDK, reported rather than panicking).
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -53,6 +65,24 @@ impl From<ConnectionTokenError> for Error {
     }
 }
 
+impl From<LoginError> for Error {
+    fn from(e: LoginError) -> Self {
+        Error::Login(Box::new(e))
+    }
+}
+
+impl From<LogoutError> for Error {
+    fn from(e: LogoutError) -> Self {
+        Error::Logout(Box::new(e))
+    }
+}
+
+impl From<BackchannelLogoutError> for Error {
+    fn from(e: BackchannelLogoutError) -> Self {
+        Error::BackchannelLogout(Box::new(e))
+    }
+}
+
 impl Error {
     /// The stable, machine-readable code: the core's code for operation errors
     /// (`missing_refresh_token`, `failed_to_refresh_token`, `mfa_required`,
@@ -62,6 +92,9 @@ impl Error {
         match self {
             Error::AccessToken(e) => e.code(),
             Error::ConnectionToken(e) => e.code(),
+            Error::Login(e) => e.code(),
+            Error::Logout(e) => e.code(),
+            Error::BackchannelLogout(e) => e.code(),
             Error::UnexpectedInput(_) => "unexpected_input",
             Error::Transport(e) => e.code(),
             Error::Store(_) => "store_error",

@@ -67,5 +67,7 @@ pub use auth0_server_protocol as protocol;
 pub use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 pub use auth0_server_protocol::config::Config;
 pub use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
+pub use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
+pub use auth0_server_protocol::logout::LogoutOptions;
 pub use driver::DEFAULT_ROTATION_GRACE;
 pub use error::{Error, TransportError, TransportErrorKind};

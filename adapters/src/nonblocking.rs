@@ -40,7 +40,10 @@ use auth0_server_protocol::Core;
 use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
+use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
+use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
 use std::future::Future;
 use std::sync::Arc;
@@ -225,6 +228,55 @@ where
     ) -> Result<ConnectionToken, Error> {
         self.drive(
             self.core().get_access_token_for_connection(request),
+            store_options,
+        )
+        .await
+    }
+
+    /// Starts an interactive login: saves the transaction (PKCE verifier, `state`, `nonce`,
+    /// `app_state`) and returns the authorization URL to redirect the browser to.
+    pub async fn start_interactive_login(
+        &self,
+        options: StartLoginOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.drive(self.core().start_interactive_login(options), store_options)
+            .await
+    }
+
+    /// Completes an interactive login from the callback URL Auth0 redirected to (absolute, or
+    /// path and query): checks `state`, exchanges the code, verifies the ID token, saves the
+    /// session, deletes the transaction, and returns `app_state` and `authorization_details`.
+    pub async fn complete_interactive_login(
+        &self,
+        callback_url: &str,
+        store_options: &mut S::Options,
+    ) -> Result<LoginResult, Error> {
+        self.drive(
+            self.core().complete_interactive_login(callback_url),
+            store_options,
+        )
+        .await
+    }
+
+    /// Deletes the session and returns the Auth0 logout URL to redirect the browser to.
+    pub async fn logout(
+        &self,
+        options: LogoutOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.drive(self.core().logout(options), store_options).await
+    }
+
+    /// Handles a back-channel logout request: verifies the logout token and deletes the
+    /// matching sessions through the state store's `delete_by_logout_token`.
+    pub async fn handle_backchannel_logout(
+        &self,
+        logout_token: &str,
+        store_options: &mut S::Options,
+    ) -> Result<LogoutTokenClaims, Error> {
+        self.drive(
+            self.core().handle_backchannel_logout(logout_token),
             store_options,
         )
         .await
