@@ -71,3 +71,8 @@ pub use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
 pub use auth0_server_protocol::logout::LogoutOptions;
 pub use driver::DEFAULT_ROTATION_GRACE;
 pub use error::{Error, TransportError, TransportErrorKind};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
