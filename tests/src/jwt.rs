@@ -3,7 +3,8 @@
 //! The RSA keys are generated once and committed under `tests/data/keys/`: generating
 //! 2048-bit keys at runtime is slow. They are parsed once per process.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -83,8 +84,32 @@ pub(crate) fn sign_rs256(
     header.insert("kid".into(), key.kid.clone().into());
     apply_overrides(&mut header, header_overrides);
     let input = signing_input(&header, payload);
-    let sig = key.signing.sign(input.as_bytes());
-    format!("{input}.{}", b64(&sig.to_bytes()))
+    let sig = memoized_signature(key, &input);
+    format!("{input}.{sig}")
+}
+
+/// RS256 (PKCS#1 v1.5) signatures are deterministic, so the signature of an input already
+/// signed with the same key is reused. An RSA-2048 private-key operation costs milliseconds,
+/// which dominated every request that returns an ID token (a refresh repeated within the same
+/// second signs exactly the same claims).
+fn memoized_signature(key: &Key, input: &str) -> String {
+    static MEMO: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
+    let memo = MEMO.get_or_init(Mutex::default);
+    let cache_key = (key.kid.clone(), input.to_owned());
+    if let Some(sig) = memo
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&cache_key)
+    {
+        return sig.clone();
+    }
+    let sig = b64(&key.signing.sign(input.as_bytes()).to_bytes());
+    let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+    if memo.len() >= 4096 {
+        memo.clear();
+    }
+    memo.insert(cache_key, sig.clone());
+    sig
 }
 
 /// Builds the `base64url(header).base64url(payload)` signing input.

@@ -323,7 +323,16 @@ impl Emulator {
     /// # Panics
     /// If no loopback port can be bound.
     pub fn start(config: EmulatorConfig) -> Emulator {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
+        // tiny_http writes the head and the body of a response separately and never sets
+        // TCP_NODELAY, so Nagle's algorithm held the body until the client's delayed ACK
+        // (~40 ms per request). On Linux accepted sockets inherit TCP_NODELAY from the
+        // listening socket, so setting it there covers every connection.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        socket2::SockRef::from(&listener)
+            .set_tcp_nodelay(true)
+            .expect("set TCP_NODELAY");
+        let server =
+            Arc::new(tiny_http::Server::from_listener(listener, None).expect("serve 127.0.0.1:0"));
         let port = server
             .server_addr()
             .to_ip()
