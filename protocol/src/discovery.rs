@@ -95,9 +95,14 @@ pub fn parse_metadata(
         metadata.revocation_endpoint.as_ref(),
     ];
     for endpoint in endpoints.into_iter().flatten() {
-        let ok = url::Url::parse(endpoint)
-            .map(|u| u.scheme() == "https" || (u.scheme() == "http" && config.domain_is_loopback()))
-            .unwrap_or(false);
+        // The requests are built from the string as sent, so `http` must accept it too
+        // (`url` tolerates characters such as `{` in a host that `http::Uri` refuses).
+        let ok = endpoint.parse::<http::Uri>().is_ok()
+            && url::Url::parse(endpoint)
+                .map(|u| {
+                    u.scheme() == "https" || (u.scheme() == "http" && config.domain_is_loopback())
+                })
+                .unwrap_or(false);
         if !ok {
             return Err(ResponseError::Invalid {
                 status,
