@@ -623,7 +623,9 @@ pub fn session_from_login(
     }
 }
 
-/// The `complete_interactive_login` operation.
+/// The `complete_interactive_login` operation. The previous session, if any, is deleted before
+/// the new one is saved, so stores that key sessions by an id issue a fresh id (no session
+/// fixation).
 #[derive(Debug)]
 pub struct CompleteInteractiveLogin {
     config: Arc<Config>,
@@ -637,13 +639,16 @@ enum CompleteState {
     LoadingTransaction(String),
     DeletingFailed(LoginError),
     Metadata(String, Box<TransactionData>, String, MetadataStep),
-    Exchanging(String, Box<TransactionData>),
+    Exchanging(String, Box<TransactionData>, Arc<Metadata>),
     Verifying(
         String,
         Box<TransactionData>,
         Box<TokenResponse>,
         VerifySignedToken,
     ),
+    /// The previous session is being deleted, so a store that keys sessions by an id issues
+    /// a new id for the new session (no session fixation).
+    Replacing(String, Box<LoginResult>, Box<StateData>),
     Saving(String, Box<LoginResult>),
     Deleting(Box<LoginResult>),
     Finished,
@@ -737,7 +742,7 @@ impl Operation for CompleteInteractiveLogin {
                             ("code_verifier", verifier),
                         ];
                         let request = form_post(&self.config, &m.token_endpoint, &params);
-                        self.state = CompleteState::Exchanging(key, tx);
+                        self.state = CompleteState::Exchanging(key, tx, m);
                         Step::Effect(Effect::Http(Box::new(HttpRequest {
                             request,
                             coalesce: None,
@@ -751,7 +756,7 @@ impl Operation for CompleteInteractiveLogin {
                     MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
                 }
             }
-            (CompleteState::Exchanging(key, tx), Input::Http(response)) => {
+            (CompleteState::Exchanging(key, tx, metadata), Input::Http(response)) => {
                 let parsed = match parse_token_response(&response) {
                     Ok(p) => p,
                     // The code is single-use: this transaction cannot succeed any more.
@@ -760,7 +765,7 @@ impl Operation for CompleteInteractiveLogin {
                 let Some(id_token) = parsed.id_token.clone() else {
                     return self.fail_and_forget(key, LoginError::MissingIdToken);
                 };
-                match VerifySignedToken::start(id_token.expose()) {
+                match VerifySignedToken::start_with_metadata(id_token.expose(), metadata) {
                     Ok((verify, effect)) => {
                         self.state = CompleteState::Verifying(key, tx, Box::new(parsed), verify);
                         Step::Effect(effect)
@@ -787,8 +792,9 @@ impl Operation for CompleteInteractiveLogin {
                             app_state: tx.app_state.clone(),
                             authorization_details: response.authorization_details.clone(),
                         };
-                        self.state = CompleteState::Saving(key, Box::new(result));
-                        Step::Effect(Effect::SaveSession(Box::new(session)))
+                        self.state =
+                            CompleteState::Replacing(key, Box::new(result), Box::new(session));
+                        Step::Effect(Effect::DeleteSession)
                     }
                     VerifyOutcome::Effect(e) => {
                         self.state = CompleteState::Verifying(key, tx, response, verify);
@@ -799,6 +805,10 @@ impl Operation for CompleteInteractiveLogin {
                     }
                     VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
                 }
+            }
+            (CompleteState::Replacing(key, result, session), Input::Done) => {
+                self.state = CompleteState::Saving(key, result);
+                Step::Effect(Effect::SaveSession(session))
             }
             (CompleteState::Saving(key, result), Input::Done) => {
                 self.state = CompleteState::Deleting(result);
@@ -816,6 +826,7 @@ impl Operation for CompleteInteractiveLogin {
                     CompleteState::Metadata(..) => "metadata",
                     CompleteState::Exchanging(..) => "Http (code exchange)",
                     CompleteState::Verifying(..) => "ID token verification",
+                    CompleteState::Replacing(..) => "DeleteSession",
                     CompleteState::Saving(..) => "SaveSession",
                     CompleteState::Finished => "nothing (the operation has finished)",
                 };

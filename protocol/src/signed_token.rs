@@ -68,6 +68,21 @@ impl VerifySignedToken {
         ))
     }
 
+    /// Starts with metadata the caller already has: the first effect loads the JWKS.
+    pub(crate) fn start_with_metadata(
+        token: &str,
+        metadata: Arc<Metadata>,
+    ) -> Result<(Self, Effect), JoseError> {
+        let jws = Jws::parse(token)?;
+        Ok((
+            VerifySignedToken {
+                jws: Some(jws),
+                state: State::LoadingJwks(metadata),
+            },
+            Effect::LoadJwks,
+        ))
+    }
+
     fn verify(&self, jwks: &Jwks) -> Result<(), JoseError> {
         match &self.jws {
             Some(jws) => jws.verify_rs256(jwks),

@@ -155,3 +155,247 @@ proptest! {
         let _ = parse_callback(&s);
     }
 }
+
+mod complete_login {
+    //! `complete_interactive_login` driven by hand: exactly which effects, in which order.
+
+    use auth0_server_protocol::Core;
+    use auth0_server_protocol::discovery::{CachedMetadata, Metadata};
+    use auth0_server_protocol::effect::{CachedJwks, Effect, Input, Operation, Step};
+    use auth0_server_protocol::jose::{b64, jwk::Jwks};
+    use auth0_server_protocol::secret::Secret;
+    use auth0_server_protocol::session::StateData;
+    use auth0_server_protocol::transaction::TransactionData;
+    use rsa::pkcs1v15::SigningKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    use rsa::traits::PublicKeyParts;
+    use rsa::{RsaPrivateKey, sha2::Sha256};
+    use serde_json::{Value, json};
+    use std::sync::Arc;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn key(pem: &str) -> RsaPrivateKey {
+        RsaPrivateKey::from_pkcs8_pem(pem).unwrap()
+    }
+
+    fn jwks_json(kid: &str, k: &RsaPrivateKey) -> Vec<u8> {
+        let p = k.to_public_key();
+        json!({"keys": [{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+            "n": b64::encode(&p.n().to_bytes_be()), "e": b64::encode(&p.e().to_bytes_be())}]})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn id_token(kid: &str, k: &RsaPrivateKey, claims: Value) -> String {
+        let header = b64::encode(
+            json!({"alg": "RS256", "kid": kid, "typ": "JWT"})
+                .to_string()
+                .as_bytes(),
+        );
+        let payload = b64::encode(claims.to_string().as_bytes());
+        let input = format!("{header}.{payload}");
+        let sig = SigningKey::<Sha256>::new(k.clone()).sign(input.as_bytes());
+        format!("{input}.{}", b64::encode(&sig.to_bytes()))
+    }
+
+    fn claims(nonce: &str) -> Value {
+        json!({"iss": "https://tenant.auth0.com/", "aud": "client-1", "sub": "auth0|u1", "sid": "sid-1",
+            "iat": NOW, "exp": NOW + 600, "nonce": nonce, "email": "u1@example.com"})
+    }
+
+    fn core() -> Core {
+        Core::new(super::config())
+    }
+
+    fn metadata() -> CachedMetadata {
+        CachedMetadata {
+            metadata: Arc::new(Metadata {
+                issuer: "https://tenant.auth0.com/".into(),
+                authorization_endpoint: "https://tenant.auth0.com/authorize".into(),
+                token_endpoint: "https://tenant.auth0.com/oauth/token".into(),
+                jwks_uri: Some("https://tenant.auth0.com/.well-known/jwks.json".into()),
+                pushed_authorization_request_endpoint: None,
+                end_session_endpoint: None,
+                revocation_endpoint: None,
+            }),
+            fetched_at: NOW,
+        }
+    }
+
+    fn transaction() -> TransactionData {
+        TransactionData {
+            code_verifier: Some(Secret::new("v".repeat(43))),
+            state: Some("s1".into()),
+            nonce: Some("n1".into()),
+            app_state: Some(json!({"return_to": "/profile"})),
+            audience: Some("https://api.example.com".into()),
+            scope: Some("openid profile offline_access".into()),
+            redirect_uri: Some("https://app.example.com/callback".into()),
+            organization: None,
+            created_at: NOW,
+        }
+    }
+
+    fn token_response(id_token: &str) -> http::Response<Vec<u8>> {
+        let body = json!({"access_token": "at-1", "refresh_token": "rt-1", "id_token": id_token,
+            "expires_in": 3600, "scope": "openid profile offline_access", "token_type": "Bearer"});
+        http::Response::new(body.to_string().into_bytes())
+    }
+
+    /// Drives `op`, answering each effect with `answer`; returns the result, the effect names
+    /// and the sessions saved.
+    fn drive<O: Operation>(
+        mut op: O,
+        mut answer: impl FnMut(&Effect) -> Input,
+    ) -> (Result<O::Output, O::Error>, Vec<String>, Vec<StateData>) {
+        let (mut names, mut saved, mut input) = (Vec::new(), Vec::new(), Input::Start);
+        for _ in 0..32 {
+            match op.step(input, NOW) {
+                Step::Done(r) => return (r, names, saved),
+                Step::Effect(e) => {
+                    let name = format!("{e:?}");
+                    names.push(name.split(['(', ' ']).next().unwrap_or_default().to_owned());
+                    input = answer(&e);
+                    if let Effect::SaveSession(s) = e {
+                        saved.push(*s);
+                    }
+                }
+            }
+        }
+        panic!("operation did not finish: {names:?}");
+    }
+
+    fn answers(
+        id_token: String,
+        cached_jwks: Option<CachedJwks>,
+        fresh_jwks: Vec<u8>,
+    ) -> impl FnMut(&Effect) -> Input {
+        move |e| match e {
+            Effect::LoadTransaction { key } => {
+                assert_eq!(key, "_a0_tx.s1");
+                Input::Transaction(Some(transaction()))
+            }
+            Effect::LoadMetadata => Input::Metadata(Some(metadata())),
+            Effect::LoadJwks => Input::Jwks(cached_jwks.clone()),
+            Effect::Http(req) if req.request.uri().path() == "/oauth/token" => {
+                let form: std::collections::BTreeMap<String, String> =
+                    url::form_urlencoded::parse(req.request.body())
+                        .into_owned()
+                        .collect();
+                assert_eq!(form["grant_type"], "authorization_code");
+                assert_eq!(form["code"], "c1");
+                assert_eq!(form["code_verifier"], "v".repeat(43));
+                assert_eq!(form["redirect_uri"], "https://app.example.com/callback");
+                Input::Http(token_response(&id_token))
+            }
+            Effect::Http(_) => Input::Http(http::Response::new(fresh_jwks.clone())),
+            _ => Input::Done,
+        }
+    }
+
+    #[test]
+    fn a_valid_callback_replaces_the_session_then_forgets_the_transaction() {
+        let a = key(include_str!("data/rs256-a.pem"));
+        let token = id_token("a", &a, claims("n1"));
+        let (result, names, saved) = drive(
+            core().complete_interactive_login("/callback?code=c1&state=s1"),
+            answers(token.clone(), None, jwks_json("a", &a)),
+        );
+        let result = result.unwrap();
+        assert_eq!(result.app_state, Some(json!({"return_to": "/profile"})));
+        assert_eq!(
+            names,
+            [
+                "LoadTransaction",
+                "LoadMetadata",
+                "Http",
+                "LoadJwks",
+                "Http",
+                "StoreJwks",
+                "DeleteSession",
+                "SaveSession",
+                "DeleteTransaction"
+            ]
+        );
+        let s = &saved[0];
+        assert_eq!(s.sub(), Some("auth0|u1"));
+        assert_eq!(
+            s.id_token.as_ref().map(Secret::expose),
+            Some(token.as_str())
+        );
+        assert_eq!(s.refresh_token.as_ref().map(Secret::expose), Some("rt-1"));
+        assert_eq!(s.token_sets.len(), 1);
+        assert_eq!(s.token_sets[0].audience, "https://api.example.com");
+        assert_eq!(s.token_sets[0].expires_at, NOW + 3600);
+        assert_eq!(
+            (s.internal.sid.as_str(), s.internal.created_at),
+            ("sid-1", NOW)
+        );
+    }
+
+    #[test]
+    fn an_unknown_kid_refetches_the_jwks_once_then_fails_without_a_session() {
+        let (a, b) = (
+            key(include_str!("data/rs256-a.pem")),
+            key(include_str!("data/rs256-b.pem")),
+        );
+        let token = id_token("a", &a, claims("n1"));
+        let cached = CachedJwks {
+            jwks: Jwks::from_slice(&jwks_json("b", &b)).unwrap(),
+            fetched_at: NOW,
+        };
+        let (result, names, saved) = drive(
+            core().complete_interactive_login("/callback?code=c1&state=s1"),
+            answers(token, Some(cached), jwks_json("b", &b)),
+        );
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), "invalid_id_token");
+        assert_eq!(err.id_token_error().map(|e| e.code()), Some("unknown_kid"));
+        assert_eq!(
+            names.iter().filter(|n| *n == "Http").count(),
+            2,
+            "token + one JWKS refetch: {names:?}"
+        );
+        assert!(
+            saved.is_empty() && !names.contains(&"DeleteSession".to_owned()),
+            "{names:?}"
+        );
+        assert_eq!(names.last().map(String::as_str), Some("DeleteTransaction"));
+    }
+
+    #[test]
+    fn a_rotated_key_is_found_by_the_one_refetch() {
+        let (a, b) = (
+            key(include_str!("data/rs256-a.pem")),
+            key(include_str!("data/rs256-b.pem")),
+        );
+        let token = id_token("b", &b, claims("n1"));
+        let cached = CachedJwks {
+            jwks: Jwks::from_slice(&jwks_json("a", &a)).unwrap(),
+            fetched_at: NOW,
+        };
+        let (result, _, saved) = drive(
+            core().complete_interactive_login("/callback?code=c1&state=s1"),
+            answers(token, Some(cached), jwks_json("b", &b)),
+        );
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(saved.len(), 1);
+    }
+
+    #[test]
+    fn a_wrong_nonce_writes_no_session() {
+        let a = key(include_str!("data/rs256-a.pem"));
+        let token = id_token("a", &a, claims("other"));
+        let (result, names, saved) = drive(
+            core().complete_interactive_login("/callback?code=c1&state=s1"),
+            answers(token, None, jwks_json("a", &a)),
+        );
+        assert_eq!(
+            result.unwrap_err().id_token_error().map(|e| e.code()),
+            Some("invalid_nonce")
+        );
+        assert!(saved.is_empty(), "{names:?}");
+    }
+}
