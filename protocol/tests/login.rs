@@ -244,12 +244,16 @@ mod complete_login {
         http::Response::new(body.to_string().into_bytes())
     }
 
+    /// The result of an operation, the names of its effects, and the sessions it saved.
+    type Driven<O> = (
+        Result<<O as Operation>::Output, <O as Operation>::Error>,
+        Vec<String>,
+        Vec<StateData>,
+    );
+
     /// Drives `op`, answering each effect with `answer`; returns the result, the effect names
     /// and the sessions saved.
-    fn drive<O: Operation>(
-        mut op: O,
-        mut answer: impl FnMut(&Effect) -> Input,
-    ) -> (Result<O::Output, O::Error>, Vec<String>, Vec<StateData>) {
+    fn drive<O: Operation>(mut op: O, mut answer: impl FnMut(&Effect) -> Input) -> Driven<O> {
         let (mut names, mut saved, mut input) = (Vec::new(), Vec::new(), Input::Start);
         for _ in 0..32 {
             match op.step(input, NOW) {
