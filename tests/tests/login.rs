@@ -546,6 +546,25 @@ fn valid_injected_id_token_is_accepted<C: Clients>() {
     );
 }
 
+/// Accepted edge cases: expired by less than the 60 s clock tolerance, and several audiences
+/// with `azp` equal to the client.
+fn accepts_clock_tolerance_and_azp_equal_to_the_client<C: Clients>() {
+    for overrides in [
+        json!({"iat": now() - 600, "exp": now() - 30}),
+        json!({"aud": ["another-client", "emulator-client"], "azp": "emulator-client"}),
+    ] {
+        let fx = Fixture::new::<C>();
+        let mut b = fx.browser();
+        let (url, callback) = b.authorize(StartLoginOptions::new());
+        let nonce = query(url.as_str(), "nonce").unwrap();
+        let token = id_token(&fx.emu, &nonce, overrides.clone(), SignOptions::default());
+        inject_id_token(&fx.emu, &token);
+        b.complete(&callback)
+            .unwrap_or_else(|e| panic!("{overrides}: {e}"));
+        assert_eq!(fx.sessions.len(), 1, "{overrides}");
+    }
+}
+
 fn rejects_bad_signature<C: Clients>() {
     rejects_id_token::<C>(
         StartLoginOptions::new(),
@@ -826,6 +845,7 @@ macro_rules! all_scenarios {
             backchannel_logout_removes_exactly_the_matching_sessions,
             invalid_logout_tokens_delete_nothing,
             valid_injected_id_token_is_accepted,
+            accepts_clock_tolerance_and_azp_equal_to_the_client,
             rejects_bad_signature,
             rejects_alg_none,
             rejects_hs256_with_the_client_secret,
