@@ -403,3 +403,112 @@ mod complete_login {
         assert!(saved.is_empty(), "{names:?}");
     }
 }
+
+mod logout {
+    //! `logout`: the URL, the session deletion, and best-effort revocation.
+
+    use auth0_server_protocol::Core;
+    use auth0_server_protocol::discovery::{CachedMetadata, Metadata};
+    use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
+    use auth0_server_protocol::logout::LogoutOptions;
+    use auth0_server_protocol::secret::Secret;
+    use auth0_server_protocol::session::StateData;
+    use std::sync::Arc;
+
+    fn metadata() -> CachedMetadata {
+        CachedMetadata {
+            metadata: Arc::new(Metadata {
+                issuer: "https://tenant.auth0.com/".into(),
+                authorization_endpoint: "https://tenant.auth0.com/authorize".into(),
+                token_endpoint: "https://tenant.auth0.com/oauth/token".into(),
+                jwks_uri: None,
+                pushed_authorization_request_endpoint: None,
+                end_session_endpoint: Some("https://tenant.auth0.com/oidc/logout".into()),
+                revocation_endpoint: Some("https://tenant.auth0.com/oauth/revoke".into()),
+            }),
+            fetched_at: 100,
+        }
+    }
+
+    /// Runs a logout; the revocation endpoint answers `revoke_status`. Returns the URL, the
+    /// effect names and the revocation request's form.
+    fn run(
+        options: LogoutOptions,
+        revoke_status: u16,
+    ) -> (url::Url, Vec<String>, Vec<(String, String)>) {
+        let mut op = Core::new(super::config()).logout(options);
+        let (mut input, mut names, mut form) = (Input::Start, Vec::new(), Vec::new());
+        loop {
+            match op.step(input, 100) {
+                Step::Done(r) => return (r.unwrap(), names, form),
+                Step::Effect(e) => {
+                    names.push(
+                        format!("{e:?}")
+                            .split(['(', ' '])
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                    input = match e {
+                        Effect::LoadSession => Input::Session(Some(StateData {
+                            refresh_token: Some(Secret::new("rt-1")),
+                            id_token: Some(Secret::new("it-1")),
+                            ..Default::default()
+                        })),
+                        Effect::LoadMetadata => Input::Metadata(Some(metadata())),
+                        Effect::Http(req) => {
+                            assert_eq!(req.request.uri(), "https://tenant.auth0.com/oauth/revoke");
+                            form = url::form_urlencoded::parse(req.request.body())
+                                .into_owned()
+                                .collect();
+                            Input::Http(
+                                http::Response::builder()
+                                    .status(revoke_status)
+                                    .body(Vec::new())
+                                    .unwrap(),
+                            )
+                        }
+                        _ => Input::Done,
+                    };
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn v2_logout_needs_no_network() {
+        let (url, names, _) = run(LogoutOptions::return_to("https://app.example.com/"), 200);
+        assert_eq!(
+            url.as_str(),
+            "https://tenant.auth0.com/v2/logout?client_id=client-1&returnTo=https%3A%2F%2Fapp.example.com%2F"
+        );
+        assert_eq!(names, ["LoadSession", "DeleteSession"]);
+    }
+
+    #[test]
+    fn oidc_logout_carries_the_id_token_hint() {
+        let (url, _, _) = run(
+            LogoutOptions::return_to("https://app.example.com/").oidc_logout(true),
+            200,
+        );
+        let q: std::collections::BTreeMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        assert_eq!(url.path(), "/oidc/logout");
+        assert_eq!(q["post_logout_redirect_uri"], "https://app.example.com/");
+        assert_eq!(q["id_token_hint"], "it-1");
+    }
+
+    #[test]
+    fn revocation_is_sent_and_a_failure_still_ends_the_session() {
+        for status in [200, 503] {
+            let (_, names, form) = run(LogoutOptions::default().revoke_refresh_token(true), status);
+            assert_eq!(
+                names,
+                ["LoadSession", "LoadMetadata", "Http", "DeleteSession"],
+                "status {status}"
+            );
+            assert!(form.contains(&("token".into(), "rt-1".into())));
+            assert!(form.contains(&("token_type_hint".into(), "refresh_token".into())));
+        }
+    }
+}
