@@ -342,18 +342,9 @@ impl ConfigBuilder {
                 return Err(ConfigError::new("audience", "must not be empty"));
             }
         }
-        for reserved in [
-            "client_id",
-            "response_type",
-            "code_challenge",
-            "code_challenge_method",
-            "state",
-            "nonce",
-            "redirect_uri",
-            "audience",
-            "scope",
-        ] {
-            if self.params.extra.contains_key(reserved) {
+        let own_methods = ["redirect_uri", "audience", "scope"];
+        for reserved in crate::login::RESERVED_PARAMS.iter().chain(&own_methods) {
+            if self.params.extra.contains_key(*reserved) {
                 return Err(ConfigError::new(
                     "authorization_params",
                     format!("`{reserved}` is set by the SDK or its own builder method"),
