@@ -30,6 +30,7 @@
 //! ```
 
 use crate::clock::Clock;
+use crate::coordinator::{CoordinatedResponse, RefreshCoordinator};
 use crate::driver::{DEFAULT_ROTATION_GRACE, Shared};
 use crate::error::{Error, TransportError, TransportErrorKind};
 use crate::single_flight::{Acquire, SharedResponse};
@@ -74,6 +75,7 @@ struct Inner<S, T> {
     connect_timeout: Duration,
     read_timeout: Duration,
     max_response_body: usize,
+    coordinator: Option<Arc<dyn RefreshCoordinator>>,
 }
 
 impl<S, T> Clone for ServerClient<S, T> {
@@ -104,9 +106,19 @@ pub struct ServerClientBuilder<S, T> {
     max_response_body: usize,
     clock: Clock,
     rotation_grace: Duration,
+    coordinator: Option<Arc<dyn RefreshCoordinator>>,
 }
 
 impl<S, T> ServerClientBuilder<S, T> {
+    /// Coordinates refreshes with the application's other instances (default: none, the
+    /// in-process single-flight only), e.g. a
+    /// [`RedisRefreshCoordinator`](crate::store::redis::RedisRefreshCoordinator). It is asked
+    /// once per refresh by the in-process leader; see [`crate::coordinator`].
+    pub fn coordinator(mut self, coordinator: impl RefreshCoordinator + 'static) -> Self {
+        self.coordinator = Some(Arc::new(coordinator));
+        self
+    }
+
     /// The `ureq` agent to send requests with (default: a new agent). Whatever its
     /// configuration, each request is sent with HTTP statuses as responses (not errors), no
     /// redirects, and this builder's timeouts.
@@ -167,6 +179,7 @@ impl<S, T> ServerClientBuilder<S, T> {
                 connect_timeout: self.connect_timeout,
                 read_timeout: self.read_timeout,
                 max_response_body: self.max_response_body,
+                coordinator: self.coordinator,
             }),
         }
     }
@@ -193,6 +206,7 @@ where
             max_response_body: DEFAULT_MAX_RESPONSE_BODY,
             clock: Clock::system(),
             rotation_grace: DEFAULT_ROTATION_GRACE,
+            coordinator: None,
         }
     }
 
@@ -385,9 +399,27 @@ where
                         }
                         .into());
                     };
-                    let result = self
-                        .send(request)
-                        .map(|r| SharedResponse::new(r, shared.clock.now()));
+                    let result = match &self.inner.coordinator {
+                        Some(coordinator) if coalesce.remember => {
+                            let send = Box::new(|| {
+                                let response = self.send(request)?;
+                                Ok(CoordinatedResponse {
+                                    response,
+                                    received_at: shared.clock.now(),
+                                })
+                            });
+                            match coordinator.coordinate(&coalesce.key, send) {
+                                Ok(r) => Ok(SharedResponse::new(r.response, r.received_at)),
+                                Err(Error::Transport(e)) => Err(e),
+                                // The coordinator failed (nothing was sent): `leader` drops,
+                                // and each local waiter tries again itself.
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        _ => self
+                            .send(request)
+                            .map(|r| SharedResponse::new(r, shared.clock.now())),
+                    };
                     leader.complete(result.clone());
                     return Ok(result?.into_response());
                 }

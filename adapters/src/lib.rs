@@ -57,6 +57,7 @@
 
 pub mod blocking;
 pub mod clock;
+pub mod coordinator;
 mod driver;
 mod error;
 pub mod nonblocking;

@@ -32,6 +32,7 @@
 //! the calls waiting on it take over.
 
 use crate::clock::Clock;
+use crate::coordinator::{AsyncRefreshCoordinator, CoordinatedResponse};
 use crate::driver::{DEFAULT_ROTATION_GRACE, Shared};
 use crate::error::{Error, TransportError};
 use crate::single_flight::{Acquire, SharedResponse};
@@ -85,6 +86,7 @@ struct Inner<S, T, H> {
     state_store: S,
     transaction_store: T,
     http: H,
+    coordinator: Option<Arc<dyn AsyncRefreshCoordinator>>,
 }
 
 impl<S, T, H> Clone for ServerClient<S, T, H> {
@@ -112,9 +114,19 @@ pub struct ServerClientBuilder<S, T, H> {
     http: H,
     clock: Clock,
     rotation_grace: Duration,
+    coordinator: Option<Arc<dyn AsyncRefreshCoordinator>>,
 }
 
 impl<S, T, H> ServerClientBuilder<S, T, H> {
+    /// Coordinates refreshes with the application's other instances (default: none, the
+    /// in-process single-flight only), e.g. an
+    /// [`AsyncRedisRefreshCoordinator`](crate::store::redis) (feature `redis-tokio`). It is
+    /// asked once per refresh by the in-process leader; see [`crate::coordinator`].
+    pub fn coordinator(mut self, coordinator: impl AsyncRefreshCoordinator + 'static) -> Self {
+        self.coordinator = Some(Arc::new(coordinator));
+        self
+    }
+
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -136,6 +148,7 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
                 state_store: self.state_store,
                 transaction_store: self.transaction_store,
                 http: self.http,
+                coordinator: self.coordinator,
             }),
         }
     }
@@ -161,6 +174,7 @@ where
             http,
             clock: Clock::system(),
             rotation_grace: DEFAULT_ROTATION_GRACE,
+            coordinator: None,
         }
     }
 
@@ -371,12 +385,30 @@ where
                         .into());
                     };
                     // If this future is dropped here, `leader` drops: the waiters take over.
-                    let result = self
-                        .inner
-                        .http
-                        .send(request)
-                        .await
-                        .map(|r| SharedResponse::new(r, shared.clock.now()));
+                    let result = match &self.inner.coordinator {
+                        Some(coordinator) if coalesce.remember => {
+                            let send = Box::pin(async move {
+                                let response = self.inner.http.send(request).await?;
+                                Ok(CoordinatedResponse {
+                                    response,
+                                    received_at: shared.clock.now(),
+                                })
+                            });
+                            match coordinator.coordinate(&coalesce.key, send).await {
+                                Ok(r) => Ok(SharedResponse::new(r.response, r.received_at)),
+                                Err(Error::Transport(e)) => Err(e),
+                                // The coordinator failed (nothing was sent): `leader` drops,
+                                // and each local waiter tries again itself.
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        _ => self
+                            .inner
+                            .http
+                            .send(request)
+                            .await
+                            .map(|r| SharedResponse::new(r, shared.clock.now())),
+                    };
                     leader.complete(result.clone());
                     return Ok(result?.into_response());
                 }

@@ -14,6 +14,8 @@
 pub mod cookie;
 pub mod memory;
 mod options;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use cookie::{CookieStateStore, CookieTransactionStore};
 pub use options::CookieOptions;

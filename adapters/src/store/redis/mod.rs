@@ -1,0 +1,926 @@
+//! Redis stores and cross-instance refresh coordination (features `redis` and
+//! `redis-tokio`), for applications running several instances.
+//!
+//! * [`RedisStateStore`] — sessions in Redis, keyed by a random 256-bit session id that the
+//!   browser holds in a cookie (`__a0_sid` by default, as [`memory`](super::memory)); the
+//!   `store_options` are [`CookieOptions`]. Sessions survive deploys and are shared by every
+//!   instance.
+//! * [`RedisTransactionStore`] — login transactions in Redis, bound to the browser that
+//!   started the login by a random value in a short-lived cookie.
+//! * [`RedisRefreshCoordinator`] — a [`RefreshCoordinator`](crate::coordinator) for the
+//!   blocking client: at most one instance redeems a refresh token; the others use its
+//!   answer.
+//! * With feature `redis-tokio`: [`AsyncRedisStateStore`], [`AsyncRedisTransactionStore`]
+//!   and [`AsyncRedisRefreshCoordinator`] for the async client. They use the `redis` crate's
+//!   tokio integration and **must be used inside a tokio runtime**; the blocking types need
+//!   no runtime, and the SDK's default build depends on neither Redis nor a runtime.
+//!
+//! # Storage
+//!
+//! * **Encrypted at rest.** Session and transaction JSON and refresh answers are stored as
+//!   compact JWE (`dir`, `A256CBC-HS512`, the [cookie codec](super::cookie::codec)) under
+//!   keys derived from the configured secrets ([`Config::secrets`]: the first encrypts, all
+//!   decrypt) with fixed HKDF salts ([`SESSION_SALT`], [`TRANSACTION_SALT`],
+//!   [`REFRESH_SALT`]). Redis never holds a token in clear.
+//! * **Keys** (prefix default [`DEFAULT_KEY_PREFIX`]): `{prefix}s:{session id}` (a hash:
+//!   the encrypted session and the names of its index sets), `{prefix}i:sid:{hash}` and
+//!   `{prefix}i:sub:{hash}` (index sets of session ids, by SHA-256 of issuer and `sid`, or
+//!   issuer and `sub`: no user id in clear), `{prefix}t:{hash}` (transactions),
+//!   `{prefix}r:{hash}:lock` and `{prefix}r:{hash}:result` (refresh coordination).
+//! * **Expiry** as the cookie store: a session ends after its absolute duration (default 7
+//!   days from creation) or its inactivity duration (default 3 days from the last use),
+//!   whichever comes first; the Redis TTL is set to that instant on every write, and a
+//!   session read more than [`TOUCH_INTERVAL`] seconds after its last write is rewritten
+//!   (rolling expiry). Index sets live as long as their longest-lived session.
+//! * **Consistency.** Every write, delete and back-channel logout is one Lua script, so a
+//!   session and its index-set memberships change together. The scripts need a single Redis
+//!   (standalone, or a primary with replicas / Sentinel), not Redis Cluster.
+//! * **No session fixation.** A cookie naming an unknown session id is never adopted, and a
+//!   login over a session id held by another user gets a new id.
+//! * **Failure.** An unreachable Redis is an error with code `store_error` (never a panic);
+//!   the session cookie is only set after its session was written.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use auth0_server::blocking::ServerClient;
+//! use auth0_server::store::redis::{RedisRefreshCoordinator, RedisStateStore, RedisTransactionStore};
+//! use auth0_server::Config;
+//!
+//! let config = Config::builder("tenant.auth0.com", "client-id")
+//!     .client_secret("client-secret")
+//!     .secret("a-secret-of-at-least-32-bytes-long!!")
+//!     .build()?;
+//! let url = "redis://127.0.0.1:6379/";
+//! let client = ServerClient::builder(
+//!     config.clone(),
+//!     RedisStateStore::builder(&config, url).build()?,
+//!     RedisTransactionStore::builder(&config, url).build()?,
+//! )
+//! .coordinator(RedisRefreshCoordinator::builder(&config, url).build()?)
+//! .build();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`CookieOptions`]: super::CookieOptions
+//! [`Config::secrets`]: auth0_server_protocol::config::Config::secrets
+
+mod coordinator;
+#[cfg(feature = "redis-tokio")]
+mod nonblocking;
+mod pool;
+mod scripts;
+
+#[cfg(feature = "redis-tokio")]
+pub use self::coordinator::AsyncRedisRefreshCoordinator;
+pub use self::coordinator::{
+    DEFAULT_FAILURE_TTL, DEFAULT_LOCK_TTL, RedisRefreshCoordinator, RedisRefreshCoordinatorBuilder,
+};
+#[cfg(feature = "redis-tokio")]
+pub use self::nonblocking::{AsyncRedisStateStore, AsyncRedisTransactionStore};
+pub use self::pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};
+pub use super::cookie::{
+    DEFAULT_ABSOLUTE_DURATION, DEFAULT_INACTIVITY_DURATION, DEFAULT_TRANSACTION_MAX_AGE,
+    TOUCH_INTERVAL,
+};
+pub use super::memory::DEFAULT_SESSION_COOKIE;
+
+use self::pool::{Endpoint, Pool};
+use super::cookie::chunks;
+use super::cookie::codec::CookieCodec;
+use super::cookie::is_loopback_http;
+use crate::clock::{Clock, random_bytes};
+use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
+use auth0_server_protocol::config::{Config, MIN_SECRET_LEN};
+use auth0_server_protocol::effect::LogoutTokenClaims;
+use auth0_server_protocol::secret::Secret;
+use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::transaction::TransactionData;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// Default prefix of every key the Redis stores and coordinator write.
+pub const DEFAULT_KEY_PREFIX: &str = "auth0:";
+/// HKDF salt of session encryption.
+pub const SESSION_SALT: &str = "auth0-server/redis/session";
+/// HKDF salt of transaction encryption.
+pub const TRANSACTION_SALT: &str = "auth0-server/redis/transaction";
+/// HKDF salt of published refresh answers.
+pub const REFRESH_SALT: &str = "auth0-server/redis/refresh";
+
+/// Bytes of randomness in a session id (256 bits).
+const SESSION_ID_BYTES: usize = 32;
+/// Longest cookie value looked up as a session id.
+const MAX_ID_LEN: usize = 64;
+/// Bytes of randomness binding a transaction to its browser.
+const BINDING_BYTES: usize = 16;
+
+pub(crate) fn hex_sha256(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            h.update([0u8]);
+        }
+        h.update(p.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn random_token(bytes: usize) -> Result<String, StoreError> {
+    random_bytes(bytes)
+        .map(|b| URL_SAFE_NO_PAD.encode(b))
+        .map_err(|_| StoreError::new("the OS random number generator failed"))
+}
+
+fn check_secrets(secrets: &[Secret]) -> Result<(), StoreError> {
+    if secrets.is_empty() {
+        return Err(StoreError::new(
+            "Redis store: at least one encryption secret is required",
+        ));
+    }
+    if let Some(i) = secrets
+        .iter()
+        .position(|s| s.expose().len() < MIN_SECRET_LEN)
+    {
+        return Err(StoreError::new(format!(
+            "Redis store: secret #{i} is shorter than {MIN_SECRET_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn codec(secrets: &[Secret], salt: &str) -> CookieCodec {
+    CookieCodec::new(secrets.iter().map(|s| s.expose().as_bytes()), salt)
+}
+
+fn millis(secs: u64) -> u64 {
+    secs.saturating_mul(1000).max(1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions: the logic shared by the blocking and the async store
+// ---------------------------------------------------------------------------------------------
+
+/// Settings and pure logic of a session store; the blocking and async stores only add I/O.
+pub(crate) struct Sessions {
+    prefix: String,
+    codec: CookieCodec,
+    cookie_name: String,
+    secure: bool,
+    absolute: u64,
+    inactivity: u64,
+    clock: Clock,
+}
+
+/// A session ready to be written.
+pub(crate) struct Prepared {
+    value: String,
+    ttl_ms: u64,
+    sid_index: String,
+    sub_index: String,
+    /// `Max-Age` of a new session-id cookie: until the absolute limit.
+    cookie_max_age: u64,
+}
+
+/// What to do with a stored value read for a session id.
+pub(crate) enum Loaded {
+    /// No session (absent, expired, unreadable): clear the cookie, delete the leftover.
+    Gone { leftover: bool },
+    /// A valid session.
+    Valid(StateData),
+    /// A valid session to rewrite with this `last_active_at` (rolling expiry).
+    Touch(StateData, Prepared),
+}
+
+impl Sessions {
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    pub(crate) fn id<'a>(&self, options: &'a CookieOptions) -> Option<&'a str> {
+        options
+            .cookie(&self.cookie_name)
+            .filter(|id| !id.is_empty() && id.len() <= MAX_ID_LEN)
+    }
+
+    pub(crate) fn key(&self, id: &str) -> String {
+        format!("{}s:{id}", self.prefix)
+    }
+
+    pub(crate) fn session_prefix(&self) -> String {
+        format!("{}s:", self.prefix)
+    }
+
+    fn sid_index(&self, iss: &str, sid: &str) -> String {
+        format!("{}i:sid:{}", self.prefix, hex_sha256(&[iss, sid]))
+    }
+
+    fn sub_index(&self, iss: &str, sub: &str) -> String {
+        format!("{}i:sub:{}", self.prefix, hex_sha256(&[iss, sub]))
+    }
+
+    fn attributes(&self, max_age: u64) -> String {
+        let base = if self.secure {
+            "HttpOnly; Secure; SameSite=Lax; Path=/"
+        } else {
+            "HttpOnly; SameSite=Lax; Path=/"
+        };
+        format!("{base}; Max-Age={max_age}")
+    }
+
+    pub(crate) fn set_cookie(&self, options: &mut CookieOptions, id: &str, max_age: u64) {
+        options.set_cookie(&self.cookie_name, id, &self.attributes(max_age));
+    }
+
+    pub(crate) fn clear_cookie(&self, options: &mut CookieOptions) {
+        if options.cookie(&self.cookie_name).is_some() {
+            let base = if self.secure {
+                "HttpOnly; Secure; SameSite=Lax; Path=/"
+            } else {
+                "HttpOnly; SameSite=Lax; Path=/"
+            };
+            options.remove_cookie(&self.cookie_name, base);
+        }
+    }
+
+    fn expires_at(&self, state: &StateData) -> u64 {
+        let created = state.internal.created_at;
+        let last_active = state.internal.last_active_at.unwrap_or(created);
+        last_active
+            .saturating_add(self.inactivity)
+            .min(created.saturating_add(self.absolute))
+    }
+
+    /// Stamps `created_at` (when 0) and `last_active_at = now`, encrypts. `None` when the
+    /// session is already past its absolute limit (nothing to keep).
+    pub(crate) fn prepare(
+        &self,
+        state: &StateData,
+        now: u64,
+    ) -> Result<Option<Prepared>, StoreError> {
+        let mut state = state.clone();
+        if state.internal.created_at == 0 {
+            state.internal.created_at = now;
+        }
+        state.internal.last_active_at = Some(now);
+        self.encode(&state, now)
+    }
+
+    fn encode(&self, state: &StateData, now: u64) -> Result<Option<Prepared>, StoreError> {
+        let expires_at = self.expires_at(state);
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let iss = state.iss().unwrap_or("");
+        let sid = state.internal.sid.as_str();
+        let sid_index = if sid.is_empty() {
+            String::new()
+        } else {
+            self.sid_index(iss, sid)
+        };
+        let sub_index = match (state.iss(), state.sub()) {
+            (Some(iss), Some(sub)) => self.sub_index(iss, sub),
+            _ => String::new(),
+        };
+        Ok(Some(Prepared {
+            value: self.codec.encrypt(&state.to_json())?,
+            ttl_ms: millis(expires_at - now),
+            sid_index,
+            sub_index,
+            cookie_max_age: state
+                .internal
+                .created_at
+                .saturating_add(self.absolute)
+                .saturating_sub(now),
+        }))
+    }
+
+    /// Interprets the stored value of a session read at `now`.
+    pub(crate) fn load(&self, value: Option<String>, now: u64) -> Result<Loaded, StoreError> {
+        let Some(value) = value else {
+            return Ok(Loaded::Gone { leftover: false });
+        };
+        let state = self
+            .codec
+            .decrypt(&value)
+            .and_then(|json| StateData::from_json(&json).ok())
+            .filter(|s| self.expires_at(s) > now);
+        let Some(mut state) = state else {
+            return Ok(Loaded::Gone { leftover: true });
+        };
+        let last_active = state
+            .internal
+            .last_active_at
+            .unwrap_or(state.internal.created_at);
+        if now.saturating_sub(last_active) > TOUCH_INTERVAL {
+            state.internal.last_active_at = Some(now);
+            if let Some(p) = self.encode(&state, now)? {
+                return Ok(Loaded::Touch(state, p));
+            }
+        }
+        Ok(Loaded::Valid(state))
+    }
+
+    /// The script writing `p` under `id`; `update_only`: only over an existing session of the
+    /// same user.
+    pub(crate) fn set_script(
+        &self,
+        id: &str,
+        p: &Prepared,
+        update_only: bool,
+    ) -> redis::ScriptInvocation<'static> {
+        let mut inv = scripts::SET_SESSION.prepare_invoke();
+        inv.key(self.key(id))
+            .key(p.sid_index.as_str())
+            .key(p.sub_index.as_str())
+            .arg(p.value.as_str())
+            .arg(p.ttl_ms)
+            .arg(id)
+            .arg(if update_only { "1" } else { "0" })
+            .arg(self.session_prefix());
+        inv
+    }
+
+    pub(crate) fn delete_script(&self, id: &str) -> redis::ScriptInvocation<'static> {
+        let mut inv = scripts::DELETE_SESSION.prepare_invoke();
+        inv.key(self.key(id)).arg(id);
+        inv
+    }
+
+    /// The script deleting the sessions a logout token ends: by `sid` when the token has one
+    /// (sessions of the same issuer, or recording none), else by `sub` of the same issuer.
+    /// `None` when the token names nothing.
+    pub(crate) fn logout_script(
+        &self,
+        claims: &LogoutTokenClaims,
+    ) -> Option<redis::ScriptInvocation<'static>> {
+        let keys = match (&claims.sid, &claims.sub) {
+            (Some(sid), _) if sid.is_empty() => return None,
+            (Some(sid), _) => vec![self.sid_index(&claims.iss, sid), self.sid_index("", sid)],
+            (None, Some(sub)) => vec![self.sub_index(&claims.iss, sub)],
+            (None, None) => return None,
+        };
+        let mut inv = scripts::DELETE_BY_INDEX.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        inv.arg(self.session_prefix());
+        Some(inv)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session store (blocking)
+// ---------------------------------------------------------------------------------------------
+
+/// Sessions in Redis, keyed by a session id held in a cookie (blocking). See the
+/// [module documentation](self).
+pub struct RedisStateStore {
+    sessions: Sessions,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for RedisStateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStateStore")
+            .field("prefix", &self.sessions.prefix)
+            .field("cookie_name", &self.sessions.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RedisStateStore`] (or, with feature `redis-tokio`, an
+/// [`AsyncRedisStateStore`]); start with [`RedisStateStore::builder`].
+#[derive(Clone)]
+#[must_use]
+pub struct RedisStateStoreBuilder {
+    secrets: Vec<Secret>,
+    endpoint: Endpoint,
+    prefix: String,
+    cookie_name: String,
+    secure: bool,
+    absolute: Duration,
+    inactivity: Duration,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for RedisStateStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStateStoreBuilder")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStateStore {
+    /// A builder using the configuration's secrets and the Redis at `redis_url`
+    /// (`redis://[:password@]host:port/db`).
+    pub fn builder(config: &Config, redis_url: impl Into<String>) -> RedisStateStoreBuilder {
+        Self::builder_with_secrets(
+            config.secrets().iter().map(|s| s.expose().to_owned()),
+            redis_url,
+        )
+    }
+
+    /// A builder with explicit secrets (each at least 32 bytes; the first encrypts).
+    pub fn builder_with_secrets<S: Into<String>>(
+        secrets: impl IntoIterator<Item = S>,
+        redis_url: impl Into<String>,
+    ) -> RedisStateStoreBuilder {
+        RedisStateStoreBuilder {
+            secrets: secrets.into_iter().map(Secret::new).collect(),
+            endpoint: Endpoint::new(redis_url.into()),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            cookie_name: DEFAULT_SESSION_COOKIE.to_owned(),
+            secure: true,
+            absolute: DEFAULT_ABSOLUTE_DURATION,
+            inactivity: DEFAULT_INACTIVITY_DURATION,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The name of the session-id cookie.
+    pub fn cookie(&self) -> &str {
+        &self.sessions.cookie_name
+    }
+
+    /// The Redis key of the session with this id (for operations and tests).
+    pub fn session_key(&self, id: &str) -> String {
+        self.sessions.key(id)
+    }
+}
+
+impl RedisStateStoreBuilder {
+    /// The prefix of every key (default [`DEFAULT_KEY_PREFIX`]); give each application
+    /// sharing a Redis its own.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The session-id cookie's name (default [`DEFAULT_SESSION_COOKIE`]).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// Whether the cookie carries `Secure` (default `true`).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets `Secure` from the application's base URL: off only for plain http on loopback.
+    pub fn for_app_base_url(mut self, url: &str) -> Self {
+        self.secure = !is_loopback_http(url);
+        self
+    }
+
+    /// How long a session lasts from its creation at most (default 7 days).
+    pub fn absolute_duration(mut self, duration: Duration) -> Self {
+        self.absolute = duration;
+        self
+    }
+
+    /// How long a session lasts without being used (default 3 days).
+    pub fn inactivity_duration(mut self, duration: Duration) -> Self {
+        self.inactivity = duration;
+        self
+    }
+
+    /// The clock (default [`Clock::system`]).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long to wait for a connection to Redis (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.endpoint.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for one command's reply (default 2 s).
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.endpoint.io_timeout = timeout;
+        self
+    }
+
+    fn sessions(&self) -> Result<Sessions, StoreError> {
+        check_secrets(&self.secrets)?;
+        if !chunks::is_valid_name(&self.cookie_name) {
+            return Err(StoreError::new(
+                "Redis store: the cookie name is not a valid cookie name",
+            ));
+        }
+        if self.absolute.as_secs() == 0 || self.inactivity.as_secs() == 0 {
+            return Err(StoreError::new(
+                "Redis store: session durations must be at least one second",
+            ));
+        }
+        Ok(Sessions {
+            prefix: self.prefix.clone(),
+            codec: codec(&self.secrets, SESSION_SALT),
+            cookie_name: self.cookie_name.clone(),
+            secure: self.secure,
+            absolute: self.absolute.as_secs(),
+            inactivity: self.inactivity.as_secs(),
+            clock: self.clock.clone(),
+        })
+    }
+
+    /// The blocking store. Does not connect: Redis is reached on first use. Errors: no
+    /// secret, a short secret, an invalid cookie name or URL, a zero duration.
+    pub fn build(self) -> Result<RedisStateStore, StoreError> {
+        Ok(RedisStateStore {
+            sessions: self.sessions()?,
+            pool: Pool::new(self.endpoint)?,
+        })
+    }
+
+    /// The async store (feature `redis-tokio`; use it inside a tokio runtime).
+    #[cfg(feature = "redis-tokio")]
+    pub fn build_async(self) -> Result<AsyncRedisStateStore, StoreError> {
+        Ok(AsyncRedisStateStore::new(
+            self.sessions()?,
+            pool::AsyncPool::new(self.endpoint)?,
+        ))
+    }
+}
+
+impl StateStore for RedisStateStore {
+    type Options = CookieOptions;
+
+    /// The session whose id the cookie carries, or `None` (no cookie, unknown id, expired or
+    /// unreadable session — its cookie is then cleared). A session last written more than
+    /// [`TOUCH_INTERVAL`] seconds ago is rewritten (rolling expiry).
+    fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
+        let s = &self.sessions;
+        let Some(id) = s.id(options).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let key = s.key(&id);
+        let value: Option<String> = self.pool.run("reading the session", |c| {
+            redis::Cmd::hget(&key, "v").query(c)
+        })?;
+        match s.load(value, s.now())? {
+            Loaded::Valid(state) => Ok(Some(state)),
+            Loaded::Touch(state, p) => {
+                let written: i64 = self.pool.run("writing the session", |c| {
+                    s.set_script(&id, &p, true).invoke(c)
+                })?;
+                if written == 1 {
+                    Ok(Some(state))
+                } else {
+                    s.clear_cookie(options);
+                    Ok(None)
+                }
+            }
+            Loaded::Gone { leftover } => {
+                if leftover {
+                    let _: i64 = self
+                        .pool
+                        .run("deleting the session", |c| s.delete_script(&id).invoke(c))?;
+                }
+                s.clear_cookie(options);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes the session (stamping `created_at` when 0 and `last_active_at = now`) under the
+    /// cookie's id when that id names a session of the same user, else under a new id whose
+    /// cookie is set once the session is written.
+    fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
+        let s = &self.sessions;
+        let Some(p) = s.prepare(state, s.now())? else {
+            return self.delete(options);
+        };
+        if let Some(id) = s.id(options).map(str::to_owned) {
+            let written: i64 = self.pool.run("writing the session", |c| {
+                s.set_script(&id, &p, true).invoke(c)
+            })?;
+            if written == 1 {
+                return Ok(());
+            }
+        }
+        let id = random_token(SESSION_ID_BYTES)?;
+        let _: i64 = self.pool.run("writing the session", |c| {
+            s.set_script(&id, &p, false).invoke(c)
+        })?;
+        s.set_cookie(options, &id, p.cookie_max_age);
+        Ok(())
+    }
+
+    /// Deletes the session and clears its cookie.
+    fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
+        let s = &self.sessions;
+        if let Some(id) = s.id(options).map(str::to_owned) {
+            let _: i64 = self
+                .pool
+                .run("deleting the session", |c| s.delete_script(&id).invoke(c))?;
+        }
+        s.clear_cookie(options);
+        Ok(())
+    }
+
+    /// Deletes every session the logout token ends (by `sid`, else by `sub`, of its issuer)
+    /// through the index sets, in one atomic script.
+    fn delete_by_logout_token(
+        &self,
+        claims: &LogoutTokenClaims,
+        _options: &mut CookieOptions,
+    ) -> Result<(), StoreError> {
+        let Some(script) = self.sessions.logout_script(claims) else {
+            return Ok(());
+        };
+        let _: i64 = self
+            .pool
+            .run("deleting sessions by logout token", |c| script.invoke(c))?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------------------------
+
+/// Settings and pure logic of a transaction store.
+pub(crate) struct Transactions {
+    prefix: String,
+    codec: CookieCodec,
+    secure: bool,
+    max_age: u64,
+    clock: Clock,
+}
+
+impl Transactions {
+    pub(crate) fn key(&self, key: &str) -> String {
+        format!("{}t:{}", self.prefix, hex_sha256(&[key]))
+    }
+
+    fn attributes(&self) -> &'static str {
+        if self.secure {
+            "HttpOnly; Secure; SameSite=Lax; Path=/"
+        } else {
+            "HttpOnly; SameSite=Lax; Path=/"
+        }
+    }
+
+    /// The encrypted value and TTL (ms) of a transaction, and the binding cookie's value and
+    /// `Max-Age`; `None` when it is already past its max age.
+    pub(crate) fn prepare(
+        &self,
+        key: &str,
+        transaction: &TransactionData,
+    ) -> Result<Option<(String, u64, String, u64)>, StoreError> {
+        if !chunks::is_valid_name(key) {
+            return Err(StoreError::new(
+                "Redis transaction store: the transaction key is not a valid cookie name",
+            ));
+        }
+        let now = self.clock.now();
+        let mut tx = transaction.clone();
+        if tx.created_at == 0 {
+            tx.created_at = now;
+        }
+        let expires_at = tx.created_at.saturating_add(self.max_age);
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let binding = random_token(BINDING_BYTES)?;
+        // Stored as `{"b": binding, "t": transaction}`.
+        let json = serde_json::to_vec(&serde_json::json!({ "b": binding, "t": tx }))
+            .map_err(|e| StoreError::with_source("cannot serialise the transaction", e))?;
+        let max_age = (expires_at - now).min(self.max_age);
+        Ok(Some((
+            self.codec.encrypt(&json)?,
+            millis(max_age),
+            binding,
+            max_age,
+        )))
+    }
+
+    pub(crate) fn set_cookie(&self, options: &mut CookieOptions, key: &str, b: &str, age: u64) {
+        options.set_cookie(key, b, &format!("{}; Max-Age={age}", self.attributes()));
+    }
+
+    pub(crate) fn clear_cookie(&self, options: &mut CookieOptions, key: &str) {
+        if options.cookie(key).is_some() {
+            options.remove_cookie(key, self.attributes());
+        }
+    }
+
+    /// The transaction in `value` if this browser started it (its binding cookie matches)
+    /// and it is not past its max age.
+    pub(crate) fn load(
+        &self,
+        key: &str,
+        value: Option<String>,
+        options: &CookieOptions,
+    ) -> Option<TransactionData> {
+        let json = self.codec.decrypt(&value?)?;
+        let mut stored: serde_json::Value = serde_json::from_slice(&json).ok()?;
+        let binding = stored.get("b")?.as_str()?;
+        let cookie = options.cookie(key)?;
+        // Compare digests: no early exit on the secret binding's bytes.
+        if hex_sha256(&[cookie]) != hex_sha256(&[binding]) {
+            return None;
+        }
+        let tx: TransactionData = serde_json::from_value(stored.get_mut("t")?.take()).ok()?;
+        (tx.created_at.saturating_add(self.max_age) > self.clock.now()).then_some(tx)
+    }
+}
+
+/// Login transactions in Redis (blocking), each bound to the browser that started the login
+/// by a random value in a cookie named after the transaction key (`_a0_tx.{state}`): a
+/// callback URL replayed in another browser finds no transaction (login CSRF).
+pub struct RedisTransactionStore {
+    transactions: Transactions,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for RedisTransactionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTransactionStore")
+            .field("prefix", &self.transactions.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RedisTransactionStore`] (or an [`AsyncRedisTransactionStore`]); start with
+/// [`RedisTransactionStore::builder`].
+#[derive(Clone)]
+#[must_use]
+pub struct RedisTransactionStoreBuilder {
+    secrets: Vec<Secret>,
+    endpoint: Endpoint,
+    prefix: String,
+    secure: bool,
+    max_age: Duration,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for RedisTransactionStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTransactionStoreBuilder")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTransactionStore {
+    /// A builder using the configuration's secrets and the Redis at `redis_url`.
+    pub fn builder(config: &Config, redis_url: impl Into<String>) -> RedisTransactionStoreBuilder {
+        Self::builder_with_secrets(
+            config.secrets().iter().map(|s| s.expose().to_owned()),
+            redis_url,
+        )
+    }
+
+    /// A builder with explicit secrets (each at least 32 bytes; the first encrypts).
+    pub fn builder_with_secrets<S: Into<String>>(
+        secrets: impl IntoIterator<Item = S>,
+        redis_url: impl Into<String>,
+    ) -> RedisTransactionStoreBuilder {
+        RedisTransactionStoreBuilder {
+            secrets: secrets.into_iter().map(Secret::new).collect(),
+            endpoint: Endpoint::new(redis_url.into()),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            secure: true,
+            max_age: Duration::from_secs(DEFAULT_TRANSACTION_MAX_AGE),
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl RedisTransactionStoreBuilder {
+    /// The prefix of every key (default [`DEFAULT_KEY_PREFIX`]).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Whether the binding cookie carries `Secure` (default `true`).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets `Secure` from the application's base URL: off only for plain http on loopback.
+    pub fn for_app_base_url(mut self, url: &str) -> Self {
+        self.secure = !is_loopback_http(url);
+        self
+    }
+
+    /// How long a login may take (default [`DEFAULT_TRANSACTION_MAX_AGE`] seconds).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The clock (default [`Clock::system`]).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long to wait for a connection to Redis (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.endpoint.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for one command's reply (default 2 s).
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.endpoint.io_timeout = timeout;
+        self
+    }
+
+    fn transactions(&self) -> Result<Transactions, StoreError> {
+        check_secrets(&self.secrets)?;
+        if self.max_age.as_secs() == 0 {
+            return Err(StoreError::new(
+                "Redis store: transaction max_age must be at least one second",
+            ));
+        }
+        Ok(Transactions {
+            prefix: self.prefix.clone(),
+            codec: codec(&self.secrets, TRANSACTION_SALT),
+            secure: self.secure,
+            max_age: self.max_age.as_secs(),
+            clock: self.clock.clone(),
+        })
+    }
+
+    /// The blocking store (connects on first use).
+    pub fn build(self) -> Result<RedisTransactionStore, StoreError> {
+        Ok(RedisTransactionStore {
+            transactions: self.transactions()?,
+            pool: Pool::new(self.endpoint)?,
+        })
+    }
+
+    /// The async store (feature `redis-tokio`; use it inside a tokio runtime).
+    #[cfg(feature = "redis-tokio")]
+    pub fn build_async(self) -> Result<AsyncRedisTransactionStore, StoreError> {
+        Ok(AsyncRedisTransactionStore::new(
+            self.transactions()?,
+            pool::AsyncPool::new(self.endpoint)?,
+        ))
+    }
+}
+
+impl TransactionStore for RedisTransactionStore {
+    type Options = CookieOptions;
+
+    /// The transaction under `key` if this browser started it, else `None`.
+    fn get(
+        &self,
+        key: &str,
+        options: &mut CookieOptions,
+    ) -> Result<Option<TransactionData>, StoreError> {
+        if !chunks::is_valid_name(key) || options.cookie(key).is_none() {
+            return Ok(None);
+        }
+        let k = self.transactions.key(key);
+        let value: Option<String> = self
+            .pool
+            .run("reading the transaction", |c| redis::Cmd::get(&k).query(c))?;
+        Ok(self.transactions.load(key, value, options))
+    }
+
+    /// Stores the transaction for its max age and sets its binding cookie.
+    fn set(
+        &self,
+        key: &str,
+        transaction: &TransactionData,
+        options: &mut CookieOptions,
+    ) -> Result<(), StoreError> {
+        let t = &self.transactions;
+        let Some((value, ttl_ms, binding, max_age)) = t.prepare(key, transaction)? else {
+            return self.delete(key, options);
+        };
+        let k = t.key(key);
+        let () = self.pool.run("writing the transaction", |c| {
+            redis::Cmd::pset_ex(&k, value.as_str(), ttl_ms).query(c)
+        })?;
+        t.set_cookie(options, key, &binding, max_age);
+        Ok(())
+    }
+
+    /// Deletes the transaction and its binding cookie.
+    fn delete(&self, key: &str, options: &mut CookieOptions) -> Result<(), StoreError> {
+        if !chunks::is_valid_name(key) {
+            return Ok(());
+        }
+        let k = self.transactions.key(key);
+        let _: i64 = self
+            .pool
+            .run("deleting the transaction", |c| redis::Cmd::del(&k).query(c))?;
+        self.transactions.clear_cookie(options, key);
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! The async Redis stores (feature `redis-tokio`): the same logic and data as the blocking
+//! stores, over one multiplexed connection of the `redis` crate's tokio integration. Use them
+//! inside a tokio runtime.
+
+use super::pool::AsyncPool;
+use super::{Loaded, SESSION_ID_BYTES, Sessions, Transactions, chunks, random_token};
+use crate::store::{AsyncStateStore, AsyncTransactionStore, CookieOptions, StoreError};
+use auth0_server_protocol::effect::LogoutTokenClaims;
+use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::transaction::TransactionData;
+use std::future::Future;
+
+/// Sessions in Redis for the async client (feature `redis-tokio`); built with
+/// [`RedisStateStoreBuilder::build_async`](super::RedisStateStoreBuilder::build_async). See
+/// the [module documentation](super).
+pub struct AsyncRedisStateStore {
+    sessions: Sessions,
+    pool: AsyncPool,
+}
+
+impl std::fmt::Debug for AsyncRedisStateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncRedisStateStore")
+            .field("prefix", &self.sessions.prefix)
+            .field("cookie_name", &self.sessions.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRedisStateStore {
+    pub(crate) fn new(sessions: Sessions, pool: AsyncPool) -> Self {
+        AsyncRedisStateStore { sessions, pool }
+    }
+
+    /// The name of the session-id cookie.
+    pub fn cookie(&self) -> &str {
+        &self.sessions.cookie_name
+    }
+
+    /// The Redis key of the session with this id.
+    pub fn session_key(&self, id: &str) -> String {
+        self.sessions.key(id)
+    }
+
+    async fn script(
+        &self,
+        what: &str,
+        inv: redis::ScriptInvocation<'static>,
+    ) -> Result<i64, StoreError> {
+        self.pool
+            .run(what, |mut c| {
+                let inv = &inv;
+                async move { inv.invoke_async(&mut c).await }
+            })
+            .await
+    }
+
+    async fn get_impl(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
+        let s = &self.sessions;
+        let Some(id) = s.id(options).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let key = s.key(&id);
+        let value: Option<String> = self
+            .pool
+            .run("reading the session", |mut c| {
+                let cmd = redis::Cmd::hget(&key, "v");
+                async move { cmd.query_async(&mut c).await }
+            })
+            .await?;
+        match s.load(value, s.now())? {
+            Loaded::Valid(state) => Ok(Some(state)),
+            Loaded::Touch(state, p) => {
+                let written = self
+                    .script("writing the session", s.set_script(&id, &p, true))
+                    .await?;
+                if written == 1 {
+                    Ok(Some(state))
+                } else {
+                    s.clear_cookie(options);
+                    Ok(None)
+                }
+            }
+            Loaded::Gone { leftover } => {
+                if leftover {
+                    self.script("deleting the session", s.delete_script(&id))
+                        .await?;
+                }
+                s.clear_cookie(options);
+                Ok(None)
+            }
+        }
+    }
+
+    async fn set_impl(
+        &self,
+        state: &StateData,
+        options: &mut CookieOptions,
+    ) -> Result<(), StoreError> {
+        let s = &self.sessions;
+        let Some(p) = s.prepare(state, s.now())? else {
+            return self.delete_impl(options).await;
+        };
+        if let Some(id) = s.id(options).map(str::to_owned) {
+            let written = self
+                .script("writing the session", s.set_script(&id, &p, true))
+                .await?;
+            if written == 1 {
+                return Ok(());
+            }
+        }
+        let id = random_token(SESSION_ID_BYTES)?;
+        self.script("writing the session", s.set_script(&id, &p, false))
+            .await?;
+        s.set_cookie(options, &id, p.cookie_max_age);
+        Ok(())
+    }
+
+    async fn delete_impl(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
+        let s = &self.sessions;
+        if let Some(id) = s.id(options).map(str::to_owned) {
+            self.script("deleting the session", s.delete_script(&id))
+                .await?;
+        }
+        s.clear_cookie(options);
+        Ok(())
+    }
+}
+
+impl AsyncStateStore for AsyncRedisStateStore {
+    type Options = CookieOptions;
+
+    fn get(
+        &self,
+        options: &mut CookieOptions,
+    ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send {
+        self.get_impl(options)
+    }
+
+    fn set(
+        &self,
+        state: &StateData,
+        options: &mut CookieOptions,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.set_impl(state, options)
+    }
+
+    fn delete(
+        &self,
+        options: &mut CookieOptions,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.delete_impl(options)
+    }
+
+    fn delete_by_logout_token(
+        &self,
+        claims: &LogoutTokenClaims,
+        _options: &mut CookieOptions,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let script = self.sessions.logout_script(claims);
+        async move {
+            if let Some(inv) = script {
+                self.script("deleting sessions by logout token", inv)
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Login transactions in Redis for the async client (feature `redis-tokio`); built with
+/// [`RedisTransactionStoreBuilder::build_async`](super::RedisTransactionStoreBuilder::build_async).
+/// Bound to the browser like [`RedisTransactionStore`](super::RedisTransactionStore).
+pub struct AsyncRedisTransactionStore {
+    transactions: Transactions,
+    pool: AsyncPool,
+}
+
+impl std::fmt::Debug for AsyncRedisTransactionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncRedisTransactionStore")
+            .field("prefix", &self.transactions.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRedisTransactionStore {
+    pub(crate) fn new(transactions: Transactions, pool: AsyncPool) -> Self {
+        AsyncRedisTransactionStore { transactions, pool }
+    }
+}
+
+impl AsyncTransactionStore for AsyncRedisTransactionStore {
+    type Options = CookieOptions;
+
+    fn get(
+        &self,
+        key: &str,
+        options: &mut CookieOptions,
+    ) -> impl Future<Output = Result<Option<TransactionData>, StoreError>> + Send {
+        let k = self.transactions.key(key);
+        let key = key.to_owned();
+        async move {
+            if !chunks::is_valid_name(&key) || options.cookie(&key).is_none() {
+                return Ok(None);
+            }
+            let value: Option<String> = self
+                .pool
+                .run("reading the transaction", |mut c| {
+                    let cmd = redis::Cmd::get(&k);
+                    async move { cmd.query_async(&mut c).await }
+                })
+                .await?;
+            Ok(self.transactions.load(&key, value, options))
+        }
+    }
+
+    fn set(
+        &self,
+        key: &str,
+        transaction: &TransactionData,
+        options: &mut CookieOptions,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let prepared = self.transactions.prepare(key, transaction);
+        let k = self.transactions.key(key);
+        let key = key.to_owned();
+        async move {
+            let Some((value, ttl_ms, binding, max_age)) = prepared? else {
+                return self.delete(&key, options).await;
+            };
+            self.pool
+                .run("writing the transaction", |mut c| {
+                    let cmd = redis::Cmd::pset_ex(&k, value.as_str(), ttl_ms);
+                    async move { cmd.query_async::<()>(&mut c).await }
+                })
+                .await?;
+            self.transactions
+                .set_cookie(options, &key, &binding, max_age);
+            Ok(())
+        }
+    }
+
+    fn delete(
+        &self,
+        key: &str,
+        options: &mut CookieOptions,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let k = self.transactions.key(key);
+        let key = key.to_owned();
+        async move {
+            if !chunks::is_valid_name(&key) {
+                return Ok(());
+            }
+            self.pool
+                .run("deleting the transaction", |mut c| {
+                    let cmd = redis::Cmd::del(&k);
+                    async move { cmd.query_async::<i64>(&mut c).await }
+                })
+                .await?;
+            self.transactions.clear_cookie(options, &key);
+            Ok(())
+        }
+    }
+}
