@@ -1,0 +1,518 @@
+//! End-to-end: the Redis stores and cross-instance refresh coordination (features `redis`
+//! and `redis-tokio`) against a real `redis-server` and the emulator (rotation with reuse
+//! detection on).
+//!
+//! The Redis is `REDIS_URL` (default `redis://127.0.0.1:6379/`). When it is unreachable each
+//! test prints a skip message and passes — unless `CI` is set, then it fails. Every test
+//! writes under its own random key prefix, so the tests run in parallel on one Redis.
+
+mod adapter_support;
+
+use adapter_support::{Reqwest, config, expired_session, now};
+use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, Failure};
+use auth0_server::coordinator::{CoordinatedResponse, RefreshCoordinator, SendRequest};
+use auth0_server::protocol::access_token::refresh_token_hash;
+use auth0_server::protocol::session::StateData;
+use auth0_server::store::redis::{
+    AsyncRedisStateStore, AsyncRedisTransactionStore, RedisRefreshCoordinator, RedisStateStore,
+    RedisTransactionStore,
+};
+use auth0_server::store::{CookieOptions, StateStore};
+use auth0_server::{Config, Error};
+use serde_json::Map;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
+const PER_INSTANCE: usize = 25;
+
+type Blocking = auth0_server::blocking::ServerClient<RedisStateStore, RedisTransactionStore>;
+type Async = auth0_server::nonblocking::ServerClient<
+    AsyncRedisStateStore,
+    AsyncRedisTransactionStore,
+    Reqwest,
+>;
+
+/// The Redis URL when Redis answers; `None` (skip) when it does not and `CI` is unset.
+fn redis_url() -> Option<String> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned());
+    let ping = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+    match ping {
+        Ok(_) => Some(url),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("Redis at {url} is unreachable and CI is set: {e}")
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: Redis at {url} is unreachable ({e}); start redis-server or set REDIS_URL \
+                 (with CI set, this test fails instead)"
+            );
+            None
+        }
+    }
+}
+
+macro_rules! require_redis {
+    () => {
+        match redis_url() {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+/// A raw connection, to inspect what the stores wrote.
+fn raw(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .unwrap()
+}
+
+/// A key prefix of this test's own.
+fn prefix() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("test:{hex}:")
+}
+
+fn state_store(cfg: &Config, url: &str, prefix: &str) -> RedisStateStore {
+    RedisStateStore::builder(cfg, url)
+        .key_prefix(prefix)
+        .secure(false)
+        .build()
+        .unwrap()
+}
+
+fn tx_store(cfg: &Config, url: &str, prefix: &str) -> RedisTransactionStore {
+    RedisTransactionStore::builder(cfg, url)
+        .key_prefix(prefix)
+        .secure(false)
+        .build()
+        .unwrap()
+}
+
+fn coordinator(cfg: &Config, url: &str, prefix: &str) -> RedisRefreshCoordinator {
+    RedisRefreshCoordinator::builder(cfg, url)
+        .key_prefix(prefix)
+        .build()
+        .unwrap()
+}
+
+/// One application instance: its own stores, coordinator and HTTP agent, sharing Redis.
+fn instance(
+    emu: &Emulator,
+    url: &str,
+    prefix: &str,
+    c: impl RefreshCoordinator + 'static,
+) -> Blocking {
+    let cfg = config(emu);
+    Blocking::builder(
+        cfg.clone(),
+        state_store(&cfg, url, prefix),
+        tx_store(&cfg, url, prefix),
+    )
+    .coordinator(c)
+    .build()
+}
+
+/// The options of a request carrying the session-id cookie.
+fn with_cookie(name: &str, id: &str) -> CookieOptions {
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        http::header::COOKIE,
+        format!("{name}={id}").parse().unwrap(),
+    );
+    CookieOptions::from_request_headers(&h)
+}
+
+/// Stores `state` as a new session; returns its id.
+fn insert(store: &RedisStateStore, state: &StateData) -> String {
+    let mut o = CookieOptions::new();
+    store.set(state, &mut o).unwrap();
+    o.cookie(store.cookie()).unwrap().to_owned()
+}
+
+fn assert_one_refresh_no_reuse(emu: &Emulator, tokens: &[String]) {
+    assert_eq!(emu.token_requests().len(), 1, "exactly one refresh request");
+    assert_eq!(emu.reuse_detections(), 0, "no reuse detected");
+    assert_eq!(emu.revoked_families(), 0, "no family revoked");
+    assert_eq!(tokens.len(), 2 * PER_INSTANCE);
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "all got the same token"
+    );
+    assert_ne!(tokens[0], "expired-access-token");
+}
+
+/// 25 threads per instance, all released at once, each with its own copy of the cookie.
+fn blocking_callers(instances: &[Blocking], cookie: &str, id: &str) -> Vec<String> {
+    let barrier = Barrier::new(instances.len() * PER_INSTANCE);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = instances
+            .iter()
+            .flat_map(|client| std::iter::repeat_n(client, PER_INSTANCE))
+            .map(|client| {
+                let barrier = &barrier;
+                let mut o = with_cookie(cookie, id);
+                s.spawn(move || {
+                    barrier.wait();
+                    client
+                        .get_access_token(&mut o)
+                        .map(|t| t.access_token.expose().to_owned())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect()
+    })
+}
+
+#[test]
+fn session_round_trip_is_encrypted_at_rest() {
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let store = state_store(&cfg, &url, &p);
+    let mut session = expired_session(&emu, DEFAULT_AUDIENCE);
+    session.token_sets[0].access_token = "at-in-redis-0123456789".into();
+    session.token_sets[0].expires_at = now() + 3600;
+
+    let mut first = CookieOptions::new();
+    store.set(&session, &mut first).unwrap();
+    let header = first.set_cookie_headers()[0].to_str().unwrap().to_owned();
+    assert!(header.starts_with("__a0_sid="), "{header}");
+    assert!(
+        header.contains("HttpOnly; SameSite=Lax; Path=/; Max-Age="),
+        "{header}"
+    );
+    let id = first.cookie(store.cookie()).unwrap().to_owned();
+    assert!(id.len() >= 43, "a 256-bit id: {id}");
+
+    // Encrypted at rest: no token, no user id in the raw value; a TTL is set.
+    let mut conn = raw(&url);
+    let key = store.session_key(&id);
+    let value: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg("v")
+        .query(&mut conn)
+        .unwrap();
+    assert!(value.starts_with("eyJhbGciOiJkaXIi"), "a JWE: {value:.40}");
+    for secret in [
+        "at-in-redis-0123456789",
+        session.refresh_token.as_ref().unwrap().expose(),
+        "auth0|emulator-user",
+    ] {
+        assert!(!value.contains(secret), "clear text in Redis");
+    }
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query(&mut conn).unwrap();
+    assert!(ttl > 0 && ttl <= 3 * 24 * 3600, "ttl {ttl}");
+
+    // The next request reads it back (and writes no cookie).
+    let mut next = with_cookie(store.cookie(), &id);
+    let loaded = store.get(&mut next).unwrap().expect("a session");
+    assert_eq!(loaded.token_sets, session.token_sets);
+    assert_eq!(loaded.refresh_token, session.refresh_token);
+    assert_eq!(loaded.user, session.user);
+    assert!(next.set_cookie_headers().is_empty());
+
+    // Through the client: a cache hit, nothing sent.
+    let client = instance(&emu, &url, &p, coordinator(&cfg, &url, &p));
+    let token = client.get_access_token(&mut next).unwrap();
+    assert_eq!(token.access_token.expose(), "at-in-redis-0123456789");
+    assert!(emu.requests().is_empty());
+
+    // An unknown id is not adopted; delete removes the session and clears the cookie.
+    let mut foreign = with_cookie(store.cookie(), "attacker-chosen-id");
+    assert_eq!(store.get(&mut foreign).unwrap(), None);
+    store.set(&session, &mut foreign).unwrap();
+    assert_ne!(foreign.cookie(store.cookie()), Some("attacker-chosen-id"));
+    store.delete(&mut next).unwrap();
+    assert!(
+        next.set_cookie_headers()[0]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(exists, 0);
+}
+
+#[test]
+fn backchannel_logout_deletes_by_sid_and_by_sub() {
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let client = instance(&emu, &url, &p, coordinator(&config(&emu), &url, &p));
+    let store = client.state_store();
+    let session = |sub: &str, sid: &str| {
+        let mut s = expired_session(&emu, DEFAULT_AUDIENCE);
+        s.user.as_mut().unwrap().insert("sub".into(), sub.into());
+        s.internal.sid = sid.into();
+        s
+    };
+    let alice_1 = insert(store, &session("auth0|alice", "sid-1"));
+    let alice_2 = insert(store, &session("auth0|alice", "sid-2"));
+    let bob = insert(store, &session("auth0|bob", "sid-3"));
+    let alive = |id: &str| {
+        store
+            .get(&mut with_cookie(store.cookie(), id))
+            .unwrap()
+            .is_some()
+    };
+    let mut conn = raw(&url);
+    let index_members = |conn: &mut redis::Connection, kind: &str| -> usize {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{p}i:{kind}:*"))
+            .query(conn)
+            .unwrap();
+        keys.iter()
+            .map(|k| redis::cmd("SCARD").arg(k).query::<usize>(conn).unwrap())
+            .sum()
+    };
+    assert_eq!(index_members(&mut conn, "sid"), 3);
+    assert_eq!(index_members(&mut conn, "sub"), 3);
+
+    // By sid (the token also names the user: only the sid's session ends).
+    let logout = emu.mint_logout_token(Some("auth0|alice"), Some("sid-1"), Map::new());
+    client
+        .handle_backchannel_logout(&logout, &mut CookieOptions::new())
+        .unwrap();
+    assert!(!alive(&alice_1) && alive(&alice_2) && alive(&bob));
+    assert_eq!(index_members(&mut conn, "sid"), 2, "sid index updated");
+    assert_eq!(index_members(&mut conn, "sub"), 2, "sub index updated");
+
+    // By sub: every session of the user of that issuer.
+    let logout = emu.mint_logout_token(Some("auth0|alice"), None, Map::new());
+    client
+        .handle_backchannel_logout(&logout, &mut CookieOptions::new())
+        .unwrap();
+    assert!(!alive(&alice_2) && alive(&bob));
+    assert_eq!(index_members(&mut conn, "sid"), 1);
+    assert_eq!(index_members(&mut conn, "sub"), 1);
+
+    // Deleting a session directly leaves no index entry behind.
+    store
+        .delete(&mut with_cookie(store.cookie(), &bob))
+        .unwrap();
+    assert_eq!(
+        index_members(&mut conn, "sid") + index_members(&mut conn, "sub"),
+        0
+    );
+}
+
+#[test]
+fn two_instances_fifty_callers_one_refresh() {
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    // Latency keeps the winner's refresh in flight while every caller arrives.
+    emu.fail_next("/oauth/token", Failure::Slow(Duration::from_millis(300)), 1);
+    let cfg = config(&emu);
+    let a = instance(&emu, &url, &p, coordinator(&cfg, &url, &p));
+    let b = instance(&emu, &url, &p, coordinator(&cfg, &url, &p));
+    let id = insert(a.state_store(), &expired_session(&emu, DEFAULT_AUDIENCE));
+    let cookie = a.state_store().cookie().to_owned();
+
+    let tokens = blocking_callers(&[a.clone(), b], &cookie, &id);
+    assert_one_refresh_no_reuse(&emu, &tokens);
+
+    // The shared session now holds the rotated refresh token, which is live.
+    let saved = a
+        .state_store()
+        .get(&mut with_cookie(&cookie, &id))
+        .unwrap()
+        .unwrap();
+    assert!(emu.refresh_token_is_live(saved.refresh_token.unwrap().expose()));
+}
+
+#[test]
+fn two_async_instances_fifty_tasks_one_refresh() {
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    emu.fail_next("/oauth/token", Failure::Slow(Duration::from_millis(300)), 1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = config(&emu);
+    let make = || -> Async {
+        let _guard = rt.enter();
+        Async::builder(
+            cfg.clone(),
+            RedisStateStore::builder(&cfg, &url)
+                .key_prefix(&p)
+                .secure(false)
+                .build_async()
+                .unwrap(),
+            RedisTransactionStore::builder(&cfg, &url)
+                .key_prefix(&p)
+                .build_async()
+                .unwrap(),
+            Reqwest::with_timeout(Duration::from_secs(10)),
+        )
+        .coordinator(
+            RedisRefreshCoordinator::builder(&cfg, &url)
+                .key_prefix(&p)
+                .build_async()
+                .unwrap(),
+        )
+        .build()
+    };
+    let (a, b) = (make(), make());
+    let id = insert(
+        &state_store(&cfg, &url, &p),
+        &expired_session(&emu, DEFAULT_AUDIENCE),
+    );
+    let cookie = a.state_store().cookie().to_owned();
+    let tokens = rt.block_on(async {
+        let barrier = Arc::new(tokio::sync::Barrier::new(2 * PER_INSTANCE));
+        let tasks: Vec<_> = [a, b]
+            .iter()
+            .flat_map(|client| std::iter::repeat_n(client, PER_INSTANCE))
+            .map(|client| {
+                let (client, barrier) = (client.clone(), barrier.clone());
+                let mut o = with_cookie(&cookie, &id);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    client
+                        .get_access_token(&mut o)
+                        .await
+                        .map(|t| t.access_token.expose().to_owned())
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap().unwrap());
+        }
+        out
+    });
+    assert_one_refresh_no_reuse(&emu, &tokens);
+}
+
+/// Wraps a coordinator and records the keys it is asked about.
+struct Spy<C> {
+    inner: C,
+    keys: Arc<Mutex<Vec<String>>>,
+}
+
+impl<C: RefreshCoordinator> RefreshCoordinator for Spy<C> {
+    fn coordinate(&self, key: &str, send: SendRequest<'_>) -> Result<CoordinatedResponse, Error> {
+        self.keys.lock().unwrap().push(key.to_owned());
+        self.inner.coordinate(key, send)
+    }
+}
+
+#[test]
+fn a_killed_lock_holder_is_taken_over_after_the_lock_expires() {
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let spy = |keys: &Arc<Mutex<Vec<String>>>| Spy {
+        inner: coordinator(&cfg, &url, &p),
+        keys: keys.clone(),
+    };
+    let a = instance(&emu, &url, &p, spy(&keys));
+    let b = instance(&emu, &url, &p, spy(&keys));
+    let id = insert(a.state_store(), &session);
+
+    // A winner that took the lock and died before sending: the lock for the refresh's key,
+    // held with a foreign fencing value, never released, expiring in 1.5 s.
+    let coalesce_key = format!(
+        "refresh {} {} {}",
+        refresh_token_hash(session.refresh_token.as_ref().unwrap()),
+        DEFAULT_AUDIENCE,
+        adapter_support::DEFAULT_SCOPE
+    );
+    let lock_key = coordinator(&cfg, &url, &p).lock_key(&coalesce_key);
+    let mut conn = raw(&url);
+    let set: Option<String> = redis::cmd("SET")
+        .arg(&lock_key)
+        .arg("fencing-value-of-a-dead-instance")
+        .arg("NX")
+        .arg("PX")
+        .arg(1500)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(set.as_deref(), Some("OK"));
+
+    let started = Instant::now();
+    let tokens = blocking_callers(&[a, b], "__a0_sid", &id);
+    let waited = started.elapsed();
+    assert_one_refresh_no_reuse(&emu, &tokens);
+    assert!(
+        waited >= Duration::from_millis(1400),
+        "the callers waited for the lock's expiry ({waited:?})"
+    );
+    let seen = keys.lock().unwrap();
+    assert!(
+        !seen.is_empty() && seen.len() <= 2,
+        "one lock attempt per instance: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|k| k == &coalesce_key),
+        "{seen:?} vs {coalesce_key}"
+    );
+}
+
+#[test]
+fn redis_down_is_a_typed_error_and_writes_nothing() {
+    let url = require_redis!();
+    let p = prefix();
+    // A closed port: bound, then released.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("redis://127.0.0.1:{}/", l.local_addr().unwrap().port())
+    };
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+
+    // The session store down: reads and writes fail with `store_error`; no cookie is set.
+    let down = instance(&emu, &closed, &p, coordinator(&cfg, &closed, &p));
+    let mut o = with_cookie("__a0_sid", "some-session-id");
+    let err = down.get_access_token(&mut o).unwrap_err();
+    assert_eq!(err.code(), "store_error", "{err:?}");
+    let mut fresh = CookieOptions::new();
+    let err = down
+        .state_store()
+        .set(&expired_session(&emu, DEFAULT_AUDIENCE), &mut fresh)
+        .unwrap_err();
+    assert!(err.to_string().contains("Redis"), "{err}");
+    assert!(
+        fresh.set_cookie_headers().is_empty(),
+        "no cookie for an unwritten session"
+    );
+
+    // Sessions up, coordinator down: nothing is sent, the session is unchanged.
+    let client = Blocking::builder(
+        cfg.clone(),
+        state_store(&cfg, &url, &p),
+        tx_store(&cfg, &url, &p),
+    )
+    .coordinator(coordinator(&cfg, &closed, &p))
+    .build();
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let id = insert(client.state_store(), &session);
+    let mut o = with_cookie("__a0_sid", &id);
+    let err = client.get_access_token(&mut o).unwrap_err();
+    assert_eq!(err.code(), "store_error", "{err:?}");
+    assert!(
+        emu.token_requests().is_empty(),
+        "no refresh sent uncoordinated"
+    );
+    let stored = client.state_store().get(&mut o).unwrap().unwrap();
+    assert_eq!(stored.refresh_token, session.refresh_token);
+    assert_eq!(stored.token_sets, session.token_sets);
+}
