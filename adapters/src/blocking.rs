@@ -112,7 +112,7 @@ pub struct ServerClientBuilder<S, T> {
 impl<S, T> ServerClientBuilder<S, T> {
     /// Coordinates refreshes with the application's other instances (default: none, the
     /// in-process single-flight only), e.g. a
-    /// [`RedisRefreshCoordinator`](crate::store::redis::RedisRefreshCoordinator). It is asked
+    /// `store::redis::RedisRefreshCoordinator` (feature `redis`). It is asked
     /// once per refresh by the in-process leader; see [`crate::coordinator`].
     pub fn coordinator(mut self, coordinator: impl RefreshCoordinator + 'static) -> Self {
         self.coordinator = Some(Arc::new(coordinator));

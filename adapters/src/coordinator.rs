@@ -14,7 +14,7 @@
 //! and stay per-process. Without a coordinator (the default) the leader simply sends.
 //!
 //! The SDK ships one implementation on Redis:
-//! [`RedisRefreshCoordinator`](crate::store::redis::RedisRefreshCoordinator) (feature
+//! `store::redis::RedisRefreshCoordinator` (feature
 //! `redis`) and its async twin (feature `redis-tokio`).
 //!
 //! [`Coalesce::remember`]: auth0_server_protocol::effect::Coalesce::remember

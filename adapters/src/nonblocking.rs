@@ -120,7 +120,7 @@ pub struct ServerClientBuilder<S, T, H> {
 impl<S, T, H> ServerClientBuilder<S, T, H> {
     /// Coordinates refreshes with the application's other instances (default: none, the
     /// in-process single-flight only), e.g. an
-    /// [`AsyncRedisRefreshCoordinator`](crate::store::redis) (feature `redis-tokio`). It is
+    /// `store::redis::AsyncRedisRefreshCoordinator` (feature `redis-tokio`). It is
     /// asked once per refresh by the in-process leader; see [`crate::coordinator`].
     pub fn coordinator(mut self, coordinator: impl AsyncRefreshCoordinator + 'static) -> Self {
         self.coordinator = Some(Arc::new(coordinator));

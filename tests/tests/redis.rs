@@ -516,3 +516,46 @@ fn redis_down_is_a_typed_error_and_writes_nothing() {
     assert_eq!(stored.refresh_token, session.refresh_token);
     assert_eq!(stored.token_sets, session.token_sets);
 }
+
+#[test]
+fn transactions_are_encrypted_and_bound_to_the_browser() {
+    use auth0_server::protocol::transaction::{TransactionData, transaction_key};
+    use auth0_server::store::TransactionStore;
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let store = tx_store(&config(&emu), &url, &p);
+    let key = transaction_key("state-abc");
+    let tx = TransactionData {
+        state: Some("state-abc".into()),
+        code_verifier: Some("verifier-0123456789".into()),
+        ..Default::default()
+    };
+    let mut browser = CookieOptions::new();
+    store.set(&key, &tx, &mut browser).unwrap();
+    let header = browser.set_cookie_headers()[0].to_str().unwrap().to_owned();
+    assert!(header.starts_with("_a0_tx.state-abc="), "{header}");
+    let got = store
+        .get(&key, &mut browser)
+        .unwrap()
+        .expect("same browser");
+    assert_eq!(got.code_verifier, tx.code_verifier);
+
+    // Encrypted at rest.
+    let mut conn = raw(&url);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{p}t:*"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    let value: String = redis::cmd("GET").arg(&keys[0]).query(&mut conn).unwrap();
+    assert!(!value.contains("verifier-0123456789"));
+
+    // Another browser (no binding cookie, or a forged one) finds nothing.
+    assert_eq!(store.get(&key, &mut CookieOptions::new()).unwrap(), None);
+    let mut forged = with_cookie(&key, "forged");
+    assert_eq!(store.get(&key, &mut forged).unwrap(), None);
+
+    store.delete(&key, &mut browser).unwrap();
+    assert_eq!(store.get(&key, &mut browser).unwrap(), None);
+}

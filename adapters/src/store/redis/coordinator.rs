@@ -1,29 +1,4 @@
-//! Cross-instance refresh coordination on Redis.
-//!
-//! For a refresh with coalesce key `k` (hashed again: `h = SHA-256(k)`), instances share two
-//! keys: `{prefix}r:{h}:lock` and `{prefix}r:{h}:result`. The in-process leader of a refresh
-//! runs one atomic script that returns the published result if there is one, else takes the
-//! lock with `SET NX PX lock_ttl` and a random fencing value:
-//!
-//! * **Winner** (took the lock): sends the refresh, then — in one script, only while it still
-//!   holds the lock (fencing value compared) — publishes the answer (status, content type,
-//!   body and receive time, encrypted with the secrets under [`REFRESH_SALT`]) and deletes the
-//!   lock. A well-formed 2xx answer stays published for the rotation grace window; a failure
-//!   (non-2xx, malformed body, transport error) for [`DEFAULT_FAILURE_TTL`], so the instances
-//!   waiting now share it instead of retrying with a refresh token Auth0 may have rotated.
-//! * **Waiters** poll the same script with a short backoff (5 ms doubling to 100 ms, never
-//!   past the lock's expiry) until the answer is published, and use it. Because publishing
-//!   and releasing are one atomic step, whoever takes the lock next sees the answer first: no
-//!   instance sends the old refresh token after another rotated it, within the window.
-//! * **Crashed winner**: its lock expires after `lock_ttl`; one waiter then takes it and
-//!   refreshes. Keep `lock_ttl` above the HTTP client's total timeout, or a slow (not
-//!   crashed) winner loses its lock while its request is still in flight.
-//! * **Bounded**: a waiter gives up after `wait_timeout` (default twice `lock_ttl`) with a
-//!   `store_error`; so does every caller when Redis is unreachable — nothing is sent then
-//!   (failing closed: sending uncoordinated could revoke the user's token family).
-//!
-//! An async winner whose future is dropped mid-refresh cannot release its lock (there is no
-//! async drop): the lock expires after `lock_ttl`, as for a crash.
+//! Cross-instance refresh coordination on Redis: see [`RedisRefreshCoordinator`].
 
 #[cfg(feature = "redis-tokio")]
 use super::pool::AsyncPool;
@@ -227,9 +202,33 @@ fn is_well_formed_success(r: &http::Response<Vec<u8>>) -> bool {
         && serde_json::from_slice::<serde_json::Map<String, Value>>(r.body()).is_ok()
 }
 
-/// Cross-instance refresh coordination on Redis for the blocking client: see the
-/// [module documentation](self). Set it with
+/// Cross-instance refresh coordination on Redis for the blocking client. Set it with
 /// [`ServerClientBuilder::coordinator`](crate::blocking::ServerClientBuilder::coordinator).
+///
+/// For a refresh with coalesce key `k` (hashed again: `h = SHA-256(k)`), instances share two
+/// keys: `{prefix}r:{h}:lock` and `{prefix}r:{h}:result`. The in-process leader of a refresh
+/// runs one atomic script that returns the published result if there is one, else takes the
+/// lock with `SET NX PX lock_ttl` and a random fencing value:
+///
+/// * **Winner** (took the lock): sends the refresh, then — in one script, only while it still
+///   holds the lock (fencing value compared) — publishes the answer (status, content type,
+///   body and receive time, encrypted with the secrets under [`REFRESH_SALT`]) and deletes the
+///   lock. A well-formed 2xx answer stays published for the rotation grace window; a failure
+///   (non-2xx, malformed body, transport error) for [`DEFAULT_FAILURE_TTL`], so the instances
+///   waiting now share it instead of retrying with a refresh token Auth0 may have rotated.
+/// * **Waiters** poll the same script with a short backoff (5 ms doubling to 100 ms, never
+///   past the lock's expiry) until the answer is published, and use it. Because publishing
+///   and releasing are one atomic step, whoever takes the lock next sees the answer first: no
+///   instance sends the old refresh token after another rotated it, within the window.
+/// * **Crashed winner**: its lock expires after `lock_ttl`; one waiter then takes it and
+///   refreshes. Keep `lock_ttl` above the HTTP client's total timeout, or a slow (not
+///   crashed) winner loses its lock while its request is still in flight.
+/// * **Bounded**: a waiter gives up after `wait_timeout` (default twice `lock_ttl`) with a
+///   `store_error`; so does every caller when Redis is unreachable — nothing is sent then
+///   (failing closed: sending uncoordinated could revoke the user's token family).
+///
+/// An async winner whose future is dropped mid-refresh cannot release its lock (there is no
+/// async drop): the lock expires after `lock_ttl`, as for a crash.
 pub struct RedisRefreshCoordinator {
     refreshes: Refreshes,
     pool: Pool,
@@ -433,7 +432,7 @@ impl RefreshCoordinator for RedisRefreshCoordinator {
 }
 
 /// Cross-instance refresh coordination on Redis for the async client (feature
-/// `redis-tokio`; use it inside a tokio runtime): see the [module documentation](self).
+/// `redis-tokio`; use it inside a tokio runtime): the protocol of [`RedisRefreshCoordinator`].
 /// Set it with
 /// [`ServerClientBuilder::coordinator`](crate::nonblocking::ServerClientBuilder::coordinator).
 #[cfg(feature = "redis-tokio")]
@@ -515,5 +514,84 @@ impl crate::coordinator::AsyncRefreshCoordinator for AsyncRedisRefreshCoordinato
         send: crate::coordinator::SendFuture<'a>,
     ) -> crate::coordinator::CoordinateFuture<'a> {
         Box::pin(self.run(key, send))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refreshes() -> Refreshes {
+        RedisRefreshCoordinator::builder_with_secrets(
+            ["a-secret-of-at-least-32-bytes-long!!"],
+            "redis://127.0.0.1:1/",
+        )
+        .refreshes()
+        .unwrap()
+    }
+
+    fn response(status: u16, body: &str) -> Result<CoordinatedResponse, TransportError> {
+        let mut response = http::Response::new(body.as_bytes().to_vec());
+        *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(CoordinatedResponse {
+            response,
+            received_at: 1234,
+        })
+    }
+
+    #[test]
+    fn answers_round_trip_encrypted_and_only_for_their_key() {
+        let r = refreshes();
+        let ok = response(200, r#"{"access_token":"at-secret"}"#);
+        let (value, ttl) = r.encode("h1", &ok).unwrap();
+        assert!(!value.contains("at-secret"));
+        assert_eq!(ttl, 60_000, "a success lives for the grace window");
+        let back = r.decode("h1", &value).unwrap().unwrap();
+        assert_eq!(back.received_at, 1234);
+        assert_eq!(back.response.body(), ok.unwrap().response.body());
+        assert_eq!(
+            back.response.headers()[http::header::CONTENT_TYPE],
+            "application/json"
+        );
+        assert!(r.decode("h2", &value).is_none(), "another key's answer");
+        assert!(r.decode("h1", "garbage").is_none());
+    }
+
+    #[test]
+    fn failures_are_published_briefly() {
+        let r = refreshes();
+        let (_, ttl) = r
+            .encode("h", &response(403, r#"{"error":"invalid_grant"}"#))
+            .unwrap();
+        assert_eq!(ttl, 2_000);
+        let (_, ttl) = r.encode("h", &response(200, "")).unwrap();
+        assert_eq!(ttl, 2_000, "a malformed 200 is a failure");
+        let e = TransportError::new(TransportErrorKind::Timeout, "POST /oauth/token: timed out");
+        let (value, ttl) = r.encode("h", &Err(e)).unwrap();
+        assert_eq!(ttl, 2_000);
+        let back = r.decode("h", &value).unwrap().unwrap_err();
+        assert_eq!(back.kind(), TransportErrorKind::Timeout);
+    }
+
+    #[test]
+    fn waiting_is_bounded_and_wakes_at_lock_expiry() {
+        let r = refreshes();
+        let started = Instant::now();
+        let mut delay = FIRST_DELAY;
+        assert_eq!(r.delay(&mut delay, 0, started), Some(FIRST_DELAY));
+        assert_eq!(
+            r.delay(&mut delay, 3, started),
+            Some(Duration::from_millis(4))
+        );
+        for _ in 0..10 {
+            r.delay(&mut delay, 0, started);
+        }
+        assert_eq!(delay, MAX_DELAY);
+        let long_ago = Instant::now() - r.wait_timeout;
+        assert_eq!(r.delay(&mut delay, 0, long_ago), None);
     }
 }
