@@ -159,3 +159,47 @@ fn non_utf8_and_odd_headers_are_ignored() {
         );
     }
 }
+
+/// Found by `cookie_chunks`: a session written by another implementation (no
+/// `last_active_at`) right at the cookie budget grew past it when the rolling-expiry rewrite
+/// stamped the field, and every read failed with "too large". It is served as it is.
+#[test]
+fn a_session_at_the_budget_without_last_active_is_still_served() {
+    use auth0_server::store::cookie::codec::CookieCodec;
+    let codec = CookieCodec::new([SECRET], "_a0_session");
+    let session = |pad: usize| {
+        serde_json::json!({"user": {"sub": "auth0|1", "pad": "p".repeat(pad)},
+            "internal": {"sid": "", "created_at": NOW - 3600}})
+        .to_string()
+    };
+    // The largest padding whose encryption fits the budget.
+    let budget = MAX_CHUNKS * CHUNK_LEN;
+    let mut pad = 0;
+    while codec
+        .encrypt(session(pad + 16).as_bytes())
+        .expect("encrypt")
+        .len()
+        <= budget
+    {
+        pad += 16;
+    }
+    let token = codec.encrypt(session(pad).as_bytes()).expect("encrypt");
+    assert!(token.len() <= budget && token.len() > budget - 200);
+    let mut written = CookieOptions::new();
+    chunks::write(&mut written, "_a0_session", &token, "Path=/");
+    let cookie: Vec<String> = written
+        .set_cookie_headers()
+        .iter()
+        .map(|h| {
+            h.to_str()
+                .expect("ascii")
+                .split(';')
+                .next()
+                .expect("pair")
+                .to_owned()
+        })
+        .collect();
+    let mut opts = request(cookie.join("; ").as_bytes());
+    let loaded = store().get(&mut opts).expect("reading never errors");
+    assert_eq!(loaded.expect("served").sub(), Some("auth0|1"));
+}

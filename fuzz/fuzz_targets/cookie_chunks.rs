@@ -180,8 +180,7 @@ fuzz_target!(|case: Case| {
                 );
             }
             Ok(None) => {}
-            // Rewriting a touched session can only fail when it grew past the cookie budget.
-            Err(e) => assert!(e.to_string().contains("too large"), "store error: {e}"),
+            Err(e) => panic!("reading cookies never errors: {e}"),
         }
     }
 

@@ -404,8 +404,14 @@ impl StateStore for CookieStateStore {
             .last_active_at
             .unwrap_or(state.internal.created_at);
         if now.saturating_sub(last_active) > TOUCH_INTERVAL {
-            state.internal.last_active_at = Some(now);
-            self.write(state.clone(), options, now)?;
+            let mut touched = state.clone();
+            touched.internal.last_active_at = Some(now);
+            // Extending the rolling expiry is best effort: a session that no longer fits in
+            // the cookie budget once stamped (one written by another SDK, right at the limit)
+            // is still served as it is rather than failing every request.
+            if self.write(touched.clone(), options, now).is_ok() {
+                state = touched;
+            }
         }
         Ok(Some(state))
     }
