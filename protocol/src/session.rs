@@ -119,6 +119,73 @@ impl From<StateData> for Session {
     }
 }
 
+/// How long a session lives, decided from the times inside it (DESIGN.md §6): it ends at the
+/// earlier of `last_active_at + inactivity` (rolling) and `created_at + absolute`. Stores
+/// enforce this themselves, so a replayed cookie or a forgotten server-side entry past its
+/// limits is no session, whatever the browser or the database still holds.
+///
+/// ```
+/// use auth0_server_protocol::session::{SessionLifetime, StateData};
+/// let lifetime = SessionLifetime { absolute: 7 * 86_400, inactivity: 3 * 86_400 };
+/// let mut s = StateData::default();
+/// s.internal.created_at = 1_000;
+/// s.internal.last_active_at = Some(2_000);
+/// assert_eq!(lifetime.expires_at(&s), 2_000 + 3 * 86_400);
+/// assert!(lifetime.is_live(&s, 2_000 + 3 * 86_400 - 1));
+/// assert!(lifetime.needs_touch(&s, 2_061));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLifetime {
+    /// Longest life from creation, seconds (default 7 days).
+    pub absolute: u64,
+    /// Longest time without use, seconds (default 3 days).
+    pub inactivity: u64,
+}
+
+/// Default absolute session lifetime: 7 days.
+pub const DEFAULT_ABSOLUTE_LIFETIME: u64 = 7 * 24 * 3600;
+/// Default inactivity limit: 3 days.
+pub const DEFAULT_INACTIVITY_LIMIT: u64 = 3 * 24 * 3600;
+/// A session is re-stamped as active (its rolling expiry extended) at most this often, in
+/// seconds, so a store does not rewrite it on every request.
+pub const TOUCH_INTERVAL: u64 = 60;
+
+impl Default for SessionLifetime {
+    fn default() -> Self {
+        SessionLifetime {
+            absolute: DEFAULT_ABSOLUTE_LIFETIME,
+            inactivity: DEFAULT_INACTIVITY_LIMIT,
+        }
+    }
+}
+
+impl SessionLifetime {
+    /// When the session ends (Unix seconds). A session without `last_active_at` (written by
+    /// another implementation) counts from its creation.
+    pub fn expires_at(&self, state: &StateData) -> u64 {
+        let created = state.internal.created_at;
+        let last_active = state.internal.last_active_at.unwrap_or(created);
+        last_active
+            .saturating_add(self.inactivity)
+            .min(created.saturating_add(self.absolute))
+    }
+
+    /// Whether the session is still valid at `now`.
+    pub fn is_live(&self, state: &StateData, now: u64) -> bool {
+        self.expires_at(state) > now
+    }
+
+    /// Whether the session was last stamped active more than [`TOUCH_INTERVAL`] ago, so its
+    /// rolling expiry should be extended.
+    pub fn needs_touch(&self, state: &StateData, now: u64) -> bool {
+        let last_active = state
+            .internal
+            .last_active_at
+            .unwrap_or(state.internal.created_at);
+        now.saturating_sub(last_active) > TOUCH_INTERVAL
+    }
+}
+
 /// Largest session JSON the SDK will parse (1 MiB).
 pub const MAX_SESSION_JSON: usize = 1 << 20;
 

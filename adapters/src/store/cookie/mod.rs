@@ -75,7 +75,7 @@ use std::time::Duration;
 use auth0_server_protocol::config::{Config, MIN_SECRET_LEN};
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::secret::Secret;
-use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::session::{SessionLifetime, StateData};
 use auth0_server_protocol::transaction::TransactionData;
 
 use self::cache::SessionCache;
@@ -87,12 +87,14 @@ use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 /// The default session cookie name (and HKDF salt): `_a0_session`, as in the Python SDK.
 pub const DEFAULT_SESSION_COOKIE: &str = "_a0_session";
 /// Default absolute session duration: 7 days from creation.
-pub const DEFAULT_ABSOLUTE_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const DEFAULT_ABSOLUTE_DURATION: Duration =
+    Duration::from_secs(auth0_server_protocol::session::DEFAULT_ABSOLUTE_LIFETIME);
 /// Default inactivity duration: 3 days from the last use.
-pub const DEFAULT_INACTIVITY_DURATION: Duration = Duration::from_secs(3 * 24 * 3600);
+pub const DEFAULT_INACTIVITY_DURATION: Duration =
+    Duration::from_secs(auth0_server_protocol::session::DEFAULT_INACTIVITY_LIMIT);
 /// A session read more than this many seconds after its last write is rewritten with
 /// `last_active_at = now` (rolling expiry without a write on every request).
-pub const TOUCH_INTERVAL: u64 = 60;
+pub use auth0_server_protocol::session::TOUCH_INTERVAL;
 /// Default number of decoded sessions a [`CookieStateStore`] caches.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// Default lifetime of a login transaction, in seconds (1 hour).
@@ -232,12 +234,15 @@ impl CookieStateStore {
     }
 
     /// When the session ends: the earlier of its inactivity and absolute limits.
+    fn lifetime(&self) -> SessionLifetime {
+        SessionLifetime {
+            absolute: self.absolute,
+            inactivity: self.inactivity,
+        }
+    }
+
     fn expires_at(&self, state: &StateData) -> u64 {
-        let created = state.internal.created_at;
-        let last_active = state.internal.last_active_at.unwrap_or(created);
-        last_active
-            .saturating_add(self.inactivity)
-            .min(created.saturating_add(self.absolute))
+        self.lifetime().expires_at(state)
     }
 
     fn clear(&self, options: &mut CookieOptions) {
@@ -399,11 +404,7 @@ impl StateStore for CookieStateStore {
                 }
             }
         };
-        let last_active = state
-            .internal
-            .last_active_at
-            .unwrap_or(state.internal.created_at);
-        if now.saturating_sub(last_active) > TOUCH_INTERVAL {
+        if self.lifetime().needs_touch(&state, now) {
             let mut touched = state.clone();
             touched.internal.last_active_at = Some(now);
             // Extending the rolling expiry is best effort: a session that no longer fits in

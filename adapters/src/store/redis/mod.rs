@@ -94,7 +94,7 @@ use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::config::{Config, MIN_SECRET_LEN};
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::secret::Secret;
-use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::session::{SessionLifetime, StateData};
 use auth0_server_protocol::transaction::TransactionData;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -245,12 +245,15 @@ impl Sessions {
         }
     }
 
+    fn lifetime(&self) -> SessionLifetime {
+        SessionLifetime {
+            absolute: self.absolute,
+            inactivity: self.inactivity,
+        }
+    }
+
     fn expires_at(&self, state: &StateData) -> u64 {
-        let created = state.internal.created_at;
-        let last_active = state.internal.last_active_at.unwrap_or(created);
-        last_active
-            .saturating_add(self.inactivity)
-            .min(created.saturating_add(self.absolute))
+        self.lifetime().expires_at(state)
     }
 
     /// Stamps `created_at` (when 0) and `last_active_at = now`, encrypts. `None` when the
@@ -310,11 +313,7 @@ impl Sessions {
         let Some(mut state) = state else {
             return Ok(Loaded::Gone { leftover: true });
         };
-        let last_active = state
-            .internal
-            .last_active_at
-            .unwrap_or(state.internal.created_at);
-        if now.saturating_sub(last_active) > TOUCH_INTERVAL {
+        if self.lifetime().needs_touch(&state, now) {
             state.internal.last_active_at = Some(now);
             if let Some(p) = self.encode(&state, now)? {
                 return Ok(Loaded::Touch(state, p));
