@@ -7,6 +7,11 @@
 //! A cookie naming an unknown id is never adopted: saving a session then creates a new id
 //! (no session fixation).
 //!
+//! Sessions expire like cookie sessions ([`SessionLifetime`]: 7 days absolute, 3 days of
+//! inactivity by default), checked on every read, and the store is bounded: past its
+//! capacity, expired sessions are dropped first, then the least recently active. Login
+//! transactions expire after an hour.
+//!
 //! ```
 //! use auth0_server::store::{CookieOptions, StateStore};
 //! use auth0_server::store::memory::MemoryStateStore;
@@ -27,15 +32,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::clock::random_bytes;
+use crate::clock::{Clock, random_bytes};
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::effect::LogoutTokenClaims;
-use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::session::{SessionLifetime, StateData};
 use auth0_server_protocol::transaction::TransactionData;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// Default most sessions held at once.
+pub const DEFAULT_SESSION_CAPACITY: usize = 100_000;
+/// Default most login transactions held at once.
+pub const DEFAULT_TRANSACTION_CAPACITY: usize = 10_000;
+/// How long a login transaction lives, seconds.
+pub const TRANSACTION_LIFETIME: u64 = 3600;
 
 /// The default name of the session-id cookie.
 pub const DEFAULT_SESSION_COOKIE: &str = "__a0_sid";
@@ -55,6 +68,9 @@ pub struct MemoryStateStore {
     sessions: Mutex<HashMap<String, StateData>>,
     cookie_name: String,
     secure: bool,
+    clock: Clock,
+    lifetime: SessionLifetime,
+    capacity: usize,
 }
 
 impl Default for MemoryStateStore {
@@ -69,6 +85,8 @@ impl std::fmt::Debug for MemoryStateStore {
             .field("sessions", &self.len())
             .field("cookie_name", &self.cookie_name)
             .field("secure", &self.secure)
+            .field("lifetime", &self.lifetime)
+            .field("capacity", &self.capacity)
             .finish()
     }
 }
@@ -80,7 +98,34 @@ impl MemoryStateStore {
             sessions: Mutex::new(HashMap::new()),
             cookie_name: DEFAULT_SESSION_COOKIE.to_owned(),
             secure: true,
+            clock: Clock::system(),
+            lifetime: SessionLifetime::default(),
+            capacity: DEFAULT_SESSION_CAPACITY,
         }
+    }
+
+    /// Uses another clock (tests, demos).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The absolute session lifetime (default 7 days from creation).
+    pub fn absolute_duration(mut self, duration: Duration) -> Self {
+        self.lifetime.absolute = duration.as_secs();
+        self
+    }
+
+    /// The inactivity limit (default 3 days from the last use).
+    pub fn inactivity_duration(mut self, duration: Duration) -> Self {
+        self.lifetime.inactivity = duration.as_secs();
+        self
+    }
+
+    /// The most sessions held at once (default 100 000, at least 1).
+    pub fn capacity(mut self, sessions: usize) -> Self {
+        self.capacity = sessions.max(1);
+        self
     }
 
     /// Uses another cookie name.
@@ -110,8 +155,40 @@ impl MemoryStateStore {
     /// id to the browser in the cookie [`MemoryStateStore::cookie`] names.
     pub fn insert(&self, state: StateData) -> Result<String, StoreError> {
         let id = new_id()?;
-        lock(&self.sessions).insert(id.clone(), state);
+        self.put(id.clone(), self.stamped(&state));
         Ok(id)
+    }
+
+    /// `state` with `created_at` (when 0) and `last_active_at` set to now.
+    fn stamped(&self, state: &StateData) -> StateData {
+        let now = self.clock.now();
+        let mut state = state.clone();
+        if state.internal.created_at == 0 {
+            state.internal.created_at = now;
+        }
+        state.internal.last_active_at = Some(now);
+        state
+    }
+
+    /// Inserts, keeping the store within its capacity: expired sessions go first, then the
+    /// least recently active.
+    fn put(&self, id: String, state: StateData) {
+        let now = self.clock.now();
+        let mut sessions = lock(&self.sessions);
+        if !sessions.contains_key(&id) && sessions.len() >= self.capacity {
+            sessions.retain(|_, s| self.lifetime.is_live(s, now));
+            while sessions.len() >= self.capacity {
+                let oldest = sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.internal.last_active_at.unwrap_or(s.internal.created_at))
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(k) => sessions.remove(&k),
+                    None => break,
+                };
+            }
+        }
+        sessions.insert(id, state);
     }
 
     /// The name of the session-id cookie.
@@ -157,21 +234,39 @@ fn matches_logout(state: &StateData, claims: &LogoutTokenClaims) -> bool {
 impl StateStore for MemoryStateStore {
     type Options = CookieOptions;
 
+    /// The session of the request's id cookie. A session past its lifetime is removed and
+    /// its cookie cleared; a session last used more than a minute ago is stamped active.
     fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
-        Ok(self
-            .id(options)
-            .and_then(|id| lock(&self.sessions).get(id).cloned()))
+        let Some(id) = self.id(options).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let mut sessions = lock(&self.sessions);
+        let Some(state) = sessions.get_mut(&id) else {
+            return Ok(None);
+        };
+        if !self.lifetime.is_live(state, now) {
+            sessions.remove(&id);
+            drop(sessions);
+            options.remove_cookie(&self.cookie_name, self.attributes());
+            return Ok(None);
+        }
+        if self.lifetime.needs_touch(state, now) {
+            state.internal.last_active_at = Some(now);
+        }
+        Ok(Some(state.clone()))
     }
 
     fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
+        let state = self.stamped(state);
         if let Some(id) = self.id(options) {
             if let Some(slot) = lock(&self.sessions).get_mut(id) {
-                *slot = state.clone();
+                *slot = state;
                 return Ok(());
             }
         }
         let id = new_id()?;
-        lock(&self.sessions).insert(id.clone(), state.clone());
+        self.put(id.clone(), state);
         options.set_cookie(&self.cookie_name, &id, self.attributes());
         Ok(())
     }
@@ -197,9 +292,12 @@ impl StateStore for MemoryStateStore {
 }
 
 /// A transaction store keeping in-flight logins in memory, keyed by the transaction key.
+/// A transaction lives [`TRANSACTION_LIFETIME`] seconds; past [`DEFAULT_TRANSACTION_CAPACITY`]
+/// the expired ones, then the oldest, are dropped.
 #[derive(Default)]
 pub struct MemoryTransactionStore {
     transactions: Mutex<HashMap<String, TransactionData>>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for MemoryTransactionStore {
@@ -215,6 +313,16 @@ impl MemoryTransactionStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Uses another clock (tests, demos).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn is_live(tx: &TransactionData, now: u64) -> bool {
+        tx.created_at.saturating_add(TRANSACTION_LIFETIME) > now
+    }
 }
 
 impl TransactionStore for MemoryTransactionStore {
@@ -225,7 +333,16 @@ impl TransactionStore for MemoryTransactionStore {
         key: &str,
         _options: &mut CookieOptions,
     ) -> Result<Option<TransactionData>, StoreError> {
-        Ok(lock(&self.transactions).get(key).cloned())
+        let now = self.clock.now();
+        let mut transactions = lock(&self.transactions);
+        match transactions.get(key) {
+            Some(tx) if Self::is_live(tx, now) => Ok(Some(tx.clone())),
+            Some(_) => {
+                transactions.remove(key);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
     }
 
     fn set(
@@ -234,7 +351,26 @@ impl TransactionStore for MemoryTransactionStore {
         transaction: &TransactionData,
         _options: &mut CookieOptions,
     ) -> Result<(), StoreError> {
-        lock(&self.transactions).insert(key.to_owned(), transaction.clone());
+        let now = self.clock.now();
+        let mut tx = transaction.clone();
+        if tx.created_at == 0 {
+            tx.created_at = now;
+        }
+        let mut transactions = lock(&self.transactions);
+        if transactions.len() >= DEFAULT_TRANSACTION_CAPACITY {
+            transactions.retain(|_, t| Self::is_live(t, now));
+            while transactions.len() >= DEFAULT_TRANSACTION_CAPACITY {
+                let oldest = transactions
+                    .iter()
+                    .min_by_key(|(_, t)| t.created_at)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(k) => transactions.remove(&k),
+                    None => break,
+                };
+            }
+        }
+        transactions.insert(key.to_owned(), tx);
         Ok(())
     }
 
@@ -282,7 +418,9 @@ mod tests {
         let id = o.cookie(store.cookie()).unwrap().to_owned();
         assert_eq!(URL_SAFE_NO_PAD.decode(&id).unwrap().len(), 32);
         let mut next = options_for(&store, &id);
-        assert_eq!(store.get(&mut next).unwrap(), Some(session("a", "s1")));
+        let got = store.get(&mut next).unwrap().unwrap();
+        assert_eq!((got.sub(), got.internal.sid.as_str()), (Some("a"), "s1"));
+        assert!(got.internal.created_at > 0, "stamped on write");
         // Updating keeps the id and writes no new cookie.
         store.set(&session("a", "s2"), &mut next).unwrap();
         assert!(next.set_cookie_headers().is_empty());
@@ -344,5 +482,92 @@ mod tests {
             .delete_by_logout_token(&claims(Some("alice"), None, "https://t/"), &mut o)
             .unwrap();
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn sessions_expire_by_inactivity_and_absolute_lifetime_and_are_cleared() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let now = Arc::new(AtomicU64::new(1_000_000));
+        let clock = {
+            let now = now.clone();
+            Clock::from_fn(move || now.load(Ordering::SeqCst))
+        };
+        let store = MemoryStateStore::new()
+            .clock(clock)
+            .inactivity_duration(Duration::from_secs(100))
+            .absolute_duration(Duration::from_secs(250));
+        let id = store.insert(session("a", "s")).unwrap();
+        // Used every 90 s: the rolling inactivity limit keeps moving...
+        for _ in 0..2 {
+            now.fetch_add(90, Ordering::SeqCst);
+            assert!(store.get(&mut options_for(&store, &id)).unwrap().is_some());
+        }
+        // ...until the absolute limit (250 s after creation).
+        now.fetch_add(71, Ordering::SeqCst);
+        let mut o = options_for(&store, &id);
+        assert_eq!(store.get(&mut o).unwrap(), None);
+        assert!(
+            o.set_cookie_headers()[0]
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+        assert!(store.is_empty());
+        // Inactivity alone: 101 s without use.
+        let id = store.insert(session("b", "s")).unwrap();
+        now.fetch_add(101, Ordering::SeqCst);
+        assert_eq!(store.get(&mut options_for(&store, &id)).unwrap(), None);
+    }
+
+    #[test]
+    fn the_store_is_bounded_and_evicts_the_least_recently_active() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let now = Arc::new(AtomicU64::new(1_000_000));
+        let clock = {
+            let now = now.clone();
+            Clock::from_fn(move || now.load(Ordering::SeqCst))
+        };
+        let store = MemoryStateStore::new().clock(clock).capacity(2);
+        let first = store.insert(session("a", "1")).unwrap();
+        now.fetch_add(1, Ordering::SeqCst);
+        let second = store.insert(session("b", "2")).unwrap();
+        now.fetch_add(1, Ordering::SeqCst);
+        let third = store.insert(session("c", "3")).unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get(&mut options_for(&store, &first)).unwrap(), None);
+        assert!(
+            store
+                .get(&mut options_for(&store, &second))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .get(&mut options_for(&store, &third))
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn transactions_expire_after_an_hour() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let now = Arc::new(AtomicU64::new(1_000_000));
+        let clock = {
+            let now = now.clone();
+            Clock::from_fn(move || now.load(Ordering::SeqCst))
+        };
+        let store = MemoryTransactionStore::new().clock(clock);
+        let mut o = CookieOptions::new();
+        store
+            .set("_a0_tx.s", &TransactionData::default(), &mut o)
+            .unwrap();
+        now.fetch_add(TRANSACTION_LIFETIME - 1, Ordering::SeqCst);
+        assert!(store.get("_a0_tx.s", &mut o).unwrap().is_some());
+        now.fetch_add(1, Ordering::SeqCst);
+        assert!(store.get("_a0_tx.s", &mut o).unwrap().is_none());
     }
 }
