@@ -3,7 +3,79 @@
 //! minted without a login, a recording test store whose `store_options` carry the session
 //! (like a cookie), a `reqwest` [`HttpClient`], and the seed guide's scenarios written once
 //! against [`Api`], which both clients implement.
-#![allow(dead_code)]
+
+#![allow(dead_code, unused_macros)]
+
+/// The seed guide's scenarios as `#[test]`s, for one client: `$make` builds a client from a
+/// configuration and options, `$with_store` with a given recording store.
+macro_rules! scenarios {
+    ($make:ident, $with_store:ident) => {
+        #[test]
+        fn valid_stored_token_is_served_without_any_request() {
+            adapter_support::cache_hit($make);
+        }
+
+        #[test]
+        fn expired_token_is_refreshed_with_exact_form_parameters_then_cached() {
+            adapter_support::refresh_when_expired_post($make);
+        }
+
+        #[test]
+        fn client_secret_basic_sends_a_basic_header_and_the_named_audience() {
+            adapter_support::refresh_with_basic_auth($make);
+        }
+
+        #[test]
+        fn mrrt_uses_per_audience_scopes_and_merges_extra_scopes() {
+            adapter_support::mrrt_scope_map($make);
+        }
+
+        #[test]
+        fn audience_outside_the_policy_is_audience_mismatch_and_keeps_the_rotated_refresh_token() {
+            adapter_support::audience_outside_policy($make);
+        }
+
+        #[test]
+        fn connection_token_is_exchanged_once_then_served_from_the_session() {
+            adapter_support::connection_token_once($make);
+        }
+
+        #[test]
+        fn without_refresh_token_the_error_is_missing_refresh_token() {
+            adapter_support::missing_refresh_token($make);
+        }
+
+        #[test]
+        fn refused_refresh_surfaces_invalid_grant() {
+            adapter_support::refresh_failure_surfaces_oauth_error($make);
+        }
+
+        #[test]
+        fn mfa_required_carries_the_mfa_token() {
+            adapter_support::mfa_required($make);
+        }
+
+        #[test]
+        fn slow_token_endpoint_is_a_transport_timeout() {
+            adapter_support::timeout_is_typed($make);
+        }
+
+        #[test]
+        fn server_errors_html_and_malformed_json_are_typed_errors() {
+            adapter_support::bad_answers_are_typed($make);
+        }
+
+        #[test]
+        fn store_options_reach_every_store_call_unchanged() {
+            adapter_support::store_options_reach_the_store($with_store);
+        }
+
+        #[test]
+        fn get_user_and_get_session_read_the_session() {
+            adapter_support::user_and_session($make);
+        }
+    };
+}
 
 use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, RefreshGrant};
 use auth0_server::nonblocking::HttpClient;
