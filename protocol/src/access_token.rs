@@ -8,7 +8,9 @@
 
 use crate::config::{AUDIENCE_DEFAULT_KEY, Config};
 use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
-use crate::effect::{Coalesce, Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use crate::effect::{
+    Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
+};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::session::{StateData, TokenSet};
@@ -245,16 +247,13 @@ pub fn refresh_request(
     if let Some(scope) = scope {
         params.push(("scope", scope));
     }
+    let lane = refresh_token_hash(refresh_token);
     HttpRequest {
         request: form_post(config, &metadata.token_endpoint, &params),
         coalesce: Some(Coalesce {
-            key: format!(
-                "refresh {} {} {}",
-                refresh_token_hash(refresh_token),
-                audience_key,
-                scope.unwrap_or("")
-            ),
+            key: format!("refresh {lane} {audience_key} {}", scope.unwrap_or("")),
             remember: true,
+            lane: Some(lane),
         }),
     }
 }
@@ -369,6 +368,9 @@ enum State {
     },
     Refreshing {
         session: Box<StateData>,
+        metadata: Arc<Metadata>,
+        key: String,
+        rotations: u8,
     },
     Saving {
         result: Result<AccessToken, AccessTokenError>,
@@ -400,7 +402,7 @@ impl GetAccessToken {
     fn after_metadata(
         &mut self,
         session: Box<StateData>,
-        metadata: &Metadata,
+        metadata: Arc<Metadata>,
     ) -> Step<AccessToken, AccessTokenError> {
         let Some(refresh_token) = session.refresh_token.as_ref() else {
             return self.finish(Err(AccessTokenError::MissingRefreshToken));
@@ -408,12 +410,61 @@ impl GetAccessToken {
         let scope = self.scope();
         let req = refresh_request(
             &self.config,
-            metadata,
+            &metadata,
             refresh_token,
             self.audience_key(),
             scope.as_deref(),
         );
-        self.state = State::Refreshing { session };
+        let key = req
+            .coalesce
+            .as_ref()
+            .map(|c| c.key.clone())
+            .unwrap_or_default();
+        self.state = State::Refreshing {
+            session,
+            metadata,
+            key,
+            rotations: 0,
+        };
+        Step::Effect(Effect::Http(Box::new(req)))
+    }
+
+    /// The refresh token was rotated by an earlier request while this one waited: spend the
+    /// new one. The coalescing key stays the one of the session's token, so later requests
+    /// carrying the same (old) session still find the remembered answer.
+    fn follow_rotation(
+        &mut self,
+        mut session: Box<StateData>,
+        metadata: Arc<Metadata>,
+        key: String,
+        rotations: u8,
+        rotated_to: Secret,
+    ) -> Step<AccessToken, AccessTokenError> {
+        if rotations >= MAX_ROTATIONS_FOLLOWED {
+            return self.finish(Err(UnexpectedInput {
+                expected: "Http (the refresh token kept rotating)",
+            }
+            .into()));
+        }
+        let scope = self.scope();
+        let mut req = refresh_request(
+            &self.config,
+            &metadata,
+            &rotated_to,
+            self.audience_key(),
+            scope.as_deref(),
+        );
+        if let Some(c) = req.coalesce.as_mut() {
+            c.key = key.clone();
+        }
+        // The old token is spent: even if this answer does not rotate again, keep the new one.
+        session.refresh_token = Some(rotated_to);
+        self.state = State::Refreshing {
+            session,
+            metadata,
+            key,
+            rotations: rotations + 1,
+        };
         Step::Effect(Effect::Http(Box::new(req)))
     }
 
@@ -460,7 +511,7 @@ impl Operation for GetAccessToken {
             }
             (State::Metadata { session, mut meta }, input) => {
                 match meta.handle(&self.config, input, now) {
-                    MetadataOutcome::Ready(m) => self.after_metadata(session, &m),
+                    MetadataOutcome::Ready(m) => self.after_metadata(session, m),
                     MetadataOutcome::Effect(e) => {
                         self.state = State::Metadata { session, meta };
                         Step::Effect(e)
@@ -469,7 +520,16 @@ impl Operation for GetAccessToken {
                     MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
                 }
             }
-            (State::Refreshing { mut session }, Input::Http(response)) => {
+            (
+                State::Refreshing {
+                    session,
+                    metadata,
+                    key,
+                    rotations,
+                },
+                Input::Rotated(rotated_to),
+            ) => self.follow_rotation(session, metadata, key, rotations, rotated_to),
+            (State::Refreshing { mut session, .. }, Input::Http(response)) => {
                 let parsed = match parse_token_response(&response) {
                     Ok(r) => r,
                     Err(e) => return self.finish(Err(AccessTokenError::from_response(e))),

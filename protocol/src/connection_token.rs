@@ -6,7 +6,9 @@
 use crate::access_token::{expiry, is_expired, refresh_token_hash};
 use crate::config::Config;
 use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
-use crate::effect::{Coalesce, Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use crate::effect::{
+    Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
+};
 use crate::secret::Secret;
 use crate::session::{ConnectionTokenSet, StateData};
 use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
@@ -164,16 +166,19 @@ pub fn exchange_request(
     if let Some(hint) = &request.login_hint {
         params.push(("login_hint", hint));
     }
+    let lane = refresh_token_hash(refresh_token);
     HttpRequest {
         request: form_post(config, &metadata.token_endpoint, &params),
         coalesce: Some(Coalesce {
             key: format!(
-                "connection {} {} {}",
-                refresh_token_hash(refresh_token),
+                "connection {lane} {} {}",
                 request.connection,
                 request.login_hint.as_deref().unwrap_or("")
             ),
             remember: false,
+            // The exchange spends the refresh token too: never alongside a refresh of it, and
+            // with the rotated token once a refresh has rotated it.
+            lane: Some(lane),
         }),
     }
 }
@@ -223,6 +228,8 @@ enum State {
     },
     Exchanging {
         session: Box<StateData>,
+        metadata: Arc<Metadata>,
+        rotations: u8,
     },
     Saving {
         token: ConnectionToken,
@@ -289,7 +296,11 @@ impl Operation for GetConnectionToken {
                             return self.finish(Err(ConnectionTokenError::MissingRefreshToken));
                         };
                         let req = exchange_request(&self.config, &m, rt, &self.request);
-                        self.state = State::Exchanging { session };
+                        self.state = State::Exchanging {
+                            session,
+                            metadata: m,
+                            rotations: 0,
+                        };
                         Step::Effect(Effect::Http(Box::new(req)))
                     }
                     MetadataOutcome::Effect(e) => {
@@ -302,7 +313,30 @@ impl Operation for GetConnectionToken {
                     MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
                 }
             }
-            (State::Exchanging { mut session }, Input::Http(response)) => {
+            (
+                State::Exchanging {
+                    mut session,
+                    metadata,
+                    rotations,
+                },
+                Input::Rotated(rotated_to),
+            ) => {
+                if rotations >= MAX_ROTATIONS_FOLLOWED {
+                    return self.finish(Err(UnexpectedInput {
+                        expected: "Http (the refresh token kept rotating)",
+                    }
+                    .into()));
+                }
+                let req = exchange_request(&self.config, &metadata, &rotated_to, &self.request);
+                session.refresh_token = Some(rotated_to);
+                self.state = State::Exchanging {
+                    session,
+                    metadata,
+                    rotations: rotations + 1,
+                };
+                Step::Effect(Effect::Http(Box::new(req)))
+            }
+            (State::Exchanging { mut session, .. }, Input::Http(response)) => {
                 match parse_token_response(&response) {
                     Ok(parsed) => {
                         let token = apply_exchange(&mut session, &self.request, &parsed, now);

@@ -226,6 +226,7 @@ impl MetadataStep {
                     coalesce: Some(Coalesce {
                         key: format!("discovery {}", config.origin()),
                         remember: false,
+                        lane: None,
                     }),
                 })))
             }

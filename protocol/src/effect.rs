@@ -94,6 +94,13 @@ pub struct Coalesce {
     /// and handed to later operations with the same key (a refresh that rotated the refresh
     /// token: replaying the old token would trip reuse detection).
     pub remember: bool,
+    /// Requests that spend the same refresh token share a lane (the token's SHA-256 hash):
+    /// the driver sends them one at a time, whatever their audience or scope, and when an
+    /// earlier request of the lane rotated the token within the grace window it answers
+    /// [`Input::Rotated`] with the new refresh token instead of sending (the operation then
+    /// asks again with that token). Two requests never spend one refresh token concurrently,
+    /// which with rotation and reuse detection would revoke the user's token family.
+    pub lane: Option<String>,
 }
 
 impl fmt::Debug for Coalesce {
@@ -101,6 +108,7 @@ impl fmt::Debug for Coalesce {
         f.debug_struct("Coalesce")
             .field("key", &self.key)
             .field("remember", &self.remember)
+            .field("lane", &self.lane)
             .finish()
     }
 }
@@ -155,6 +163,9 @@ pub enum Input {
     Jwks(Option<CachedJwks>),
     /// The bytes drawn for [`Effect::Random`].
     Random(Vec<u8>),
+    /// Instead of a response to [`Effect::Http`]: the refresh token the request spends was
+    /// rotated by an earlier request of its [`Coalesce::lane`]; this is the new one.
+    Rotated(crate::secret::Secret),
     /// A save or delete was performed.
     Done,
 }
@@ -169,6 +180,7 @@ impl fmt::Debug for Input {
             Input::Metadata(_) => "Metadata(..)",
             Input::Jwks(_) => "Jwks(..)",
             Input::Random(_) => "Random(..)",
+            Input::Rotated(_) => "Rotated(..)",
             Input::Done => "Done",
         })
     }
@@ -193,6 +205,10 @@ pub trait Operation {
     /// observed at `now` (Unix seconds). After `Step::Done`, further calls return an error.
     fn step(&mut self, input: Input, now: u64) -> Step<Self::Output, Self::Error>;
 }
+
+/// How many times one operation accepts [`Input::Rotated`] before giving up (a refresh token
+/// rotated again and again while the operation waited).
+pub const MAX_ROTATIONS_FOLLOWED: u8 = 4;
 
 /// The driver answered an effect with the wrong kind of input, or stepped a finished
 /// operation: a bug in the driver, reported as an error rather than a panic.

@@ -107,6 +107,7 @@ impl VerifySignedToken {
             coalesce: Some(Coalesce {
                 key: format!("jwks {uri}"),
                 remember: false,
+                lane: None,
             }),
         })))
     }

@@ -230,6 +230,13 @@ fn looks_like_html(body: &[u8]) -> bool {
     body[start..].first() == Some(&b'<')
 }
 
+/// The new refresh token a successful token endpoint answer carries (refresh-token
+/// rotation), if any. Drivers use it to know what a lane's refresh token was rotated to
+/// without waiting for the operation that sent the request.
+pub fn rotated_refresh_token(response: &http::Response<Vec<u8>>) -> Option<Secret> {
+    parse_token_response(response).ok()?.refresh_token
+}
+
 /// Builds a form POST to `endpoint` with the client's authentication applied.
 pub(crate) fn form_post(
     config: &Config,

@@ -38,6 +38,8 @@ pub const ROTATED_REFRESH_TOKEN: &str = "rotated-refresh-token-SHOULD-NOT-LEAK";
 pub const SUB: &str = "auth0|user-1";
 
 /// One effect the operation emitted, with what the driver could observe of it.
+// A test recording: a few dozen values per test, so variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Recorded {
     LoadSession,
