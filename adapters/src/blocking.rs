@@ -31,7 +31,7 @@
 
 use crate::clock::Clock;
 use crate::coordinator::{CoordinatedResponse, RefreshCoordinator};
-use crate::driver::{DEFAULT_ROTATION_GRACE, Shared};
+use crate::driver::{DEFAULT_ROTATION_GRACE, Shared, http_input};
 use crate::error::{Error, TransportError, TransportErrorKind};
 use crate::single_flight::{Acquire, SharedResponse};
 use crate::store::{StateStore, TransactionStore};
@@ -336,9 +336,9 @@ where
             now = inner.shared.clock.now();
             input = match effect {
                 Effect::Http(request) => {
-                    let (response, received_at) = self.http(*request)?;
-                    now = received_at;
-                    Input::Http(response)
+                    let (input, observed_at) = self.http(*request)?;
+                    now = observed_at;
+                    input
                 }
                 Effect::LoadSession => Input::Session(inner.state_store.get(store_options)?),
                 Effect::SaveSession(state) => {
@@ -375,21 +375,30 @@ where
 
     /// Sends a request, single-flight when the core marked it shareable. Returns the response
     /// and the time it was received.
-    fn http(&self, request: HttpRequest) -> Result<(http::Response<Vec<u8>>, u64), Error> {
+    fn http(&self, request: HttpRequest) -> Result<(Input, u64), Error> {
         let shared = &self.inner.shared;
         let Some(coalesce) = request.coalesce else {
             let response = self.send(request.request)?;
-            return Ok((response, shared.clock.now()));
+            return Ok((Input::Http(response), shared.clock.now()));
         };
         let mut request = Some(request.request);
         loop {
+            let now = shared.clock.now();
+            let lane = coalesce.lane.as_deref();
             match shared
                 .flights
-                .acquire(&coalesce.key, coalesce.remember, shared.clock.now())
+                .acquire_on(&coalesce.key, coalesce.remember, lane, now)
             {
-                Acquire::Remembered(r) => return Ok(r.into_response()),
+                Acquire::Remembered(r) => return Ok(http_input(r)),
+                // Another request spends the same refresh token: once it is done, look again
+                // (its answer may have rotated the token).
+                Acquire::WaitLane(waiter) => {
+                    waiter.wait_blocking();
+                    continue;
+                }
+                Acquire::Rotated(rotated_to) => return Ok((Input::Rotated(rotated_to), now)),
                 Acquire::Wait(waiter) => match waiter.wait_blocking() {
-                    Some(result) => return Ok(result?.into_response()),
+                    Some(result) => return Ok(http_input(result?)),
                     None => continue, // the leader gave up: try again, maybe as the leader
                 },
                 Acquire::Lead(leader) => {
@@ -421,7 +430,7 @@ where
                             .map(|r| SharedResponse::new(r, shared.clock.now())),
                     };
                     leader.complete(result.clone());
-                    return Ok(result?.into_response());
+                    return Ok(http_input(result?));
                 }
             }
         }

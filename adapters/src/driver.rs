@@ -84,3 +84,10 @@ impl Shared {
         })
     }
 }
+
+/// A shared response as the operation's input, with the time it was received (the `now` to
+/// step the operation with).
+pub(crate) fn http_input(response: crate::single_flight::SharedResponse) -> (Input, u64) {
+    let (response, received_at) = response.into_response();
+    (Input::Http(response), received_at)
+}

@@ -14,6 +14,11 @@
 //!   the grace window (when its body is a JSON object); failures (transport errors, non-2xx) are shared with the current
 //!   waiters but never remembered, so the next call retries.
 //!
+//! Requests that spend one refresh token share a **lane** (its hash, set by the core): while
+//! a request of the lane is in flight, the others wait, whatever their key (another audience
+//! or scope); once one rotated the refresh token, later requests of the lane within the grace
+//! window get [`Acquire::Rotated`] — the new refresh token — instead of sending the old one.
+//!
 //! A leader that never completes — it panicked, or its future was dropped — marks its flight
 //! abandoned when the [`Leader`] guard drops: the waiters wake, and one of them takes over.
 //! Nobody hangs.
@@ -21,6 +26,8 @@
 //! [`Coalesce`]: auth0_server_protocol::effect::Coalesce
 
 use crate::error::TransportError;
+use auth0_server_protocol::Secret;
+use auth0_server_protocol::token_endpoint::rotated_refresh_token;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -61,6 +68,16 @@ impl SharedResponse {
                 .is_ok()
     }
 
+    /// The new refresh token of a successful answer that rotated it.
+    fn rotated_refresh_token(&self) -> Option<Secret> {
+        if !self.status.is_success() {
+            return None;
+        }
+        let mut response = http::Response::new(self.body.clone());
+        *response.status_mut() = self.status;
+        rotated_refresh_token(&response)
+    }
+
     /// The response and the time it was received.
     pub(crate) fn into_response(self) -> (http::Response<Vec<u8>>, u64) {
         let mut response = http::Response::new(self.body);
@@ -91,6 +108,10 @@ pub(crate) struct SingleFlight {
 struct Inner {
     in_flight: HashMap<String, Arc<Flight>>,
     remembered: HashMap<String, SharedResponse>,
+    /// Lane → the flight currently spending that refresh token.
+    lanes: HashMap<String, Arc<Flight>>,
+    /// Lane → the refresh token it was rotated to, and when.
+    rotations: HashMap<String, (Secret, u64)>,
 }
 
 /// One request in flight, observed by its waiters.
@@ -111,6 +132,10 @@ pub(crate) enum Acquire<'a> {
     Remembered(SharedResponse),
     /// Someone else is sending the request: wait for it.
     Wait(Waiter),
+    /// Another request spends the same refresh token: wait for it, then acquire again.
+    WaitLane(Waiter),
+    /// The lane's refresh token was rotated within the grace window: spend this one instead.
+    Rotated(Secret),
     /// Send the request and complete the flight.
     Lead(Leader<'a>),
 }
@@ -130,7 +155,19 @@ impl SingleFlight {
     }
 
     /// Decides how the request with `key` is obtained, at `now` (Unix seconds).
+    #[cfg(test)]
     pub(crate) fn acquire(&self, key: &str, remember: bool, now: u64) -> Acquire<'_> {
+        self.acquire_on(key, remember, None, now)
+    }
+
+    /// Decides what a request with `key` (on `lane`, when it spends a refresh token) does.
+    pub(crate) fn acquire_on(
+        &self,
+        key: &str,
+        remember: bool,
+        lane: Option<&str>,
+        now: u64,
+    ) -> Acquire<'_> {
         let mut inner = lock(&self.inner);
         if let Some(r) = inner.remembered.get(key) {
             if self.fresh(r, now) {
@@ -143,14 +180,31 @@ impl SingleFlight {
                 flight: flight.clone(),
             });
         }
+        if let Some(lane) = lane {
+            if let Some((rotated_to, at)) = inner.rotations.get(lane) {
+                if now.saturating_sub(*at) < self.grace {
+                    return Acquire::Rotated(rotated_to.clone());
+                }
+                inner.rotations.remove(lane);
+            }
+            if let Some(flight) = inner.lanes.get(lane) {
+                return Acquire::WaitLane(Waiter {
+                    flight: flight.clone(),
+                });
+            }
+        }
         let flight = Arc::new(Flight {
             state: Mutex::new(FlightState::Pending(Vec::new())),
             done: Condvar::new(),
         });
         inner.in_flight.insert(key.to_owned(), flight.clone());
+        if let Some(lane) = lane {
+            inner.lanes.insert(lane.to_owned(), flight.clone());
+        }
         Acquire::Lead(Leader {
             owner: self,
             key: key.to_owned(),
+            lane: lane.map(str::to_owned),
             remember,
             flight,
             finished: false,
@@ -172,6 +226,28 @@ impl SingleFlight {
                 .is_some_and(|f| Arc::ptr_eq(f, &leader.flight))
             {
                 inner.in_flight.remove(&leader.key);
+            }
+            if let Some(lane) = &leader.lane {
+                if inner
+                    .lanes
+                    .get(lane)
+                    .is_some_and(|f| Arc::ptr_eq(f, &leader.flight))
+                {
+                    inner.lanes.remove(lane);
+                }
+                // Record a rotation before waking anyone: a request of the lane that wakes
+                // must find the new refresh token, never send the spent one.
+                if let (Some(Ok(r)), true) = (&result, self.grace > 0) {
+                    if let Some(rotated_to) = r.rotated_refresh_token() {
+                        let now = r.received_at;
+                        inner
+                            .rotations
+                            .retain(|_, (_, at)| now.saturating_sub(*at) < self.grace);
+                        if inner.rotations.len() < MAX_REMEMBERED {
+                            inner.rotations.insert(lane.clone(), (rotated_to, now));
+                        }
+                    }
+                }
             }
             // Remember before the flight disappears from `in_flight` is observable: both
             // happen under this one lock, so a newcomer sees one or the other.
@@ -217,6 +293,7 @@ impl SingleFlight {
 pub(crate) struct Leader<'a> {
     owner: &'a SingleFlight,
     key: String,
+    lane: Option<String>,
     remember: bool,
     flight: Arc<Flight>,
     finished: bool,
@@ -374,5 +451,57 @@ mod tests {
         };
         l.complete(ok(200, 1));
         assert_eq!(sf.remembered_len(), 0);
+    }
+
+    #[test]
+    fn a_lane_runs_one_request_at_a_time_then_hands_out_the_rotated_token() {
+        let sf = SingleFlight::new(60);
+        let Acquire::Lead(first) = sf.acquire_on("refresh rt aud-a", true, Some("rt"), 1) else {
+            panic!()
+        };
+        // Another audience on the same refresh token waits for the lane.
+        let Acquire::WaitLane(waiter) = sf.acquire_on("refresh rt aud-b", true, Some("rt"), 1)
+        else {
+            panic!()
+        };
+        // Another refresh token is independent.
+        assert!(matches!(
+            sf.acquire_on("refresh other aud-a", true, Some("other"), 1),
+            Acquire::Lead(_)
+        ));
+        first.complete(body(
+            200,
+            br#"{"access_token":"at","refresh_token":"rt-2"}"#,
+            1,
+        ));
+        assert!(waiter.wait_blocking().is_some());
+        let Acquire::Rotated(rotated_to) = sf.acquire_on("refresh rt aud-b", true, Some("rt"), 2)
+        else {
+            panic!()
+        };
+        assert_eq!(rotated_to.expose(), "rt-2");
+        // Past the grace window the rotation is forgotten.
+        assert!(matches!(
+            sf.acquire_on("refresh rt aud-b", true, Some("rt"), 61),
+            Acquire::Lead(_)
+        ));
+    }
+
+    #[test]
+    fn a_lane_frees_without_a_rotation_when_the_answer_did_not_rotate_or_failed() {
+        let sf = SingleFlight::new(60);
+        for (key, result) in [
+            ("a", body(200, br#"{"access_token":"at"}"#, 1)),
+            ("b", ok(500, 1)),
+        ] {
+            let Acquire::Lead(l) = sf.acquire_on(key, true, Some("rt"), 1) else {
+                panic!()
+            };
+            l.complete(result);
+            let Acquire::Lead(next) = sf.acquire_on("other", true, Some("rt"), 1) else {
+                panic!("the lane is free and nothing rotated")
+            };
+            drop(next);
+        }
     }
 }

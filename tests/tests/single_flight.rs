@@ -7,7 +7,8 @@
 mod adapter_support;
 
 use adapter_support::{RecordingStore, Reqwest, TestOptions, config, expired_session};
-use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, Failure};
+use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, Failure};
+use auth0_server::AccessTokenRequest;
 use auth0_server::clock::Clock;
 use auth0_server::protocol::session::StateData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -264,4 +265,122 @@ fn a_cancelled_leader_hands_over_to_a_waiter() {
     assert_ne!(token.access_token.expose(), "expired-access-token");
     // The warm-up refresh, the cancelled leader's and the waiter's own.
     assert_eq!(emu.token_requests().len(), 3);
+}
+
+/// Half the callers ask for the default audience, half for the analytics API, all with the
+/// same pre-rotation session: two refreshes that spend one refresh token.
+fn audience_for(i: usize) -> AccessTokenRequest {
+    if i.is_multiple_of(2) {
+        AccessTokenRequest::default()
+    } else {
+        AccessTokenRequest::audience(ANALYTICS_AUDIENCE)
+    }
+}
+
+/// Exactly two refreshes, the second spending the token the first rotated to; no reuse
+/// detection; every caller of an audience got that audience's one token.
+fn assert_two_refreshes_on_one_lane(emu: &Emulator, tokens: &[(usize, String)]) {
+    let requests = emu.token_requests();
+    assert_eq!(requests.len(), 2, "one refresh per audience");
+    let spent: Vec<_> = requests
+        .iter()
+        .map(|r| r.param("refresh_token").unwrap().to_owned())
+        .collect();
+    assert_ne!(
+        spent[0], spent[1],
+        "the second refresh spent the rotated token, not the old one"
+    );
+    assert_eq!(emu.reuse_detections(), 0);
+    assert_eq!(emu.revoked_families(), 0);
+    for parity in [0, 1] {
+        let mine: Vec<_> = tokens
+            .iter()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(mine.len(), CALLERS / 2);
+        assert!(mine.iter().all(|t| *t == mine[0]), "one token per audience");
+    }
+}
+
+#[test]
+fn concurrent_refreshes_for_two_audiences_never_spend_one_refresh_token_twice() {
+    let emu = Emulator::start(Default::default());
+    let client = blocking(&emu, Clock::system());
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let barrier = Barrier::new(CALLERS);
+    let tokens: Vec<(usize, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CALLERS)
+            .map(|i| {
+                let (client, barrier) = (client.clone(), &barrier);
+                let mut o = TestOptions::with(&format!("t{i}"), session.clone());
+                s.spawn(move || {
+                    barrier.wait();
+                    let t = client
+                        .get_access_token_with(audience_for(i), &mut o)
+                        .unwrap();
+                    (i, t.access_token.expose().to_owned())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_two_refreshes_on_one_lane(&emu, &tokens);
+}
+
+#[test]
+fn concurrent_async_refreshes_for_two_audiences_never_spend_one_refresh_token_twice() {
+    let emu = Emulator::start(Default::default());
+    let rt = runtime();
+    let client = nonblocking(&emu, &rt, Clock::system());
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let tokens = rt.block_on(async {
+        let barrier = Arc::new(tokio::sync::Barrier::new(CALLERS));
+        let tasks: Vec<_> = (0..CALLERS)
+            .map(|i| {
+                let (client, barrier) = (client.clone(), barrier.clone());
+                let mut o = TestOptions::with(&format!("t{i}"), session.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let t = client
+                        .get_access_token_with(audience_for(i), &mut o)
+                        .await
+                        .unwrap();
+                    (i, t.access_token.expose().to_owned())
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    assert_two_refreshes_on_one_lane(&emu, &tokens);
+}
+
+#[test]
+fn a_late_request_for_another_audience_spends_the_rotated_refresh_token() {
+    let emu = Emulator::start(Default::default());
+    let client = blocking(&emu, Clock::system());
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let original = session.refresh_token.clone().unwrap();
+    client
+        .get_access_token(&mut TestOptions::with("a", session.clone()))
+        .unwrap();
+    // The same (pre-rotation) session asks for another API.
+    let mut late = TestOptions::with("b", session);
+    client
+        .get_access_token_with(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), &mut late)
+        .unwrap();
+    let requests = emu.token_requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].param("refresh_token"), Some(original.expose()));
+    assert_ne!(requests[1].param("refresh_token"), Some(original.expose()));
+    assert_eq!(emu.reuse_detections(), 0);
+    let kept = late.session.unwrap().refresh_token.unwrap();
+    assert!(
+        emu.refresh_token_is_live(kept.expose()),
+        "the late session holds a live token"
+    );
 }
