@@ -10,15 +10,19 @@
 //! * `cold_request`: a cookie value this store has not seen (cache disabled) — reassemble,
 //!   decrypt (HMAC-SHA-512 + AES-256-CBC), parse the JSON, check expiry, decide;
 //! * `warm_request`: the same cookie again, served by the store's cache;
-//! * `encode`: writing the session (serialise, encrypt, chunk into `Set-Cookie` headers).
+//! * `encode`: writing the session (serialise, encrypt, chunk into `Set-Cookie` headers);
+//! * `client_cold_request` / `client_warm_request`: the same request through the public API,
+//!   `blocking::ServerClient::get_access_token` with the cookie stores — the store, the
+//!   core's `GetAccessToken` state machine and the generic driver (no network: a cache hit).
 //!
 //! Run with `cargo bench -p auth0-server --bench cookie`.
 
+use auth0_server::blocking::ServerClient;
 use auth0_server::clock::Clock;
 use auth0_server::protocol::access_token::{is_expired, requested_scope, select_token_set};
 use auth0_server::protocol::config::Config;
 use auth0_server::protocol::session::StateData;
-use auth0_server::store::cookie::CookieStateStore;
+use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
 use auth0_server::store::{CookieOptions, StateStore};
 use divan::{Bencher, black_box};
 use http::HeaderMap;
@@ -130,4 +134,43 @@ fn encode(bencher: Bencher) {
             .expect("session fits");
         response.set_cookie_headers().len()
     });
+}
+
+fn client(fx: &Fixture, cache: usize) -> ServerClient<CookieStateStore, CookieTransactionStore> {
+    let transactions = CookieTransactionStore::builder(&fx.config)
+        .clock(fx.clock.clone())
+        .build()
+        .expect("store");
+    ServerClient::builder(
+        fx.config.clone(),
+        store(&fx.config, &fx.clock, cache),
+        transactions,
+    )
+    .clock(fx.clock.clone())
+    .build()
+}
+
+/// One request through the public API.
+fn serve_client(
+    fx: &Fixture,
+    client: &ServerClient<CookieStateStore, CookieTransactionStore>,
+) -> usize {
+    let mut options = CookieOptions::from_request_headers(&fx.headers);
+    let token = client.get_access_token(&mut options).expect("a cache hit");
+    token.access_token.expose().len()
+}
+
+#[divan::bench(sample_count = 500, sample_size = 20)]
+fn client_cold_request(bencher: Bencher) {
+    let fx = fixture();
+    let client = client(&fx, 0);
+    bencher.bench_local(|| serve_client(black_box(&fx), &client));
+}
+
+#[divan::bench(sample_count = 500, sample_size = 20)]
+fn client_warm_request(bencher: Bencher) {
+    let fx = fixture();
+    let client = client(&fx, 1024);
+    serve_client(&fx, &client);
+    bencher.bench_local(|| serve_client(black_box(&fx), &client));
 }
