@@ -323,6 +323,12 @@ pub fn authorization_params(
     if let Some(details) = &options.authorization_details {
         params.insert("authorization_details".into(), details.to_string());
     }
+    // Whatever `organization` goes on the wire (typed option, per-call or configured
+    // parameter) is the one the ID token must carry.
+    let organization = params
+        .get("organization")
+        .filter(|org| !org.trim().is_empty())
+        .cloned();
     let mut ordered: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
         ("client_id".into(), config.client_id().to_owned()),
@@ -335,10 +341,6 @@ pub fn authorization_params(
     ordered.push(("code_challenge_method".into(), "S256".into()));
     ordered.push(("state".into(), secrets.state.clone()));
     ordered.push(("nonce".into(), secrets.nonce.clone()));
-    let organization = options
-        .organization
-        .clone()
-        .or_else(|| configured.extra.get("organization").cloned());
     Ok(AuthorizationRequest {
         params: ordered,
         transaction: TransactionData {
