@@ -542,7 +542,9 @@ pub struct LoginResult {
 }
 
 /// The query parameters of a callback that matter.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// `Debug` does not show the authorization code (a credential).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Callback {
     /// `state`.
     pub state: Option<String>,
@@ -552,6 +554,17 @@ pub struct Callback {
     pub error: Option<String>,
     /// `error_description`.
     pub error_description: Option<String>,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback")
+            .field("state", &self.state)
+            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .finish()
+    }
 }
 
 /// Longest callback URL accepted.
@@ -640,7 +653,7 @@ enum CompleteState {
     Start,
     LoadingTransaction(String),
     DeletingFailed(LoginError),
-    Metadata(String, Box<TransactionData>, String, MetadataStep),
+    Metadata(String, Box<TransactionData>, Secret, MetadataStep),
     Exchanging(String, Box<TransactionData>, Arc<Metadata>),
     Verifying(
         String,
@@ -721,7 +734,7 @@ impl Operation for CompleteInteractiveLogin {
                     };
                     return self.fail_and_forget(key, err);
                 }
-                let Some(code) = callback.code.filter(|c| !c.is_empty()) else {
+                let Some(code) = callback.code.filter(|c| !c.is_empty()).map(Secret::new) else {
                     return self.fail_and_forget(key, LoginError::MissingCode);
                 };
                 let (meta, effect) = MetadataStep::start();
@@ -739,7 +752,7 @@ impl Operation for CompleteInteractiveLogin {
                         let redirect_uri = tx.redirect_uri.as_deref().unwrap_or_default();
                         let params = [
                             ("grant_type", "authorization_code"),
-                            ("code", code.as_str()),
+                            ("code", code.expose()),
                             ("redirect_uri", redirect_uri),
                             ("code_verifier", verifier),
                         ];
