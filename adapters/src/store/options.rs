@@ -43,12 +43,16 @@ impl std::fmt::Debug for CookieOptions {
 pub const MAX_REQUEST_COOKIES: usize = 200;
 
 impl CookieOptions {
-    /// Options for a request with these headers (every `Cookie` header is read).
+    /// Options for a request with these headers (every `Cookie` header is read). A pair
+    /// that is not UTF-8 is skipped, not the whole header: browsers send other cookies'
+    /// non-ASCII values as they are.
     pub fn from_request_headers(headers: &HeaderMap) -> Self {
         let mut request = Vec::new();
         for value in headers.get_all(COOKIE) {
-            let Ok(text) = value.to_str() else { continue };
-            for pair in text.split(';') {
+            for pair in value.as_bytes().split(|&b| b == b';') {
+                let Ok(pair) = std::str::from_utf8(pair) else {
+                    continue;
+                };
                 if request.len() >= MAX_REQUEST_COOKIES {
                     break;
                 }
