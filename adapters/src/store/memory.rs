@@ -10,7 +10,9 @@
 //! Sessions expire like cookie sessions ([`SessionLifetime`]: 7 days absolute, 3 days of
 //! inactivity by default), checked on every read, and the store is bounded: past its
 //! capacity, expired sessions are dropped first, then the least recently active. Login
-//! transactions expire after an hour.
+//! transactions expire after an hour, and each is bound to the browser that started the
+//! login by a random value in a cookie named after the transaction key (`_a0_tx.{state}`):
+//! a callback URL opened in another browser finds no transaction (login CSRF).
 //!
 //! ```
 //! use auth0_server::store::{CookieOptions, StateStore};
@@ -55,6 +57,9 @@ pub const DEFAULT_SESSION_COOKIE: &str = "__a0_sid";
 
 /// Bytes of randomness in a session id (256 bits).
 const SESSION_ID_BYTES: usize = 32;
+
+/// Bytes of randomness binding a login transaction to its browser (128 bits).
+const BINDING_BYTES: usize = 16;
 
 /// Longest cookie value looked up (a longer one cannot be an id this store issued).
 const MAX_ID_LEN: usize = 64;
@@ -212,9 +217,22 @@ impl MemoryStateStore {
 }
 
 fn new_id() -> Result<String, StoreError> {
-    let bytes = random_bytes(SESSION_ID_BYTES)
-        .map_err(|_| StoreError::new("the OS random number generator failed"))?;
+    random_token(SESSION_ID_BYTES)
+}
+
+fn random_token(len: usize) -> Result<String, StoreError> {
+    let bytes =
+        random_bytes(len).map_err(|_| StoreError::new("the OS random number generator failed"))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Equality without an early exit on the first differing byte.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Whether a session is one a logout token ends: by `sid` when the token has one, else by
@@ -291,13 +309,27 @@ impl StateStore for MemoryStateStore {
     }
 }
 
-/// A transaction store keeping in-flight logins in memory, keyed by the transaction key.
+/// A transaction store keeping in-flight logins in memory, keyed by the transaction key and
+/// bound to the browser that started the login: `set` writes a cookie named after the key
+/// (`HttpOnly; Secure; SameSite=Lax; Path=/`) with a random value, and `get` returns the
+/// transaction only to a request carrying that value.
 /// A transaction lives [`TRANSACTION_LIFETIME`] seconds; past [`DEFAULT_TRANSACTION_CAPACITY`]
 /// the expired ones, then the oldest, are dropped.
-#[derive(Default)]
 pub struct MemoryTransactionStore {
-    transactions: Mutex<HashMap<String, TransactionData>>,
+    /// Transaction key → (binding cookie value, transaction).
+    transactions: Mutex<HashMap<String, (String, TransactionData)>>,
     clock: Clock,
+    secure: bool,
+}
+
+impl Default for MemoryTransactionStore {
+    fn default() -> Self {
+        MemoryTransactionStore {
+            transactions: Mutex::default(),
+            clock: Clock::default(),
+            secure: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for MemoryTransactionStore {
@@ -320,23 +352,45 @@ impl MemoryTransactionStore {
         self
     }
 
+    /// Whether the binding cookie is marked `Secure` (default `true`; turn off only for
+    /// plain-http development on localhost).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
     fn is_live(tx: &TransactionData, now: u64) -> bool {
         tx.created_at.saturating_add(TRANSACTION_LIFETIME) > now
+    }
+
+    fn attributes(&self) -> &'static str {
+        if self.secure {
+            "HttpOnly; Secure; SameSite=Lax; Path=/"
+        } else {
+            "HttpOnly; SameSite=Lax; Path=/"
+        }
     }
 }
 
 impl TransactionStore for MemoryTransactionStore {
     type Options = CookieOptions;
 
+    /// The transaction under `key` if this browser started it (its binding cookie matches)
+    /// and it is not older than [`TRANSACTION_LIFETIME`], else `None`.
     fn get(
         &self,
         key: &str,
-        _options: &mut CookieOptions,
+        options: &mut CookieOptions,
     ) -> Result<Option<TransactionData>, StoreError> {
+        let Some(cookie) = options.cookie(key) else {
+            return Ok(None);
+        };
         let now = self.clock.now();
         let mut transactions = lock(&self.transactions);
         match transactions.get(key) {
-            Some(tx) if Self::is_live(tx, now) => Ok(Some(tx.clone())),
+            Some((binding, tx)) if Self::is_live(tx, now) => {
+                Ok(constant_time_eq(binding, cookie).then(|| tx.clone()))
+            }
             Some(_) => {
                 transactions.remove(key);
                 Ok(None)
@@ -345,12 +399,20 @@ impl TransactionStore for MemoryTransactionStore {
         }
     }
 
+    /// Stores the transaction and sets its binding cookie. Errors for a key that is not a
+    /// valid cookie name.
     fn set(
         &self,
         key: &str,
         transaction: &TransactionData,
-        _options: &mut CookieOptions,
+        options: &mut CookieOptions,
     ) -> Result<(), StoreError> {
+        if !crate::store::cookie::chunks::is_valid_name(key) {
+            return Err(StoreError::new(
+                "memory transaction store: the transaction key is not a valid cookie name",
+            ));
+        }
+        let binding = random_token(BINDING_BYTES)?;
         let now = self.clock.now();
         let mut tx = transaction.clone();
         if tx.created_at == 0 {
@@ -358,11 +420,11 @@ impl TransactionStore for MemoryTransactionStore {
         }
         let mut transactions = lock(&self.transactions);
         if transactions.len() >= DEFAULT_TRANSACTION_CAPACITY {
-            transactions.retain(|_, t| Self::is_live(t, now));
+            transactions.retain(|_, (_, t)| Self::is_live(t, now));
             while transactions.len() >= DEFAULT_TRANSACTION_CAPACITY {
                 let oldest = transactions
                     .iter()
-                    .min_by_key(|(_, t)| t.created_at)
+                    .min_by_key(|(_, (_, t))| t.created_at)
                     .map(|(k, _)| k.clone());
                 match oldest {
                     Some(k) => transactions.remove(&k),
@@ -370,12 +432,27 @@ impl TransactionStore for MemoryTransactionStore {
                 };
             }
         }
-        transactions.insert(key.to_owned(), tx);
+        let max_age = tx
+            .created_at
+            .saturating_add(TRANSACTION_LIFETIME)
+            .saturating_sub(now)
+            .min(TRANSACTION_LIFETIME);
+        transactions.insert(key.to_owned(), (binding.clone(), tx));
+        drop(transactions);
+        options.set_cookie(
+            key,
+            &binding,
+            &format!("{}; Max-Age={max_age}", self.attributes()),
+        );
         Ok(())
     }
 
-    fn delete(&self, key: &str, _options: &mut CookieOptions) -> Result<(), StoreError> {
+    /// Deletes the transaction and clears its binding cookie.
+    fn delete(&self, key: &str, options: &mut CookieOptions) -> Result<(), StoreError> {
         lock(&self.transactions).remove(key);
+        if options.cookie(key).is_some() {
+            options.remove_cookie(key, self.attributes());
+        }
         Ok(())
     }
 }
