@@ -10,7 +10,9 @@ use crate::effect::{
 use crate::jose::JoseError;
 use crate::jose::claims::{LogoutTokenExpectations, validate_logout_token};
 use crate::secret::Secret;
-use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
+use crate::signed_token::{
+    LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN, VerifyFailure, VerifyOutcome, VerifySignedToken,
+};
 use crate::token_endpoint::{ResponseError, form_post};
 use std::sync::Arc;
 
@@ -357,7 +359,10 @@ impl Operation for HandleBackchannelLogout {
             input,
         ) {
             (BclState::Start, Input::Start) => {
-                match VerifySignedToken::start(self.token.expose()) {
+                match VerifySignedToken::start(
+                    self.token.expose(),
+                    LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN,
+                ) {
                     Ok((verify, effect)) => {
                         self.state = BclState::Verifying(verify);
                         Step::Effect(effect)

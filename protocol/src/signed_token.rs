@@ -52,17 +52,27 @@ enum State {
 pub(crate) struct VerifySignedToken {
     jws: Option<Jws>,
     state: State,
+    /// Seconds after a JWKS fetch during which an unknown `kid` fails instead of refetching.
+    refetch_cooldown: u64,
 }
 
+/// How long after a JWKS fetch an unknown `kid` in a *logout token* fails without another
+/// fetch. Anyone can post a logout token: without a cooldown, tokens with random `kid`s would
+/// make the server fetch the JWKS from the tenant once each. ID tokens arrive from the token
+/// endpoint itself, so an unknown `kid` there is a real key rotation and always refetches.
+pub const LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN: u64 = 30;
+
 impl VerifySignedToken {
-    /// Parses the token and starts: the first effect loads the metadata.
-    pub(crate) fn start(token: &str) -> Result<(Self, Effect), JoseError> {
+    /// Parses the token and starts: the first effect loads the metadata. After a JWKS fetch,
+    /// an unknown `kid` refetches only once `refetch_cooldown` seconds have passed.
+    pub(crate) fn start(token: &str, refetch_cooldown: u64) -> Result<(Self, Effect), JoseError> {
         let jws = Jws::parse(token)?;
         let (meta, effect) = MetadataStep::start();
         Ok((
             VerifySignedToken {
                 jws: Some(jws),
                 state: State::Metadata(meta),
+                refetch_cooldown,
             },
             effect,
         ))
@@ -78,6 +88,7 @@ impl VerifySignedToken {
             VerifySignedToken {
                 jws: Some(jws),
                 state: State::LoadingJwks(metadata),
+                refetch_cooldown: 0,
             },
             Effect::LoadJwks,
         ))
@@ -145,6 +156,11 @@ impl VerifySignedToken {
                 match fresh {
                     Some(c) => match self.verify(&c.jwks) {
                         // A key the cached set lacks: the tenant may have rotated; refetch once.
+                        Err(JoseError::UnknownKid(kid))
+                            if now.saturating_sub(c.fetched_at) < self.refetch_cooldown =>
+                        {
+                            self.finish(Err(JoseError::UnknownKid(kid)))
+                        }
                         Err(JoseError::UnknownKid(_)) => self.fetch(metadata),
                         other => self.finish(other),
                     },

@@ -389,6 +389,46 @@ mod complete_login {
     }
 
     #[test]
+    fn a_logout_token_with_an_unknown_kid_refetches_the_jwks_only_after_a_cooldown() {
+        let (a, b) = (
+            key(include_str!("data/rs256-a.pem")),
+            key(include_str!("data/rs256-b.pem")),
+        );
+        let token = id_token(
+            "b",
+            &b,
+            json!({"iss": "https://tenant.auth0.com/", "aud": "client-1", "iat": NOW, "jti": "j1", "sid": "sid-1",
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+        );
+        // Fetched 5 s ago: a forged token naming an unknown key costs the tenant no request.
+        // Fetched 31 s ago: the tenant may have rotated its keys; look once.
+        for (age, refetches) in [(5, false), (31, true)] {
+            let cached = CachedJwks {
+                jwks: Jwks::from_slice(&jwks_json("a", &a)).unwrap(),
+                fetched_at: NOW - age,
+            };
+            let fresh = jwks_json("b", &b);
+            let (result, names, _) = drive(core().handle_backchannel_logout(&token), |e| match e {
+                Effect::LoadMetadata => Input::Metadata(Some(metadata())),
+                Effect::LoadJwks => Input::Jwks(Some(cached.clone())),
+                Effect::Http(_) => Input::Http(http::Response::new(fresh.clone())),
+                _ => Input::Done,
+            });
+            let fetched = names.iter().filter(|n| *n == "Http").count();
+            if refetches {
+                assert_eq!(fetched, 1, "{names:?}");
+                assert_eq!(result.unwrap().sid.as_deref(), Some("sid-1"));
+            } else {
+                assert_eq!(fetched, 0, "{names:?}");
+                assert_eq!(
+                    result.unwrap_err().token_error().map(|e| e.code()),
+                    Some("unknown_kid")
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_wrong_nonce_writes_no_session() {
         let a = key(include_str!("data/rs256-a.pem"));
         let token = id_token("a", &a, claims("other"));
