@@ -30,7 +30,7 @@
 //! ```
 
 use crate::clock::Clock;
-use crate::coordinator::{CoordinatedResponse, RefreshCoordinator};
+use crate::coordinator::{Coordinated, CoordinatedResponse, RefreshCoordinator};
 use crate::driver::{DEFAULT_ROTATION_GRACE, Shared, http_input};
 use crate::error::{Error, TransportError, TransportErrorKind};
 use crate::single_flight::{Acquire, SharedResponse};
@@ -113,7 +113,8 @@ impl<S, T> ServerClientBuilder<S, T> {
     /// Coordinates refreshes with the application's other instances (default: none, the
     /// in-process single-flight only), e.g. a
     /// `store::redis::RedisRefreshCoordinator` (feature `redis`). It is asked
-    /// once per refresh by the in-process leader; see [`crate::coordinator`].
+    /// by the in-process leader of each refresh, and of each request that spends a refresh
+    /// token (the connection exchange too); see [`crate::coordinator`].
     pub fn coordinator(mut self, coordinator: impl RefreshCoordinator + 'static) -> Self {
         self.coordinator = Some(Arc::new(coordinator));
         self
@@ -409,7 +410,9 @@ where
                         .into());
                     };
                     let result = match &self.inner.coordinator {
-                        Some(coordinator) if coalesce.remember => {
+                        // Remembered refreshes, and every request that spends a refresh token
+                        // (a lane): another instance may be spending it, or have rotated it.
+                        Some(coordinator) if coalesce.remember || coalesce.lane.is_some() => {
                             let send = Box::new(|| {
                                 let response = self.send(request)?;
                                 Ok(CoordinatedResponse {
@@ -417,8 +420,17 @@ where
                                     received_at: shared.clock.now(),
                                 })
                             });
-                            match coordinator.coordinate(&coalesce.key, send) {
-                                Ok(r) => Ok(SharedResponse::new(r.response, r.received_at)),
+                            match coordinator.coordinate(&coalesce, send) {
+                                Ok(Coordinated::Response(r)) => {
+                                    Ok(SharedResponse::new(r.response, r.received_at))
+                                }
+                                // Another instance spent this lane's refresh token and it was
+                                // rotated; nothing was sent. `leader` drops without recording
+                                // a rotation in-process: each local waiter asks again, and
+                                // those whose key another instance answered get that answer.
+                                Ok(Coordinated::Rotated(rotated_to)) => {
+                                    return Ok((Input::Rotated(rotated_to), now));
+                                }
                                 Err(Error::Transport(e)) => Err(e),
                                 // The coordinator failed (nothing was sent): `leader` drops,
                                 // and each local waiter tries again itself.

@@ -1,25 +1,40 @@
 //! Cross-instance coordination of refreshes (DESIGN.md §7, scale-out).
 //!
 //! Within one process, concurrent refreshes of one refresh token share one request
-//! (single-flight) and a rotated refresh token's answer is remembered for the rotation grace
-//! window. Several instances of an application behind a load balancer need the same guarantee
-//! *between* processes: with refresh-token rotation and reuse detection, two instances
-//! redeeming the same refresh token make Auth0 revoke the user's whole token family.
+//! (single-flight), requests that spend one refresh token run one at a time (its *lane*), and
+//! a rotated refresh token's answer is remembered for the rotation grace window. Several
+//! instances of an application behind a load balancer need the same guarantees *between*
+//! processes: with refresh-token rotation and reuse detection, two instances redeeming the
+//! same refresh token — for the same audience or for two different ones — make Auth0 revoke
+//! the user's whole token family.
 //!
 //! A [`RefreshCoordinator`] (blocking client) or [`AsyncRefreshCoordinator`] (async client),
 //! set with the builders' `.coordinator(...)`, decides how the one in-process leader of a
-//! refresh obtains its response: by sending it (`send`, called at most once), or by taking
-//! the answer another instance published. It sees only requests the core marks as
-//! remembered refreshes ([`Coalesce::remember`]); discovery and JWKS fetches are idempotent
-//! and stay per-process. Without a coordinator (the default) the leader simply sends.
+//! request obtains its outcome: by sending it (`send`, called at most once), by taking the
+//! answer another instance published for the same [`Coalesce::key`], or — when another
+//! instance already spent the refresh token of the request's [`Coalesce::lane`] and it was
+//! rotated — by learning the new refresh token ([`Coordinated::Rotated`]) without sending
+//! anything. The driver then answers the operation with [`Input::Rotated`], and the operation
+//! asks again, spending the new token (a new lane).
+//!
+//! It sees the requests the core marks as remembered refreshes ([`Coalesce::remember`]) and
+//! every request that spends a refresh token ([`Coalesce::lane`]: refreshes for any audience
+//! or scope, and the federated connection exchange); discovery and JWKS fetches are
+//! idempotent and stay per-process. Without a coordinator (the default) the leader simply
+//! sends.
 //!
 //! The SDK ships one implementation on Redis:
 //! `store::redis::RedisRefreshCoordinator` (feature
 //! `redis`) and its async twin (feature `redis-tokio`).
 //!
+//! [`Coalesce::key`]: auth0_server_protocol::effect::Coalesce::key
 //! [`Coalesce::remember`]: auth0_server_protocol::effect::Coalesce::remember
+//! [`Coalesce::lane`]: auth0_server_protocol::effect::Coalesce::lane
+//! [`Input::Rotated`]: auth0_server_protocol::effect::Input::Rotated
 
 use crate::error::{Error, TransportError};
+use auth0_server_protocol::Secret;
+use auth0_server_protocol::effect::Coalesce;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -33,6 +48,19 @@ pub struct CoordinatedResponse {
     pub received_at: u64,
 }
 
+/// The outcome of coordinating one request.
+#[derive(Debug)]
+pub enum Coordinated {
+    /// The response: received by this instance (`send` was called), or published by the
+    /// instance that sent the same request (same [`Coalesce::key`]).
+    Response(CoordinatedResponse),
+    /// Nothing was sent: another instance spent the refresh token of the request's
+    /// [`Coalesce::lane`] (for another key) within the rotation grace window, and its answer
+    /// rotated it to this token. Spend this one instead (the driver answers the operation
+    /// with [`Input::Rotated`](auth0_server_protocol::effect::Input::Rotated)).
+    Rotated(Secret),
+}
+
 /// Sends the request this instance holds; called at most once.
 pub type SendRequest<'a> = Box<dyn FnOnce() -> Result<CoordinatedResponse, TransportError> + 'a>;
 
@@ -42,28 +70,41 @@ pub type SendFuture<'a> =
 
 /// The future of [`AsyncRefreshCoordinator::coordinate`].
 pub type CoordinateFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<CoordinatedResponse, Error>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Coordinated, Error>> + Send + 'a>>;
 
 /// Coordinates the refreshes of several instances (blocking client).
 ///
-/// Contract: for one `key`, at most one instance sends at a time, and an instance never sends
-/// after another published a successful answer for the key within the rotation grace window:
-/// it takes that answer instead. `send` must be called at most once.
+/// Contract, for a request described by `request` (its coalesce key, whether its answer is
+/// remembered, and its lane — the hash of the refresh token it spends, if any):
+///
+/// * at most one instance at a time sends a request of one lane (or, for a request without a
+///   lane, of one key);
+/// * an instance never sends after another published a successful answer for the same key
+///   within the rotation grace window: it takes that answer instead
+///   ([`Coordinated::Response`]);
+/// * an instance never spends a lane's refresh token after another instance's answer rotated
+///   it within the grace window: it returns [`Coordinated::Rotated`] with the new token.
+///
+/// `send` must be called at most once.
 ///
 /// Errors: the transport error of `send` (as [`Error::Transport`]), a transport error another
 /// instance published for the key, or the coordinator's own failure ([`Error::Store`], code
 /// `store_error`) — in which case nothing was sent.
 pub trait RefreshCoordinator: Send + Sync {
-    /// Obtains the response for the refresh identified by `key` (a coalesce key: it names
+    /// Obtains the outcome of the request described by `request` (its key and lane name
     /// tokens by hash only).
-    fn coordinate(&self, key: &str, send: SendRequest<'_>) -> Result<CoordinatedResponse, Error>;
+    fn coordinate(&self, request: &Coalesce, send: SendRequest<'_>) -> Result<Coordinated, Error>;
 }
 
 /// Coordinates the refreshes of several instances (async client). The same contract as
 /// [`RefreshCoordinator`]; `send` is awaited at most once.
 pub trait AsyncRefreshCoordinator: Send + Sync {
-    /// Obtains the response for the refresh identified by `key`.
-    fn coordinate<'a>(&'a self, key: &'a str, send: SendFuture<'a>) -> CoordinateFuture<'a>;
+    /// Obtains the outcome of the request described by `request`.
+    fn coordinate<'a>(
+        &'a self,
+        request: &'a Coalesce,
+        send: SendFuture<'a>,
+    ) -> CoordinateFuture<'a>;
 }
 
 /// The default: no coordination beyond the process. Sends the request.
@@ -71,25 +112,33 @@ pub trait AsyncRefreshCoordinator: Send + Sync {
 pub struct Uncoordinated;
 
 impl RefreshCoordinator for Uncoordinated {
-    fn coordinate(&self, _key: &str, send: SendRequest<'_>) -> Result<CoordinatedResponse, Error> {
-        Ok(send()?)
+    fn coordinate(&self, _request: &Coalesce, send: SendRequest<'_>) -> Result<Coordinated, Error> {
+        Ok(Coordinated::Response(send()?))
     }
 }
 
 impl AsyncRefreshCoordinator for Uncoordinated {
-    fn coordinate<'a>(&'a self, _key: &'a str, send: SendFuture<'a>) -> CoordinateFuture<'a> {
-        Box::pin(async move { Ok(send.await?) })
+    fn coordinate<'a>(
+        &'a self,
+        _request: &'a Coalesce,
+        send: SendFuture<'a>,
+    ) -> CoordinateFuture<'a> {
+        Box::pin(async move { Ok(Coordinated::Response(send.await?)) })
     }
 }
 
 impl<C: RefreshCoordinator + ?Sized> RefreshCoordinator for std::sync::Arc<C> {
-    fn coordinate(&self, key: &str, send: SendRequest<'_>) -> Result<CoordinatedResponse, Error> {
-        (**self).coordinate(key, send)
+    fn coordinate(&self, request: &Coalesce, send: SendRequest<'_>) -> Result<Coordinated, Error> {
+        (**self).coordinate(request, send)
     }
 }
 
 impl<C: AsyncRefreshCoordinator + ?Sized> AsyncRefreshCoordinator for std::sync::Arc<C> {
-    fn coordinate<'a>(&'a self, key: &'a str, send: SendFuture<'a>) -> CoordinateFuture<'a> {
-        (**self).coordinate(key, send)
+    fn coordinate<'a>(
+        &'a self,
+        request: &'a Coalesce,
+        send: SendFuture<'a>,
+    ) -> CoordinateFuture<'a> {
+        (**self).coordinate(request, send)
     }
 }

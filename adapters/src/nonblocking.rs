@@ -32,7 +32,7 @@
 //! the calls waiting on it take over.
 
 use crate::clock::Clock;
-use crate::coordinator::{AsyncRefreshCoordinator, CoordinatedResponse};
+use crate::coordinator::{AsyncRefreshCoordinator, Coordinated, CoordinatedResponse};
 use crate::driver::{DEFAULT_ROTATION_GRACE, Shared, http_input};
 use crate::error::{Error, TransportError};
 use crate::single_flight::{Acquire, SharedResponse};
@@ -120,8 +120,9 @@ pub struct ServerClientBuilder<S, T, H> {
 impl<S, T, H> ServerClientBuilder<S, T, H> {
     /// Coordinates refreshes with the application's other instances (default: none, the
     /// in-process single-flight only), e.g. an
-    /// `store::redis::AsyncRedisRefreshCoordinator` (feature `redis-tokio`). It is
-    /// asked once per refresh by the in-process leader; see [`crate::coordinator`].
+    /// `store::redis::AsyncRedisRefreshCoordinator` (feature `redis-tokio`). It is asked
+    /// by the in-process leader of each refresh, and of each request that spends a refresh
+    /// token (the connection exchange too); see [`crate::coordinator`].
     pub fn coordinator(mut self, coordinator: impl AsyncRefreshCoordinator + 'static) -> Self {
         self.coordinator = Some(Arc::new(coordinator));
         self
@@ -395,7 +396,9 @@ where
                     };
                     // If this future is dropped here, `leader` drops: the waiters take over.
                     let result = match &self.inner.coordinator {
-                        Some(coordinator) if coalesce.remember => {
+                        // Remembered refreshes, and every request that spends a refresh token
+                        // (a lane): another instance may be spending it, or have rotated it.
+                        Some(coordinator) if coalesce.remember || coalesce.lane.is_some() => {
                             let send = Box::pin(async move {
                                 let response = self.inner.http.send(request).await?;
                                 Ok(CoordinatedResponse {
@@ -403,8 +406,17 @@ where
                                     received_at: shared.clock.now(),
                                 })
                             });
-                            match coordinator.coordinate(&coalesce.key, send).await {
-                                Ok(r) => Ok(SharedResponse::new(r.response, r.received_at)),
+                            match coordinator.coordinate(&coalesce, send).await {
+                                Ok(Coordinated::Response(r)) => {
+                                    Ok(SharedResponse::new(r.response, r.received_at))
+                                }
+                                // Another instance spent this lane's refresh token and it was
+                                // rotated; nothing was sent. `leader` drops without recording
+                                // a rotation in-process: each local waiter asks again, and
+                                // those whose key another instance answered get that answer.
+                                Ok(Coordinated::Rotated(rotated_to)) => {
+                                    return Ok((Input::Rotated(rotated_to), now));
+                                }
                                 Err(Error::Transport(e)) => Err(e),
                                 // The coordinator failed (nothing was sent): `leader` drops,
                                 // and each local waiter tries again itself.

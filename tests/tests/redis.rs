@@ -8,17 +8,18 @@
 
 mod adapter_support;
 
-use adapter_support::{Reqwest, config, expired_session, now};
-use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, Failure};
-use auth0_server::coordinator::{CoordinatedResponse, RefreshCoordinator, SendRequest};
+use adapter_support::{RecordingStore, Reqwest, TestOptions, config, expired_session, now};
+use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, Failure};
+use auth0_server::coordinator::{Coordinated, RefreshCoordinator, SendRequest};
 use auth0_server::protocol::access_token::refresh_token_hash;
+use auth0_server::protocol::effect::Coalesce;
 use auth0_server::protocol::session::StateData;
 use auth0_server::store::redis::{
     AsyncRedisStateStore, AsyncRedisTransactionStore, RedisRefreshCoordinator, RedisStateStore,
     RedisTransactionStore,
 };
 use auth0_server::store::{CookieOptions, StateStore};
-use auth0_server::{Config, Error};
+use auth0_server::{AccessTokenRequest, Config, Error};
 use serde_json::Map;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -406,9 +407,9 @@ struct Spy<C> {
 }
 
 impl<C: RefreshCoordinator> RefreshCoordinator for Spy<C> {
-    fn coordinate(&self, key: &str, send: SendRequest<'_>) -> Result<CoordinatedResponse, Error> {
-        self.keys.lock().unwrap().push(key.to_owned());
-        self.inner.coordinate(key, send)
+    fn coordinate(&self, request: &Coalesce, send: SendRequest<'_>) -> Result<Coordinated, Error> {
+        self.keys.lock().unwrap().push(request.key.clone());
+        self.inner.coordinate(request, send)
     }
 }
 
@@ -428,15 +429,18 @@ fn a_killed_lock_holder_is_taken_over_after_the_lock_expires() {
     let b = instance(&emu, &url, &p, spy(&keys));
     let id = insert(a.state_store(), &session);
 
-    // A winner that took the lock and died before sending: the lock for the refresh's key,
-    // held with a foreign fencing value, never released, expiring in 1.5 s.
+    // A winner that took the lock and died before sending: the lock of the refresh token's
+    // lane, held with a foreign fencing value, never released, expiring in 1.5 s.
+    let lane = refresh_token_hash(session.refresh_token.as_ref().unwrap());
     let coalesce_key = format!(
-        "refresh {} {} {}",
-        refresh_token_hash(session.refresh_token.as_ref().unwrap()),
-        DEFAULT_AUDIENCE,
+        "refresh {lane} {DEFAULT_AUDIENCE} {}",
         adapter_support::DEFAULT_SCOPE
     );
-    let lock_key = coordinator(&cfg, &url, &p).lock_key(&coalesce_key);
+    let lock_key = coordinator(&cfg, &url, &p).lock_key(&Coalesce {
+        key: coalesce_key.clone(),
+        remember: true,
+        lane: Some(lane),
+    });
     let mut conn = raw(&url);
     let set: Option<String> = redis::cmd("SET")
         .arg(&lock_key)
@@ -558,4 +562,292 @@ fn transactions_are_encrypted_and_bound_to_the_browser() {
 
     store.delete(&key, &mut browser).unwrap();
     assert_eq!(store.get(&key, &mut browser).unwrap(), None);
+}
+
+// Refresh-token lanes across instances: two refreshes that spend one refresh token for two
+// audiences, on two instances. Each instance has its own stores (every caller presents its
+// own copy of the pre-rotation session, like a cookie) and its own HTTP client; they share
+// only Redis.
+
+type LaneBlocking = auth0_server::blocking::ServerClient<RecordingStore, RecordingStore>;
+type LaneAsync = auth0_server::nonblocking::ServerClient<RecordingStore, RecordingStore, Reqwest>;
+
+fn lane_instance(emu: &Emulator, url: &str, prefix: &str) -> LaneBlocking {
+    let cfg = config(emu);
+    let store = RecordingStore::default();
+    LaneBlocking::builder(cfg.clone(), store.clone(), store)
+        .coordinator(coordinator(&cfg, url, prefix))
+        .build()
+}
+
+fn lane_async_instance(
+    emu: &Emulator,
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    prefix: &str,
+) -> LaneAsync {
+    let _guard = rt.enter();
+    let cfg = config(emu);
+    let store = RecordingStore::default();
+    LaneAsync::builder(
+        cfg.clone(),
+        store.clone(),
+        store,
+        Reqwest::with_timeout(Duration::from_secs(10)),
+    )
+    .coordinator(
+        RedisRefreshCoordinator::builder(&cfg, url)
+            .key_prefix(prefix)
+            .build_async()
+            .unwrap(),
+    )
+    .build()
+}
+
+/// Caller `i` asks for the default audience when even, for the analytics API when odd.
+fn lane_audience(i: usize) -> AccessTokenRequest {
+    if i.is_multiple_of(2) {
+        AccessTokenRequest::default()
+    } else {
+        AccessTokenRequest::audience(ANALYTICS_AUDIENCE)
+    }
+}
+
+/// Exactly two refreshes, the second spending the token the first rotated to; no reuse
+/// detection; one token per audience among all callers. Returns the tokens involved (the
+/// two refresh tokens spent, the two access tokens), to look for in Redis.
+fn assert_two_refreshes_on_one_lane(
+    emu: &Emulator,
+    original: &str,
+    tokens: &[(usize, String)],
+) -> Vec<String> {
+    let requests = emu.token_requests();
+    let spent: Vec<_> = requests
+        .iter()
+        .map(|r| r.param("refresh_token").unwrap().to_owned())
+        .collect();
+    assert_eq!(requests.len(), 2, "one refresh per audience: {spent:?}");
+    assert_eq!(
+        spent[0], original,
+        "the first refresh spent the session's token"
+    );
+    assert_ne!(
+        spent[1], spent[0],
+        "the second refresh spent the rotated token, not the old one"
+    );
+    assert_eq!(emu.reuse_detections(), 0, "no reuse detected");
+    assert_eq!(emu.revoked_families(), 0, "no family revoked");
+    assert_eq!(tokens.len(), 2 * PER_INSTANCE);
+    for parity in [0, 1] {
+        let mine: Vec<_> = tokens
+            .iter()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, t)| t)
+            .collect();
+        assert!(mine.iter().all(|t| *t == mine[0]), "one token per audience");
+        assert_ne!(mine[0], "expired-access-token");
+    }
+    assert_ne!(tokens[0].1, tokens[1].1, "each audience has its own token");
+    vec![
+        spent[0].clone(),
+        spent[1].clone(),
+        tokens[0].1.clone(),
+        tokens[1].1.clone(),
+    ]
+}
+
+/// Every value under `prefix` is encrypted: none contains any of `secrets`. The lanes'
+/// rotations were published.
+fn assert_nothing_in_clear(url: &str, prefix: &str, secrets: &[String]) {
+    let mut conn = raw(url);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut conn)
+        .unwrap();
+    let rotations = keys.iter().filter(|k| k.ends_with(":rotated")).count();
+    assert!(rotations >= 1, "a lane's rotation is published: {keys:?}");
+    for key in &keys {
+        assert!(
+            secrets.iter().all(|s| !key.contains(s.as_str())),
+            "a token in a key name: {key}"
+        );
+        let value: Option<String> = redis::cmd("GET").arg(key).query(&mut conn).unwrap();
+        let Some(value) = value else { continue };
+        assert!(value.starts_with("eyJhbGciOiJkaXIi"), "a JWE: {value:.40}");
+        for secret in secrets {
+            assert!(
+                !value.contains(secret.as_str()),
+                "clear text in Redis under {key}"
+            );
+        }
+    }
+}
+
+/// Rounds of the concurrent lane scenario. Which audience each instance's in-process leader
+/// asks for is up to the scheduler; only rounds where the two differ can catch an
+/// uncoordinated lane, so several independent rounds make that near-certain.
+const LANE_ROUNDS: usize = 4;
+
+#[test]
+fn two_instances_fifty_callers_two_audiences_one_lane() {
+    let url = require_redis!();
+    let mut written = Vec::new();
+    for _ in 0..LANE_ROUNDS {
+        let p = prefix();
+        let emu = Emulator::start(Default::default());
+        // Latency keeps the first refresh in flight while every caller arrives.
+        emu.fail_next("/oauth/token", Failure::Slow(Duration::from_millis(300)), 1);
+        let instances = [lane_instance(&emu, &url, &p), lane_instance(&emu, &url, &p)];
+        let session = expired_session(&emu, DEFAULT_AUDIENCE);
+        let original = session.refresh_token.clone().unwrap();
+        let barrier = Barrier::new(2 * PER_INSTANCE);
+        let tokens: Vec<(usize, String)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2 * PER_INSTANCE)
+                .map(|i| {
+                    let (client, barrier) = (&instances[i / PER_INSTANCE], &barrier);
+                    let mut o = TestOptions::with(&format!("t{i}"), session.clone());
+                    s.spawn(move || {
+                        barrier.wait();
+                        let t = client
+                            .get_access_token_with(lane_audience(i), &mut o)
+                            .unwrap();
+                        (i, t.access_token.expose().to_owned())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let secrets = assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens);
+        written.push((p, secrets));
+    }
+    // Once every round ran (a failed round is the more telling failure).
+    for (p, secrets) in written {
+        assert_nothing_in_clear(&url, &p, &secrets);
+    }
+}
+
+#[test]
+fn two_async_instances_fifty_tasks_two_audiences_one_lane() {
+    let url = require_redis!();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut written = Vec::new();
+    for _ in 0..LANE_ROUNDS {
+        let p = prefix();
+        let emu = Emulator::start(Default::default());
+        emu.fail_next("/oauth/token", Failure::Slow(Duration::from_millis(300)), 1);
+        let instances = [
+            lane_async_instance(&emu, &rt, &url, &p),
+            lane_async_instance(&emu, &rt, &url, &p),
+        ];
+        let session = expired_session(&emu, DEFAULT_AUDIENCE);
+        let original = session.refresh_token.clone().unwrap();
+        let tokens = rt.block_on(async {
+            let barrier = Arc::new(tokio::sync::Barrier::new(2 * PER_INSTANCE));
+            let tasks: Vec<_> = (0..2 * PER_INSTANCE)
+                .map(|i| {
+                    let (client, barrier) = (instances[i / PER_INSTANCE].clone(), barrier.clone());
+                    let mut o = TestOptions::with(&format!("t{i}"), session.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        let t = client
+                            .get_access_token_with(lane_audience(i), &mut o)
+                            .await
+                            .unwrap();
+                        (i, t.access_token.expose().to_owned())
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        let secrets = assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens);
+        written.push((p, secrets));
+    }
+    // Once every round ran (a failed round is the more telling failure).
+    for (p, secrets) in written {
+        assert_nothing_in_clear(&url, &p, &secrets);
+    }
+}
+
+/// After one instance refreshed audience A (rotating the refresh token), the other, with the
+/// old session, asks for audience B: it spends the rotated token, never the old one.
+fn assert_the_later_instance_spent_the_rotated_token(
+    emu: &Emulator,
+    original: &str,
+    late: &TestOptions,
+) {
+    let requests = emu.token_requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].param("refresh_token"), Some(original));
+    assert_eq!(requests[0].param("audience"), Some(DEFAULT_AUDIENCE));
+    assert_ne!(
+        requests[1].param("refresh_token"),
+        Some(original),
+        "the second instance spent the rotated token"
+    );
+    assert_eq!(requests[1].param("audience"), Some(ANALYTICS_AUDIENCE));
+    assert_eq!(emu.reuse_detections(), 0);
+    assert_eq!(emu.revoked_families(), 0);
+    let kept = late
+        .session
+        .as_ref()
+        .unwrap()
+        .refresh_token
+        .as_ref()
+        .unwrap();
+    assert!(
+        emu.refresh_token_is_live(kept.expose()),
+        "the late session holds a live token"
+    );
+}
+
+#[test]
+fn another_instance_asking_for_another_audience_spends_the_rotated_token() {
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let (a, b) = (lane_instance(&emu, &url, &p), lane_instance(&emu, &url, &p));
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let original = session.refresh_token.clone().unwrap();
+    a.get_access_token(&mut TestOptions::with("a", session.clone()))
+        .unwrap();
+    let mut late = TestOptions::with("b", session);
+    let token = b
+        .get_access_token_with(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), &mut late)
+        .unwrap();
+    assert_ne!(token.access_token.expose(), "expired-access-token");
+    assert_the_later_instance_spent_the_rotated_token(&emu, original.expose(), &late);
+}
+
+#[test]
+fn another_async_instance_asking_for_another_audience_spends_the_rotated_token() {
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = lane_async_instance(&emu, &rt, &url, &p);
+    let b = lane_async_instance(&emu, &rt, &url, &p);
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let original = session.refresh_token.clone().unwrap();
+    let mut late = TestOptions::with("b", session.clone());
+    rt.block_on(async {
+        a.get_access_token(&mut TestOptions::with("a", session))
+            .await
+            .unwrap();
+        b.get_access_token_with(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), &mut late)
+            .await
+            .unwrap();
+    });
+    assert_the_later_instance_spent_the_rotated_token(&emu, original.expose(), &late);
 }

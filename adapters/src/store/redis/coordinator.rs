@@ -4,13 +4,16 @@
 use super::pool::AsyncPool;
 use super::pool::{Endpoint, Pool};
 use super::{REFRESH_SALT, check_secrets, codec, hex_sha256, random_token, scripts};
-use crate::coordinator::{CoordinatedResponse, RefreshCoordinator, SendRequest};
+use crate::coordinator::{Coordinated, CoordinatedResponse, RefreshCoordinator, SendRequest};
 use crate::driver::DEFAULT_ROTATION_GRACE;
 use crate::error::{Error, TransportError, TransportErrorKind};
 use crate::store::StoreError;
 use crate::store::cookie::codec::CookieCodec;
+use auth0_server_protocol::access_token::refresh_token_hash;
 use auth0_server_protocol::config::Config;
+use auth0_server_protocol::effect::Coalesce;
 use auth0_server_protocol::secret::Secret;
+use auth0_server_protocol::token_endpoint::rotated_refresh_token;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -35,24 +38,60 @@ pub(crate) struct Refreshes {
     failure_ttl: Duration,
 }
 
+/// The Redis keys of one coordinated request.
+struct Keys {
+    /// SHA-256 of the coalesce key, bound into its published answer.
+    hash: String,
+    /// The published answer, per coalesce key.
+    result: String,
+    /// The lock: per lane for a request that spends a refresh token, else per key.
+    lock: String,
+    /// For a request with a lane: SHA-256 of the lane (bound into its published rotation) and
+    /// the key of the published rotation.
+    lane: Option<(String, String)>,
+}
+
 /// What the acquire script answered.
 enum Acquired {
     Published(String),
+    Rotated(String),
     Lock,
     Wait { pttl_ms: u64 },
 }
 
+/// A value to publish and its TTL in milliseconds.
+type Publication = Option<(String, u64)>;
+
 impl Refreshes {
-    fn keys(&self, key: &str) -> (String, String, String) {
-        let h = hex_sha256(&[key]);
-        let result = format!("{}r:{h}:result", self.prefix);
-        let lock = format!("{}r:{h}:lock", self.prefix);
-        (h, result, lock)
+    fn keys(&self, request: &Coalesce) -> Keys {
+        let hash = hex_sha256(&[&request.key]);
+        let result = format!("{}r:{hash}:result", self.prefix);
+        match &request.lane {
+            Some(lane) => {
+                let l = hex_sha256(&[lane]);
+                Keys {
+                    lock: format!("{}l:{l}:lock", self.prefix),
+                    lane: Some((l.clone(), format!("{}l:{l}:rotated", self.prefix))),
+                    hash,
+                    result,
+                }
+            }
+            None => Keys {
+                lock: format!("{}r:{hash}:lock", self.prefix),
+                lane: None,
+                hash,
+                result,
+            },
+        }
     }
 
-    fn acquire(&self, result: &str, lock: &str, fence: &str) -> redis::ScriptInvocation<'static> {
+    fn acquire(&self, k: &Keys, fence: &str) -> redis::ScriptInvocation<'static> {
         let mut inv = scripts::ACQUIRE.prepare_invoke();
-        inv.key(result).key(lock).arg(fence).arg(
+        inv.key(&k.result).key(&k.lock);
+        if let Some((_, rotation)) = &k.lane {
+            inv.key(rotation);
+        }
+        inv.arg(fence).arg(
             u64::try_from(self.lock_ttl.as_millis())
                 .unwrap_or(u64::MAX)
                 .max(1),
@@ -63,6 +102,7 @@ impl Refreshes {
     fn interpret(reply: (i64, String)) -> Acquired {
         match reply.0 {
             1 => Acquired::Published(reply.1),
+            3 => Acquired::Rotated(reply.1),
             2 => Acquired::Lock,
             _ => Acquired::Wait {
                 pttl_ms: reply.1.parse().unwrap_or(0),
@@ -70,23 +110,79 @@ impl Refreshes {
         }
     }
 
-    fn publish(
+    /// The script that publishes what the winner learnt and releases its lock: the answer for
+    /// its key (only for remembered requests), and the lane's new refresh token when the
+    /// answer rotated it. An encoding failure publishes nothing of that part (the answer
+    /// matters more than publishing it); the lock is released all the same.
+    fn settle(
         &self,
-        result: &str,
-        lock: &str,
+        request: &Coalesce,
+        k: &Keys,
         fence: &str,
-        value: &str,
-        ttl_ms: u64,
+        outcome: &Result<CoordinatedResponse, TransportError>,
     ) -> redis::ScriptInvocation<'static> {
+        let result: Publication = if request.remember {
+            self.encode(&k.hash, outcome).ok()
+        } else {
+            None
+        };
+        let rotation: Publication = match (&request.lane, &k.lane) {
+            (Some(lane), Some((lane_hash, _))) => {
+                rotation_of(lane, outcome).and_then(|to| self.encode_rotation(lane_hash, &to).ok())
+            }
+            _ => None,
+        };
         let mut inv = scripts::PUBLISH.prepare_invoke();
-        inv.key(result).key(lock).arg(fence).arg(value).arg(ttl_ms);
+        inv.key(&k.result).key(&k.lock);
+        if let Some((_, rotation_key)) = &k.lane {
+            inv.key(rotation_key);
+        }
+        let (result, result_ttl) = result.unwrap_or_default();
+        let (rotation, rotation_ttl) = rotation.unwrap_or_default();
+        inv.arg(fence)
+            .arg(result)
+            .arg(result_ttl.max(1))
+            .arg(rotation)
+            .arg(rotation_ttl.max(1));
         inv
     }
 
-    fn release(&self, lock: &str, fence: &str) -> redis::ScriptInvocation<'static> {
-        let mut inv = scripts::RELEASE.prepare_invoke();
-        inv.key(lock).arg(fence);
-        inv
+    /// The encrypted rotation of the lane hashed `lane_hash` to `to`, and how long (ms) to
+    /// keep it published: the rotation grace window.
+    fn encode_rotation(&self, lane_hash: &str, to: &Secret) -> Result<(String, u64), StoreError> {
+        let doc = json!({ "l": lane_hash, "rt": to.expose() });
+        let bytes = serde_json::to_vec(&doc)
+            .map_err(|e| StoreError::with_source("cannot serialise the rotation", e))?;
+        let ttl_ms = u64::try_from(self.grace.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Ok((self.codec.encrypt(&bytes)?, ttl_ms))
+    }
+
+    /// A published rotation of the lane hashed `lane_hash`, or `None` when it is unreadable
+    /// (foreign secret, tampered, another lane's).
+    fn decode_rotation(&self, lane_hash: &str, value: &str) -> Option<Secret> {
+        let doc: Value = serde_json::from_slice(&self.codec.decrypt(value)?).ok()?;
+        if doc.get("l")?.as_str()? != lane_hash {
+            return None;
+        }
+        Some(Secret::new(doc.get("rt")?.as_str()?.to_owned()))
+    }
+
+    /// What a published value means for a waiter: its outcome, or `None` (unreadable: wait
+    /// until it expires).
+    fn published(&self, k: &Keys, acquired: &Acquired) -> Option<Result<Coordinated, Error>> {
+        match acquired {
+            Acquired::Published(value) => self
+                .decode(&k.hash, value)
+                .map(|outcome| Ok(Coordinated::Response(outcome?))),
+            Acquired::Rotated(value) => {
+                let (lane_hash, _) = k.lane.as_ref()?;
+                self.decode_rotation(lane_hash, value)
+                    .map(|to| Ok(Coordinated::Rotated(to)))
+            }
+            Acquired::Lock | Acquired::Wait { .. } => None,
+        }
     }
 
     /// The encrypted outcome and how long (ms) to keep it published.
@@ -202,24 +298,53 @@ fn is_well_formed_success(r: &http::Response<Vec<u8>>) -> bool {
         && serde_json::from_slice::<serde_json::Map<String, Value>>(r.body()).is_ok()
 }
 
+/// The refresh token a successful answer on `lane` rotated to (a new one, not the token the
+/// request spent).
+fn rotation_of(
+    lane: &str,
+    outcome: &Result<CoordinatedResponse, TransportError>,
+) -> Option<Secret> {
+    let r = outcome.as_ref().ok()?;
+    if !r.response.status().is_success() {
+        return None;
+    }
+    rotated_refresh_token(&r.response).filter(|to| refresh_token_hash(to) != lane)
+}
+
 /// Cross-instance refresh coordination on Redis for the blocking client. Set it with
 /// [`ServerClientBuilder::coordinator`](crate::blocking::ServerClientBuilder::coordinator).
 ///
-/// For a refresh with coalesce key `k` (hashed again: `h = SHA-256(k)`), instances share two
-/// keys: `{prefix}r:{h}:lock` and `{prefix}r:{h}:result`. The in-process leader of a refresh
-/// runs one atomic script that returns the published result if there is one, else takes the
-/// lock with `SET NX PX lock_ttl` and a random fencing value:
+/// A request has a coalesce key `k` (hashed again: `h = SHA-256(k)`) and, when it spends a
+/// refresh token (every refresh, and the connection exchange), a lane `l` (the token's hash,
+/// hashed again: `g = SHA-256(l)`). Instances share these keys:
 ///
-/// * **Winner** (took the lock): sends the refresh, then — in one script, only while it still
-///   holds the lock (fencing value compared) — publishes the answer (status, content type,
-///   body and receive time, encrypted with the secrets under [`REFRESH_SALT`]) and deletes the
-///   lock. A well-formed 2xx answer stays published for the rotation grace window; a failure
-///   (non-2xx, malformed body, transport error) for [`DEFAULT_FAILURE_TTL`], so the instances
-///   waiting now share it instead of retrying with a refresh token Auth0 may have rotated.
+/// * `{prefix}r:{h}:result` — the published answer for the key (remembered requests only);
+/// * `{prefix}l:{g}:lock` — the lock of the lane: one instance at a time spends a refresh
+///   token, whatever the audience or scope it asks for (a request without a lane locks
+///   `{prefix}r:{h}:lock`, its key, instead);
+/// * `{prefix}l:{g}:rotated` — the refresh token the lane's token was rotated to.
+///
+/// The in-process leader of a request runs one atomic script that returns the published
+/// answer for its key if there is one, else the lane's published rotation if there is one,
+/// else takes the lock with `SET NX PX lock_ttl` and a random fencing value:
+///
+/// * **Winner** (took the lock): sends the request, then — in one script, only while it still
+///   holds the lock (fencing value compared) — publishes the answer for its key, publishes
+///   the new refresh token for its lane when the answer rotated it, and deletes the lock.
+///   Both are encrypted with the secrets under [`REFRESH_SALT`] (an answer: status, content
+///   type, body and receive time; a rotation: the new token) and bound to their key or lane.
+///   A well-formed 2xx answer and a rotation stay published for the rotation grace window; a
+///   failure (non-2xx, malformed body, transport error) for [`DEFAULT_FAILURE_TTL`], so the
+///   instances waiting now share it instead of retrying with a refresh token Auth0 may have
+///   rotated. The answer to a request that is not remembered (the connection exchange) is
+///   not published; its rotation, if any, is.
 /// * **Waiters** poll the same script with a short backoff (5 ms doubling to 100 ms, never
-///   past the lock's expiry) until the answer is published, and use it. Because publishing
-///   and releasing are one atomic step, whoever takes the lock next sees the answer first: no
-///   instance sends the old refresh token after another rotated it, within the window.
+///   past the lock's expiry). A waiter for the winner's key takes its answer; a waiter for
+///   another key of the lane (another audience) finds the rotation and returns
+///   [`Coordinated::Rotated`] without sending — the operation then asks again with the new
+///   token, on that token's lane. Because publishing and releasing are one atomic step,
+///   whoever takes the lock next sees the answer and the rotation first: no instance spends
+///   a refresh token after another rotated it, within the window.
 /// * **Crashed winner**: its lock expires after `lock_ttl`; one waiter then takes it and
 ///   refreshes. Keep `lock_ttl` above the HTTP client's total timeout, or a slow (not
 ///   crashed) winner loses its lock while its request is still in flight.
@@ -293,14 +418,20 @@ impl RedisRefreshCoordinator {
         }
     }
 
-    /// The Redis key of the lock for a coalesce key (for operations and tests).
-    pub fn lock_key(&self, coalesce_key: &str) -> String {
-        self.refreshes.keys(coalesce_key).2
+    /// The Redis key of the lock a request takes (for operations and tests): its lane's lock
+    /// when it spends a refresh token, else its key's.
+    pub fn lock_key(&self, request: &Coalesce) -> String {
+        self.refreshes.keys(request).lock
     }
 
-    /// The Redis key of the published answer for a coalesce key.
-    pub fn result_key(&self, coalesce_key: &str) -> String {
-        self.refreshes.keys(coalesce_key).1
+    /// The Redis key of the published answer for a request's coalesce key.
+    pub fn result_key(&self, request: &Coalesce) -> String {
+        self.refreshes.keys(request).result
+    }
+
+    /// The Redis key of the published rotation of a request's lane (`None` without a lane).
+    pub fn rotation_key(&self, request: &Coalesce) -> Option<String> {
+        self.refreshes.keys(request).lane.map(|(_, key)| key)
     }
 }
 
@@ -387,41 +518,35 @@ impl RedisRefreshCoordinatorBuilder {
 }
 
 impl RefreshCoordinator for RedisRefreshCoordinator {
-    fn coordinate(&self, key: &str, send: SendRequest<'_>) -> Result<CoordinatedResponse, Error> {
+    fn coordinate(&self, request: &Coalesce, send: SendRequest<'_>) -> Result<Coordinated, Error> {
         let r = &self.refreshes;
-        let (hash, result, lock) = r.keys(key);
+        let k = r.keys(request);
         let fence = random_token(FENCE_BYTES)?;
         let started = Instant::now();
         let mut delay = FIRST_DELAY;
         loop {
             let reply: (i64, String) = self.pool.run("taking the refresh lock", |c| {
-                r.acquire(&result, &lock, &fence).invoke(c)
+                r.acquire(&k, &fence).invoke(c)
             })?;
-            let pttl_ms = match Refreshes::interpret(reply) {
-                Acquired::Published(value) => match r.decode(&hash, &value) {
-                    Some(outcome) => return Ok(outcome?),
-                    None => 0, // unreadable: wait until it expires
-                },
+            let acquired = Refreshes::interpret(reply);
+            let pttl_ms = match &acquired {
                 Acquired::Lock => {
                     let outcome = send();
                     // The answer matters more than publishing it: a Redis failure now is
                     // not the caller's error (the others fall back on the lock's expiry).
-                    match r.encode(&hash, &outcome) {
-                        Ok((value, ttl_ms)) => {
-                            let _ = self.pool.run("publishing the refresh", |c| {
-                                r.publish(&result, &lock, &fence, &value, ttl_ms)
-                                    .invoke::<i64>(c)
-                            });
-                        }
-                        Err(_) => {
-                            let _ = self.pool.run("releasing the refresh lock", |c| {
-                                r.release(&lock, &fence).invoke::<i64>(c)
-                            });
-                        }
-                    }
-                    return Ok(outcome?);
+                    let settle = r.settle(request, &k, &fence, &outcome);
+                    let _ = self
+                        .pool
+                        .run("publishing the refresh", |c| settle.invoke::<i64>(c));
+                    return Ok(Coordinated::Response(outcome?));
                 }
-                Acquired::Wait { pttl_ms } => pttl_ms,
+                Acquired::Wait { pttl_ms } => *pttl_ms,
+                Acquired::Published(_) | Acquired::Rotated(_) => {
+                    match r.published(&k, &acquired) {
+                        Some(outcome) => return outcome,
+                        None => 0, // unreadable: wait until it expires
+                    }
+                }
             };
             match r.delay(&mut delay, pttl_ms, started) {
                 Some(d) => std::thread::sleep(d),
@@ -453,18 +578,19 @@ impl std::fmt::Debug for AsyncRedisRefreshCoordinator {
 
 #[cfg(feature = "redis-tokio")]
 impl AsyncRedisRefreshCoordinator {
-    /// The Redis key of the lock for a coalesce key (for operations and tests).
-    pub fn lock_key(&self, coalesce_key: &str) -> String {
-        self.refreshes.keys(coalesce_key).2
+    /// The Redis key of the lock a request takes (for operations and tests): its lane's lock
+    /// when it spends a refresh token, else its key's.
+    pub fn lock_key(&self, request: &Coalesce) -> String {
+        self.refreshes.keys(request).lock
     }
 
     async fn run(
         &self,
-        key: &str,
+        request: &Coalesce,
         send: crate::coordinator::SendFuture<'_>,
-    ) -> Result<CoordinatedResponse, Error> {
+    ) -> Result<Coordinated, Error> {
         let r = &self.refreshes;
-        let (hash, result, lock) = r.keys(key);
+        let k = r.keys(request);
         let fence = random_token(FENCE_BYTES)?;
         let started = Instant::now();
         let mut delay = FIRST_DELAY;
@@ -472,31 +598,29 @@ impl AsyncRedisRefreshCoordinator {
             let reply: (i64, String) = self
                 .pool
                 .run("taking the refresh lock", |mut c| {
-                    let inv = r.acquire(&result, &lock, &fence);
+                    let inv = r.acquire(&k, &fence);
                     async move { inv.invoke_async(&mut c).await }
                 })
                 .await?;
-            let pttl_ms = match Refreshes::interpret(reply) {
-                Acquired::Published(value) => match r.decode(&hash, &value) {
-                    Some(outcome) => return Ok(outcome?),
-                    None => 0,
-                },
+            let acquired = Refreshes::interpret(reply);
+            let pttl_ms = match &acquired {
                 Acquired::Lock => {
                     let outcome = send.await;
-                    let inv = match r.encode(&hash, &outcome) {
-                        Ok((value, ttl_ms)) => r.publish(&result, &lock, &fence, &value, ttl_ms),
-                        Err(_) => r.release(&lock, &fence),
-                    };
+                    let settle = r.settle(request, &k, &fence, &outcome);
                     let _ = self
                         .pool
                         .run("publishing the refresh", |mut c| {
-                            let inv = &inv;
+                            let inv = &settle;
                             async move { inv.invoke_async::<i64>(&mut c).await }
                         })
                         .await;
-                    return Ok(outcome?);
+                    return Ok(Coordinated::Response(outcome?));
                 }
-                Acquired::Wait { pttl_ms } => pttl_ms,
+                Acquired::Wait { pttl_ms } => *pttl_ms,
+                Acquired::Published(_) | Acquired::Rotated(_) => match r.published(&k, &acquired) {
+                    Some(outcome) => return outcome,
+                    None => 0,
+                },
             };
             match r.delay(&mut delay, pttl_ms, started) {
                 Some(d) => tokio::time::sleep(d).await,
@@ -510,10 +634,10 @@ impl AsyncRedisRefreshCoordinator {
 impl crate::coordinator::AsyncRefreshCoordinator for AsyncRedisRefreshCoordinator {
     fn coordinate<'a>(
         &'a self,
-        key: &'a str,
+        request: &'a Coalesce,
         send: crate::coordinator::SendFuture<'a>,
     ) -> crate::coordinator::CoordinateFuture<'a> {
-        Box::pin(self.run(key, send))
+        Box::pin(self.run(request, send))
     }
 }
 
@@ -559,6 +683,63 @@ mod tests {
         );
         assert!(r.decode("h2", &value).is_none(), "another key's answer");
         assert!(r.decode("h1", "garbage").is_none());
+    }
+
+    fn coalesce(key: &str, lane: Option<&str>) -> Coalesce {
+        Coalesce {
+            key: key.into(),
+            remember: true,
+            lane: lane.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn lane_requests_lock_their_lane_and_publish_per_key() {
+        let r = refreshes();
+        let (a, b) = (
+            r.keys(&coalesce("refresh rt aud-a", Some("rt"))),
+            r.keys(&coalesce("refresh rt aud-b", Some("rt"))),
+        );
+        assert_eq!(a.lock, b.lock, "one lock per lane, whatever the audience");
+        assert_ne!(a.result, b.result, "answers stay per key");
+        assert_eq!(a.lane.as_ref().unwrap().1, b.lane.as_ref().unwrap().1);
+        assert!(a.lock.ends_with(":lock") && a.lock.contains(":l:"));
+        let other = r.keys(&coalesce("refresh other aud-a", Some("other")));
+        assert_ne!(other.lock, a.lock);
+        // Without a lane, the key is locked (and there is no rotation).
+        let laneless = r.keys(&coalesce("k", None));
+        assert!(laneless.lock.contains(":r:") && laneless.lane.is_none());
+    }
+
+    #[test]
+    fn rotations_round_trip_encrypted_and_only_for_their_lane() {
+        let r = refreshes();
+        let (value, ttl) = r
+            .encode_rotation("g1", &Secret::new("rt-new-secret"))
+            .unwrap();
+        assert!(!value.contains("rt-new-secret"));
+        assert_eq!(ttl, 60_000, "a rotation lives for the grace window");
+        assert_eq!(
+            r.decode_rotation("g1", &value).unwrap().expose(),
+            "rt-new-secret"
+        );
+        assert!(r.decode_rotation("g2", &value).is_none(), "another lane's");
+        assert!(r.decode_rotation("g1", "garbage").is_none());
+    }
+
+    #[test]
+    fn only_a_successful_answer_with_a_new_refresh_token_is_a_rotation() {
+        let lane = refresh_token_hash(&Secret::new("rt-old"));
+        let rotated = response(200, r#"{"access_token":"at","refresh_token":"rt-new"}"#);
+        assert_eq!(rotation_of(&lane, &rotated).unwrap().expose(), "rt-new");
+        for outcome in [
+            response(200, r#"{"access_token":"at"}"#),
+            response(200, r#"{"access_token":"at","refresh_token":"rt-old"}"#),
+            response(403, r#"{"error":"invalid_grant","refresh_token":"rt-new"}"#),
+            Err(TransportError::new(TransportErrorKind::Timeout, "t")),
+        ] {
+            assert!(rotation_of(&lane, &outcome).is_none());
+        }
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! * [`RedisTransactionStore`] — login transactions in Redis, bound to the browser that
 //!   started the login by a random value in a short-lived cookie.
 //! * [`RedisRefreshCoordinator`] — a [`RefreshCoordinator`](crate::coordinator) for the
-//!   blocking client: at most one instance redeems a refresh token; the others use its
-//!   answer.
+//!   blocking client: at most one instance at a time spends a refresh token (a lock per
+//!   refresh-token lane, whatever the audience); the others use its answer for the same
+//!   request, or the refresh token it was rotated to for another audience or scope.
 //! * With feature `redis-tokio`: [`AsyncRedisStateStore`], [`AsyncRedisTransactionStore`]
 //!   and [`AsyncRedisRefreshCoordinator`] for the async client. They use the `redis` crate's
 //!   tokio integration and **must be used inside a tokio runtime**; the blocking types need
@@ -17,16 +18,19 @@
 //!
 //! # Storage
 //!
-//! * **Encrypted at rest.** Session and transaction JSON and refresh answers are stored as
-//!   compact JWE (`dir`, `A256CBC-HS512`, the [cookie codec](super::cookie::codec)) under
-//!   keys derived from the configured secrets ([`Config::secrets`]: the first encrypts, all
-//!   decrypt) with fixed HKDF salts ([`SESSION_SALT`], [`TRANSACTION_SALT`],
-//!   [`REFRESH_SALT`]). Redis never holds a token in clear.
+//! * **Encrypted at rest.** Session and transaction JSON, refresh answers and rotated refresh
+//!   tokens are stored as compact JWE (`dir`, `A256CBC-HS512`, the
+//!   [cookie codec](super::cookie::codec)) under keys derived from the configured secrets
+//!   ([`Config::secrets`]: the first encrypts, all decrypt) with fixed HKDF salts
+//!   ([`SESSION_SALT`], [`TRANSACTION_SALT`], [`REFRESH_SALT`]). Redis never holds a token
+//!   in clear.
 //! * **Keys** (prefix default [`DEFAULT_KEY_PREFIX`]): `{prefix}s:{session id}` (a hash:
 //!   the encrypted session and the names of its index sets), `{prefix}i:sid:{hash}` and
 //!   `{prefix}i:sub:{hash}` (index sets of session ids, by SHA-256 of issuer and `sid`, or
 //!   issuer and `sub`: no user id in clear), `{prefix}t:{hash}` (transactions),
-//!   `{prefix}r:{hash}:lock` and `{prefix}r:{hash}:result` (refresh coordination).
+//!   `{prefix}r:{hash}:result` (a refresh answer, per coalesce key), `{prefix}l:{hash}:lock`
+//!   and `{prefix}l:{hash}:rotated` (a refresh-token lane's lock and the token it was rotated
+//!   to; both keys name the token by a hash of its hash) for refresh coordination.
 //! * **Expiry** as the cookie store: a session ends after its absolute duration (default 7
 //!   days from creation) or its inactivity duration (default 3 days from the last use),
 //!   whichever comes first; the Redis TTL is set to that instant on every write, and a

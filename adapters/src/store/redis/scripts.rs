@@ -98,17 +98,24 @@ return n
     )
 });
 
-/// Looks for a published refresh result, else tries to take the lock.
+/// Looks for a published refresh result, then for a published rotation of the lane, else
+/// tries to take the lock.
 ///
-/// `KEYS[1]` the result, `KEYS[2]` the lock; `ARGV[1]` this caller's fencing value, `ARGV[2]`
-/// the lock TTL in milliseconds. Returns `{1, result}` when a result is published, `{2, ""}`
-/// when the caller holds the lock (also when it already held it: a retried call whose first
-/// reply was lost), `{0, pttl}` while someone else holds it.
+/// `KEYS[1]` the result (per coalesce key), `KEYS[2]` the lock (per lane, or per key for a
+/// request without a lane), `KEYS[3]` (optional: requests with a lane) the lane's published
+/// rotation; `ARGV[1]` this caller's fencing value, `ARGV[2]` the lock TTL in milliseconds.
+/// Returns `{1, result}` when a result is published, `{3, rotation}` when the lane's refresh
+/// token was rotated, `{2, ""}` when the caller holds the lock (also when it already held it:
+/// a retried call whose first reply was lost), `{0, pttl}` while someone else holds it.
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local r = redis.call('GET', KEYS[1])
 if r then return {1, r} end
+if KEYS[3] then
+  local rotated = redis.call('GET', KEYS[3])
+  if rotated then return {3, rotated} end
+end
 local cur = redis.call('GET', KEYS[2])
 if cur == ARGV[1] then return {2, ''} end
 if not cur and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -119,32 +126,32 @@ return {0, tostring(redis.call('PTTL', KEYS[2]))}
     )
 });
 
-/// Publishes a refresh result and releases the lock, atomically, if the caller still holds
-/// the lock; otherwise (its lock expired) publishes only where no result is published and
-/// leaves the lock alone.
+/// Publishes a refresh result and the lane's rotation, and releases the lock, atomically, if
+/// the caller still holds the lock; otherwise (its lock expired) publishes each only where
+/// none is published and leaves the lock alone.
 ///
-/// `KEYS[1]` the result, `KEYS[2]` the lock; `ARGV[1]` the fencing value, `ARGV[2]` the
-/// encrypted result, `ARGV[3]` its TTL in milliseconds. Returns 1 if the lock was held.
+/// `KEYS[1]` the result, `KEYS[2]` the lock, `KEYS[3]` (optional) the lane's rotation;
+/// `ARGV[1]` the fencing value, `ARGV[2]` the encrypted result (`""`: none), `ARGV[3]` its TTL
+/// in milliseconds, `ARGV[4]` the encrypted rotation (`""`: none), `ARGV[5]` its TTL in
+/// milliseconds. Returns 1 if the lock was held.
 pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+local held = redis.call('GET', KEYS[2]) == ARGV[1]
+local function put(key, value, ttl)
+  if value == '' then return end
+  if held then
+    redis.call('SET', key, value, 'PX', ttl)
+  else
+    redis.call('SET', key, value, 'NX', 'PX', ttl)
+  end
+end
+put(KEYS[1], ARGV[2], ARGV[3])
+if KEYS[3] then put(KEYS[3], ARGV[4], ARGV[5]) end
+if held then
   redis.call('DEL', KEYS[2])
   return 1
 end
-redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3])
-return 0
-"#,
-    )
-});
-
-/// Releases the lock if the caller holds it (compare-and-delete). `KEYS[1]` the lock,
-/// `ARGV[1]` the fencing value. Returns 1 if released.
-pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 "#,
     )
