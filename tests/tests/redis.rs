@@ -851,3 +851,48 @@ fn another_async_instance_asking_for_another_audience_spends_the_rotated_token()
     });
     assert_the_later_instance_spent_the_rotated_token(&emu, original.expose(), &late);
 }
+
+#[test]
+fn a_connection_exchange_on_another_instance_spends_the_rotated_token() {
+    use auth0_server::ConnectionTokenRequest;
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let (a, b) = (lane_instance(&emu, &url, &p), lane_instance(&emu, &url, &p));
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let original = session.refresh_token.clone().unwrap();
+    a.get_access_token(&mut TestOptions::with("a", session.clone()))
+        .unwrap();
+    // The exchange spends the refresh token too: the coordinator hands over the rotated one.
+    let mut late = TestOptions::with("b", session);
+    let token = b
+        .get_access_token_for_connection(ConnectionTokenRequest::new("google-oauth2"), &mut late)
+        .unwrap();
+    assert_eq!(
+        token.access_token.expose(),
+        "ya29.emulator-google-access-token"
+    );
+    let requests = emu.token_requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].param("refresh_token"), Some(original.expose()));
+    let spent = requests[1].param("subject_token").unwrap();
+    assert_ne!(
+        spent,
+        original.expose(),
+        "the exchange spent the rotated token"
+    );
+    assert!(emu.refresh_token_is_live(spent));
+    assert_eq!(emu.reuse_detections(), 0);
+    // Its answer is not published (it is not a remembered request): the only answer is the
+    // refresh's. Every lane's lock was released.
+    let mut conn = raw(&url);
+    let mut keys = |pattern: &str| -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg(format!("{p}{pattern}"))
+            .query(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(keys("r:*:result").len(), 1, "only the refresh's answer");
+    assert_eq!(keys("l:*:rotated").len(), 1, "the refresh's rotation");
+    assert!(keys("l:*:lock").is_empty(), "every lane lock released");
+}
