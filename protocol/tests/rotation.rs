@@ -100,7 +100,12 @@ fn a_rotated_refresh_token_is_spent_instead_of_the_old_one() {
         saved.refresh_token.as_ref().map(Secret::expose),
         Some("rt-new")
     );
-    assert!(saved.token_sets.iter().any(|t| t.access_token.expose() == "at-new"));
+    assert!(
+        saved
+            .token_sets
+            .iter()
+            .any(|t| t.access_token.expose() == "at-new")
+    );
     let Step::Done(Ok(token)) = op.step(Input::Done, NOW) else {
         panic!("expected the token")
     };
