@@ -48,19 +48,25 @@ impl CookieOptions {
     /// non-ASCII values as they are.
     pub fn from_request_headers(headers: &HeaderMap) -> Self {
         let mut request = Vec::new();
-        for value in headers.get_all(COOKIE) {
-            for pair in value.as_bytes().split(|&b| b == b';') {
-                let Ok(pair) = std::str::from_utf8(pair) else {
-                    continue;
-                };
-                if request.len() >= MAX_REQUEST_COOKIES {
-                    break;
-                }
-                let pair = pair.trim();
-                if let Some((name, value)) = pair.split_once('=') {
+        let mut add = |pair: &str| {
+            if request.len() < MAX_REQUEST_COOKIES {
+                if let Some((name, value)) = pair.trim().split_once('=') {
                     let value = value.trim().trim_matches('"');
                     request.push((name.trim().to_owned(), value.to_owned()));
                 }
+            }
+        };
+        for value in headers.get_all(COOKIE) {
+            match value.to_str() {
+                // The usual case, all visible ASCII: split the text (memchr-fast).
+                Ok(text) => text.split(';').for_each(&mut add),
+                // Some cookie carries other bytes (a UTF-8 value, or garbage): keep every pair
+                // that decodes, skip only the ones that do not.
+                Err(_) => value
+                    .as_bytes()
+                    .split(|&b| b == b';')
+                    .filter_map(|pair| std::str::from_utf8(pair).ok())
+                    .for_each(&mut add),
             }
         }
         CookieOptions {
