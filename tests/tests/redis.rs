@@ -8,7 +8,10 @@
 
 mod adapter_support;
 
-use adapter_support::{RecordingStore, Reqwest, TestOptions, config, expired_session, now};
+use adapter_support::{
+    RecordingStore, Reqwest, TestOptions, assert_two_refreshes_on_one_lane, config,
+    expired_session, lane_audience, now,
+};
 use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, Failure};
 use auth0_server::coordinator::{Coordinated, RefreshCoordinator, SendRequest};
 use auth0_server::protocol::access_token::refresh_token_hash;
@@ -604,58 +607,6 @@ fn lane_async_instance(
     .build()
 }
 
-/// Caller `i` asks for the default audience when even, for the analytics API when odd.
-fn lane_audience(i: usize) -> AccessTokenRequest {
-    if i.is_multiple_of(2) {
-        AccessTokenRequest::default()
-    } else {
-        AccessTokenRequest::audience(ANALYTICS_AUDIENCE)
-    }
-}
-
-/// Exactly two refreshes, the second spending the token the first rotated to; no reuse
-/// detection; one token per audience among all callers. Returns the tokens involved (the
-/// two refresh tokens spent, the two access tokens), to look for in Redis.
-fn assert_two_refreshes_on_one_lane(
-    emu: &Emulator,
-    original: &str,
-    tokens: &[(usize, String)],
-) -> Vec<String> {
-    let requests = emu.token_requests();
-    let spent: Vec<_> = requests
-        .iter()
-        .map(|r| r.param("refresh_token").unwrap().to_owned())
-        .collect();
-    assert_eq!(requests.len(), 2, "one refresh per audience: {spent:?}");
-    assert_eq!(
-        spent[0], original,
-        "the first refresh spent the session's token"
-    );
-    assert_ne!(
-        spent[1], spent[0],
-        "the second refresh spent the rotated token, not the old one"
-    );
-    assert_eq!(emu.reuse_detections(), 0, "no reuse detected");
-    assert_eq!(emu.revoked_families(), 0, "no family revoked");
-    assert_eq!(tokens.len(), 2 * PER_INSTANCE);
-    for parity in [0, 1] {
-        let mine: Vec<_> = tokens
-            .iter()
-            .filter(|(i, _)| i % 2 == parity)
-            .map(|(_, t)| t)
-            .collect();
-        assert!(mine.iter().all(|t| *t == mine[0]), "one token per audience");
-        assert_ne!(mine[0], "expired-access-token");
-    }
-    assert_ne!(tokens[0].1, tokens[1].1, "each audience has its own token");
-    vec![
-        spent[0].clone(),
-        spent[1].clone(),
-        tokens[0].1.clone(),
-        tokens[1].1.clone(),
-    ]
-}
-
 /// Every value under `prefix` is encrypted: none contains any of `secrets`. The lanes'
 /// rotations were published.
 fn assert_nothing_in_clear(url: &str, prefix: &str, secrets: &[String]) {
@@ -717,7 +668,8 @@ fn two_instances_fifty_callers_two_audiences_one_lane() {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let secrets = assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens);
+        let secrets =
+            assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens, 2 * PER_INSTANCE);
         written.push((p, secrets));
     }
     // Once every round ran (a failed round is the more telling failure).
@@ -767,7 +719,8 @@ fn two_async_instances_fifty_tasks_two_audiences_one_lane() {
             }
             out
         });
-        let secrets = assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens);
+        let secrets =
+            assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens, 2 * PER_INSTANCE);
         written.push((p, secrets));
     }
     // Once every round ran (a failed round is the more telling failure).

@@ -6,7 +6,10 @@
 
 mod adapter_support;
 
-use adapter_support::{RecordingStore, Reqwest, TestOptions, config, expired_session};
+use adapter_support::{
+    RecordingStore, Reqwest, TestOptions, assert_two_refreshes_on_one_lane, config,
+    expired_session, lane_audience,
+};
 use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, Failure};
 use auth0_server::AccessTokenRequest;
 use auth0_server::clock::Clock;
@@ -267,47 +270,12 @@ fn a_cancelled_leader_hands_over_to_a_waiter() {
     assert_eq!(emu.token_requests().len(), 3);
 }
 
-/// Half the callers ask for the default audience, half for the analytics API, all with the
-/// same pre-rotation session: two refreshes that spend one refresh token.
-fn audience_for(i: usize) -> AccessTokenRequest {
-    if i.is_multiple_of(2) {
-        AccessTokenRequest::default()
-    } else {
-        AccessTokenRequest::audience(ANALYTICS_AUDIENCE)
-    }
-}
-
-/// Exactly two refreshes, the second spending the token the first rotated to; no reuse
-/// detection; every caller of an audience got that audience's one token.
-fn assert_two_refreshes_on_one_lane(emu: &Emulator, tokens: &[(usize, String)]) {
-    let requests = emu.token_requests();
-    assert_eq!(requests.len(), 2, "one refresh per audience");
-    let spent: Vec<_> = requests
-        .iter()
-        .map(|r| r.param("refresh_token").unwrap().to_owned())
-        .collect();
-    assert_ne!(
-        spent[0], spent[1],
-        "the second refresh spent the rotated token, not the old one"
-    );
-    assert_eq!(emu.reuse_detections(), 0);
-    assert_eq!(emu.revoked_families(), 0);
-    for parity in [0, 1] {
-        let mine: Vec<_> = tokens
-            .iter()
-            .filter(|(i, _)| i % 2 == parity)
-            .map(|(_, t)| t)
-            .collect();
-        assert_eq!(mine.len(), CALLERS / 2);
-        assert!(mine.iter().all(|t| *t == mine[0]), "one token per audience");
-    }
-}
-
 #[test]
 fn concurrent_refreshes_for_two_audiences_never_spend_one_refresh_token_twice() {
     let emu = Emulator::start(Default::default());
     let client = blocking(&emu, Clock::system());
     let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let original = session.refresh_token.clone().unwrap();
     let barrier = Barrier::new(CALLERS);
     let tokens: Vec<(usize, String)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..CALLERS)
@@ -317,7 +285,7 @@ fn concurrent_refreshes_for_two_audiences_never_spend_one_refresh_token_twice() 
                 s.spawn(move || {
                     barrier.wait();
                     let t = client
-                        .get_access_token_with(audience_for(i), &mut o)
+                        .get_access_token_with(lane_audience(i), &mut o)
                         .unwrap();
                     (i, t.access_token.expose().to_owned())
                 })
@@ -325,7 +293,7 @@ fn concurrent_refreshes_for_two_audiences_never_spend_one_refresh_token_twice() 
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_two_refreshes_on_one_lane(&emu, &tokens);
+    assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens, CALLERS);
 }
 
 #[test]
@@ -334,6 +302,7 @@ fn concurrent_async_refreshes_for_two_audiences_never_spend_one_refresh_token_tw
     let rt = runtime();
     let client = nonblocking(&emu, &rt, Clock::system());
     let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let original = session.refresh_token.clone().unwrap();
     let tokens = rt.block_on(async {
         let barrier = Arc::new(tokio::sync::Barrier::new(CALLERS));
         let tasks: Vec<_> = (0..CALLERS)
@@ -343,7 +312,7 @@ fn concurrent_async_refreshes_for_two_audiences_never_spend_one_refresh_token_tw
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let t = client
-                        .get_access_token_with(audience_for(i), &mut o)
+                        .get_access_token_with(lane_audience(i), &mut o)
                         .await
                         .unwrap();
                     (i, t.access_token.expose().to_owned())
@@ -356,7 +325,7 @@ fn concurrent_async_refreshes_for_two_audiences_never_spend_one_refresh_token_tw
         }
         out
     });
-    assert_two_refreshes_on_one_lane(&emu, &tokens);
+    assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens, CALLERS);
 }
 
 #[test]

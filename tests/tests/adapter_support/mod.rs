@@ -786,3 +786,59 @@ pub fn user_and_session(make: MakeClient) {
     assert_eq!(client.session(&mut none).unwrap(), None);
     assert!(emu.requests().is_empty());
 }
+
+/// Half the callers (even `i`) ask for the default audience, half for the analytics API: with
+/// one pre-rotation session, two refreshes that spend one refresh token (one lane).
+pub fn lane_audience(i: usize) -> AccessTokenRequest {
+    if i.is_multiple_of(2) {
+        AccessTokenRequest::default()
+    } else {
+        AccessTokenRequest::audience(auth0_emulator::ANALYTICS_AUDIENCE)
+    }
+}
+
+/// After `callers` concurrent [`lane_audience`] callers on a session holding `original`:
+/// exactly two refreshes, the first spending `original` and the second the token it was
+/// rotated to; no reuse detection; one token per audience, shared by all of its callers.
+/// Returns the refresh tokens spent and the two access tokens (to look for in storage).
+pub fn assert_two_refreshes_on_one_lane(
+    emu: &Emulator,
+    original: &str,
+    tokens: &[(usize, String)],
+    callers: usize,
+) -> Vec<String> {
+    let requests = emu.token_requests();
+    let spent: Vec<_> = requests
+        .iter()
+        .map(|r| r.param("refresh_token").unwrap().to_owned())
+        .collect();
+    assert_eq!(requests.len(), 2, "one refresh per audience: {spent:?}");
+    assert_eq!(
+        spent[0], original,
+        "the first refresh spent the session's token"
+    );
+    assert_ne!(
+        spent[1], spent[0],
+        "the second refresh spent the rotated token, not the old one"
+    );
+    assert_eq!(emu.reuse_detections(), 0, "no reuse detected");
+    assert_eq!(emu.revoked_families(), 0, "no family revoked");
+    assert_eq!(tokens.len(), callers);
+    for parity in [0, 1] {
+        let mine: Vec<_> = tokens
+            .iter()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(mine.len(), callers / 2);
+        assert!(mine.iter().all(|t| *t == mine[0]), "one token per audience");
+        assert_ne!(mine[0], "expired-access-token");
+    }
+    assert_ne!(tokens[0].1, tokens[1].1, "each audience has its own token");
+    vec![
+        spent[0].clone(),
+        spent[1].clone(),
+        tokens[0].1.clone(),
+        tokens[1].1.clone(),
+    ]
+}
