@@ -30,21 +30,24 @@
 //! ```
 
 use crate::clock::Clock;
-use crate::coordinator::{Coordinated, CoordinatedResponse, RefreshCoordinator};
-use crate::driver::{DEFAULT_ROTATION_GRACE, Shared, http_input};
+use crate::coordinator::{CoordinatedResponse, RefreshCoordinator};
+use crate::driver::{
+    self, DEFAULT_ROTATION_GRACE, Shared, Transport, block_on, wants_coordination,
+};
 use crate::error::{Error, TransportError, TransportErrorKind};
-use crate::single_flight::{Acquire, SharedResponse};
+use crate::single_flight::{FlightFuture, Settled};
 use crate::store::{StateStore, TransactionStore};
 use auth0_server_protocol::Core;
 use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
 use auth0_server_protocol::effect::LogoutTokenClaims;
-use auth0_server_protocol::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use auth0_server_protocol::effect::{Coalesce, Operation};
 use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
 use auth0_server_protocol::token_endpoint::MAX_RESPONSE_BODY;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use ureq::RequestExt;
@@ -71,11 +74,7 @@ struct Inner<S, T> {
     shared: Shared,
     state_store: S,
     transaction_store: T,
-    agent: ureq::Agent,
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    max_response_body: usize,
-    coordinator: Option<Arc<dyn RefreshCoordinator>>,
+    transport: BlockingTransport,
 }
 
 impl<S, T> Clone for ServerClient<S, T> {
@@ -176,11 +175,15 @@ impl<S, T> ServerClientBuilder<S, T> {
                 shared: Shared::new(Core::new(self.config), self.clock, self.rotation_grace),
                 state_store: self.state_store,
                 transaction_store: self.transaction_store,
-                agent,
-                connect_timeout: self.connect_timeout,
-                read_timeout: self.read_timeout,
-                max_response_body: self.max_response_body,
-                coordinator: self.coordinator,
+                transport: BlockingTransport {
+                    ureq: Arc::new(Ureq {
+                        agent,
+                        connect_timeout: self.connect_timeout,
+                        read_timeout: self.read_timeout,
+                        max_response_body: self.max_response_body,
+                    }),
+                    coordinator: self.coordinator,
+                },
             }),
         }
     }
@@ -228,7 +231,7 @@ where
 
     /// The `ureq` agent requests are sent with.
     pub fn agent(&self) -> &ureq::Agent {
-        &self.inner.agent
+        &self.inner.transport.ureq.agent
     }
 
     /// The logged-in user's claims, or `None` without a session.
@@ -315,162 +318,102 @@ where
         )
     }
 
-    /// Runs any core operation to completion: the one place this client performs effects
-    /// (HTTP with single-flight, stores, caches, randomness). `store_options` reach every
-    /// store call unchanged.
+    /// Runs any core operation to completion (see the crate's driver: HTTP with single-flight,
+    /// stores, caches, randomness). `store_options` reach every store call unchanged.
     pub fn drive<O: Operation>(
         &self,
-        mut op: O,
+        op: O,
         store_options: &mut S::Options,
     ) -> Result<O::Output, Error>
     where
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        let mut input = Input::Start;
-        let mut now = inner.shared.clock.now();
-        loop {
-            let effect = match op.step(input, now) {
-                Step::Done(result) => return result.map_err(Error::from),
-                Step::Effect(effect) => effect,
-            };
-            now = inner.shared.clock.now();
-            input = match effect {
-                Effect::Http(request) => {
-                    let (input, observed_at) = self.http(*request)?;
-                    now = observed_at;
-                    input
-                }
-                Effect::LoadSession => Input::Session(inner.state_store.get(store_options)?),
-                Effect::SaveSession(state) => {
-                    inner.state_store.set(&state, store_options)?;
-                    Input::Done
-                }
-                Effect::DeleteSession => {
-                    inner.state_store.delete(store_options)?;
-                    Input::Done
-                }
-                Effect::DeleteSessionsByLogoutToken(claims) => {
-                    inner
-                        .state_store
-                        .delete_by_logout_token(&claims, store_options)?;
-                    Input::Done
-                }
-                Effect::LoadTransaction { key } => {
-                    Input::Transaction(inner.transaction_store.get(&key, store_options)?)
-                }
-                Effect::SaveTransaction { key, transaction } => {
-                    inner
-                        .transaction_store
-                        .set(&key, &transaction, store_options)?;
-                    Input::Done
-                }
-                Effect::DeleteTransaction { key } => {
-                    inner.transaction_store.delete(&key, store_options)?;
-                    Input::Done
-                }
-                local => inner.shared.perform_local(local)?,
-            };
-        }
+        block_on(driver::drive(
+            &inner.shared,
+            &inner.state_store,
+            &inner.transaction_store,
+            &inner.transport,
+            op,
+            store_options,
+        ))
+    }
+}
+
+/// The blocking client's [`Transport`]: requests go through one `ureq` agent, coordinated
+/// requests through the coordinator (if any) first.
+struct BlockingTransport {
+    ureq: Arc<Ureq>,
+    coordinator: Option<Arc<dyn RefreshCoordinator>>,
+}
+
+impl Transport for BlockingTransport {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
+        std::future::ready(self.ureq.send(request))
     }
 
-    /// Sends a request, single-flight when the core marked it shareable. Returns the response
-    /// and the time it was received.
-    fn http(&self, request: HttpRequest) -> Result<(Input, u64), Error> {
-        let shared = &self.inner.shared;
-        let Some(coalesce) = request.coalesce else {
-            let response = self.send(request.request)?;
-            return Ok((Input::Http(response), shared.clock.now()));
-        };
-        let mut request = Some(request.request);
-        loop {
-            let now = shared.clock.now();
-            let lane = coalesce.lane.as_deref();
-            match shared
-                .flights
-                .acquire_on(&coalesce.key, coalesce.remember, lane, now)
-            {
-                Acquire::Remembered(r) => return Ok(http_input(r)),
-                // Another request spends the same refresh token: once it is done, look again
-                // (its answer may have rotated the token).
-                Acquire::WaitLane(waiter) => {
-                    waiter.wait_blocking();
-                    continue;
-                }
-                Acquire::Rotated(rotated_to) => return Ok((Input::Rotated(rotated_to), now)),
-                Acquire::Wait(waiter) => match waiter.wait_blocking() {
-                    Some(result) => return Ok(http_input(result?)),
-                    None => continue, // the leader gave up: try again, maybe as the leader
-                },
-                Acquire::Lead(leader) => {
-                    let Some(request) = request.take() else {
-                        return Err(UnexpectedInput {
-                            expected: "one request per flight",
-                        }
-                        .into());
-                    };
-                    let result = match &self.inner.coordinator {
-                        // Remembered refreshes, and every request that spends a refresh token
-                        // (a lane): another instance may be spending it, or have rotated it.
-                        Some(coordinator) if coalesce.remember || coalesce.lane.is_some() => {
-                            let send = Box::new(|| {
-                                let response = self.send(request)?;
-                                Ok(CoordinatedResponse {
-                                    response,
-                                    received_at: shared.clock.now(),
-                                })
-                            });
-                            match coordinator.coordinate(&coalesce, send) {
-                                Ok(Coordinated::Response(r)) => {
-                                    Ok(SharedResponse::new(r.response, r.received_at))
-                                }
-                                // Another instance spent this lane's refresh token and it was
-                                // rotated; nothing was sent. `leader` drops without recording
-                                // a rotation in-process: each local waiter asks again, and
-                                // those whose key another instance answered get that answer.
-                                Ok(Coordinated::Rotated(rotated_to)) => {
-                                    return Ok((Input::Rotated(rotated_to), now));
-                                }
-                                Err(Error::Transport(e)) => Err(e),
-                                // The coordinator failed (nothing was sent): `leader` drops,
-                                // and each local waiter tries again itself.
-                                Err(e) => return Err(e),
-                            }
-                        }
-                        _ => self
-                            .send(request)
-                            .map(|r| SharedResponse::new(r, shared.clock.now())),
-                    };
-                    leader.complete(result.clone());
-                    return Ok(http_input(result?));
-                }
+    fn flight(
+        &self,
+        coalesce: &Coalesce,
+        request: http::Request<Vec<u8>>,
+        clock: Clock,
+    ) -> FlightFuture {
+        let ureq = self.ureq.clone();
+        let coordinator = self
+            .coordinator
+            .clone()
+            .filter(|_| wants_coordination(coalesce));
+        let coalesce = coalesce.clone();
+        Box::pin(async move {
+            let send = move || {
+                let response = ureq.send(request)?;
+                Ok(CoordinatedResponse {
+                    response,
+                    received_at: clock.now(),
+                })
+            };
+            match coordinator {
+                Some(c) => Settled::coordinated(c.coordinate(&coalesce, Box::new(send))),
+                None => Settled::sent(send()),
             }
-        }
+        })
     }
+}
 
+/// A `ureq` agent with the client's timeouts and body limit.
+struct Ureq {
+    agent: ureq::Agent,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    max_response_body: usize,
+}
+
+impl Ureq {
     /// Sends one request through the agent.
     fn send(
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let inner = &*self.inner;
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let fail = |kind, detail: &dyn std::fmt::Display| {
             TransportError::for_target(&method, &uri, kind, detail)
         };
         let response = request
-            .with_agent(&inner.agent)
+            .with_agent(&self.agent)
             .configure()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_connect(Some(inner.connect_timeout))
-            .timeout_recv_response(Some(inner.read_timeout))
-            .timeout_recv_body(Some(inner.read_timeout))
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_recv_response(Some(self.read_timeout))
+            .timeout_recv_body(Some(self.read_timeout))
             .build()
             .run()
             .map_err(|e| map_ureq_error(&e, &fail))?;
         let (parts, mut body) = response.into_parts();
-        let limit = u64::try_from(inner.max_response_body).unwrap_or(u64::MAX);
+        let limit = u64::try_from(self.max_response_body).unwrap_or(u64::MAX);
         let bytes = body
             .with_config()
             .limit(limit)

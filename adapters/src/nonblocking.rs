@@ -28,21 +28,26 @@
 //! }
 //! ```
 //!
-//! Cancellation is safe: dropping a call's future while it leads a shared refresh lets one of
-//! the calls waiting on it take over.
+//! Cancellation is safe: a token request that has been sent belongs to its flight, not to the
+//! caller's future. Dropping a call's future while it leads a shared refresh leaves the request
+//! to the calls waiting for it (they continue the same request; none sends the refresh token
+//! again), and with a spawn hook ([`ServerClientBuilder::spawn_with`]) the runtime finishes it
+//! and its answer is remembered for the rotation grace window even when nobody waits.
 
 use crate::clock::Clock;
-use crate::coordinator::{AsyncRefreshCoordinator, Coordinated, CoordinatedResponse};
-use crate::driver::{DEFAULT_ROTATION_GRACE, Shared, http_input};
+use crate::coordinator::{AsyncRefreshCoordinator, CoordinatedResponse};
+use crate::driver::{
+    self, DEFAULT_ROTATION_GRACE, Detached, Shared, Transport, wants_coordination,
+};
 use crate::error::{Error, TransportError};
-use crate::single_flight::{Acquire, SharedResponse};
+use crate::single_flight::{FlightFuture, Settled};
 use crate::store::{AsyncStateStore, AsyncTransactionStore};
 use auth0_server_protocol::Core;
 use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
 use auth0_server_protocol::effect::LogoutTokenClaims;
-use auth0_server_protocol::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use auth0_server_protocol::effect::{Coalesce, Operation};
 use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
@@ -85,9 +90,12 @@ struct Inner<S, T, H> {
     shared: Shared,
     state_store: S,
     transaction_store: T,
-    http: H,
-    coordinator: Option<Arc<dyn AsyncRefreshCoordinator>>,
+    transport: AsyncTransport<H>,
 }
+
+/// The application's hook that runs a future on its runtime (`tokio::spawn`, `smol::spawn`,
+/// …): see [`ServerClientBuilder::spawn_with`].
+pub type Spawn = Arc<dyn Fn(Detached) + Send + Sync>;
 
 impl<S, T, H> Clone for ServerClient<S, T, H> {
     fn clone(&self) -> Self {
@@ -115,9 +123,23 @@ pub struct ServerClientBuilder<S, T, H> {
     clock: Clock,
     rotation_grace: Duration,
     coordinator: Option<Arc<dyn AsyncRefreshCoordinator>>,
+    spawn: Option<Spawn>,
 }
 
 impl<S, T, H> ServerClientBuilder<S, T, H> {
+    /// Gives the client a way to run a future on the application's runtime, e.g.
+    /// `.spawn_with(|f| { tokio::spawn(f); })` or `.spawn_with(|f| smol::spawn(f).detach())`.
+    ///
+    /// A token request that has been sent is never lost because the caller went away: without
+    /// a hook, the callers waiting for the same request (or for the same refresh token)
+    /// continue it; with one, the request is also handed to the runtime, so that it completes
+    /// and its answer is remembered (a rotated refresh token included) even when nobody waits
+    /// any more — a browser closed the tab, a timeout dropped the handler's future.
+    pub fn spawn_with(mut self, spawn: impl Fn(Detached) + Send + Sync + 'static) -> Self {
+        self.spawn = Some(Arc::new(spawn));
+        self
+    }
+
     /// Coordinates refreshes with the application's other instances (default: none, the
     /// in-process single-flight only), e.g. an
     /// `store::redis::AsyncRedisRefreshCoordinator` (feature `redis-tokio`). It is asked
@@ -148,8 +170,11 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
                 shared: Shared::new(Core::new(self.config), self.clock, self.rotation_grace),
                 state_store: self.state_store,
                 transaction_store: self.transaction_store,
-                http: self.http,
-                coordinator: self.coordinator,
+                transport: AsyncTransport {
+                    http: Arc::new(self.http),
+                    coordinator: self.coordinator,
+                    spawn: self.spawn,
+                },
             }),
         }
     }
@@ -159,7 +184,7 @@ impl<S, T, H> ServerClient<S, T, H>
 where
     S: AsyncStateStore,
     T: AsyncTransactionStore<Options = S::Options>,
-    H: HttpClient,
+    H: HttpClient + 'static,
 {
     /// A builder from a validated configuration, the two stores and the HTTP client.
     pub fn builder(
@@ -176,6 +201,7 @@ where
             clock: Clock::system(),
             rotation_grace: DEFAULT_ROTATION_GRACE,
             coordinator: None,
+            spawn: None,
         }
     }
 
@@ -196,7 +222,7 @@ where
 
     /// The HTTP client.
     pub fn http_client(&self) -> &H {
-        &self.inner.http
+        &self.inner.transport.http
     }
 
     /// The logged-in user's claims, or `None` without a session.
@@ -297,143 +323,73 @@ where
         .await
     }
 
-    /// Runs any core operation to completion: the one place this client performs effects
-    /// (HTTP with single-flight, stores, caches, randomness). `store_options` reach every
-    /// store call unchanged.
-    pub async fn drive<O>(
-        &self,
-        mut op: O,
-        store_options: &mut S::Options,
-    ) -> Result<O::Output, Error>
+    /// Runs any core operation to completion (see the crate's driver: HTTP with single-flight,
+    /// stores, caches, randomness). `store_options` reach every store call unchanged.
+    pub async fn drive<O>(&self, op: O, store_options: &mut S::Options) -> Result<O::Output, Error>
     where
         O: Operation + Send,
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        let mut input = Input::Start;
-        let mut now = inner.shared.clock.now();
-        loop {
-            let effect = match op.step(input, now) {
-                Step::Done(result) => return result.map_err(Error::from),
-                Step::Effect(effect) => effect,
-            };
-            now = inner.shared.clock.now();
-            input = match effect {
-                Effect::Http(request) => {
-                    let (input, observed_at) = self.http(*request).await?;
-                    now = observed_at;
-                    input
-                }
-                Effect::LoadSession => Input::Session(inner.state_store.get(store_options).await?),
-                Effect::SaveSession(state) => {
-                    inner.state_store.set(&state, store_options).await?;
-                    Input::Done
-                }
-                Effect::DeleteSession => {
-                    inner.state_store.delete(store_options).await?;
-                    Input::Done
-                }
-                Effect::DeleteSessionsByLogoutToken(claims) => {
-                    inner
-                        .state_store
-                        .delete_by_logout_token(&claims, store_options)
-                        .await?;
-                    Input::Done
-                }
-                Effect::LoadTransaction { key } => {
-                    Input::Transaction(inner.transaction_store.get(&key, store_options).await?)
-                }
-                Effect::SaveTransaction { key, transaction } => {
-                    inner
-                        .transaction_store
-                        .set(&key, &transaction, store_options)
-                        .await?;
-                    Input::Done
-                }
-                Effect::DeleteTransaction { key } => {
-                    inner.transaction_store.delete(&key, store_options).await?;
-                    Input::Done
-                }
-                local => inner.shared.perform_local(local)?,
-            };
-        }
+        driver::drive(
+            &inner.shared,
+            &inner.state_store,
+            &inner.transaction_store,
+            &inner.transport,
+            op,
+            store_options,
+        )
+        .await
+    }
+}
+
+/// The async client's [`Transport`]: requests go through the application's [`HttpClient`],
+/// coordinated requests through the coordinator (if any) first, and flights are detached
+/// onto the application's runtime when it gave a spawn hook.
+struct AsyncTransport<H> {
+    http: Arc<H>,
+    coordinator: Option<Arc<dyn AsyncRefreshCoordinator>>,
+    spawn: Option<Spawn>,
+}
+
+impl<H: HttpClient + 'static> Transport for AsyncTransport<H> {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
+        self.http.send(request)
     }
 
-    /// Sends a request, single-flight when the core marked it shareable. Returns the response
-    /// and the time it was received.
-    async fn http(&self, request: HttpRequest) -> Result<(Input, u64), Error> {
-        let shared = &self.inner.shared;
-        let Some(coalesce) = request.coalesce else {
-            let response = self.inner.http.send(request.request).await?;
-            return Ok((Input::Http(response), shared.clock.now()));
-        };
-        let mut request = Some(request.request);
-        loop {
-            let now = shared.clock.now();
-            let lane = coalesce.lane.as_deref();
-            match shared
-                .flights
-                .acquire_on(&coalesce.key, coalesce.remember, lane, now)
-            {
-                Acquire::Remembered(r) => return Ok(http_input(r)),
-                // Another request spends the same refresh token: once it is done, look again
-                // (its answer may have rotated the token).
-                Acquire::WaitLane(waiter) => {
-                    waiter.wait_async().await;
-                    continue;
-                }
-                Acquire::Rotated(rotated_to) => return Ok((Input::Rotated(rotated_to), now)),
-                Acquire::Wait(waiter) => match waiter.wait_async().await {
-                    Some(result) => return Ok(http_input(result?)),
-                    None => continue, // the leader was cancelled: try again, maybe as leader
-                },
-                Acquire::Lead(leader) => {
-                    let Some(request) = request.take() else {
-                        return Err(UnexpectedInput {
-                            expected: "one request per flight",
-                        }
-                        .into());
-                    };
-                    // If this future is dropped here, `leader` drops: the waiters take over.
-                    let result = match &self.inner.coordinator {
-                        // Remembered refreshes, and every request that spends a refresh token
-                        // (a lane): another instance may be spending it, or have rotated it.
-                        Some(coordinator) if coalesce.remember || coalesce.lane.is_some() => {
-                            let send = Box::pin(async move {
-                                let response = self.inner.http.send(request).await?;
-                                Ok(CoordinatedResponse {
-                                    response,
-                                    received_at: shared.clock.now(),
-                                })
-                            });
-                            match coordinator.coordinate(&coalesce, send).await {
-                                Ok(Coordinated::Response(r)) => {
-                                    Ok(SharedResponse::new(r.response, r.received_at))
-                                }
-                                // Another instance spent this lane's refresh token and it was
-                                // rotated; nothing was sent. `leader` drops without recording
-                                // a rotation in-process: each local waiter asks again, and
-                                // those whose key another instance answered get that answer.
-                                Ok(Coordinated::Rotated(rotated_to)) => {
-                                    return Ok((Input::Rotated(rotated_to), now));
-                                }
-                                Err(Error::Transport(e)) => Err(e),
-                                // The coordinator failed (nothing was sent): `leader` drops,
-                                // and each local waiter tries again itself.
-                                Err(e) => return Err(e),
-                            }
-                        }
-                        _ => self
-                            .inner
-                            .http
-                            .send(request)
-                            .await
-                            .map(|r| SharedResponse::new(r, shared.clock.now())),
-                    };
-                    leader.complete(result.clone());
-                    return Ok(http_input(result?));
-                }
+    fn flight(
+        &self,
+        coalesce: &Coalesce,
+        request: http::Request<Vec<u8>>,
+        clock: Clock,
+    ) -> FlightFuture {
+        let http = self.http.clone();
+        let coordinator = self
+            .coordinator
+            .clone()
+            .filter(|_| wants_coordination(coalesce));
+        let coalesce = coalesce.clone();
+        Box::pin(async move {
+            let send = async move {
+                let response = http.send(request).await?;
+                Ok(CoordinatedResponse {
+                    response,
+                    received_at: clock.now(),
+                })
+            };
+            match coordinator {
+                Some(c) => Settled::coordinated(c.coordinate(&coalesce, Box::pin(send)).await),
+                None => Settled::sent(send.await),
             }
+        })
+    }
+
+    fn detach(&self, flight: Detached) {
+        if let Some(spawn) = &self.spawn {
+            spawn(flight);
         }
     }
 }

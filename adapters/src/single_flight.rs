@@ -1,98 +1,82 @@
-//! Single-flight HTTP requests, shared by the blocking and the async adapter (DESIGN.md §7).
+//! Single-flight HTTP requests, shared by the blocking and the async client (DESIGN.md §7).
 //!
-//! The core marks a request it is willing to share with a [`Coalesce`] key (a refresh: the
-//! hash of the refresh token, the audience and the scope; discovery: the domain). For such a
-//! request the driver asks [`SingleFlight::acquire`]:
+//! The core marks a request it is willing to share with a [`Coalesce`] (a refresh: the hash
+//! of the refresh token, the audience and the scope; discovery: the domain). This module keeps
+//! the maps — requests in flight, answers remembered for the rotation grace window, lanes and
+//! their rotations — and every decision about them is the core's ([`flight::acquire`],
+//! [`flight::settle`]): no OAuth body is read here.
 //!
-//! - a response **remembered** for the key within the rotation grace window is handed back
-//!   (with the time it was received), so a request still carrying a rotated-away refresh token
-//!   gets the rotated tokens instead of replaying the old token and tripping reuse detection;
-//! - else, when a request with the key is **in flight**, the caller waits for it and gets a
-//!   copy of the same response;
-//! - else the caller becomes the **leader**: it sends the request and publishes the result
-//!   with [`Leader::complete`]. A 2xx answer to a request marked `remember` is remembered for
-//!   the grace window (when its body is a JSON object); failures (transport errors, non-2xx) are shared with the current
-//!   waiters but never remembered, so the next call retries.
+//! **A request in flight belongs to the flight, not to its caller.** The leader installs the
+//! future that obtains the answer in the [`Flight`]; whoever waits for the flight polls that
+//! future (the leader too, as the first waiter). When the leader's own future is dropped — a
+//! browser closed the tab, a timeout fired — after the request was sent, a waiting caller
+//! continues the same request instead of sending a new one, so a refresh token that the
+//! authorization server already rotated is never replayed. A later caller of the same key
+//! or lane finds the flight and continues it too. With a spawn hook (async client), the
+//! flight is also handed to the application's runtime, so it completes and records its
+//! outcome even when nobody waits any more.
 //!
-//! Requests that spend one refresh token share a **lane** (its hash, set by the core): while
-//! a request of the lane is in flight, the others wait, whatever their key (another audience
-//! or scope); once one rotated the refresh token, later requests of the lane within the grace
-//! window get [`Acquire::Rotated`] — the new refresh token — instead of sending the old one.
-//!
-//! A leader that never completes — it panicked, or its future was dropped — marks its flight
-//! abandoned when the [`Leader`] guard drops: the waiters wake, and one of them takes over.
-//! Nobody hangs.
+//! A flight whose future panics is abandoned: the waiters wake and one of them leads anew.
 //!
 //! [`Coalesce`]: auth0_server_protocol::effect::Coalesce
 
-use crate::error::TransportError;
+use crate::error::{Error, TransportError};
 use auth0_server_protocol::Secret;
-use auth0_server_protocol::token_endpoint::rotated_refresh_token;
+use auth0_server_protocol::effect::Coalesce;
+use auth0_server_protocol::flight::{self, Acquire, FlightView, Share};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
-/// Most responses remembered at once; beyond this the oldest are forgotten first.
+/// Most responses (and rotations) remembered at once; beyond this the oldest are forgotten.
 pub(crate) const MAX_REMEMBERED: usize = 10_000;
 
 /// A response shared between operations, with the time (Unix seconds) it was received.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct SharedResponse {
-    status: http::StatusCode,
-    version: http::Version,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
+    response: http::Response<Vec<u8>>,
     received_at: u64,
 }
 
 impl SharedResponse {
     pub(crate) fn new(response: http::Response<Vec<u8>>, received_at: u64) -> Self {
-        let (parts, body) = response.into_parts();
         SharedResponse {
-            status: parts.status,
-            version: parts.version,
-            headers: parts.headers,
-            body,
+            response,
             received_at,
         }
     }
 
-    /// Whether this is a 2xx answer whose body is a JSON object: only such answers are
-    /// remembered. A 200 with an empty or truncated body (a broken proxy) is a failure the
-    /// core rejects, and must not be replayed to later callers for the whole grace window.
-    fn is_well_formed_success(&self) -> bool {
-        self.status.is_success()
-            && serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.body)
-                .is_ok()
-    }
-
-    /// The new refresh token of a successful answer that rotated it.
-    fn rotated_refresh_token(&self) -> Option<Secret> {
-        if !self.status.is_success() {
-            return None;
-        }
-        let mut response = http::Response::new(self.body.clone());
-        *response.status_mut() = self.status;
-        rotated_refresh_token(&response)
-    }
-
     /// The response and the time it was received.
     pub(crate) fn into_response(self) -> (http::Response<Vec<u8>>, u64) {
-        let mut response = http::Response::new(self.body);
-        *response.status_mut() = self.status;
-        *response.version_mut() = self.version;
-        *response.headers_mut() = self.headers;
-        (response, self.received_at)
+        (self.response, self.received_at)
     }
 }
 
-/// What a flight ends with.
+/// What a request that reached the network ended with.
 pub(crate) type FlightResult = Result<SharedResponse, TransportError>;
 
+/// How a flight ended.
+#[derive(Clone, Debug)]
+pub(crate) enum Settled {
+    /// The answer (any status), or the transport failure.
+    Answer(FlightResult),
+    /// Nothing was sent: another instance spent the lane's refresh token and it was rotated
+    /// to this one (the cross-instance coordinator said so).
+    Rotated(Secret),
+    /// Nothing was sent: the cross-instance coordinator failed. The caller that led the
+    /// flight reports the error (taken once); the others try again themselves.
+    CoordinatorFailed(Arc<Mutex<Option<Error>>>),
+}
+
+/// The future that obtains a flight's outcome. It owns everything it needs (`'static`), so
+/// it outlives any one caller.
+pub(crate) type FlightFuture = Pin<Box<dyn Future<Output = Settled> + Send + 'static>>;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicking leader must not poison single-flight for everyone else; the guarded data is
+    // A panicking poll must not poison single-flight for everyone else; the guarded data is
     // always left consistent (plain inserts and removals).
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -100,8 +84,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The in-flight and remembered requests of one client.
 pub(crate) struct SingleFlight {
     inner: Mutex<Inner>,
-    /// How long (seconds) a remembered response is served; 0 disables remembering.
-    grace: u64,
+    /// How long a remembered response (or a rotation) is served; zero disables remembering.
+    grace: Duration,
 }
 
 #[derive(Default)]
@@ -111,104 +95,118 @@ struct Inner {
     /// Lane → the flight currently spending that refresh token.
     lanes: HashMap<String, Arc<Flight>>,
     /// Lane → the refresh token it was rotated to, and when.
-    rotations: HashMap<String, (Secret, u64)>,
+    rotations: HashMap<String, Rotation>,
 }
 
-/// One request in flight, observed by its waiters.
+struct Rotation {
+    to: Secret,
+    at: u64,
+}
+
+/// One request in flight.
 pub(crate) struct Flight {
+    coalesce: Coalesce,
     state: Mutex<FlightState>,
-    done: Condvar,
 }
 
 enum FlightState {
-    Pending(Vec<Waker>),
-    Done(FlightResult),
+    Pending {
+        /// The future that obtains the answer; `None` while a waiter polls it (or before the
+        /// leader installed it).
+        request: Option<FlightFuture>,
+        /// Everyone waiting; all are woken when the request makes progress, so that one of
+        /// them polls it even when the caller that last polled it has gone.
+        wakers: Vec<Waker>,
+    },
+    Done(Settled),
     Abandoned,
 }
 
 /// What [`SingleFlight::acquire`] decided.
-pub(crate) enum Acquire<'a> {
+pub(crate) enum Acquired {
     /// A remembered response within the grace window.
     Remembered(SharedResponse),
-    /// Someone else is sending the request: wait for it.
-    Wait(Waiter),
+    /// Someone else's request with the same key is in flight: wait for it (and help it along).
+    Wait(Arc<Flight>),
     /// Another request spends the same refresh token: wait for it, then acquire again.
-    WaitLane(Waiter),
+    WaitLane(Arc<Flight>),
     /// The lane's refresh token was rotated within the grace window: spend this one instead.
     Rotated(Secret),
-    /// Send the request and complete the flight.
-    Lead(Leader<'a>),
+    /// This caller leads: install the request with [`SingleFlight::start`], then wait.
+    Lead(Arc<Flight>),
 }
 
 impl SingleFlight {
-    /// Single-flight with a rotation grace window of `grace` seconds.
-    pub(crate) fn new(grace: u64) -> Self {
+    /// Single-flight with a rotation grace window.
+    pub(crate) fn new(grace: Duration) -> Self {
         SingleFlight {
             inner: Mutex::new(Inner::default()),
             grace,
         }
     }
 
-    fn fresh(&self, r: &SharedResponse, now: u64) -> bool {
-        // A clock that went backwards keeps the entry (it cannot be older than it was).
-        now.saturating_sub(r.received_at) < self.grace
-    }
-
-    /// Decides how the request with `key` is obtained, at `now` (Unix seconds).
-    #[cfg(test)]
-    pub(crate) fn acquire(&self, key: &str, remember: bool, now: u64) -> Acquire<'_> {
-        self.acquire_on(key, remember, None, now)
-    }
-
-    /// Decides what a request with `key` (on `lane`, when it spends a refresh token) does.
-    pub(crate) fn acquire_on(
-        &self,
-        key: &str,
-        remember: bool,
-        lane: Option<&str>,
-        now: u64,
-    ) -> Acquire<'_> {
+    /// Decides how the request marked `coalesce` is obtained at `now` (Unix seconds).
+    pub(crate) fn acquire(&self, coalesce: &Coalesce, now: u64) -> Acquired {
         let mut inner = lock(&self.inner);
-        if let Some(r) = inner.remembered.get(key) {
-            if self.fresh(r, now) {
-                return Acquire::Remembered(r.clone());
+        let lane = coalesce.lane.as_deref();
+        let view = FlightView {
+            remembered_at: inner.remembered.get(&coalesce.key).map(|r| r.received_at),
+            in_flight: inner.in_flight.contains_key(&coalesce.key),
+            rotated_at: lane.and_then(|l| inner.rotations.get(l)).map(|r| r.at),
+            lane_busy: lane.is_some_and(|l| inner.lanes.contains_key(l)),
+        };
+        let decision = flight::acquire(view, now, self.grace);
+        if decision.forget_remembered {
+            inner.remembered.remove(&coalesce.key);
+        }
+        if let (true, Some(lane)) = (decision.forget_rotation, lane) {
+            inner.rotations.remove(lane);
+        }
+        match decision.action {
+            Acquire::Remembered => match inner.remembered.get(&coalesce.key) {
+                Some(r) => Acquired::Remembered(r.clone()),
+                None => new_flight(&mut inner, coalesce),
+            },
+            Acquire::Wait => match inner.in_flight.get(&coalesce.key) {
+                Some(f) => Acquired::Wait(f.clone()),
+                None => new_flight(&mut inner, coalesce),
+            },
+            Acquire::Rotated => match lane.and_then(|l| inner.rotations.get(l)) {
+                Some(r) => Acquired::Rotated(r.to.clone()),
+                None => new_flight(&mut inner, coalesce),
+            },
+            Acquire::WaitLane => match lane.and_then(|l| inner.lanes.get(l)) {
+                Some(f) => Acquired::WaitLane(f.clone()),
+                None => new_flight(&mut inner, coalesce),
+            },
+            Acquire::Lead => new_flight(&mut inner, coalesce),
+        }
+    }
+
+    /// Installs the leader's request in its flight. Call it right after
+    /// [`Acquired::Lead`], with no await in between.
+    pub(crate) fn start(&self, flight: &Arc<Flight>, request: FlightFuture) {
+        let wakers = match &mut *lock(&flight.state) {
+            FlightState::Pending {
+                request: slot,
+                wakers,
+            } => {
+                *slot = Some(request);
+                wakers.clone()
             }
-            inner.remembered.remove(key);
-        }
-        if let Some(flight) = inner.in_flight.get(key) {
-            return Acquire::Wait(Waiter {
-                flight: flight.clone(),
-            });
-        }
-        if let Some(lane) = lane {
-            if let Some((rotated_to, at)) = inner.rotations.get(lane) {
-                if now.saturating_sub(*at) < self.grace {
-                    return Acquire::Rotated(rotated_to.clone());
-                }
-                inner.rotations.remove(lane);
-            }
-            if let Some(flight) = inner.lanes.get(lane) {
-                return Acquire::WaitLane(Waiter {
-                    flight: flight.clone(),
-                });
-            }
-        }
-        let flight = Arc::new(Flight {
-            state: Mutex::new(FlightState::Pending(Vec::new())),
-            done: Condvar::new(),
-        });
-        inner.in_flight.insert(key.to_owned(), flight.clone());
-        if let Some(lane) = lane {
-            inner.lanes.insert(lane.to_owned(), flight.clone());
-        }
-        Acquire::Lead(Leader {
-            owner: self,
-            key: key.to_owned(),
-            lane: lane.map(str::to_owned),
-            remember,
+            _ => Vec::new(),
+        };
+        // Whoever started waiting before the request was installed may poll it now.
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits for `flight` to settle, polling its request when nobody else is: `None` when it
+    /// was abandoned (its request panicked).
+    pub(crate) fn wait(self: &Arc<Self>, flight: Arc<Flight>) -> WaitFuture {
+        WaitFuture {
+            owner: self.clone(),
             flight,
-            finished: false,
-        })
+        }
     }
 
     /// How many responses are remembered (for tests).
@@ -217,155 +215,186 @@ impl SingleFlight {
         lock(&self.inner).remembered.len()
     }
 
-    fn finish(&self, leader: &Leader<'_>, result: Option<FlightResult>) {
+    /// Records what the flight's outcome means for later requests (per the core's
+    /// [`flight::settle`]), removes the flight and wakes its waiters.
+    fn finish(&self, flight: &Arc<Flight>, settled: &Settled) {
         {
             let mut inner = lock(&self.inner);
-            if inner
-                .in_flight
-                .get(&leader.key)
-                .is_some_and(|f| Arc::ptr_eq(f, &leader.flight))
-            {
-                inner.in_flight.remove(&leader.key);
-            }
-            if let Some(lane) = &leader.lane {
-                if inner
-                    .lanes
-                    .get(lane)
-                    .is_some_and(|f| Arc::ptr_eq(f, &leader.flight))
-                {
-                    inner.lanes.remove(lane);
-                }
-                // Record a rotation before waking anyone: a request of the lane that wakes
-                // must find the new refresh token, never send the spent one.
-                if let (Some(Ok(r)), true) = (&result, self.grace > 0) {
-                    if let Some(rotated_to) = r.rotated_refresh_token() {
-                        let now = r.received_at;
+            inner.release(flight);
+            if let (Settled::Answer(Ok(r)), false) = (settled, self.grace.is_zero()) {
+                let decision = flight::settle(&flight.coalesce, &r.response);
+                let now = r.received_at;
+                // Record a rotation before waking anyone: a request of the lane that wakes must
+                // find the new refresh token, never send the spent one.
+                if let (Some(to), Some(lane)) = (decision.rotated_to, &flight.coalesce.lane) {
+                    let grace = self.grace;
+                    inner
+                        .rotations
+                        .retain(|_, r| flight::within_grace(r.at, now, grace));
+                    if inner.rotations.len() < MAX_REMEMBERED {
                         inner
                             .rotations
-                            .retain(|_, (_, at)| now.saturating_sub(*at) < self.grace);
-                        if inner.rotations.len() < MAX_REMEMBERED {
-                            inner.rotations.insert(lane.clone(), (rotated_to, now));
-                        }
+                            .insert(lane.clone(), Rotation { to, at: now });
                     }
                 }
-            }
-            // Remember before the flight disappears from `in_flight` is observable: both
-            // happen under this one lock, so a newcomer sees one or the other.
-            if let Some(Ok(r)) = &result {
-                if leader.remember && self.grace > 0 && r.is_well_formed_success() {
-                    let now = r.received_at;
-                    inner.remembered.retain(|_, e| self.fresh(e, now));
-                    while inner.remembered.len() >= MAX_REMEMBERED {
-                        let oldest = inner
-                            .remembered
-                            .iter()
-                            .min_by_key(|(_, e)| e.received_at)
-                            .map(|(k, _)| k.clone());
-                        match oldest {
-                            Some(k) => inner.remembered.remove(&k),
-                            None => break,
-                        };
-                    }
-                    inner.remembered.insert(leader.key.clone(), r.clone());
+                if decision.share == Share::ForGraceWindow {
+                    inner.remember(&flight.coalesce.key, r.clone(), self.grace);
                 }
             }
         }
-        let wakers = {
-            let mut state = lock(&leader.flight.state);
-            let next = match result {
-                Some(r) => FlightState::Done(r),
-                None => FlightState::Abandoned,
+        let wakers = replace_state(flight, FlightState::Done(settled.clone()));
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Abandons a flight whose request panicked: nothing is recorded, waiters wake and retry.
+    fn abandon(&self, flight: &Arc<Flight>) {
+        lock(&self.inner).release(flight);
+        replace_state(flight, FlightState::Abandoned)
+            .into_iter()
+            .for_each(Waker::wake);
+    }
+}
+
+/// Registers a new flight for `coalesce`, led by the caller.
+fn new_flight(inner: &mut Inner, coalesce: &Coalesce) -> Acquired {
+    let flight = Arc::new(Flight {
+        coalesce: coalesce.clone(),
+        state: Mutex::new(FlightState::Pending {
+            request: None,
+            wakers: Vec::new(),
+        }),
+    });
+    inner.in_flight.insert(coalesce.key.clone(), flight.clone());
+    if let Some(lane) = &coalesce.lane {
+        inner.lanes.insert(lane.clone(), flight.clone());
+    }
+    Acquired::Lead(flight)
+}
+
+fn replace_state(flight: &Flight, next: FlightState) -> Vec<Waker> {
+    match std::mem::replace(&mut *lock(&flight.state), next) {
+        FlightState::Pending { wakers, .. } => wakers,
+        _ => Vec::new(),
+    }
+}
+
+impl Inner {
+    fn release(&mut self, flight: &Arc<Flight>) {
+        let key = &flight.coalesce.key;
+        if self
+            .in_flight
+            .get(key)
+            .is_some_and(|f| Arc::ptr_eq(f, flight))
+        {
+            self.in_flight.remove(key);
+        }
+        if let Some(lane) = &flight.coalesce.lane {
+            if self.lanes.get(lane).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+                self.lanes.remove(lane);
+            }
+        }
+    }
+
+    fn remember(&mut self, key: &str, r: SharedResponse, grace: Duration) {
+        let now = r.received_at;
+        self.remembered
+            .retain(|_, e| flight::within_grace(e.received_at, now, grace));
+        while self.remembered.len() >= MAX_REMEMBERED {
+            let oldest = self
+                .remembered
+                .iter()
+                .min_by_key(|(_, e)| e.received_at)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.remembered.remove(&k),
+                None => break,
             };
-            match std::mem::replace(&mut *state, next) {
-                FlightState::Pending(wakers) => wakers,
-                _ => Vec::new(),
-            }
+        }
+        self.remembered.insert(key.to_owned(), r);
+    }
+}
+
+/// Wakes every waiter of a flight: the waker its request is polled with, so that whichever
+/// waiter runs next continues it.
+struct FanOut(Arc<Flight>);
+
+impl Wake for FanOut {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let wakers = match &*lock(&self.0.state) {
+            FlightState::Pending { wakers, .. } => wakers.clone(),
+            _ => Vec::new(),
         };
-        leader.flight.done.notify_all();
-        for w in wakers {
-            w.wake();
-        }
+        wakers.into_iter().for_each(Waker::wake);
     }
 }
 
-/// The caller that sends the request. Dropping it without [`Leader::complete`] (panic,
-/// cancelled future) abandons the flight: its waiters wake and retry.
-pub(crate) struct Leader<'a> {
+/// Abandons the flight if polling its request unwinds.
+struct PollGuard<'a> {
     owner: &'a SingleFlight,
-    key: String,
-    lane: Option<String>,
-    remember: bool,
-    flight: Arc<Flight>,
-    finished: bool,
+    flight: &'a Arc<Flight>,
+    armed: bool,
 }
 
-impl Leader<'_> {
-    /// Publishes the result to the waiters (and remembers a 2xx answer when asked to).
-    pub(crate) fn complete(mut self, result: FlightResult) {
-        self.finished = true;
-        self.owner.finish(&self, Some(result));
-    }
-}
-
-impl Drop for Leader<'_> {
+impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
-        if !self.finished {
-            self.owner.finish(self, None);
+        if self.armed {
+            self.owner.abandon(self.flight);
         }
     }
 }
 
-/// A caller waiting for another's request.
-pub(crate) struct Waiter {
-    flight: Arc<Flight>,
-}
-
-impl Waiter {
-    /// Blocks until the flight ends: its result, or `None` when the leader gave up (retry).
-    pub(crate) fn wait_blocking(self) -> Option<FlightResult> {
-        let mut state = lock(&self.flight.state);
-        loop {
-            match &*state {
-                FlightState::Pending(_) => {
-                    state = self
-                        .flight
-                        .done
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
-                FlightState::Done(r) => return Some(r.clone()),
-                FlightState::Abandoned => return None,
-            }
-        }
-    }
-
-    /// Waits asynchronously (runtime-agnostic): the result, or `None` when the leader gave up.
-    pub(crate) fn wait_async(self) -> WaitFuture {
-        WaitFuture {
-            flight: self.flight,
-        }
-    }
-}
-
-/// The future of [`Waiter::wait_async`].
+/// The future of [`SingleFlight::wait`] (runtime-agnostic; the blocking client parks its
+/// thread on it).
 pub(crate) struct WaitFuture {
+    owner: Arc<SingleFlight>,
     flight: Arc<Flight>,
 }
 
 impl Future for WaitFuture {
-    type Output = Option<FlightResult>;
+    type Output = Option<Settled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = lock(&self.flight.state);
-        match &mut *state {
-            FlightState::Pending(wakers) => {
-                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    wakers.push(cx.waker().clone());
+        let this = self.get_mut();
+        let mut request = {
+            let mut state = lock(&this.flight.state);
+            match &mut *state {
+                FlightState::Done(s) => return Poll::Ready(Some(s.clone())),
+                FlightState::Abandoned => return Poll::Ready(None),
+                FlightState::Pending { request, wakers } => {
+                    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        wakers.push(cx.waker().clone());
+                    }
+                    match request.take() {
+                        Some(r) => r,
+                        // Another waiter is polling it: it wakes everyone on progress.
+                        None => return Poll::Pending,
+                    }
+                }
+            }
+        };
+        let mut guard = PollGuard {
+            owner: &this.owner,
+            flight: &this.flight,
+            armed: true,
+        };
+        let waker = Waker::from(Arc::new(FanOut(this.flight.clone())));
+        let polled = request.as_mut().poll(&mut Context::from_waker(&waker));
+        guard.armed = false;
+        match polled {
+            Poll::Ready(settled) => {
+                this.owner.finish(&this.flight, &settled);
+                Poll::Ready(Some(settled))
+            }
+            Poll::Pending => {
+                if let FlightState::Pending { request: slot, .. } = &mut *lock(&this.flight.state) {
+                    *slot = Some(request);
                 }
                 Poll::Pending
             }
-            FlightState::Done(r) => Poll::Ready(Some(r.clone())),
-            FlightState::Abandoned => Poll::Ready(None),
         }
     }
 }
@@ -373,135 +402,194 @@ impl Future for WaitFuture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::block_on;
     use crate::error::TransportErrorKind;
 
-    fn ok(status: u16, at: u64) -> FlightResult {
-        body(status, b"{}", at)
-    }
-
-    fn body(status: u16, body: &[u8], at: u64) -> FlightResult {
+    fn answer(status: u16, body: &[u8], at: u64) -> Settled {
         let mut r = http::Response::new(body.to_vec());
         *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-        Ok(SharedResponse::new(r, at))
+        Settled::Answer(Ok(SharedResponse::new(r, at)))
+    }
+
+    fn ok(status: u16, at: u64) -> Settled {
+        answer(status, b"{}", at)
+    }
+
+    fn coalesce(key: &str, remember: bool, lane: Option<&str>) -> Coalesce {
+        Coalesce {
+            key: key.into(),
+            remember,
+            lane: lane.map(str::to_owned),
+        }
+    }
+
+    fn sf(grace: u64) -> Arc<SingleFlight> {
+        Arc::new(SingleFlight::new(Duration::from_secs(grace)))
+    }
+
+    /// Leads `c` with a request that settles with `settled` at once, and waits for it.
+    fn lead(sf: &Arc<SingleFlight>, c: &Coalesce, now: u64, settled: Settled) -> Option<Settled> {
+        let Acquired::Lead(f) = sf.acquire(c, now) else {
+            panic!("expected to lead")
+        };
+        sf.start(&f, Box::pin(async move { settled }));
+        block_on(sf.wait(f))
+    }
+
+    fn response_time(s: Option<Settled>) -> u64 {
+        match s {
+            Some(Settled::Answer(Ok(r))) => r.into_response().1,
+            _ => panic!("expected an answer"),
+        }
     }
 
     #[test]
     fn second_caller_waits_and_gets_the_same_response() {
-        let sf = SingleFlight::new(60);
-        let Acquire::Lead(leader) = sf.acquire("k", true, 100) else {
+        let sf = sf(60);
+        let c = coalesce("k", true, None);
+        let Acquired::Lead(leader) = sf.acquire(&c, 100) else {
             panic!("first caller leads")
         };
-        let Acquire::Wait(waiter) = sf.acquire("k", true, 100) else {
+        let Acquired::Wait(waiting) = sf.acquire(&c, 100) else {
             panic!("second caller waits")
         };
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        sf.start(
+            &leader,
+            Box::pin(async move {
+                let _ = rx.recv();
+                ok(200, 100)
+            }),
+        );
         std::thread::scope(|s| {
-            let h = s.spawn(move || waiter.wait_blocking());
-            leader.complete(ok(200, 100));
-            let got = h.join().unwrap().unwrap().unwrap();
-            assert_eq!(got.into_response().1, 100);
+            let sf2 = sf.clone();
+            let h = s.spawn(move || block_on(sf2.wait(waiting)));
+            tx.send(()).unwrap();
+            assert_eq!(response_time(block_on(sf.wait(leader))), 100);
+            assert_eq!(response_time(h.join().unwrap()), 100);
         });
         // Remembered within the grace window, forgotten after it.
-        assert!(matches!(sf.acquire("k", true, 159), Acquire::Remembered(_)));
-        assert!(matches!(sf.acquire("k", true, 160), Acquire::Lead(_)));
+        assert!(matches!(sf.acquire(&c, 159), Acquired::Remembered(_)));
+        assert!(matches!(sf.acquire(&c, 160), Acquired::Lead(_)));
     }
 
     #[test]
     fn failures_and_unmarked_requests_are_not_remembered() {
-        let sf = SingleFlight::new(60);
+        let sf = sf(60);
         for (key, remember, result) in [
             ("a", true, ok(400, 1)),
             ("b", false, ok(200, 1)),
-            ("d", true, body(200, b"", 1)),
-            ("e", true, body(200, br#"{"access_token": "#, 1)),
+            ("d", true, answer(200, b"", 1)),
+            ("e", true, answer(200, br#"{"access_token": "#, 1)),
             (
                 "c",
                 true,
-                Err(TransportError::new(TransportErrorKind::Timeout, "t")),
+                Settled::Answer(Err(TransportError::new(TransportErrorKind::Timeout, "t"))),
             ),
         ] {
-            let Acquire::Lead(l) = sf.acquire(key, remember, 1) else {
-                panic!()
-            };
-            l.complete(result);
-            assert!(matches!(sf.acquire(key, remember, 1), Acquire::Lead(_)));
+            let c = coalesce(key, remember, None);
+            lead(&sf, &c, 1, result);
+            assert!(matches!(sf.acquire(&c, 1), Acquired::Lead(_)));
         }
         assert_eq!(sf.remembered_len(), 0);
     }
 
     #[test]
-    fn abandoned_flight_wakes_waiters_who_take_over() {
-        let sf = SingleFlight::new(60);
-        let leader = match sf.acquire("k", true, 1) {
-            Acquire::Lead(l) => l,
-            _ => panic!(),
-        };
-        let Acquire::Wait(waiter) = sf.acquire("k", true, 1) else {
+    fn a_panicking_request_abandons_the_flight_and_waiters_take_over() {
+        let sf = sf(60);
+        let c = coalesce("k", true, None);
+        let Acquired::Lead(leader) = sf.acquire(&c, 1) else {
             panic!()
         };
-        drop(leader);
-        assert!(waiter.wait_blocking().is_none());
-        assert!(matches!(sf.acquire("k", true, 1), Acquire::Lead(_)));
+        let Acquired::Wait(waiting) = sf.acquire(&c, 1) else {
+            panic!()
+        };
+        sf.start(&leader, Box::pin(async { panic!("the request panicked") }));
+        let sf2 = sf.clone();
+        let panicked = std::thread::spawn(move || block_on(sf2.wait(leader))).join();
+        assert!(panicked.is_err());
+        assert!(block_on(sf.wait(waiting)).is_none());
+        assert!(matches!(sf.acquire(&c, 1), Acquired::Lead(_)));
+    }
+
+    #[test]
+    fn a_dropped_leader_leaves_its_request_to_the_waiters() {
+        let sf = sf(60);
+        let c = coalesce("k", true, Some("rt"));
+        let Acquired::Lead(leader) = sf.acquire(&c, 1) else {
+            panic!()
+        };
+        let sends = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = sends.clone();
+        sf.start(
+            &leader,
+            Box::pin(async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                answer(200, br#"{"access_token":"at","refresh_token":"rt-2"}"#, 1)
+            }),
+        );
+        // The leader's wait is dropped before it ever polls.
+        drop(sf.wait(leader));
+        // A later caller of the same key continues the same request.
+        let Acquired::Wait(waiting) = sf.acquire(&c, 1) else {
+            panic!("the flight is still in flight")
+        };
+        assert_eq!(response_time(block_on(sf.wait(waiting))), 1);
+        assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
     fn zero_grace_remembers_nothing() {
-        let sf = SingleFlight::new(0);
-        let Acquire::Lead(l) = sf.acquire("k", true, 1) else {
-            panic!()
-        };
-        l.complete(ok(200, 1));
+        let sf = sf(0);
+        lead(&sf, &coalesce("k", true, None), 1, ok(200, 1));
         assert_eq!(sf.remembered_len(), 0);
     }
 
     #[test]
     fn a_lane_runs_one_request_at_a_time_then_hands_out_the_rotated_token() {
-        let sf = SingleFlight::new(60);
-        let Acquire::Lead(first) = sf.acquire_on("refresh rt aud-a", true, Some("rt"), 1) else {
+        let sf = sf(60);
+        let a = coalesce("refresh rt aud-a", true, Some("rt"));
+        let b = coalesce("refresh rt aud-b", true, Some("rt"));
+        let Acquired::Lead(first) = sf.acquire(&a, 1) else {
             panic!()
         };
         // Another audience on the same refresh token waits for the lane.
-        let Acquire::WaitLane(waiter) = sf.acquire_on("refresh rt aud-b", true, Some("rt"), 1)
-        else {
+        let Acquired::WaitLane(lane) = sf.acquire(&b, 1) else {
             panic!()
         };
         // Another refresh token is independent.
         assert!(matches!(
-            sf.acquire_on("refresh other aud-a", true, Some("other"), 1),
-            Acquire::Lead(_)
+            sf.acquire(&coalesce("refresh other aud-a", true, Some("other")), 1),
+            Acquired::Lead(_)
         ));
-        first.complete(body(
-            200,
-            br#"{"access_token":"at","refresh_token":"rt-2"}"#,
-            1,
-        ));
-        assert!(waiter.wait_blocking().is_some());
-        let Acquire::Rotated(rotated_to) = sf.acquire_on("refresh rt aud-b", true, Some("rt"), 2)
-        else {
+        sf.start(
+            &first,
+            Box::pin(async { answer(200, br#"{"access_token":"at","refresh_token":"rt-2"}"#, 1) }),
+        );
+        assert!(block_on(sf.wait(lane)).is_some());
+        let Acquired::Rotated(rotated_to) = sf.acquire(&b, 2) else {
             panic!()
         };
         assert_eq!(rotated_to.expose(), "rt-2");
         // Past the grace window the rotation is forgotten.
-        assert!(matches!(
-            sf.acquire_on("refresh rt aud-b", true, Some("rt"), 61),
-            Acquire::Lead(_)
-        ));
+        assert!(matches!(sf.acquire(&b, 61), Acquired::Lead(_)));
     }
 
     #[test]
     fn a_lane_frees_without_a_rotation_when_the_answer_did_not_rotate_or_failed() {
-        let sf = SingleFlight::new(60);
-        for (key, result) in [
-            ("a", body(200, br#"{"access_token":"at"}"#, 1)),
-            ("b", ok(500, 1)),
+        let sf = sf(60);
+        for (lane, result) in [
+            ("rt-a", answer(200, br#"{"access_token":"at"}"#, 1)),
+            ("rt-b", ok(500, 1)),
         ] {
-            let Acquire::Lead(l) = sf.acquire_on(key, true, Some("rt"), 1) else {
-                panic!()
-            };
-            l.complete(result);
-            let Acquire::Lead(next) = sf.acquire_on("other", true, Some("rt"), 1) else {
-                panic!("the lane is free and nothing rotated")
-            };
-            drop(next);
+            lead(&sf, &coalesce(lane, true, Some(lane)), 1, result);
+            assert!(
+                matches!(
+                    sf.acquire(&coalesce(&format!("other {lane}"), false, Some(lane)), 1),
+                    Acquired::Lead(_)
+                ),
+                "the lane is free and nothing rotated"
+            );
         }
     }
 }

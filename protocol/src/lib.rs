@@ -58,6 +58,7 @@ pub mod config;
 pub mod connection_token;
 pub mod discovery;
 pub mod effect;
+pub mod flight;
 pub mod jose;
 pub mod login;
 pub mod logout;
