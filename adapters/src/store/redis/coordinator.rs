@@ -9,14 +9,10 @@ use crate::driver::DEFAULT_ROTATION_GRACE;
 use crate::error::{Error, TransportError, TransportErrorKind};
 use crate::store::StoreError;
 use crate::store::cookie::codec::CookieCodec;
-use auth0_server_protocol::access_token::refresh_token_hash;
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::effect::Coalesce;
+use auth0_server_protocol::flight::{self, FailureKind, Share};
 use auth0_server_protocol::secret::Secret;
-use auth0_server_protocol::token_endpoint::rotated_refresh_token;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Default lifetime of a refresh lock: how long a crashed winner blocks the others.
@@ -24,8 +20,7 @@ pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(30);
 /// Default lifetime of a published failure.
 pub const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(2);
 
-const FIRST_DELAY: Duration = Duration::from_millis(5);
-const MAX_DELAY: Duration = Duration::from_millis(100);
+const FIRST_DELAY: Duration = flight::FIRST_POLL_DELAY;
 const FENCE_BYTES: usize = 16;
 
 /// Settings and pure logic shared by the blocking and the async coordinator.
@@ -112,8 +107,9 @@ impl Refreshes {
 
     /// The script that publishes what the winner learnt and releases its lock: the answer for
     /// its key (only for remembered requests), and the lane's new refresh token when the
-    /// answer rotated it. An encoding failure publishes nothing of that part (the answer
-    /// matters more than publishing it); the lock is released all the same.
+    /// answer rotated it (both as the core's [`flight::settle`] decides). An encoding failure
+    /// publishes nothing of that part (the answer matters more than publishing it); the lock
+    /// is released all the same.
     fn settle(
         &self,
         request: &Coalesce,
@@ -121,15 +117,14 @@ impl Refreshes {
         fence: &str,
         outcome: &Result<CoordinatedResponse, TransportError>,
     ) -> redis::ScriptInvocation<'static> {
+        let settlement = settlement(request, outcome);
         let result: Publication = if request.remember {
-            self.encode(&k.hash, outcome).ok()
+            self.encode(&k.hash, outcome, settlement.share).ok()
         } else {
             None
         };
-        let rotation: Publication = match (&request.lane, &k.lane) {
-            (Some(lane), Some((lane_hash, _))) => {
-                rotation_of(lane, outcome).and_then(|to| self.encode_rotation(lane_hash, &to).ok())
-            }
+        let rotation: Publication = match (settlement.rotated_to, &k.lane) {
+            (Some(to), Some((lane_hash, _))) => self.encode_rotation(lane_hash, &to).ok(),
             _ => None,
         };
         let mut inv = scripts::PUBLISH.prepare_invoke();
@@ -147,26 +142,39 @@ impl Refreshes {
         inv
     }
 
+    /// Encrypts a publication bound to `binding`, with how long (ms) to keep it.
+    fn seal(
+        &self,
+        binding: &str,
+        publication: &flight::Publication,
+        ttl: Duration,
+    ) -> Result<(String, u64), StoreError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        Ok((self.codec.encrypt(&publication.encode(binding))?, ttl_ms))
+    }
+
+    /// The publication in `value` if it is readable and bound to `binding`.
+    fn open(&self, binding: &str, value: &str) -> Option<flight::Publication> {
+        flight::Publication::decode(&self.codec.decrypt(value)?, binding)
+    }
+
     /// The encrypted rotation of the lane hashed `lane_hash` to `to`, and how long (ms) to
     /// keep it published: the rotation grace window.
     fn encode_rotation(&self, lane_hash: &str, to: &Secret) -> Result<(String, u64), StoreError> {
-        let doc = json!({ "l": lane_hash, "rt": to.expose() });
-        let bytes = serde_json::to_vec(&doc)
-            .map_err(|e| StoreError::with_source("cannot serialise the rotation", e))?;
-        let ttl_ms = u64::try_from(self.grace.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        Ok((self.codec.encrypt(&bytes)?, ttl_ms))
+        self.seal(
+            lane_hash,
+            &flight::Publication::Rotation(to.clone()),
+            self.grace,
+        )
     }
 
     /// A published rotation of the lane hashed `lane_hash`, or `None` when it is unreadable
     /// (foreign secret, tampered, another lane's).
     fn decode_rotation(&self, lane_hash: &str, value: &str) -> Option<Secret> {
-        let doc: Value = serde_json::from_slice(&self.codec.decrypt(value)?).ok()?;
-        if doc.get("l")?.as_str()? != lane_hash {
-            return None;
+        match self.open(lane_hash, value)? {
+            flight::Publication::Rotation(to) => Some(to),
+            _ => None,
         }
-        Some(Secret::new(doc.get("rt")?.as_str()?.to_owned()))
     }
 
     /// What a published value means for a waiter: its outcome, or `None` (unreadable: wait
@@ -185,50 +193,41 @@ impl Refreshes {
         }
     }
 
-    /// The encrypted outcome and how long (ms) to keep it published.
+    /// The encrypted outcome and how long (ms) to keep it published: the grace window for an
+    /// answer the core says to remember, the failure TTL otherwise.
     fn encode(
         &self,
         hash: &str,
         outcome: &Result<CoordinatedResponse, TransportError>,
+        share: Share,
     ) -> Result<(String, u64), StoreError> {
-        let (doc, ttl) = match outcome {
-            Ok(r) => {
-                let content_type = r
+        let publication = match outcome {
+            Ok(r) => flight::Publication::Answer {
+                status: r.response.status().as_u16(),
+                content_type: r
                     .response
                     .headers()
                     .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok());
-                let doc = json!({
-                    "k": hash,
-                    "s": r.response.status().as_u16(),
-                    "ct": content_type,
-                    "b": STANDARD.encode(r.response.body()),
-                    "at": r.received_at,
-                });
-                let ttl = if is_well_formed_success(&r.response) {
-                    self.grace
-                } else {
-                    self.failure_ttl
-                };
-                (doc, ttl)
-            }
-            Err(e) => {
-                let kind = match e.kind() {
-                    TransportErrorKind::Timeout => "timeout",
-                    TransportErrorKind::Connect => "connect",
-                    TransportErrorKind::ResponseTooLarge => "too_large",
-                    _ => "io",
-                };
-                (
-                    json!({ "k": hash, "e": kind, "m": e.message() }),
-                    self.failure_ttl,
-                )
-            }
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                body: r.response.body().clone(),
+                received_at: r.received_at,
+            },
+            Err(e) => flight::Publication::Failure {
+                kind: match e.kind() {
+                    TransportErrorKind::Timeout => FailureKind::Timeout,
+                    TransportErrorKind::Connect => FailureKind::Connect,
+                    TransportErrorKind::ResponseTooLarge => FailureKind::TooLarge,
+                    _ => FailureKind::Io,
+                },
+                message: e.message().to_owned(),
+            },
         };
-        let bytes = serde_json::to_vec(&doc)
-            .map_err(|e| StoreError::with_source("cannot serialise the refresh answer", e))?;
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        Ok((self.codec.encrypt(&bytes)?, ttl_ms))
+        let ttl = match share {
+            Share::ForGraceWindow => self.grace,
+            Share::FailureOnly | Share::WaitersOnly => self.failure_ttl,
+        };
+        self.seal(hash, &publication, ttl)
     }
 
     /// A published outcome for `hash`, or `None` when it is unreadable (foreign secret,
@@ -238,52 +237,46 @@ impl Refreshes {
         hash: &str,
         value: &str,
     ) -> Option<Result<CoordinatedResponse, TransportError>> {
-        let doc: Value = serde_json::from_slice(&self.codec.decrypt(value)?).ok()?;
-        if doc.get("k")?.as_str()? != hash {
-            return None;
-        }
-        if let Some(kind) = doc.get("e").and_then(Value::as_str) {
-            let kind = match kind {
-                "timeout" => TransportErrorKind::Timeout,
-                "connect" => TransportErrorKind::Connect,
-                "too_large" => TransportErrorKind::ResponseTooLarge,
-                _ => TransportErrorKind::Io,
-            };
-            let message = doc.get("m").and_then(Value::as_str).unwrap_or_default();
-            return Some(Err(TransportError::new(
-                kind,
-                format!("{message} (sent by another instance)"),
-            )));
-        }
-        let status =
-            http::StatusCode::from_u16(u16::try_from(doc.get("s")?.as_u64()?).ok()?).ok()?;
-        let body = STANDARD.decode(doc.get("b")?.as_str()?).ok()?;
-        let mut response = http::Response::new(body);
-        *response.status_mut() = status;
-        if let Some(ct) = doc.get("ct").and_then(Value::as_str) {
-            if let Ok(v) = http::HeaderValue::from_str(ct) {
-                response.headers_mut().insert(http::header::CONTENT_TYPE, v);
+        match self.open(hash, value)? {
+            flight::Publication::Failure { kind, message } => {
+                let kind = match kind {
+                    FailureKind::Timeout => TransportErrorKind::Timeout,
+                    FailureKind::Connect => TransportErrorKind::Connect,
+                    FailureKind::TooLarge => TransportErrorKind::ResponseTooLarge,
+                    FailureKind::Io => TransportErrorKind::Io,
+                };
+                Some(Err(TransportError::new(
+                    kind,
+                    format!("{message} (sent by another instance)"),
+                )))
             }
+            flight::Publication::Answer {
+                status,
+                content_type,
+                body,
+                received_at,
+            } => {
+                let mut response = http::Response::new(body);
+                *response.status_mut() = http::StatusCode::from_u16(status).ok()?;
+                if let Some(v) = content_type.and_then(|ct| http::HeaderValue::try_from(ct).ok()) {
+                    response.headers_mut().insert(http::header::CONTENT_TYPE, v);
+                }
+                Some(Ok(CoordinatedResponse {
+                    response,
+                    received_at,
+                }))
+            }
+            flight::Publication::Rotation(_) => None,
         }
-        Some(Ok(CoordinatedResponse {
-            response,
-            received_at: doc.get("at")?.as_u64()?,
-        }))
     }
 
-    /// How long to sleep before polling again.
+    /// How long to sleep before polling again (the core's backoff), or `None` to give up.
     fn delay(&self, delay: &mut Duration, pttl_ms: u64, started: Instant) -> Option<Duration> {
-        let left = self.wait_timeout.checked_sub(started.elapsed())?;
-        if left.is_zero() {
-            return None;
+        let lock_expires_in = (pttl_ms > 0).then(|| Duration::from_millis(pttl_ms));
+        match flight::next_poll(delay, lock_expires_in, started.elapsed(), self.wait_timeout) {
+            flight::Poll::After(d) => Some(d),
+            flight::Poll::GiveUp => None,
         }
-        let mut d = *delay;
-        *delay = (*delay * 2).min(MAX_DELAY);
-        if pttl_ms > 0 {
-            // Wake when the lock expires, to take over from a crashed winner promptly.
-            d = d.min(Duration::from_millis(pttl_ms + 1));
-        }
-        Some(d.min(left))
     }
 
     fn timed_out() -> Error {
@@ -291,24 +284,15 @@ impl Refreshes {
     }
 }
 
-/// Whether a response is a 2xx whose body is a JSON object (only those are kept for the
-/// rotation grace window, as in-process).
-fn is_well_formed_success(r: &http::Response<Vec<u8>>) -> bool {
-    r.status().is_success()
-        && serde_json::from_slice::<serde_json::Map<String, Value>>(r.body()).is_ok()
-}
-
-/// The refresh token a successful answer on `lane` rotated to (a new one, not the token the
-/// request spent).
-fn rotation_of(
-    lane: &str,
+/// What the core decides a winner's outcome means for the other instances.
+fn settlement(
+    request: &Coalesce,
     outcome: &Result<CoordinatedResponse, TransportError>,
-) -> Option<Secret> {
-    let r = outcome.as_ref().ok()?;
-    if !r.response.status().is_success() {
-        return None;
+) -> flight::Settlement {
+    match outcome {
+        Ok(r) => flight::settle(request, &r.response),
+        Err(_) => flight::settle_failure(),
     }
-    rotated_refresh_token(&r.response).filter(|to| refresh_token_hash(to) != lane)
 }
 
 /// Cross-instance refresh coordination on Redis for the blocking client. Set it with
@@ -644,6 +628,7 @@ impl crate::coordinator::AsyncRefreshCoordinator for AsyncRedisRefreshCoordinato
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auth0_server_protocol::access_token::refresh_token_hash;
 
     fn refreshes() -> Refreshes {
         RedisRefreshCoordinator::builder_with_secrets(
@@ -671,7 +656,7 @@ mod tests {
     fn answers_round_trip_encrypted_and_only_for_their_key() {
         let r = refreshes();
         let ok = response(200, r#"{"access_token":"at-secret"}"#);
-        let (value, ttl) = r.encode("h1", &ok).unwrap();
+        let (value, ttl) = r.encode("h1", &ok, Share::ForGraceWindow).unwrap();
         assert!(!value.contains("at-secret"));
         assert_eq!(ttl, 60_000, "a success lives for the grace window");
         let back = r.decode("h1", &value).unwrap().unwrap();
@@ -730,29 +715,36 @@ mod tests {
     #[test]
     fn only_a_successful_answer_with_a_new_refresh_token_is_a_rotation() {
         let lane = refresh_token_hash(&Secret::new("rt-old"));
+        let request = coalesce("k", Some(&lane));
+        let rotation_of = |outcome: &Result<CoordinatedResponse, TransportError>| {
+            settlement(&request, outcome).rotated_to
+        };
         let rotated = response(200, r#"{"access_token":"at","refresh_token":"rt-new"}"#);
-        assert_eq!(rotation_of(&lane, &rotated).unwrap().expose(), "rt-new");
+        assert_eq!(rotation_of(&rotated).unwrap().expose(), "rt-new");
         for outcome in [
             response(200, r#"{"access_token":"at"}"#),
             response(200, r#"{"access_token":"at","refresh_token":"rt-old"}"#),
             response(403, r#"{"error":"invalid_grant","refresh_token":"rt-new"}"#),
             Err(TransportError::new(TransportErrorKind::Timeout, "t")),
         ] {
-            assert!(rotation_of(&lane, &outcome).is_none());
+            assert!(rotation_of(&outcome).is_none());
         }
     }
 
     #[test]
     fn failures_are_published_briefly() {
         let r = refreshes();
-        let (_, ttl) = r
-            .encode("h", &response(403, r#"{"error":"invalid_grant"}"#))
-            .unwrap();
+        let request = coalesce("k", None);
+        let encode = |outcome: &Result<CoordinatedResponse, TransportError>| {
+            r.encode("h", outcome, settlement(&request, outcome).share)
+                .unwrap()
+        };
+        let (_, ttl) = encode(&response(403, r#"{"error":"invalid_grant"}"#));
         assert_eq!(ttl, 2_000);
-        let (_, ttl) = r.encode("h", &response(200, "")).unwrap();
+        let (_, ttl) = encode(&response(200, ""));
         assert_eq!(ttl, 2_000, "a malformed 200 is a failure");
         let e = TransportError::new(TransportErrorKind::Timeout, "POST /oauth/token: timed out");
-        let (value, ttl) = r.encode("h", &Err(e)).unwrap();
+        let (value, ttl) = encode(&Err(e));
         assert_eq!(ttl, 2_000);
         let back = r.decode("h", &value).unwrap().unwrap_err();
         assert_eq!(back.kind(), TransportErrorKind::Timeout);
@@ -771,7 +763,7 @@ mod tests {
         for _ in 0..10 {
             r.delay(&mut delay, 0, started);
         }
-        assert_eq!(delay, MAX_DELAY);
+        assert_eq!(delay, flight::MAX_POLL_DELAY);
         let long_ago = Instant::now() - r.wait_timeout;
         assert_eq!(r.delay(&mut delay, 0, long_ago), None);
     }
