@@ -5,8 +5,8 @@ use auth0_server_protocol::Secret;
 use auth0_server_protocol::access_token::refresh_token_hash;
 use auth0_server_protocol::effect::Coalesce;
 use auth0_server_protocol::flight::{
-    Acquire, FailureKind, FlightView, MAX_POLL_DELAY, Poll, Publication, Share, acquire,
-    next_poll, settle,
+    Acquire, FailureKind, FlightView, MAX_POLL_DELAY, Poll, Publication, Share, acquire, next_poll,
+    settle,
 };
 use proptest::prelude::*;
 use std::time::Duration;
@@ -18,12 +18,14 @@ fn view() -> impl Strategy<Value = FlightView> {
         proptest::option::of(0u64..200),
         any::<bool>(),
     )
-        .prop_map(|(remembered_at, in_flight, rotated_at, lane_busy)| FlightView {
-            remembered_at,
-            in_flight,
-            rotated_at,
-            lane_busy,
-        })
+        .prop_map(
+            |(remembered_at, in_flight, rotated_at, lane_busy)| FlightView {
+                remembered_at,
+                in_flight,
+                rotated_at,
+                lane_busy,
+            },
+        )
 }
 
 fn response(status: u16, body: String) -> http::Response<Vec<u8>> {
