@@ -236,12 +236,12 @@ where
 
     /// The logged-in user's claims, or `None` without a session.
     pub fn get_user(&self, store_options: &mut S::Options) -> Result<Option<UserClaims>, Error> {
-        self.drive(self.core().get_user(), store_options)
+        self.run("get_user", "", self.core().get_user(), store_options)
     }
 
     /// The session (without SDK-internal data), or `None`.
     pub fn get_session(&self, store_options: &mut S::Options) -> Result<Option<Session>, Error> {
-        self.drive(self.core().get_session(), store_options)
+        self.run("get_session", "", self.core().get_session(), store_options)
     }
 
     /// An access token for the default audience and scope: the stored one while valid, else
@@ -256,7 +256,13 @@ where
         request: AccessTokenRequest,
         store_options: &mut S::Options,
     ) -> Result<AccessToken, Error> {
-        self.drive(self.core().get_access_token(request), store_options)
+        let audience = request.audience.clone().unwrap_or_default();
+        self.run(
+            "get_access_token",
+            &audience,
+            self.core().get_access_token(request),
+            store_options,
+        )
     }
 
     /// An access token for a federated connection (token vault): the stored one while
@@ -266,7 +272,9 @@ where
         request: ConnectionTokenRequest,
         store_options: &mut S::Options,
     ) -> Result<ConnectionToken, Error> {
-        self.drive(
+        self.run(
+            "get_access_token_for_connection",
+            "",
             self.core().get_access_token_for_connection(request),
             store_options,
         )
@@ -279,7 +287,12 @@ where
         options: StartLoginOptions,
         store_options: &mut S::Options,
     ) -> Result<url::Url, Error> {
-        self.drive(self.core().start_interactive_login(options), store_options)
+        self.run(
+            "start_interactive_login",
+            "",
+            self.core().start_interactive_login(options),
+            store_options,
+        )
     }
 
     /// Completes an interactive login from the callback URL Auth0 redirected to (absolute, or
@@ -290,7 +303,9 @@ where
         callback_url: &str,
         store_options: &mut S::Options,
     ) -> Result<LoginResult, Error> {
-        self.drive(
+        self.run(
+            "complete_interactive_login",
+            "",
             self.core().complete_interactive_login(callback_url),
             store_options,
         )
@@ -302,7 +317,7 @@ where
         options: LogoutOptions,
         store_options: &mut S::Options,
     ) -> Result<url::Url, Error> {
-        self.drive(self.core().logout(options), store_options)
+        self.run("logout", "", self.core().logout(options), store_options)
     }
 
     /// Handles a back-channel logout request: verifies the logout token and deletes the
@@ -312,7 +327,9 @@ where
         logout_token: &str,
         store_options: &mut S::Options,
     ) -> Result<LogoutTokenClaims, Error> {
-        self.drive(
+        self.run(
+            "handle_backchannel_logout",
+            "",
             self.core().handle_backchannel_logout(logout_token),
             store_options,
         )
@@ -328,8 +345,24 @@ where
     where
         Error: From<O::Error>,
     {
+        self.run("operation", "", op, store_options)
+    }
+
+    /// Runs an operation named `name` (for its tracing span).
+    fn run<O: Operation>(
+        &self,
+        name: &'static str,
+        audience: &str,
+        op: O,
+        store_options: &mut S::Options,
+    ) -> Result<O::Output, Error>
+    where
+        Error: From<O::Error>,
+    {
         let inner = &*self.inner;
         block_on(driver::drive(
+            name,
+            audience,
             &inner.shared,
             &inner.state_store,
             &inner.transaction_store,

@@ -15,6 +15,7 @@ use crate::coordinator::{Coordinated, CoordinatedResponse};
 use crate::error::{Error, TransportError};
 use crate::single_flight::{Acquired, FlightFuture, Settled, SharedResponse, SingleFlight};
 use crate::store::{AsyncStateStore, AsyncTransactionStore, StoreError};
+use crate::trace::{in_span, record, trace_event};
 use auth0_server_protocol::Core;
 use auth0_server_protocol::discovery::CachedMetadata;
 use auth0_server_protocol::effect::{
@@ -149,8 +150,60 @@ impl Shared {
 }
 
 /// Runs a core operation to completion: the one place the SDK performs effects. The
-/// `store_options` reach every store call unchanged.
+/// `store_options` reach every store call unchanged. `name` and `audience` label the
+/// operation's tracing span.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn drive<O, S, T, X>(
+    name: &'static str,
+    audience: &str,
+    shared: &Shared,
+    state_store: &S,
+    transaction_store: &T,
+    transport: &X,
+    op: O,
+    store_options: &mut S::Options,
+) -> Result<O::Output, Error>
+where
+    O: Operation,
+    Error: From<O::Error>,
+    S: AsyncStateStore,
+    T: AsyncTransactionStore<Options = S::Options>,
+    X: Transport,
+{
+    #[cfg(not(feature = "tracing"))]
+    let _ = audience;
+    let steps = steps(
+        name,
+        shared,
+        state_store,
+        transaction_store,
+        transport,
+        op,
+        store_options,
+    );
+    in_span!(
+        steps,
+        "auth0.operation",
+        operation = name,
+        audience = audience,
+        outcome = ::tracing::field::Empty
+    )
+    .await
+}
+
+/// How an operation obtained its HTTP answers, for its span's `outcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Obtained {
+    /// No request was needed (a cache hit).
+    Nothing,
+    /// Every answer came from another caller's request (in flight or remembered).
+    Shared,
+    /// This caller sent at least one request.
+    Sent,
+}
+
+async fn steps<O, S, T, X>(
+    name: &'static str,
     shared: &Shared,
     state_store: &S,
     transaction_store: &T,
@@ -167,72 +220,219 @@ where
 {
     let mut input = Input::Start;
     let mut now = shared.clock.now();
-    loop {
+    let mut obtained = Obtained::Nothing;
+    let result = loop {
         let effect = match op.step(input, now) {
-            Step::Done(result) => return result.map_err(Error::from),
+            Step::Done(result) => break result.map_err(Error::from),
             Step::Effect(effect) => effect,
         };
         now = shared.clock.now();
-        input = match effect {
-            Effect::Http(request) => {
-                let (input, observed_at) = http(shared, transport, *request).await?;
-                now = observed_at;
-                input
+        let performed = perform(
+            shared,
+            state_store,
+            transaction_store,
+            transport,
+            effect,
+            store_options,
+        )
+        .await;
+        input = match performed {
+            Ok((next, observed_at, how)) => {
+                if let Some(at) = observed_at {
+                    now = at;
+                }
+                obtained = match (obtained, how) {
+                    (_, Obtained::Sent) | (Obtained::Sent, _) => Obtained::Sent,
+                    (_, Obtained::Shared) | (Obtained::Shared, _) => Obtained::Shared,
+                    _ => Obtained::Nothing,
+                };
+                next
             }
-            Effect::LoadSession => Input::Session(state_store.get(store_options).await?),
-            Effect::SaveSession(state) => {
-                state_store.set(&state, store_options).await?;
-                Input::Done
-            }
-            Effect::DeleteSession => {
-                state_store.delete(store_options).await?;
-                Input::Done
-            }
-            Effect::DeleteSessionsByLogoutToken(claims) => {
-                state_store
-                    .delete_by_logout_token(&claims, store_options)
-                    .await?;
-                Input::Done
-            }
-            Effect::LoadTransaction { key } => {
-                Input::Transaction(transaction_store.get(&key, store_options).await?)
-            }
-            Effect::SaveTransaction { key, transaction } => {
-                transaction_store
-                    .set(&key, &transaction, store_options)
-                    .await?;
-                Input::Done
-            }
-            Effect::DeleteTransaction { key } => {
-                transaction_store.delete(&key, store_options).await?;
-                Input::Done
-            }
-            local => shared.perform_local(local)?,
+            Err(e) => break Err(e),
         };
+    };
+    let token_operation = name.starts_with("get_access_token");
+    let outcome = match (&result, obtained) {
+        (Err(_), _) => "error",
+        (Ok(_), _) if !token_operation => "ok",
+        (Ok(_), Obtained::Nothing) => "cache_hit",
+        (Ok(_), Obtained::Shared) => "shared",
+        (Ok(_), Obtained::Sent) => "refreshed",
+    };
+    record!("outcome", outcome);
+    #[cfg(feature = "tracing")]
+    if let Err(e) = &result {
+        trace_event!(
+            ::tracing::Level::WARN,
+            operation = name,
+            code = %e.code(),
+            error = %e,
+            "auth0 operation failed"
+        );
     }
+    #[cfg(not(feature = "tracing"))]
+    let _ = outcome;
+    result
+}
+
+/// Performs one effect: the input for the operation, the time it was observed when that is
+/// not now (a shared answer's receive time), and how an HTTP answer was obtained.
+async fn perform<S, T, X>(
+    shared: &Shared,
+    state_store: &S,
+    transaction_store: &T,
+    transport: &X,
+    effect: Effect,
+    store_options: &mut S::Options,
+) -> Result<(Input, Option<u64>, Obtained), Error>
+where
+    S: AsyncStateStore,
+    T: AsyncTransactionStore<Options = S::Options>,
+    X: Transport,
+{
+    let input = match effect {
+        Effect::Http(request) => {
+            let method = request.request.method().clone();
+            let path = request.request.uri().path().to_owned();
+            let sent = http(shared, transport, *request);
+            let (input, observed_at, how) = in_span!(
+                sent,
+                "auth0.http",
+                method = %method,
+                endpoint = %path,
+                status = ::tracing::field::Empty,
+                shared = ::tracing::field::Empty
+            )
+            .await?;
+            #[cfg(not(feature = "tracing"))]
+            let _ = (method, path);
+            return Ok((input, Some(observed_at), how));
+        }
+        Effect::LoadSession => Input::Session(
+            in_span!(
+                state_store.get(store_options),
+                "auth0.store",
+                operation = "load_session"
+            )
+            .await?,
+        ),
+        Effect::SaveSession(state) => {
+            in_span!(
+                state_store.set(&state, store_options),
+                "auth0.store",
+                operation = "save_session"
+            )
+            .await?;
+            Input::Done
+        }
+        Effect::DeleteSession => {
+            in_span!(
+                state_store.delete(store_options),
+                "auth0.store",
+                operation = "delete_session"
+            )
+            .await?;
+            Input::Done
+        }
+        Effect::DeleteSessionsByLogoutToken(claims) => {
+            trace_event!(
+                ::tracing::Level::INFO,
+                by_sid = claims.sid.is_some(),
+                by_sub = claims.sub.is_some(),
+                "back-channel logout: deleting the matching sessions"
+            );
+            in_span!(
+                state_store.delete_by_logout_token(&claims, store_options),
+                "auth0.store",
+                operation = "delete_by_logout_token"
+            )
+            .await?;
+            Input::Done
+        }
+        Effect::LoadTransaction { key } => Input::Transaction(
+            in_span!(
+                transaction_store.get(&key, store_options),
+                "auth0.store",
+                operation = "load_transaction"
+            )
+            .await?,
+        ),
+        Effect::SaveTransaction { key, transaction } => {
+            in_span!(
+                transaction_store.set(&key, &transaction, store_options),
+                "auth0.store",
+                operation = "save_transaction"
+            )
+            .await?;
+            Input::Done
+        }
+        Effect::DeleteTransaction { key } => {
+            in_span!(
+                transaction_store.delete(&key, store_options),
+                "auth0.store",
+                operation = "delete_transaction"
+            )
+            .await?;
+            Input::Done
+        }
+        local => shared.perform_local(local)?,
+    };
+    Ok((input, None, Obtained::Nothing))
 }
 
 /// Sends a request, single-flight when the core marked it shareable. Returns the input for
-/// the operation and the time it was observed (a shared answer's receive time).
+/// the operation, the time it was observed (a shared answer's receive time), and whether this
+/// caller sent it.
 async fn http<X: Transport>(
     shared: &Shared,
     transport: &X,
     request: HttpRequest,
-) -> Result<(Input, u64), Error> {
+) -> Result<(Input, u64, Obtained), Error> {
     let Some(coalesce) = request.coalesce else {
-        let response = transport.send(request.request).await?;
-        return Ok((Input::Http(response), shared.clock.now()));
+        let response = transport.send(request.request).await;
+        record!(
+            "status",
+            response.as_ref().map_or(0, |r| r.status().as_u16())
+        );
+        return Ok((Input::Http(response?), shared.clock.now(), Obtained::Sent));
     };
     let mut request = Some(request.request);
+    let mut sent = false;
     loop {
         let now = shared.clock.now();
         let (flight, same_key, led) = match shared.flights.acquire(&coalesce, now) {
-            Acquired::Remembered(r) => return Ok(http_input(r)),
-            Acquired::Rotated(to) => return Ok((Input::Rotated(to), now)),
-            Acquired::Wait(flight) => (flight, true, false),
+            Acquired::Remembered(r) => {
+                trace_event!(
+                    ::tracing::Level::DEBUG,
+                    "answer remembered within the rotation grace window"
+                );
+                record!("shared", true);
+                let (input, at) = http_input(r);
+                return Ok((input, at, Obtained::Shared));
+            }
+            Acquired::Rotated(to) => {
+                trace_event!(
+                    ::tracing::Level::INFO,
+                    "refresh token rotated by an earlier request: spending the new one"
+                );
+                return Ok((Input::Rotated(to), now, Obtained::Shared));
+            }
+            Acquired::Wait(flight) => {
+                trace_event!(
+                    ::tracing::Level::DEBUG,
+                    "waiting for the same request in flight"
+                );
+                (flight, true, false)
+            }
             // Another request spends the same refresh token: once it settles, look again (its
             // answer may have rotated the token).
-            Acquired::WaitLane(flight) => (flight, false, false),
+            Acquired::WaitLane(flight) => {
+                trace_event!(
+                    ::tracing::Level::DEBUG,
+                    "waiting for another request spending the same refresh token"
+                );
+                (flight, false, false)
+            }
             Acquired::Lead(flight) => {
                 let Some(request) = request.take() else {
                     return Err(UnexpectedInput {
@@ -246,12 +446,29 @@ async fn http<X: Transport>(
                 transport.detach(Box::pin(async move {
                     detached.await;
                 }));
+                sent = true;
                 (flight, true, true)
             }
         };
+        let how = if sent {
+            Obtained::Sent
+        } else {
+            Obtained::Shared
+        };
         match shared.flights.wait(flight).await {
-            Some(Settled::Answer(result)) if same_key => return Ok(http_input(result?)),
-            Some(Settled::Rotated(to)) if same_key => return Ok((Input::Rotated(to), now)),
+            Some(Settled::Answer(result)) if same_key => {
+                record!("shared", !led);
+                record!("status", result.as_ref().map_or(0, |r| r.status()));
+                let (input, at) = http_input(result?);
+                return Ok((input, at, how));
+            }
+            Some(Settled::Rotated(to)) if same_key => {
+                trace_event!(
+                    ::tracing::Level::INFO,
+                    "another instance rotated the refresh token: spending the new one"
+                );
+                return Ok((Input::Rotated(to), now, how));
+            }
             Some(Settled::CoordinatorFailed(error)) if led => {
                 let taken = error.lock().unwrap_or_else(PoisonError::into_inner).take();
                 return Err(taken

@@ -63,6 +63,7 @@ mod error;
 pub mod nonblocking;
 mod single_flight;
 pub mod store;
+mod trace;
 
 pub use auth0_server_protocol as protocol;
 pub use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};

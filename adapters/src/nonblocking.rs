@@ -230,7 +230,8 @@ where
         &self,
         store_options: &mut S::Options,
     ) -> Result<Option<UserClaims>, Error> {
-        self.drive(self.core().get_user(), store_options).await
+        self.run("get_user", "", self.core().get_user(), store_options)
+            .await
     }
 
     /// The session (without SDK-internal data), or `None`.
@@ -238,7 +239,8 @@ where
         &self,
         store_options: &mut S::Options,
     ) -> Result<Option<Session>, Error> {
-        self.drive(self.core().get_session(), store_options).await
+        self.run("get_session", "", self.core().get_session(), store_options)
+            .await
     }
 
     /// An access token for the default audience and scope: the stored one while valid, else
@@ -257,8 +259,14 @@ where
         request: AccessTokenRequest,
         store_options: &mut S::Options,
     ) -> Result<AccessToken, Error> {
-        self.drive(self.core().get_access_token(request), store_options)
-            .await
+        let audience = request.audience.clone().unwrap_or_default();
+        self.run(
+            "get_access_token",
+            &audience,
+            self.core().get_access_token(request),
+            store_options,
+        )
+        .await
     }
 
     /// An access token for a federated connection (token vault).
@@ -267,7 +275,9 @@ where
         request: ConnectionTokenRequest,
         store_options: &mut S::Options,
     ) -> Result<ConnectionToken, Error> {
-        self.drive(
+        self.run(
+            "get_access_token_for_connection",
+            "",
             self.core().get_access_token_for_connection(request),
             store_options,
         )
@@ -281,8 +291,13 @@ where
         options: StartLoginOptions,
         store_options: &mut S::Options,
     ) -> Result<url::Url, Error> {
-        self.drive(self.core().start_interactive_login(options), store_options)
-            .await
+        self.run(
+            "start_interactive_login",
+            "",
+            self.core().start_interactive_login(options),
+            store_options,
+        )
+        .await
     }
 
     /// Completes an interactive login from the callback URL Auth0 redirected to (absolute, or
@@ -293,7 +308,9 @@ where
         callback_url: &str,
         store_options: &mut S::Options,
     ) -> Result<LoginResult, Error> {
-        self.drive(
+        self.run(
+            "complete_interactive_login",
+            "",
             self.core().complete_interactive_login(callback_url),
             store_options,
         )
@@ -306,7 +323,8 @@ where
         options: LogoutOptions,
         store_options: &mut S::Options,
     ) -> Result<url::Url, Error> {
-        self.drive(self.core().logout(options), store_options).await
+        self.run("logout", "", self.core().logout(options), store_options)
+            .await
     }
 
     /// Handles a back-channel logout request: verifies the logout token and deletes the
@@ -316,7 +334,9 @@ where
         logout_token: &str,
         store_options: &mut S::Options,
     ) -> Result<LogoutTokenClaims, Error> {
-        self.drive(
+        self.run(
+            "handle_backchannel_logout",
+            "",
             self.core().handle_backchannel_logout(logout_token),
             store_options,
         )
@@ -330,8 +350,25 @@ where
         O: Operation + Send,
         Error: From<O::Error>,
     {
+        self.run("operation", "", op, store_options).await
+    }
+
+    /// Runs an operation named `name` (for its tracing span).
+    async fn run<O>(
+        &self,
+        name: &'static str,
+        audience: &str,
+        op: O,
+        store_options: &mut S::Options,
+    ) -> Result<O::Output, Error>
+    where
+        O: Operation + Send,
+        Error: From<O::Error>,
+    {
         let inner = &*self.inner;
         driver::drive(
+            name,
+            audience,
             &inner.shared,
             &inner.state_store,
             &inner.transaction_store,

@@ -49,6 +49,12 @@ impl SharedResponse {
         }
     }
 
+    /// The response's status code.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn status(&self) -> u16 {
+        self.response.status().as_u16()
+    }
+
     /// The response and the time it was received.
     pub(crate) fn into_response(self) -> (http::Response<Vec<u8>>, u64) {
         (self.response, self.received_at)
