@@ -121,11 +121,14 @@ fn login(emu: &Emulator) -> (String, Value) {
     (cookie, tokens.json())
 }
 
+/// A decoded form body.
+type Form = Vec<(String, String)>;
+
 /// A loopback application's back-channel logout endpoint: records every request's form
 /// body and answers `status`.
 struct Receiver {
     uri: String,
-    received: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    received: Arc<Mutex<Vec<Form>>>,
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
 }
@@ -155,7 +158,7 @@ impl Receiver {
         }
     }
 
-    fn received(&self) -> Vec<Vec<(String, String)>> {
+    fn received(&self) -> Vec<Form> {
         self.received.lock().unwrap().clone()
     }
 }
