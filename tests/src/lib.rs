@@ -110,7 +110,8 @@ pub enum Failure {
     MalformedJson,
     /// 200 with an empty body.
     Empty,
-    /// This status and JSON body (e.g. `mfa_required`).
+    /// This status and JSON body, verbatim (for `mfa_required` by configuration see
+    /// [`MfaPolicy`]).
     OAuth {
         /// HTTP status.
         status: u16,
