@@ -465,6 +465,14 @@ fn v2_logout_delivers_a_logout_token_for_the_browser_session() {
         }]
     );
     assert!(emu.session_ids().is_empty(), "the session ended");
+    // The same cookie again: the session is already over, nothing is announced.
+    answer(
+        agent()
+            .get(emu.url("/v2/logout"))
+            .header("Cookie", &cookie)
+            .call(),
+    );
+    assert_eq!(emu.backchannel_deliveries().len(), 1);
 
     // No session cookie: nothing to end, nothing delivered.
     let out = answer(agent().get(emu.url("/v2/logout")).call());

@@ -12,20 +12,20 @@ use super::reply::Reply;
 use super::{SESSION_COOKIE, cookie, form, with_query};
 use crate::{RecordedRequest, Shared};
 
-/// `GET /v2/logout`: ends the browser's Auth0 session (found through its session cookie),
-/// delivers the back-channel logout token, then redirects to `returnTo`.
+/// `GET /v2/logout`: ends the browser's Auth0 session (found through its session cookie) if
+/// it is open, delivers the back-channel logout token, then redirects to `returnTo`.
 pub(crate) fn v2_logout(shared: &Shared, req: &RecordedRequest) -> Reply {
     let sid = cookie(req, SESSION_COOKIE);
-    if let Some(sid) = sid {
+    if let Some(sid) = sid.filter(|sid| is_open(shared, sid)) {
         end_session(shared, LogoutTrigger::V2Logout, Some(sid), None);
     }
     with_cleared_cookie(logout(req, "returnTo"), sid.is_some())
 }
 
-/// `GET /oidc/logout` (the end-session endpoint): ends the session named by `id_token_hint`
-/// (its `sid` and `sub`; an invalid hint is ignored), else by `logout_hint` (a `sid`), else by
-/// the session cookie; delivers the back-channel logout token, then redirects to
-/// `post_logout_redirect_uri` with `state` echoed back.
+/// `GET /oidc/logout` (the end-session endpoint): ends the open session named by
+/// `id_token_hint` (its `sid` and `sub`; a hint that does not verify is ignored), else by
+/// `logout_hint` (a `sid`), else by the session cookie; delivers the back-channel logout
+/// token, then redirects to `post_logout_redirect_uri` with `state` echoed back.
 pub(crate) fn oidc_logout(shared: &Shared, req: &RecordedRequest) -> Reply {
     let query = |name: &str| {
         req.query
@@ -55,7 +55,12 @@ pub(crate) fn oidc_logout(shared: &Shared, req: &RecordedRequest) -> Reply {
         ),
         found => found,
     };
-    if sid.is_some() || sub.is_some() {
+    // Only an open session ends (and is announced); a hint naming no session changes nothing.
+    let open = match &sid {
+        Some(sid) => is_open(shared, sid),
+        None => sub.is_some(),
+    };
+    if open {
         end_session(
             shared,
             LogoutTrigger::OidcLogout,
@@ -65,6 +70,11 @@ pub(crate) fn oidc_logout(shared: &Shared, req: &RecordedRequest) -> Reply {
     }
     let had_cookie = cookie(req, SESSION_COOKIE).is_some();
     with_cleared_cookie(logout(req, "post_logout_redirect_uri"), had_cookie)
+}
+
+/// Whether Auth0 session `sid` is open (started by a login or a minted grant, not yet ended).
+fn is_open(shared: &Shared, sid: &str) -> bool {
+    shared.lock().sessions.contains_key(sid)
 }
 
 /// Clears the session cookie on the answer when the browser sent one.

@@ -191,3 +191,111 @@ pub(crate) fn refresh_grant(shared: &Shared, req: &RecordedRequest) -> Reply {
     body.insert("token_type".into(), "Bearer".into());
     Reply::json(200, &Value::Object(body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, RefreshTokenPolicy};
+    use proptest::prelude::*;
+
+    const UNIVERSE: [&str; 8] = [
+        "openid",
+        "profile",
+        "offline_access",
+        "read:data",
+        "write:data",
+        "read:analytics",
+        "write:analytics",
+        "admin:all",
+    ];
+
+    fn scopes() -> impl Strategy<Value = Vec<&'static str>> {
+        proptest::sample::subsequence(UNIVERSE.to_vec(), 0..=UNIVERSE.len())
+    }
+
+    proptest! {
+        /// The granted scope is exactly the requested (or, without a request, the default)
+        /// scopes that the original grant or the audience's policy permits, minus the denied
+        /// ones, each once.
+        #[test]
+        fn granted_scope_is_what_the_grant_or_the_policy_permits(
+            grant in scopes(),
+            policy in scopes(),
+            denied in scopes(),
+            requested in proptest::option::of(scopes()),
+            other_api in any::<bool>(),
+        ) {
+            let cfg = EmulatorConfig {
+                refresh_token_policies: vec![RefreshTokenPolicy::new(ANALYTICS_AUDIENCE, &policy)],
+                denied_scopes: denied.iter().map(|s| (*s).to_owned()).collect(),
+                ..Default::default()
+            };
+            let audience = if other_api { ANALYTICS_AUDIENCE } else { DEFAULT_AUDIENCE };
+            let policy_for_audience: &[&str] = if other_api { &policy } else { &[] };
+            let granted = granted_scope(
+                &cfg,
+                &grant.join(" "),
+                Some(DEFAULT_AUDIENCE),
+                Some(audience),
+                requested.as_ref().map(|r| r.join(" ")).as_deref(),
+            );
+            let granted = split_scope(&granted);
+            let permitted = |s: &str| {
+                if OIDC_SCOPES.contains(&s) {
+                    grant.contains(&s)
+                } else {
+                    (!other_api && grant.contains(&s)) || policy_for_audience.contains(&s)
+                }
+            };
+            let candidates: Vec<&str> = match &requested {
+                Some(r) => r.clone(),
+                None if !other_api => grant.clone(),
+                None => grant
+                    .iter()
+                    .copied()
+                    .filter(|s| OIDC_SCOPES.contains(s))
+                    .chain(policy_for_audience.iter().copied())
+                    .collect(),
+            };
+            let mut expected: Vec<&str> = Vec::new();
+            for s in candidates {
+                if permitted(s) && !denied.contains(&s) && !expected.contains(&s) {
+                    expected.push(s);
+                }
+            }
+            prop_assert_eq!(granted, expected);
+        }
+    }
+
+    #[test]
+    fn an_audience_without_a_policy_falls_back_to_the_default_audience() {
+        let cfg = EmulatorConfig::default();
+        let grant = Some(DEFAULT_AUDIENCE);
+        assert_eq!(
+            resolved_audience(&cfg, grant, None).as_deref(),
+            Some(DEFAULT_AUDIENCE)
+        );
+        assert_eq!(
+            resolved_audience(&cfg, grant, Some(ANALYTICS_AUDIENCE)).as_deref(),
+            Some(ANALYTICS_AUDIENCE)
+        );
+        assert_eq!(
+            resolved_audience(&cfg, grant, Some("https://admin.example.com")).as_deref(),
+            Some(DEFAULT_AUDIENCE)
+        );
+        let no_policies = EmulatorConfig {
+            refresh_token_policies: Vec::new(),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolved_audience(
+                &no_policies,
+                Some("https://orders.example.com"),
+                Some("https://orders.example.com")
+            )
+            .as_deref(),
+            Some("https://orders.example.com"),
+            "the original grant's audience needs no policy"
+        );
+    }
+}
