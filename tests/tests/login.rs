@@ -411,6 +411,94 @@ fn backchannel_logout_removes_exactly_the_matching_sessions<C: Clients>() {
     assert_eq!(session_user(&remaining, "sub"), Some("auth0|bob"));
 }
 
+/// The application's back-channel logout endpoint on loopback: a second client of kind `C`
+/// over the fixture's stores answers each POSTed `logout_token` with 200 (handled) or 400.
+struct BackchannelEndpoint {
+    uri: String,
+    server: std::sync::Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackchannelEndpoint {
+    fn start<C: Clients + 'static>(fx: &Fixture) -> Self {
+        let server =
+            std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
+        let port = server.server_addr().to_ip().unwrap().port();
+        let config = login_support::config(&fx.emu);
+        let (sessions, transactions) = (fx.sessions.clone(), fx.transactions.clone());
+        let thread = {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                let app = C::build(config, sessions, transactions);
+                for mut request in server.incoming_requests() {
+                    let mut body = Vec::new();
+                    let _ = request.as_reader().read_to_end(&mut body);
+                    let token = url::form_urlencoded::parse(&body)
+                        .find(|(k, _)| k == "logout_token")
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    let status = match app.backchannel(&token, &mut Default::default()) {
+                        Ok(_) => 200,
+                        Err(_) => 400,
+                    };
+                    let _ = request.respond(tiny_http::Response::empty(status));
+                }
+            })
+        };
+        BackchannelEndpoint {
+            uri: format!("http://127.0.0.1:{port}/backchannel-logout"),
+            server,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BackchannelEndpoint {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The emulator delivers the logout token itself (no token minted by the test): ending the
+/// Auth0 session of one browser, by an admin call or at the end-session endpoint with that
+/// browser's ID token, removes exactly that browser's session from the application.
+fn emulator_delivered_backchannel_logout_removes_the_session<C: Clients + 'static>() {
+    use auth0_emulator::{DeliveryOutcome, LogoutTrigger};
+    let fx = Fixture::new::<C>();
+    let endpoint = BackchannelEndpoint::start::<C>(&fx);
+    fx.emu.set_backchannel_logout_uri(Some(&endpoint.uri));
+    let mut browsers: Vec<Browser<'_>> = (0..3).map(|_| fx.browser()).collect();
+    for b in &mut browsers {
+        b.login(StartLoginOptions::new());
+    }
+    assert_eq!(fx.sessions.len(), 3);
+
+    // An admin ends browser 0's Auth0 session.
+    let sid0 = browsers[0].session().unwrap().internal.sid;
+    let delivery = fx.emu.end_session(&sid0).expect("delivered");
+    assert_eq!(delivery.outcome, DeliveryOutcome::Status(200));
+    assert_eq!(delivery.sub.as_deref(), Some("auth0|emulator-user"));
+    assert!(browsers[0].session().is_none());
+    assert_eq!(fx.sessions.len(), 2);
+
+    // Browser 1's ID token at the end-session endpoint (e.g. from another application).
+    let id_token = browsers[1].session().unwrap().id_token.unwrap();
+    let mut url = url::Url::parse(&fx.emu.url("/oidc/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token.expose())
+        .append_pair("post_logout_redirect_uri", "http://127.0.0.1:3000/bye");
+    assert_eq!(follow(&url), "http://127.0.0.1:3000/bye");
+    let delivery = fx.emu.backchannel_deliveries().pop().unwrap();
+    assert_eq!(delivery.trigger, LogoutTrigger::OidcLogout);
+    assert_eq!(delivery.outcome, DeliveryOutcome::Status(200));
+    assert!(browsers[1].session().is_none());
+    assert!(browsers[2].session().is_some(), "the other session is kept");
+    assert_eq!(fx.sessions.len(), 1);
+}
+
 fn invalid_logout_tokens_delete_nothing<C: Clients>() {
     let fx = Fixture::new::<C>();
     let mut b = fx.browser();
@@ -843,6 +931,7 @@ macro_rules! all_scenarios {
             logout_returns_the_v2_url_and_deletes_the_session,
             oidc_logout_uses_the_end_session_endpoint,
             backchannel_logout_removes_exactly_the_matching_sessions,
+            emulator_delivered_backchannel_logout_removes_the_session,
             invalid_logout_tokens_delete_nothing,
             valid_injected_id_token_is_accepted,
             accepts_clock_tolerance_and_azp_equal_to_the_client,

@@ -56,6 +56,16 @@ macro_rules! scenarios {
         }
 
         #[test]
+        fn mfa_required_by_the_tenant_policy_for_an_audience() {
+            adapter_support::mfa_required_by_policy($make);
+        }
+
+        #[test]
+        fn connection_missing_from_token_vault_is_a_401_oauth_error() {
+            adapter_support::connection_not_in_token_vault($make);
+        }
+
+        #[test]
         fn slow_token_endpoint_is_a_transport_timeout() {
             adapter_support::timeout_is_typed($make);
         }
@@ -690,6 +700,66 @@ pub fn mfa_required(make: MakeClient) {
     );
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("mfa-token-123"), "{shown}");
+}
+
+/// `mfa_required` produced by the tenant's multi-factor policy for one API (not injected): the
+/// error carries Auth0's `mfa_token` (never displayed) and `mfa_requirements`, the refresh
+/// token is not spent, and the other API is not covered.
+pub fn mfa_required_by_policy(make: MakeClient) {
+    use auth0_emulator::{ANALYTICS_AUDIENCE, EmulatorConfig, MfaPolicy};
+    let emu = Emulator::start(EmulatorConfig {
+        mfa_policies: vec![MfaPolicy::for_audience(ANALYTICS_AUDIENCE)],
+        ..Default::default()
+    });
+    let client = make(config(&emu), ClientOptions::default());
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let rt = session.refresh_token.clone().unwrap();
+    let mut o = TestOptions::with("mfa-policy", session);
+    let err = client
+        .token(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), &mut o)
+        .unwrap_err();
+    assert_eq!(err.code(), "mfa_required", "{err}");
+    let Error::AccessToken(e) = &err else {
+        panic!("not an access token error: {err:?}")
+    };
+    let auth0_server::protocol::access_token::AccessTokenError::MfaRequired {
+        mfa_token,
+        mfa_requirements,
+        ..
+    } = e.as_ref()
+    else {
+        panic!("not MfaRequired: {err:?}")
+    };
+    assert!(!mfa_token.expose().is_empty());
+    assert_eq!(
+        mfa_requirements.as_ref().unwrap()["challenge"][0]["type"],
+        json!("otp")
+    );
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(mfa_token.expose()), "{shown}");
+    assert!(
+        emu.refresh_token_is_live(rt.expose()),
+        "refresh token not spent"
+    );
+    client
+        .default_token(&mut o)
+        .expect("the default API needs no MFA");
+}
+
+/// Token Vault holds no token for the connection: Auth0's 401
+/// `federated_connection_refresh_token_not_found` reaches the caller, nothing is saved.
+pub fn connection_not_in_token_vault(make: MakeClient) {
+    let emu = Emulator::start(Default::default());
+    let client = make(config(&emu), ClientOptions::default());
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let mut o = TestOptions::with("vault", session.clone());
+    let err = client
+        .connection(ConnectionTokenRequest::new("github"), &mut o)
+        .unwrap_err();
+    let oauth = err.oauth_error().expect("OAuth error surfaced");
+    assert_eq!(oauth.status, 401);
+    assert_eq!(oauth.error, "federated_connection_refresh_token_not_found");
+    assert_eq!(o.session, Some(session), "nothing saved");
 }
 
 /// A slow token endpoint and a short client timeout: `transport_timeout`, nothing saved.

@@ -1,0 +1,194 @@
+//! How the emulator behaves: the registered client, the tenant's APIs and policies, the user.
+
+use serde_json::{Map, Value, json};
+
+use crate::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE};
+
+/// A federated connection whose access token the emulator hands out through the
+/// token-exchange grant (Auth0 "token vault").
+#[derive(Clone, Debug)]
+pub struct FederatedConnection {
+    /// Connection name, e.g. `google-oauth2`.
+    pub name: String,
+    /// The access token returned for this connection.
+    pub access_token: String,
+    /// The scope returned with it.
+    pub scope: String,
+    /// `expires_in` of the returned token, in seconds.
+    pub expires_in: u64,
+}
+
+/// One Multi-Resource Refresh Token policy of the registered client (Auth0's
+/// `refresh_token.policies[]`): a refresh token may be exchanged for an access token to
+/// `audience` carrying at most the scopes in `scope`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshTokenPolicy {
+    /// The API identifier the policy lets a refresh token reach.
+    pub audience: String,
+    /// The scopes an access token for `audience` may carry through this policy.
+    pub scope: Vec<String>,
+}
+
+impl RefreshTokenPolicy {
+    /// A policy for `audience` permitting `scope`.
+    pub fn new(audience: &str, scope: &[&str]) -> RefreshTokenPolicy {
+        RefreshTokenPolicy {
+            audience: audience.to_owned(),
+            scope: scope.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+/// The scopes the default policy permits for [`DEFAULT_AUDIENCE`] (the quickstart's and the
+/// tests' API permissions).
+pub const DEFAULT_API_SCOPES: [&str; 5] = [
+    "read:data",
+    "write:data",
+    "read:products",
+    "read:orders",
+    "write:orders",
+];
+
+/// The scopes the default policy permits for [`ANALYTICS_AUDIENCE`].
+pub const ANALYTICS_API_SCOPES: [&str; 2] = ["read:analytics", "write:analytics"];
+
+/// Whom an [`MfaPolicy`] applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MfaTarget {
+    /// Every token request for this user (`sub`).
+    User(String),
+    /// Every token request whose (resolved) audience is this API identifier.
+    Audience(String),
+}
+
+/// What the user must do before Auth0 issues the token: the `mfa_requirements` of the
+/// `mfa_required` answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MfaRequirements {
+    /// The user has these factors (e.g. `otp`) and must answer a challenge with one of them:
+    /// `{"challenge": [{"type": "otp"}, …]}`.
+    Challenge(Vec<String>),
+    /// The user has no factor yet and must enroll one of these: `{"enroll": [{"type": …}]}`.
+    Enroll(Vec<String>),
+}
+
+/// A multi-factor policy: a refresh-token grant that matches `applies_to` is answered with
+/// Auth0's `mfa_required` error (HTTP 403, `mfa_token`, `mfa_requirements`) instead of tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MfaPolicy {
+    /// The user or audience the policy applies to.
+    pub applies_to: MfaTarget,
+    /// The `mfa_requirements` answered.
+    pub requirements: MfaRequirements,
+}
+
+impl MfaPolicy {
+    /// MFA (an `otp` challenge) for every refresh of user `sub`.
+    pub fn for_user(sub: &str) -> MfaPolicy {
+        MfaPolicy {
+            applies_to: MfaTarget::User(sub.to_owned()),
+            requirements: MfaRequirements::Challenge(vec!["otp".into()]),
+        }
+    }
+
+    /// MFA (an `otp` challenge) for every refresh for `audience`.
+    pub fn for_audience(audience: &str) -> MfaPolicy {
+        MfaPolicy {
+            applies_to: MfaTarget::Audience(audience.to_owned()),
+            requirements: MfaRequirements::Challenge(vec!["otp".into()]),
+        }
+    }
+}
+
+/// How the emulator behaves. Build with struct update syntax:
+/// `EmulatorConfig { rotation: false, ..Default::default() }`.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// The one registered client (default `emulator-client`).
+    pub client_id: String,
+    /// Its secret (default: 48 characters).
+    pub client_secret: String,
+    /// The tenant's default audience (default [`DEFAULT_AUDIENCE`]). Requests for an audience
+    /// outside the refresh-token policies get a token for this audience, as Auth0 does.
+    pub default_audience: Option<String>,
+    /// The client's Multi-Resource Refresh Token policies: which audiences a refresh token may
+    /// be exchanged for, and with which scopes. A refresh is granted the requested scopes that
+    /// the original grant (for its own audience) or the policy (for the requested audience)
+    /// permits; the rest are silently dropped, as Auth0 does. Default: [`DEFAULT_AUDIENCE`]
+    /// with [`DEFAULT_API_SCOPES`] and [`ANALYTICS_AUDIENCE`] with [`ANALYTICS_API_SCOPES`].
+    pub refresh_token_policies: Vec<RefreshTokenPolicy>,
+    /// Refresh-token rotation with reuse detection (default `true`).
+    pub rotation: bool,
+    /// Auth0 only lets a client use Token Vault (the federated connection token exchange)
+    /// when its refresh tokens do not rotate. With `true` and [`rotation`](Self::rotation) on,
+    /// the exchange is refused as Auth0 refuses a grant type the client may not use (403
+    /// `unauthorized_client`). Default `false`, so the default tenant (rotation on) can demo
+    /// Token Vault.
+    pub token_vault_requires_non_rotating: bool,
+    /// Multi-factor policies for the refresh-token grant (default none; can be replaced
+    /// later with [`Emulator::set_mfa_policies`](crate::Emulator::set_mfa_policies)).
+    pub mfa_policies: Vec<MfaPolicy>,
+    /// The client's back-channel logout URI: on `/v2/logout`, `/oidc/logout` and
+    /// [`Emulator::end_session`](crate::Emulator::end_session) the emulator POSTs a signed
+    /// logout token there before answering. Only `http` loopback URIs are called. Default
+    /// none; can be set later with
+    /// [`Emulator::set_backchannel_logout_uri`](crate::Emulator::set_backchannel_logout_uri).
+    pub backchannel_logout_uri: Option<String>,
+    /// Access token lifetime in seconds (default 3600).
+    pub access_token_lifetime: u64,
+    /// ID token lifetime in seconds (default 36000).
+    pub id_token_lifetime: u64,
+    /// The test user's claims (must include `sub`).
+    pub user: Map<String, Value>,
+    /// Federated connections available to the token exchange (default: `google-oauth2`).
+    pub connections: Vec<FederatedConnection>,
+    /// Scopes never granted (removed from requested scopes). Default empty.
+    pub denied_scopes: Vec<String>,
+}
+
+impl EmulatorConfig {
+    /// The default test user: `auth0|emulator-user` with name, email, nickname and picture.
+    pub fn default_user() -> Map<String, Value> {
+        let Value::Object(map) = json!({
+            "sub": "auth0|emulator-user",
+            "name": "Emulator User",
+            "nickname": "emulator-user",
+            "email": "emulator-user@example.com",
+            "email_verified": true,
+            "picture": "https://example.com/emulator-user.png",
+        }) else {
+            unreachable!("object literal")
+        };
+        map
+    }
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            client_id: "emulator-client".into(),
+            client_secret: "emulator-client-secret-0123456789abcdefghijklmno".into(),
+            default_audience: Some(DEFAULT_AUDIENCE.into()),
+            refresh_token_policies: vec![
+                RefreshTokenPolicy::new(DEFAULT_AUDIENCE, &DEFAULT_API_SCOPES),
+                RefreshTokenPolicy::new(ANALYTICS_AUDIENCE, &ANALYTICS_API_SCOPES),
+            ],
+            rotation: true,
+            token_vault_requires_non_rotating: false,
+            mfa_policies: Vec::new(),
+            backchannel_logout_uri: None,
+            access_token_lifetime: 3600,
+            id_token_lifetime: 36000,
+            user: Self::default_user(),
+            connections: vec![FederatedConnection {
+                name: "google-oauth2".into(),
+                access_token: "ya29.emulator-google-access-token".into(),
+                scope: "https://www.googleapis.com/auth/calendar.readonly".into(),
+                expires_in: 3600,
+            }],
+            denied_scopes: Vec::new(),
+        }
+    }
+}

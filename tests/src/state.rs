@@ -1,0 +1,80 @@
+//! The emulator's mutable state and what the server thread shares with the handle.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::{Map, Value};
+
+use crate::{BackchannelDelivery, EmulatorConfig, Failure, MfaPolicy, RecordedRequest};
+
+/// A login remembered between `/authorize` and the code exchange.
+#[derive(Clone, Debug)]
+pub(crate) struct CodeEntry {
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) code_challenge_method: String,
+    pub(crate) scope: String,
+    pub(crate) audience: Option<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) org: Option<(String, String)>,
+    pub(crate) authorization_details: Option<String>,
+    pub(crate) sid: String,
+    pub(crate) expires_at: u64,
+}
+
+/// A refresh token's server-side record.
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshEntry {
+    pub(crate) family: u64,
+    pub(crate) sub: String,
+    pub(crate) scope: String,
+    pub(crate) audience: Option<String>,
+    pub(crate) sid: String,
+    pub(crate) org: Option<(String, String)>,
+    pub(crate) rotated: bool,
+}
+
+/// Mutable emulator state.
+pub(crate) struct State {
+    pub(crate) requests: Vec<RecordedRequest>,
+    pub(crate) failures: Vec<(String, Failure, usize)>,
+    pub(crate) current_key: usize,
+    pub(crate) previous_key: Option<usize>,
+    pub(crate) user: Map<String, Value>,
+    pub(crate) authorize_error: Option<(String, String)>,
+    pub(crate) refresh_tokens: HashMap<String, RefreshEntry>,
+    pub(crate) revoked_families: HashSet<u64>,
+    pub(crate) next_family: u64,
+    pub(crate) reuse_detections: usize,
+    pub(crate) codes: HashMap<String, CodeEntry>,
+    pub(crate) par: HashMap<String, (Vec<(String, String)>, u64)>,
+    /// Auth0 sessions (`sid` → the user's `sub`): one per login at `/authorize` and per
+    /// minted refresh-token grant, until logout or an admin end-session.
+    pub(crate) sessions: HashMap<String, String>,
+    /// Where back-channel logout tokens are delivered.
+    pub(crate) backchannel_logout_uri: Option<String>,
+    /// Every back-channel logout delivery attempted, in order.
+    pub(crate) deliveries: Vec<BackchannelDelivery>,
+    /// Multi-factor policies of the refresh-token grant.
+    pub(crate) mfa_policies: Vec<MfaPolicy>,
+}
+
+/// What the server thread and the handle share.
+pub(crate) struct Shared {
+    pub(crate) config: EmulatorConfig,
+    pub(crate) base_url: String,
+    pub(crate) state: Mutex<State>,
+}
+
+impl Shared {
+    /// The state, even after a panic on another thread while it was held.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not poison the emulator for everyone else.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The issuer (`iss` of every token): the base URL with a trailing slash.
+    pub(crate) fn issuer(&self) -> String {
+        format!("{}/", self.base_url)
+    }
+}
