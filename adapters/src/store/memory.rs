@@ -34,13 +34,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::clock::{Clock, random_bytes};
+use crate::clock::Clock;
+use crate::store::kit::{constant_time_eq, cookie_attributes, random_token};
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::session::{SessionLifetime, StateData};
 use auth0_server_protocol::transaction::TransactionData;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -202,11 +201,7 @@ impl MemoryStateStore {
     }
 
     fn attributes(&self) -> &'static str {
-        if self.secure {
-            "HttpOnly; SameSite=Lax; Path=/; Secure"
-        } else {
-            "HttpOnly; SameSite=Lax; Path=/"
-        }
+        cookie_attributes(self.secure)
     }
 
     fn id<'a>(&self, options: &'a CookieOptions) -> Option<&'a str> {
@@ -218,21 +213,6 @@ impl MemoryStateStore {
 
 fn new_id() -> Result<String, StoreError> {
     random_token(SESSION_ID_BYTES)
-}
-
-fn random_token(len: usize) -> Result<String, StoreError> {
-    let bytes =
-        random_bytes(len).map_err(|_| StoreError::new("the OS random number generator failed"))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// Equality without an early exit on the first differing byte.
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// Whether a session is one a logout token ends: by `sid` when the token has one, else by
@@ -364,11 +344,7 @@ impl MemoryTransactionStore {
     }
 
     fn attributes(&self) -> &'static str {
-        if self.secure {
-            "HttpOnly; Secure; SameSite=Lax; Path=/"
-        } else {
-            "HttpOnly; SameSite=Lax; Path=/"
-        }
+        cookie_attributes(self.secure)
     }
 }
 
@@ -460,6 +436,8 @@ impl TransactionStore for MemoryTransactionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
 
     fn session(sub: &str, sid: &str) -> StateData {
@@ -488,8 +466,9 @@ mod tests {
         assert_eq!(store.get(&mut o).unwrap(), None);
         store.set(&session("a", "s1"), &mut o).unwrap();
         let header = o.set_cookie_headers()[0].to_str().unwrap().to_owned();
+        // The attributes every SDK cookie carries (one order for every store now).
         assert!(
-            header.contains("HttpOnly; SameSite=Lax; Path=/; Secure"),
+            header.contains("HttpOnly; Secure; SameSite=Lax; Path=/"),
             "{header}"
         );
         let id = o.cookie(store.cookie()).unwrap().to_owned();

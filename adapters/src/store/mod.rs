@@ -12,6 +12,7 @@
 //! in-memory and cookie stores.
 
 pub mod cookie;
+mod kit;
 pub mod memory;
 mod options;
 #[cfg(feature = "redis")]

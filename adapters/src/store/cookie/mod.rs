@@ -72,7 +72,7 @@ mod cache;
 
 use std::time::Duration;
 
-use auth0_server_protocol::config::{Config, MIN_SECRET_LEN};
+use auth0_server_protocol::config::Config;
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{SessionLifetime, StateData};
@@ -82,6 +82,7 @@ use self::cache::SessionCache;
 use self::chunks::{Parts, Read};
 use self::codec::CookieCodec;
 use crate::clock::Clock;
+use crate::store::kit::{self, cookie_attributes, cookie_attributes_max_age};
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 
 /// The default session cookie name (and HKDF salt): `_a0_session`, as in the Python SDK.
@@ -99,19 +100,6 @@ pub use auth0_server_protocol::session::TOUCH_INTERVAL;
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// Default lifetime of a login transaction, in seconds (1 hour).
 pub const DEFAULT_TRANSACTION_MAX_AGE: u64 = 3600;
-
-/// `Set-Cookie` attributes without `Max-Age`.
-fn base_attributes(secure: bool) -> &'static str {
-    if secure {
-        "HttpOnly; Secure; SameSite=Lax; Path=/"
-    } else {
-        "HttpOnly; SameSite=Lax; Path=/"
-    }
-}
-
-fn attributes(secure: bool, max_age: u64) -> String {
-    format!("{}; Max-Age={max_age}", base_attributes(secure))
-}
 
 /// Whether an application at `url` is served over plain http on a loopback host
 /// (`localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`), where browsers would not send
@@ -135,20 +123,7 @@ pub fn is_loopback_http(url: &str) -> bool {
 }
 
 fn check_secrets(secrets: &[Secret]) -> Result<(), StoreError> {
-    if secrets.is_empty() {
-        return Err(StoreError::new(
-            "cookie store: at least one encryption secret is required",
-        ));
-    }
-    if let Some(i) = secrets
-        .iter()
-        .position(|s| s.expose().len() < MIN_SECRET_LEN)
-    {
-        return Err(StoreError::new(format!(
-            "cookie store: secret #{i} is shorter than {MIN_SECRET_LEN} bytes"
-        )));
-    }
-    Ok(())
+    kit::check_secrets("cookie store", secrets)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,7 +205,7 @@ impl CookieStateStore {
     }
 
     fn removal_attributes(&self) -> &'static str {
-        base_attributes(self.secure)
+        cookie_attributes(self.secure)
     }
 
     /// When the session ends: the earlier of its inactivity and absolute limits.
@@ -280,7 +255,7 @@ impl CookieStateStore {
             options,
             &self.identifier,
             &token,
-            &attributes(self.secure, expires_at - now),
+            &cookie_attributes_max_age(self.secure, expires_at - now),
         );
         self.cache.insert(token, state);
         Ok(())
@@ -537,7 +512,7 @@ impl CookieTransactionStore {
     }
 
     fn clear(&self, key: &str, options: &mut CookieOptions) {
-        chunks::clear(options, key, base_attributes(self.secure));
+        chunks::clear(options, key, cookie_attributes(self.secure));
     }
 }
 
@@ -650,7 +625,12 @@ impl TransactionStore for CookieTransactionStore {
             return Err(StoreError::new("transaction too large for cookies"));
         }
         let max_age = (expires_at - now).min(self.max_age);
-        chunks::write(options, key, &token, &attributes(self.secure, max_age));
+        chunks::write(
+            options,
+            key,
+            &token,
+            &cookie_attributes_max_age(self.secure, max_age),
+        );
         Ok(())
     }
 

@@ -93,15 +93,15 @@ use self::pool::{Endpoint, Pool};
 use super::cookie::chunks;
 use super::cookie::codec::CookieCodec;
 use super::cookie::is_loopback_http;
-use crate::clock::{Clock, random_bytes};
+use crate::clock::Clock;
+use crate::store::kit;
+pub(crate) use crate::store::kit::random_token;
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
-use auth0_server_protocol::config::{Config, MIN_SECRET_LEN};
+use auth0_server_protocol::config::Config;
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{SessionLifetime, StateData};
 use auth0_server_protocol::transaction::TransactionData;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -132,27 +132,8 @@ pub(crate) fn hex_sha256(parts: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) fn random_token(bytes: usize) -> Result<String, StoreError> {
-    random_bytes(bytes)
-        .map(|b| URL_SAFE_NO_PAD.encode(b))
-        .map_err(|_| StoreError::new("the OS random number generator failed"))
-}
-
 fn check_secrets(secrets: &[Secret]) -> Result<(), StoreError> {
-    if secrets.is_empty() {
-        return Err(StoreError::new(
-            "Redis store: at least one encryption secret is required",
-        ));
-    }
-    if let Some(i) = secrets
-        .iter()
-        .position(|s| s.expose().len() < MIN_SECRET_LEN)
-    {
-        return Err(StoreError::new(format!(
-            "Redis store: secret #{i} is shorter than {MIN_SECRET_LEN} bytes"
-        )));
-    }
-    Ok(())
+    kit::check_secrets("Redis store", secrets)
 }
 
 fn codec(secrets: &[Secret], salt: &str) -> CookieCodec {
@@ -226,12 +207,7 @@ impl Sessions {
     }
 
     fn attributes(&self, max_age: u64) -> String {
-        let base = if self.secure {
-            "HttpOnly; Secure; SameSite=Lax; Path=/"
-        } else {
-            "HttpOnly; SameSite=Lax; Path=/"
-        };
-        format!("{base}; Max-Age={max_age}")
+        kit::cookie_attributes_max_age(self.secure, max_age)
     }
 
     pub(crate) fn set_cookie(&self, options: &mut CookieOptions, id: &str, max_age: u64) {
@@ -240,12 +216,7 @@ impl Sessions {
 
     pub(crate) fn clear_cookie(&self, options: &mut CookieOptions) {
         if options.cookie(&self.cookie_name).is_some() {
-            let base = if self.secure {
-                "HttpOnly; Secure; SameSite=Lax; Path=/"
-            } else {
-                "HttpOnly; SameSite=Lax; Path=/"
-            };
-            options.remove_cookie(&self.cookie_name, base);
+            options.remove_cookie(&self.cookie_name, kit::cookie_attributes(self.secure));
         }
     }
 
@@ -665,11 +636,7 @@ impl Transactions {
     }
 
     fn attributes(&self) -> &'static str {
-        if self.secure {
-            "HttpOnly; Secure; SameSite=Lax; Path=/"
-        } else {
-            "HttpOnly; SameSite=Lax; Path=/"
-        }
+        kit::cookie_attributes(self.secure)
     }
 
     /// The encrypted value and TTL (ms) of a transaction, and the binding cookie's value and
