@@ -97,7 +97,7 @@ pub(crate) struct SingleFlight {
 #[derive(Default)]
 struct Inner {
     in_flight: HashMap<String, Arc<Flight>>,
-    remembered: HashMap<String, SharedResponse>,
+    remembered: HashMap<String, Remembered>,
     /// Lane → the flight currently spending that refresh token.
     lanes: HashMap<String, Arc<Flight>>,
     /// Lane → the refresh token it was rotated to, and when.
@@ -107,6 +107,12 @@ struct Inner {
 struct Rotation {
     to: Secret,
     at: u64,
+}
+
+/// An answer remembered for its key, and until when it may be served.
+struct Remembered {
+    response: SharedResponse,
+    until: u64,
 }
 
 /// One request in flight.
@@ -156,7 +162,7 @@ impl SingleFlight {
         let mut inner = lock(&self.inner);
         let lane = coalesce.lane.as_deref();
         let view = FlightView {
-            remembered_at: inner.remembered.get(&coalesce.key).map(|r| r.received_at),
+            remembered_until: inner.remembered.get(&coalesce.key).map(|r| r.until),
             in_flight: inner.in_flight.contains_key(&coalesce.key),
             rotated_at: lane.and_then(|l| inner.rotations.get(l)).map(|r| r.at),
             lane_busy: lane.is_some_and(|l| inner.lanes.contains_key(l)),
@@ -170,7 +176,7 @@ impl SingleFlight {
         }
         match decision.action {
             Acquire::Remembered => match inner.remembered.get(&coalesce.key) {
-                Some(r) => Acquired::Remembered(r.clone()),
+                Some(r) => Acquired::Remembered(r.response.clone()),
                 None => new_flight(&mut inner, coalesce),
             },
             Acquire::Wait => match inner.in_flight.get(&coalesce.key) {
@@ -244,7 +250,8 @@ impl SingleFlight {
                     }
                 }
                 if decision.share == Share::ForGraceWindow {
-                    inner.remember(&flight.coalesce.key, r.clone(), self.grace);
+                    let until = flight::remember_until(now, self.grace, decision.expires_in);
+                    inner.remember(&flight.coalesce.key, r.clone(), until);
                 }
             }
         }
@@ -301,22 +308,22 @@ impl Inner {
         }
     }
 
-    fn remember(&mut self, key: &str, r: SharedResponse, grace: Duration) {
-        let now = r.received_at;
-        self.remembered
-            .retain(|_, e| flight::within_grace(e.received_at, now, grace));
+    fn remember(&mut self, key: &str, response: SharedResponse, until: u64) {
+        let now = response.received_at;
+        self.remembered.retain(|_, e| now < e.until);
         while self.remembered.len() >= MAX_REMEMBERED {
-            let oldest = self
+            let soonest = self
                 .remembered
                 .iter()
-                .min_by_key(|(_, e)| e.received_at)
+                .min_by_key(|(_, e)| e.until)
                 .map(|(k, _)| k.clone());
-            match oldest {
+            match soonest {
                 Some(k) => self.remembered.remove(&k),
                 None => break,
             };
         }
-        self.remembered.insert(key.to_owned(), r);
+        self.remembered
+            .insert(key.to_owned(), Remembered { response, until });
     }
 }
 

@@ -26,8 +26,9 @@ use std::time::Duration;
 /// What is known, at one instant, about a request's key and lane in one process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlightView {
-    /// When the answer remembered for the key was received (Unix seconds), if one is.
-    pub remembered_at: Option<u64>,
+    /// Until when (Unix seconds, exclusive) the answer remembered for the key may be served,
+    /// if one is (see [`remember_until`]).
+    pub remembered_until: Option<u64>,
     /// Whether a request with the same key is in flight.
     pub in_flight: bool,
     /// When the lane's refresh token was last rotated (Unix seconds), if a rotation is known.
@@ -70,13 +71,21 @@ pub fn within_grace(at: u64, now: u64, grace: Duration) -> bool {
     Duration::from_secs(now.saturating_sub(at)) < grace
 }
 
+/// Until when an answer received at `received_at` may be handed to later requests: the
+/// rotation grace window, and never past the expiry of the access token it carries (a
+/// remembered answer is never served once its token has expired).
+pub fn remember_until(received_at: u64, grace: Duration, expires_in: Option<Duration>) -> u64 {
+    let window = expires_in.map_or(grace, |e| e.min(grace));
+    received_at.saturating_add(window.as_secs())
+}
+
 /// Decides how a request whose key and lane look like `view` obtains its answer at `now`.
 ///
 /// In order: a fresh remembered answer wins; then a request in flight with the same key; then,
 /// for a request that spends a refresh token, a fresh rotation of its lane; then a busy lane.
 /// Otherwise the request leads.
 pub fn acquire(view: FlightView, now: u64, grace: Duration) -> AcquireDecision {
-    let remembered_fresh = view.remembered_at.map(|at| within_grace(at, now, grace));
+    let remembered_fresh = view.remembered_until.map(|until| now < until);
     let rotation_fresh = view.rotated_at.map(|at| within_grace(at, now, grace));
     let forget_remembered = remembered_fresh == Some(false);
     let action = if remembered_fresh == Some(true) {
@@ -122,6 +131,9 @@ pub struct Settlement {
     /// The refresh token the answer rotated the lane's token to (a successful token response
     /// with a `refresh_token` other than the one spent).
     pub rotated_to: Option<Secret>,
+    /// How long the access token of a successful token response is valid (`expires_in`):
+    /// a remembered answer is not served past it.
+    pub expires_in: Option<Duration>,
 }
 
 /// Decides what the answer `response` to a request marked `request` means for the others.
@@ -132,14 +144,22 @@ pub fn settle(request: &Coalesce, response: &http::Response<Vec<u8>>) -> Settlem
         (_, false) => Share::FailureOnly,
         (false, true) => Share::WaitersOnly,
     };
-    let rotated_to = match &request.lane {
-        Some(lane) if well_formed => parse_token_response(response)
-            .ok()
-            .and_then(|r| r.refresh_token)
-            .filter(|to| refresh_token_hash(to) != *lane),
+    let parsed = well_formed
+        .then(|| parse_token_response(response).ok())
+        .flatten();
+    let expires_in = parsed
+        .as_ref()
+        .and_then(|r| r.expires_in)
+        .map(Duration::from_secs);
+    let rotated_to = match (&request.lane, parsed) {
+        (Some(lane), Some(r)) => r.refresh_token.filter(|to| refresh_token_hash(to) != *lane),
         _ => None,
     };
-    Settlement { share, rotated_to }
+    Settlement {
+        share,
+        rotated_to,
+        expires_in,
+    }
 }
 
 /// What [`settle`] decides when no answer arrived (a transport error): a failure, no rotation.
@@ -147,6 +167,7 @@ pub fn settle_failure() -> Settlement {
     Settlement {
         share: Share::FailureOnly,
         rotated_to: None,
+        expires_in: None,
     }
 }
 

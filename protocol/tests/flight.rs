@@ -6,7 +6,7 @@ use auth0_server_protocol::access_token::refresh_token_hash;
 use auth0_server_protocol::effect::Coalesce;
 use auth0_server_protocol::flight::{
     Acquire, FailureKind, FlightView, MAX_POLL_DELAY, Poll, Publication, Share, acquire, next_poll,
-    settle,
+    remember_until, settle,
 };
 use proptest::prelude::*;
 use std::time::Duration;
@@ -19,8 +19,8 @@ fn view() -> impl Strategy<Value = FlightView> {
         any::<bool>(),
     )
         .prop_map(
-            |(remembered_at, in_flight, rotated_at, lane_busy)| FlightView {
-                remembered_at,
+            |(remembered_until, in_flight, rotated_at, lane_busy)| FlightView {
+                remembered_until,
                 in_flight,
                 rotated_at,
                 lane_busy,
@@ -42,7 +42,8 @@ proptest! {
         let grace_d = Duration::from_secs(grace);
         let fresh = |at: Option<u64>| at.is_some_and(|at| now.saturating_sub(at) < grace);
         let d = acquire(v, now, grace_d);
-        let expected = if fresh(v.remembered_at) {
+        let remembered = v.remembered_until.is_some_and(|until| now < until);
+        let expected = if remembered {
             Acquire::Remembered
         } else if v.in_flight {
             Acquire::Wait
@@ -55,7 +56,7 @@ proptest! {
         };
         prop_assert_eq!(d.action, expected);
         // Only what is stale is forgotten.
-        prop_assert_eq!(d.forget_remembered, v.remembered_at.is_some() && !fresh(v.remembered_at));
+        prop_assert_eq!(d.forget_remembered, v.remembered_until.is_some() && !remembered);
         if d.forget_rotation {
             prop_assert!(v.rotated_at.is_some() && !fresh(v.rotated_at));
         }
@@ -73,11 +74,28 @@ proptest! {
         }
     }
 
-    /// Zero grace remembers nothing and follows no rotation.
+    /// Zero grace follows no rotation, and remembers nothing.
     #[test]
-    fn zero_grace_shares_only_what_is_in_flight(v in view(), now in 0u64..300) {
+    fn zero_grace_shares_only_what_is_in_flight(v in view(), now in 0u64..300, at in 0u64..300, e in proptest::option::of(0u64..100)) {
         let d = acquire(v, now, Duration::ZERO);
-        prop_assert!(!matches!(d.action, Acquire::Remembered | Acquire::Rotated));
+        prop_assert!(d.action != Acquire::Rotated);
+        prop_assert_eq!(remember_until(at, Duration::ZERO, e.map(Duration::from_secs)), at);
+    }
+
+    /// A remembered answer is served within the grace window and never past the expiry of the
+    /// access token it carries.
+    #[test]
+    fn remembered_answers_are_never_served_past_their_expiry(
+        at in 0u64..1000, grace in 0u64..120, expires_in in proptest::option::of(0u64..200), now in 0u64..1400,
+    ) {
+        let until = remember_until(at, Duration::from_secs(grace), expires_in.map(Duration::from_secs));
+        let view = FlightView { remembered_until: Some(until), ..FlightView::default() };
+        if acquire(view, now, Duration::from_secs(grace)).action == Acquire::Remembered {
+            prop_assert!(now < at + grace);
+            if let Some(e) = expires_in {
+                prop_assert!(now < at + e);
+            }
+        }
     }
 
     /// A rotation is a successful token answer carrying a refresh token other than the one
