@@ -11,6 +11,7 @@ use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
 use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
+use crate::error_code::ErrorCode;
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::session::{StateData, TokenSet};
@@ -126,16 +127,16 @@ pub enum AccessTokenError {
 
 impl AccessTokenError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AccessTokenError::MissingSession => "missing_session",
-            AccessTokenError::MissingRefreshToken => "missing_refresh_token",
-            AccessTokenError::FailedToRefresh(_) => "failed_to_refresh_token",
-            AccessTokenError::MfaRequired { .. } => "mfa_required",
-            AccessTokenError::AudienceMismatch { .. } => "audience_mismatch",
-            AccessTokenError::SessionMismatch => "session_mismatch",
-            AccessTokenError::Discovery(_) => "discovery_failed",
-            AccessTokenError::UnexpectedInput(_) => "unexpected_input",
+            AccessTokenError::MissingSession => ErrorCode::MissingSession,
+            AccessTokenError::MissingRefreshToken => ErrorCode::MissingRefreshToken,
+            AccessTokenError::FailedToRefresh(_) => ErrorCode::FailedToRefreshToken,
+            AccessTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
+            AccessTokenError::AudienceMismatch { .. } => ErrorCode::AudienceMismatch,
+            AccessTokenError::SessionMismatch => ErrorCode::SessionMismatch,
+            AccessTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            AccessTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 

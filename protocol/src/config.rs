@@ -14,7 +14,9 @@
 //! # Ok::<(), auth0_server_protocol::config::ConfigError>(())
 //! ```
 
+use crate::error_code::ErrorCode;
 use crate::secret::Secret;
+pub use crate::time::DEFAULT_CLOCK_TOLERANCE;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -26,13 +28,12 @@ pub const DEFAULT_SCOPE: &str = "openid profile email offline_access";
 pub const DEFAULT_LEEWAY: u64 = 30;
 /// Default lifetime of cached OIDC discovery metadata and JWKS, in seconds (10 minutes).
 pub const DEFAULT_DISCOVERY_TTL: u64 = 600;
-/// Default clock tolerance for ID-token and logout-token time claims, in seconds.
-pub const DEFAULT_CLOCK_TOLERANCE: u64 = 60;
 /// Minimum length of each encryption secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
 /// How the client authenticates at the token and PAR endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ClientAuthMethod {
     /// `client_id` and `client_secret` in the form body (the default).
     #[default]
@@ -208,8 +209,8 @@ impl ConfigError {
         }
     }
     /// The stable error code, `invalid_configuration`.
-    pub fn code(&self) -> &'static str {
-        "invalid_configuration"
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidConfiguration
     }
 }
 

@@ -9,6 +9,7 @@ use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
 use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
+use crate::error_code::ErrorCode;
 use crate::secret::Secret;
 use crate::session::{ConnectionTokenSet, StateData};
 use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
@@ -114,15 +115,15 @@ pub enum ConnectionTokenError {
 
 impl ConnectionTokenError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ConnectionTokenError::MissingSession => "missing_session",
-            ConnectionTokenError::MissingRefreshToken => "missing_refresh_token",
-            ConnectionTokenError::InvalidRequest => "invalid_request",
-            ConnectionTokenError::FailedToExchange(_) => "failed_to_exchange_token",
-            ConnectionTokenError::MfaRequired { .. } => "mfa_required",
-            ConnectionTokenError::Discovery(_) => "discovery_failed",
-            ConnectionTokenError::UnexpectedInput(_) => "unexpected_input",
+            ConnectionTokenError::MissingSession => ErrorCode::MissingSession,
+            ConnectionTokenError::MissingRefreshToken => ErrorCode::MissingRefreshToken,
+            ConnectionTokenError::InvalidRequest => ErrorCode::InvalidRequest,
+            ConnectionTokenError::FailedToExchange(_) => ErrorCode::FailedToExchangeToken,
+            ConnectionTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
+            ConnectionTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            ConnectionTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 

@@ -23,6 +23,7 @@ use crate::transaction::TransactionData;
 use std::fmt;
 
 /// What an operation asks the adapter to do next.
+#[non_exhaustive]
 pub enum Effect {
     /// Send this HTTP request and answer with [`Input::Http`] (any status).
     Http(Box<HttpRequest>),
@@ -148,6 +149,7 @@ impl fmt::Debug for Effect {
 }
 
 /// What the adapter hands back after performing an effect.
+#[non_exhaustive]
 pub enum Input {
     /// The first step of an operation.
     Start,

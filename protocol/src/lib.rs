@@ -58,6 +58,7 @@ pub mod config;
 pub mod connection_token;
 pub mod discovery;
 pub mod effect;
+mod error_code;
 pub mod jose;
 pub mod login;
 pub mod logout;
@@ -65,10 +66,12 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 mod signed_token;
+pub mod time;
 pub mod token_endpoint;
 pub mod transaction;
 pub mod user_session;
 
+pub use error_code::ErrorCode;
 pub use secret::Secret;
 
 use access_token::{AccessTokenRequest, GetAccessToken};

@@ -11,6 +11,7 @@ use crate::access_token::expiry;
 use crate::config::Config;
 use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
 use crate::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use crate::error_code::ErrorCode;
 use crate::jose::claims::{IdTokenExpectations, validate_id_token};
 use crate::jose::{JoseError, b64};
 use crate::scope;
@@ -202,6 +203,9 @@ pub enum LoginError {
     /// Discovery failed.
     #[error("OpenID discovery failed: {0}")]
     Discovery(ResponseError),
+    /// The discovered metadata names an endpoint the login needs in a form it cannot use.
+    #[error("the tenant's discovery metadata is unusable: {0}")]
+    InvalidMetadata(&'static str),
     /// The driver broke the protocol.
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -209,23 +213,24 @@ pub enum LoginError {
 
 impl LoginError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            LoginError::InvalidParameter(_) => "invalid_parameter",
-            LoginError::MissingRedirectUri => "missing_redirect_uri",
-            LoginError::ParNotSupported => "par_not_supported",
-            LoginError::ParFailed(_) => "par_failed",
-            LoginError::InvalidCallback(_) => "invalid_callback",
-            LoginError::InvalidState => "invalid_state",
-            LoginError::MissingTransaction => "missing_transaction",
-            LoginError::Authorization { .. } => "authorization_error",
-            LoginError::MissingCode => "missing_code",
-            LoginError::CodeExchange(_) => "failed_to_exchange_code",
-            LoginError::MissingIdToken => "missing_id_token",
-            LoginError::InvalidIdToken(_) => "invalid_id_token",
-            LoginError::Jwks(_) => "jwks_fetch_failed",
-            LoginError::Discovery(_) => "discovery_failed",
-            LoginError::UnexpectedInput(_) => "unexpected_input",
+            LoginError::InvalidParameter(_) => ErrorCode::InvalidParameter,
+            LoginError::MissingRedirectUri => ErrorCode::MissingRedirectUri,
+            LoginError::ParNotSupported => ErrorCode::ParNotSupported,
+            LoginError::ParFailed(_) => ErrorCode::ParFailed,
+            LoginError::InvalidCallback(_) => ErrorCode::InvalidCallback,
+            LoginError::InvalidState => ErrorCode::InvalidState,
+            LoginError::MissingTransaction => ErrorCode::MissingTransaction,
+            LoginError::Authorization { .. } => ErrorCode::AuthorizationError,
+            LoginError::MissingCode => ErrorCode::MissingCode,
+            LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
+            LoginError::MissingIdToken => ErrorCode::MissingIdToken,
+            LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
+            LoginError::Jwks(_) => ErrorCode::JwksFetchFailed,
+            LoginError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            LoginError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
+            LoginError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 
@@ -243,6 +248,7 @@ impl From<VerifyFailure> for LoginError {
         match f {
             VerifyFailure::Token(e) => LoginError::InvalidIdToken(e),
             VerifyFailure::Discovery(e) => LoginError::Discovery(e),
+            VerifyFailure::Metadata(reason) => LoginError::InvalidMetadata(reason),
             VerifyFailure::Jwks(e) => LoginError::Jwks(e),
             VerifyFailure::Unexpected(e) => LoginError::UnexpectedInput(e),
         }
@@ -363,10 +369,7 @@ pub fn authorization_url(
     params: &[(String, String)],
 ) -> Result<url::Url, LoginError> {
     let mut url = url::Url::parse(endpoint).map_err(|_| {
-        LoginError::Discovery(ResponseError::Invalid {
-            status: 200,
-            reason: "the authorization endpoint is not a valid URL",
-        })
+        LoginError::InvalidMetadata("the authorization endpoint is not a valid URL")
     })?;
     url.query_pairs_mut().extend_pairs(params);
     Ok(url)
@@ -383,10 +386,22 @@ pub struct StartInteractiveLogin {
 #[derive(Debug)]
 enum StartState {
     Start,
+    /// `Random` was emitted: the bytes for verifier, state and nonce.
     Random,
-    Metadata(LoginSecrets, MetadataStep),
-    Pushing(Box<AuthorizationRequest>, Arc<Metadata>),
-    Saving(url::Url),
+    /// Fetching the tenant's metadata (for the authorization endpoint).
+    Metadata {
+        secrets: LoginSecrets,
+        meta: MetadataStep,
+    },
+    /// The parameters were pushed to the PAR endpoint.
+    Pushing {
+        request: Box<AuthorizationRequest>,
+        metadata: Arc<Metadata>,
+    },
+    /// The transaction is being saved; then `url` is the result.
+    Saving {
+        url: url::Url,
+    },
     Finished,
 }
 
@@ -406,7 +421,7 @@ impl StartInteractiveLogin {
 
     fn save(&mut self, request: AuthorizationRequest, url: url::Url) -> Step<url::Url, LoginError> {
         let key = transaction_key(request.transaction.state.as_deref().unwrap_or_default());
-        self.state = StartState::Saving(url);
+        self.state = StartState::Saving { url };
         Step::Effect(Effect::SaveTransaction {
             key,
             transaction: Box::new(request.transaction),
@@ -435,7 +450,10 @@ impl StartInteractiveLogin {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             let http = form_post(&self.config, &endpoint, &params);
-            self.state = StartState::Pushing(Box::new(request), metadata);
+            self.state = StartState::Pushing {
+                request: Box::new(request),
+                metadata,
+            };
             return Step::Effect(Effect::Http(Box::new(HttpRequest {
                 request: http,
                 coalesce: None,
@@ -471,7 +489,7 @@ impl Operation for StartInteractiveLogin {
             (StartState::Random, Input::Random(bytes)) => match LoginSecrets::from_random(&bytes) {
                 Some(secrets) => {
                     let (meta, effect) = MetadataStep::start();
-                    self.state = StartState::Metadata(secrets, meta);
+                    self.state = StartState::Metadata { secrets, meta };
                     Step::Effect(effect)
                 }
                 None => self.finish(Err(UnexpectedInput {
@@ -479,18 +497,18 @@ impl Operation for StartInteractiveLogin {
                 }
                 .into())),
             },
-            (StartState::Metadata(secrets, mut meta), input) => {
+            (StartState::Metadata { secrets, mut meta }, input) => {
                 match meta.handle(&self.config, input, now) {
                     MetadataOutcome::Ready(m) => self.with_metadata(secrets, m, now),
                     MetadataOutcome::Effect(e) => {
-                        self.state = StartState::Metadata(secrets, meta);
+                        self.state = StartState::Metadata { secrets, meta };
                         Step::Effect(e)
                     }
                     MetadataOutcome::Failed(e) => self.finish(Err(LoginError::Discovery(e))),
                     MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
                 }
             }
-            (StartState::Pushing(request, metadata), Input::Http(response)) => {
+            (StartState::Pushing { request, metadata }, Input::Http(response)) => {
                 let status = response.status().as_u16();
                 if !response.status().is_success() {
                     return self.finish(Err(LoginError::ParFailed(parse_error_body(
@@ -516,14 +534,14 @@ impl Operation for StartInteractiveLogin {
                     Err(e) => self.finish(Err(e)),
                 }
             }
-            (StartState::Saving(url), Input::Done) => self.finish(Ok(url)),
+            (StartState::Saving { url }, Input::Done) => self.finish(Ok(url)),
             (state, _) => {
                 let expected = match state {
                     StartState::Start => "Start",
                     StartState::Random => "Random",
-                    StartState::Metadata(..) => "metadata",
-                    StartState::Pushing(..) => "Http (PAR)",
-                    StartState::Saving(_) => "SaveTransaction",
+                    StartState::Metadata { .. } => "metadata",
+                    StartState::Pushing { .. } => "Http (PAR)",
+                    StartState::Saving { .. } => "SaveTransaction",
                     StartState::Finished => "nothing (the operation has finished)",
                 };
                 self.finish(Err(UnexpectedInput { expected }.into()))
@@ -651,21 +669,50 @@ pub struct CompleteInteractiveLogin {
 #[derive(Debug)]
 enum CompleteState {
     Start,
-    LoadingTransaction(String),
-    DeletingFailed(LoginError),
-    Metadata(String, Box<TransactionData>, Secret, MetadataStep),
-    Exchanging(String, Box<TransactionData>, Arc<Metadata>),
-    Verifying(
-        String,
-        Box<TransactionData>,
-        Box<TokenResponse>,
-        VerifySignedToken,
-    ),
+    /// `LoadTransaction` was emitted for the callback's `state`, stored under `key`.
+    LoadingTransaction {
+        key: String,
+    },
+    /// The login failed; its transaction (spent) is being deleted before `error` is returned.
+    DeletingFailed {
+        error: LoginError,
+    },
+    /// The callback matched the transaction; fetching the tenant's metadata.
+    Metadata {
+        key: String,
+        transaction: Box<TransactionData>,
+        code: Secret,
+        meta: MetadataStep,
+    },
+    /// The code was sent to the token endpoint.
+    Exchanging {
+        key: String,
+        transaction: Box<TransactionData>,
+        metadata: Arc<Metadata>,
+    },
+    /// The ID token of `response` is being verified against the tenant's keys.
+    Verifying {
+        key: String,
+        transaction: Box<TransactionData>,
+        response: Box<TokenResponse>,
+        verify: VerifySignedToken,
+    },
     /// The previous session is being deleted, so a store that keys sessions by an id issues
     /// a new id for the new session (no session fixation).
-    Replacing(String, Box<LoginResult>, Box<StateData>),
-    Saving(String, Box<LoginResult>),
-    Deleting(Box<LoginResult>),
+    Replacing {
+        key: String,
+        result: Box<LoginResult>,
+        session: Box<StateData>,
+    },
+    /// The new session is being saved.
+    Saving {
+        key: String,
+        result: Box<LoginResult>,
+    },
+    /// The spent transaction is being deleted; then `result` is returned.
+    Deleting {
+        result: Box<LoginResult>,
+    },
     Finished,
 }
 
@@ -685,7 +732,7 @@ impl CompleteInteractiveLogin {
 
     /// Fails the login and deletes its transaction (a failed callback cannot be retried).
     fn fail_and_forget(&mut self, key: String, error: LoginError) -> Step<LoginResult, LoginError> {
-        self.state = CompleteState::DeletingFailed(error);
+        self.state = CompleteState::DeletingFailed { error };
         Step::Effect(Effect::DeleteTransaction { key })
     }
 }
@@ -712,10 +759,10 @@ impl Operation for CompleteInteractiveLogin {
                     return self.finish(Err(LoginError::InvalidState));
                 };
                 let key = transaction_key(state);
-                self.state = CompleteState::LoadingTransaction(key.clone());
+                self.state = CompleteState::LoadingTransaction { key: key.clone() };
                 Step::Effect(Effect::LoadTransaction { key })
             }
-            (CompleteState::LoadingTransaction(key), Input::Transaction(tx)) => {
+            (CompleteState::LoadingTransaction { key }, Input::Transaction(tx)) => {
                 let Some(tx) = tx else {
                     return self.finish(Err(LoginError::MissingTransaction));
                 };
@@ -738,40 +785,67 @@ impl Operation for CompleteInteractiveLogin {
                     return self.fail_and_forget(key, LoginError::MissingCode);
                 };
                 let (meta, effect) = MetadataStep::start();
-                self.state = CompleteState::Metadata(key, Box::new(tx), code, meta);
+                self.state = CompleteState::Metadata {
+                    key,
+                    transaction: Box::new(tx),
+                    code,
+                    meta,
+                };
                 Step::Effect(effect)
             }
-            (CompleteState::Metadata(key, tx, code, mut meta), input) => {
-                match meta.handle(&self.config, input, now) {
-                    MetadataOutcome::Ready(m) => {
-                        let verifier = tx
-                            .code_verifier
-                            .as_ref()
-                            .map(Secret::expose)
-                            .unwrap_or_default();
-                        let redirect_uri = tx.redirect_uri.as_deref().unwrap_or_default();
-                        let params = [
-                            ("grant_type", "authorization_code"),
-                            ("code", code.expose()),
-                            ("redirect_uri", redirect_uri),
-                            ("code_verifier", verifier),
-                        ];
-                        let request = form_post(&self.config, &m.token_endpoint, &params);
-                        self.state = CompleteState::Exchanging(key, tx, m);
-                        Step::Effect(Effect::Http(Box::new(HttpRequest {
-                            request,
-                            coalesce: None,
-                        })))
-                    }
-                    MetadataOutcome::Effect(e) => {
-                        self.state = CompleteState::Metadata(key, tx, code, meta);
-                        Step::Effect(e)
-                    }
-                    MetadataOutcome::Failed(e) => self.finish(Err(LoginError::Discovery(e))),
-                    MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
+            (
+                CompleteState::Metadata {
+                    key,
+                    transaction: tx,
+                    code,
+                    mut meta,
+                },
+                input,
+            ) => match meta.handle(&self.config, input, now) {
+                MetadataOutcome::Ready(m) => {
+                    let verifier = tx
+                        .code_verifier
+                        .as_ref()
+                        .map(Secret::expose)
+                        .unwrap_or_default();
+                    let redirect_uri = tx.redirect_uri.as_deref().unwrap_or_default();
+                    let params = [
+                        ("grant_type", "authorization_code"),
+                        ("code", code.expose()),
+                        ("redirect_uri", redirect_uri),
+                        ("code_verifier", verifier),
+                    ];
+                    let request = form_post(&self.config, &m.token_endpoint, &params);
+                    self.state = CompleteState::Exchanging {
+                        key,
+                        transaction: tx,
+                        metadata: m,
+                    };
+                    Step::Effect(Effect::Http(Box::new(HttpRequest {
+                        request,
+                        coalesce: None,
+                    })))
                 }
-            }
-            (CompleteState::Exchanging(key, tx, metadata), Input::Http(response)) => {
+                MetadataOutcome::Effect(e) => {
+                    self.state = CompleteState::Metadata {
+                        key,
+                        transaction: tx,
+                        code,
+                        meta,
+                    };
+                    Step::Effect(e)
+                }
+                MetadataOutcome::Failed(e) => self.finish(Err(LoginError::Discovery(e))),
+                MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
+            },
+            (
+                CompleteState::Exchanging {
+                    key,
+                    transaction: tx,
+                    metadata,
+                },
+                Input::Http(response),
+            ) => {
                 let parsed = match parse_token_response(&response) {
                     Ok(p) => p,
                     // The code is single-use: this transaction cannot succeed any more.
@@ -782,67 +856,93 @@ impl Operation for CompleteInteractiveLogin {
                 };
                 match VerifySignedToken::start_with_metadata(id_token.expose(), metadata) {
                     Ok((verify, effect)) => {
-                        self.state = CompleteState::Verifying(key, tx, Box::new(parsed), verify);
+                        self.state = CompleteState::Verifying {
+                            key,
+                            transaction: tx,
+                            response: Box::new(parsed),
+                            verify,
+                        };
                         Step::Effect(effect)
                     }
                     Err(e) => self.fail_and_forget(key, LoginError::InvalidIdToken(e)),
                 }
             }
-            (CompleteState::Verifying(key, tx, response, mut verify), input) => {
-                match verify.handle(&self.config, input, now) {
-                    VerifyOutcome::Verified(claims) => {
-                        let expectations = IdTokenExpectations {
-                            issuer: self.config.issuer(),
-                            client_id: self.config.client_id(),
-                            nonce: tx.nonce.as_deref(),
-                            organization: tx.organization.as_deref(),
-                            now,
-                            clock_tolerance: self.config.clock_tolerance(),
-                        };
-                        if let Err(e) = validate_id_token(&claims, &expectations) {
-                            return self.fail_and_forget(key, LoginError::InvalidIdToken(e));
-                        }
-                        let session = session_from_login(&self.config, &tx, &response, claims, now);
-                        let result = LoginResult {
-                            app_state: tx.app_state.clone(),
-                            authorization_details: response.authorization_details.clone(),
-                        };
-                        self.state =
-                            CompleteState::Replacing(key, Box::new(result), Box::new(session));
-                        Step::Effect(Effect::DeleteSession)
+            (
+                CompleteState::Verifying {
+                    key,
+                    transaction: tx,
+                    response,
+                    mut verify,
+                },
+                input,
+            ) => match verify.handle(&self.config, input, now) {
+                VerifyOutcome::Verified(claims) => {
+                    let expectations = IdTokenExpectations {
+                        issuer: self.config.issuer(),
+                        client_id: self.config.client_id(),
+                        nonce: tx.nonce.as_deref(),
+                        organization: tx.organization.as_deref(),
+                        now,
+                        clock_tolerance: self.config.clock_tolerance(),
+                    };
+                    if let Err(e) = validate_id_token(&claims, &expectations) {
+                        return self.fail_and_forget(key, LoginError::InvalidIdToken(e));
                     }
-                    VerifyOutcome::Effect(e) => {
-                        self.state = CompleteState::Verifying(key, tx, response, verify);
-                        Step::Effect(e)
-                    }
-                    VerifyOutcome::Failed(VerifyFailure::Token(e)) => {
-                        self.fail_and_forget(key, LoginError::InvalidIdToken(e))
-                    }
-                    VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
+                    let session = session_from_login(&self.config, &tx, &response, claims, now);
+                    let result = LoginResult {
+                        app_state: tx.app_state.clone(),
+                        authorization_details: response.authorization_details.clone(),
+                    };
+                    self.state = CompleteState::Replacing {
+                        key,
+                        result: Box::new(result),
+                        session: Box::new(session),
+                    };
+                    Step::Effect(Effect::DeleteSession)
                 }
-            }
-            (CompleteState::Replacing(key, result, session), Input::Done) => {
-                self.state = CompleteState::Saving(key, result);
+                VerifyOutcome::Effect(e) => {
+                    self.state = CompleteState::Verifying {
+                        key,
+                        transaction: tx,
+                        response,
+                        verify,
+                    };
+                    Step::Effect(e)
+                }
+                VerifyOutcome::Failed(VerifyFailure::Token(e)) => {
+                    self.fail_and_forget(key, LoginError::InvalidIdToken(e))
+                }
+                VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
+            },
+            (
+                CompleteState::Replacing {
+                    key,
+                    result,
+                    session,
+                },
+                Input::Done,
+            ) => {
+                self.state = CompleteState::Saving { key, result };
                 Step::Effect(Effect::SaveSession(session))
             }
-            (CompleteState::Saving(key, result), Input::Done) => {
-                self.state = CompleteState::Deleting(result);
+            (CompleteState::Saving { key, result }, Input::Done) => {
+                self.state = CompleteState::Deleting { result };
                 Step::Effect(Effect::DeleteTransaction { key })
             }
-            (CompleteState::Deleting(result), Input::Done) => self.finish(Ok(*result)),
-            (CompleteState::DeletingFailed(error), Input::Done) => self.finish(Err(error)),
+            (CompleteState::Deleting { result }, Input::Done) => self.finish(Ok(*result)),
+            (CompleteState::DeletingFailed { error }, Input::Done) => self.finish(Err(error)),
             (state, _) => {
                 let expected = match state {
                     CompleteState::Start => "Start",
-                    CompleteState::LoadingTransaction(_) => "LoadTransaction",
-                    CompleteState::DeletingFailed(_) | CompleteState::Deleting(_) => {
+                    CompleteState::LoadingTransaction { .. } => "LoadTransaction",
+                    CompleteState::DeletingFailed { .. } | CompleteState::Deleting { .. } => {
                         "DeleteTransaction"
                     }
-                    CompleteState::Metadata(..) => "metadata",
-                    CompleteState::Exchanging(..) => "Http (code exchange)",
-                    CompleteState::Verifying(..) => "ID token verification",
-                    CompleteState::Replacing(..) => "DeleteSession",
-                    CompleteState::Saving(..) => "SaveSession",
+                    CompleteState::Metadata { .. } => "metadata",
+                    CompleteState::Exchanging { .. } => "Http (code exchange)",
+                    CompleteState::Verifying { .. } => "ID token verification",
+                    CompleteState::Replacing { .. } => "DeleteSession",
+                    CompleteState::Saving { .. } => "SaveSession",
                     CompleteState::Finished => "nothing (the operation has finished)",
                 };
                 self.finish(Err(UnexpectedInput { expected }.into()))

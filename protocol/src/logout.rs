@@ -7,6 +7,7 @@ use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
 use crate::effect::{
     Effect, HttpRequest, Input, LogoutTokenClaims, Operation, Step, UnexpectedInput,
 };
+use crate::error_code::ErrorCode;
 use crate::jose::JoseError;
 use crate::jose::claims::{LogoutTokenExpectations, validate_logout_token};
 use crate::secret::Secret;
@@ -75,12 +76,12 @@ pub enum LogoutError {
 
 impl LogoutError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            LogoutError::Discovery(_) => "discovery_failed",
-            LogoutError::EndSessionNotSupported => "end_session_not_supported",
-            LogoutError::InvalidReturnTo => "invalid_return_to",
-            LogoutError::UnexpectedInput(_) => "unexpected_input",
+            LogoutError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            LogoutError::EndSessionNotSupported => ErrorCode::EndSessionNotSupported,
+            LogoutError::InvalidReturnTo => ErrorCode::InvalidReturnTo,
+            LogoutError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 }
@@ -279,6 +280,9 @@ pub enum BackchannelLogoutError {
     /// Discovery failed.
     #[error("OpenID discovery failed: {0}")]
     Discovery(ResponseError),
+    /// The discovered metadata lacks an endpoint verification needs (`jwks_uri`).
+    #[error("the tenant's discovery metadata is unusable: {0}")]
+    InvalidMetadata(&'static str),
     /// The driver broke the protocol.
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -286,12 +290,13 @@ pub enum BackchannelLogoutError {
 
 impl BackchannelLogoutError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            BackchannelLogoutError::InvalidLogoutToken(_) => "invalid_logout_token",
-            BackchannelLogoutError::Jwks(_) => "jwks_fetch_failed",
-            BackchannelLogoutError::Discovery(_) => "discovery_failed",
-            BackchannelLogoutError::UnexpectedInput(_) => "unexpected_input",
+            BackchannelLogoutError::InvalidLogoutToken(_) => ErrorCode::InvalidLogoutToken,
+            BackchannelLogoutError::Jwks(_) => ErrorCode::JwksFetchFailed,
+            BackchannelLogoutError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            BackchannelLogoutError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
+            BackchannelLogoutError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 
@@ -309,6 +314,7 @@ impl From<VerifyFailure> for BackchannelLogoutError {
         match f {
             VerifyFailure::Token(e) => BackchannelLogoutError::InvalidLogoutToken(e),
             VerifyFailure::Discovery(e) => BackchannelLogoutError::Discovery(e),
+            VerifyFailure::Metadata(reason) => BackchannelLogoutError::InvalidMetadata(reason),
             VerifyFailure::Jwks(e) => BackchannelLogoutError::Jwks(e),
             VerifyFailure::Unexpected(e) => BackchannelLogoutError::UnexpectedInput(e),
         }

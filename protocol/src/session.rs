@@ -191,6 +191,7 @@ pub const MAX_SESSION_JSON: usize = 1 << 20;
 
 /// Why a stored session could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionDecodeError {
     /// The JSON is larger than [`MAX_SESSION_JSON`].
     #[error("session data is too large")]

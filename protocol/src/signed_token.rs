@@ -23,6 +23,8 @@ pub(crate) enum VerifyFailure {
     Token(JoseError),
     /// Discovery failed.
     Discovery(ResponseError),
+    /// The discovered metadata lacks what verification needs (the reason names it).
+    Metadata(&'static str),
     /// The JWKS could not be fetched or parsed.
     Jwks(ResponseError),
     /// The driver sent the wrong input.
@@ -103,10 +105,9 @@ impl VerifySignedToken {
 
     fn fetch(&mut self, metadata: Arc<Metadata>) -> VerifyOutcome {
         let Some(uri) = metadata.jwks_uri.clone() else {
-            return VerifyOutcome::Failed(VerifyFailure::Jwks(ResponseError::Invalid {
-                status: 200,
-                reason: "the discovery document has no jwks_uri",
-            }));
+            return VerifyOutcome::Failed(VerifyFailure::Metadata(
+                "the discovery document has no jwks_uri",
+            ));
         };
         let request = http::Request::get(uri.as_str())
             .header(http::header::ACCEPT, "application/json")

@@ -52,6 +52,7 @@ pub struct OAuthError {
 
 /// Why a token endpoint answer was not a usable token response.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResponseError {
     /// The server answered with an OAuth error.
     #[error("the authorization server answered `{}`{}", .0.error, .0.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]

@@ -356,7 +356,10 @@ mod complete_login {
         );
         let err = result.unwrap_err();
         assert_eq!(err.code(), "invalid_id_token");
-        assert_eq!(err.id_token_error().map(|e| e.code()), Some("unknown_kid"));
+        assert_eq!(
+            err.id_token_error().map(|e| e.code().as_str()),
+            Some("unknown_kid")
+        );
         assert_eq!(
             names.iter().filter(|n| *n == "Http").count(),
             2,
@@ -421,7 +424,7 @@ mod complete_login {
             } else {
                 assert_eq!(fetched, 0, "{names:?}");
                 assert_eq!(
-                    result.unwrap_err().token_error().map(|e| e.code()),
+                    result.unwrap_err().token_error().map(|e| e.code().as_str()),
                     Some("unknown_kid")
                 );
             }
@@ -437,7 +440,10 @@ mod complete_login {
             answers(token, None, jwks_json("a", &a)),
         );
         assert_eq!(
-            result.unwrap_err().id_token_error().map(|e| e.code()),
+            result
+                .unwrap_err()
+                .id_token_error()
+                .map(|e| e.code().as_str()),
             Some("invalid_nonce")
         );
         assert!(saved.is_empty(), "{names:?}");

@@ -52,8 +52,11 @@ pub const DEFAULT_TRANSACTION_CAPACITY: usize = 10_000;
 /// How long a login transaction lives, seconds.
 pub const TRANSACTION_LIFETIME: u64 = 3600;
 
-/// The default name of the session-id cookie.
-pub const DEFAULT_SESSION_COOKIE: &str = "__a0_sid";
+/// The default name of the cookie that holds a server-side session's id (the memory and
+/// Redis stores). Not to be confused with the encrypted cookie store's
+/// [`DEFAULT_SESSION_COOKIE`](super::cookie::DEFAULT_SESSION_COOKIE), which holds the session
+/// itself.
+pub const DEFAULT_SESSION_ID_COOKIE: &str = "__a0_sid";
 
 /// Bytes of randomness in a session id (256 bits).
 const SESSION_ID_BYTES: usize = 32;
@@ -101,7 +104,7 @@ impl MemoryStateStore {
     pub fn new() -> Self {
         MemoryStateStore {
             sessions: Mutex::new(HashMap::new()),
-            cookie_name: DEFAULT_SESSION_COOKIE.to_owned(),
+            cookie_name: DEFAULT_SESSION_ID_COOKIE.to_owned(),
             secure: true,
             clock: Clock::system(),
             lifetime: SessionLifetime::default(),

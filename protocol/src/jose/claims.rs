@@ -19,9 +19,6 @@ use subtle::ConstantTimeEq as _;
 
 use super::JoseError;
 
-/// Default clock tolerance for token times, in seconds (DESIGN §5).
-pub const DEFAULT_CLOCK_TOLERANCE: u64 = 60;
-
 /// The `events` member that marks a back-channel logout token.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -38,7 +35,7 @@ pub struct IdTokenExpectations<'a> {
     pub organization: Option<&'a str>,
     /// Current time, Unix seconds.
     pub now: u64,
-    /// Allowed clock skew in seconds ([`DEFAULT_CLOCK_TOLERANCE`]).
+    /// Allowed clock skew in seconds ([`crate::time::DEFAULT_CLOCK_TOLERANCE`] by default).
     pub clock_tolerance: u64,
 }
 

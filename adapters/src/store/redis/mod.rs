@@ -87,7 +87,7 @@ pub use super::cookie::{
     DEFAULT_ABSOLUTE_DURATION, DEFAULT_INACTIVITY_DURATION, DEFAULT_TRANSACTION_MAX_AGE,
     TOUCH_INTERVAL,
 };
-pub use super::memory::DEFAULT_SESSION_COOKIE;
+pub use super::memory::DEFAULT_SESSION_ID_COOKIE;
 
 use self::pool::{Endpoint, Pool};
 use super::cookie::chunks;
@@ -436,7 +436,7 @@ impl RedisStateStore {
             secrets: secrets.into_iter().map(Secret::new).collect(),
             endpoint: Endpoint::new(redis_url.into()),
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            cookie_name: DEFAULT_SESSION_COOKIE.to_owned(),
+            cookie_name: DEFAULT_SESSION_ID_COOKIE.to_owned(),
             secure: true,
             absolute: DEFAULT_ABSOLUTE_DURATION,
             inactivity: DEFAULT_INACTIVITY_DURATION,
@@ -463,7 +463,7 @@ impl RedisStateStoreBuilder {
         self
     }
 
-    /// The session-id cookie's name (default [`DEFAULT_SESSION_COOKIE`]).
+    /// The session-id cookie's name (default [`DEFAULT_SESSION_ID_COOKIE`]).
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
         self
