@@ -7,19 +7,21 @@
 //! benchmarked alone; [`GetAccessToken`] strings them together as an [`Operation`].
 
 use crate::config::{AUDIENCE_DEFAULT_KEY, Config};
-use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::discovery::Metadata;
 use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
 use crate::error_code::ErrorCode;
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::session::{StateData, TokenSet};
+pub use crate::time::is_expired;
+pub use crate::token_endpoint::refresh_token_hash;
 use crate::token_endpoint::{
     ResponseError, TokenResponse, form_post, parse_token_response, unverified_claims,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// What `get_access_token` is asked for: an audience and extra scopes, both optional.
@@ -212,23 +214,6 @@ pub fn select_by_scopes<'a>(
     best.map(|(s, _)| s)
 }
 
-/// Whether a token expiring at `expires_at` must be treated as expired at `now`: it is, when
-/// it expires within `leeway` seconds.
-pub fn is_expired(expires_at: u64, now: u64, leeway: u64) -> bool {
-    expires_at <= now.saturating_add(leeway)
-}
-
-/// A stable, non-reversible identifier of a refresh token (SHA-256, hex), for coalescing keys.
-pub fn refresh_token_hash(refresh_token: &Secret) -> String {
-    let digest = Sha256::digest(refresh_token.expose().as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
-    }
-    out
-}
-
 /// The refresh request (step 6): `grant_type=refresh_token`, `refresh_token`, `audience`
 /// unless the key is `default`, `scope` when some, and client authentication.
 pub fn refresh_request(
@@ -323,7 +308,7 @@ pub fn apply_refresh(
         .scope
         .clone()
         .or_else(|| requested_scope.map(str::to_owned));
-    let expires_at = expiry(response, now);
+    let expires_at = response.expires_at(now);
     let set = TokenSet {
         audience: audience_key.to_owned(),
         access_token: response.access_token.clone(),
@@ -338,17 +323,6 @@ pub fn apply_refresh(
         None => session.token_sets.push(set.clone()),
     }
     Ok(AccessToken::from_set(&set))
-}
-
-/// `expires_at` of a received token: `now + expires_in`; without `expires_in`, the JWT's `exp`;
-/// for an opaque token without either, `now` (used once, never served from the cache).
-pub(crate) fn expiry(response: &TokenResponse, now: u64) -> u64 {
-    match response.expires_in {
-        Some(secs) => now.saturating_add(secs),
-        None => unverified_claims(response.access_token.expose())
-            .and_then(|c| c.get("exp").and_then(Value::as_u64))
-            .unwrap_or(now),
-    }
 }
 
 /// The `get_access_token` operation. Create it with [`crate::Core::get_access_token`].

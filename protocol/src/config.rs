@@ -344,7 +344,7 @@ impl ConfigBuilder {
             }
         }
         let own_methods = ["redirect_uri", "audience", "scope"];
-        for reserved in crate::login::RESERVED_PARAMS.iter().chain(&own_methods) {
+        for reserved in crate::params::RESERVED_PARAMS.iter().chain(&own_methods) {
             if self.params.extra.contains_key(*reserved) {
                 return Err(ConfigError::new(
                     "authorization_params",

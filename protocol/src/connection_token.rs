@@ -3,16 +3,19 @@
 //! cached in the session (DESIGN.md §4, the seed guide's "Retrieving an Access Token for a
 //! Connection").
 
-use crate::access_token::{expiry, is_expired, refresh_token_hash};
 use crate::config::Config;
-use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::discovery::Metadata;
 use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
 use crate::error_code::ErrorCode;
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::session::{ConnectionTokenSet, StateData};
-use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
+use crate::time::is_expired;
+use crate::token_endpoint::{
+    ResponseError, TokenResponse, form_post, parse_token_response, refresh_token_hash,
+};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -197,7 +200,7 @@ pub fn apply_exchange(
         login_hint: request.login_hint.clone(),
         access_token: response.access_token.clone(),
         scope: response.scope.clone(),
-        expires_at: expiry(response, now),
+        expires_at: response.expires_at(now),
     };
     let token = ConnectionToken::from(&set);
     match session

@@ -6,12 +6,19 @@
 //! result. The `auth0-server` crate drives these machines over `ureq` or any async HTTP client;
 //! tests drive them from a script.
 //!
-//! Modules follow the protocol: [`config`] (validated client configuration), [`session`] (the
-//! stored session), [`scope`] (scope merging and comparison), [`access_token`] and
-//! [`connection_token`] (token retrieval), [`user_session`] (`get_user`/`get_session`),
-//! [`discovery`] (OIDC metadata), [`token_endpoint`] (requests and response parsing),
-//! [`transaction`] (in-flight logins), [`login`] and [`logout`] (interactive login, logout,
-//! back-channel logout), [`jose`] (JWS, JWK, JWE).
+//! Modules follow the protocol, and import only downwards, from the operations to the
+//! vocabulary they share:
+//!
+//! - the operations: [`access_token`] and [`connection_token`] (token retrieval),
+//!   [`user_session`] (`get_user`/`get_session`), [`login`] (one module per step: start,
+//!   callback, complete) and [`logout`] (logout, back-channel logout);
+//! - the steps they share: fetching discovery metadata, verifying a signed token;
+//! - the machine's vocabulary: [`effect`] (what an operation asks its driver for);
+//! - the protocol's data: [`discovery`] (OIDC metadata), [`token_endpoint`] (requests and
+//!   response parsing), [`session`] (the stored session), [`transaction`] (in-flight logins),
+//!   [`config`] (validated client configuration), [`jose`] (JWS, JWK, JWE);
+//! - the shared vocabulary at the bottom: [`time`], [`scope`] (scope merging and comparison),
+//!   [`secret`], [`ErrorCode`], the reserved authorization parameters.
 //!
 //! # Example: a cache hit, driven by hand
 //!
@@ -62,6 +69,8 @@ mod error_code;
 pub mod jose;
 pub mod login;
 pub mod logout;
+mod metadata_step;
+mod params;
 pub mod scope;
 pub mod secret;
 pub mod session;

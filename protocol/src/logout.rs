@@ -3,13 +3,14 @@
 //! asks the state store to delete the matching sessions.
 
 use crate::config::Config;
-use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::discovery::Metadata;
 use crate::effect::{
     Effect, HttpRequest, Input, LogoutTokenClaims, Operation, Step, UnexpectedInput,
 };
 use crate::error_code::ErrorCode;
 use crate::jose::JoseError;
 use crate::jose::claims::{LogoutTokenExpectations, validate_logout_token};
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::signed_token::{
     LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN, VerifyFailure, VerifyOutcome, VerifySignedToken,

@@ -7,11 +7,12 @@
 //! (key rotation), never more than once per call.
 
 use crate::config::Config;
-use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::discovery::Metadata;
 use crate::effect::{CachedJwks, Coalesce, Effect, HttpRequest, Input, UnexpectedInput};
 use crate::jose::JoseError;
 use crate::jose::jwk::Jwks;
 use crate::jose::jws::Jws;
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::token_endpoint::{MAX_RESPONSE_BODY, ResponseError};
 use serde_json::{Map, Value};
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use crate::secret::Secret;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// Largest response body the SDK will parse (1 MiB); a larger one is [`ResponseError::TooLarge`].
 pub const MAX_RESPONSE_BODY: usize = 1 << 20;
@@ -116,6 +117,31 @@ struct RawError {
     mfa_token: Option<Value>,
     #[serde(default)]
     mfa_requirements: Option<Value>,
+}
+
+impl TokenResponse {
+    /// `expires_at` of the received access token: `now + expires_in`; without `expires_in`,
+    /// the JWT's `exp`; for an opaque token without either, `now` (used once, never served
+    /// from the cache).
+    pub fn expires_at(&self, now: u64) -> u64 {
+        match self.expires_in {
+            Some(secs) => now.saturating_add(secs),
+            None => unverified_claims(self.access_token.expose())
+                .and_then(|c| c.get("exp").and_then(Value::as_u64))
+                .unwrap_or(now),
+        }
+    }
+}
+
+/// A stable, non-reversible identifier of a refresh token (SHA-256, hex), for coalescing keys.
+pub fn refresh_token_hash(refresh_token: &Secret) -> String {
+    let digest = Sha256::digest(refresh_token.expose().as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+    }
+    out
 }
 
 /// Reads a token endpoint answer of any status.
