@@ -330,7 +330,8 @@ where
         let mut input = Input::Start;
         let mut now = inner.shared.clock.now();
         loop {
-            let effect = match op.step(input, now) {
+            let effect = match op.step(input, auth0_server_protocol::time::UnixTime::from_secs(now))
+            {
                 Step::Done(result) => return result.map_err(Error::from),
                 Step::Effect(effect) => effect,
             };

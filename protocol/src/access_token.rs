@@ -16,6 +16,7 @@ use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::session::{StateData, TokenSet};
+use crate::time::UnixTime;
 pub use crate::time::is_expired;
 pub use crate::token_endpoint::refresh_token_hash;
 use crate::token_endpoint::{
@@ -271,7 +272,7 @@ pub fn apply_refresh(
     audience_key: &str,
     requested_scope: Option<&str>,
     response: &TokenResponse,
-    now: u64,
+    now: UnixTime,
 ) -> Result<AccessToken, AccessTokenError> {
     let new_user = match &response.id_token {
         Some(id_token) => {
@@ -308,7 +309,7 @@ pub fn apply_refresh(
         .scope
         .clone()
         .or_else(|| requested_scope.map(str::to_owned));
-    let expires_at = response.expires_at(now);
+    let expires_at = response.expires_at(now).as_secs();
     let set = TokenSet {
         audience: audience_key.to_owned(),
         access_token: response.access_token.clone(),
@@ -456,7 +457,7 @@ impl Operation for GetAccessToken {
     type Output = AccessToken;
     type Error = AccessTokenError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<AccessToken, AccessTokenError> {
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<AccessToken, AccessTokenError> {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 self.state = State::LoadingSession;
@@ -470,7 +471,11 @@ impl Operation for GetAccessToken {
                 let defaults = self.config.authorization_params().scope.for_audience(key);
                 let wanted = Scopes::of(defaults.into_iter().chain(self.request.scope.as_deref()));
                 if let Some(set) = select_by_scopes(&session.token_sets, key, &wanted) {
-                    if !is_expired(set.expires_at, now, self.config.leeway()) {
+                    if !is_expired(
+                        UnixTime::from_secs(set.expires_at),
+                        now,
+                        self.config.leeway(),
+                    ) {
                         return self.finish(Ok(AccessToken::from_set(set)));
                     }
                 }

@@ -12,6 +12,7 @@ use crate::error_code::ErrorCode;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::session::{ConnectionTokenSet, StateData};
+use crate::time::UnixTime;
 use crate::time::is_expired;
 use crate::token_endpoint::{
     ResponseError, TokenResponse, form_post, parse_token_response, refresh_token_hash,
@@ -193,14 +194,14 @@ pub fn apply_exchange(
     session: &mut StateData,
     request: &ConnectionTokenRequest,
     response: &TokenResponse,
-    now: u64,
+    now: UnixTime,
 ) -> ConnectionToken {
     let set = ConnectionTokenSet {
         connection: request.connection.clone(),
         login_hint: request.login_hint.clone(),
         access_token: response.access_token.clone(),
         scope: response.scope.clone(),
-        expires_at: response.expires_at(now),
+        expires_at: response.expires_at(now).as_secs(),
     };
     let token = ConnectionToken::from(&set);
     match session
@@ -263,7 +264,7 @@ impl Operation for GetConnectionToken {
     type Output = ConnectionToken;
     type Error = ConnectionTokenError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<ConnectionToken, ConnectionTokenError> {
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<ConnectionToken, ConnectionTokenError> {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 if self.request.connection.trim().is_empty() {
@@ -279,7 +280,11 @@ impl Operation for GetConnectionToken {
                 if let Some(set) =
                     select_connection_token(&session.connection_token_sets, &self.request)
                 {
-                    if !is_expired(set.expires_at, now, self.config.leeway()) {
+                    if !is_expired(
+                        UnixTime::from_secs(set.expires_at),
+                        now,
+                        self.config.leeway(),
+                    ) {
                         return self.finish(Ok(set.into()));
                     }
                 }

@@ -5,9 +5,11 @@
 //! the core only decides, from `now` and the configured TTL, whether it must be refetched.
 
 use crate::config::Config;
+use crate::time::UnixTime;
 use crate::token_endpoint::{MAX_RESPONSE_BODY, ResponseError};
 use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The parts of the tenant's OpenID Provider metadata the SDK uses.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -37,15 +39,24 @@ pub struct Metadata {
 pub struct CachedMetadata {
     /// The metadata.
     pub metadata: Arc<Metadata>,
-    /// When it was fetched (Unix seconds).
-    pub fetched_at: u64,
+    /// When it was fetched.
+    pub fetched_at: UnixTime,
 }
 
 impl CachedMetadata {
-    /// Whether this copy must be refetched: older than `ttl` seconds, or from the future
-    /// (a clock that went backwards).
-    pub fn is_stale(&self, now: u64, ttl: u64) -> bool {
-        now < self.fetched_at || now - self.fetched_at >= ttl
+    /// Whether this copy must be refetched: `ttl` old or older, or from the future (a clock
+    /// that went backwards).
+    pub fn is_stale(&self, now: UnixTime, ttl: Duration) -> bool {
+        is_stale(self.fetched_at, now, ttl)
+    }
+}
+
+/// Whether a copy fetched at `fetched_at` must be refetched at `now`: `ttl` old or older, or
+/// from the future (a clock that went backwards). Shared by the metadata and JWKS caches.
+pub(crate) fn is_stale(fetched_at: UnixTime, now: UnixTime, ttl: Duration) -> bool {
+    match now.checked_duration_since(fetched_at) {
+        Some(age) => age.as_secs() >= ttl.as_secs(),
+        None => true,
     }
 }
 
@@ -166,11 +177,12 @@ mod tests {
         };
         let c = CachedMetadata {
             metadata: Arc::new(m),
-            fetched_at: 1000,
+            fetched_at: UnixTime::from_secs(1000),
         };
-        assert!(!c.is_stale(1000, 600));
-        assert!(!c.is_stale(1599, 600));
-        assert!(c.is_stale(1600, 600));
-        assert!(c.is_stale(999, 600));
+        let ttl = Duration::from_secs(600);
+        assert!(!c.is_stale(UnixTime::from_secs(1000), ttl));
+        assert!(!c.is_stale(UnixTime::from_secs(1599), ttl));
+        assert!(c.is_stale(UnixTime::from_secs(1600), ttl));
+        assert!(c.is_stale(UnixTime::from_secs(999), ttl));
     }
 }

@@ -26,6 +26,7 @@
 //! use auth0_server_protocol::{Core, config::Config, access_token::AccessTokenRequest};
 //! use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 //! use auth0_server_protocol::session::{StateData, TokenSet};
+//! use auth0_server_protocol::time::UnixTime;
 //!
 //! let core = Core::new(
 //!     Config::builder("tenant.auth0.com", "client-id")
@@ -34,13 +35,13 @@
 //!         .audience("https://api.example.com")
 //!         .build()?,
 //! );
-//! let now = 1_700_000_000;
+//! let now = UnixTime::from_secs(1_700_000_000); // read from a clock by the driver
 //! let session = StateData {
 //!     token_sets: vec![TokenSet {
 //!         audience: "https://api.example.com".into(),
 //!         access_token: "eyJ...".into(),
 //!         scope: Some("openid profile email offline_access".into()),
-//!         expires_at: now + 3600,
+//!         expires_at: now.as_secs() + 3600, // stored as Unix seconds
 //!     }],
 //!     ..Default::default()
 //! };

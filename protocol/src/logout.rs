@@ -15,6 +15,7 @@ use crate::secret::Secret;
 use crate::signed_token::{
     LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN, VerifyFailure, VerifyOutcome, VerifySignedToken,
 };
+use crate::time::UnixTime;
 use crate::token_endpoint::{ResponseError, form_post};
 use std::sync::Arc;
 
@@ -208,7 +209,7 @@ impl Operation for Logout {
     type Output = url::Url;
     type Error = LogoutError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<url::Url, LogoutError> {
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<url::Url, LogoutError> {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 if let Some(r) = &self.options.return_to {
@@ -360,7 +361,11 @@ impl Operation for HandleBackchannelLogout {
     type Output = LogoutTokenClaims;
     type Error = BackchannelLogoutError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<LogoutTokenClaims, BackchannelLogoutError> {
+    fn step(
+        &mut self,
+        input: Input,
+        now: UnixTime,
+    ) -> Step<LogoutTokenClaims, BackchannelLogoutError> {
         match (
             std::mem::replace(&mut self.state, BclState::Finished),
             input,

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::discovery::{CachedMetadata, Metadata, discovery_request, parse_metadata};
 use crate::effect::{Coalesce, Effect, HttpRequest, Input, UnexpectedInput};
+use crate::time::UnixTime;
 use crate::token_endpoint::ResponseError;
 use std::sync::Arc;
 
@@ -39,7 +40,12 @@ impl MetadataStep {
         (MetadataStep::Loading, Effect::LoadMetadata)
     }
 
-    pub(crate) fn handle(&mut self, config: &Config, input: Input, now: u64) -> MetadataOutcome {
+    pub(crate) fn handle(
+        &mut self,
+        config: &Config,
+        input: Input,
+        now: UnixTime,
+    ) -> MetadataOutcome {
         match (std::mem::take(self), input) {
             (MetadataStep::Loading, Input::Metadata(Some(cached)))
                 if !cached.is_stale(now, config.discovery_ttl()) =>

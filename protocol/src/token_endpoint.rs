@@ -9,10 +9,12 @@
 
 use crate::config::{ClientAuthMethod, Config};
 use crate::secret::Secret;
+use crate::time::UnixTime;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// Largest response body the SDK will parse (1 MiB); a larger one is [`ResponseError::TooLarge`].
 pub const MAX_RESPONSE_BODY: usize = 1 << 20;
@@ -120,15 +122,15 @@ struct RawError {
 }
 
 impl TokenResponse {
-    /// `expires_at` of the received access token: `now + expires_in`; without `expires_in`,
+    /// When the received access token expires: `now + expires_in`; without `expires_in`,
     /// the JWT's `exp`; for an opaque token without either, `now` (used once, never served
     /// from the cache).
-    pub fn expires_at(&self, now: u64) -> u64 {
+    pub fn expires_at(&self, now: UnixTime) -> UnixTime {
         match self.expires_in {
-            Some(secs) => now.saturating_add(secs),
+            Some(secs) => now + Duration::from_secs(secs),
             None => unverified_claims(self.access_token.expose())
                 .and_then(|c| c.get("exp").and_then(Value::as_u64))
-                .unwrap_or(now),
+                .map_or(now, UnixTime::from_secs),
         }
     }
 }

@@ -120,13 +120,13 @@ impl MemoryStateStore {
 
     /// The absolute session lifetime (default 7 days from creation).
     pub fn absolute_duration(mut self, duration: Duration) -> Self {
-        self.lifetime.absolute = duration.as_secs();
+        self.lifetime.absolute = duration;
         self
     }
 
     /// The inactivity limit (default 3 days from the last use).
     pub fn inactivity_duration(mut self, duration: Duration) -> Self {
-        self.lifetime.inactivity = duration.as_secs();
+        self.lifetime.inactivity = duration;
         self
     }
 
@@ -184,7 +184,10 @@ impl MemoryStateStore {
         let now = self.clock.now();
         let mut sessions = lock(&self.sessions);
         if !sessions.contains_key(&id) && sessions.len() >= self.capacity {
-            sessions.retain(|_, s| self.lifetime.is_live(s, now));
+            sessions.retain(|_, s| {
+                self.lifetime
+                    .is_live(s, auth0_server_protocol::time::UnixTime::from_secs(now))
+            });
             while sessions.len() >= self.capacity {
                 let oldest = sessions
                     .iter()
@@ -266,13 +269,19 @@ impl StateStore for MemoryStateStore {
         let Some(state) = sessions.get_mut(&id) else {
             return Ok(None);
         };
-        if !self.lifetime.is_live(state, now) {
+        if !self
+            .lifetime
+            .is_live(state, auth0_server_protocol::time::UnixTime::from_secs(now))
+        {
             sessions.remove(&id);
             drop(sessions);
             options.remove_cookie(&self.cookie_name, self.attributes());
             return Ok(None);
         }
-        if self.lifetime.needs_touch(state, now) {
+        if self
+            .lifetime
+            .needs_touch(state, auth0_server_protocol::time::UnixTime::from_secs(now))
+        {
             state.internal.last_active_at = Some(now);
         }
         Ok(Some(state.clone()))

@@ -12,6 +12,7 @@ use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::session::{Internal, StateData, TokenSet};
 use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
+use crate::time::UnixTime;
 use crate::token_endpoint::{TokenResponse, form_post, parse_token_response};
 use crate::transaction::{TransactionData, transaction_key};
 use serde_json::Value;
@@ -33,7 +34,7 @@ pub fn session_from_login(
     transaction: &TransactionData,
     response: &TokenResponse,
     claims: serde_json::Map<String, Value>,
-    now: u64,
+    now: UnixTime,
 ) -> StateData {
     let audience_key = config
         .audience_key(transaction.audience.as_deref())
@@ -51,13 +52,13 @@ pub fn session_from_login(
             audience: audience_key,
             access_token: response.access_token.clone(),
             scope: response.scope.clone().or_else(|| transaction.scope.clone()),
-            expires_at: response.expires_at(now),
+            expires_at: response.expires_at(now).as_secs(),
         }],
         connection_token_sets: Vec::new(),
         internal: Internal {
             sid,
-            created_at: now,
-            last_active_at: Some(now),
+            created_at: now.as_secs(),
+            last_active_at: Some(now.as_secs()),
         },
     }
 }
@@ -147,7 +148,7 @@ impl Operation for CompleteInteractiveLogin {
     type Output = LoginResult;
     type Error = LoginError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<LoginResult, LoginError> {
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
         match (
             std::mem::replace(&mut self.state, CompleteState::Finished),
             input,

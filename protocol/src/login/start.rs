@@ -10,6 +10,7 @@ use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::params::RESERVED_PARAMS;
 use crate::scope;
 use crate::secret::Secret;
+use crate::time::UnixTime;
 use crate::token_endpoint::{ResponseError, form_post, parse_error_body};
 use crate::transaction::{TransactionData, transaction_key};
 use serde::Deserialize;
@@ -145,7 +146,7 @@ pub fn authorization_params(
     config: &Config,
     options: &StartLoginOptions,
     secrets: &LoginSecrets,
-    now: u64,
+    now: UnixTime,
 ) -> Result<AuthorizationRequest, LoginError> {
     if let Some(reserved) = options
         .params
@@ -232,7 +233,7 @@ pub fn authorization_params(
             scope: Some(scope),
             redirect_uri: Some(redirect_uri),
             organization,
-            created_at: now,
+            created_at: now.as_secs(),
         },
     })
 }
@@ -306,7 +307,7 @@ impl StartInteractiveLogin {
         &mut self,
         secrets: LoginSecrets,
         metadata: Arc<Metadata>,
-        now: u64,
+        now: UnixTime,
     ) -> Step<url::Url, LoginError> {
         let request = match authorization_params(&self.config, &self.options, &secrets, now) {
             Ok(r) => r,
@@ -349,7 +350,7 @@ impl Operation for StartInteractiveLogin {
     type Output = url::Url;
     type Error = LoginError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<url::Url, LoginError> {
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<url::Url, LoginError> {
         match (
             std::mem::replace(&mut self.state, StartState::Finished),
             input,

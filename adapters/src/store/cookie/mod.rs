@@ -88,10 +88,10 @@ use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 pub const DEFAULT_SESSION_COOKIE: &str = "_a0_session";
 /// Default absolute session duration: 7 days from creation.
 pub const DEFAULT_ABSOLUTE_DURATION: Duration =
-    Duration::from_secs(auth0_server_protocol::session::DEFAULT_ABSOLUTE_LIFETIME);
+    auth0_server_protocol::session::DEFAULT_ABSOLUTE_LIFETIME;
 /// Default inactivity duration: 3 days from the last use.
 pub const DEFAULT_INACTIVITY_DURATION: Duration =
-    Duration::from_secs(auth0_server_protocol::session::DEFAULT_INACTIVITY_LIMIT);
+    auth0_server_protocol::session::DEFAULT_INACTIVITY_LIMIT;
 /// A session read more than this many seconds after its last write is rewritten with
 /// `last_active_at = now` (rolling expiry without a write on every request).
 pub use auth0_server_protocol::session::TOUCH_INTERVAL;
@@ -236,13 +236,13 @@ impl CookieStateStore {
     /// When the session ends: the earlier of its inactivity and absolute limits.
     fn lifetime(&self) -> SessionLifetime {
         SessionLifetime {
-            absolute: self.absolute,
-            inactivity: self.inactivity,
+            absolute: Duration::from_secs(self.absolute),
+            inactivity: Duration::from_secs(self.inactivity),
         }
     }
 
     fn expires_at(&self, state: &StateData) -> u64 {
-        self.lifetime().expires_at(state)
+        self.lifetime().expires_at(state).as_secs()
     }
 
     fn clear(&self, options: &mut CookieOptions) {
@@ -404,7 +404,10 @@ impl StateStore for CookieStateStore {
                 }
             }
         };
-        if self.lifetime().needs_touch(&state, now) {
+        if self.lifetime().needs_touch(
+            &state,
+            auth0_server_protocol::time::UnixTime::from_secs(now),
+        ) {
             let mut touched = state.clone();
             touched.internal.last_active_at = Some(now);
             // Extending the rolling expiry is best effort: a session that no longer fits in

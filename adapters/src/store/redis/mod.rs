@@ -251,13 +251,13 @@ impl Sessions {
 
     fn lifetime(&self) -> SessionLifetime {
         SessionLifetime {
-            absolute: self.absolute,
-            inactivity: self.inactivity,
+            absolute: Duration::from_secs(self.absolute),
+            inactivity: Duration::from_secs(self.inactivity),
         }
     }
 
     fn expires_at(&self, state: &StateData) -> u64 {
-        self.lifetime().expires_at(state)
+        self.lifetime().expires_at(state).as_secs()
     }
 
     /// Stamps `created_at` (when 0) and `last_active_at = now`, encrypts. `None` when the
@@ -317,7 +317,10 @@ impl Sessions {
         let Some(mut state) = state else {
             return Ok(Loaded::Gone { leftover: true });
         };
-        if self.lifetime().needs_touch(&state, now) {
+        if self.lifetime().needs_touch(
+            &state,
+            auth0_server_protocol::time::UnixTime::from_secs(now),
+        ) {
             state.internal.last_active_at = Some(now);
             if let Some(p) = self.encode(&state, now)? {
                 return Ok(Loaded::Touch(state, p));
