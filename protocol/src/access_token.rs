@@ -12,6 +12,7 @@ use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
 use crate::error_code::ErrorCode;
+use crate::jose::jws::unverified_claims;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
@@ -19,9 +20,7 @@ use crate::session::{StateData, TokenSet};
 use crate::time::UnixTime;
 pub use crate::time::is_expired;
 pub use crate::token_endpoint::refresh_token_hash;
-use crate::token_endpoint::{
-    ResponseError, TokenResponse, form_post, parse_token_response, unverified_claims,
-};
+use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
 use serde_json::Value;
 use std::sync::Arc;
 

@@ -82,6 +82,29 @@ pub mod transaction;
 pub mod user_session;
 
 pub use error_code::ErrorCode;
+
+/// Not part of the API, without any stability promise: the JOSE parsers and checks the
+/// operations use internally, re-exported for the fuzz targets and this crate's own tests,
+/// which exercise them directly.
+#[doc(hidden)]
+pub mod __internals {
+    /// Strict base64url.
+    pub mod b64 {
+        pub use crate::jose::b64::*;
+    }
+    /// Validation of ID-token and logout-token claims.
+    pub mod claims {
+        pub use crate::jose::claims::*;
+    }
+    /// JSON Web Key Sets.
+    pub mod jwk {
+        pub use crate::jose::jwk::*;
+    }
+    /// Compact JWS parsing and RS256 verification.
+    pub mod jws {
+        pub use crate::jose::jws::*;
+    }
+}
 pub use secret::Secret;
 
 use access_token::{AccessTokenRequest, GetAccessToken};

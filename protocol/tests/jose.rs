@@ -4,14 +4,15 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use auth0_server_protocol::jose::claims::{
+use auth0_server_protocol::__internals::b64;
+use auth0_server_protocol::__internals::claims::{
     BACKCHANNEL_LOGOUT_EVENT, IdTokenExpectations, LogoutTokenClaims, LogoutTokenExpectations,
     validate_id_token, validate_logout_token,
 };
+use auth0_server_protocol::__internals::jwk::Jwks;
+use auth0_server_protocol::__internals::jws::Jws;
+use auth0_server_protocol::jose::JoseError;
 use auth0_server_protocol::jose::jwe::{self, JweKey};
-use auth0_server_protocol::jose::jwk::Jwks;
-use auth0_server_protocol::jose::jws::Jws;
-use auth0_server_protocol::jose::{JoseError, b64};
 use auth0_server_protocol::time::UnixTime;
 use proptest::prelude::*;
 use rsa::pkcs1v15::SigningKey;

@@ -1,7 +1,7 @@
 //! The pure parts of interactive login: authorization parameters, PKCE, callback parsing.
 
+use auth0_server_protocol::__internals::b64;
 use auth0_server_protocol::config::Config;
-use auth0_server_protocol::jose::b64;
 use auth0_server_protocol::login::{
     LoginError, LoginSecrets, StartLoginOptions, authorization_params, authorization_url,
     code_challenge, parse_callback,
@@ -166,10 +166,11 @@ proptest! {
 mod complete_login {
     //! `complete_interactive_login` driven by hand: exactly which effects, in which order.
 
+    use auth0_server_protocol::__internals::b64;
     use auth0_server_protocol::Core;
     use auth0_server_protocol::discovery::{CachedMetadata, Metadata};
     use auth0_server_protocol::effect::{CachedJwks, Effect, Input, Operation, Step};
-    use auth0_server_protocol::jose::{b64, jwk::Jwks};
+    use auth0_server_protocol::jose::Jwks;
     use auth0_server_protocol::secret::Secret;
     use auth0_server_protocol::session::StateData;
     use auth0_server_protocol::time::UnixTime;

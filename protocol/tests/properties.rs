@@ -4,6 +4,7 @@
 
 mod common;
 
+use auth0_server_protocol::__internals::jws::unverified_claims;
 use auth0_server_protocol::access_token::{
     AccessTokenRequest, apply_refresh, is_expired, select_token_set,
 };
@@ -14,9 +15,7 @@ use auth0_server_protocol::scope::merge_scopes;
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{StateData, TokenSet};
 use auth0_server_protocol::time::UnixTime;
-use auth0_server_protocol::token_endpoint::{
-    TokenResponse, parse_token_response, unverified_claims,
-};
+use auth0_server_protocol::token_endpoint::{TokenResponse, parse_token_response};
 use common::*;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
