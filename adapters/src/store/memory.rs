@@ -50,7 +50,8 @@ pub const DEFAULT_SESSION_CAPACITY: usize = 100_000;
 /// Default most login transactions held at once.
 pub const DEFAULT_TRANSACTION_CAPACITY: usize = 10_000;
 /// How long a login transaction lives, seconds.
-pub const TRANSACTION_LIFETIME: u64 = 3600;
+pub const TRANSACTION_LIFETIME: u64 =
+    auth0_server_protocol::transaction::TRANSACTION_MAX_AGE.as_secs();
 
 /// The default name of the cookie that holds a server-side session's id (the memory and
 /// Redis stores). Not to be confused with the encrypted cookie store's

@@ -98,7 +98,8 @@ pub use auth0_server_protocol::session::TOUCH_INTERVAL;
 /// Default number of decoded sessions a [`CookieStateStore`] caches.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// Default lifetime of a login transaction, in seconds (1 hour).
-pub const DEFAULT_TRANSACTION_MAX_AGE: u64 = 3600;
+pub const DEFAULT_TRANSACTION_MAX_AGE: u64 =
+    auth0_server_protocol::transaction::TRANSACTION_MAX_AGE.as_secs();
 
 /// `Set-Cookie` attributes without `Max-Age`.
 fn base_attributes(secure: bool) -> &'static str {
