@@ -22,6 +22,7 @@ use auth0_server::clock::Clock;
 use auth0_server::protocol::access_token::{is_expired, requested_scope, select_token_set};
 use auth0_server::protocol::config::Config;
 use auth0_server::protocol::session::StateData;
+use auth0_server::protocol::time::UnixTime;
 use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
 use auth0_server::store::{CookieOptions, StateStore};
 use divan::{Bencher, black_box};
@@ -104,7 +105,11 @@ fn serve(fx: &Fixture, store: &CookieStateStore) -> usize {
     let audience = fx.config.audience_key(None);
     let scope = requested_scope(&fx.config, audience, None);
     let set = select_token_set(&state.token_sets, audience, scope.as_deref()).expect("a set");
-    assert!(!is_expired(set.expires_at, now, fx.config.leeway()));
+    assert!(!is_expired(
+        UnixTime::from_secs(set.expires_at),
+        now,
+        fx.config.leeway()
+    ));
     set.access_token.expose().len()
 }
 

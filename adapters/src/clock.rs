@@ -1,6 +1,7 @@
 //! Time for the adapters: the protocol core takes `now` as an argument; this is where it
 //! comes from. Tests and demos substitute their own clock to move time forward.
 
+use auth0_server_protocol::time::UnixTime;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,9 +25,9 @@ impl Clock {
         Clock(Arc::new(f))
     }
 
-    /// The current time, Unix seconds.
-    pub fn now(&self) -> u64 {
-        (self.0)()
+    /// The current time.
+    pub fn now(&self) -> UnixTime {
+        UnixTime::from_secs((self.0)())
     }
 }
 

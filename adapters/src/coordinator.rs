@@ -35,6 +35,7 @@
 use crate::error::{Error, TransportError};
 use auth0_server_protocol::Secret;
 use auth0_server_protocol::effect::Coalesce;
+use auth0_server_protocol::time::UnixTime;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -44,8 +45,8 @@ use std::pin::Pin;
 pub struct CoordinatedResponse {
     /// The response (any status).
     pub response: http::Response<Vec<u8>>,
-    /// When it was received, Unix seconds. Expiry times are computed from it.
-    pub received_at: u64,
+    /// When it was received. Expiry times are computed from it.
+    pub received_at: UnixTime,
 }
 
 /// The outcome of coordinating one request.

@@ -21,6 +21,7 @@ use auth0_server_protocol::discovery::CachedMetadata;
 use auth0_server_protocol::effect::{
     CachedJwks, Coalesce, Effect, HttpRequest, Input, Operation, Step, UnexpectedInput,
 };
+use auth0_server_protocol::time::UnixTime;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -284,7 +285,7 @@ async fn perform<S, T, X>(
     transport: &X,
     effect: Effect,
     store_options: &mut S::Options,
-) -> Result<(Input, Option<u64>, Obtained), Error>
+) -> Result<(Input, Option<UnixTime>, Obtained), Error>
 where
     S: AsyncStateStore,
     T: AsyncTransactionStore<Options = S::Options>,
@@ -387,7 +388,7 @@ async fn http<X: Transport>(
     shared: &Shared,
     transport: &X,
     request: HttpRequest,
-) -> Result<(Input, u64, Obtained), Error> {
+) -> Result<(Input, UnixTime, Obtained), Error> {
     let Some(coalesce) = request.coalesce else {
         let response = transport.send(request.request).await;
         record!(
@@ -483,7 +484,7 @@ async fn http<X: Transport>(
 
 /// A shared response as the operation's input, with the time it was received (the `now` to
 /// step the operation with).
-fn http_input(response: SharedResponse) -> (Input, u64) {
+fn http_input(response: SharedResponse) -> (Input, UnixTime) {
     let (response, received_at) = response.into_response();
     (Input::Http(response), received_at)
 }

@@ -5,6 +5,7 @@
 //! `Display` and `Debug` are safe to log (DESIGN.md §2.6).
 
 use crate::store::StoreError;
+use auth0_server_protocol::ErrorCode;
 use auth0_server_protocol::access_token::AccessTokenError;
 use auth0_server_protocol::connection_token::ConnectionTokenError;
 use auth0_server_protocol::effect::UnexpectedInput;
@@ -88,17 +89,17 @@ impl Error {
     /// (`missing_refresh_token`, `failed_to_refresh_token`, `mfa_required`,
     /// `audience_mismatch`, …), [`TransportError::code`] for transport failures,
     /// `store_error`, `random_unavailable`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Error::AccessToken(e) => e.code(),
             Error::ConnectionToken(e) => e.code(),
             Error::Login(e) => e.code(),
             Error::Logout(e) => e.code(),
             Error::BackchannelLogout(e) => e.code(),
-            Error::UnexpectedInput(_) => "unexpected_input",
+            Error::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
             Error::Transport(e) => e.code(),
-            Error::Store(_) => "store_error",
-            Error::Random => "random_unavailable",
+            Error::Store(_) => ErrorCode::StoreError,
+            Error::Random => ErrorCode::RandomUnavailable,
         }
     }
 
@@ -182,12 +183,12 @@ impl TransportError {
 
     /// The stable code: `transport_timeout`, `transport_connect`, `transport_error` or
     /// `response_too_large`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self.kind {
-            TransportErrorKind::Timeout => "transport_timeout",
-            TransportErrorKind::Connect => "transport_connect",
-            TransportErrorKind::Io => "transport_error",
-            TransportErrorKind::ResponseTooLarge => "response_too_large",
+            TransportErrorKind::Timeout => ErrorCode::TransportTimeout,
+            TransportErrorKind::Connect => ErrorCode::TransportConnect,
+            TransportErrorKind::Io => ErrorCode::TransportError,
+            TransportErrorKind::ResponseTooLarge => ErrorCode::ResponseTooLarge,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::error::{Error, TransportError};
 use auth0_server_protocol::Secret;
 use auth0_server_protocol::effect::Coalesce;
 use auth0_server_protocol::flight::{self, Acquire, FlightView, Share};
+use auth0_server_protocol::time::UnixTime;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -38,11 +39,11 @@ pub(crate) const MAX_REMEMBERED: usize = 10_000;
 #[derive(Clone, Debug)]
 pub(crate) struct SharedResponse {
     response: http::Response<Vec<u8>>,
-    received_at: u64,
+    received_at: UnixTime,
 }
 
 impl SharedResponse {
-    pub(crate) fn new(response: http::Response<Vec<u8>>, received_at: u64) -> Self {
+    pub(crate) fn new(response: http::Response<Vec<u8>>, received_at: UnixTime) -> Self {
         SharedResponse {
             response,
             received_at,
@@ -56,7 +57,7 @@ impl SharedResponse {
     }
 
     /// The response and the time it was received.
-    pub(crate) fn into_response(self) -> (http::Response<Vec<u8>>, u64) {
+    pub(crate) fn into_response(self) -> (http::Response<Vec<u8>>, UnixTime) {
         (self.response, self.received_at)
     }
 }
@@ -106,13 +107,13 @@ struct Inner {
 
 struct Rotation {
     to: Secret,
-    at: u64,
+    at: UnixTime,
 }
 
 /// An answer remembered for its key, and until when it may be served.
 struct Remembered {
     response: SharedResponse,
-    until: u64,
+    until: UnixTime,
 }
 
 /// One request in flight.
@@ -158,7 +159,7 @@ impl SingleFlight {
     }
 
     /// Decides how the request marked `coalesce` is obtained at `now` (Unix seconds).
-    pub(crate) fn acquire(&self, coalesce: &Coalesce, now: u64) -> Acquired {
+    pub(crate) fn acquire(&self, coalesce: &Coalesce, now: UnixTime) -> Acquired {
         let mut inner = lock(&self.inner);
         let lane = coalesce.lane.as_deref();
         let view = FlightView {
@@ -308,7 +309,7 @@ impl Inner {
         }
     }
 
-    fn remember(&mut self, key: &str, response: SharedResponse, until: u64) {
+    fn remember(&mut self, key: &str, response: SharedResponse, until: UnixTime) {
         let now = response.received_at;
         self.remembered.retain(|_, e| now < e.until);
         while self.remembered.len() >= MAX_REMEMBERED {
@@ -416,12 +417,16 @@ impl Future for WaitFuture {
 mod tests {
     use super::*;
     use crate::driver::block_on;
+
+    fn t(secs: u64) -> UnixTime {
+        UnixTime::from_secs(secs)
+    }
     use crate::error::TransportErrorKind;
 
     fn answer(status: u16, body: &[u8], at: u64) -> Settled {
         let mut r = http::Response::new(body.to_vec());
         *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-        Settled::Answer(Ok(SharedResponse::new(r, at)))
+        Settled::Answer(Ok(SharedResponse::new(r, t(at))))
     }
 
     fn ok(status: u16, at: u64) -> Settled {
@@ -442,7 +447,7 @@ mod tests {
 
     /// Leads `c` with a request that settles with `settled` at once, and waits for it.
     fn lead(sf: &Arc<SingleFlight>, c: &Coalesce, now: u64, settled: Settled) -> Option<Settled> {
-        let Acquired::Lead(f) = sf.acquire(c, now) else {
+        let Acquired::Lead(f) = sf.acquire(c, t(now)) else {
             panic!("expected to lead")
         };
         sf.start(&f, Box::pin(async move { settled }));
@@ -451,7 +456,7 @@ mod tests {
 
     fn response_time(s: Option<Settled>) -> u64 {
         match s {
-            Some(Settled::Answer(Ok(r))) => r.into_response().1,
+            Some(Settled::Answer(Ok(r))) => r.into_response().1.as_secs(),
             _ => panic!("expected an answer"),
         }
     }
@@ -460,10 +465,10 @@ mod tests {
     fn second_caller_waits_and_gets_the_same_response() {
         let sf = sf(60);
         let c = coalesce("k", true, None);
-        let Acquired::Lead(leader) = sf.acquire(&c, 100) else {
+        let Acquired::Lead(leader) = sf.acquire(&c, t(100)) else {
             panic!("first caller leads")
         };
-        let Acquired::Wait(waiting) = sf.acquire(&c, 100) else {
+        let Acquired::Wait(waiting) = sf.acquire(&c, t(100)) else {
             panic!("second caller waits")
         };
         let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -482,8 +487,8 @@ mod tests {
             assert_eq!(response_time(h.join().unwrap()), 100);
         });
         // Remembered within the grace window, forgotten after it.
-        assert!(matches!(sf.acquire(&c, 159), Acquired::Remembered(_)));
-        assert!(matches!(sf.acquire(&c, 160), Acquired::Lead(_)));
+        assert!(matches!(sf.acquire(&c, t(159)), Acquired::Remembered(_)));
+        assert!(matches!(sf.acquire(&c, t(160)), Acquired::Lead(_)));
     }
 
     #[test]
@@ -502,7 +507,7 @@ mod tests {
         ] {
             let c = coalesce(key, remember, None);
             lead(&sf, &c, 1, result);
-            assert!(matches!(sf.acquire(&c, 1), Acquired::Lead(_)));
+            assert!(matches!(sf.acquire(&c, t(1)), Acquired::Lead(_)));
         }
         assert_eq!(sf.remembered_len(), 0);
     }
@@ -511,10 +516,10 @@ mod tests {
     fn a_panicking_request_abandons_the_flight_and_waiters_take_over() {
         let sf = sf(60);
         let c = coalesce("k", true, None);
-        let Acquired::Lead(leader) = sf.acquire(&c, 1) else {
+        let Acquired::Lead(leader) = sf.acquire(&c, t(1)) else {
             panic!()
         };
-        let Acquired::Wait(waiting) = sf.acquire(&c, 1) else {
+        let Acquired::Wait(waiting) = sf.acquire(&c, t(1)) else {
             panic!()
         };
         sf.start(&leader, Box::pin(async { panic!("the request panicked") }));
@@ -522,14 +527,14 @@ mod tests {
         let panicked = std::thread::spawn(move || block_on(sf2.wait(leader))).join();
         assert!(panicked.is_err());
         assert!(block_on(sf.wait(waiting)).is_none());
-        assert!(matches!(sf.acquire(&c, 1), Acquired::Lead(_)));
+        assert!(matches!(sf.acquire(&c, t(1)), Acquired::Lead(_)));
     }
 
     #[test]
     fn a_dropped_leader_leaves_its_request_to_the_waiters() {
         let sf = sf(60);
         let c = coalesce("k", true, Some("rt"));
-        let Acquired::Lead(leader) = sf.acquire(&c, 1) else {
+        let Acquired::Lead(leader) = sf.acquire(&c, t(1)) else {
             panic!()
         };
         let sends = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -544,7 +549,7 @@ mod tests {
         // The leader's wait is dropped before it ever polls.
         drop(sf.wait(leader));
         // A later caller of the same key continues the same request.
-        let Acquired::Wait(waiting) = sf.acquire(&c, 1) else {
+        let Acquired::Wait(waiting) = sf.acquire(&c, t(1)) else {
             panic!("the flight is still in flight")
         };
         assert_eq!(response_time(block_on(sf.wait(waiting))), 1);
@@ -563,16 +568,16 @@ mod tests {
         let sf = sf(60);
         let a = coalesce("refresh rt aud-a", true, Some("rt"));
         let b = coalesce("refresh rt aud-b", true, Some("rt"));
-        let Acquired::Lead(first) = sf.acquire(&a, 1) else {
+        let Acquired::Lead(first) = sf.acquire(&a, t(1)) else {
             panic!()
         };
         // Another audience on the same refresh token waits for the lane.
-        let Acquired::WaitLane(lane) = sf.acquire(&b, 1) else {
+        let Acquired::WaitLane(lane) = sf.acquire(&b, t(1)) else {
             panic!()
         };
         // Another refresh token is independent.
         assert!(matches!(
-            sf.acquire(&coalesce("refresh other aud-a", true, Some("other")), 1),
+            sf.acquire(&coalesce("refresh other aud-a", true, Some("other")), t(1)),
             Acquired::Lead(_)
         ));
         sf.start(
@@ -580,12 +585,12 @@ mod tests {
             Box::pin(async { answer(200, br#"{"access_token":"at","refresh_token":"rt-2"}"#, 1) }),
         );
         assert!(block_on(sf.wait(lane)).is_some());
-        let Acquired::Rotated(rotated_to) = sf.acquire(&b, 2) else {
+        let Acquired::Rotated(rotated_to) = sf.acquire(&b, t(2)) else {
             panic!()
         };
         assert_eq!(rotated_to.expose(), "rt-2");
         // Past the grace window the rotation is forgotten.
-        assert!(matches!(sf.acquire(&b, 61), Acquired::Lead(_)));
+        assert!(matches!(sf.acquire(&b, t(61)), Acquired::Lead(_)));
     }
 
     #[test]
@@ -598,7 +603,7 @@ mod tests {
             lead(&sf, &coalesce(lane, true, Some(lane)), 1, result);
             assert!(
                 matches!(
-                    sf.acquire(&coalesce(&format!("other {lane}"), false, Some(lane)), 1),
+                    sf.acquire(&coalesce(&format!("other {lane}"), false, Some(lane)), t(1)),
                     Acquired::Lead(_)
                 ),
                 "the lane is free and nothing rotated"

@@ -165,7 +165,11 @@ fn redirect(location: &str) -> Response {
 }
 
 fn error(status: StatusCode, e: &auth0_server::Error) -> Response {
-    (status, Html(pages::error(e.code(), &e.to_string()))).into_response()
+    (
+        status,
+        Html(pages::error(e.code().as_str(), &e.to_string())),
+    )
+        .into_response()
 }
 
 async fn home(State(app): Shared, headers: HeaderMap) -> Response {

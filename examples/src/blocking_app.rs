@@ -109,7 +109,7 @@ impl Reply {
         }
     }
     fn error(status: u16, e: &auth0_server::Error) -> Self {
-        Reply::html(status, pages::error(e.code(), &e.to_string()))
+        Reply::html(status, pages::error(e.code().as_str(), &e.to_string()))
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use auth0_server_fuzz::{
     ISSUER, NOW, PEM_A, PEM_B, jwe_keys, jwk_json, jwks_document, private_key,
 };
-use auth0_server_protocol::jose::b64;
+use auth0_server_protocol::__internals::b64;
 use auth0_server_protocol::jose::jwe::encrypt;
 use rsa::pkcs1v15::SigningKey;
 use rsa::sha2::Sha256;

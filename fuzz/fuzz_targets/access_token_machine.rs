@@ -28,9 +28,11 @@ use auth0_server_protocol::discovery::{CachedMetadata, Metadata};
 use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{StateData, TokenSet};
+use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::token_endpoint::parse_token_response;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
+use std::time::Duration;
 
 const MAX_STEPS: usize = 12;
 const TOKEN_ENDPOINT: &str = "https://tenant.auth0.com/oauth/token";
@@ -329,7 +331,7 @@ fuzz_target!(|case: Case| {
     let mut builder = Config::builder(DOMAIN, CLIENT_ID)
         .client_secret("client-secret")
         .secret(SECRET)
-        .leeway(leeway);
+        .leeway(Duration::from_secs(leeway));
     if case.default_audience {
         builder = builder.audience(Aud::A.as_str());
     }
@@ -363,7 +365,7 @@ fuzz_target!(|case: Case| {
             steps <= MAX_STEPS,
             "GetAccessToken did not finish in {MAX_STEPS} steps"
         );
-        let effect = match op.step(input, now) {
+        let effect = match op.step(input, UnixTime::from_secs(now)) {
             Step::Done(result) => break result,
             Step::Effect(effect) => effect,
         };
@@ -381,10 +383,10 @@ fuzz_target!(|case: Case| {
             Effect::LoadSession => Input::Session(session.clone()),
             Effect::LoadMetadata => Input::Metadata(cached.map(|age| CachedMetadata {
                 metadata: metadata(),
-                fetched_at: now.saturating_sub(u64::from(age)),
+                fetched_at: UnixTime::from_secs(now.saturating_sub(u64::from(age))),
             })),
             Effect::StoreMetadata(m) => {
-                assert_eq!(m.fetched_at, now);
+                assert_eq!(m.fetched_at, UnixTime::from_secs(now));
                 Input::Done
             }
             Effect::Http(req) => {
@@ -463,7 +465,11 @@ fuzz_target!(|case: Case| {
                         "returned a token that is not stored"
                     );
                     assert!(
-                        !is_expired(token.expires_at, now, leeway),
+                        !is_expired(
+                            UnixTime::from_secs(token.expires_at),
+                            UnixTime::from_secs(now),
+                            Duration::from_secs(leeway)
+                        ),
                         "served an expired token"
                     );
                 }

@@ -6,6 +6,7 @@ use auth0_server_fuzz::{NOW, config};
 use auth0_server_protocol::Core;
 use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 use auth0_server_protocol::login::{MAX_CALLBACK_URL, parse_callback};
+use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::transaction_key;
 use libfuzzer_sys::fuzz_target;
 
@@ -19,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let core = Core::new(config().clone());
     let mut op = core.complete_interactive_login(url);
-    match op.step(Input::Start, NOW) {
+    match op.step(Input::Start, UnixTime::from_secs(NOW)) {
         Step::Done(result) => assert!(result.is_err(), "a login completed without a code exchange"),
         Step::Effect(Effect::LoadTransaction { key }) => {
             // Only a parsed callback with a usable `state` gets this far, and the key is
@@ -29,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!state.is_empty() && state.len() <= 256);
             assert_eq!(key, transaction_key(&state));
             // No such transaction: the login fails, it does not panic.
-            match op.step(Input::Transaction(None), NOW) {
+            match op.step(Input::Transaction(None), UnixTime::from_secs(NOW)) {
                 Step::Done(Err(_)) | Step::Effect(_) => {}
                 Step::Done(Ok(_)) => panic!("a login completed without a transaction"),
             }

@@ -2,7 +2,9 @@
 //! every key kept is an RSA key of 2048–8192 bits.
 #![no_main]
 
-use auth0_server_protocol::jose::jwk::{Jwks, MAX_JWKS_LEN, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS};
+use auth0_server_protocol::__internals::jwk::{
+    Jwks, MAX_JWKS_LEN, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

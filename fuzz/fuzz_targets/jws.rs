@@ -6,11 +6,13 @@
 #![no_main]
 
 use auth0_server_fuzz::{CLIENT_ID, ISSUER, NOW, jwks, single_key_jwks};
-use auth0_server_protocol::jose::claims::{
+use auth0_server_protocol::__internals::claims::{
     IdTokenExpectations, LogoutTokenExpectations, validate_id_token, validate_logout_token,
 };
-use auth0_server_protocol::jose::jws::{Jws, MAX_JWS_LEN};
+use auth0_server_protocol::__internals::jws::{Jws, MAX_JWS_LEN};
+use auth0_server_protocol::time::UnixTime;
 use libfuzzer_sys::fuzz_target;
+use std::time::Duration;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {
@@ -38,8 +40,8 @@ fuzz_target!(|data: &[u8]| {
             client_id: CLIENT_ID,
             nonce: Some("nonce-1"),
             organization: claims.get("org_hint").and_then(|v| v.as_str()),
-            now,
-            clock_tolerance: tolerance,
+            now: UnixTime::from_secs(now),
+            clock_tolerance: Duration::from_secs(tolerance),
         };
         let _ = validate_id_token(claims, &id);
         let _ = validate_id_token(
@@ -53,8 +55,8 @@ fuzz_target!(|data: &[u8]| {
         let logout = LogoutTokenExpectations {
             issuer: ISSUER,
             client_id: CLIENT_ID,
-            now,
-            clock_tolerance: tolerance,
+            now: UnixTime::from_secs(now),
+            clock_tolerance: Duration::from_secs(tolerance),
         };
         if let Ok(selected) = validate_logout_token(claims, &logout) {
             assert!(selected.sub.is_some() || selected.sid.is_some());

@@ -3,10 +3,10 @@
 
 use std::sync::OnceLock;
 
+use auth0_server_protocol::__internals::b64;
+use auth0_server_protocol::__internals::jwk::Jwks;
 use auth0_server_protocol::config::Config;
-use auth0_server_protocol::jose::b64;
 use auth0_server_protocol::jose::jwe::JweKey;
-use auth0_server_protocol::jose::jwk::Jwks;
 use rsa::RsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::traits::PublicKeyParts as _;

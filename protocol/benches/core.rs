@@ -17,6 +17,7 @@ use auth0_server_protocol::config::Config;
 use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 use auth0_server_protocol::scope::merge_scopes;
 use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::time::UnixTime;
 use divan::{Bencher, black_box};
 use std::sync::LazyLock;
 
@@ -27,7 +28,7 @@ struct Fixture {
     core: Core,
     session: StateData,
     session_json: Vec<u8>,
-    now: u64,
+    now: UnixTime,
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
@@ -47,13 +48,14 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let session_json = serde_json::to_vec(&doc["session"]).expect("serialisable");
     let session = StateData::from_json(&session_json).expect("a valid session");
     // Every token set must be valid at `now`, or the benchmark would measure a refresh decision.
-    let now = session.internal.created_at;
+    let now = UnixTime::from_secs(session.internal.created_at);
     let leeway = core.config().leeway();
     assert!(
-        session
-            .token_sets
-            .iter()
-            .all(|s| !is_expired(s.expires_at, now, leeway)),
+        session.token_sets.iter().all(|s| !is_expired(
+            UnixTime::from_secs(s.expires_at),
+            now,
+            leeway
+        )),
         "bench session token sets must not be expired at now={now}"
     );
     Fixture {
@@ -79,7 +81,7 @@ fn decision(f: &Fixture, audience: Option<&str>) -> bool {
     let key = config.audience_key(audience);
     let scope = requested_scope(config, key, None);
     match select_token_set(&f.session.token_sets, key, scope.as_deref()) {
-        Some(set) => !is_expired(set.expires_at, f.now, config.leeway()),
+        Some(set) => !is_expired(UnixTime::from_secs(set.expires_at), f.now, config.leeway()),
         None => false,
     }
 }

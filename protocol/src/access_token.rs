@@ -7,18 +7,21 @@
 //! benchmarked alone; [`GetAccessToken`] strings them together as an [`Operation`].
 
 use crate::config::{AUDIENCE_DEFAULT_KEY, Config};
-use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::discovery::Metadata;
 use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
+use crate::error_code::ErrorCode;
+use crate::jose::jws::unverified_claims;
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::session::{StateData, TokenSet};
-use crate::token_endpoint::{
-    ResponseError, TokenResponse, form_post, parse_token_response, unverified_claims,
-};
+use crate::time::UnixTime;
+pub use crate::time::is_expired;
+pub use crate::token_endpoint::refresh_token_hash;
+use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// What `get_access_token` is asked for: an audience and extra scopes, both optional.
@@ -126,16 +129,16 @@ pub enum AccessTokenError {
 
 impl AccessTokenError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AccessTokenError::MissingSession => "missing_session",
-            AccessTokenError::MissingRefreshToken => "missing_refresh_token",
-            AccessTokenError::FailedToRefresh(_) => "failed_to_refresh_token",
-            AccessTokenError::MfaRequired { .. } => "mfa_required",
-            AccessTokenError::AudienceMismatch { .. } => "audience_mismatch",
-            AccessTokenError::SessionMismatch => "session_mismatch",
-            AccessTokenError::Discovery(_) => "discovery_failed",
-            AccessTokenError::UnexpectedInput(_) => "unexpected_input",
+            AccessTokenError::MissingSession => ErrorCode::MissingSession,
+            AccessTokenError::MissingRefreshToken => ErrorCode::MissingRefreshToken,
+            AccessTokenError::FailedToRefresh(_) => ErrorCode::FailedToRefreshToken,
+            AccessTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
+            AccessTokenError::AudienceMismatch { .. } => ErrorCode::AudienceMismatch,
+            AccessTokenError::SessionMismatch => ErrorCode::SessionMismatch,
+            AccessTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            AccessTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 
@@ -211,23 +214,6 @@ pub fn select_by_scopes<'a>(
     best.map(|(s, _)| s)
 }
 
-/// Whether a token expiring at `expires_at` must be treated as expired at `now`: it is, when
-/// it expires within `leeway` seconds.
-pub fn is_expired(expires_at: u64, now: u64, leeway: u64) -> bool {
-    expires_at <= now.saturating_add(leeway)
-}
-
-/// A stable, non-reversible identifier of a refresh token (SHA-256, hex), for coalescing keys.
-pub fn refresh_token_hash(refresh_token: &Secret) -> String {
-    let digest = Sha256::digest(refresh_token.expose().as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
-    }
-    out
-}
-
 /// The refresh request (step 6): `grant_type=refresh_token`, `refresh_token`, `audience`
 /// unless the key is `default`, `scope` when some, and client authentication.
 pub fn refresh_request(
@@ -285,7 +271,7 @@ pub fn apply_refresh(
     audience_key: &str,
     requested_scope: Option<&str>,
     response: &TokenResponse,
-    now: u64,
+    now: UnixTime,
 ) -> Result<AccessToken, AccessTokenError> {
     let new_user = match &response.id_token {
         Some(id_token) => {
@@ -322,7 +308,7 @@ pub fn apply_refresh(
         .scope
         .clone()
         .or_else(|| requested_scope.map(str::to_owned));
-    let expires_at = expiry(response, now);
+    let expires_at = response.expires_at(now).as_secs();
     let set = TokenSet {
         audience: audience_key.to_owned(),
         access_token: response.access_token.clone(),
@@ -337,17 +323,6 @@ pub fn apply_refresh(
         None => session.token_sets.push(set.clone()),
     }
     Ok(AccessToken::from_set(&set))
-}
-
-/// `expires_at` of a received token: `now + expires_in`; without `expires_in`, the JWT's `exp`;
-/// for an opaque token without either, `now` (used once, never served from the cache).
-pub(crate) fn expiry(response: &TokenResponse, now: u64) -> u64 {
-    match response.expires_in {
-        Some(secs) => now.saturating_add(secs),
-        None => unverified_claims(response.access_token.expose())
-            .and_then(|c| c.get("exp").and_then(Value::as_u64))
-            .unwrap_or(now),
-    }
 }
 
 /// The `get_access_token` operation. Create it with [`crate::Core::get_access_token`].
@@ -481,7 +456,7 @@ impl Operation for GetAccessToken {
     type Output = AccessToken;
     type Error = AccessTokenError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<AccessToken, AccessTokenError> {
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<AccessToken, AccessTokenError> {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 self.state = State::LoadingSession;
@@ -495,7 +470,11 @@ impl Operation for GetAccessToken {
                 let defaults = self.config.authorization_params().scope.for_audience(key);
                 let wanted = Scopes::of(defaults.into_iter().chain(self.request.scope.as_deref()));
                 if let Some(set) = select_by_scopes(&session.token_sets, key, &wanted) {
-                    if !is_expired(set.expires_at, now, self.config.leeway()) {
+                    if !is_expired(
+                        UnixTime::from_secs(set.expires_at),
+                        now,
+                        self.config.leeway(),
+                    ) {
                         return self.finish(Ok(AccessToken::from_set(set)));
                     }
                 }

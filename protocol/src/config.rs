@@ -14,25 +14,27 @@
 //! # Ok::<(), auth0_server_protocol::config::ConfigError>(())
 //! ```
 
+use crate::error_code::ErrorCode;
 use crate::secret::Secret;
+pub use crate::time::DEFAULT_CLOCK_TOLERANCE;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 use url::Url;
 
 /// The scope requested when none is configured.
 pub const DEFAULT_SCOPE: &str = "openid profile email offline_access";
-/// Default token expiry leeway, in seconds.
-pub const DEFAULT_LEEWAY: u64 = 30;
-/// Default lifetime of cached OIDC discovery metadata and JWKS, in seconds (10 minutes).
-pub const DEFAULT_DISCOVERY_TTL: u64 = 600;
-/// Default clock tolerance for ID-token and logout-token time claims, in seconds.
-pub const DEFAULT_CLOCK_TOLERANCE: u64 = 60;
+/// Default token expiry leeway: a stored token expiring within it is treated as expired.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// Default lifetime of cached OIDC discovery metadata and JWKS (10 minutes).
+pub const DEFAULT_DISCOVERY_TTL: Duration = Duration::from_secs(600);
 /// Minimum length of each encryption secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
 /// How the client authenticates at the token and PAR endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ClientAuthMethod {
     /// `client_id` and `client_secret` in the form body (the default).
     #[default]
@@ -91,9 +93,9 @@ pub struct Config {
     client_auth: ClientAuthMethod,
     secrets: Vec<Secret>,
     authorization_params: AuthorizationParams,
-    leeway: u64,
-    discovery_ttl: u64,
-    clock_tolerance: u64,
+    leeway: Duration,
+    discovery_ttl: Duration,
+    clock_tolerance: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -165,16 +167,16 @@ impl Config {
     pub fn authorization_params(&self) -> &AuthorizationParams {
         &self.authorization_params
     }
-    /// Token expiry leeway in seconds.
-    pub fn leeway(&self) -> u64 {
+    /// Token expiry leeway.
+    pub fn leeway(&self) -> Duration {
         self.leeway
     }
-    /// Lifetime of cached discovery metadata and JWKS, in seconds.
-    pub fn discovery_ttl(&self) -> u64 {
+    /// Lifetime of cached discovery metadata and JWKS.
+    pub fn discovery_ttl(&self) -> Duration {
         self.discovery_ttl
     }
-    /// Clock tolerance for ID and logout tokens, in seconds.
-    pub fn clock_tolerance(&self) -> u64 {
+    /// Clock tolerance for ID and logout tokens.
+    pub fn clock_tolerance(&self) -> Duration {
         self.clock_tolerance
     }
 
@@ -208,8 +210,8 @@ impl ConfigError {
         }
     }
     /// The stable error code, `invalid_configuration`.
-    pub fn code(&self) -> &'static str {
-        "invalid_configuration"
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidConfiguration
     }
 }
 
@@ -224,9 +226,9 @@ pub struct ConfigBuilder {
     params: AuthorizationParams,
     scope_map: Option<BTreeMap<String, String>>,
     scope_string: Option<String>,
-    leeway: u64,
-    discovery_ttl: u64,
-    clock_tolerance: u64,
+    leeway: Duration,
+    discovery_ttl: Duration,
+    clock_tolerance: Duration,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -288,19 +290,20 @@ impl ConfigBuilder {
         self.params.extra.insert(name.into(), value.into());
         self
     }
-    /// Token expiry leeway in seconds (default 30).
-    pub fn leeway(mut self, seconds: u64) -> Self {
-        self.leeway = seconds;
+    /// Token expiry leeway (default 30 s; whole seconds count).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
         self
     }
-    /// Lifetime of cached discovery metadata and JWKS in seconds (default 600).
-    pub fn discovery_ttl(mut self, seconds: u64) -> Self {
-        self.discovery_ttl = seconds;
+    /// Lifetime of cached discovery metadata and JWKS (default 600 s; whole seconds count).
+    pub fn discovery_ttl(mut self, ttl: Duration) -> Self {
+        self.discovery_ttl = ttl;
         self
     }
-    /// Clock tolerance for ID-token and logout-token time claims (default 60 s).
-    pub fn clock_tolerance(mut self, seconds: u64) -> Self {
-        self.clock_tolerance = seconds;
+    /// Clock tolerance for ID-token and logout-token time claims (default 60 s; whole
+    /// seconds count).
+    pub fn clock_tolerance(mut self, tolerance: Duration) -> Self {
+        self.clock_tolerance = tolerance;
         self
     }
 
@@ -343,7 +346,7 @@ impl ConfigBuilder {
             }
         }
         let own_methods = ["redirect_uri", "audience", "scope"];
-        for reserved in crate::login::RESERVED_PARAMS.iter().chain(&own_methods) {
+        for reserved in crate::params::RESERVED_PARAMS.iter().chain(&own_methods) {
             if self.params.extra.contains_key(*reserved) {
                 return Err(ConfigError::new(
                     "authorization_params",

@@ -3,15 +3,20 @@
 //! cached in the session (DESIGN.md §4, the seed guide's "Retrieving an Access Token for a
 //! Connection").
 
-use crate::access_token::{expiry, is_expired, refresh_token_hash};
 use crate::config::Config;
-use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::discovery::Metadata;
 use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
+use crate::error_code::ErrorCode;
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::session::{ConnectionTokenSet, StateData};
-use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
+use crate::time::UnixTime;
+use crate::time::is_expired;
+use crate::token_endpoint::{
+    ResponseError, TokenResponse, form_post, parse_token_response, refresh_token_hash,
+};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -114,15 +119,15 @@ pub enum ConnectionTokenError {
 
 impl ConnectionTokenError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ConnectionTokenError::MissingSession => "missing_session",
-            ConnectionTokenError::MissingRefreshToken => "missing_refresh_token",
-            ConnectionTokenError::InvalidRequest => "invalid_request",
-            ConnectionTokenError::FailedToExchange(_) => "failed_to_exchange_token",
-            ConnectionTokenError::MfaRequired { .. } => "mfa_required",
-            ConnectionTokenError::Discovery(_) => "discovery_failed",
-            ConnectionTokenError::UnexpectedInput(_) => "unexpected_input",
+            ConnectionTokenError::MissingSession => ErrorCode::MissingSession,
+            ConnectionTokenError::MissingRefreshToken => ErrorCode::MissingRefreshToken,
+            ConnectionTokenError::InvalidRequest => ErrorCode::InvalidRequest,
+            ConnectionTokenError::FailedToExchange(_) => ErrorCode::FailedToExchangeToken,
+            ConnectionTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
+            ConnectionTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            ConnectionTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 
@@ -189,14 +194,14 @@ pub fn apply_exchange(
     session: &mut StateData,
     request: &ConnectionTokenRequest,
     response: &TokenResponse,
-    now: u64,
+    now: UnixTime,
 ) -> ConnectionToken {
     let set = ConnectionTokenSet {
         connection: request.connection.clone(),
         login_hint: request.login_hint.clone(),
         access_token: response.access_token.clone(),
         scope: response.scope.clone(),
-        expires_at: expiry(response, now),
+        expires_at: response.expires_at(now).as_secs(),
     };
     let token = ConnectionToken::from(&set);
     match session
@@ -259,7 +264,7 @@ impl Operation for GetConnectionToken {
     type Output = ConnectionToken;
     type Error = ConnectionTokenError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<ConnectionToken, ConnectionTokenError> {
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<ConnectionToken, ConnectionTokenError> {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 if self.request.connection.trim().is_empty() {
@@ -275,7 +280,11 @@ impl Operation for GetConnectionToken {
                 if let Some(set) =
                     select_connection_token(&session.connection_token_sets, &self.request)
                 {
-                    if !is_expired(set.expires_at, now, self.config.leeway()) {
+                    if !is_expired(
+                        UnixTime::from_secs(set.expires_at),
+                        now,
+                        self.config.leeway(),
+                    ) {
                         return self.finish(Ok(set.into()));
                     }
                 }

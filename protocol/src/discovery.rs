@@ -5,9 +5,11 @@
 //! the core only decides, from `now` and the configured TTL, whether it must be refetched.
 
 use crate::config::Config;
+use crate::time::UnixTime;
 use crate::token_endpoint::{MAX_RESPONSE_BODY, ResponseError};
 use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The parts of the tenant's OpenID Provider metadata the SDK uses.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -37,15 +39,24 @@ pub struct Metadata {
 pub struct CachedMetadata {
     /// The metadata.
     pub metadata: Arc<Metadata>,
-    /// When it was fetched (Unix seconds).
-    pub fetched_at: u64,
+    /// When it was fetched.
+    pub fetched_at: UnixTime,
 }
 
 impl CachedMetadata {
-    /// Whether this copy must be refetched: older than `ttl` seconds, or from the future
-    /// (a clock that went backwards).
-    pub fn is_stale(&self, now: u64, ttl: u64) -> bool {
-        now < self.fetched_at || now - self.fetched_at >= ttl
+    /// Whether this copy must be refetched: `ttl` old or older, or from the future (a clock
+    /// that went backwards).
+    pub fn is_stale(&self, now: UnixTime, ttl: Duration) -> bool {
+        is_stale(self.fetched_at, now, ttl)
+    }
+}
+
+/// Whether a copy fetched at `fetched_at` must be refetched at `now`: `ttl` old or older, or
+/// from the future (a clock that went backwards). Shared by the metadata and JWKS caches.
+pub(crate) fn is_stale(fetched_at: UnixTime, now: UnixTime, ttl: Duration) -> bool {
+    match now.checked_duration_since(fetched_at) {
+        Some(age) => age.as_secs() >= ttl.as_secs(),
+        None => true,
     }
 }
 
@@ -166,91 +177,12 @@ mod tests {
         };
         let c = CachedMetadata {
             metadata: Arc::new(m),
-            fetched_at: 1000,
+            fetched_at: UnixTime::from_secs(1000),
         };
-        assert!(!c.is_stale(1000, 600));
-        assert!(!c.is_stale(1599, 600));
-        assert!(c.is_stale(1600, 600));
-        assert!(c.is_stale(999, 600));
-    }
-}
-
-/// The "make sure we have fresh metadata" part shared by every operation that talks to the
-/// tenant: load the cache, fetch discovery when stale, store the result.
-#[derive(Debug, Default)]
-pub(crate) enum MetadataStep {
-    /// `LoadMetadata` was emitted.
-    #[default]
-    Loading,
-    /// The discovery request was emitted.
-    Fetching,
-    /// `StoreMetadata` was emitted; this is what was stored.
-    Storing(Arc<Metadata>),
-}
-
-/// What [`MetadataStep::handle`] decided.
-pub(crate) enum MetadataOutcome {
-    /// Metadata is available.
-    Ready(Arc<Metadata>),
-    /// Perform this effect and hand the input back.
-    Effect(crate::effect::Effect),
-    /// Discovery failed.
-    Failed(ResponseError),
-    /// The driver sent the wrong input.
-    Unexpected(crate::effect::UnexpectedInput),
-}
-
-impl MetadataStep {
-    /// The first effect: read the cache.
-    pub(crate) fn start() -> (MetadataStep, crate::effect::Effect) {
-        (MetadataStep::Loading, crate::effect::Effect::LoadMetadata)
-    }
-
-    pub(crate) fn handle(
-        &mut self,
-        config: &Config,
-        input: crate::effect::Input,
-        now: u64,
-    ) -> MetadataOutcome {
-        use crate::effect::{Coalesce, Effect, HttpRequest, Input, UnexpectedInput};
-        match (std::mem::take(self), input) {
-            (MetadataStep::Loading, Input::Metadata(Some(cached)))
-                if !cached.is_stale(now, config.discovery_ttl()) =>
-            {
-                MetadataOutcome::Ready(cached.metadata)
-            }
-            (MetadataStep::Loading, Input::Metadata(_)) => {
-                *self = MetadataStep::Fetching;
-                MetadataOutcome::Effect(Effect::Http(Box::new(HttpRequest {
-                    request: discovery_request(config),
-                    coalesce: Some(Coalesce {
-                        key: format!("discovery {}", config.origin()),
-                        remember: false,
-                        lane: None,
-                    }),
-                })))
-            }
-            (MetadataStep::Fetching, Input::Http(response)) => {
-                match parse_metadata(config, &response) {
-                    Ok(metadata) => {
-                        let metadata = Arc::new(metadata);
-                        *self = MetadataStep::Storing(metadata.clone());
-                        MetadataOutcome::Effect(Effect::StoreMetadata(CachedMetadata {
-                            metadata,
-                            fetched_at: now,
-                        }))
-                    }
-                    Err(e) => MetadataOutcome::Failed(e),
-                }
-            }
-            (MetadataStep::Storing(m), Input::Done) => MetadataOutcome::Ready(m),
-            (state, _) => MetadataOutcome::Unexpected(UnexpectedInput {
-                expected: match state {
-                    MetadataStep::Loading => "LoadMetadata",
-                    MetadataStep::Fetching => "Http (discovery)",
-                    MetadataStep::Storing(_) => "StoreMetadata",
-                },
-            }),
-        }
+        let ttl = Duration::from_secs(600);
+        assert!(!c.is_stale(UnixTime::from_secs(1000), ttl));
+        assert!(!c.is_stale(UnixTime::from_secs(1599), ttl));
+        assert!(c.is_stale(UnixTime::from_secs(1600), ttl));
+        assert!(c.is_stale(UnixTime::from_secs(999), ttl));
     }
 }

@@ -12,17 +12,19 @@
 //! }
 //! ```
 //!
-//! `now` is the time (Unix seconds) at which the input was obtained. A driver that hands an
+//! `now` is the time ([`UnixTime`]) at which the input was obtained. A driver that hands an
 //! operation a response it received earlier (a shared or remembered refresh) passes the time
 //! that response was received, so expiry times stay exact.
 
 use crate::discovery::CachedMetadata;
 pub use crate::jose::claims::LogoutTokenClaims;
 use crate::session::StateData;
+use crate::time::UnixTime;
 use crate::transaction::TransactionData;
 use std::fmt;
 
 /// What an operation asks the adapter to do next.
+#[non_exhaustive]
 pub enum Effect {
     /// Send this HTTP request and answer with [`Input::Http`] (any status).
     Http(Box<HttpRequest>),
@@ -71,8 +73,8 @@ pub enum Effect {
 pub struct CachedJwks {
     /// The key set.
     pub jwks: crate::jose::jwk::Jwks,
-    /// When it was fetched (Unix seconds).
-    pub fetched_at: u64,
+    /// When it was fetched.
+    pub fetched_at: UnixTime,
 }
 
 /// An HTTP request the operation wants sent.
@@ -148,6 +150,7 @@ impl fmt::Debug for Effect {
 }
 
 /// What the adapter hands back after performing an effect.
+#[non_exhaustive]
 pub enum Input {
     /// The first step of an operation.
     Start,
@@ -202,8 +205,8 @@ pub trait Operation {
     /// Its error type.
     type Error: From<UnexpectedInput>;
     /// Advances the operation with the outcome of the previous effect (or [`Input::Start`]),
-    /// observed at `now` (Unix seconds). After `Step::Done`, further calls return an error.
-    fn step(&mut self, input: Input, now: u64) -> Step<Self::Output, Self::Error>;
+    /// observed at `now`. After `Step::Done`, further calls return an error.
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<Self::Output, Self::Error>;
 }
 
 /// How many times one operation accepts [`Input::Rotated`] before giving up (a refresh token

@@ -16,23 +16,24 @@
 //! - [`Publication`]: the bytes an instance publishes for the others (an answer, a transport
 //!   failure, or a rotation), bound to the key or lane they belong to.
 
-use crate::access_token::refresh_token_hash;
 use crate::effect::Coalesce;
 use crate::secret::Secret;
+use crate::time::UnixTime;
 use crate::token_endpoint::parse_token_response;
+use crate::token_endpoint::refresh_token_hash;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What is known, at one instant, about a request's key and lane in one process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlightView {
-    /// Until when (Unix seconds, exclusive) the answer remembered for the key may be served,
-    /// if one is (see [`remember_until`]).
-    pub remembered_until: Option<u64>,
+    /// Until when (exclusive) the answer remembered for the key may be served, if one is
+    /// (see [`remember_until`]).
+    pub remembered_until: Option<UnixTime>,
     /// Whether a request with the same key is in flight.
     pub in_flight: bool,
-    /// When the lane's refresh token was last rotated (Unix seconds), if a rotation is known.
-    pub rotated_at: Option<u64>,
+    /// When the lane's refresh token was last rotated, if a rotation is known.
+    pub rotated_at: Option<UnixTime>,
     /// Whether another request spending the lane's refresh token is in flight.
     pub lane_busy: bool,
 }
@@ -67,16 +68,20 @@ pub struct AcquireDecision {
 /// Whether something received at `at` is still within a grace window of `grace` at `now`. A
 /// clock that went backwards keeps it (it cannot be older than it was); a zero window keeps
 /// nothing.
-pub fn within_grace(at: u64, now: u64, grace: Duration) -> bool {
-    Duration::from_secs(now.saturating_sub(at)) < grace
+pub fn within_grace(at: UnixTime, now: UnixTime, grace: Duration) -> bool {
+    now.saturating_duration_since(at) < grace
 }
 
 /// Until when an answer received at `received_at` may be handed to later requests: the
 /// rotation grace window, and never past the expiry of the access token it carries (a
 /// remembered answer is never served once its token has expired).
-pub fn remember_until(received_at: u64, grace: Duration, expires_in: Option<Duration>) -> u64 {
+pub fn remember_until(
+    received_at: UnixTime,
+    grace: Duration,
+    expires_in: Option<Duration>,
+) -> UnixTime {
     let window = expires_in.map_or(grace, |e| e.min(grace));
-    received_at.saturating_add(window.as_secs())
+    received_at.saturating_add(Duration::from_secs(window.as_secs()))
 }
 
 /// Decides how a request whose key and lane look like `view` obtains its answer at `now`.
@@ -84,7 +89,7 @@ pub fn remember_until(received_at: u64, grace: Duration, expires_in: Option<Dura
 /// In order: a fresh remembered answer wins; then a request in flight with the same key; then,
 /// for a request that spends a refresh token, a fresh rotation of its lane; then a busy lane.
 /// Otherwise the request leads.
-pub fn acquire(view: FlightView, now: u64, grace: Duration) -> AcquireDecision {
+pub fn acquire(view: FlightView, now: UnixTime, grace: Duration) -> AcquireDecision {
     let remembered_fresh = view.remembered_until.map(|until| now < until);
     let rotation_fresh = view.rotated_at.map(|at| within_grace(at, now, grace));
     let forget_remembered = remembered_fresh == Some(false);
@@ -227,7 +232,7 @@ pub enum Publication {
         /// The body.
         body: Vec<u8>,
         /// When it was received.
-        received_at: u64,
+        received_at: UnixTime,
     },
     /// No answer arrived: a transport failure of this kind, with a message safe to log.
     Failure {
@@ -298,7 +303,7 @@ impl Publication {
                 wire.s = Some(*status);
                 wire.ct.clone_from(content_type);
                 wire.b = Some(base64::engine::general_purpose::STANDARD.encode(body));
-                wire.at = Some(*received_at);
+                wire.at = Some(received_at.as_secs());
             }
             Publication::Failure { kind, message } => {
                 wire.e = Some(*kind);
@@ -335,7 +340,7 @@ impl Publication {
             status,
             content_type: wire.ct,
             body,
-            received_at: wire.at?,
+            received_at: UnixTime::from_secs(wire.at?),
         })
     }
 }
@@ -396,7 +401,7 @@ mod tests {
                 status: 200,
                 content_type: Some("application/json".into()),
                 body: b"{\"a\":1}".to_vec(),
-                received_at: 7,
+                received_at: UnixTime::from_secs(7),
             },
             Publication::Failure {
                 kind: FailureKind::Timeout,

@@ -6,12 +6,19 @@
 //! result. The `auth0-server` crate drives these machines over `ureq` or any async HTTP client;
 //! tests drive them from a script.
 //!
-//! Modules follow the protocol: [`config`] (validated client configuration), [`session`] (the
-//! stored session), [`scope`] (scope merging and comparison), [`access_token`] and
-//! [`connection_token`] (token retrieval), [`user_session`] (`get_user`/`get_session`),
-//! [`discovery`] (OIDC metadata), [`token_endpoint`] (requests and response parsing),
-//! [`transaction`] (in-flight logins), [`login`] and [`logout`] (interactive login, logout,
-//! back-channel logout), [`jose`] (JWS, JWK, JWE).
+//! Modules follow the protocol, and import only downwards, from the operations to the
+//! vocabulary they share:
+//!
+//! - the operations: [`access_token`] and [`connection_token`] (token retrieval),
+//!   [`user_session`] (`get_user`/`get_session`), [`login`] (one module per step: start,
+//!   callback, complete) and [`logout`] (logout, back-channel logout);
+//! - the steps they share: fetching discovery metadata, verifying a signed token;
+//! - the machine's vocabulary: [`effect`] (what an operation asks its driver for);
+//! - the protocol's data: [`discovery`] (OIDC metadata), [`token_endpoint`] (requests and
+//!   response parsing), [`session`] (the stored session), [`transaction`] (in-flight logins),
+//!   [`config`] (validated client configuration), [`jose`] (JWS, JWK, JWE);
+//! - the shared vocabulary at the bottom: [`time`], [`scope`] (scope merging and comparison),
+//!   [`secret`], [`ErrorCode`], the reserved authorization parameters.
 //!
 //! # Example: a cache hit, driven by hand
 //!
@@ -19,6 +26,7 @@
 //! use auth0_server_protocol::{Core, config::Config, access_token::AccessTokenRequest};
 //! use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 //! use auth0_server_protocol::session::{StateData, TokenSet};
+//! use auth0_server_protocol::time::UnixTime;
 //!
 //! let core = Core::new(
 //!     Config::builder("tenant.auth0.com", "client-id")
@@ -27,13 +35,13 @@
 //!         .audience("https://api.example.com")
 //!         .build()?,
 //! );
-//! let now = 1_700_000_000;
+//! let now = UnixTime::from_secs(1_700_000_000); // read from a clock by the driver
 //! let session = StateData {
 //!     token_sets: vec![TokenSet {
 //!         audience: "https://api.example.com".into(),
 //!         access_token: "eyJ...".into(),
 //!         scope: Some("openid profile email offline_access".into()),
-//!         expires_at: now + 3600,
+//!         expires_at: now.as_secs() + 3600, // stored as Unix seconds
 //!     }],
 //!     ..Default::default()
 //! };
@@ -58,18 +66,46 @@ pub mod config;
 pub mod connection_token;
 pub mod discovery;
 pub mod effect;
+mod error_code;
 pub mod flight;
 pub mod jose;
 pub mod login;
 pub mod logout;
+mod metadata_step;
+mod params;
 pub mod scope;
 pub mod secret;
 pub mod session;
 mod signed_token;
+pub mod time;
 pub mod token_endpoint;
 pub mod transaction;
 pub mod user_session;
 
+pub use error_code::ErrorCode;
+
+/// Not part of the API, without any stability promise: the JOSE parsers and checks the
+/// operations use internally, re-exported for the fuzz targets and this crate's own tests,
+/// which exercise them directly.
+#[doc(hidden)]
+pub mod __internals {
+    /// Strict base64url.
+    pub mod b64 {
+        pub use crate::jose::b64::*;
+    }
+    /// Validation of ID-token and logout-token claims.
+    pub mod claims {
+        pub use crate::jose::claims::*;
+    }
+    /// JSON Web Key Sets.
+    pub mod jwk {
+        pub use crate::jose::jwk::*;
+    }
+    /// Compact JWS parsing and RS256 verification.
+    pub mod jws {
+        pub use crate::jose::jws::*;
+    }
+}
 pub use secret::Secret;
 
 use access_token::{AccessTokenRequest, GetAccessToken};

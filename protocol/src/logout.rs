@@ -3,16 +3,19 @@
 //! asks the state store to delete the matching sessions.
 
 use crate::config::Config;
-use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::discovery::Metadata;
 use crate::effect::{
     Effect, HttpRequest, Input, LogoutTokenClaims, Operation, Step, UnexpectedInput,
 };
+use crate::error_code::ErrorCode;
 use crate::jose::JoseError;
 use crate::jose::claims::{LogoutTokenExpectations, validate_logout_token};
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::signed_token::{
     LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN, VerifyFailure, VerifyOutcome, VerifySignedToken,
 };
+use crate::time::UnixTime;
 use crate::token_endpoint::{ResponseError, form_post};
 use std::sync::Arc;
 
@@ -75,12 +78,12 @@ pub enum LogoutError {
 
 impl LogoutError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            LogoutError::Discovery(_) => "discovery_failed",
-            LogoutError::EndSessionNotSupported => "end_session_not_supported",
-            LogoutError::InvalidReturnTo => "invalid_return_to",
-            LogoutError::UnexpectedInput(_) => "unexpected_input",
+            LogoutError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            LogoutError::EndSessionNotSupported => ErrorCode::EndSessionNotSupported,
+            LogoutError::InvalidReturnTo => ErrorCode::InvalidReturnTo,
+            LogoutError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 }
@@ -206,7 +209,7 @@ impl Operation for Logout {
     type Output = url::Url;
     type Error = LogoutError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<url::Url, LogoutError> {
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<url::Url, LogoutError> {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 if let Some(r) = &self.options.return_to {
@@ -279,6 +282,9 @@ pub enum BackchannelLogoutError {
     /// Discovery failed.
     #[error("OpenID discovery failed: {0}")]
     Discovery(ResponseError),
+    /// The discovered metadata lacks an endpoint verification needs (`jwks_uri`).
+    #[error("the tenant's discovery metadata is unusable: {0}")]
+    InvalidMetadata(&'static str),
     /// The driver broke the protocol.
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -286,12 +292,13 @@ pub enum BackchannelLogoutError {
 
 impl BackchannelLogoutError {
     /// The stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            BackchannelLogoutError::InvalidLogoutToken(_) => "invalid_logout_token",
-            BackchannelLogoutError::Jwks(_) => "jwks_fetch_failed",
-            BackchannelLogoutError::Discovery(_) => "discovery_failed",
-            BackchannelLogoutError::UnexpectedInput(_) => "unexpected_input",
+            BackchannelLogoutError::InvalidLogoutToken(_) => ErrorCode::InvalidLogoutToken,
+            BackchannelLogoutError::Jwks(_) => ErrorCode::JwksFetchFailed,
+            BackchannelLogoutError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            BackchannelLogoutError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
+            BackchannelLogoutError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
 
@@ -309,6 +316,7 @@ impl From<VerifyFailure> for BackchannelLogoutError {
         match f {
             VerifyFailure::Token(e) => BackchannelLogoutError::InvalidLogoutToken(e),
             VerifyFailure::Discovery(e) => BackchannelLogoutError::Discovery(e),
+            VerifyFailure::Metadata(reason) => BackchannelLogoutError::InvalidMetadata(reason),
             VerifyFailure::Jwks(e) => BackchannelLogoutError::Jwks(e),
             VerifyFailure::Unexpected(e) => BackchannelLogoutError::UnexpectedInput(e),
         }
@@ -353,7 +361,11 @@ impl Operation for HandleBackchannelLogout {
     type Output = LogoutTokenClaims;
     type Error = BackchannelLogoutError;
 
-    fn step(&mut self, input: Input, now: u64) -> Step<LogoutTokenClaims, BackchannelLogoutError> {
+    fn step(
+        &mut self,
+        input: Input,
+        now: UnixTime,
+    ) -> Step<LogoutTokenClaims, BackchannelLogoutError> {
         match (
             std::mem::replace(&mut self.state, BclState::Finished),
             input,

@@ -7,8 +7,10 @@
 
 use crate::config::AUDIENCE_DEFAULT_KEY;
 use crate::secret::Secret;
+use crate::time::UnixTime;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use std::time::Duration;
 
 /// The user's ID-token claims, as stored in the session.
 pub type UserClaims = Map<String, Value>;
@@ -126,29 +128,32 @@ impl From<StateData> for Session {
 ///
 /// ```
 /// use auth0_server_protocol::session::{SessionLifetime, StateData};
-/// let lifetime = SessionLifetime { absolute: 7 * 86_400, inactivity: 3 * 86_400 };
+/// use auth0_server_protocol::time::UnixTime;
+/// use std::time::Duration;
+/// let day = Duration::from_secs(86_400);
+/// let lifetime = SessionLifetime { absolute: 7 * day, inactivity: 3 * day };
 /// let mut s = StateData::default();
 /// s.internal.created_at = 1_000;
 /// s.internal.last_active_at = Some(2_000);
-/// assert_eq!(lifetime.expires_at(&s), 2_000 + 3 * 86_400);
-/// assert!(lifetime.is_live(&s, 2_000 + 3 * 86_400 - 1));
-/// assert!(lifetime.needs_touch(&s, 2_061));
+/// assert_eq!(lifetime.expires_at(&s), UnixTime::from_secs(2_000 + 3 * 86_400));
+/// assert!(lifetime.is_live(&s, UnixTime::from_secs(2_000 + 3 * 86_400 - 1)));
+/// assert!(lifetime.needs_touch(&s, UnixTime::from_secs(2_061)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionLifetime {
-    /// Longest life from creation, seconds (default 7 days).
-    pub absolute: u64,
-    /// Longest time without use, seconds (default 3 days).
-    pub inactivity: u64,
+    /// Longest life from creation (default 7 days; whole seconds count).
+    pub absolute: Duration,
+    /// Longest time without use (default 3 days; whole seconds count).
+    pub inactivity: Duration,
 }
 
 /// Default absolute session lifetime: 7 days.
-pub const DEFAULT_ABSOLUTE_LIFETIME: u64 = 7 * 24 * 3600;
+pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Default inactivity limit: 3 days.
-pub const DEFAULT_INACTIVITY_LIMIT: u64 = 3 * 24 * 3600;
-/// A session is re-stamped as active (its rolling expiry extended) at most this often, in
-/// seconds, so a store does not rewrite it on every request.
-pub const TOUCH_INTERVAL: u64 = 60;
+pub const DEFAULT_INACTIVITY_LIMIT: Duration = Duration::from_secs(3 * 24 * 3600);
+/// A session is re-stamped as active (its rolling expiry extended) at most this often, so a
+/// store does not rewrite it on every request.
+pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Default for SessionLifetime {
     fn default() -> Self {
@@ -160,29 +165,30 @@ impl Default for SessionLifetime {
 }
 
 impl SessionLifetime {
-    /// When the session ends (Unix seconds). A session without `last_active_at` (written by
-    /// another implementation) counts from its creation.
-    pub fn expires_at(&self, state: &StateData) -> u64 {
-        let created = state.internal.created_at;
-        let last_active = state.internal.last_active_at.unwrap_or(created);
-        last_active
-            .saturating_add(self.inactivity)
-            .min(created.saturating_add(self.absolute))
+    /// When the session ends. A session without `last_active_at` (written by another
+    /// implementation) counts from its creation.
+    pub fn expires_at(&self, state: &StateData) -> UnixTime {
+        let created = UnixTime::from_secs(state.internal.created_at);
+        let last_active = state
+            .internal
+            .last_active_at
+            .map_or(created, UnixTime::from_secs);
+        (last_active + self.inactivity).min(created + self.absolute)
     }
 
     /// Whether the session is still valid at `now`.
-    pub fn is_live(&self, state: &StateData, now: u64) -> bool {
+    pub fn is_live(&self, state: &StateData, now: UnixTime) -> bool {
         self.expires_at(state) > now
     }
 
     /// Whether the session was last stamped active more than [`TOUCH_INTERVAL`] ago, so its
     /// rolling expiry should be extended.
-    pub fn needs_touch(&self, state: &StateData, now: u64) -> bool {
+    pub fn needs_touch(&self, state: &StateData, now: UnixTime) -> bool {
         let last_active = state
             .internal
             .last_active_at
             .unwrap_or(state.internal.created_at);
-        now.saturating_sub(last_active) > TOUCH_INTERVAL
+        now.saturating_duration_since(UnixTime::from_secs(last_active)) > TOUCH_INTERVAL
     }
 }
 
@@ -191,6 +197,7 @@ pub const MAX_SESSION_JSON: usize = 1 << 20;
 
 /// Why a stored session could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionDecodeError {
     /// The JSON is larger than [`MAX_SESSION_JSON`].
     #[error("session data is too large")]

@@ -7,14 +7,17 @@
 //! (key rotation), never more than once per call.
 
 use crate::config::Config;
-use crate::discovery::{Metadata, MetadataOutcome, MetadataStep};
+use crate::discovery::{Metadata, is_stale};
 use crate::effect::{CachedJwks, Coalesce, Effect, HttpRequest, Input, UnexpectedInput};
 use crate::jose::JoseError;
 use crate::jose::jwk::Jwks;
 use crate::jose::jws::Jws;
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
+use crate::time::UnixTime;
 use crate::token_endpoint::{MAX_RESPONSE_BODY, ResponseError};
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a signed token could not be verified.
 #[derive(Debug)]
@@ -23,6 +26,8 @@ pub(crate) enum VerifyFailure {
     Token(JoseError),
     /// Discovery failed.
     Discovery(ResponseError),
+    /// The discovered metadata lacks what verification needs (the reason names it).
+    Metadata(&'static str),
     /// The JWKS could not be fetched or parsed.
     Jwks(ResponseError),
     /// The driver sent the wrong input.
@@ -52,20 +57,23 @@ enum State {
 pub(crate) struct VerifySignedToken {
     jws: Option<Jws>,
     state: State,
-    /// Seconds after a JWKS fetch during which an unknown `kid` fails instead of refetching.
-    refetch_cooldown: u64,
+    /// How long after a JWKS fetch an unknown `kid` fails instead of refetching.
+    refetch_cooldown: Duration,
 }
 
 /// How long after a JWKS fetch an unknown `kid` in a *logout token* fails without another
 /// fetch. Anyone can post a logout token: without a cooldown, tokens with random `kid`s would
 /// make the server fetch the JWKS from the tenant once each. ID tokens arrive from the token
 /// endpoint itself, so an unknown `kid` there is a real key rotation and always refetches.
-pub const LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN: u64 = 30;
+pub const LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
 
 impl VerifySignedToken {
     /// Parses the token and starts: the first effect loads the metadata. After a JWKS fetch,
-    /// an unknown `kid` refetches only once `refetch_cooldown` seconds have passed.
-    pub(crate) fn start(token: &str, refetch_cooldown: u64) -> Result<(Self, Effect), JoseError> {
+    /// an unknown `kid` refetches only once `refetch_cooldown` has passed.
+    pub(crate) fn start(
+        token: &str,
+        refetch_cooldown: Duration,
+    ) -> Result<(Self, Effect), JoseError> {
         let jws = Jws::parse(token)?;
         let (meta, effect) = MetadataStep::start();
         Ok((
@@ -88,7 +96,7 @@ impl VerifySignedToken {
             VerifySignedToken {
                 jws: Some(jws),
                 state: State::LoadingJwks(metadata),
-                refetch_cooldown: 0,
+                refetch_cooldown: Duration::ZERO,
             },
             Effect::LoadJwks,
         ))
@@ -103,10 +111,9 @@ impl VerifySignedToken {
 
     fn fetch(&mut self, metadata: Arc<Metadata>) -> VerifyOutcome {
         let Some(uri) = metadata.jwks_uri.clone() else {
-            return VerifyOutcome::Failed(VerifyFailure::Jwks(ResponseError::Invalid {
-                status: 200,
-                reason: "the discovery document has no jwks_uri",
-            }));
+            return VerifyOutcome::Failed(VerifyFailure::Metadata(
+                "the discovery document has no jwks_uri",
+            ));
         };
         let request = http::Request::get(uri.as_str())
             .header(http::header::ACCEPT, "application/json")
@@ -134,7 +141,7 @@ impl VerifySignedToken {
         }
     }
 
-    pub(crate) fn handle(&mut self, config: &Config, input: Input, now: u64) -> VerifyOutcome {
+    pub(crate) fn handle(&mut self, config: &Config, input: Input, now: UnixTime) -> VerifyOutcome {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Metadata(mut meta), input) => match meta.handle(config, input, now) {
                 MetadataOutcome::Ready(m) => {
@@ -151,13 +158,13 @@ impl VerifySignedToken {
                 }
             },
             (State::LoadingJwks(metadata), Input::Jwks(cached)) => {
-                let fresh = cached
-                    .filter(|c| now >= c.fetched_at && now - c.fetched_at < config.discovery_ttl());
+                let fresh = cached.filter(|c| !is_stale(c.fetched_at, now, config.discovery_ttl()));
                 match fresh {
                     Some(c) => match self.verify(&c.jwks) {
                         // A key the cached set lacks: the tenant may have rotated; refetch once.
                         Err(JoseError::UnknownKid(kid))
-                            if now.saturating_sub(c.fetched_at) < self.refetch_cooldown =>
+                            if now.saturating_duration_since(c.fetched_at).as_secs()
+                                < self.refetch_cooldown.as_secs() =>
                         {
                             self.finish(Err(JoseError::UnknownKid(kid)))
                         }

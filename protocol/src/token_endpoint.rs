@@ -8,10 +8,14 @@
 //! no error message quotes a response body (it could carry tokens).
 
 use crate::config::{ClientAuthMethod, Config};
+use crate::jose::jws::unverified_claims;
 use crate::secret::Secret;
+use crate::time::UnixTime;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// Largest response body the SDK will parse (1 MiB); a larger one is [`ResponseError::TooLarge`].
 pub const MAX_RESPONSE_BODY: usize = 1 << 20;
@@ -52,6 +56,7 @@ pub struct OAuthError {
 
 /// Why a token endpoint answer was not a usable token response.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResponseError {
     /// The server answered with an OAuth error.
     #[error("the authorization server answered `{}`{}", .0.error, .0.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
@@ -115,6 +120,31 @@ struct RawError {
     mfa_token: Option<Value>,
     #[serde(default)]
     mfa_requirements: Option<Value>,
+}
+
+impl TokenResponse {
+    /// When the received access token expires: `now + expires_in`; without `expires_in`,
+    /// the JWT's `exp`; for an opaque token without either, `now` (used once, never served
+    /// from the cache).
+    pub fn expires_at(&self, now: UnixTime) -> UnixTime {
+        match self.expires_in {
+            Some(secs) => now + Duration::from_secs(secs),
+            None => unverified_claims(self.access_token.expose())
+                .and_then(|c| c.get("exp").and_then(Value::as_u64))
+                .map_or(now, UnixTime::from_secs),
+        }
+    }
+}
+
+/// A stable, non-reversible identifier of a refresh token (SHA-256, hex), for coalescing keys.
+pub fn refresh_token_hash(refresh_token: &Secret) -> String {
+    let digest = Sha256::digest(refresh_token.expose().as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+    }
+    out
 }
 
 /// Reads a token endpoint answer of any status.
@@ -280,24 +310,6 @@ pub(crate) fn form_post(
     builder.body(form.finish().into_bytes()).unwrap_or_default()
 }
 
-/// The claims of a JWT's payload, decoded without verifying the signature. Used only for
-/// tokens received directly from the token endpoint over TLS (OpenID Core §3.1.3.7 (6)), to
-/// read `aud` of an access token or `sub`/`iss` of a refreshed ID token.
-pub fn unverified_claims(token: &str) -> Option<serde_json::Map<String, Value>> {
-    if token.len() > 64 * 1024 {
-        return None;
-    }
-    let mut parts = token.split('.');
-    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,14 +412,5 @@ mod tests {
         let e = parse_token_response(&resp(200, r#"{"access_token": 12345, "secret":"leak-me""#))
             .unwrap_err();
         assert!(!e.to_string().contains("leak-me"));
-    }
-
-    #[test]
-    fn unverified_claims_reads_payload() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"aud":"x"}"#);
-        let c = unverified_claims(&format!("e30.{payload}.sig")).unwrap();
-        assert_eq!(c["aud"], "x");
-        assert!(unverified_claims("opaque-token").is_none());
-        assert!(unverified_claims("a.b.c.d").is_none());
     }
 }

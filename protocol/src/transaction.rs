@@ -5,6 +5,11 @@
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::time::Duration;
+
+/// How long a login may take (DESIGN.md §6: pending logins are at most an hour old): every
+/// transaction store forgets a transaction this long after its `created_at`.
+pub const TRANSACTION_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Prefix of transaction keys: the key of a login is `_a0_tx.{state}`.
 pub const TRANSACTION_KEY_PREFIX: &str = "_a0_tx.";

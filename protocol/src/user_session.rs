@@ -3,6 +3,7 @@
 
 use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
 use crate::session::{Session, StateData, UserClaims};
+use crate::time::UnixTime;
 
 /// The `get_user` operation: the session's user claims, or `None` without a session.
 #[derive(Debug, Default)]
@@ -34,7 +35,7 @@ fn read<T>(
 impl Operation for GetUser {
     type Output = Option<UserClaims>;
     type Error = UnexpectedInput;
-    fn step(&mut self, input: Input, _now: u64) -> Step<Self::Output, Self::Error> {
+    fn step(&mut self, input: Input, _now: UnixTime) -> Step<Self::Output, Self::Error> {
         read(&mut self.started, input, |s| s.user)
     }
 }
@@ -42,7 +43,7 @@ impl Operation for GetUser {
 impl Operation for GetSession {
     type Output = Option<Session>;
     type Error = UnexpectedInput;
-    fn step(&mut self, input: Input, _now: u64) -> Step<Self::Output, Self::Error> {
+    fn step(&mut self, input: Input, _now: UnixTime) -> Step<Self::Output, Self::Error> {
         read(&mut self.started, input, |s| Some(Session::from(s)))
     }
 }

@@ -7,10 +7,12 @@ use auth0_server_protocol::config::ClientAuthMethod;
 use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{Internal, StateData, TokenSet};
+use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::token_endpoint::ResponseError;
 use base64::Engine;
 use common::*;
 use serde_json::json;
+use std::time::Duration;
 
 const API: &str = "https://api.example.com/";
 const OTHER_API: &str = "https://other.example.com/";
@@ -328,7 +330,11 @@ fn a_token_expiring_within_the_leeway_is_refreshed() {
 
 #[test]
 fn the_configured_leeway_is_applied() {
-    let core = core(config_builder().audience(API).leeway(300));
+    let core = core(
+        config_builder()
+            .audience(API)
+            .leeway(Duration::from_secs(300)),
+    );
     let s = session(vec![set(
         API,
         "stored",
@@ -405,7 +411,7 @@ fn missing_metadata_is_discovered_then_one_request_goes_to_the_discovered_endpoi
             _ => None,
         })
         .unwrap();
-    assert_eq!(stored.fetched_at, NOW);
+    assert_eq!(stored.fetched_at, UnixTime::from_secs(NOW));
     assert_eq!(stored.metadata.token_endpoint, DISCOVERED_TOKEN_ENDPOINT);
 }
 
@@ -968,54 +974,72 @@ fn wrong_input_at_any_step_is_unexpected_input_not_a_panic() {
     let core = core(config_builder());
     // At the start.
     let mut op = core.get_access_token(AccessTokenRequest::default());
-    expect_unexpected(op.step(Input::Done, NOW));
+    expect_unexpected(op.step(Input::Done, UnixTime::from_secs(NOW)));
     // Instead of the session.
     let mut op = core.get_access_token(AccessTokenRequest::default());
     assert!(matches!(
-        op.step(Input::Start, NOW),
+        op.step(Input::Start, UnixTime::from_secs(NOW)),
         Step::Effect(Effect::LoadSession)
     ));
-    expect_unexpected(op.step(Input::Http(json(200, "{}")), NOW));
+    expect_unexpected(op.step(Input::Http(json(200, "{}")), UnixTime::from_secs(NOW)));
     // Instead of the metadata.
     let mut op = core.get_access_token(AccessTokenRequest::default());
-    op.step(Input::Start, NOW);
+    op.step(Input::Start, UnixTime::from_secs(NOW));
     assert!(matches!(
-        op.step(Input::Session(Some(session(vec![]))), NOW),
+        op.step(
+            Input::Session(Some(session(vec![]))),
+            UnixTime::from_secs(NOW)
+        ),
         Step::Effect(Effect::LoadMetadata)
     ));
-    expect_unexpected(op.step(Input::Session(None), NOW));
+    expect_unexpected(op.step(Input::Session(None), UnixTime::from_secs(NOW)));
     // Instead of the token response.
     let mut op = core.get_access_token(AccessTokenRequest::default());
-    op.step(Input::Start, NOW);
-    op.step(Input::Session(Some(session(vec![]))), NOW);
+    op.step(Input::Start, UnixTime::from_secs(NOW));
+    op.step(
+        Input::Session(Some(session(vec![]))),
+        UnixTime::from_secs(NOW),
+    );
     assert!(matches!(
-        op.step(Input::Metadata(Some(cached_metadata(NOW, 1))), NOW),
+        op.step(
+            Input::Metadata(Some(cached_metadata(NOW, 1))),
+            UnixTime::from_secs(NOW)
+        ),
         Step::Effect(Effect::Http(_))
     ));
-    expect_unexpected(op.step(Input::Done, NOW));
+    expect_unexpected(op.step(Input::Done, UnixTime::from_secs(NOW)));
     // Instead of the save acknowledgement.
     let mut op = core.get_access_token(AccessTokenRequest::default());
-    op.step(Input::Start, NOW);
-    op.step(Input::Session(Some(session(vec![]))), NOW);
-    op.step(Input::Metadata(Some(cached_metadata(NOW, 1))), NOW);
+    op.step(Input::Start, UnixTime::from_secs(NOW));
+    op.step(
+        Input::Session(Some(session(vec![]))),
+        UnixTime::from_secs(NOW),
+    );
+    op.step(
+        Input::Metadata(Some(cached_metadata(NOW, 1))),
+        UnixTime::from_secs(NOW),
+    );
     assert!(matches!(
-        op.step(Input::Http(token_response("t", json!({}))), NOW),
+        op.step(
+            Input::Http(token_response("t", json!({}))),
+            UnixTime::from_secs(NOW)
+        ),
         Step::Effect(Effect::SaveSession(_))
     ));
-    expect_unexpected(op.step(Input::Start, NOW));
+    expect_unexpected(op.step(Input::Start, UnixTime::from_secs(NOW)));
 }
 
 #[test]
 fn stepping_a_finished_operation_is_unexpected_input() {
     let core = core(config_builder());
     let mut op = core.get_access_token(AccessTokenRequest::default());
-    op.step(Input::Start, NOW);
+    op.step(Input::Start, UnixTime::from_secs(NOW));
     assert!(matches!(
-        op.step(Input::Session(None), NOW),
+        op.step(Input::Session(None), UnixTime::from_secs(NOW)),
         Step::Done(Err(AccessTokenError::MissingSession))
     ));
-    expect_unexpected(op.step(Input::Session(None), NOW));
-    expect_unexpected(op.step(Input::Start, NOW));
+    expect_unexpected(op.step(Input::Session(None), UnixTime::from_secs(NOW)));
+    expect_unexpected(op.step(Input::Start, UnixTime::from_secs(NOW)));
 }
 
 // --- secrets -----------------------------------------------------------------------------------
@@ -1056,7 +1080,7 @@ fn debug_and_errors_never_show_tokens_or_secrets() {
     let mut seen = Vec::new();
     loop {
         assert_no_secret(&format!("{op:?}"));
-        match op.step(input, NOW) {
+        match op.step(input, UnixTime::from_secs(NOW)) {
             Step::Done(result) => {
                 assert_no_secret(&format!("{result:?}"));
                 let token = result.unwrap();

@@ -9,6 +9,7 @@ use auth0_server_protocol::connection_token::{
 use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{ConnectionTokenSet, StateData, TokenSet};
+use auth0_server_protocol::time::UnixTime;
 use common::*;
 use serde_json::json;
 
@@ -329,19 +330,22 @@ fn wrong_input_is_unexpected_input() {
         other => panic!("{other:?}"),
     };
     let mut op = core.get_access_token_for_connection(ConnectionTokenRequest::new(GOOGLE));
-    unexpected(op.step(Input::Session(None), NOW));
+    unexpected(op.step(Input::Session(None), UnixTime::from_secs(NOW)));
     let mut op = core.get_access_token_for_connection(ConnectionTokenRequest::new(GOOGLE));
-    op.step(Input::Start, NOW);
-    unexpected(op.step(Input::Done, NOW));
+    op.step(Input::Start, UnixTime::from_secs(NOW));
+    unexpected(op.step(Input::Done, UnixTime::from_secs(NOW)));
     let mut op = core.get_access_token_for_connection(ConnectionTokenRequest::new(GOOGLE));
-    op.step(Input::Start, NOW);
-    op.step(Input::Session(Some(session())), NOW);
+    op.step(Input::Start, UnixTime::from_secs(NOW));
+    op.step(Input::Session(Some(session())), UnixTime::from_secs(NOW));
     assert!(matches!(
-        op.step(Input::Metadata(Some(cached_metadata(NOW, 1))), NOW),
+        op.step(
+            Input::Metadata(Some(cached_metadata(NOW, 1))),
+            UnixTime::from_secs(NOW)
+        ),
         Step::Effect(Effect::Http(_))
     ));
-    unexpected(op.step(Input::Metadata(None), NOW));
-    unexpected(op.step(Input::Start, NOW));
+    unexpected(op.step(Input::Metadata(None), UnixTime::from_secs(NOW)));
+    unexpected(op.step(Input::Start, UnixTime::from_secs(NOW)));
 }
 
 #[test]
@@ -359,9 +363,12 @@ fn debug_output_never_shows_the_tokens() {
         assert!(!out.contains(secret), "{secret} leaked: {out}");
     }
     let mut op = core.get_access_token_for_connection(ConnectionTokenRequest::new(GOOGLE));
-    op.step(Input::Start, NOW);
-    op.step(Input::Session(Some(session())), NOW);
-    let Step::Effect(effect) = op.step(Input::Metadata(Some(cached_metadata(NOW, 1))), NOW) else {
+    op.step(Input::Start, UnixTime::from_secs(NOW));
+    op.step(Input::Session(Some(session())), UnixTime::from_secs(NOW));
+    let Step::Effect(effect) = op.step(
+        Input::Metadata(Some(cached_metadata(NOW, 1))),
+        UnixTime::from_secs(NOW),
+    ) else {
         panic!("expected the exchange request");
     };
     let out = format!("{effect:?} {op:?}");

@@ -2,12 +2,13 @@
 //! contract the adapters execute.
 
 use auth0_server_protocol::Secret;
-use auth0_server_protocol::access_token::refresh_token_hash;
 use auth0_server_protocol::effect::Coalesce;
 use auth0_server_protocol::flight::{
     Acquire, FailureKind, FlightView, MAX_POLL_DELAY, Poll, Publication, Share, acquire, next_poll,
     remember_until, settle,
 };
+use auth0_server_protocol::time::UnixTime;
+use auth0_server_protocol::token_endpoint::refresh_token_hash;
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -20,9 +21,9 @@ fn view() -> impl Strategy<Value = FlightView> {
     )
         .prop_map(
             |(remembered_until, in_flight, rotated_at, lane_busy)| FlightView {
-                remembered_until,
+                remembered_until: remembered_until.map(UnixTime::from_secs),
                 in_flight,
-                rotated_at,
+                rotated_at: rotated_at.map(UnixTime::from_secs),
                 lane_busy,
             },
         )
@@ -40,9 +41,9 @@ proptest! {
     #[test]
     fn acquire_follows_the_precedence_of_the_rules(v in view(), now in 0u64..300, grace in 0u64..100) {
         let grace_d = Duration::from_secs(grace);
-        let fresh = |at: Option<u64>| at.is_some_and(|at| now.saturating_sub(at) < grace);
-        let d = acquire(v, now, grace_d);
-        let remembered = v.remembered_until.is_some_and(|until| now < until);
+        let fresh = |at: Option<UnixTime>| at.is_some_and(|at| now.saturating_sub(at.as_secs()) < grace);
+        let d = acquire(v, UnixTime::from_secs(now), grace_d);
+        let remembered = v.remembered_until.is_some_and(|until| now < until.as_secs());
         let expected = if remembered {
             Acquire::Remembered
         } else if v.in_flight {
@@ -67,18 +68,19 @@ proptest! {
     /// lane and no fresh rotation exists.
     #[test]
     fn a_caller_leads_only_when_nothing_shareable_exists(v in view(), now in 0u64..300, grace in 1u64..100) {
-        let d = acquire(v, now, Duration::from_secs(grace));
+        let d = acquire(v, UnixTime::from_secs(now), Duration::from_secs(grace));
         if d.action == Acquire::Lead {
             prop_assert!(!v.in_flight && !v.lane_busy);
-            prop_assert!(v.rotated_at.is_none_or(|at| now.saturating_sub(at) >= grace));
+            prop_assert!(v.rotated_at.is_none_or(|at| now.saturating_sub(at.as_secs()) >= grace));
         }
     }
 
     /// Zero grace follows no rotation, and remembers nothing.
     #[test]
     fn zero_grace_shares_only_what_is_in_flight(v in view(), now in 0u64..300, at in 0u64..300, e in proptest::option::of(0u64..100)) {
-        let d = acquire(v, now, Duration::ZERO);
+        let d = acquire(v, UnixTime::from_secs(now), Duration::ZERO);
         prop_assert!(d.action != Acquire::Rotated);
+        let at = UnixTime::from_secs(at);
         prop_assert_eq!(remember_until(at, Duration::ZERO, e.map(Duration::from_secs)), at);
     }
 
@@ -88,9 +90,9 @@ proptest! {
     fn remembered_answers_are_never_served_past_their_expiry(
         at in 0u64..1000, grace in 0u64..120, expires_in in proptest::option::of(0u64..200), now in 0u64..1400,
     ) {
-        let until = remember_until(at, Duration::from_secs(grace), expires_in.map(Duration::from_secs));
+        let until = remember_until(UnixTime::from_secs(at), Duration::from_secs(grace), expires_in.map(Duration::from_secs));
         let view = FlightView { remembered_until: Some(until), ..FlightView::default() };
-        if acquire(view, now, Duration::from_secs(grace)).action == Acquire::Remembered {
+        if acquire(view, UnixTime::from_secs(now), Duration::from_secs(grace)).action == Acquire::Remembered {
             prop_assert!(now < at + grace);
             if let Some(e) = expires_in {
                 prop_assert!(now < at + e);
@@ -184,7 +186,7 @@ proptest! {
         garbage in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
         for p in [
-            Publication::Answer { status, content_type: ct.clone(), body: body.clone(), received_at: at },
+            Publication::Answer { status, content_type: ct.clone(), body: body.clone(), received_at: UnixTime::from_secs(at) },
             Publication::Failure { kind: FailureKind::Connect, message: message.clone() },
         ] {
             let bytes = p.encode(&binding);

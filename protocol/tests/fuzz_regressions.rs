@@ -3,15 +3,16 @@
 //! limits every parser of outside data enforces: too large is a typed error, deep JSON
 //! nesting is a typed error (never a stack overflow), nothing panics.
 
+use auth0_server_protocol::__internals::jwk::{Jwks, MAX_JWKS_LEN};
+use auth0_server_protocol::__internals::jws::unverified_claims;
+use auth0_server_protocol::__internals::jws::{Jws, MAX_JWS_LEN};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::discovery::parse_metadata;
 use auth0_server_protocol::jose::jwe::{JweKey, MAX_JWE_LEN, decrypt};
-use auth0_server_protocol::jose::jwk::{Jwks, MAX_JWKS_LEN};
-use auth0_server_protocol::jose::jws::{Jws, MAX_JWS_LEN};
 use auth0_server_protocol::login::{LoginError, MAX_CALLBACK_URL, parse_callback};
 use auth0_server_protocol::session::{MAX_SESSION_JSON, SessionDecodeError, StateData};
 use auth0_server_protocol::token_endpoint::{
-    MAX_RESPONSE_BODY, ResponseError, parse_error_body, parse_token_response, unverified_claims,
+    MAX_RESPONSE_BODY, ResponseError, parse_error_body, parse_token_response,
 };
 
 fn config() -> Config {

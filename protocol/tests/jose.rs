@@ -2,15 +2,18 @@
 //! and logout token claim validation, and "no input panics".
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use auth0_server_protocol::jose::claims::{
+use auth0_server_protocol::__internals::b64;
+use auth0_server_protocol::__internals::claims::{
     BACKCHANNEL_LOGOUT_EVENT, IdTokenExpectations, LogoutTokenClaims, LogoutTokenExpectations,
     validate_id_token, validate_logout_token,
 };
+use auth0_server_protocol::__internals::jwk::Jwks;
+use auth0_server_protocol::__internals::jws::Jws;
+use auth0_server_protocol::jose::JoseError;
 use auth0_server_protocol::jose::jwe::{self, JweKey};
-use auth0_server_protocol::jose::jwk::Jwks;
-use auth0_server_protocol::jose::jws::Jws;
-use auth0_server_protocol::jose::{JoseError, b64};
+use auth0_server_protocol::time::UnixTime;
 use proptest::prelude::*;
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey as _;
@@ -410,8 +413,8 @@ fn expect<'a>() -> IdTokenExpectations<'a> {
         client_id: CLIENT,
         nonce: Some("nonce-1"),
         organization: None,
-        now: NOW,
-        clock_tolerance: 60,
+        now: UnixTime::from_secs(NOW),
+        clock_tolerance: Duration::from_secs(60),
     }
 }
 
@@ -536,7 +539,10 @@ fn id_token_azp_mismatch() {
 
 #[test]
 fn id_token_expiry_with_tolerance() {
-    let at = |now| IdTokenExpectations { now, ..expect() };
+    let at = |now| IdTokenExpectations {
+        now: UnixTime::from_secs(now),
+        ..expect()
+    };
     let exp = NOW + 3600;
     assert_eq!(id_check(|_| {}, at(exp - 1)), Ok(()));
     assert_eq!(id_check(|_| {}, at(exp)), Ok(()), "within tolerance");
@@ -546,7 +552,7 @@ fn id_token_expiry_with_tolerance() {
         id_check(
             |_| {},
             IdTokenExpectations {
-                clock_tolerance: 0,
+                clock_tolerance: Duration::ZERO,
                 ..at(exp)
             }
         ),
@@ -696,8 +702,8 @@ fn logout_check(
         &LogoutTokenExpectations {
             issuer: ISS,
             client_id: CLIENT,
-            now: NOW,
-            clock_tolerance: 60,
+            now: UnixTime::from_secs(NOW),
+            clock_tolerance: Duration::from_secs(60),
         },
     )
 }
@@ -736,8 +742,8 @@ fn logout_token_valid_end_to_end() {
         &LogoutTokenExpectations {
             issuer: ISS,
             client_id: CLIENT,
-            now: NOW,
-            clock_tolerance: 60,
+            now: UnixTime::from_secs(NOW),
+            clock_tolerance: Duration::from_secs(60),
         },
     )
     .unwrap();

@@ -1,11 +1,12 @@
 //! The pure parts of interactive login: authorization parameters, PKCE, callback parsing.
 
+use auth0_server_protocol::__internals::b64;
 use auth0_server_protocol::config::Config;
-use auth0_server_protocol::jose::b64;
 use auth0_server_protocol::login::{
     LoginError, LoginSecrets, StartLoginOptions, authorization_params, authorization_url,
     code_challenge, parse_callback,
 };
+use auth0_server_protocol::time::UnixTime;
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -38,7 +39,8 @@ fn url_carries_sdk_params_and_per_call_params_win() {
     let options = StartLoginOptions::new()
         .param("prompt", "login")
         .param("audience", "https://other.example.com");
-    let req = authorization_params(&config(), &options, &secrets(), 100).unwrap();
+    let req =
+        authorization_params(&config(), &options, &secrets(), UnixTime::from_secs(100)).unwrap();
     let url = authorization_url("https://tenant.auth0.com/authorize", &req.params).unwrap();
     let q: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(q["response_type"], "code");
@@ -70,7 +72,7 @@ fn reserved_params_and_missing_redirect_uri_are_refused() {
         &config(),
         &StartLoginOptions::new().param("state", "x"),
         &secrets(),
-        0,
+        UnixTime::EPOCH,
     )
     .unwrap_err();
     assert_eq!(err.code(), "invalid_parameter");
@@ -79,15 +81,20 @@ fn reserved_params_and_missing_redirect_uri_are_refused() {
         .secret("0123456789abcdef0123456789abcdef")
         .build()
         .unwrap();
-    let err =
-        authorization_params(&no_redirect, &StartLoginOptions::new(), &secrets(), 0).unwrap_err();
+    let err = authorization_params(
+        &no_redirect,
+        &StartLoginOptions::new(),
+        &secrets(),
+        UnixTime::EPOCH,
+    )
+    .unwrap_err();
     assert_eq!(err, LoginError::MissingRedirectUri);
 }
 
 #[test]
 fn scope_always_contains_openid() {
     let options = StartLoginOptions::new().param("scope", "read:x offline_access");
-    let req = authorization_params(&config(), &options, &secrets(), 0).unwrap();
+    let req = authorization_params(&config(), &options, &secrets(), UnixTime::EPOCH).unwrap();
     let scope = &req.params.iter().find(|(k, _)| k == "scope").unwrap().1;
     assert_eq!(scope, "openid read:x offline_access");
 }
@@ -138,7 +145,7 @@ proptest! {
         let secrets = LoginSecrets::from_random(&random).unwrap();
         let mut options = StartLoginOptions::new();
         for (k, v) in &per_call { options = options.param(k.clone(), v.clone()); }
-        let req = authorization_params(&config(), &options, &secrets, 0).unwrap();
+        let req = authorization_params(&config(), &options, &secrets, UnixTime::EPOCH).unwrap();
         let url = authorization_url("https://tenant.auth0.com/authorize", &req.params).unwrap();
         let parsed: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         prop_assert_eq!(&parsed, &req.params);
@@ -159,12 +166,14 @@ proptest! {
 mod complete_login {
     //! `complete_interactive_login` driven by hand: exactly which effects, in which order.
 
+    use auth0_server_protocol::__internals::b64;
     use auth0_server_protocol::Core;
     use auth0_server_protocol::discovery::{CachedMetadata, Metadata};
     use auth0_server_protocol::effect::{CachedJwks, Effect, Input, Operation, Step};
-    use auth0_server_protocol::jose::{b64, jwk::Jwks};
+    use auth0_server_protocol::jose::Jwks;
     use auth0_server_protocol::secret::Secret;
     use auth0_server_protocol::session::StateData;
+    use auth0_server_protocol::time::UnixTime;
     use auth0_server_protocol::transaction::TransactionData;
     use rsa::pkcs1v15::SigningKey;
     use rsa::pkcs8::DecodePrivateKey;
@@ -220,7 +229,7 @@ mod complete_login {
                 end_session_endpoint: None,
                 revocation_endpoint: None,
             }),
-            fetched_at: NOW,
+            fetched_at: UnixTime::from_secs(NOW),
         }
     }
 
@@ -256,7 +265,7 @@ mod complete_login {
     fn drive<O: Operation>(mut op: O, mut answer: impl FnMut(&Effect) -> Input) -> Driven<O> {
         let (mut names, mut saved, mut input) = (Vec::new(), Vec::new(), Input::Start);
         for _ in 0..32 {
-            match op.step(input, NOW) {
+            match op.step(input, UnixTime::from_secs(NOW)) {
                 Step::Done(r) => return (r, names, saved),
                 Step::Effect(e) => {
                     let name = format!("{e:?}");
@@ -348,7 +357,7 @@ mod complete_login {
         let token = id_token("a", &a, claims("n1"));
         let cached = CachedJwks {
             jwks: Jwks::from_slice(&jwks_json("b", &b)).unwrap(),
-            fetched_at: NOW,
+            fetched_at: UnixTime::from_secs(NOW),
         };
         let (result, names, saved) = drive(
             core().complete_interactive_login("/callback?code=c1&state=s1"),
@@ -356,7 +365,10 @@ mod complete_login {
         );
         let err = result.unwrap_err();
         assert_eq!(err.code(), "invalid_id_token");
-        assert_eq!(err.id_token_error().map(|e| e.code()), Some("unknown_kid"));
+        assert_eq!(
+            err.id_token_error().map(|e| e.code().as_str()),
+            Some("unknown_kid")
+        );
         assert_eq!(
             names.iter().filter(|n| *n == "Http").count(),
             2,
@@ -378,7 +390,7 @@ mod complete_login {
         let token = id_token("b", &b, claims("n1"));
         let cached = CachedJwks {
             jwks: Jwks::from_slice(&jwks_json("a", &a)).unwrap(),
-            fetched_at: NOW,
+            fetched_at: UnixTime::from_secs(NOW),
         };
         let (result, _, saved) = drive(
             core().complete_interactive_login("/callback?code=c1&state=s1"),
@@ -405,7 +417,7 @@ mod complete_login {
         for (age, refetches) in [(5, false), (31, true)] {
             let cached = CachedJwks {
                 jwks: Jwks::from_slice(&jwks_json("a", &a)).unwrap(),
-                fetched_at: NOW - age,
+                fetched_at: UnixTime::from_secs(NOW - age),
             };
             let fresh = jwks_json("b", &b);
             let (result, names, _) = drive(core().handle_backchannel_logout(&token), |e| match e {
@@ -421,7 +433,7 @@ mod complete_login {
             } else {
                 assert_eq!(fetched, 0, "{names:?}");
                 assert_eq!(
-                    result.unwrap_err().token_error().map(|e| e.code()),
+                    result.unwrap_err().token_error().map(|e| e.code().as_str()),
                     Some("unknown_kid")
                 );
             }
@@ -437,7 +449,10 @@ mod complete_login {
             answers(token, None, jwks_json("a", &a)),
         );
         assert_eq!(
-            result.unwrap_err().id_token_error().map(|e| e.code()),
+            result
+                .unwrap_err()
+                .id_token_error()
+                .map(|e| e.code().as_str()),
             Some("invalid_nonce")
         );
         assert!(saved.is_empty(), "{names:?}");
@@ -453,6 +468,7 @@ mod logout {
     use auth0_server_protocol::logout::LogoutOptions;
     use auth0_server_protocol::secret::Secret;
     use auth0_server_protocol::session::StateData;
+    use auth0_server_protocol::time::UnixTime;
     use std::sync::Arc;
 
     fn metadata() -> CachedMetadata {
@@ -466,7 +482,7 @@ mod logout {
                 end_session_endpoint: Some("https://tenant.auth0.com/oidc/logout".into()),
                 revocation_endpoint: Some("https://tenant.auth0.com/oauth/revoke".into()),
             }),
-            fetched_at: 100,
+            fetched_at: UnixTime::from_secs(100),
         }
     }
 
@@ -479,7 +495,7 @@ mod logout {
         let mut op = Core::new(super::config()).logout(options);
         let (mut input, mut names, mut form) = (Input::Start, Vec::new(), Vec::new());
         loop {
-            match op.step(input, 100) {
+            match op.step(input, UnixTime::from_secs(100)) {
                 Step::Done(r) => return (r.unwrap(), names, form),
                 Step::Effect(e) => {
                     names.push(

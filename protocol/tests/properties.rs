@@ -4,6 +4,7 @@
 
 mod common;
 
+use auth0_server_protocol::__internals::jws::unverified_claims;
 use auth0_server_protocol::access_token::{
     AccessTokenRequest, apply_refresh, is_expired, select_token_set,
 };
@@ -13,12 +14,12 @@ use auth0_server_protocol::effect::{Input, Operation, Step};
 use auth0_server_protocol::scope::merge_scopes;
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{StateData, TokenSet};
-use auth0_server_protocol::token_endpoint::{
-    TokenResponse, parse_token_response, unverified_claims,
-};
+use auth0_server_protocol::time::UnixTime;
+use auth0_server_protocol::token_endpoint::{TokenResponse, parse_token_response};
 use common::*;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 const AUDIENCES: [&str; 3] = ["default", "https://a/", "https://b/"];
 
@@ -153,7 +154,7 @@ proptest! {
         };
         let granted = granted.filter(|s| !s.trim().is_empty());
         let resp = response("opaque-new".into(), granted.clone(), rotated.clone(), expires_in);
-        let token = apply_refresh(&mut session, audience, requested.as_deref(), &resp, NOW).expect("an opaque token is accepted");
+        let token = apply_refresh(&mut session, audience, requested.as_deref(), &resp, UnixTime::from_secs(NOW)).expect("an opaque token is accepted");
         let after_once = session.clone();
 
         // The refresh token is kept or rotated, never lost.
@@ -174,7 +175,7 @@ proptest! {
         prop_assert_eq!(token.expires_at, expires_in.map_or(NOW, |e| NOW + e));
 
         // An identical second refresh replaces rather than appends.
-        apply_refresh(&mut session, audience, requested.as_deref(), &resp, NOW).expect("accepted again");
+        apply_refresh(&mut session, audience, requested.as_deref(), &resp, UnixTime::from_secs(NOW)).expect("accepted again");
         prop_assert_eq!(session.token_sets.len(), after_once.token_sets.len());
         prop_assert_eq!(&session, &after_once);
     }
@@ -186,14 +187,14 @@ proptest! {
         call_scope in prop::option::of(scope_string()),
         noise in prop::collection::vec(token_set(), 0..4),
     ) {
-        let core = core(config_builder().audience("https://a/").scope_for("https://a/", "openid read:a").leeway(leeway));
+        let core = core(config_builder().audience("https://a/").scope_for("https://a/", "openid read:a").leeway(Duration::from_secs(leeway)));
         let requested = merge_scopes(Some("openid read:a"), call_scope.as_deref());
         let expires_at = (NOW as i64 + offset) as u64;
         // Noise only for other audiences, so the exact-match set below is the one selected.
         let mut sets: Vec<TokenSet> = noise.into_iter().filter(|s| s.audience != "https://a/").collect();
         sets.push(TokenSet { audience: "https://a/".into(), access_token: Secret::new("cached"), scope: requested, expires_at });
         let session = StateData { refresh_token: Some(Secret::new(REFRESH_TOKEN)), token_sets: sets, ..Default::default() };
-        let expired = is_expired(expires_at, NOW, leeway);
+        let expired = is_expired(UnixTime::from_secs(expires_at), UnixTime::from_secs(NOW), Duration::from_secs(leeway));
         prop_assert_eq!(expired, offset <= leeway as i64);
         let mut script = Script::new().session(Some(session));
         if expired {
@@ -285,12 +286,12 @@ proptest! {
         };
         let mut finished = false;
         for &c in &choices {
-            let step = op.step(input(c), NOW);
+            let step = op.step(input(c), UnixTime::from_secs(NOW));
             if finished {
                 prop_assert!(matches!(step, Step::Done(Err(ref e)) if e.code() == "unexpected_input"));
             }
             finished |= matches!(step, Step::Done(_));
-            let _ = conn.step(input(c), NOW);
+            let _ = conn.step(input(c), UnixTime::from_secs(NOW));
         }
     }
 }

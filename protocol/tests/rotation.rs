@@ -12,6 +12,7 @@ use auth0_server_protocol::effect::{
 };
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{StateData, TokenSet};
+use auth0_server_protocol::time::UnixTime;
 use common::{cached_metadata, config_builder, core, json};
 
 const NOW: u64 = 1_800_000_000;
@@ -47,7 +48,7 @@ fn param(req: &HttpRequest, name: &str) -> Option<String> {
 fn first_request<O: Operation>(op: &mut O) -> HttpRequest {
     let mut input = Input::Start;
     loop {
-        match op.step(input, NOW) {
+        match op.step(input, UnixTime::from_secs(NOW)) {
             Step::Effect(Effect::LoadSession) => input = Input::Session(Some(expired_session())),
             Step::Effect(Effect::LoadMetadata) => {
                 input = Input::Metadata(Some(cached_metadata(NOW, 1)))
@@ -78,8 +79,10 @@ fn a_rotated_refresh_token_is_spent_instead_of_the_old_one() {
         core(config_builder().audience(AUDIENCE)).get_access_token(AccessTokenRequest::default());
     let first = first_request(&mut op);
     let key = first.coalesce.as_ref().unwrap().key.clone();
-    let Step::Effect(Effect::Http(second)) = op.step(Input::Rotated(Secret::new("rt-new")), NOW)
-    else {
+    let Step::Effect(Effect::Http(second)) = op.step(
+        Input::Rotated(Secret::new("rt-new")),
+        UnixTime::from_secs(NOW),
+    ) else {
         panic!("expected the request again")
     };
     assert_eq!(param(&second, "refresh_token").as_deref(), Some("rt-new"));
@@ -92,7 +95,7 @@ fn a_rotated_refresh_token_is_spent_instead_of_the_old_one() {
     // The answer does not rotate again: the session keeps the token it spent.
     let Step::Effect(Effect::SaveSession(saved)) = op.step(
         Input::Http(json(200, r#"{"access_token":"at-new","expires_in":60}"#)),
-        NOW,
+        UnixTime::from_secs(NOW),
     ) else {
         panic!("expected a save")
     };
@@ -106,7 +109,7 @@ fn a_rotated_refresh_token_is_spent_instead_of_the_old_one() {
             .iter()
             .any(|t| t.access_token.expose() == "at-new")
     );
-    let Step::Done(Ok(token)) = op.step(Input::Done, NOW) else {
+    let Step::Done(Ok(token)) = op.step(Input::Done, UnixTime::from_secs(NOW)) else {
         panic!("expected the token")
     };
     assert_eq!(token.access_token.expose(), "at-new");
@@ -119,11 +122,17 @@ fn a_token_that_keeps_rotating_is_an_error_not_a_loop() {
     first_request(&mut op);
     for i in 0..MAX_ROTATIONS_FOLLOWED {
         assert!(matches!(
-            op.step(Input::Rotated(Secret::new(format!("rt-{i}"))), NOW),
+            op.step(
+                Input::Rotated(Secret::new(format!("rt-{i}"))),
+                UnixTime::from_secs(NOW)
+            ),
             Step::Effect(Effect::Http(_))
         ));
     }
-    let Step::Done(Err(e)) = op.step(Input::Rotated(Secret::new("rt-last")), NOW) else {
+    let Step::Done(Err(e)) = op.step(
+        Input::Rotated(Secret::new("rt-last")),
+        UnixTime::from_secs(NOW),
+    ) else {
         panic!("expected an error")
     };
     assert_eq!(e.code(), "unexpected_input");
@@ -136,14 +145,16 @@ fn the_connection_exchange_also_spends_the_rotated_token() {
     let first = first_request(&mut op);
     assert_eq!(param(&first, "subject_token").as_deref(), Some("rt-old"));
     assert!(first.coalesce.as_ref().unwrap().lane.is_some());
-    let Step::Effect(Effect::Http(second)) = op.step(Input::Rotated(Secret::new("rt-new")), NOW)
-    else {
+    let Step::Effect(Effect::Http(second)) = op.step(
+        Input::Rotated(Secret::new("rt-new")),
+        UnixTime::from_secs(NOW),
+    ) else {
         panic!("expected the exchange again")
     };
     assert_eq!(param(&second, "subject_token").as_deref(), Some("rt-new"));
     let Step::Effect(Effect::SaveSession(saved)) = op.step(
         Input::Http(json(200, r#"{"access_token":"ya29","expires_in":60}"#)),
-        NOW,
+        UnixTime::from_secs(NOW),
     ) else {
         panic!("expected a save")
     };

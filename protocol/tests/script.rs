@@ -6,6 +6,7 @@ use auth0_server_protocol::access_token::AccessTokenRequest;
 use auth0_server_protocol::effect::{Input, Operation, Step};
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{Internal, StateData};
+use auth0_server_protocol::time::UnixTime;
 use common::*;
 
 fn session() -> StateData {
@@ -111,10 +112,16 @@ fn get_session_returns_the_session_without_internal() {
 fn get_user_and_get_session_reject_wrong_input() {
     let core = core(config_builder());
     let mut op = core.get_user();
-    assert!(matches!(op.step(Input::Done, NOW), Step::Done(Err(_))));
+    assert!(matches!(
+        op.step(Input::Done, UnixTime::from_secs(NOW)),
+        Step::Done(Err(_))
+    ));
     let mut op = core.get_session();
-    assert!(matches!(op.step(Input::Start, NOW), Step::Effect(_)));
-    match op.step(Input::Http(json(200, "{}")), NOW) {
+    assert!(matches!(
+        op.step(Input::Start, UnixTime::from_secs(NOW)),
+        Step::Effect(_)
+    ));
+    match op.step(Input::Http(json(200, "{}")), UnixTime::from_secs(NOW)) {
         Step::Done(Err(e)) => assert_eq!(e.expected, "LoadSession"),
         other => panic!("{other:?}"),
     }

@@ -7,6 +7,7 @@ use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 use auth0_server_protocol::login::{
     LoginSecrets, StartLoginOptions, authorization_params, parse_callback,
 };
+use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
 use std::collections::BTreeMap;
 
@@ -32,7 +33,8 @@ fn secrets() -> LoginSecrets {
 #[test]
 fn organization_given_as_a_plain_param_is_validated_in_the_id_token() {
     let options = StartLoginOptions::new().param("organization", "org_abc");
-    let req = authorization_params(&config(), &options, &secrets(), 100).unwrap();
+    let req =
+        authorization_params(&config(), &options, &secrets(), UnixTime::from_secs(100)).unwrap();
     let sent: BTreeMap<_, _> = req.params.iter().cloned().collect();
     assert_eq!(sent["organization"], "org_abc");
     assert_eq!(req.transaction.organization.as_deref(), Some("org_abc"));
@@ -50,7 +52,8 @@ fn per_call_organization_param_is_the_one_validated_not_the_configured_one() {
         .build()
         .unwrap();
     let options = StartLoginOptions::new().param("organization", "org_call");
-    let req = authorization_params(&config, &options, &secrets(), 100).unwrap();
+    let req =
+        authorization_params(&config, &options, &secrets(), UnixTime::from_secs(100)).unwrap();
     let sent: BTreeMap<_, _> = req.params.iter().cloned().collect();
     assert_eq!(sent["organization"], "org_call");
     assert_eq!(req.transaction.organization.as_deref(), Some("org_call"));
@@ -71,7 +74,9 @@ fn callback_and_login_operation_debug_never_show_the_authorization_code() {
     let mut op = core.complete_interactive_login(&callback_url);
     let shown = format!("{op:?}");
     assert!(!shown.contains(CODE), "{shown}");
-    let Step::Effect(Effect::LoadTransaction { .. }) = op.step(Input::Start, 1_000) else {
+    let Step::Effect(Effect::LoadTransaction { .. }) =
+        op.step(Input::Start, UnixTime::from_secs(1_000))
+    else {
         panic!("expected LoadTransaction");
     };
     let tx = TransactionData {
@@ -81,7 +86,9 @@ fn callback_and_login_operation_debug_never_show_the_authorization_code() {
         created_at: 1_000,
         ..Default::default()
     };
-    let Step::Effect(Effect::LoadMetadata) = op.step(Input::Transaction(Some(tx)), 1_000) else {
+    let Step::Effect(Effect::LoadMetadata) =
+        op.step(Input::Transaction(Some(tx)), UnixTime::from_secs(1_000))
+    else {
         panic!("expected LoadMetadata");
     };
     let shown = format!("{op:?}");

@@ -684,7 +684,7 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
         .audience(DEFAULT_AUDIENCE)
         .build()
         .unwrap();
-    let now = Clock::system().now();
+    let now = Clock::system().now().as_secs();
     let refresh_token = emu.issue_refresh_token(RefreshGrant::default());
     let state = StateData {
         user: Some(serde_json::from_value(json!({"sub": "auth0|emulator-user"})).unwrap()),

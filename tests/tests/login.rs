@@ -21,7 +21,7 @@ use login_support::{Browser, CALLBACK, Clients, Fixture, Jar, follow, query, que
 use serde_json::{Map, Value, json};
 use sha2::Digest;
 
-const SESSION_COOKIE: &str = auth0_server::store::memory::DEFAULT_SESSION_COOKIE;
+const SESSION_COOKIE: &str = auth0_server::store::memory::DEFAULT_SESSION_ID_COOKIE;
 
 fn now() -> u64 {
     adapter_support::now()
@@ -539,7 +539,7 @@ fn invalid_logout_tokens_delete_nothing<C: Clients>() {
             panic!("{case}: {err:?}")
         };
         assert_eq!(
-            e.token_error().map(|t| t.code()),
+            e.token_error().map(|t| t.code().as_str()),
             Some("invalid_logout_token"),
             "{case}"
         );
@@ -598,7 +598,9 @@ fn rejects_id_token<C: Clients>(
     let err = b.complete(&callback).unwrap_err();
     assert_rejected(&fx, &b, &err, "invalid_id_token");
     assert_eq!(
-        login_error(&err).id_token_error().map(|e| e.code()),
+        login_error(&err)
+            .id_token_error()
+            .map(|e| e.code().as_str()),
         Some(reason),
         "{err}"
     );
@@ -712,7 +714,9 @@ fn rejects_unknown_kid_after_one_refetch<C: Clients>() {
     let err = b.complete(&callback).unwrap_err();
     assert_eq!(err.code(), "invalid_id_token", "{err}");
     assert_eq!(
-        login_error(&err).id_token_error().map(|e| e.code()),
+        login_error(&err)
+            .id_token_error()
+            .map(|e| e.code().as_str()),
         Some("unknown_kid")
     );
     assert_eq!(

@@ -49,10 +49,14 @@ pub const DEFAULT_SESSION_CAPACITY: usize = 100_000;
 /// Default most login transactions held at once.
 pub const DEFAULT_TRANSACTION_CAPACITY: usize = 10_000;
 /// How long a login transaction lives, seconds.
-pub const TRANSACTION_LIFETIME: u64 = 3600;
+pub const TRANSACTION_LIFETIME: u64 =
+    auth0_server_protocol::transaction::TRANSACTION_MAX_AGE.as_secs();
 
-/// The default name of the session-id cookie.
-pub const DEFAULT_SESSION_COOKIE: &str = "__a0_sid";
+/// The default name of the cookie that holds a server-side session's id (the memory and
+/// Redis stores). Not to be confused with the encrypted cookie store's
+/// [`DEFAULT_SESSION_COOKIE`](super::cookie::DEFAULT_SESSION_COOKIE), which holds the session
+/// itself.
+pub const DEFAULT_SESSION_ID_COOKIE: &str = "__a0_sid";
 
 /// Bytes of randomness in a session id (256 bits).
 const SESSION_ID_BYTES: usize = 32;
@@ -100,7 +104,7 @@ impl MemoryStateStore {
     pub fn new() -> Self {
         MemoryStateStore {
             sessions: Mutex::new(HashMap::new()),
-            cookie_name: DEFAULT_SESSION_COOKIE.to_owned(),
+            cookie_name: DEFAULT_SESSION_ID_COOKIE.to_owned(),
             secure: true,
             clock: Clock::system(),
             lifetime: SessionLifetime::default(),
@@ -116,13 +120,13 @@ impl MemoryStateStore {
 
     /// The absolute session lifetime (default 7 days from creation).
     pub fn absolute_duration(mut self, duration: Duration) -> Self {
-        self.lifetime.absolute = duration.as_secs();
+        self.lifetime.absolute = duration;
         self
     }
 
     /// The inactivity limit (default 3 days from the last use).
     pub fn inactivity_duration(mut self, duration: Duration) -> Self {
-        self.lifetime.inactivity = duration.as_secs();
+        self.lifetime.inactivity = duration;
         self
     }
 
@@ -165,7 +169,7 @@ impl MemoryStateStore {
 
     /// `state` with `created_at` (when 0) and `last_active_at` set to now.
     fn stamped(&self, state: &StateData) -> StateData {
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let mut state = state.clone();
         if state.internal.created_at == 0 {
             state.internal.created_at = now;
@@ -177,10 +181,13 @@ impl MemoryStateStore {
     /// Inserts, keeping the store within its capacity: expired sessions go first, then the
     /// least recently active.
     fn put(&self, id: String, state: StateData) {
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let mut sessions = lock(&self.sessions);
         if !sessions.contains_key(&id) && sessions.len() >= self.capacity {
-            sessions.retain(|_, s| self.lifetime.is_live(s, now));
+            sessions.retain(|_, s| {
+                self.lifetime
+                    .is_live(s, auth0_server_protocol::time::UnixTime::from_secs(now))
+            });
             while sessions.len() >= self.capacity {
                 let oldest = sessions
                     .iter()
@@ -238,18 +245,24 @@ impl StateStore for MemoryStateStore {
         let Some(id) = self.id(options).map(str::to_owned) else {
             return Ok(None);
         };
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let mut sessions = lock(&self.sessions);
         let Some(state) = sessions.get_mut(&id) else {
             return Ok(None);
         };
-        if !self.lifetime.is_live(state, now) {
+        if !self
+            .lifetime
+            .is_live(state, auth0_server_protocol::time::UnixTime::from_secs(now))
+        {
             sessions.remove(&id);
             drop(sessions);
             options.remove_cookie(&self.cookie_name, self.attributes());
             return Ok(None);
         }
-        if self.lifetime.needs_touch(state, now) {
+        if self
+            .lifetime
+            .needs_touch(state, auth0_server_protocol::time::UnixTime::from_secs(now))
+        {
             state.internal.last_active_at = Some(now);
         }
         Ok(Some(state.clone()))
@@ -361,7 +374,7 @@ impl TransactionStore for MemoryTransactionStore {
         let Some(cookie) = options.cookie(key) else {
             return Ok(None);
         };
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let mut transactions = lock(&self.transactions);
         match transactions.get(key) {
             Some((binding, tx)) if Self::is_live(tx, now) => {
@@ -389,7 +402,7 @@ impl TransactionStore for MemoryTransactionStore {
             ));
         }
         let binding = random_token(BINDING_BYTES)?;
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let mut tx = transaction.clone();
         if tx.created_at == 0 {
             tx.created_at = now;

@@ -14,13 +14,12 @@
 //!
 //! Call these only after [`super::jws::Jws::verify_rs256`] succeeded.
 
+use crate::time::UnixTime;
 use serde_json::{Map, Value};
+use std::time::Duration;
 use subtle::ConstantTimeEq as _;
 
 use super::JoseError;
-
-/// Default clock tolerance for token times, in seconds (DESIGN §5).
-pub const DEFAULT_CLOCK_TOLERANCE: u64 = 60;
 
 /// The `events` member that marks a back-channel logout token.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -36,10 +35,10 @@ pub struct IdTokenExpectations<'a> {
     pub nonce: Option<&'a str>,
     /// The organization requested at login (`org_…` id or a name), when one was.
     pub organization: Option<&'a str>,
-    /// Current time, Unix seconds.
-    pub now: u64,
-    /// Allowed clock skew in seconds ([`DEFAULT_CLOCK_TOLERANCE`]).
-    pub clock_tolerance: u64,
+    /// Current time.
+    pub now: UnixTime,
+    /// Allowed clock skew ([`crate::time::DEFAULT_CLOCK_TOLERANCE`] by default).
+    pub clock_tolerance: Duration,
 }
 
 /// What a logout token must say to be accepted.
@@ -49,10 +48,10 @@ pub struct LogoutTokenExpectations<'a> {
     pub issuer: &'a str,
     /// This application's client id, expected in `aud`.
     pub client_id: &'a str,
-    /// Current time, Unix seconds.
-    pub now: u64,
-    /// Allowed clock skew in seconds.
-    pub clock_tolerance: u64,
+    /// Current time.
+    pub now: UnixTime,
+    /// Allowed clock skew.
+    pub clock_tolerance: Duration,
 }
 
 /// The claims of a valid logout token that select the sessions to end.
@@ -181,8 +180,8 @@ fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), Jo
 /// `exp` must satisfy `now < exp + tolerance`; when `required`, it must be present.
 fn check_expiry(
     claims: &Map<String, Value>,
-    now: u64,
-    tolerance: u64,
+    now: UnixTime,
+    tolerance: Duration,
     required: bool,
 ) -> Result<(), JoseError> {
     let exp = match claims.get("exp") {
@@ -190,7 +189,7 @@ fn check_expiry(
         Some(v) => v.as_f64().ok_or(JoseError::MissingExp)?,
         None => return Err(JoseError::MissingExp),
     };
-    if (now as f64) < exp + tolerance as f64 {
+    if (now.as_secs() as f64) < exp + tolerance.as_secs() as f64 {
         Ok(())
     } else {
         Err(JoseError::TokenExpired)
@@ -198,12 +197,16 @@ fn check_expiry(
 }
 
 /// `iat` must be present, numeric, and not beyond `tolerance` in the future.
-fn check_issued_at(claims: &Map<String, Value>, now: u64, tolerance: u64) -> Result<(), JoseError> {
+fn check_issued_at(
+    claims: &Map<String, Value>,
+    now: UnixTime,
+    tolerance: Duration,
+) -> Result<(), JoseError> {
     let iat = claims
         .get("iat")
         .and_then(Value::as_f64)
         .ok_or(JoseError::MissingIat)?;
-    if iat <= now as f64 + tolerance as f64 {
+    if iat <= now.as_secs() as f64 + tolerance.as_secs() as f64 {
         Ok(())
     } else {
         Err(JoseError::IssuedInFuture)

@@ -1,5 +1,7 @@
 //! The one error type of the JOSE layer.
 
+use crate::error_code::ErrorCode;
+
 /// Why a token, a key set or an encrypted payload was rejected.
 ///
 /// Each variant has a stable machine-readable [`code`](JoseError::code). Messages describe the
@@ -75,26 +77,26 @@ pub enum JoseError {
 
 impl JoseError {
     /// Stable machine-readable code of this error, e.g. `"unknown_kid"`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            JoseError::Malformed(_) => "malformed_token",
-            JoseError::TooLarge { .. } => "too_large",
-            JoseError::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
-            JoseError::UnknownKid(_) => "unknown_kid",
-            JoseError::InvalidJwks(_) => "invalid_jwks",
-            JoseError::InvalidSignature => "invalid_signature",
-            JoseError::InvalidIssuer => "invalid_issuer",
-            JoseError::InvalidAudience => "invalid_audience",
-            JoseError::InvalidAzp => "invalid_azp",
-            JoseError::InvalidSubject => "invalid_subject",
-            JoseError::MissingExp => "missing_exp",
-            JoseError::TokenExpired => "token_expired",
-            JoseError::MissingIat => "missing_iat",
-            JoseError::IssuedInFuture => "invalid_iat",
-            JoseError::InvalidNonce => "invalid_nonce",
-            JoseError::OrganizationMismatch => "organization_mismatch",
-            JoseError::InvalidLogoutToken(_) => "invalid_logout_token",
-            JoseError::DecryptionFailed => "decryption_failed",
+            JoseError::Malformed(_) => ErrorCode::MalformedToken,
+            JoseError::TooLarge { .. } => ErrorCode::TooLarge,
+            JoseError::UnsupportedAlgorithm { .. } => ErrorCode::UnsupportedAlgorithm,
+            JoseError::UnknownKid(_) => ErrorCode::UnknownKid,
+            JoseError::InvalidJwks(_) => ErrorCode::InvalidJwks,
+            JoseError::InvalidSignature => ErrorCode::InvalidSignature,
+            JoseError::InvalidIssuer => ErrorCode::InvalidIssuer,
+            JoseError::InvalidAudience => ErrorCode::InvalidAudience,
+            JoseError::InvalidAzp => ErrorCode::InvalidAzp,
+            JoseError::InvalidSubject => ErrorCode::InvalidSubject,
+            JoseError::MissingExp => ErrorCode::MissingExp,
+            JoseError::TokenExpired => ErrorCode::TokenExpired,
+            JoseError::MissingIat => ErrorCode::MissingIat,
+            JoseError::IssuedInFuture => ErrorCode::InvalidIat,
+            JoseError::InvalidNonce => ErrorCode::InvalidNonce,
+            JoseError::OrganizationMismatch => ErrorCode::OrganizationMismatch,
+            JoseError::InvalidLogoutToken(_) => ErrorCode::InvalidLogoutToken,
+            JoseError::DecryptionFailed => ErrorCode::DecryptionFailed,
         }
     }
 

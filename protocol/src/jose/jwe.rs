@@ -37,7 +37,7 @@ pub const MAX_JWE_LEN: usize = 64 * 1024;
 pub const HKDF_INFO: &[u8] = b"Auth0 Generated Encryption";
 
 /// The protected header this module writes: `{"alg":"dir","enc":"A256CBC-HS512"}`, encoded.
-pub const HEADER_B64: &str = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2Q0JDLUhTNTEyIn0";
+pub(crate) const HEADER_B64: &str = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2Q0JDLUhTNTEyIn0";
 
 const IV_LEN: usize = 16;
 const TAG_LEN: usize = 32;
@@ -71,7 +71,7 @@ impl JweKey {
     }
 
     /// Uses `cek` directly: MAC key = first 32 bytes, AES key = last 32 bytes.
-    pub fn from_cek(cek: &[u8; 64]) -> JweKey {
+    pub(crate) fn from_cek(cek: &[u8; 64]) -> JweKey {
         let (mac_key, aes_key) = cek.split_at(32);
         JweKey {
             mac: <Hmac<Sha512> as hmac::Mac>::new_from_slice(mac_key)

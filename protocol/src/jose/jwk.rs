@@ -67,7 +67,7 @@ impl JwkKey {
     }
 
     /// The RS256 (RSASSA-PKCS1-v1_5 with SHA-256) verifier for this key.
-    pub fn verifier(&self) -> &VerifyingKey<Sha256> {
+    pub(crate) fn verifier(&self) -> &VerifyingKey<Sha256> {
         &self.verifier
     }
 

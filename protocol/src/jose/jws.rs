@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use base64::Engine as _;
 use rsa::pkcs1v15::Signature;
 use rsa::signature::Verifier as _;
 use serde_json::{Map, Value};
@@ -156,6 +157,24 @@ fn parse_header(header: &Map<String, Value>) -> Result<JwsHeader, JoseError> {
     })
 }
 
+/// The claims of a JWT's payload, decoded without verifying the signature. Used only for
+/// tokens received directly from the token endpoint over TLS (OpenID Core §3.1.3.7 (6)), to
+/// read `aud` of an access token or `sub`/`iss` of a refreshed ID token.
+pub fn unverified_claims(token: &str) -> Option<serde_json::Map<String, Value>> {
+    if token.len() > 64 * 1024 {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +228,14 @@ mod tests {
         }
         let huge = "a".repeat(MAX_JWS_LEN + 1);
         assert_eq!(Jws::parse(&huge).unwrap_err().code(), "too_large");
+    }
+
+    #[test]
+    fn unverified_claims_reads_payload() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"aud":"x"}"#);
+        let c = unverified_claims(&format!("e30.{payload}.sig")).unwrap();
+        assert_eq!(c["aud"], "x");
+        assert!(unverified_claims("opaque-token").is_none());
+        assert!(unverified_claims("a.b.c.d").is_none());
     }
 }

@@ -21,6 +21,7 @@ use auth0_server_protocol::config::Config;
 use auth0_server_protocol::discovery::{CachedMetadata, Metadata};
 use auth0_server_protocol::effect::{Coalesce, Effect, Input, Operation, Step};
 use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::time::UnixTime;
 use base64::Engine;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -195,7 +196,7 @@ impl Script {
         let mut input = Input::Start;
         let max = self.max_steps.unwrap_or(32);
         for _ in 0..max {
-            let effect = match op.step(input, now) {
+            let effect = match op.step(input, UnixTime::from_secs(now)) {
                 Step::Done(result) => {
                     assert!(
                         self.http.is_empty(),
@@ -314,7 +315,7 @@ pub fn metadata() -> Metadata {
 pub fn cached_metadata(now: u64, age: u64) -> CachedMetadata {
     CachedMetadata {
         metadata: Arc::new(metadata()),
-        fetched_at: now - age,
+        fetched_at: UnixTime::from_secs(now - age),
     }
 }
 

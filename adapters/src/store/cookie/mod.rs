@@ -89,17 +89,18 @@ use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 pub const DEFAULT_SESSION_COOKIE: &str = "_a0_session";
 /// Default absolute session duration: 7 days from creation.
 pub const DEFAULT_ABSOLUTE_DURATION: Duration =
-    Duration::from_secs(auth0_server_protocol::session::DEFAULT_ABSOLUTE_LIFETIME);
+    auth0_server_protocol::session::DEFAULT_ABSOLUTE_LIFETIME;
 /// Default inactivity duration: 3 days from the last use.
 pub const DEFAULT_INACTIVITY_DURATION: Duration =
-    Duration::from_secs(auth0_server_protocol::session::DEFAULT_INACTIVITY_LIMIT);
+    auth0_server_protocol::session::DEFAULT_INACTIVITY_LIMIT;
 /// A session read more than this many seconds after its last write is rewritten with
 /// `last_active_at = now` (rolling expiry without a write on every request).
 pub use auth0_server_protocol::session::TOUCH_INTERVAL;
 /// Default number of decoded sessions a [`CookieStateStore`] caches.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// Default lifetime of a login transaction, in seconds (1 hour).
-pub const DEFAULT_TRANSACTION_MAX_AGE: u64 = 3600;
+pub const DEFAULT_TRANSACTION_MAX_AGE: u64 =
+    auth0_server_protocol::transaction::TRANSACTION_MAX_AGE.as_secs();
 
 /// Whether an application at `url` is served over plain http on a loopback host
 /// (`localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`), where browsers would not send
@@ -211,13 +212,13 @@ impl CookieStateStore {
     /// When the session ends: the earlier of its inactivity and absolute limits.
     fn lifetime(&self) -> SessionLifetime {
         SessionLifetime {
-            absolute: self.absolute,
-            inactivity: self.inactivity,
+            absolute: Duration::from_secs(self.absolute),
+            inactivity: Duration::from_secs(self.inactivity),
         }
     }
 
     fn expires_at(&self, state: &StateData) -> u64 {
-        self.lifetime().expires_at(state)
+        self.lifetime().expires_at(state).as_secs()
     }
 
     fn clear(&self, options: &mut CookieOptions) {
@@ -347,7 +348,7 @@ impl StateStore for CookieStateStore {
     /// cleared; a valid session last written more than [`TOUCH_INTERVAL`] seconds ago is
     /// rewritten with `last_active_at = now`.
     fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let parts = match chunks::read_parts(options, &self.identifier) {
             Parts::Absent => return Ok(None),
             Parts::Invalid => {
@@ -379,7 +380,10 @@ impl StateStore for CookieStateStore {
                 }
             }
         };
-        if self.lifetime().needs_touch(&state, now) {
+        if self.lifetime().needs_touch(
+            &state,
+            auth0_server_protocol::time::UnixTime::from_secs(now),
+        ) {
             let mut touched = state.clone();
             touched.internal.last_active_at = Some(now);
             // Extending the rolling expiry is best effort: a session that no longer fits in
@@ -396,7 +400,7 @@ impl StateStore for CookieStateStore {
     /// `internal.created_at = now` when it is 0). Errors when the encrypted session needs
     /// more than [`chunks::MAX_CHUNKS`] cookies.
     fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let mut state = state.clone();
         if state.internal.created_at == 0 {
             state.internal.created_at = now;
@@ -582,7 +586,7 @@ impl TransactionStore for CookieTransactionStore {
             }
             Read::Value(v) => v,
         };
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let tx = self
             .codec(key)
             .decrypt(&value)
@@ -608,7 +612,7 @@ impl TransactionStore for CookieTransactionStore {
                 "cookie transaction store: the transaction key is not a valid cookie name",
             ));
         }
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let mut tx = transaction.clone();
         if tx.created_at == 0 {
             tx.created_at = now;

@@ -68,7 +68,7 @@ fn get_within_touch_interval_writes_nothing_after_it_rewrites() {
     let mut o = CookieOptions::new();
     store.set(&session(), &mut o).unwrap();
     let mut req = next_request(&o);
-    now.fetch_add(TOUCH_INTERVAL, Ordering::SeqCst);
+    now.fetch_add(TOUCH_INTERVAL.as_secs(), Ordering::SeqCst);
     let s = store.get(&mut req).unwrap().unwrap();
     assert!(req.set_cookie_headers().is_empty());
     assert_eq!(s.internal.last_active_at, Some(T0));
@@ -76,7 +76,10 @@ fn get_within_touch_interval_writes_nothing_after_it_rewrites() {
     now.fetch_add(1, Ordering::SeqCst);
     let s = store.get(&mut req).unwrap().unwrap();
     assert_eq!(req.set_cookie_headers().len(), 1);
-    assert_eq!(s.internal.last_active_at, Some(T0 + TOUCH_INTERVAL + 1));
+    assert_eq!(
+        s.internal.last_active_at,
+        Some(T0 + TOUCH_INTERVAL.as_secs() + 1)
+    );
     assert_eq!(s.internal.created_at, T0, "creation time is kept");
 }
 

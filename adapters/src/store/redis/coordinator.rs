@@ -629,6 +629,7 @@ impl crate::coordinator::AsyncRefreshCoordinator for AsyncRedisRefreshCoordinato
 mod tests {
     use super::*;
     use auth0_server_protocol::access_token::refresh_token_hash;
+    use auth0_server_protocol::time::UnixTime;
 
     fn refreshes() -> Refreshes {
         RedisRefreshCoordinator::builder_with_secrets(
@@ -648,7 +649,7 @@ mod tests {
         );
         Ok(CoordinatedResponse {
             response,
-            received_at: 1234,
+            received_at: UnixTime::from_secs(1234),
         })
     }
 
@@ -660,7 +661,7 @@ mod tests {
         assert!(!value.contains("at-secret"));
         assert_eq!(ttl, 60_000, "a success lives for the grace window");
         let back = r.decode("h1", &value).unwrap().unwrap();
-        assert_eq!(back.received_at, 1234);
+        assert_eq!(back.received_at.as_secs(), 1234);
         assert_eq!(back.response.body(), ok.unwrap().response.body());
         assert_eq!(
             back.response.headers()[http::header::CONTENT_TYPE],

@@ -87,7 +87,7 @@ pub use super::cookie::{
     DEFAULT_ABSOLUTE_DURATION, DEFAULT_INACTIVITY_DURATION, DEFAULT_TRANSACTION_MAX_AGE,
     TOUCH_INTERVAL,
 };
-pub use super::memory::DEFAULT_SESSION_COOKIE;
+pub use super::memory::DEFAULT_SESSION_ID_COOKIE;
 
 use self::pool::{Endpoint, Pool};
 use super::cookie::chunks;
@@ -181,7 +181,7 @@ pub(crate) enum Loaded {
 
 impl Sessions {
     pub(crate) fn now(&self) -> u64 {
-        self.clock.now()
+        self.clock.now().as_secs()
     }
 
     pub(crate) fn id<'a>(&self, options: &'a CookieOptions) -> Option<&'a str> {
@@ -222,13 +222,13 @@ impl Sessions {
 
     fn lifetime(&self) -> SessionLifetime {
         SessionLifetime {
-            absolute: self.absolute,
-            inactivity: self.inactivity,
+            absolute: Duration::from_secs(self.absolute),
+            inactivity: Duration::from_secs(self.inactivity),
         }
     }
 
     fn expires_at(&self, state: &StateData) -> u64 {
-        self.lifetime().expires_at(state)
+        self.lifetime().expires_at(state).as_secs()
     }
 
     /// Stamps `created_at` (when 0) and `last_active_at = now`, encrypts. `None` when the
@@ -288,7 +288,10 @@ impl Sessions {
         let Some(mut state) = state else {
             return Ok(Loaded::Gone { leftover: true });
         };
-        if self.lifetime().needs_touch(&state, now) {
+        if self.lifetime().needs_touch(
+            &state,
+            auth0_server_protocol::time::UnixTime::from_secs(now),
+        ) {
             state.internal.last_active_at = Some(now);
             if let Some(p) = self.encode(&state, now)? {
                 return Ok(Loaded::Touch(state, p));
@@ -407,7 +410,7 @@ impl RedisStateStore {
             secrets: secrets.into_iter().map(Secret::new).collect(),
             endpoint: Endpoint::new(redis_url.into()),
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            cookie_name: DEFAULT_SESSION_COOKIE.to_owned(),
+            cookie_name: DEFAULT_SESSION_ID_COOKIE.to_owned(),
             secure: true,
             absolute: DEFAULT_ABSOLUTE_DURATION,
             inactivity: DEFAULT_INACTIVITY_DURATION,
@@ -434,7 +437,7 @@ impl RedisStateStoreBuilder {
         self
     }
 
-    /// The session-id cookie's name (default [`DEFAULT_SESSION_COOKIE`]).
+    /// The session-id cookie's name (default [`DEFAULT_SESSION_ID_COOKIE`]).
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
         self
@@ -651,7 +654,7 @@ impl Transactions {
                 "Redis transaction store: the transaction key is not a valid cookie name",
             ));
         }
-        let now = self.clock.now();
+        let now = self.clock.now().as_secs();
         let mut tx = transaction.clone();
         if tx.created_at == 0 {
             tx.created_at = now;
@@ -700,7 +703,7 @@ impl Transactions {
             return None;
         }
         let tx: TransactionData = serde_json::from_value(stored.get_mut("t")?.take()).ok()?;
-        (tx.created_at.saturating_add(self.max_age) > self.clock.now()).then_some(tx)
+        (tx.created_at.saturating_add(self.max_age) > self.clock.now().as_secs()).then_some(tx)
     }
 }
 

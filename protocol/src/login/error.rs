@@ -1,0 +1,112 @@
+//! [`LoginError`]: why a login could not start or complete.
+
+use crate::effect::UnexpectedInput;
+use crate::error_code::ErrorCode;
+use crate::jose::JoseError;
+use crate::signed_token::VerifyFailure;
+use crate::token_endpoint::ResponseError;
+
+/// Why a login could not start or complete.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// A per-call parameter the SDK sets itself, or an invalid value.
+    #[error("invalid login parameter: {0}")]
+    InvalidParameter(String),
+    /// No `redirect_uri` configured or given.
+    #[error("no redirect_uri is configured or given for the login")]
+    MissingRedirectUri,
+    /// PAR was asked for but the tenant has no PAR endpoint.
+    #[error("Pushed Authorization Requests are not supported by this tenant")]
+    ParNotSupported,
+    /// The PAR request failed.
+    #[error("the pushed authorization request failed: {0}")]
+    ParFailed(ResponseError),
+    /// The callback URL cannot be read.
+    #[error("the callback URL is invalid: {0}")]
+    InvalidCallback(&'static str),
+    /// The callback has no `state`, or it does not match the transaction.
+    #[error("the callback's state is missing or does not match the login transaction")]
+    InvalidState,
+    /// No transaction for the callback's `state` (expired, already used, or another browser).
+    #[error(
+        "no login transaction matches this callback (expired, already completed, or started elsewhere)"
+    )]
+    MissingTransaction,
+    /// The authorization server answered the login with an error.
+    #[error("the authorization server refused the login: {error}{}", .error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Authorization {
+        /// The OAuth `error`.
+        error: String,
+        /// The OAuth `error_description`.
+        error_description: Option<String>,
+    },
+    /// The callback has no `code`.
+    #[error("the callback has no authorization code")]
+    MissingCode,
+    /// The code exchange failed.
+    #[error("the authorization code exchange failed: {0}")]
+    CodeExchange(ResponseError),
+    /// The token response has no ID token.
+    #[error("the token response has no ID token")]
+    MissingIdToken,
+    /// The ID token is invalid.
+    #[error("the ID token is invalid: {0}")]
+    InvalidIdToken(JoseError),
+    /// The JWKS could not be fetched.
+    #[error("the tenant's signing keys could not be fetched: {0}")]
+    Jwks(ResponseError),
+    /// Discovery failed.
+    #[error("OpenID discovery failed: {0}")]
+    Discovery(ResponseError),
+    /// The discovered metadata names an endpoint the login needs in a form it cannot use.
+    #[error("the tenant's discovery metadata is unusable: {0}")]
+    InvalidMetadata(&'static str),
+    /// The driver broke the protocol.
+    #[error(transparent)]
+    UnexpectedInput(#[from] UnexpectedInput),
+}
+
+impl LoginError {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            LoginError::InvalidParameter(_) => ErrorCode::InvalidParameter,
+            LoginError::MissingRedirectUri => ErrorCode::MissingRedirectUri,
+            LoginError::ParNotSupported => ErrorCode::ParNotSupported,
+            LoginError::ParFailed(_) => ErrorCode::ParFailed,
+            LoginError::InvalidCallback(_) => ErrorCode::InvalidCallback,
+            LoginError::InvalidState => ErrorCode::InvalidState,
+            LoginError::MissingTransaction => ErrorCode::MissingTransaction,
+            LoginError::Authorization { .. } => ErrorCode::AuthorizationError,
+            LoginError::MissingCode => ErrorCode::MissingCode,
+            LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
+            LoginError::MissingIdToken => ErrorCode::MissingIdToken,
+            LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
+            LoginError::Jwks(_) => ErrorCode::JwksFetchFailed,
+            LoginError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            LoginError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
+            LoginError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
+        }
+    }
+
+    /// For `invalid_id_token`, the precise reason (`invalid_signature`, `invalid_nonce`, …).
+    pub fn id_token_error(&self) -> Option<&JoseError> {
+        match self {
+            LoginError::InvalidIdToken(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<VerifyFailure> for LoginError {
+    fn from(f: VerifyFailure) -> Self {
+        match f {
+            VerifyFailure::Token(e) => LoginError::InvalidIdToken(e),
+            VerifyFailure::Discovery(e) => LoginError::Discovery(e),
+            VerifyFailure::Metadata(reason) => LoginError::InvalidMetadata(reason),
+            VerifyFailure::Jwks(e) => LoginError::Jwks(e),
+            VerifyFailure::Unexpected(e) => LoginError::UnexpectedInput(e),
+        }
+    }
+}

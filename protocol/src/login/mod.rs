@@ -1,0 +1,27 @@
+//! Interactive login (DESIGN.md §5), one module per step:
+//!
+//! 1. [`start`]: `start_interactive_login` builds the authorization URL (PKCE S256, `state`,
+//!    `nonce`, optional PAR and RAR, organization, invitation) and saves the transaction.
+//!    Randomness (verifier, state, nonce) comes from the adapter through
+//!    [`Effect::Random`](crate::effect::Effect::Random); the URL is a pure function of the
+//!    configuration, the call's options and those bytes ([`authorization_params`]), so it is
+//!    property-tested offline.
+//! 2. [`callback`]: reading the callback URL Auth0 redirected the browser to.
+//! 3. [`complete`]: `complete_interactive_login` checks the callback against the
+//!    transaction, exchanges the code, verifies the ID token and saves the session.
+//!
+//! [`LoginError`] is the error of every step.
+
+pub mod callback;
+pub mod complete;
+mod error;
+pub mod start;
+
+pub use crate::params::RESERVED_PARAMS;
+pub use callback::{Callback, MAX_CALLBACK_URL, parse_callback};
+pub use complete::{CompleteInteractiveLogin, LoginResult, session_from_login};
+pub use error::LoginError;
+pub use start::{
+    AuthorizationRequest, LOGIN_RANDOM_BYTES, LoginSecrets, StartInteractiveLogin,
+    StartLoginOptions, authorization_params, authorization_url, code_challenge,
+};
