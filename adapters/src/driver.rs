@@ -62,11 +62,11 @@ pub(crate) trait Transport: Send + Sync {
     fn detach(&self, _flight: Detached) {}
 }
 
-/// Whether a shared request goes through the cross-instance coordinator: remembered
-/// refreshes, and every request that spends a refresh token (another instance may be
-/// spending it, or have rotated it). Discovery and JWKS fetches stay per process.
+/// Whether a shared request goes through the cross-instance coordinator: every request that
+/// spends a refresh token (another instance may be spending it, or have rotated it).
+/// Discovery and JWKS fetches are idempotent and stay per process.
 pub(crate) fn wants_coordination(coalesce: &Coalesce) -> bool {
-    coalesce.remember || coalesce.lane.is_some()
+    coalesce.lane.is_some()
 }
 
 impl Settled {

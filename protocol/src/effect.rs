@@ -93,8 +93,10 @@ pub struct Coalesce {
     /// clear (refresh tokens appear as a SHA-256 hash).
     pub key: String,
     /// Whether a successful (2xx) response should be remembered for the rotation grace window
-    /// and handed to later operations with the same key (a refresh that rotated the refresh
-    /// token: replaying the old token would trip reuse detection).
+    /// (never past the expiry of the access token it carries) and handed to later operations
+    /// with the same key: a refresh (replaying a rotated-away refresh token would trip reuse
+    /// detection), and discovery (a caller that finds the metadata cache still empty just
+    /// after another caller's fetch takes that answer: a cold start fetches once).
     pub remember: bool,
     /// Requests that spend the same refresh token share a lane (the token's SHA-256 hash):
     /// the driver sends them one at a time, whatever their audience or scope, and when an

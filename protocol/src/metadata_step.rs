@@ -58,7 +58,10 @@ impl MetadataStep {
                     request: discovery_request(config),
                     coalesce: Some(Coalesce {
                         key: format!("discovery {}", config.origin()),
-                        remember: false,
+                        // Remembered briefly: a caller that finds the metadata cache empty
+                        // between another caller's fetch and its `StoreMetadata` takes that
+                        // answer instead of fetching again (a cold start fetches once).
+                        remember: true,
                         lane: None,
                     }),
                 })))
