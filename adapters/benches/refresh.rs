@@ -97,6 +97,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             access_token: "expired".into(),
             scope: Some("openid profile email offline_access".into()),
             expires_at: 1,
+            requested_scope: None,
         }],
         ..Default::default()
     };

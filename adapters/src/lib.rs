@@ -32,6 +32,7 @@
 //!         access_token: "eyJ...".into(),
 //!         scope: Some("openid profile email offline_access".into()),
 //!         expires_at: now + 3600,
+//!         requested_scope: None,
 //!     }],
 //!     ..Default::default()
 //! })?;

@@ -314,6 +314,7 @@ fn build_session(s: &FSession, now: u64) -> StateData {
                     Expiry::Relative(d) => now.saturating_add_signed(i64::from(d)),
                     Expiry::Absolute(a) => a,
                 },
+                requested_scope: None,
             })
             .collect(),
         ..Default::default()

@@ -17,6 +17,7 @@ use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::session::{StateData, TokenSet};
+pub use crate::session::{store_token_set, token_set};
 use crate::time::UnixTime;
 pub use crate::time::is_expired;
 pub use crate::token_endpoint::refresh_token_hash;
@@ -199,7 +200,7 @@ pub fn select_by_scopes<'a>(
     let mut best: Option<(&TokenSet, usize)> = None;
     let mut stored = Scopes::default();
     for set in sets.iter().filter(|s| s.audience == audience_key) {
-        stored.reset(set.scope.as_deref().unwrap_or(""));
+        stored.reset(set.matching_scope());
         if !stored.is_superset_of(requested) {
             continue;
         }
@@ -304,24 +305,13 @@ pub fn apply_refresh(
             }
         }
     }
-    let scope = response
-        .scope
-        .clone()
-        .or_else(|| requested_scope.map(str::to_owned));
-    let expires_at = response.expires_at(now).as_secs();
-    let set = TokenSet {
-        audience: audience_key.to_owned(),
-        access_token: response.access_token.clone(),
-        scope,
-        expires_at,
-    };
-    let stored = set.scope.as_deref().unwrap_or("");
-    match session.token_sets.iter_mut().find(|s| {
-        s.audience == audience_key && scope::same_set(s.scope.as_deref().unwrap_or(""), stored)
-    }) {
-        Some(existing) => *existing = set.clone(),
-        None => session.token_sets.push(set.clone()),
-    }
+    let set = token_set(
+        audience_key,
+        requested_scope,
+        response,
+        response.expires_at(now).as_secs(),
+    );
+    store_token_set(&mut session.token_sets, set.clone());
     Ok(AccessToken::from_set(&set))
 }
 

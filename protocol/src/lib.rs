@@ -42,6 +42,7 @@
 //!         access_token: "eyJ...".into(),
 //!         scope: Some("openid profile email offline_access".into()),
 //!         expires_at: now.as_secs() + 3600, // stored as Unix seconds
+//!         requested_scope: None,
 //!     }],
 //!     ..Default::default()
 //! };

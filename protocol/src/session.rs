@@ -6,8 +6,10 @@
 //! written by another implementation therefore loads.
 
 use crate::config::AUDIENCE_DEFAULT_KEY;
+use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::time::UnixTime;
+use crate::token_endpoint::TokenResponse;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -68,12 +70,30 @@ pub struct TokenSet {
     pub audience: String,
     /// The access token.
     pub access_token: Secret,
-    /// The granted scope.
+    /// The granted scope: the token endpoint's `scope`, or the requested one when it sent
+    /// none.
     #[serde(default)]
     pub scope: Option<String>,
     /// Expiry, Unix seconds.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub expires_at: u64,
+    /// The scope that was requested for this token set, when the server granted a different
+    /// one: the token set is found again by what was asked for, so a server that grants fewer
+    /// scopes than requested still gives a cache hit next time. `None` means "the granted
+    /// scope" (sessions written by other SDKs, or a grant equal to the request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_scope: Option<String>,
+}
+
+impl TokenSet {
+    /// The scope the token set is matched by: the requested scope when it was recorded, else
+    /// the granted one.
+    pub fn matching_scope(&self) -> &str {
+        self.requested_scope
+            .as_deref()
+            .or(self.scope.as_deref())
+            .unwrap_or("")
+    }
 }
 
 /// An access token for a federated connection (e.g. `google-oauth2`).
@@ -285,6 +305,54 @@ fn lenient_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
     Ok(Option::<Number>::deserialize(d)?.map(|n| n.to_u64()))
 }
 
+/// The token set a token response gives for `audience_key`, asked with `requested_scope`: the
+/// granted scope is the response's `scope` (or the requested one when it sent none), and the
+/// requested scope is kept beside it when the two differ (DESIGN.md §4 step 7).
+pub fn token_set(
+    audience_key: &str,
+    requested_scope: Option<&str>,
+    response: &TokenResponse,
+    expires_at: u64,
+) -> TokenSet {
+    let granted = response
+        .scope
+        .clone()
+        .or_else(|| requested_scope.map(str::to_owned));
+    let differs = !scope::same_set(
+        granted.as_deref().unwrap_or(""),
+        requested_scope.unwrap_or(""),
+    );
+    TokenSet {
+        audience: audience_key.to_owned(),
+        access_token: response.access_token.clone(),
+        requested_scope: requested_scope.filter(|_| differs).map(str::to_owned),
+        scope: granted,
+        expires_at,
+    }
+}
+
+/// Stores a new token set: it replaces the sets of its audience that it supersedes (those
+/// matched by a subset of its own requested scopes), the first of them in place; without
+/// one it is appended. Sets of other audiences, and of scopes it does not cover, stay.
+pub fn store_token_set(sets: &mut Vec<TokenSet>, set: TokenSet) {
+    let covers = Scopes::of(Some(set.matching_scope()));
+    let superseded = |s: &TokenSet| {
+        s.audience == set.audience && covers.is_superset_of(&Scopes::of(Some(s.matching_scope())))
+    };
+    match sets.iter().position(superseded) {
+        Some(first) => {
+            let mut i = 0;
+            sets.retain(|s| {
+                let keep = i <= first || !superseded(s);
+                i += 1;
+                keep
+            });
+            sets[first] = set;
+        }
+        None => sets.push(set),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +398,7 @@ mod tests {
                 access_token: Secret::new("at"),
                 scope: Some("x y".into()),
                 expires_at: 9,
+                requested_scope: None,
             }],
             internal: Internal {
                 sid: "sid".into(),

@@ -24,6 +24,7 @@ fn set(audience: &str, token: &str, scope: Option<&str>, expires_at: u64) -> Tok
         access_token: Secret::new(token),
         scope: scope.map(str::to_owned),
         expires_at,
+        requested_scope: None,
     }
 }
 
@@ -285,15 +286,49 @@ fn no_superset_for_the_audience_means_a_refresh() {
     assert_eq!(result.unwrap().access_token.expose(), "fresh");
     assert_eq!(rec.token_requests().len(), 1);
     let saved = rec.saved();
+    // DESIGN.md §4 step 7: the new set supersedes the stored set of its audience whose scope
+    // it covers ("a" ⊂ "a b"), in place; the other audience's set stays.
     assert_eq!(
         saved.token_sets.len(),
-        3,
-        "the subset token set is kept, the new one appended"
+        2,
+        "the superseded subset token set is replaced, the other audience's kept"
     );
     assert_eq!(
-        saved.token_sets[2],
+        saved.token_sets[0],
         set(API, "fresh", Some("a b"), NOW + 86400)
     );
+    assert_eq!(
+        saved.token_sets[1].access_token.expose(),
+        "other-audience-superset"
+    );
+}
+
+#[test]
+fn a_server_granting_fewer_scopes_than_requested_is_a_cache_hit_next_time() {
+    let core = core(config_builder().audience(API).scope_for(API, "a b"));
+    let s = session(vec![set(API, "expired", Some("a b"), NOW - 10)]);
+    let (result, rec) = refresh_with(
+        &core,
+        AccessTokenRequest::default(),
+        s,
+        token_response("fresh", json!({"scope": "a"})),
+    );
+    let token = result.unwrap();
+    assert_eq!(
+        token.scope.as_deref(),
+        Some("a"),
+        "the granted scope is exposed"
+    );
+    let saved = rec.saved().clone();
+    assert_eq!(saved.token_sets.len(), 1);
+    assert_eq!(saved.token_sets[0].scope.as_deref(), Some("a"));
+    assert_eq!(saved.token_sets[0].requested_scope.as_deref(), Some("a b"));
+    // The same request again: served from the session, no request.
+    let (again, rec) = Script::new()
+        .session(Some(saved))
+        .run(core.get_access_token(AccessTokenRequest::default()), NOW);
+    assert_eq!(again.unwrap().access_token.expose(), "fresh");
+    assert!(rec.http_requests().is_empty());
 }
 
 // --- expiry with leeway ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ fn session() -> StateData {
             access_token: Secret::new("api-token"),
             scope: Some("openid".into()),
             expires_at: NOW + 3600,
+            requested_scope: None,
         }],
         ..Default::default()
     }

@@ -26,6 +26,7 @@ fn expired_session() -> StateData {
             access_token: Secret::new("at-old"),
             scope: None,
             expires_at: NOW - 10,
+            requested_scope: None,
         }],
         ..Default::default()
     }

@@ -116,6 +116,7 @@ fn session(id_token_len: usize) -> StateData {
             access_token: Secret::new("at-1"),
             scope: Some("openid read:x".into()),
             expires_at: T0 + 3600,
+            requested_scope: None,
         }],
         internal: Internal {
             sid: "sid-1".into(),
@@ -583,6 +584,7 @@ fn arb_state() -> impl Strategy<Value = StateData> {
             access_token: Secret::new(at),
             scope,
             expires_at,
+            requested_scope: None,
         });
     let connection_set = (
         "[a-z0-9-]{1,20}",
@@ -694,6 +696,7 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
             access_token: Secret::new("expired-access-token"),
             scope: Some(DEFAULT_SCOPE.into()),
             expires_at: now - 10,
+            requested_scope: None,
         }],
         ..Default::default()
     };

@@ -10,7 +10,7 @@ use crate::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput
 use crate::jose::claims::{IdTokenExpectations, validate_id_token};
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
-use crate::session::{Internal, StateData, TokenSet};
+use crate::session::{Internal, StateData, token_set};
 use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
 use crate::token_endpoint::{TokenResponse, form_post, parse_token_response};
@@ -48,12 +48,12 @@ pub fn session_from_login(
         user: Some(claims),
         id_token: response.id_token.clone(),
         refresh_token: response.refresh_token.clone(),
-        token_sets: vec![TokenSet {
-            audience: audience_key,
-            access_token: response.access_token.clone(),
-            scope: response.scope.clone().or_else(|| transaction.scope.clone()),
-            expires_at: response.expires_at(now).as_secs(),
-        }],
+        token_sets: vec![token_set(
+            &audience_key,
+            transaction.scope.as_deref(),
+            response,
+            response.expires_at(now).as_secs(),
+        )],
         connection_token_sets: Vec::new(),
         internal: Internal {
             sid,

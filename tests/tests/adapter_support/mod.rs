@@ -143,6 +143,7 @@ pub fn expired_session(emu: &Emulator, audience: &str) -> StateData {
             access_token: "expired-access-token".into(),
             scope: Some(DEFAULT_SCOPE.into()),
             expires_at: now() - 10,
+            requested_scope: None,
         }],
         internal: auth0_server::protocol::session::Internal {
             sid: "emulator-sid".into(),
