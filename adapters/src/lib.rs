@@ -55,11 +55,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "blocking")]
 pub mod blocking;
 pub mod clock;
 pub mod coordinator;
 mod driver;
 mod error;
+pub mod http;
 pub mod nonblocking;
 mod single_flight;
 pub mod store;

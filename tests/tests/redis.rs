@@ -9,7 +9,7 @@
 mod adapter_support;
 
 use adapter_support::{
-    RecordingStore, Reqwest, TestOptions, assert_two_refreshes_on_one_lane, config,
+    RecordingStore, ReqwestClient, TestOptions, assert_two_refreshes_on_one_lane, config,
     expired_session, lane_audience, now,
 };
 use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, Failure};
@@ -34,7 +34,7 @@ type Blocking = auth0_server::blocking::ServerClient<RedisStateStore, RedisTrans
 type Async = auth0_server::nonblocking::ServerClient<
     AsyncRedisStateStore,
     AsyncRedisTransactionStore,
-    Reqwest,
+    ReqwestClient,
 >;
 
 /// The Redis URL when Redis answers; `None` (skip) when it does not and `CI` is unset.
@@ -361,7 +361,7 @@ fn two_async_instances_fifty_tasks_one_refresh() {
                 .key_prefix(&p)
                 .build_async()
                 .unwrap(),
-            Reqwest::with_timeout(Duration::from_secs(10)),
+            adapter_support::reqwest_client(Duration::from_secs(10)),
         )
         .coordinator(
             RedisRefreshCoordinator::builder(&cfg, &url)
@@ -573,7 +573,8 @@ fn transactions_are_encrypted_and_bound_to_the_browser() {
 // only Redis.
 
 type LaneBlocking = auth0_server::blocking::ServerClient<RecordingStore, RecordingStore>;
-type LaneAsync = auth0_server::nonblocking::ServerClient<RecordingStore, RecordingStore, Reqwest>;
+type LaneAsync =
+    auth0_server::nonblocking::ServerClient<RecordingStore, RecordingStore, ReqwestClient>;
 
 fn lane_instance(emu: &Emulator, url: &str, prefix: &str) -> LaneBlocking {
     let cfg = config(emu);
@@ -596,7 +597,7 @@ fn lane_async_instance(
         cfg.clone(),
         store.clone(),
         store,
-        Reqwest::with_timeout(Duration::from_secs(10)),
+        adapter_support::reqwest_client(Duration::from_secs(10)),
     )
     .coordinator(
         RedisRefreshCoordinator::builder(&cfg, url)
