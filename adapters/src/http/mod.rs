@@ -58,15 +58,16 @@ pub(crate) enum Failure {
     Tls,
     /// A timeout elapsed.
     Timeout,
-    /// The server answered with bytes that are not HTTP.
+    /// The server answered with bytes that are not HTTP (over `http://`), or are not TLS
+    /// (over `https://`: reported as [`Failure::Tls`]).
     NotHttp,
     /// Anything else.
     Other,
 }
 
-/// Classifies an error chain: the first `std::io::Error` with a telling kind, else the
-/// descriptions DNS resolvers and TLS libraries give (`failed to lookup address`,
-/// `certificate`, `handshake`, …).
+/// Classifies an error chain, outermost first: the descriptions DNS resolvers and TLS
+/// libraries give (`failed to lookup address`, `dns error`, `certificate`, `handshake`, …),
+/// else a `std::io::Error` with a telling kind.
 pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
     let mut next: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(e) = next {
@@ -77,16 +78,24 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
         {
             return Failure::Dns;
         }
-        if text.contains("certificate")
-            || text.contains("handshake")
-            || text.contains("tls")
-            || text.contains("ssl")
+        // rustls, native-tls and OpenSSL describe their failures with these words.
+        if [
+            "certificate",
+            "handshake",
+            "tls",
+            "ssl",
+            "corrupt message",
+            "alert",
+        ]
+        .iter()
+        .any(|word| text.contains(word))
         {
             return Failure::Tls;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as K;
             match io.kind() {
+                K::InvalidData => return Failure::NotHttp,
                 K::ConnectionRefused => return Failure::Refused,
                 K::TimedOut | K::WouldBlock => return Failure::Timeout,
                 K::ConnectionReset | K::ConnectionAborted | K::NotConnected => {
@@ -98,6 +107,25 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
         next = e.source();
     }
     Failure::Other
+}
+
+/// Undecodable bytes over `https://` are a TLS failure (for instance a plain-HTTP server
+/// on that port).
+pub(crate) fn refine(uri: &http::Uri, failure: Failure) -> Failure {
+    match failure {
+        Failure::NotHttp if uri.scheme_str() == Some("https") => Failure::Tls,
+        failure => failure,
+    }
+}
+
+/// The [`TransportErrorKind`](crate::TransportErrorKind) of a failure.
+pub(crate) fn kind_of(uri: &http::Uri, failure: Failure) -> crate::TransportErrorKind {
+    use crate::TransportErrorKind as Kind;
+    match refine(uri, failure) {
+        Failure::Timeout => Kind::Timeout,
+        Failure::Dns | Failure::Refused | Failure::Connect | Failure::Tls => Kind::Connect,
+        Failure::NotHttp | Failure::Other => Kind::Io,
+    }
 }
 
 /// The host and port a request went to, for messages (`tenant.auth0.com:443`).
@@ -114,7 +142,7 @@ pub(crate) fn host_of(uri: &http::Uri) -> String {
 pub(crate) fn describe(uri: &http::Uri, failure: Failure, detail: &str) -> String {
     let host = host_of(uri);
     let plain_http = uri.scheme_str() == Some("http");
-    match failure {
+    match refine(uri, failure) {
         Failure::Dns => format!(
             "DNS lookup of {} failed ({detail})",
             uri.host().unwrap_or("?")
@@ -122,7 +150,7 @@ pub(crate) fn describe(uri: &http::Uri, failure: Failure, detail: &str) -> Strin
         Failure::Refused => format!("connection to {host} refused"),
         Failure::Connect => format!("connection to {host} failed ({detail})"),
         Failure::Tls if plain_http => format!(
-            "TLS error talking to {host} over http:// ({detail}); is the URL meant to be https://?"
+            "TLS error talking to {host} over http:// ({detail}): the URL may need https://"
         ),
         Failure::Tls => format!("TLS handshake with {host} failed ({detail})"),
         Failure::Timeout => format!("{host} did not answer in time ({detail})"),
@@ -131,5 +159,48 @@ pub(crate) fn describe(uri: &http::Uri, failure: Failure, detail: &str) -> Strin
         ),
         Failure::NotHttp => format!("{host} did not answer in HTTP ({detail})"),
         Failure::Other => format!("request to {host} failed ({detail})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn classify_reads_io_kinds_and_library_descriptions() {
+        let dns =
+            io::Error::other("failed to lookup address information: Name or service not known");
+        assert_eq!(classify(&dns), Failure::Dns);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(classify(&refused), Failure::Refused);
+        let tls = io::Error::new(
+            io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        assert_eq!(classify(&tls), Failure::Tls);
+        let garbled = io::Error::new(io::ErrorKind::InvalidData, "bad status line");
+        assert_eq!(classify(&garbled), Failure::NotHttp);
+        assert_eq!(classify(&io::Error::other("reset")), Failure::Other);
+    }
+
+    #[test]
+    fn undecodable_bytes_over_https_are_a_tls_failure() {
+        let https: http::Uri = "https://tenant.example/oauth/token?code=x".parse().unwrap();
+        let http: http::Uri = "http://127.0.0.1:8080/oauth/token".parse().unwrap();
+        assert_eq!(refine(&https, Failure::NotHttp), Failure::Tls);
+        assert_eq!(refine(&http, Failure::NotHttp), Failure::NotHttp);
+        let shown = describe(&https, Failure::NotHttp, "corrupt");
+        assert!(
+            shown.starts_with("TLS handshake with tenant.example failed"),
+            "{shown}"
+        );
+        assert!(!shown.contains("code=x"), "{shown}");
+        let shown = describe(&http, Failure::NotHttp, "bad status line");
+        assert!(
+            shown.contains("127.0.0.1:8080 did not answer in HTTP"),
+            "{shown}"
+        );
+        assert!(shown.contains("use an https:// URL"), "{shown}");
     }
 }

@@ -1,6 +1,6 @@
 //! [`ReqwestClient`]: the async client's [`HttpClient`] over `reqwest` (feature `reqwest`).
 
-use super::{Failure, classify, describe};
+use super::{Failure, classify, describe, kind_of};
 use crate::error::{TransportError, TransportErrorKind};
 use crate::nonblocking::HttpClient;
 use std::time::Duration;
@@ -185,7 +185,6 @@ fn too_large(method: &http::Method, uri: &http::Uri, limit: usize) -> TransportE
 /// Maps a `reqwest` error to a [`TransportError`] naming the host and what failed. The
 /// `reqwest` error, stripped of its URL (which may carry a query), is the `source()`.
 fn map_error(method: &http::Method, uri: &http::Uri, e: reqwest::Error) -> TransportError {
-    use TransportErrorKind as Kind;
     let e = e.without_url();
     let failure = if e.is_timeout() {
         Failure::Timeout
@@ -197,13 +196,14 @@ fn map_error(method: &http::Method, uri: &http::Uri, e: reqwest::Error) -> Trans
             failure => failure,
         }
     };
-    let kind = match failure {
-        Failure::Timeout => Kind::Timeout,
-        Failure::Dns | Failure::Refused | Failure::Connect | Failure::Tls => Kind::Connect,
-        Failure::NotHttp | Failure::Other => Kind::Io,
-    };
     let detail = innermost(&e);
-    TransportError::for_target(method, uri, kind, describe(uri, failure, &detail)).with_source(e)
+    TransportError::for_target(
+        method,
+        uri,
+        kind_of(uri, failure),
+        describe(uri, failure, &detail),
+    )
+    .with_source(e)
 }
 
 /// The innermost cause's description (the most specific: "Connection refused", "invalid

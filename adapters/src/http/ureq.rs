@@ -2,7 +2,7 @@
 //! response, follows no redirects, applies connect and read timeouts, limits response
 //! bodies, and turns `ureq` failures into [`TransportError`]s that say what failed where.
 
-use super::{Failure, classify, describe};
+use super::{Failure, classify, describe, kind_of};
 use crate::error::{TransportError, TransportErrorKind};
 use std::time::Duration;
 use ureq::RequestExt;
@@ -118,18 +118,14 @@ fn map_error(
             error(Kind::Connect, Failure::Tls, &tls.to_string()).with_source(tls)
         }
         // A server that speaks only TLS answers a plain-text request with a TLS record.
-        ureq::Error::Protocol(p) => error(Kind::Io, Failure::NotHttp, &p.to_string()),
+        ureq::Error::Protocol(p) => error(
+            kind_of(uri, Failure::NotHttp),
+            Failure::NotHttp,
+            &p.to_string(),
+        ),
         ureq::Error::Io(io) => {
-            let failure = match classify(&io) {
-                Failure::Other if io.kind() == std::io::ErrorKind::InvalidData => Failure::NotHttp,
-                failure => failure,
-            };
-            let kind = match failure {
-                Failure::Timeout => Kind::Timeout,
-                Failure::Dns | Failure::Refused | Failure::Connect | Failure::Tls => Kind::Connect,
-                Failure::NotHttp | Failure::Other => Kind::Io,
-            };
-            error(kind, failure, &io.to_string()).with_source(io)
+            let failure = classify(&io);
+            error(kind_of(uri, failure), failure, &io.to_string()).with_source(io)
         }
         ureq::Error::InvalidProxyUrl => error(
             Kind::Connect,
