@@ -1,5 +1,5 @@
 //! The blocking client: [`ServerClient`] drives the protocol core's operations over a
-//! [`ureq::Agent`] (DESIGN.md §7).
+//! [`ureq::Agent`] (feature `blocking`, on by default).
 //!
 //! One agent is reused for every request (connection pooling). HTTP error statuses are not
 //! transport errors: 4xx/5xx bodies go to the core, which reads the OAuth error from them.

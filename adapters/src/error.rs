@@ -2,7 +2,7 @@
 //! transport failure, or a store failure — each with a stable machine-readable [`Error::code`].
 //!
 //! No variant carries a token, a secret, a cookie, a request body or a URL query string, so
-//! `Display` and `Debug` are safe to log (DESIGN.md §2.6).
+//! `Display` and `Debug` are safe to log.
 
 use crate::store::StoreError;
 use auth0_server_protocol::access_token::AccessTokenError;

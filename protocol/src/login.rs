@@ -1,4 +1,4 @@
-//! Interactive login (DESIGN.md §5): `start_interactive_login` builds the authorization URL
+//! Interactive login: `start_interactive_login` builds the authorization URL
 //! (PKCE S256, `state`, `nonce`, optional PAR and RAR, organization, invitation) and saves the
 //! transaction; `complete_interactive_login` checks the callback, exchanges the code, verifies
 //! the ID token and saves the session.

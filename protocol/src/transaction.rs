@@ -1,5 +1,5 @@
 //! The login transaction: what `start_interactive_login` remembers for the callback
-//! (DESIGN.md §5), stored in the transaction store under a key derived from `state`, so two
+//! (PKCE verifier, `state`, `nonce`, `app_state`), stored in the transaction store under a key derived from `state`, so two
 //! logins in two tabs do not clobber each other.
 
 use crate::secret::Secret;

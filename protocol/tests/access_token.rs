@@ -1,4 +1,4 @@
-//! `get_access_token` through the operation, rule by rule (DESIGN.md §4), driven by a script.
+//! `get_access_token` through the operation, rule by rule (default scopes, token-set choice, expiry, refresh), driven by a script.
 
 mod common;
 

@@ -49,9 +49,14 @@ fn redis_url() -> Option<String> {
             panic!("Redis at {url} is unreachable and CI is set: {e}")
         }
         Err(e) => {
-            eprintln!(
-                "SKIPPED: Redis at {url} is unreachable ({e}); start redis-server or set REDIS_URL \
-                 (with CI set, this test fails instead)"
+            // Straight to stderr, past the test harness's output capture, so the skip shows
+            // in a plain `cargo test` run and not only with `--nocapture`.
+            use std::io::Write;
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: Redis at {url} is unreachable ({e}); start redis-server or set \
+                 REDIS_URL (with CI set, this test fails instead)"
             );
             None
         }

@@ -1,4 +1,4 @@
-//! End-to-end: single-flight refresh (DESIGN.md §7) through both clients against the
+//! End-to-end: single-flight refresh through both clients against the
 //! emulator with refresh-token rotation and reuse detection on.
 //!
 //! Every caller presents its own copy of the *pre-rotation* session (the session travels in

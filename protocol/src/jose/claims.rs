@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::JoseError;
 
-/// Default clock tolerance for token times, in seconds (DESIGN §5).
+/// Default clock tolerance for token times (`exp`, `iat`, `nbf`, `auth_time`), in seconds.
 pub const DEFAULT_CLOCK_TOLERANCE: u64 = 60;
 
 /// The `events` member that marks a back-channel logout token.

@@ -3,7 +3,7 @@
 //! Two token formats cross the SDK's boundary:
 //!
 //! * **Signed tokens (JWS, RFC 7515)** issued by the Auth0 tenant: the ID token returned by the
-//!   token endpoint after a login (DESIGN §5) and the logout token posted to the back-channel
+//!   token endpoint after a login and the logout token posted to the back-channel
 //!   logout endpoint. They are checked in three pure steps, each its own module:
 //!   1. [`jws::Jws::parse`] splits the compact serialization and decodes header and claims
 //!      (size-limited, strict base64url);
