@@ -88,8 +88,15 @@ fn prefix() -> String {
     format!("test:{hex}:")
 }
 
+/// Connect and command timeouts of the stores under test: generous, because CI also runs
+/// this suite over TLS (`rediss://`), where fifty callers' handshakes at once on a loaded
+/// two-core machine take longer than the 2 s defaults.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn state_store(cfg: &Config, url: &str, prefix: &str) -> RedisStateStore {
     RedisStateStore::builder(cfg, url)
+        .connect_timeout(REDIS_TIMEOUT)
+        .io_timeout(REDIS_TIMEOUT)
         .key_prefix(prefix)
         .secure(false)
         .build()
@@ -98,6 +105,8 @@ fn state_store(cfg: &Config, url: &str, prefix: &str) -> RedisStateStore {
 
 fn tx_store(cfg: &Config, url: &str, prefix: &str) -> RedisTransactionStore {
     RedisTransactionStore::builder(cfg, url)
+        .connect_timeout(REDIS_TIMEOUT)
+        .io_timeout(REDIS_TIMEOUT)
         .key_prefix(prefix)
         .secure(false)
         .build()
@@ -106,6 +115,8 @@ fn tx_store(cfg: &Config, url: &str, prefix: &str) -> RedisTransactionStore {
 
 fn coordinator(cfg: &Config, url: &str, prefix: &str) -> RedisRefreshCoordinator {
     RedisRefreshCoordinator::builder(cfg, url)
+        .connect_timeout(REDIS_TIMEOUT)
+        .io_timeout(REDIS_TIMEOUT)
         .key_prefix(prefix)
         .build()
         .unwrap()
@@ -358,11 +369,15 @@ fn two_async_instances_fifty_tasks_one_refresh() {
         Async::builder(
             cfg.clone(),
             RedisStateStore::builder(&cfg, &url)
+                .connect_timeout(REDIS_TIMEOUT)
+                .io_timeout(REDIS_TIMEOUT)
                 .key_prefix(&p)
                 .secure(false)
                 .build_async()
                 .unwrap(),
             RedisTransactionStore::builder(&cfg, &url)
+                .connect_timeout(REDIS_TIMEOUT)
+                .io_timeout(REDIS_TIMEOUT)
                 .key_prefix(&p)
                 .build_async()
                 .unwrap(),
@@ -370,6 +385,8 @@ fn two_async_instances_fifty_tasks_one_refresh() {
         )
         .coordinator(
             RedisRefreshCoordinator::builder(&cfg, &url)
+                .connect_timeout(REDIS_TIMEOUT)
+                .io_timeout(REDIS_TIMEOUT)
                 .key_prefix(&p)
                 .build_async()
                 .unwrap(),
