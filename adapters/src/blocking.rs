@@ -53,7 +53,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default read timeout (waiting for the response, and reading its body).
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit on response bodies (1 MiB); a larger body is a
-/// [`TransportErrorKind::ResponseTooLarge`] error.
+/// [`TransportErrorKind::ResponseTooLarge`](crate::TransportErrorKind::ResponseTooLarge) error.
 pub const DEFAULT_MAX_RESPONSE_BODY: usize = MAX_RESPONSE_BODY;
 
 /// The blocking Auth0 server client. Cheap to clone (shared state behind an `Arc`); share one
