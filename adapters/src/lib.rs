@@ -19,6 +19,7 @@
 //! | `reqwest-native-tls` | `reqwest` over the platform's TLS library |
 //! | `redis` | Redis session and transaction stores and the cross-instance refresh coordinator |
 //! | `redis-tokio` | their async twins, for the async client on tokio |
+//! | `redis-tls`, `redis-tokio-tls` | `rediss://` (TLS, rustls) for the Redis types |
 //!
 //! An async application needs no `ureq`:
 //! `auth0-server = { version = "0.1", default-features = false, features = ["reqwest"] }`.
