@@ -43,10 +43,19 @@ fn redis_url() -> Option<String> {
     let ping = redis::Client::open(url.as_str())
         .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
         .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+    // What messages show of the URL: no user or password.
+    let shown = match url::Url::parse(&url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "(unparsable REDIS_URL)".to_owned(),
+    };
     match ping {
         Ok(_) => Some(url),
         Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("Redis at {url} is unreachable and CI is set: {e}")
+            panic!("Redis at {shown} is unreachable and CI is set: {e}")
         }
         Err(e) => {
             // Straight to stderr, past the test harness's output capture, so the skip shows
@@ -55,7 +64,7 @@ fn redis_url() -> Option<String> {
             let test = std::thread::current().name().unwrap_or("?").to_owned();
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED {test}: Redis at {url} is unreachable ({e}); start redis-server or set \
+                "SKIPPED {test}: Redis at {shown} is unreachable ({e}); start redis-server or set \
                  REDIS_URL (with CI set, this test fails instead)"
             );
             None
