@@ -322,6 +322,7 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     /// Blocks until the flight ends: its result, or `None` when the leader gave up (retry).
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
     pub(crate) fn wait_blocking(self) -> Option<FlightResult> {
         let mut state = lock(&self.flight.state);
         loop {

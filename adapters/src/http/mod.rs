@@ -29,6 +29,10 @@
 //! answered by a server that speaks only TLS. The underlying error stays reachable through
 //! [`std::error::Error::source`].
 
+// The error classification below serves the shipped clients; a build with neither has no use
+// for it (an application's own `HttpClient` builds its `TransportError`s itself).
+#![cfg_attr(not(any(feature = "blocking", feature = "reqwest")), allow(dead_code))]
+
 #[cfg(feature = "reqwest")]
 mod reqwest;
 #[cfg(feature = "blocking")]
