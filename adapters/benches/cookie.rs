@@ -1,4 +1,4 @@
-//! Encrypted cookie session store benchmarks (DESIGN.md §8): the cost of serving an access
+//! Encrypted cookie session store benchmarks (a hot path of every request): the cost of serving an access
 //! token from a session that arrives in cookies.
 //!
 //! The session is the realistic one in `tests/data/session.json` (about 4.4 KB of JSON, an

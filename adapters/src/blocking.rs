@@ -1,5 +1,5 @@
 //! The blocking client: [`ServerClient`] drives the protocol core's operations over a
-//! [`ureq::Agent`] (DESIGN.md §7).
+//! [`ureq::Agent`] (feature `blocking`, on by default).
 //!
 //! One agent is reused for every request (connection pooling). HTTP error statuses are not
 //! transport errors: 4xx/5xx bodies go to the core, which reads the OAuth error from them.
@@ -34,7 +34,7 @@ use crate::coordinator::{CoordinatedResponse, RefreshCoordinator};
 use crate::driver::{
     self, DEFAULT_ROTATION_GRACE, Shared, Transport, block_on, wants_coordination,
 };
-use crate::error::{Error, TransportError, TransportErrorKind};
+use crate::error::{Error, TransportError};
 use crate::single_flight::{FlightFuture, Settled};
 use crate::store::{StateStore, TransactionStore};
 use auth0_server_protocol::Core;
@@ -50,14 +50,13 @@ use auth0_server_protocol::token_endpoint::MAX_RESPONSE_BODY;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use ureq::RequestExt;
 
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default read timeout (waiting for the response, and reading its body).
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit on response bodies (1 MiB); a larger body is a
-/// [`TransportErrorKind::ResponseTooLarge`] error.
+/// [`TransportErrorKind::ResponseTooLarge`](crate::TransportErrorKind::ResponseTooLarge) error.
 pub const DEFAULT_MAX_RESPONSE_BODY: usize = MAX_RESPONSE_BODY;
 
 /// The blocking Auth0 server client. Cheap to clone (shared state behind an `Arc`); share one
@@ -161,14 +160,11 @@ impl<S, T> ServerClientBuilder<S, T> {
     /// The client.
     pub fn build(self) -> ServerClient<S, T> {
         let agent = self.agent.unwrap_or_else(|| {
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .timeout_connect(Some(self.connect_timeout))
-                .timeout_recv_response(Some(self.read_timeout))
-                .timeout_recv_body(Some(self.read_timeout))
-                .build()
-                .new_agent()
+            crate::http::ureq::agent(crate::http::ureq::Limits {
+                connect_timeout: self.connect_timeout,
+                read_timeout: self.read_timeout,
+                max_response_body: self.max_response_body,
+            })
         });
         ServerClient {
             inner: Arc::new(Inner {
@@ -430,52 +426,11 @@ impl Ureq {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let (method, uri) = (request.method().clone(), request.uri().clone());
-        let fail = |kind, detail: &dyn std::fmt::Display| {
-            TransportError::for_target(&method, &uri, kind, detail)
+        let limits = crate::http::ureq::Limits {
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            max_response_body: self.max_response_body,
         };
-        let response = request
-            .with_agent(&self.agent)
-            .configure()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_recv_response(Some(self.read_timeout))
-            .timeout_recv_body(Some(self.read_timeout))
-            .build()
-            .run()
-            .map_err(|e| map_ureq_error(&e, &fail))?;
-        let (parts, mut body) = response.into_parts();
-        let limit = u64::try_from(self.max_response_body).unwrap_or(u64::MAX);
-        let bytes = body
-            .with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(|e| map_ureq_error(&e, &fail))?;
-        Ok(http::Response::from_parts(parts, bytes))
-    }
-}
-
-/// Maps a `ureq` error to a [`TransportError`] without quoting URLs or bodies.
-fn map_ureq_error(
-    e: &ureq::Error,
-    fail: &dyn Fn(TransportErrorKind, &dyn std::fmt::Display) -> TransportError,
-) -> TransportError {
-    use std::io::ErrorKind as Io;
-    match e {
-        ureq::Error::Timeout(t) => fail(TransportErrorKind::Timeout, &format!("timed out ({t})")),
-        ureq::Error::BodyExceedsLimit(n) => fail(
-            TransportErrorKind::ResponseTooLarge,
-            &format!("response body exceeds {n} bytes"),
-        ),
-        ureq::Error::HostNotFound => fail(TransportErrorKind::Connect, &"host not found"),
-        ureq::Error::ConnectionFailed => fail(TransportErrorKind::Connect, &"connection failed"),
-        ureq::Error::Tls(what) => fail(TransportErrorKind::Connect, &format!("TLS: {what}")),
-        ureq::Error::Io(io) => match io.kind() {
-            Io::TimedOut | Io::WouldBlock => fail(TransportErrorKind::Timeout, &"timed out"),
-            Io::ConnectionRefused => fail(TransportErrorKind::Connect, &"connection refused"),
-            kind => fail(TransportErrorKind::Io, &format!("I/O error: {kind}")),
-        },
-        _ => fail(TransportErrorKind::Io, &"HTTP protocol error"),
+        crate::http::ureq::send(&self.agent, request, limits)
     }
 }

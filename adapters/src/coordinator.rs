@@ -1,4 +1,4 @@
-//! Cross-instance coordination of refreshes (DESIGN.md §7, scale-out).
+//! Cross-instance coordination of refreshes, for applications running several instances.
 //!
 //! Within one process, concurrent refreshes of one refresh token share one request
 //! (single-flight), requests that spend one refresh token run one at a time (its *lane*), and

@@ -1,4 +1,4 @@
-//! The drive loop, written once for both clients (DESIGN.md §2.3).
+//! The drive loop, written once for both clients.
 //!
 //! [`drive`] steps a core operation and performs the effects it asks for: store calls (through
 //! the async store traits, which every blocking store also implements), the discovery and JWKS
@@ -25,7 +25,6 @@ use auth0_server_protocol::time::UnixTime;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 /// Default rotation grace window: how long a refresh response is remembered.
@@ -492,7 +491,9 @@ fn http_input(response: SharedResponse) -> (Input, UnixTime) {
 /// Runs a future on the calling thread, parking it while the future waits (for another
 /// thread's request in flight). The blocking client's futures never wait on anything else:
 /// their I/O blocks inside `poll`.
+#[cfg(any(feature = "blocking", test))]
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
     struct Unpark(std::thread::Thread);
     impl Wake for Unpark {
         fn wake(self: Arc<Self>) {

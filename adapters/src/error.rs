@@ -2,7 +2,7 @@
 //! transport failure, or a store failure — each with a stable machine-readable [`Error::code`].
 //!
 //! No variant carries a token, a secret, a cookie, a request body or a URL query string, so
-//! `Display` and `Debug` are safe to log (DESIGN.md §2.6).
+//! `Display` and `Debug` are safe to log.
 
 use crate::store::StoreError;
 use auth0_server_protocol::ErrorCode;
@@ -130,12 +130,22 @@ pub enum TransportErrorKind {
 /// An HTTP request could not be completed.
 ///
 /// The message names the method, scheme, host and path only — never the query string,
-/// headers or body, which can carry credentials.
-#[derive(Clone, PartialEq, Eq)]
+/// headers or body, which can carry credentials. The HTTP client's own error, when there is
+/// one, is the [`source`](std::error::Error::source) (equality compares kind and message).
+#[derive(Clone)]
 pub struct TransportError {
     kind: TransportErrorKind,
     message: String,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for TransportError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for TransportError {}
 
 impl TransportError {
     /// A transport error of `kind`. The message must not contain secrets, query strings or
@@ -144,7 +154,15 @@ impl TransportError {
         TransportError {
             kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// The same error caused by `source` (the HTTP client's error, for `anyhow`/`eyre`
+    /// chains). `source`'s `Display` must not contain secrets, query strings or bodies.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
     }
 
     /// A transport error for `request`, described as `METHOD scheme://host/path: detail`.
@@ -214,7 +232,13 @@ impl fmt::Display for TransportError {
     }
 }
 
-impl std::error::Error for TransportError {}
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {

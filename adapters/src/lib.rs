@@ -2,65 +2,127 @@
 //!
 //! The protocol — every decision — lives in the sans-IO core, [`protocol`]. This crate moves
 //! the bytes: a [`blocking`] client over `ureq`, an async client ([`nonblocking`]) over any
-//! HTTP client you plug in, the store traits and stores ([`store`]), and single-flight refresh
-//! (concurrent refreshes of one refresh token share one request; a rotated refresh token's
-//! answer is remembered briefly so a late request with the old cookie does not trip reuse
-//! detection).
+//! HTTP client (a `reqwest` one ships in [`http`]), the store traits and stores ([`store`]),
+//! and single-flight refresh (concurrent refreshes of one refresh token share one request; a
+//! rotated refresh token's answer is remembered briefly so a late request with the old cookie
+//! does not trip reuse detection).
 //!
-//! # Example
+//! # Features
 //!
-//! A session is in the in-memory store, its access token is valid: `get_access_token`
-//! serves it without any network request (the tenant below is never contacted).
+//! | feature | what it adds |
+//! |---|---|
+//! | `blocking` (default) | [`blocking::ServerClient`] over `ureq`, rustls with the Mozilla roots |
+//! | `blocking-platform-verifier` | the blocking client verifies certificates with the operating system |
+//! | `blocking-native-tls` | the blocking client over the platform's TLS library |
+//! | `reqwest` | [`http::ReqwestClient`], the async client's HTTP client (rustls, Mozilla roots) |
+//! | `reqwest-native-roots` | `reqwest` also trusts the operating system's root certificates |
+//! | `reqwest-native-tls` | `reqwest` over the platform's TLS library |
+//! | `redis` | Redis session and transaction stores and the cross-instance refresh coordinator |
+//! | `redis-tokio` | their async twins, for the async client on tokio |
+//! | `redis-tls`, `redis-tokio-tls` | `rediss://` (TLS, rustls) for the Redis types |
+//!
+//! An async application needs no `ureq`:
+//! `auth0-server = { version = "0.1", default-features = false, features = ["reqwest"] }`.
+//! Both HTTP clients take proxies from `HTTPS_PROXY`/`NO_PROXY`; see [`http`].
+//!
+//! # Walkthrough: login, callback, tokens, logout
+//!
+//! One client per application, built once. Each request handler gives it the request's
+//! cookies as [`CookieOptions`](store::CookieOptions) and sends back the `Set-Cookie` headers
+//! the stores wrote. With the encrypted cookie stores below the session lives in the browser;
+//! [`store::memory`] and `store::redis` keep it on the server instead. The async client
+//! ([`nonblocking::ServerClient`]) has the same methods as `async fn`s.
 //!
 //! ```
+//! # // The tenant is the Auth0 emulator on 127.0.0.1; the "browser" keeps cookies in a map.
+//! # let emulator = auth0_emulator::Emulator::start(Default::default());
+//! # let (domain, client_id, client_secret) =
+//! #     (emulator.base_url(), emulator.client_id().to_owned(), emulator.client_secret().to_owned());
+//! # let mut jar = std::collections::BTreeMap::<String, String>::new();
+//! # fn browser(jar: &mut std::collections::BTreeMap<String, String>, sent: &http::HeaderMap) -> http::HeaderMap {
+//! #     for value in sent.get_all(http::header::SET_COOKIE) {
+//! #         let value = value.to_str().unwrap();
+//! #         let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+//! #         let (name, cookie) = pair.split_once('=').unwrap();
+//! #         if attributes.contains("Max-Age=0") { jar.remove(name); } else { jar.insert(name.into(), cookie.into()); }
+//! #     }
+//! #     let cookie: Vec<String> = jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+//! #     let mut headers = http::HeaderMap::new();
+//! #     if !cookie.is_empty() { headers.insert(http::header::COOKIE, cookie.join("; ").parse().unwrap()); }
+//! #     headers
+//! # }
 //! use auth0_server::blocking::ServerClient;
-//! use auth0_server::protocol::session::{StateData, TokenSet};
 //! use auth0_server::store::CookieOptions;
-//! use auth0_server::store::memory::{MemoryStateStore, MemoryTransactionStore};
-//! use auth0_server::{AccessTokenRequest, Config};
+//! use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
+//! use auth0_server::{Config, LogoutOptions, StartLoginOptions};
 //!
-//! let config = Config::builder("tenant.auth0.com", "client-id")
-//!     .client_secret("client-secret")
-//!     .secret("a-secret-of-at-least-32-bytes-long!!")
+//! // At start-up: the tenant, the application's credentials, a secret that encrypts cookies.
+//! let config = Config::builder(&domain, &client_id)
+//!     .client_secret(&client_secret)
+//!     .secret("at-least-32-bytes-of-random-secret!!")
+//!     .redirect_uri("https://app.example.com/auth/callback")
 //!     .audience("https://api.example.com")
 //!     .build()?;
-//! let sessions = MemoryStateStore::new();
-//! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-//! let session_id = sessions.insert(StateData {
-//!     token_sets: vec![TokenSet {
-//!         audience: "https://api.example.com".into(),
-//!         access_token: "eyJ...".into(),
-//!         scope: Some("openid profile email offline_access".into()),
-//!         expires_at: now + 3600,
-//!         requested_scope: None,
-//!     }],
-//!     ..Default::default()
-//! })?;
-//! let client = ServerClient::builder(config, sessions, MemoryTransactionStore::new()).build();
+//! let client = ServerClient::builder(
+//!     config.clone(),
+//!     CookieStateStore::new(&config)?,
+//!     CookieTransactionStore::new(&config)?,
+//! )
+//! .build();
 //!
-//! // A request arrives carrying the session cookie.
-//! let mut headers = http::HeaderMap::new();
-//! headers.insert(http::header::COOKIE, format!("__a0_sid={session_id}").parse()?);
-//! let mut store_options = CookieOptions::from_request_headers(&headers);
+//! // GET /auth/login: save the login transaction (a cookie), redirect the browser to Auth0.
+//! # let request_headers = browser(&mut jar, &http::HeaderMap::new());
+//! let mut cookies = CookieOptions::from_request_headers(&request_headers);
+//! let authorize_url = client.start_interactive_login(StartLoginOptions::new(), &mut cookies)?;
+//! let mut response_headers = http::HeaderMap::new();
+//! cookies.apply_to(&mut response_headers); // then answer 302 to `authorize_url`
 //!
-//! let token = client.get_access_token(&mut store_options)?;
-//! assert_eq!(token.access_token.expose(), "eyJ...");
+//! // The user logs in at Auth0, which redirects the browser to the callback with a code.
+//! # let answer = ureq::Agent::config_builder().max_redirects(0).build().new_agent()
+//! #     .get(authorize_url.as_str()).call()?;
+//! # let callback_url = answer.headers()["location"].to_str()?.to_owned();
+//! # let request_headers = browser(&mut jar, &response_headers);
+//! // GET /auth/callback?code=…&state=…: check the state, exchange the code, save the session.
+//! let mut cookies = CookieOptions::from_request_headers(&request_headers);
+//! let login = client.complete_interactive_login(&callback_url, &mut cookies)?;
+//! let mut response_headers = http::HeaderMap::new();
+//! cookies.apply_to(&mut response_headers); // the session cookie; then redirect into the app
+//! # assert!(login.app_state.is_none());
 //!
-//! // Errors carry stable codes.
-//! let err = client
-//!     .get_access_token_with(AccessTokenRequest::audience("https://other.example.com"), &mut store_options)
-//!     .unwrap_err();
-//! assert_eq!(err.code(), "missing_refresh_token");
+//! // Any later request: who is logged in, and an access token for the API (served from the
+//! // session while valid, refreshed with the refresh token when it expired).
+//! # let request_headers = browser(&mut jar, &response_headers);
+//! let mut cookies = CookieOptions::from_request_headers(&request_headers);
+//! let user = client.get_user(&mut cookies)?.expect("logged in");
+//! let token = client.get_access_token(&mut cookies)?;
+//! let authorization = format!("Bearer {}", token.access_token.expose());
+//! # assert!(user.contains_key("sub") && authorization.len() > 7);
+//!
+//! // GET /auth/logout: delete the session, send the browser to Auth0's logout.
+//! let mut cookies = CookieOptions::from_request_headers(&request_headers);
+//! let logout_url = client.logout(LogoutOptions::default(), &mut cookies)?;
+//! let mut response_headers = http::HeaderMap::new();
+//! cookies.apply_to(&mut response_headers); // clears the session cookie; 302 to `logout_url`
+//! # assert!(logout_url.as_str().starts_with(&domain));
+//!
+//! // Logged out: no session, and failures are typed, with stable codes.
+//! # let request_headers = browser(&mut jar, &response_headers);
+//! let mut cookies = CookieOptions::from_request_headers(&request_headers);
+//! assert!(client.get_user(&mut cookies)?.is_none());
+//! let err = client.get_access_token(&mut cookies).unwrap_err();
+//! assert_eq!(err.code(), "missing_session");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "blocking")]
 pub mod blocking;
 pub mod clock;
 pub mod coordinator;
 mod driver;
 mod error;
+pub mod http;
 pub mod nonblocking;
 mod single_flight;
 pub mod store;

@@ -1,6 +1,6 @@
 //! The async client: [`ServerClient`] drives the protocol core's operations over an
 //! [`HttpClient`] the application implements for the HTTP client of its runtime
-//! (DESIGN.md §7). The SDK itself depends on no async runtime: single-flight waiting is
+//! (or the shipped [`ReqwestClient`](crate::http), feature `reqwest`). The SDK itself depends on no async runtime: single-flight waiting is
 //! built on std mutexes and wakers.
 //!
 //! An [`HttpClient`] for `reqwest` is a few lines (timeouts belong to the client):

@@ -1,4 +1,4 @@
-//! Single-flight HTTP requests, shared by the blocking and the async client (DESIGN.md §7).
+//! Single-flight HTTP requests, shared by the blocking and the async client.
 //!
 //! The core marks a request it is willing to share with a [`Coalesce`] (a refresh: the hash
 //! of the refresh token, the audience and the scope; discovery: the domain). This module keeps

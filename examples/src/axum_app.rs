@@ -1,6 +1,5 @@
-//! The example web app on the **async** client, with axum on tokio, and [`Reqwest`]: the
-//! SDK's [`HttpClient`] implemented for `reqwest` — the pattern for any runtime's HTTP
-//! client.
+//! The example web app on the **async** client, with axum on tokio, and the SDK's shipped
+//! `reqwest` client ([`ReqwestClient`], feature `reqwest`): no HTTP adapter code in the app.
 //!
 //! Store-options plumbing: every handler takes the request's [`HeaderMap`], builds
 //! [`CookieOptions::from_request_headers`] (request cookies in), passes the options to each
@@ -21,11 +20,12 @@
 //! ```
 
 use crate::{Tenant, pages};
-use auth0_server::nonblocking::{HttpClient, ServerClient};
+use auth0_server::http::ReqwestClient;
+use auth0_server::nonblocking::ServerClient;
 use auth0_server::store::CookieOptions;
 use auth0_server::store::cookie::{CookieTransactionStore, is_loopback_http};
 use auth0_server::store::memory::MemoryStateStore;
-use auth0_server::{LogoutOptions, StartLoginOptions, TransportError, TransportErrorKind};
+use auth0_server::{LogoutOptions, StartLoginOptions};
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -33,79 +33,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-/// The largest response body the SDK's requests accept (1 MiB).
-pub const MAX_RESPONSE_BODY: usize = 1024 * 1024;
-
-/// The SDK's [`HttpClient`] over `reqwest`: any status is a response, no redirects, a
-/// timeout, and a body size limit.
-#[derive(Clone, Debug)]
-pub struct Reqwest(pub reqwest::Client);
-
-impl Reqwest {
-    /// A client with a 10 s timeout that does not follow redirects.
-    ///
-    /// # Errors
-    /// When `reqwest` cannot build its client (TLS initialisation).
-    pub fn new() -> Result<Self, reqwest::Error> {
-        Ok(Reqwest(
-            reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
-        ))
-    }
-}
-
-impl HttpClient for Reqwest {
-    async fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let (method, uri) = (request.method().clone(), request.uri().clone());
-        let fail = |kind, detail: &str| TransportError::for_target(&method, &uri, kind, detail);
-        let kind_of = |e: &reqwest::Error| {
-            if e.is_timeout() {
-                TransportErrorKind::Timeout
-            } else if e.is_connect() {
-                TransportErrorKind::Connect
-            } else {
-                TransportErrorKind::Io
-            }
-        };
-        let request = reqwest::Request::try_from(request)
-            .map_err(|_| fail(TransportErrorKind::Io, "invalid request"))?;
-        let mut response = self
-            .0
-            .execute(request)
-            .await
-            .map_err(|e| fail(kind_of(&e), "request failed"))?;
-        let mut out = http::Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            out = out.header(name, value);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| fail(kind_of(&e), "reading the response failed"))?
-        {
-            if body.len() + chunk.len() > MAX_RESPONSE_BODY {
-                return Err(fail(
-                    TransportErrorKind::ResponseTooLarge,
-                    "response too large",
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        out.body(body)
-            .map_err(|_| fail(TransportErrorKind::Io, "invalid response"))
-    }
-}
 
 /// The client type of this app.
-pub type Client = ServerClient<MemoryStateStore, CookieTransactionStore, Reqwest>;
+pub type Client = ServerClient<MemoryStateStore, CookieTransactionStore, ReqwestClient>;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -131,12 +61,12 @@ pub fn router(
         .for_app_base_url(base_url)
         .build()?;
     let sessions = MemoryStateStore::new().secure(!is_loopback_http(base_url));
-    let http = Reqwest::new()?;
+    let http = ReqwestClient::new()?;
     let app = App {
         client: ServerClient::builder(config, sessions, transactions, http.clone()).build(),
         base_url: base_url.to_owned(),
         api_url: tenant.api_url.clone(),
-        http: http.0,
+        http: http.client().clone(),
     };
     Ok(Router::new()
         .route("/", get(home))

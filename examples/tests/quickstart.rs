@@ -28,7 +28,7 @@ fn quickstart_runs_every_step_and_exits_zero() {
         "(scope \"read:analytics write:analytics\")",
         "scope \"write:orders\") → eyJ",
         "get_access_token_for_connection(google-oauth2) → ",
-        "The same four calls again → the same four tokens, served from the session",
+        "The same four calls again → served from the session (the default API's request by the broader token)",
         "token requests: 0 (emulator total still 4)",
         "get_access_token refreshed: eyJ",
         "token requests: 1 (grant_type=refresh_token)",

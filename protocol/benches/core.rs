@@ -1,4 +1,4 @@
-//! Hot paths of the protocol core (DESIGN.md §8), on a realistic session (`session.json`: ~4.4 KB,
+//! Hot paths of the protocol core (what every request pays), on a realistic session (`session.json`: ~4.4 KB,
 //! three audiences, a per-audience scope map).
 //!
 //! Run with `cargo bench -p auth0-server-protocol --bench core`.

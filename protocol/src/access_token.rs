@@ -1,6 +1,6 @@
 //! `get_access_token`: serve a stored access token while it is valid, otherwise refresh it
-//! with the refresh token (DESIGN.md §4, the seed guide's "Retrieving an Access Token" and
-//! "Multi-Resource Refresh Tokens").
+//! with the refresh token (as Auth0's guides "Retrieving an Access Token" and
+//! "Multi-Resource Refresh Tokens" describe).
 //!
 //! The decisions are plain functions ([`requested_scope`], [`select_token_set`],
 //! [`is_expired`], [`refresh_request`], [`apply_refresh`]) so they can be tested and
@@ -164,8 +164,8 @@ impl AccessTokenError {
     }
 }
 
-/// The requested scope for an audience key (DESIGN.md §4 steps 1–2): the configured default
-/// scopes for that audience merged with the call's scopes.
+/// The requested scope for an audience key: the configured default scopes for that audience
+/// followed by the call's scopes, de-duplicated (first occurrence kept); `None` if empty.
 pub fn requested_scope(
     config: &Config,
     audience_key: &str,

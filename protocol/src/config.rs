@@ -1,4 +1,4 @@
-//! Client configuration (DESIGN.md §3), validated once by [`ConfigBuilder::build`].
+//! Client configuration, validated once by [`ConfigBuilder::build`].
 //!
 //! ```
 //! use auth0_server_protocol::config::{Config, ClientAuthMethod};
@@ -60,7 +60,8 @@ impl Default for ScopeConfig {
 }
 
 impl ScopeConfig {
-    /// The default scopes for an audience key (DESIGN.md §4 step 1).
+    /// The default scopes for an audience key: the map's entry for it, or the single scope
+    /// string for every audience.
     pub fn for_audience(&self, audience_key: &str) -> Option<&str> {
         match self {
             ScopeConfig::One(s) => Some(s),
@@ -180,8 +181,8 @@ impl Config {
         self.clock_tolerance
     }
 
-    /// The audience key of DESIGN.md §4: the requested audience, else the default audience,
-    /// else the literal `default`.
+    /// The audience key token sets are stored and looked up under: the requested audience,
+    /// else the default audience, else the literal `default`.
     pub fn audience_key<'a>(&'a self, requested: Option<&'a str>) -> &'a str {
         requested
             .or(self.authorization_params.audience.as_deref())

@@ -1,7 +1,7 @@
 //! `get_access_token_for_connection`: an access token for a federated connection such as
 //! `google-oauth2` (Auth0 Token Vault), obtained by exchanging the session's refresh token and
-//! cached in the session (DESIGN.md §4, the seed guide's "Retrieving an Access Token for a
-//! Connection").
+//! cached in the session (as Auth0's guide "Retrieving an Access Token for a Connection"
+//! describes).
 
 use crate::config::Config;
 use crate::discovery::Metadata;
@@ -154,7 +154,8 @@ pub fn select_connection_token<'a>(
     })
 }
 
-/// The token-exchange request (DESIGN.md §4, connection step 3).
+/// The token-exchange request: the session's refresh token exchanged for the connection's
+/// access token (Token Vault).
 pub fn exchange_request(
     config: &Config,
     metadata: &Metadata,

@@ -1,5 +1,5 @@
 //! OpenID Connect discovery: the request for the tenant's metadata, its parsing, and the
-//! decision whether a cached copy is still fresh (DESIGN.md §2.4).
+//! decision whether a cached copy is still fresh (the core decides, the adapter keeps it).
 //!
 //! The cache itself is plain data ([`CachedMetadata`]) that the adapter keeps and hands back;
 //! the core only decides, from `now` and the configured TTL, whether it must be refetched.

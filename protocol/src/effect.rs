@@ -1,4 +1,4 @@
-//! Operations as state machines that emit effects (DESIGN.md §2.3).
+//! Operations as state machines that emit effects: the core decides, the adapter performs.
 //!
 //! Every SDK operation is a value implementing [`Operation`]. The adapter drives it:
 //!

@@ -1,5 +1,5 @@
 //! Sharing requests between concurrent operations: the decisions behind single-flight, the
-//! rotation grace memory and cross-instance coordination (DESIGN.md §7).
+//! rotation grace memory and cross-instance coordination.
 //!
 //! The core marks a request it is willing to share with a [`Coalesce`]. The adapters keep the
 //! maps, the locks and the published values; every decision about them is a pure function

@@ -1,7 +1,7 @@
 //! The sans-IO protocol core of **auth0-server**, the Auth0 server-side SDK for Rust.
 //!
 //! This crate decides everything and performs no I/O: no sockets, no clock, no randomness
-//! (DESIGN.md §2). Each SDK operation is a state machine ([`effect::Operation`]) that asks its
+//! (every decision is a function of its inputs). Each SDK operation is a state machine ([`effect::Operation`]) that asks its
 //! driver for effects — send this HTTP request, load or save the session — and finishes with a
 //! result. The `auth0-server` crate drives these machines over `ureq` or any async HTTP client;
 //! tests drive them from a script.

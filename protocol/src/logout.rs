@@ -1,4 +1,4 @@
-//! Logging out (DESIGN.md §5): `logout` ends the local session and returns the URL that ends
+//! Logging out: `logout` ends the local session and returns the URL that ends
 //! the Auth0 session; `handle_backchannel_logout` verifies a logout token posted by Auth0 and
 //! asks the state store to delete the matching sessions.
 

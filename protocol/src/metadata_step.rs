@@ -1,6 +1,6 @@
 //! The "make sure we have fresh metadata" step shared by every operation that talks to the
 //! tenant: load the cached discovery metadata, fetch discovery when it is stale, store the
-//! result (DESIGN.md §2.4). The decisions themselves are in [`crate::discovery`].
+//! result. The decisions themselves are in [`crate::discovery`].
 
 use crate::config::Config;
 use crate::discovery::{CachedMetadata, Metadata, discovery_request, parse_metadata};

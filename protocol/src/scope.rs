@@ -1,5 +1,5 @@
-//! Scope strings: merging a call's scopes with the configured defaults (DESIGN.md §4 steps 1–2)
-//! and comparing scope sets (step 3).
+//! Scope strings: merging a call's scopes with the configured defaults (defaults first,
+//! de-duplicated) and comparing scope sets (to pick a stored token set).
 //!
 //! A scope string is a whitespace-separated list. Merging keeps the defaults first, then the
 //! call's scopes, each scope once, in first-seen order, joined by one space. Comparison treats

@@ -1,4 +1,4 @@
-//! A redacting newtype for tokens and secrets (DESIGN.md §2.6).
+//! A redacting newtype for tokens and secrets: logs and errors never show one.
 //!
 //! Every access token, refresh token, ID token, client secret and cookie value the SDK holds is
 //! a [`Secret`]: its `Debug` output is `Secret([redacted])`, it has no `Display`, and reading it

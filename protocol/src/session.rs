@@ -1,4 +1,4 @@
-//! The session model (DESIGN.md §6): the JSON shape of Auth0's Python server SDK.
+//! The session model: the JSON shape of Auth0's Python server SDK.
 //!
 //! Loading is tolerant: unknown fields are ignored, optional fields may be missing or `null`,
 //! numbers written as floats (as JavaScript does) are accepted, and a token set stored with a
@@ -62,7 +62,8 @@ pub struct Internal {
 /// An access token for one audience key and scope set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSet {
-    /// The audience key (DESIGN.md §4).
+    /// The audience key: the requested audience, else the configured default audience, else
+    /// the literal `default`.
     #[serde(
         default = "default_audience",
         deserialize_with = "null_as_default_audience"
@@ -141,7 +142,7 @@ impl From<StateData> for Session {
     }
 }
 
-/// How long a session lives, decided from the times inside it (DESIGN.md §6): it ends at the
+/// How long a session lives, decided from the times inside it: it ends at the
 /// earlier of `last_active_at + inactivity` (rolling) and `created_at + absolute`. Stores
 /// enforce this themselves, so a replayed cookie or a forgotten server-side entry past its
 /// limits is no session, whatever the browser or the database still holds.
@@ -307,7 +308,7 @@ fn lenient_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
 
 /// The token set a token response gives for `audience_key`, asked with `requested_scope`: the
 /// granted scope is the response's `scope` (or the requested one when it sent none), and the
-/// requested scope is kept beside it when the two differ (DESIGN.md §4 step 7).
+/// requested scope is kept beside it when the two differ.
 pub fn token_set(
     audience_key: &str,
     requested_scope: Option<&str>,

@@ -1,6 +1,6 @@
 //! Verifying a token signed by the tenant (an ID token or a logout token) against the
 //! tenant's JWKS, as a sub-machine shared by the login and back-channel logout operations
-//! (DESIGN.md §5).
+//! (the ID token of a login, the logout token of a back-channel logout).
 //!
 //! The JWKS is cached by the adapter ([`CachedJwks`]); the core decides when it is stale (the
 //! discovery TTL) and refetches it **once** when a token names a key the cached set lacks

@@ -1,5 +1,5 @@
 //! Time, the core's shared vocabulary. Every decision that depends on time takes `now` as an
-//! argument (DESIGN.md §2.1): a [`UnixTime`], read from a clock by the driver, never here.
+//! argument: a [`UnixTime`], read from a clock by the driver, never here.
 //! Lengths of time (leeway, lifetimes, tolerances, TTLs) are [`Duration`]s.
 //!
 //! ```
@@ -89,7 +89,7 @@ impl fmt::Display for UnixTime {
     }
 }
 
-/// Default clock tolerance for ID-token and logout-token time claims (DESIGN.md §5): how far
+/// Default clock tolerance for ID-token and logout-token time claims: how far
 /// the tenant's clock and ours may disagree.
 pub const DEFAULT_CLOCK_TOLERANCE: Duration = Duration::from_secs(60);
 

@@ -1,5 +1,5 @@
 //! The login transaction: what `start_interactive_login` remembers for the callback
-//! (DESIGN.md §5), stored in the transaction store under a key derived from `state`, so two
+//! (PKCE verifier, `state`, `nonce`, `app_state`), stored in the transaction store under a key derived from `state`, so two
 //! logins in two tabs do not clobber each other.
 
 use crate::secret::Secret;
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
-/// How long a login may take (DESIGN.md §6: pending logins are at most an hour old): every
+/// How long a login may take (pending logins are at most an hour old): every
 /// transaction store forgets a transaction this long after its `created_at`.
 pub const TRANSACTION_MAX_AGE: Duration = Duration::from_secs(3600);
 

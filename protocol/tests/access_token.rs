@@ -1,4 +1,4 @@
-//! `get_access_token` through the operation, rule by rule (DESIGN.md §4), driven by a script.
+//! `get_access_token` through the operation, rule by rule (default scopes, token-set choice, expiry, refresh), driven by a script.
 
 mod common;
 
@@ -286,7 +286,7 @@ fn no_superset_for_the_audience_means_a_refresh() {
     assert_eq!(result.unwrap().access_token.expose(), "fresh");
     assert_eq!(rec.token_requests().len(), 1);
     let saved = rec.saved();
-    // DESIGN.md §4 step 7: the new set supersedes the stored set of its audience whose scope
+    // The new set supersedes the stored set of its audience whose scope
     // it covers ("a" ⊂ "a b"), in place; the other audience's set stays.
     assert_eq!(
         saved.token_sets.len(),

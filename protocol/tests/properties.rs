@@ -1,4 +1,4 @@
-//! Property tests for the core's pure decisions (DESIGN.md §8): scope merge, token-set
+//! Property tests for the core's pure decisions: scope merge, token-set
 //! selection against a brute-force oracle, the state update after a refresh, cache-hit vs
 //! refresh through the operation, and "no input panics" for every parser.
 

@@ -1,4 +1,4 @@
-//! The core's contract (DESIGN.md §2.1): no I/O, no ambient clock, no ambient randomness,
+//! The core's contract: no I/O, no ambient clock, no ambient randomness,
 //! no environment, and no HTTP client, async runtime or RNG among its dependencies.
 //! (`protocol/clippy.toml` refuses impure calls line by line; this test, which reads the
 //! crate's own files, is not part of the core and may.)

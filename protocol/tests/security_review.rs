@@ -61,7 +61,7 @@ fn per_call_organization_param_is_the_one_validated_not_the_configured_one() {
 
 /// Defect: the authorization code (a credential: whoever holds it with the verifier gets the
 /// user's tokens) appeared in the `Debug` output of the parsed callback and of the
-/// `complete_interactive_login` operation, against DESIGN §2.6.
+/// `complete_interactive_login` operation, though no log or error may show a credential.
 #[test]
 fn callback_and_login_operation_debug_never_show_the_authorization_code() {
     let callback_url = format!("/callback?code={CODE}&state=st4te");

@@ -4,7 +4,7 @@
 #[macro_use]
 mod adapter_support;
 
-use adapter_support::{Api, ClientOptions, RecordingStore, Reqwest, TestOptions};
+use adapter_support::{Api, ClientOptions, RecordingStore, ReqwestClient, TestOptions};
 use auth0_server::nonblocking::ServerClient;
 use auth0_server::protocol::session::{Session, UserClaims};
 use auth0_server::{
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// The async client, driven from a synchronous scenario on its own runtime.
 struct Async {
-    client: ServerClient<RecordingStore, RecordingStore, Reqwest>,
+    client: ServerClient<RecordingStore, RecordingStore, ReqwestClient>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -52,7 +52,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn build(config: Config, store: RecordingStore, timeout: Duration) -> Box<dyn Api> {
     let rt = runtime();
     // reqwest's client must be created inside the runtime it runs on.
-    let http = rt.block_on(async { Reqwest::with_timeout(timeout) });
+    let http = rt.block_on(async { adapter_support::reqwest_client(timeout) });
     Box::new(Async {
         client: ServerClient::builder(config, store.clone(), store, http).build(),
         rt,
@@ -75,7 +75,7 @@ fn futures_are_send() {
     fn assert_send<F: std::future::Future + Send>(_: &F) {}
     let emu = auth0_emulator::Emulator::start(Default::default());
     let rt = runtime();
-    let http = rt.block_on(async { Reqwest::with_timeout(Duration::from_secs(5)) });
+    let http = rt.block_on(async { adapter_support::reqwest_client(Duration::from_secs(5)) });
     let store = RecordingStore::default();
     let client =
         ServerClient::builder(adapter_support::config(&emu), store.clone(), store, http).build();

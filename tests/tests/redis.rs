@@ -9,7 +9,7 @@
 mod adapter_support;
 
 use adapter_support::{
-    RecordingStore, Reqwest, TestOptions, assert_two_refreshes_on_one_lane, config,
+    RecordingStore, ReqwestClient, TestOptions, assert_two_refreshes_on_one_lane, config,
     expired_session, lane_audience, now,
 };
 use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, Failure};
@@ -34,7 +34,7 @@ type Blocking = auth0_server::blocking::ServerClient<RedisStateStore, RedisTrans
 type Async = auth0_server::nonblocking::ServerClient<
     AsyncRedisStateStore,
     AsyncRedisTransactionStore,
-    Reqwest,
+    ReqwestClient,
 >;
 
 /// The Redis URL when Redis answers; `None` (skip) when it does not and `CI` is unset.
@@ -43,15 +43,29 @@ fn redis_url() -> Option<String> {
     let ping = redis::Client::open(url.as_str())
         .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
         .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+    // What messages show of the URL: no user or password.
+    let shown = match url::Url::parse(&url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "(unparsable REDIS_URL)".to_owned(),
+    };
     match ping {
         Ok(_) => Some(url),
         Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("Redis at {url} is unreachable and CI is set: {e}")
+            panic!("Redis at {shown} is unreachable and CI is set: {e}")
         }
         Err(e) => {
-            eprintln!(
-                "SKIPPED: Redis at {url} is unreachable ({e}); start redis-server or set REDIS_URL \
-                 (with CI set, this test fails instead)"
+            // Straight to stderr, past the test harness's output capture, so the skip shows
+            // in a plain `cargo test` run and not only with `--nocapture`.
+            use std::io::Write;
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: Redis at {shown} is unreachable ({e}); start redis-server or set \
+                 REDIS_URL (with CI set, this test fails instead)"
             );
             None
         }
@@ -83,8 +97,15 @@ fn prefix() -> String {
     format!("test:{hex}:")
 }
 
+/// Connect and command timeouts of the stores under test: generous, because CI also runs
+/// this suite over TLS (`rediss://`), where fifty callers' handshakes at once on a loaded
+/// two-core machine take longer than the 2 s defaults.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn state_store(cfg: &Config, url: &str, prefix: &str) -> RedisStateStore {
     RedisStateStore::builder(cfg, url)
+        .connect_timeout(REDIS_TIMEOUT)
+        .io_timeout(REDIS_TIMEOUT)
         .key_prefix(prefix)
         .secure(false)
         .build()
@@ -93,6 +114,8 @@ fn state_store(cfg: &Config, url: &str, prefix: &str) -> RedisStateStore {
 
 fn tx_store(cfg: &Config, url: &str, prefix: &str) -> RedisTransactionStore {
     RedisTransactionStore::builder(cfg, url)
+        .connect_timeout(REDIS_TIMEOUT)
+        .io_timeout(REDIS_TIMEOUT)
         .key_prefix(prefix)
         .secure(false)
         .build()
@@ -101,6 +124,8 @@ fn tx_store(cfg: &Config, url: &str, prefix: &str) -> RedisTransactionStore {
 
 fn coordinator(cfg: &Config, url: &str, prefix: &str) -> RedisRefreshCoordinator {
     RedisRefreshCoordinator::builder(cfg, url)
+        .connect_timeout(REDIS_TIMEOUT)
+        .io_timeout(REDIS_TIMEOUT)
         .key_prefix(prefix)
         .build()
         .unwrap()
@@ -353,18 +378,24 @@ fn two_async_instances_fifty_tasks_one_refresh() {
         Async::builder(
             cfg.clone(),
             RedisStateStore::builder(&cfg, &url)
+                .connect_timeout(REDIS_TIMEOUT)
+                .io_timeout(REDIS_TIMEOUT)
                 .key_prefix(&p)
                 .secure(false)
                 .build_async()
                 .unwrap(),
             RedisTransactionStore::builder(&cfg, &url)
+                .connect_timeout(REDIS_TIMEOUT)
+                .io_timeout(REDIS_TIMEOUT)
                 .key_prefix(&p)
                 .build_async()
                 .unwrap(),
-            Reqwest::with_timeout(Duration::from_secs(10)),
+            adapter_support::reqwest_client(Duration::from_secs(10)),
         )
         .coordinator(
             RedisRefreshCoordinator::builder(&cfg, &url)
+                .connect_timeout(REDIS_TIMEOUT)
+                .io_timeout(REDIS_TIMEOUT)
                 .key_prefix(&p)
                 .build_async()
                 .unwrap(),
@@ -573,7 +604,8 @@ fn transactions_are_encrypted_and_bound_to_the_browser() {
 // only Redis.
 
 type LaneBlocking = auth0_server::blocking::ServerClient<RecordingStore, RecordingStore>;
-type LaneAsync = auth0_server::nonblocking::ServerClient<RecordingStore, RecordingStore, Reqwest>;
+type LaneAsync =
+    auth0_server::nonblocking::ServerClient<RecordingStore, RecordingStore, ReqwestClient>;
 
 fn lane_instance(emu: &Emulator, url: &str, prefix: &str) -> LaneBlocking {
     let cfg = config(emu);
@@ -596,7 +628,7 @@ fn lane_async_instance(
         cfg.clone(),
         store.clone(),
         store,
-        Reqwest::with_timeout(Duration::from_secs(10)),
+        adapter_support::reqwest_client(Duration::from_secs(10)),
     )
     .coordinator(
         RedisRefreshCoordinator::builder(&cfg, url)

@@ -1,4 +1,4 @@
-//! End-to-end: single-flight refresh (DESIGN.md §7) through both clients against the
+//! End-to-end: single-flight refresh through both clients against the
 //! emulator with refresh-token rotation and reuse detection on.
 //!
 //! Every caller presents its own copy of the *pre-rotation* session (the session travels in
@@ -7,7 +7,7 @@
 mod adapter_support;
 
 use adapter_support::{
-    RecordingStore, Reqwest, TestOptions, assert_two_refreshes_on_one_lane, config,
+    RecordingStore, ReqwestClient, TestOptions, assert_two_refreshes_on_one_lane, config,
     expired_session, lane_audience,
 };
 use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, Failure};
@@ -22,7 +22,7 @@ const CALLERS: usize = 50;
 const DISCOVERY: &str = "/.well-known/openid-configuration";
 
 type Blocking = auth0_server::blocking::ServerClient<RecordingStore, RecordingStore>;
-type Async = auth0_server::nonblocking::ServerClient<RecordingStore, RecordingStore, Reqwest>;
+type Async = auth0_server::nonblocking::ServerClient<RecordingStore, RecordingStore, ReqwestClient>;
 
 fn blocking(emu: &Emulator, clock: Clock) -> Blocking {
     let store = RecordingStore::default();
@@ -40,7 +40,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn nonblocking(emu: &Emulator, rt: &tokio::runtime::Runtime, clock: Clock) -> Async {
-    let http = rt.block_on(async { Reqwest::with_timeout(Duration::from_secs(10)) });
+    let http = rt.block_on(async { adapter_support::reqwest_client(Duration::from_secs(10)) });
     let store = RecordingStore::default();
     Async::builder(config(emu), store.clone(), store, http)
         .clock(clock)

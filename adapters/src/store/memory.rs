@@ -1,4 +1,4 @@
-//! In-memory stores (DESIGN.md §6): sessions live in this process, keyed by a random session
+//! In-memory stores: sessions live in this process, keyed by a random session
 //! id that the browser holds in a cookie. Suited to a single-process server and to tests; the
 //! sessions are lost on restart.
 //!

@@ -1,4 +1,4 @@
-//! Store traits (DESIGN.md §6) and the stores shipped with the SDK.
+//! Store traits and the stores shipped with the SDK.
 //!
 //! Two roles, as in Auth0's other server SDKs: a **state store** keeps the session, a
 //! **transaction store** keeps in-flight logins. Each has an associated `Options` type — the

@@ -1,4 +1,4 @@
-//! Interactive login (DESIGN.md §5), one module per step:
+//! Interactive login, one module per step:
 //!
 //! 1. [`start`]: `start_interactive_login` builds the authorization URL (PKCE S256, `state`,
 //!    `nonce`, optional PAR and RAR, organization, invitation) and saves the transaction.

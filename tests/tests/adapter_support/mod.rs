@@ -1,7 +1,7 @@
 //! Shared by the adapter end-to-end tests (`access_token_blocking.rs`,
 //! `access_token_async.rs`, `single_flight.rs`): configuration for the emulator, sessions
 //! minted without a login, a recording test store whose `store_options` carry the session
-//! (like a cookie), a `reqwest` [`HttpClient`], and the seed guide's scenarios written once
+//! (like a cookie), the shipped `reqwest` client, and the seed guide's scenarios written once
 //! against [`Api`], which both clients implement.
 
 #![allow(dead_code, unused_macros)]
@@ -88,7 +88,7 @@ macro_rules! scenarios {
 }
 
 use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, RefreshGrant};
-use auth0_server::nonblocking::HttpClient;
+pub use auth0_server::http::ReqwestClient;
 use auth0_server::protocol::config::ConfigBuilder;
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::{Session, StateData, TokenSet, UserClaims};
@@ -96,7 +96,7 @@ use auth0_server::protocol::transaction::TransactionData;
 use auth0_server::store::{StateStore, StoreError, TransactionStore};
 use auth0_server::{
     AccessToken, AccessTokenRequest, Config, ConnectionToken, ConnectionTokenRequest, Error,
-    TransportError, TransportErrorKind,
+    TransportErrorKind,
 };
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -265,49 +265,13 @@ impl TransactionStore for RecordingStore {
     }
 }
 
-/// An [`HttpClient`] over `reqwest` (plain http to loopback; no redirects).
-pub struct Reqwest(pub reqwest::Client);
-
-impl Reqwest {
-    /// A client with an overall timeout.
-    pub fn with_timeout(timeout: Duration) -> Self {
-        Reqwest(
-            reqwest::Client::builder()
-                .timeout(timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("reqwest client"),
-        )
-    }
-}
-
-impl HttpClient for Reqwest {
-    async fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let (method, uri) = (request.method().clone(), request.uri().clone());
-        let fail = |e: reqwest::Error| {
-            let kind = if e.is_timeout() {
-                TransportErrorKind::Timeout
-            } else if e.is_connect() {
-                TransportErrorKind::Connect
-            } else {
-                TransportErrorKind::Io
-            };
-            TransportError::for_target(&method, &uri, kind, "request failed")
-        };
-        let request = reqwest::Request::try_from(request).map_err(fail)?;
-        let response = self.0.execute(request).await.map_err(fail)?;
-        let mut out = http::Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            out = out.header(name, value);
-        }
-        let body = response.bytes().await.map_err(fail)?;
-        out.body(body.to_vec()).map_err(|_| {
-            TransportError::for_target(&method, &uri, TransportErrorKind::Io, "bad response")
-        })
-    }
+/// The SDK's shipped async [`HttpClient`] over `reqwest`, with an overall timeout (build
+/// it inside the tokio runtime it runs on).
+pub fn reqwest_client(timeout: Duration) -> ReqwestClient {
+    ReqwestClient::builder()
+        .timeout(timeout)
+        .build()
+        .expect("reqwest client")
 }
 
 /// The seed guide's operations, implemented by both clients so each scenario is written once.

@@ -64,7 +64,7 @@ where
 
 /// The async client on its own runtime, driven synchronously.
 pub struct Async<S, T> {
-    client: nonblocking::ServerClient<S, T, adapter_support::Reqwest>,
+    client: nonblocking::ServerClient<S, T, adapter_support::ReqwestClient>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -132,7 +132,7 @@ impl Clients for Nonblocking {
             .build()
             .expect("tokio runtime");
         // reqwest's client must be created inside the runtime it runs on.
-        let http = rt.block_on(async { adapter_support::Reqwest::with_timeout(TIMEOUT) });
+        let http = rt.block_on(async { adapter_support::reqwest_client(TIMEOUT) });
         Box::new(Async {
             client: nonblocking::ServerClient::builder(config, state, tx, http).build(),
             rt,

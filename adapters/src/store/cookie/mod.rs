@@ -1,4 +1,4 @@
-//! Encrypted cookie stores (DESIGN.md §6): stateless sessions and login transactions kept
+//! Encrypted cookie stores: stateless sessions and login transactions kept
 //! in the browser, encrypted and authenticated with the application's secret.
 //!
 //! * **Format.** A value is the JSON of the Python SDK's session shape, encrypted as a

@@ -44,6 +44,24 @@
 //! * **Failure.** An unreachable Redis is an error with code `store_error` (never a panic);
 //!   the session cookie is only set after its session was written.
 //!
+//! # URLs
+//!
+//! * `redis://host:6379/0` — no authentication; the number is the database (default 0).
+//! * `redis://:password@host:6379/` — the `default` user's password (`requirepass`).
+//! * `redis://user:password@host:6379/` — an ACL user (Redis 6+, and what managed services
+//!   such as ElastiCache, Azure Cache, Upstash or Redis Cloud hand out). Percent-encode
+//!   reserved characters in the password (`@` is `%40`).
+//! * `rediss://user:password@host:6380/` — the same over TLS (feature `redis-tls`, and
+//!   `redis-tokio-tls` for the async types), with rustls; the server's certificate is checked
+//!   against the operating system's trust store, or the bundle `SSL_CERT_FILE` names.
+//!   Without the feature a `rediss://` URL is refused with a message saying so.
+//! * `redis+unix:///run/redis.sock` — a Unix socket.
+//!
+//! Error messages show the scheme, host and port only, never the user or password.
+//!
+//! Redis Cluster is not supported: the scripts below touch a session and the index sets of
+//! its user in one call, and those keys do not share a hash slot.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -392,8 +410,8 @@ impl std::fmt::Debug for RedisStateStoreBuilder {
 }
 
 impl RedisStateStore {
-    /// A builder using the configuration's secrets and the Redis at `redis_url`
-    /// (`redis://[:password@]host:port/db`).
+    /// A builder using the configuration's secrets and the Redis at `redis_url` (see
+    /// [the URL forms](self#urls)).
     pub fn builder(config: &Config, redis_url: impl Into<String>) -> RedisStateStoreBuilder {
         Self::builder_with_secrets(
             config.secrets().iter().map(|s| s.expose().to_owned()),

@@ -36,9 +36,28 @@ impl Endpoint {
     }
 
     fn client(&self) -> Result<redis::Client, StoreError> {
-        // The URL may hold a password: it is never part of an error message.
+        // The URL may hold a user and password: only its scheme and host are ever shown.
+        let shown = redacted_url(&self.url);
+        if self.url.starts_with("rediss://") && cfg!(not(feature = "redis-tls")) {
+            return Err(StoreError::new(format!(
+                "Redis URL {shown}: rediss:// (TLS) needs auth0-server's `redis-tls` feature \
+                 (`redis-tokio-tls` for the async stores)"
+            )));
+        }
         redis::Client::open(self.url.as_str())
-            .map_err(|e| StoreError::new(format!("invalid Redis URL ({:?})", e.kind())))
+            .map_err(|e| StoreError::new(format!("invalid Redis URL {shown} ({:?})", e.kind())))
+    }
+}
+
+/// A Redis URL for messages: scheme, host and port only (no user, password or database).
+fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", u.scheme()),
+            (Some(host), None) => format!("{}://{host}", u.scheme()),
+            _ => format!("{}://…", u.scheme()),
+        },
+        Err(_) => "(unparsable)".to_owned(),
     }
 }
 
@@ -178,5 +197,35 @@ impl AsyncPool {
                 Err(e) => return Err(store_error(what, e)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_show_no_user_or_password() {
+        let shown = redacted_url("rediss://app-user:s3cret@cache.example.com:6380/2");
+        assert_eq!(shown, "rediss://cache.example.com:6380");
+        let e = Endpoint::new("redis://app-user:s3cret@cache.example.com:bad/".into())
+            .client()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!e.contains("s3cret") && !e.contains("app-user"), "{e}");
+    }
+
+    #[cfg(not(feature = "redis-tls"))]
+    #[test]
+    fn rediss_without_the_tls_feature_says_so() {
+        let e = Endpoint::new("rediss://user:s3cret@cache.example.com:6380/".into())
+            .client()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("`redis-tls` feature"), "{e}");
+        assert!(e.contains("rediss://cache.example.com:6380"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
     }
 }
