@@ -164,12 +164,15 @@ proptest! {
         // Every other audience's token set survives, in order.
         let others = |s: &[TokenSet]| s.iter().filter(|t| t.audience != audience).cloned().collect::<Vec<_>>();
         prop_assert_eq!(others(&session.token_sets), others(&sets));
-        // Same audience, other scope sets survive too.
-        let stored_scope = granted.clone().or(requested.clone()).unwrap_or_default();
-        let same_aud_other_scope = |s: &[TokenSet]| s.iter()
-            .filter(|t| t.audience == audience && words(t.scope.as_deref().unwrap_or("")) != words(&stored_scope))
+        // Same audience: the sets whose scopes the new set covers are superseded (dropped);
+        // the others survive, in order.
+        let new_set = session.token_sets.iter().find(|t| t.access_token == token.access_token).expect("stored");
+        let covers = words(new_set.matching_scope());
+        let not_covered = |s: &[TokenSet]| s.iter()
+            .filter(|t| t.audience == audience && !words(t.matching_scope()).is_subset(&covers))
             .cloned().collect::<Vec<_>>();
-        prop_assert_eq!(same_aud_other_scope(&session.token_sets), same_aud_other_scope(&sets));
+        prop_assert_eq!(not_covered(&session.token_sets), not_covered(&sets));
+        prop_assert!(session.token_sets.iter().filter(|t| t.audience == audience && words(t.matching_scope()).is_subset(&covers)).count() == 1);
         // At most one set was added, and the returned token is stored.
         prop_assert!(session.token_sets.len() <= sets.len() + 1);
         prop_assert!(session.token_sets.iter().any(|t| t.access_token == token.access_token && t.audience == audience));
