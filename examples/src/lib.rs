@@ -15,8 +15,10 @@
 
 pub mod axum_app;
 pub mod blocking_app;
+pub mod http_client;
 pub mod jar;
 pub mod pages;
+pub mod serve;
 
 use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, EmulatorConfig};
 use auth0_server::Config;
