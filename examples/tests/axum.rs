@@ -6,7 +6,7 @@
 
 mod support;
 
-use auth0_emulator::{ANALYTICS_AUDIENCE, Emulator, EmulatorConfig};
+use auth0_emulator::{ANALYTICS_AUDIENCE, DeliveryOutcome, Emulator, EmulatorConfig};
 use auth0_server::AccessTokenRequest;
 use auth0_server::axum::{Auth0, EnvConfig, Tokens, User};
 use auth0_server::nonblocking::ServerClient;
@@ -239,6 +239,7 @@ fn redis_app_on_two_instances_shares_sessions_and_backchannel_logout() {
     emulator.set_backchannel_logout_uri(Some(&backchannel));
     let deliveries = emulator.end_user_sessions("auth0|emulator-user");
     assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0].outcome, DeliveryOutcome::Status(200));
     assert_eq!(emulator.backchannel_deliveries().len(), 1);
     assert_eq!(on_b.get("/profile").status, 401);
     assert_eq!(on_a.get("/profile").status, 401);
