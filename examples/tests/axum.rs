@@ -8,12 +8,16 @@ mod support;
 
 use auth0_emulator::{ANALYTICS_AUDIENCE, DeliveryOutcome, Emulator, EmulatorConfig};
 use auth0_server::AccessTokenRequest;
-use auth0_server::axum::{Auth0, EnvConfig, Tokens, User};
+use auth0_server::axum::{Auth0, EnvConfig, LoggedIn, Rejection, RouteFailure, Tokens, User};
 use auth0_server::nonblocking::ServerClient;
 use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
+use auth0_server::store::memory::MemoryStateStore;
 use auth0_server_examples::http_client::Reqwest;
 use auth0_server_examples::{Tenant, axum_app, serve};
+use axum::response::IntoResponse;
 use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use support::{Browser, Page, path_of};
 
 /// Follows redirects like [`Browser::follow`], but only to the app and the emulator: a hop
@@ -244,4 +248,115 @@ fn redis_app_on_two_instances_shares_sessions_and_backchannel_logout() {
     assert_eq!(on_b.get("/profile").status, 401);
     assert_eq!(on_a.get("/profile").status, 401);
     assert_eq!(on_b.get("/api/data").status, 401);
+}
+
+/// An app with the auth routes under `/account`, a guarded `/app` section, an after-login
+/// hook counting logins, and an error page of its own.
+fn guarded_app(logins: Arc<AtomicUsize>) -> impl FnOnce(&Tenant, &str) -> serve::BuildResult {
+    move |tenant: &Tenant, base_url: &str| {
+        let config = tenant.config(&format!("{base_url}/account"))?;
+        let sessions = MemoryStateStore::new();
+        let tx = CookieTransactionStore::builder(&config)
+            .for_app_base_url(base_url)
+            .build()?;
+        let client = ServerClient::builder(config, sessions, tx, Reqwest::new()?).build();
+        let auth0 = Auth0::builder(client, base_url)
+            .prefix("/account")
+            .rejection(Rejection::RedirectToLogin)
+            .after_login(move |logged_in: LoggedIn| {
+                let logins = logins.clone();
+                async move {
+                    assert_eq!(logged_in.user["sub"], "auth0|emulator-user");
+                    logins.fetch_add(1, Ordering::SeqCst);
+                    None
+                }
+            })
+            .on_error(|failure: &RouteFailure<'_>| {
+                let page = format!("<p id=\"oops\">Sorry ({})</p>", failure.code);
+                Some((failure.status, axum::response::Html(page)).into_response())
+            })
+            .build();
+        let section = axum::Router::new()
+            .route(
+                "/app/dashboard",
+                get(|User(user): User| async move { format!("dashboard of {}", user["sub"]) }),
+            )
+            .route_layer(auth0.require_session());
+        Ok(axum::Router::new()
+            .merge(section)
+            .route("/", get(|| async { "home" }))
+            .merge(auth0.router())
+            .layer(auth0.layer()))
+    }
+}
+
+#[test]
+fn route_guard_prefix_and_hooks() {
+    let logins = Arc::new(AtomicUsize::new(0));
+    let app = serve::start_with(
+        Tenant::emulator(EmulatorConfig::default()),
+        "127.0.0.1:0",
+        guarded_app(logins.clone()),
+    )
+    .unwrap();
+    let emulator = app.tenant().emulator.as_ref().unwrap();
+    let base = app.base_url();
+    let mut browser = Browser::new(base);
+
+    // The guard sends the browser to the (prefixed) login with returnTo, then back.
+    let guarded = browser.get("/app/dashboard?tab=1");
+    assert_eq!(guarded.status, 302);
+    assert_eq!(
+        guarded.location.as_deref(),
+        Some(&*format!(
+            "{base}/account/auth/login?returnTo=%2Fapp%2Fdashboard%3Ftab%3D1"
+        ))
+    );
+    assert_eq!(
+        browser.get("/auth/login").status,
+        404,
+        "only under the prefix"
+    );
+    let hops = follow_safely(&mut browser, base, emulator, "/app/dashboard?tab=1");
+    let paths: Vec<String> = hops.iter().map(|p| path_of(&p.url)).collect();
+    assert_eq!(
+        paths,
+        [
+            "/app/dashboard",
+            "/account/auth/login",
+            "/authorize",
+            "/account/auth/callback",
+            "/app/dashboard"
+        ]
+    );
+    assert_eq!(
+        hops.last().unwrap().body,
+        "dashboard of \"auth0|emulator-user\""
+    );
+    assert_eq!(
+        logins.load(Ordering::SeqCst),
+        1,
+        "the after-login hook ran once"
+    );
+    let authorize = &emulator.requests_to("/authorize")[0];
+    assert!(
+        authorize
+            .query
+            .iter()
+            .any(|(k, v)| k == "redirect_uri" && *v == format!("{base}/account/auth/callback"))
+    );
+
+    // The application's own error page for a bad callback.
+    let failed = browser.get("/account/auth/callback?code=x&state=forged");
+    assert_eq!(failed.status, 400);
+    assert!(
+        failed.body.contains("<p id=\"oops\">Sorry ("),
+        "{}",
+        failed.body
+    );
+
+    // Logout under the prefix; the guard refuses again.
+    let hops = follow_safely(&mut browser, base, emulator, "/account/auth/logout");
+    assert_eq!(path_of(&hops.last().unwrap().url), "/");
+    assert_eq!(browser.get("/app/dashboard").status, 302);
 }
