@@ -385,3 +385,8 @@ pub(crate) fn redirect(location: &str) -> Response {
     no_store(&mut response);
     response
 }
+
+/// The guide's (`docs/axum.md`) examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/axum.md")]
+pub struct GuideDoctests;
