@@ -112,8 +112,17 @@ fn cookie_app(tenant: &Tenant, base_url: &str) -> serve::BuildResult {
             .await?;
         Ok::<_, auth0_server::Error>(format!("audience {}", token.audience))
     };
+    // Refreshes, then fails: the layer still sends the rotated refresh token's cookie.
+    let teapot = |tokens: Tokens| async move {
+        let refreshed = tokens.get_access_token().await.is_ok();
+        (
+            axum::http::StatusCode::IM_A_TEAPOT,
+            format!("refreshed: {refreshed}"),
+        )
+    };
     Ok(axum::Router::new()
         .route("/analytics", get(analytics))
+        .route("/teapot", get(teapot))
         .merge(auth0.router())
         .layer(auth0.layer()))
 }
@@ -180,6 +189,24 @@ fn expired_access_tokens_refresh_and_the_rotation_reaches_the_cookie() {
     assert_eq!(emulator.reuse_detections(), 0);
     assert_eq!(emulator.revoked_families(), 0);
     assert!(tokens[0] != tokens[1] && tokens[1] != tokens[2]);
+
+    // A handler that refreshes and then answers with an error status: the rotated refresh
+    // token still reaches the browser, so the next refresh spends the newest one.
+    let teapot = browser.get("/teapot");
+    assert_eq!(
+        (teapot.status, teapot.body.as_str()),
+        (418, "refreshed: true")
+    );
+    assert_ne!(
+        session_cookie(&browser),
+        cookie,
+        "Set-Cookie on the 418 answer"
+    );
+    assert_eq!(browser.get("/auth/access-token").status, 200);
+    let sent = refreshes(emulator);
+    assert_eq!(sent.len(), 5);
+    assert_ne!(sent[3], sent[4]);
+    assert_eq!(emulator.reuse_detections(), 0);
 
     // A second API's token through the `Tokens` extractor (Multi-Resource Refresh Token).
     let analytics = browser.get("/analytics");
