@@ -170,3 +170,75 @@ mod tests {
         assert_eq!(public_code(&e, status_of(&e)), "invalid_state");
     }
 }
+
+#[cfg(all(test, feature = "tracing"))]
+mod tracing_tests {
+    use super::*;
+    use crate::store::StoreError;
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Records each event's fields as a line.
+    #[derive(Clone, Default)]
+    struct Events(Arc<Mutex<Vec<String>>>);
+
+    struct Line(String);
+
+    impl Visit for Line {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+
+    impl Subscriber for Events {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut line = Line(event.metadata().level().to_string());
+            event.record(&mut line);
+            self.0.lock().unwrap().push(line.0);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn the_detail_goes_to_tracing_not_to_the_body() {
+        let events = Events::default();
+        let response = tracing::subscriber::with_default(events.clone(), || {
+            Error::from(StoreError::new("redis at 10.0.0.7:6379 refused")).into_response()
+        });
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let lines = events.0.lock().unwrap().clone();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("ERROR"), "{lines:?}");
+        assert!(lines[0].contains("10.0.0.7:6379"), "{lines:?}");
+        assert!(lines[0].contains("store_error"), "{lines:?}");
+        let body = body_text(response);
+        assert_eq!(body, r#"{"error":"temporarily_unavailable"}"#);
+    }
+
+    /// The body of a response built from a string (no runtime needed: the body is one frame).
+    fn body_text(response: Response) -> String {
+        use std::future::Future;
+        use std::pin::pin;
+        use std::task::{Context, Poll, Waker};
+        let mut future = pin!(axum::body::to_bytes(response.into_body(), 1024));
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Ok(bytes)) => String::from_utf8(bytes.to_vec()).unwrap(),
+            other => panic!("the body was not ready: {other:?}"),
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The axum integration (feature `axum`): mounted auth routes, a tower layer that owns the
-//! session cookies, extractors, and `IntoResponse` for the SDK's [`Error`](crate::Error).
+//! session cookies, extractors, and `IntoResponse` for the SDK's [`Error`].
 //!
 //! ```ignore
 //! use auth0_server::axum::{Auth0, User};
