@@ -19,6 +19,12 @@ use axum::routing::{get, post};
 const MAX_BACKCHANNEL_BODY: usize = 64 * 1024;
 
 /// The paths of the auth routes (before [`Auth0Builder::prefix`](super::Auth0Builder::prefix)).
+///
+/// ```
+/// let mut paths = auth0_server::axum::AuthPaths::default();
+/// paths.login = "/signin".into();
+/// assert_eq!(paths.callback, "/auth/callback");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuthPaths {
