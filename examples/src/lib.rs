@@ -1,7 +1,7 @@
 //! Examples for **auth0-server**: the quickstart walkthrough (`src/bin/quickstart.rs`) and
 //! two example web apps with the same routes, one on the blocking client
-//! ([`blocking_app`], `tiny_http`) and one on the async client ([`axum_app`], axum + tokio +
-//! reqwest).
+//! ([`blocking_app`], `tiny_http`) and one on the SDK's axum integration ([`axum_app`], axum +
+//! tokio + reqwest, run by [`serve`]).
 //!
 //! Without `AUTH0_DOMAIN` in the environment everything runs offline against the bundled
 //! Auth0 emulator ([`Tenant::emulator`]); with `AUTH0_DOMAIN`, `AUTH0_CLIENT_ID`,
@@ -17,6 +17,7 @@ pub mod axum_app;
 pub mod blocking_app;
 pub mod jar;
 pub mod pages;
+pub mod serve;
 
 use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, EmulatorConfig};
 use auth0_server::Config;

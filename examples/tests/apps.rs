@@ -4,7 +4,7 @@
 mod support;
 
 use auth0_emulator::{Emulator, EmulatorConfig};
-use auth0_server_examples::{Tenant, axum_app, blocking_app};
+use auth0_server_examples::{Tenant, blocking_app, serve};
 use support::{Browser, path_of};
 
 /// The whole story against an app at `base_url`.
@@ -107,7 +107,7 @@ fn blocking_app_login_profile_api_logout() {
 
 #[test]
 fn axum_app_login_profile_api_logout() {
-    let app = axum_app::start(Tenant::emulator(EmulatorConfig::default()), "127.0.0.1:0")
+    let app = serve::start(Tenant::emulator(EmulatorConfig::default()), "127.0.0.1:0")
         .expect("start the axum app");
     browse(app.base_url(), app.tenant().emulator.as_ref().unwrap());
 }

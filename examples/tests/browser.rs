@@ -1,13 +1,16 @@
-//! The blocking example app in a real headless Chromium, driven over WebDriver
-//! (chromedriver, plain HTTP + JSON with ureq): click "Log in" on `/`, land on `/profile`
+//! The example apps in a real headless Chromium, driven over WebDriver (chromedriver, plain
+//! HTTP + JSON with ureq). The blocking app: click "Log in" on `/`, land on `/profile`
 //! showing the user, reload (the session survives), screenshot `/profile` to
-//! `target/browser-artifacts/profile.png`, log out.
+//! `target/browser-artifacts/profile.png`, log out. The axum app (on `auth0_server::axum`):
+//! login, profile, API calls whose expired access tokens refresh with rotation, an
+//! open-redirect attempt through `returnTo` refused, logout, back-channel logout, and a page
+//! that needs a session sending the browser through login and back.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without `/usr/bin/chromium` the test is
 //! skipped with a message — unless `CI` is set, where it must run.
 
-use auth0_emulator::EmulatorConfig;
-use auth0_server_examples::{Tenant, blocking_app};
+use auth0_emulator::{DeliveryOutcome, EmulatorConfig};
+use auth0_server_examples::{Tenant, blocking_app, serve};
 use base64::Engine;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -168,6 +171,13 @@ impl<'d> Browser<'d> {
         self.cmd("POST", "/url", Some(json!({ "url": url })));
     }
 
+    fn url(&self) -> String {
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     fn path(&self) -> String {
         let url = self.cmd("GET", "/url", None);
         url::Url::parse(url.as_str().unwrap_or_default())
@@ -226,8 +236,8 @@ fn artifacts_dir() -> PathBuf {
         .join("browser-artifacts")
 }
 
-#[test]
-fn chromium_logs_in_sees_profile_survives_reload_and_logs_out() {
+/// Whether Chromium is there (else the test is skipped, except in CI).
+fn chromium_available() -> bool {
     if !Path::new(CHROMIUM).exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -241,6 +251,14 @@ fn chromium_logs_in_sees_profile_survives_reload_and_logs_out() {
             "SKIPPED browser test: {CHROMIUM} not found (apt-get install -y chromium chromium-driver; \
              with CI set, this test fails instead)"
         );
+        return false;
+    }
+    true
+}
+
+#[test]
+fn chromium_logs_in_sees_profile_survives_reload_and_logs_out() {
+    if !chromium_available() {
         return;
     }
     let app = blocking_app::start(Tenant::emulator(EmulatorConfig::default()), "127.0.0.1:0")
@@ -273,5 +291,116 @@ fn chromium_logs_in_sees_profile_survives_reload_and_logs_out() {
         browser
             .text("#logged-out")
             .contains("You are not logged in")
+    );
+}
+
+/// The refresh tokens the emulator received in refresh requests, in order.
+fn refreshes(emulator: &auth0_emulator::Emulator) -> Vec<String> {
+    emulator
+        .requests_to("/oauth/token")
+        .into_iter()
+        .filter(|r| {
+            r.form
+                .iter()
+                .any(|(k, v)| k == "grant_type" && v == "refresh_token")
+        })
+        .filter_map(|r| {
+            r.form
+                .into_iter()
+                .find(|(k, _)| k == "refresh_token")
+                .map(|(_, v)| v)
+        })
+        .collect()
+}
+
+#[test]
+fn chromium_drives_the_axum_app_tokens_refresh_redirects_and_logouts() {
+    if !chromium_available() {
+        return;
+    }
+    // Access tokens live 10 s, inside the SDK's 30 s leeway: every API call refreshes.
+    let config = EmulatorConfig {
+        access_token_lifetime: 10,
+        ..Default::default()
+    };
+    let app = serve::start(Tenant::emulator(config), "127.0.0.1:0").expect("start the axum app");
+    let base = app.base_url().to_owned();
+    let emulator = app.tenant().emulator.as_ref().unwrap();
+    emulator.set_backchannel_logout_uri(Some(&format!("{base}/auth/backchannel-logout")));
+    let driver = Driver::start();
+    let browser = Browser::open(&driver);
+
+    // Login from `/`, profile.
+    browser.goto(&format!("{base}/"));
+    browser.click("#login");
+    assert_eq!(browser.path(), "/profile");
+    assert!(browser.text("#greeting").contains("Emulator User"));
+
+    // Two API calls: each access token has expired, each refresh spends the refresh token
+    // the previous one rotated in.
+    for round in 1..=2 {
+        browser.goto(&format!("{base}/api/data"));
+        assert!(
+            browser
+                .text("#api-data")
+                .contains("Hello from the emulator"),
+            "round {round}"
+        );
+        assert_eq!(refreshes(emulator).len(), round);
+    }
+    let sent = refreshes(emulator);
+    assert_ne!(sent[0], sent[1], "the rotated refresh token was used");
+    assert_eq!(emulator.reuse_detections(), 0);
+
+    // An open-redirect attempt through returnTo lands on the app's default page.
+    for evil in [
+        "//evil.example/",
+        "/%5Cevil.example",
+        "https://evil.example/",
+    ] {
+        browser.goto(&format!("{base}/auth/login?returnTo={evil}"));
+        assert!(
+            browser.url().starts_with(&base),
+            "{evil}: {}",
+            browser.url()
+        );
+        assert_eq!(browser.path(), "/profile", "{evil}");
+    }
+
+    // Logout: back on `/`; Auth0 also announces it over the back channel.
+    browser.goto(&format!("{base}/profile"));
+    browser.click("#logout");
+    assert_eq!(browser.path(), "/");
+    browser.element("#login");
+
+    // Log in again; Auth0 ends the user's sessions over the back channel: logged out.
+    browser.click("#login");
+    assert_eq!(browser.path(), "/profile");
+    let before = emulator.backchannel_deliveries().len();
+    // (One logout token per Auth0 session the emulator knows for the user.)
+    let delivered = emulator.end_user_sessions("auth0|emulator-user");
+    assert!(!delivered.is_empty());
+    assert!(emulator.backchannel_deliveries().len() > before);
+    for delivery in emulator.backchannel_deliveries() {
+        assert_eq!(
+            delivery.outcome,
+            DeliveryOutcome::Status(200),
+            "{delivery:?}"
+        );
+    }
+    browser.cmd("POST", "/refresh", None);
+    assert!(
+        browser
+            .text("#logged-out")
+            .contains("You are not logged in")
+    );
+
+    // A page that needs a session sends the browser through login and back to it.
+    browser.goto(&format!("{base}/api/data"));
+    assert_eq!(browser.path(), "/api/data");
+    assert!(
+        browser
+            .text("#api-data")
+            .contains("Hello from the emulator")
     );
 }
