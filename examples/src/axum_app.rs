@@ -4,9 +4,9 @@
 //! ([`router`]) or in Redis shared by several instances ([`redis_router`]), so back-channel
 //! logout can end them. Run it with `cargo run -p auth0-server-examples --bin axum_app`.
 
-use auth0_server::http::ReqwestClient;
 use crate::{Tenant, pages};
 use auth0_server::axum::{AccessToken, Auth0, Session, User};
+use auth0_server::http::ReqwestClient;
 use auth0_server::nonblocking::{ServerClient, ServerClientBuilder};
 use auth0_server::store::cookie::{CookieTransactionStore, is_loopback_http};
 use auth0_server::store::memory::MemoryStateStore;
@@ -53,7 +53,10 @@ where
     let auth0 = Auth0::builder(client, base_url)
         .default_return_to("/profile")
         .build();
-    let (url, http) = (tenant.api_url.clone(), ReqwestClient::new()?.client().clone());
+    let (url, http) = (
+        tenant.api_url.clone(),
+        ReqwestClient::new()?.client().clone(),
+    );
     Ok(Router::new()
         .route("/", get(home))
         .route("/profile", get(profile))

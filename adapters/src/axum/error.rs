@@ -91,7 +91,7 @@ pub fn status_of(error: &Error) -> StatusCode {
 /// operator's logs, not the browser).
 pub(crate) fn public_code(error: &Error, status: StatusCode) -> &'static str {
     match status {
-        s if s.is_client_error() => error.code(),
+        s if s.is_client_error() => error.code().as_str(),
         StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => "upstream_error",
         StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
         _ => "server_error",

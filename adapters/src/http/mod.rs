@@ -47,6 +47,12 @@ pub use self::reqwest::{ReqwestClient, ReqwestClientBuilder};
 pub use ::reqwest as reqwest_crate;
 
 use std::error::Error as StdError;
+use std::time::Duration;
+
+/// The longest timeout an HTTP client is given: longer ones (up to `Duration::MAX`) mean "no
+/// practical limit" and are clamped to this, since the clients compute deadlines by adding the
+/// timeout to the current instant.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// What a failed request's error chain says went wrong, from the standard error types every
 /// HTTP stack wraps (`std::io::Error` and its kinds) and the stable descriptions they give.

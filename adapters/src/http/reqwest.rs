@@ -86,8 +86,8 @@ impl ReqwestClientBuilder {
     pub fn build(self) -> Result<ReqwestClient, reqwest::Error> {
         let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout);
+            .connect_timeout(self.connect_timeout.min(super::MAX_TIMEOUT))
+            .timeout(self.timeout.min(super::MAX_TIMEOUT));
         #[cfg(feature = "reqwest-native-tls")]
         let builder = builder.use_native_tls();
         Ok(ReqwestClient {

@@ -18,9 +18,21 @@ pub(crate) struct Limits {
     pub(crate) max_response_body: usize,
 }
 
+impl Limits {
+    /// The limits with every timeout clamped to [`super::MAX_TIMEOUT`].
+    fn clamped(self) -> Limits {
+        Limits {
+            connect_timeout: self.connect_timeout.min(super::MAX_TIMEOUT),
+            read_timeout: self.read_timeout.min(super::MAX_TIMEOUT),
+            ..self
+        }
+    }
+}
+
 /// A new agent for `limits`: statuses as responses, no redirects, TLS as the crate's features
 /// choose (rustls with the webpki roots by default), proxy from the environment.
 pub(crate) fn agent(limits: Limits) -> ureq::Agent {
+    let limits = limits.clamped();
     let builder = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -48,6 +60,7 @@ pub(crate) fn send(
     request: http::Request<Vec<u8>>,
     limits: Limits,
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let limits = limits.clamped();
     let (method, uri) = (request.method().clone(), request.uri().clone());
     let fail = |e: ureq::Error| map_error(&method, &uri, e, limits);
     let response = request

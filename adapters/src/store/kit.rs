@@ -20,9 +20,17 @@ pub(crate) fn cookie_attributes(secure: bool) -> &'static str {
     }
 }
 
-/// [`cookie_attributes`] with a `Max-Age` of `max_age` seconds.
+/// The longest `Max-Age` written: 400 days, the cap browsers apply anyway (RFC 6265bis
+/// §5.5); a longer session lifetime is still enforced from the times inside the session.
+pub(crate) const MAX_COOKIE_AGE: u64 = 400 * 24 * 3600;
+
+/// [`cookie_attributes`] with a `Max-Age` of `max_age` seconds (at most [`MAX_COOKIE_AGE`]).
 pub(crate) fn cookie_attributes_max_age(secure: bool, max_age: u64) -> String {
-    format!("{}; Max-Age={max_age}", cookie_attributes(secure))
+    format!(
+        "{}; Max-Age={}",
+        cookie_attributes(secure),
+        max_age.min(MAX_COOKIE_AGE)
+    )
 }
 
 /// `bytes` random bytes from the operating system, base64url without padding: session ids,

@@ -35,7 +35,9 @@
 //! ```
 
 use crate::clock::Clock;
-use crate::store::kit::{constant_time_eq, cookie_attributes, random_token};
+use crate::store::kit::{
+    constant_time_eq, cookie_attributes, cookie_attributes_max_age, random_token,
+};
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::session::{SessionLifetime, StateData};
@@ -431,7 +433,7 @@ impl TransactionStore for MemoryTransactionStore {
         options.set_cookie(
             key,
             &binding,
-            &format!("{}; Max-Age={max_age}", self.attributes()),
+            &cookie_attributes_max_age(self.secure, max_age),
         );
         Ok(())
     }

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// Default lifetime of a refresh lock: how long a crashed winner blocks the others.
 pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(30);
+/// The longest refresh lock accepted.
+pub const MAX_LOCK_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Default lifetime of a published failure.
 pub const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(2);
 
@@ -473,13 +475,19 @@ impl RedisRefreshCoordinatorBuilder {
                 "Redis coordinator: lock_ttl must not be zero",
             ));
         }
+        if self.lock_ttl > MAX_LOCK_TTL {
+            return Err(StoreError::new(
+                "Redis coordinator: lock_ttl must be at most 24 hours (a crashed instance's lock blocks refreshes that long)",
+            ));
+        }
         Ok(Refreshes {
             prefix: self.prefix.clone(),
             codec: codec(&self.secrets, REFRESH_SALT),
             lock_ttl: self.lock_ttl,
-            wait_timeout: self.wait_timeout.unwrap_or(self.lock_ttl * 2),
-            grace: self.grace.max(Duration::from_millis(1)),
-            failure_ttl: self.failure_ttl.max(Duration::from_millis(1)),
+            wait_timeout: self.wait_timeout.unwrap_or(self.lock_ttl.saturating_mul(2)),
+            // Published values live at most as long as a lock may (Redis refuses huge TTLs).
+            grace: self.grace.clamp(Duration::from_millis(1), MAX_LOCK_TTL),
+            failure_ttl: self.failure_ttl.clamp(Duration::from_millis(1), MAX_LOCK_TTL),
         })
     }
 
@@ -651,6 +659,29 @@ mod tests {
             response,
             received_at: UnixTime::from_secs(1234),
         })
+    }
+
+    #[test]
+    fn extreme_durations_are_refused_or_saturate_never_panic() {
+        let builder = || {
+            RedisRefreshCoordinator::builder_with_secrets(
+                ["a-secret-of-at-least-32-bytes-long!!"],
+                "redis://127.0.0.1:1/",
+            )
+        };
+        let refused = builder().lock_ttl(Duration::MAX).refreshes();
+        assert!(refused.is_err_and(|e| e.to_string().contains("lock_ttl")));
+        let r = builder()
+            .lock_ttl(MAX_LOCK_TTL)
+            .wait_timeout(Duration::MAX)
+            .rotation_grace(Duration::MAX)
+            .failure_ttl(Duration::MAX)
+            .refreshes()
+            .unwrap();
+        let (_, ttl) = r.encode_rotation("g", &Secret::new("rt")).unwrap();
+        assert_eq!(ttl, 24 * 3600 * 1000, "clamped to what Redis accepts");
+        let mut delay = FIRST_DELAY;
+        assert!(r.delay(&mut delay, u64::MAX, Instant::now()).is_some());
     }
 
     #[test]

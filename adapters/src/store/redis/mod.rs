@@ -695,7 +695,7 @@ impl Transactions {
     }
 
     pub(crate) fn set_cookie(&self, options: &mut CookieOptions, key: &str, b: &str, age: u64) {
-        options.set_cookie(key, b, &format!("{}; Max-Age={age}", self.attributes()));
+        options.set_cookie(key, b, &kit::cookie_attributes_max_age(self.secure, age));
     }
 
     pub(crate) fn clear_cookie(&self, options: &mut CookieOptions, key: &str) {
