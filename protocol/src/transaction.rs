@@ -14,6 +14,29 @@ pub const TRANSACTION_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Prefix of transaction keys: the key of a login is `_a0_tx.{state}`.
 pub const TRANSACTION_KEY_PREFIX: &str = "_a0_tx.";
 
+/// How many logins one browser may have pending at once: starting one more drops the oldest
+/// (abandoned tabs, prefetches and bots must not grow the Cookie header without bound; a
+/// browser sends about 8 KB of cookies before servers answer 431).
+pub const MAX_PENDING_LOGINS: usize = 3;
+
+/// Which pending logins to drop before a new one is stored: given the browser's other pending
+/// logins as (key, created_at) pairs (`None` for one that cannot be read, dropped first), the
+/// keys to remove so that at most `MAX_PENDING_LOGINS - 1` remain — the oldest go first, and a
+/// younger login is never dropped while an older one stays.
+pub fn pending_logins_to_drop<'a>(pending: &[(&'a str, Option<u64>)]) -> Vec<&'a str> {
+    let keep = MAX_PENDING_LOGINS.saturating_sub(1);
+    if pending.len() <= keep {
+        return Vec::new();
+    }
+    let mut by_age: Vec<&(&str, Option<u64>)> = pending.iter().collect();
+    // Unreadable first, then oldest; ties by key so the choice is deterministic.
+    by_age.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
+    by_age[..pending.len() - keep]
+        .iter()
+        .map(|(k, _)| *k)
+        .collect()
+}
+
 /// The transaction key for a `state` value.
 pub fn transaction_key(state: &str) -> String {
     format!("{TRANSACTION_KEY_PREFIX}{state}")

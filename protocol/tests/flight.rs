@@ -196,3 +196,27 @@ proptest! {
         let _ = Publication::decode(&garbage, &binding);
     }
 }
+
+mod pending_logins {
+    use auth0_server_protocol::transaction::{MAX_PENDING_LOGINS, pending_logins_to_drop};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// At most MAX_PENDING_LOGINS - 1 others remain (room for the new login), the dropped
+        /// ones are never younger than a kept one, and nothing is dropped below the bound.
+        #[test]
+        fn the_oldest_pending_logins_are_dropped_first(ages in proptest::collection::vec(proptest::option::of(0u64..1000), 0..12)) {
+            let keys: Vec<String> = (0..ages.len()).map(|i| format!("_a0_tx.{i}")).collect();
+            let pending: Vec<(&str, Option<u64>)> = keys.iter().map(String::as_str).zip(ages.iter().copied()).collect();
+            let dropped = pending_logins_to_drop(&pending);
+            let kept: Vec<_> = pending.iter().filter(|(k, _)| !dropped.contains(k)).collect();
+            prop_assert_eq!(kept.len(), pending.len().min(MAX_PENDING_LOGINS - 1));
+            for d in &dropped {
+                let age = pending.iter().find(|(k, _)| k == d).map(|(_, a)| *a).unwrap();
+                for (_, kept_age) in &kept {
+                    prop_assert!(age <= *kept_age, "dropped {age:?} while keeping older {kept_age:?}");
+                }
+            }
+        }
+    }
+}

@@ -76,7 +76,9 @@ use auth0_server_protocol::config::Config;
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{SessionLifetime, StateData};
-use auth0_server_protocol::transaction::TransactionData;
+use auth0_server_protocol::transaction::{
+    MAX_PENDING_LOGINS, TRANSACTION_KEY_PREFIX, TransactionData, pending_logins_to_drop,
+};
 
 use self::cache::SessionCache;
 use self::chunks::{Parts, Read};
@@ -565,6 +567,42 @@ impl CookieTransactionStoreBuilder {
     }
 }
 
+impl CookieTransactionStore {
+    /// Before a new login is stored: clears the oldest of the browser's other pending logins
+    /// beyond [`MAX_PENDING_LOGINS`]` - 1` (the core decides which), so abandoned logins never
+    /// grow the Cookie header past what servers accept.
+    fn drop_oldest_pending(&self, key: &str, options: &mut CookieOptions) {
+        let others: Vec<String> = options
+            .cookie_names()
+            .into_iter()
+            .filter_map(|name| name.strip_suffix(".0"))
+            .filter(|k| k.starts_with(TRANSACTION_KEY_PREFIX) && *k != key)
+            .map(str::to_owned)
+            .collect();
+        if others.len() < MAX_PENDING_LOGINS {
+            return;
+        }
+        let pending: Vec<(&str, Option<u64>)> = others
+            .iter()
+            .map(|k| (k.as_str(), self.created_at(k, options)))
+            .collect();
+        for k in pending_logins_to_drop(&pending) {
+            self.clear(k, options);
+        }
+    }
+
+    /// When the pending login under `key` was started, if its cookie can be read.
+    fn created_at(&self, key: &str, options: &CookieOptions) -> Option<u64> {
+        let Read::Value(value) = chunks::read(options, key) else {
+            return None;
+        };
+        let json = self.codec(key).decrypt(&value)?;
+        serde_json::from_slice::<TransactionData>(&json)
+            .ok()
+            .map(|tx| tx.created_at)
+    }
+}
+
 impl TransactionStore for CookieTransactionStore {
     type Options = CookieOptions;
 
@@ -629,6 +667,7 @@ impl TransactionStore for CookieTransactionStore {
             return Err(StoreError::new("transaction too large for cookies"));
         }
         let max_age = (expires_at - now).min(self.max_age);
+        self.drop_oldest_pending(key, options);
         chunks::write(
             options,
             key,

@@ -487,7 +487,9 @@ impl RedisRefreshCoordinatorBuilder {
             wait_timeout: self.wait_timeout.unwrap_or(self.lock_ttl.saturating_mul(2)),
             // Published values live at most as long as a lock may (Redis refuses huge TTLs).
             grace: self.grace.clamp(Duration::from_millis(1), MAX_LOCK_TTL),
-            failure_ttl: self.failure_ttl.clamp(Duration::from_millis(1), MAX_LOCK_TTL),
+            failure_ttl: self
+                .failure_ttl
+                .clamp(Duration::from_millis(1), MAX_LOCK_TTL),
         })
     }
 
