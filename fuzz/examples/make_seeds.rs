@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use auth0_server_fuzz::{
-    ISSUER, NOW, PEM_A, PEM_B, jwe_keys, jwk_json, jwks_document, private_key,
+    CLIENT_ID, ISSUER, NOW, PEM_A, PEM_B, jwe_keys, jwk_json, jwks_document, private_key,
 };
 use auth0_server_protocol::__internals::b64;
 use auth0_server_protocol::jose::jwe::encrypt;
@@ -199,6 +199,69 @@ fn main() {
         "session_json",
         "floats",
         r#"{"token_sets":[{"audience":"a","access_token":"t","expires_at":1700000000.75}],"internal":{"created_at":1.5}}"#,
+    );
+
+    // par_response: the status (two bytes) and the PAR endpoint's answer.
+    write(
+        "par_response",
+        "created",
+        with_status(
+            201,
+            r#"{"request_uri":"urn:ietf:params:oauth:request_uri:abc123","expires_in":60}"#,
+        ),
+    );
+    write(
+        "par_response",
+        "invalid_request",
+        with_status(
+            400,
+            r#"{"error":"invalid_request","error_description":"bad redirect_uri"}"#,
+        ),
+    );
+    write(
+        "par_response",
+        "html",
+        with_status(200, "<html>oops</html>"),
+    );
+
+    // backchannel_logout: logout tokens signed with key `a`, by sid and by sub.
+    let logout_claims = |selector: serde_json::Value| {
+        let mut claims = serde_json::json!({
+            "iss": ISSUER,
+            "aud": CLIENT_ID,
+            "iat": NOW,
+            "exp": NOW + 120,
+            "jti": "logout-jti",
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        });
+        if let (Some(claims), Some(selector)) = (claims.as_object_mut(), selector.as_object()) {
+            claims.extend(selector.clone());
+        }
+        claims
+    };
+    let header = serde_json::json!({"alg": "RS256", "typ": "logout+jwt", "kid": "a"});
+    write(
+        "backchannel_logout",
+        "by_sid",
+        sign(
+            PEM_A,
+            header.clone(),
+            logout_claims(serde_json::json!({"sid": "sid-1"})),
+        ),
+    );
+    write(
+        "backchannel_logout",
+        "by_sub",
+        sign(
+            PEM_A,
+            header,
+            logout_claims(serde_json::json!({"sub": "auth0|user-1"})),
+        ),
+    );
+    write(
+        "backchannel_logout",
+        "not_a_token",
+        "eyJhbGciOiJub25lIn0.e30.",
     );
 }
 

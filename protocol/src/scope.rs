@@ -4,19 +4,47 @@
 //! A scope string is a whitespace-separated list. Merging keeps the defaults first, then the
 //! call's scopes, each scope once, in first-seen order, joined by one space. Comparison treats
 //! a scope string as a set: `"a b"` and `"b  a"` are the same set.
+//!
+//! Every function here is linear in the length of its inputs. A `scope` comes from the token
+//! endpoint and is stored with the session, so a hostile or broken server could hand us
+//! 100,000 words: de-duplicating those by searching a list would cost seconds per call.
+//! Short lists (the usual handful of scopes) are still searched in place, which is faster
+//! than hashing; past [`INDEX_THRESHOLD`] words a hash set answers membership.
+
+use std::collections::HashSet;
+
+/// Number of distinct scopes up to which membership is a search of the list; beyond it a hash
+/// set is built. Searching a few words beats hashing them; searching thousands does not.
+const INDEX_THRESHOLD: usize = 16;
 
 /// A de-duplicated list of scopes borrowed from one or more scope strings, in first-seen
 /// order. Parsing once and comparing word lists keeps the cache-hit path allocation-light.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Membership is O(1): a search of a short list, or a hash set once the list is long. The
+/// hash set's per-process random seed only changes where words sit in memory, never an
+/// answer, so every result stays a function of the input strings.
+#[derive(Clone, Debug, Default)]
 pub struct Scopes<'a> {
     words: Vec<&'a str>,
+    /// Every word of `words`, once there are more than [`INDEX_THRESHOLD`] of them.
+    index: Option<HashSet<&'a str>>,
 }
+
+impl PartialEq for Scopes<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        // `index` is a function of `words`.
+        self.words == other.words
+    }
+}
+
+impl Eq for Scopes<'_> {}
 
 impl<'a> Scopes<'a> {
     /// The scopes of the given strings, in order, each once.
     pub fn of(parts: impl IntoIterator<Item = &'a str>) -> Self {
         let mut scopes = Scopes {
             words: Vec::with_capacity(8),
+            index: None,
         };
         for part in parts {
             scopes.extend(part);
@@ -27,13 +55,38 @@ impl<'a> Scopes<'a> {
     /// Refills with the scopes of one string (reusing the allocation).
     pub fn reset(&mut self, text: &'a str) {
         self.words.clear();
+        if let Some(index) = &mut self.index {
+            index.clear();
+        }
         self.extend(text);
     }
 
     fn extend(&mut self, text: &'a str) {
         for word in text.split_whitespace() {
-            if !self.words.contains(&word) {
+            self.insert(word);
+        }
+    }
+
+    /// Adds `word` unless it is already there, keeping first-occurrence order.
+    fn insert(&mut self, word: &'a str) {
+        match &mut self.index {
+            // A hash set with entries answers for every word; an emptied one (after `reset`)
+            // is refilled once the list grows past the threshold again.
+            Some(index) if !index.is_empty() => {
+                if index.insert(word) {
+                    self.words.push(word);
+                }
+            }
+            _ => {
+                if self.words.contains(&word) {
+                    return;
+                }
                 self.words.push(word);
+                if self.words.len() > INDEX_THRESHOLD {
+                    let index = self.index.get_or_insert_with(HashSet::new);
+                    index.reserve(self.words.len() * 2);
+                    index.extend(self.words.iter().copied());
+                }
             }
         }
     }
@@ -50,12 +103,15 @@ impl<'a> Scopes<'a> {
 
     /// Whether `word` is one of them.
     pub fn contains(&self, word: &str) -> bool {
-        self.words.contains(&word)
+        match &self.index {
+            Some(index) if !index.is_empty() => index.contains(word),
+            _ => self.words.contains(&word),
+        }
     }
 
     /// Whether every scope of `other` is here.
     pub fn is_superset_of(&self, other: &Scopes<'_>) -> bool {
-        other.words.iter().all(|w| self.words.contains(w))
+        other.words.iter().all(|w| self.contains(w))
     }
 
     /// The scopes joined by single spaces, or `None` when empty.
@@ -90,7 +146,8 @@ pub fn count(set: &str) -> usize {
 
 /// Whether every scope of `requested` is in `stored`.
 pub fn is_superset(stored: &str, requested: &str) -> bool {
-    requested.split_whitespace().all(|w| contains(stored, w))
+    let stored = Scopes::of([stored]);
+    requested.split_whitespace().all(|w| stored.contains(w))
 }
 
 /// Whether two scope strings denote the same set of scopes.
@@ -124,5 +181,101 @@ mod tests {
         assert!(is_superset("a b c", "c a"));
         assert!(is_superset("a", ""));
         assert_eq!(count("a b a c"), 3);
+    }
+
+    /// The quadratic algorithm this module used before: the oracle for the linear one.
+    mod oracle {
+        pub fn words<'a>(parts: &[&'a str]) -> Vec<&'a str> {
+            let mut words: Vec<&str> = Vec::new();
+            for part in parts {
+                for word in part.split_whitespace() {
+                    if !words.contains(&word) {
+                        words.push(word);
+                    }
+                }
+            }
+            words
+        }
+
+        pub fn merge(defaults: Option<&str>, requested: Option<&str>) -> Option<String> {
+            let parts: Vec<&str> = defaults.into_iter().chain(requested).collect();
+            let words = words(&parts);
+            (!words.is_empty()).then(|| words.join(" "))
+        }
+
+        pub fn is_superset(stored: &str, requested: &str) -> bool {
+            requested
+                .split_whitespace()
+                .all(|w| stored.split_whitespace().any(|s| s == w))
+        }
+
+        pub fn same_set(a: &str, b: &str) -> bool {
+            let (a, b) = (words(&[a]), words(&[b]));
+            a.len() == b.len() && b.iter().all(|w| a.contains(w))
+        }
+    }
+
+    use proptest::prelude::*;
+
+    /// Scope strings from a small vocabulary (so words repeat) with mixed whitespace, long
+    /// enough to cross the hash-set threshold both ways.
+    fn scope_string() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (
+                prop::sample::select(vec![" ", "  ", "\t", "\n", " \t "]),
+                "[a-e]{1,2}|read:[a-z]{1,2}|[a-z:]{0,6}",
+            ),
+            0..80,
+        )
+        .prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(sep, w)| format!("{sep}{w}"))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn merge_matches_the_quadratic_oracle(
+            defaults in prop::option::of(scope_string()),
+            requested in prop::option::of(scope_string()),
+        ) {
+            prop_assert_eq!(
+                merge_scopes(defaults.as_deref(), requested.as_deref()),
+                oracle::merge(defaults.as_deref(), requested.as_deref())
+            );
+        }
+
+        #[test]
+        fn comparisons_match_the_quadratic_oracle(a in scope_string(), b in scope_string()) {
+            prop_assert_eq!(is_superset(&a, &b), oracle::is_superset(&a, &b));
+            prop_assert_eq!(same_set(&a, &b), oracle::same_set(&a, &b));
+            prop_assert_eq!(count(&a), oracle::words(&[&a]).len());
+            let parsed = Scopes::of([a.as_str()]);
+            for word in b.split_whitespace() {
+                prop_assert_eq!(parsed.contains(word), oracle::words(&[&a]).contains(&word));
+            }
+        }
+
+        #[test]
+        fn reset_forgets_the_previous_words(a in scope_string(), b in scope_string()) {
+            let mut scopes = Scopes::of([a.as_str()]);
+            scopes.reset(&b);
+            prop_assert_eq!(&scopes, &Scopes::of([b.as_str()]));
+            prop_assert_eq!(scopes.joined(), oracle::merge(Some(&b), None));
+            for word in a.split_whitespace() {
+                prop_assert_eq!(scopes.contains(word), oracle::words(&[&b]).contains(&word));
+            }
+        }
+    }
+
+    #[test]
+    fn a_hundred_thousand_distinct_words_are_handled_in_linear_time() {
+        let text: String = (0..100_000).map(|i| format!("w{i} ")).collect();
+        let doubled = format!("{text}{text}");
+        assert_eq!(count(&doubled), 100_000);
+        assert!(same_set(&text, &doubled));
+        assert!(is_superset(&text, &doubled));
     }
 }

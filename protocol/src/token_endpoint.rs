@@ -20,6 +20,15 @@ use std::time::Duration;
 /// Largest response body the SDK will parse (1 MiB); a larger one is [`ResponseError::TooLarge`].
 pub const MAX_RESPONSE_BODY: usize = 1 << 20;
 
+/// Longest granted `scope` the SDK keeps (64 KiB); a longer one is
+/// [`ResponseError::ScopeTooLarge`].
+///
+/// The scope is stored with every token set and read on every access-token call and every
+/// refresh. Real grants are a few hundred bytes, and even an API with thousands of
+/// permissions stays well under 64 KiB; a scope of up to [`MAX_RESPONSE_BODY`] would only
+/// bloat every session (and overflow the cookie store's budget) for no legitimate use.
+pub const MAX_SCOPE_LEN: usize = 64 << 10;
+
 /// A successful token endpoint answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenResponse {
@@ -67,6 +76,12 @@ pub enum ResponseError {
         /// The HTTP status.
         status: u16,
     },
+    /// The granted `scope` is longer than [`MAX_SCOPE_LEN`].
+    #[error("the granted scope is longer than the SDK accepts")]
+    ScopeTooLarge {
+        /// The HTTP status.
+        status: u16,
+    },
     /// The body is not the JSON a token endpoint sends.
     #[error("invalid response from the authorization server (HTTP {status}): {reason}")]
     Invalid {
@@ -82,7 +97,9 @@ impl ResponseError {
     pub fn status(&self) -> u16 {
         match self {
             ResponseError::OAuth(e) => e.status,
-            ResponseError::TooLarge { status } | ResponseError::Invalid { status, .. } => *status,
+            ResponseError::TooLarge { status }
+            | ResponseError::ScopeTooLarge { status }
+            | ResponseError::Invalid { status, .. } => *status,
         }
     }
     /// The OAuth error, when the server sent one.
@@ -194,6 +211,9 @@ pub fn parse_token_response(
             });
         }
     };
+    if raw.scope.as_ref().is_some_and(|s| s.len() > MAX_SCOPE_LEN) {
+        return Err(ResponseError::ScopeTooLarge { status });
+    }
     let expires_in = match raw.expires_in {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n
@@ -404,6 +424,23 @@ mod tests {
         assert_eq!(
             parse_token_response(&r),
             Err(ResponseError::TooLarge { status: 200 })
+        );
+    }
+
+    #[test]
+    fn a_scope_beyond_the_limit_is_refused() {
+        let body = |len: usize| {
+            let scope: String = "s ".repeat(len / 2);
+            resp(
+                200,
+                &format!(r#"{{"access_token":"at","scope":"{scope}"}}"#),
+            )
+        };
+        let at_limit = parse_token_response(&body(MAX_SCOPE_LEN)).unwrap();
+        assert_eq!(at_limit.scope.map(|s| s.len()), Some(MAX_SCOPE_LEN));
+        assert_eq!(
+            parse_token_response(&body(MAX_SCOPE_LEN + 2)),
+            Err(ResponseError::ScopeTooLarge { status: 200 })
         );
     }
 

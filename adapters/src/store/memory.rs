@@ -9,7 +9,9 @@
 //!
 //! Sessions expire like cookie sessions ([`SessionLifetime`]: 7 days absolute, 3 days of
 //! inactivity by default), checked on every read, and the store is bounded: past its
-//! capacity, expired sessions are dropped first, then the least recently active. Login
+//! capacity, a session past its absolute lifetime is dropped first, else the least recently
+//! active (the first to expire by inactivity). Every operation costs the same whatever the
+//! number of sessions, and requests on different sessions rarely share a lock. Login
 //! transactions expire after an hour, and each is bound to the browser that started the
 //! login by a random value in a cookie named after the transaction key (`_a0_tx.{state}`):
 //! a callback URL opened in another browser finds no transaction (login CSRF).
@@ -42,8 +44,11 @@ use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::session::{SessionLifetime, StateData};
 use auth0_server_protocol::transaction::TransactionData;
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Default most sessions held at once.
@@ -73,9 +78,222 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Number of independently locked parts of a [`MemoryStateStore`]. Requests on different
+/// sessions almost never wait for each other; a save at capacity visits every shard once to
+/// find the globally oldest session, a cost that does not grow with the number of sessions.
+const SHARDS: usize = 32;
+
+/// "No slot" in the intrusive recency list of a [`Shard`].
+const NIL: usize = usize::MAX;
+
+/// One stored session and its place in its shard's recency list.
+struct Slot {
+    id: Arc<str>,
+    state: StateData,
+    /// When the session was last stamped active, as a store-wide sequence number: a lower
+    /// stamp is a less recently active session, in every shard.
+    stamp: u64,
+    /// End of the absolute lifetime (seconds), the key of [`Shard::deadlines`].
+    deadline: u64,
+    /// Neighbours in the recency list: `older` towards [`Shard::oldest`].
+    older: usize,
+    newer: usize,
+}
+
+/// The key that back-channel logout by `sub` looks sessions up with: the user's issuer and
+/// subject (a logout token ends sessions by `sub` only for its own issuer).
+type SubKey = (String, String);
+
+/// A part of the session map with its own lock. Every operation is O(1) in the number of
+/// sessions, but for the absolute-lifetime order, a B-tree (O(log n), on writes only):
+/// - `ids` finds a session by id; `slots` holds them, with freed slots reused;
+/// - a doubly linked list through the slots orders them by last activity, so the least
+///   recently active is found, moved and removed without a scan;
+/// - `deadlines` orders them by the end of their absolute lifetime, so an expired session is
+///   found without a scan;
+/// - `by_sid` and `by_sub` find the sessions a back-channel logout token ends.
+#[derive(Default)]
+struct Shard {
+    ids: HashMap<Arc<str>, usize>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    oldest: Option<usize>,
+    newest: Option<usize>,
+    deadlines: BTreeSet<(u64, usize)>,
+    by_sid: HashMap<String, HashSet<usize>>,
+    by_sub: HashMap<SubKey, HashSet<usize>>,
+}
+
+/// The shard's candidate for eviction: its least recently active session and its earliest
+/// absolute deadline.
+#[derive(Clone, Copy)]
+struct Candidate {
+    oldest_stamp: u64,
+    earliest_deadline: u64,
+}
+
+fn sub_key(state: &StateData) -> Option<SubKey> {
+    Some((state.iss()?.to_owned(), state.sub()?.to_owned()))
+}
+
+impl Shard {
+    fn slot(&self, i: usize) -> Option<&Slot> {
+        self.slots.get(i).and_then(Option::as_ref)
+    }
+
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Slot> {
+        self.slots.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn find(&self, id: &str) -> Option<usize> {
+        self.ids.get(id).copied()
+    }
+
+    /// Takes slot `i` out of the recency list.
+    fn unlink(&mut self, i: usize) {
+        let Some(slot) = self.slot(i) else { return };
+        let (older, newer) = (slot.older, slot.newer);
+        match self.slot_mut(older) {
+            Some(o) => o.newer = newer,
+            None => self.oldest = (newer != NIL).then_some(newer),
+        }
+        match self.slot_mut(newer) {
+            Some(n) => n.older = older,
+            None => self.newest = (older != NIL).then_some(older),
+        }
+    }
+
+    /// Puts slot `i` at the most recently active end of the list.
+    fn link_newest(&mut self, i: usize) {
+        let previous = self.newest;
+        if let Some(slot) = self.slot_mut(i) {
+            slot.older = previous.unwrap_or(NIL);
+            slot.newer = NIL;
+        }
+        match previous.and_then(|p| self.slot_mut(p)) {
+            Some(p) => p.newer = i,
+            None => self.oldest = Some(i),
+        }
+        self.newest = Some(i);
+    }
+
+    fn index(&mut self, i: usize) {
+        let Some(slot) = self.slot(i) else { return };
+        let sid = (!slot.state.internal.sid.is_empty()).then(|| slot.state.internal.sid.clone());
+        let sub = sub_key(&slot.state);
+        let deadline = slot.deadline;
+        if let Some(sid) = sid {
+            self.by_sid.entry(sid).or_default().insert(i);
+        }
+        if let Some(sub) = sub {
+            self.by_sub.entry(sub).or_default().insert(i);
+        }
+        self.deadlines.insert((deadline, i));
+    }
+
+    fn unindex(&mut self, i: usize) {
+        let Some(slot) = self.slot(i) else { return };
+        let sid = slot.state.internal.sid.clone();
+        let sub = sub_key(&slot.state);
+        let deadline = slot.deadline;
+        if let Some(set) = self.by_sid.get_mut(&sid) {
+            set.remove(&i);
+            if set.is_empty() {
+                self.by_sid.remove(&sid);
+            }
+        }
+        if let Some(sub) = sub {
+            if let Some(set) = self.by_sub.get_mut(&sub) {
+                set.remove(&i);
+                if set.is_empty() {
+                    self.by_sub.remove(&sub);
+                }
+            }
+        }
+        self.deadlines.remove(&(deadline, i));
+    }
+
+    /// Stores a new session as the most recently active one.
+    fn insert(&mut self, id: Arc<str>, state: StateData, stamp: u64, deadline: u64) {
+        let slot = Slot {
+            id: id.clone(),
+            state,
+            stamp,
+            deadline,
+            older: NIL,
+            newer: NIL,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.ids.insert(id, i);
+        self.link_newest(i);
+        self.index(i);
+    }
+
+    /// Replaces the session in slot `i`, now the most recently active one.
+    fn replace(&mut self, i: usize, state: StateData, stamp: u64, deadline: u64) {
+        self.unindex(i);
+        self.unlink(i);
+        if let Some(slot) = self.slot_mut(i) {
+            slot.state = state;
+            slot.stamp = stamp;
+            slot.deadline = deadline;
+        }
+        self.link_newest(i);
+        self.index(i);
+    }
+
+    /// Marks slot `i` as used at `now` (seconds) with `stamp`.
+    fn touch(&mut self, i: usize, now: u64, stamp: u64) {
+        self.unlink(i);
+        if let Some(slot) = self.slot_mut(i) {
+            slot.state.internal.last_active_at = Some(now);
+            slot.stamp = stamp;
+        }
+        self.link_newest(i);
+    }
+
+    fn remove(&mut self, i: usize) -> Option<Slot> {
+        self.unindex(i);
+        self.unlink(i);
+        let slot = self.slots.get_mut(i)?.take()?;
+        self.ids.remove(&slot.id);
+        self.free.push(i);
+        Some(slot)
+    }
+
+    fn candidate(&self) -> Option<Candidate> {
+        let oldest = self.slot(self.oldest?)?;
+        let (earliest_deadline, _) = *self.deadlines.first()?;
+        Some(Candidate {
+            oldest_stamp: oldest.stamp,
+            earliest_deadline,
+        })
+    }
+}
+
 /// A state store keeping sessions in memory, keyed by a session id held in a cookie.
+///
+/// The sessions are split over independently locked shards (by a hash of the id), each
+/// ordered by last activity and by absolute deadline and indexed by `sid` and by user, so
+/// reads, saves at capacity and back-channel logouts cost the same with a thousand sessions
+/// as with a million, and requests on different sessions rarely wait for each other.
 pub struct MemoryStateStore {
-    sessions: Mutex<HashMap<String, StateData>>,
+    shards: Box<[Mutex<Shard>]>,
+    /// Picks an id's shard.
+    hasher: RandomState,
+    /// Sessions held, over all shards.
+    count: AtomicUsize,
+    /// The store-wide recency sequence ([`Slot::stamp`]).
+    stamps: AtomicU64,
     cookie_name: String,
     secure: bool,
     clock: Clock,
@@ -105,7 +323,10 @@ impl MemoryStateStore {
     /// An empty store with the cookie `__a0_sid`, marked `Secure`.
     pub fn new() -> Self {
         MemoryStateStore {
-            sessions: Mutex::new(HashMap::new()),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            count: AtomicUsize::new(0),
+            stamps: AtomicU64::new(0),
             cookie_name: DEFAULT_SESSION_ID_COOKIE.to_owned(),
             secure: true,
             clock: Clock::system(),
@@ -153,7 +374,7 @@ impl MemoryStateStore {
 
     /// How many sessions are stored.
     pub fn len(&self) -> usize {
-        lock(&self.sessions).len()
+        self.count.load(Ordering::Relaxed)
     }
 
     /// Whether no session is stored.
@@ -165,7 +386,7 @@ impl MemoryStateStore {
     /// id to the browser in the cookie [`MemoryStateStore::cookie`] names.
     pub fn insert(&self, state: StateData) -> Result<String, StoreError> {
         let id = new_id()?;
-        self.put(id.clone(), self.stamped(&state));
+        self.put(&id, self.stamped(&state));
         Ok(id)
     }
 
@@ -180,28 +401,80 @@ impl MemoryStateStore {
         state
     }
 
-    /// Inserts, keeping the store within its capacity: expired sessions go first, then the
-    /// least recently active.
-    fn put(&self, id: String, state: StateData) {
-        let now = self.clock.now().as_secs();
-        let mut sessions = lock(&self.sessions);
-        if !sessions.contains_key(&id) && sessions.len() >= self.capacity {
-            sessions.retain(|_, s| {
-                self.lifetime
-                    .is_live(s, auth0_server_protocol::time::UnixTime::from_secs(now))
-            });
-            while sessions.len() >= self.capacity {
-                let oldest = sessions
-                    .iter()
-                    .min_by_key(|(_, s)| s.internal.last_active_at.unwrap_or(s.internal.created_at))
-                    .map(|(k, _)| k.clone());
-                match oldest {
-                    Some(k) => sessions.remove(&k),
-                    None => break,
-                };
+    fn shard(&self, id: &str) -> &Mutex<Shard> {
+        // The modulo keeps the index below SHARDS, so the cast cannot truncate a used bit.
+        &self.shards[(self.hasher.hash_one(id) % SHARDS as u64) as usize]
+    }
+
+    fn next_stamp(&self) -> u64 {
+        self.stamps.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn deadline(&self, state: &StateData) -> u64 {
+        state
+            .internal
+            .created_at
+            .saturating_add(self.lifetime.absolute.as_secs())
+    }
+
+    /// Inserts under a new id, keeping the store within its capacity: a session past its
+    /// absolute lifetime goes first, else the least recently active one.
+    fn put(&self, id: &str, state: StateData) {
+        let deadline = self.deadline(&state);
+        {
+            let mut shard = lock(self.shard(id));
+            let stamp = self.next_stamp();
+            match shard.find(id) {
+                Some(i) => shard.replace(i, state, stamp, deadline),
+                None => {
+                    shard.insert(Arc::from(id), state, stamp, deadline);
+                    self.count.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
-        sessions.insert(id, state);
+        while self.len() > self.capacity {
+            if !self.evict_one() {
+                break;
+            }
+        }
+    }
+
+    /// Removes one session: the one with the earliest absolute deadline when that deadline
+    /// has passed, else the least recently active. Visits each shard once (a constant), never
+    /// every session. Returns whether a session was removed.
+    fn evict_one(&self) -> bool {
+        let now = self.clock.now().as_secs();
+        let mut expired: Option<(u64, usize)> = None;
+        let mut oldest: Option<(u64, usize)> = None;
+        for (n, shard) in self.shards.iter().enumerate() {
+            let Some(c) = lock(shard).candidate() else {
+                continue;
+            };
+            if c.earliest_deadline <= now && expired.is_none_or(|(d, _)| c.earliest_deadline < d) {
+                expired = Some((c.earliest_deadline, n));
+            }
+            if oldest.is_none_or(|(s, _)| c.oldest_stamp < s) {
+                oldest = Some((c.oldest_stamp, n));
+            }
+        }
+        let (by_deadline, n) = match (expired, oldest) {
+            (Some((_, n)), _) => (true, n),
+            (None, Some((_, n))) => (false, n),
+            (None, None) => return false,
+        };
+        let mut shard = lock(&self.shards[n]);
+        let victim = if by_deadline {
+            shard.deadlines.first().map(|&(_, i)| i)
+        } else {
+            shard.oldest
+        };
+        match victim.and_then(|i| shard.remove(i)) {
+            Some(_) => {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The name of the session-id cookie.
@@ -244,49 +517,55 @@ impl StateStore for MemoryStateStore {
     /// The session of the request's id cookie. A session past its lifetime is removed and
     /// its cookie cleared; a session last used more than a minute ago is stamped active.
     fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
-        let Some(id) = self.id(options).map(str::to_owned) else {
+        let Some(id) = self.id(options) else {
             return Ok(None);
         };
-        let now = self.clock.now().as_secs();
-        let mut sessions = lock(&self.sessions);
-        let Some(state) = sessions.get_mut(&id) else {
+        let now = auth0_server_protocol::time::UnixTime::from_secs(self.clock.now().as_secs());
+        let mut shard = lock(self.shard(id));
+        let Some(i) = shard.find(id) else {
             return Ok(None);
         };
-        if !self
-            .lifetime
-            .is_live(state, auth0_server_protocol::time::UnixTime::from_secs(now))
-        {
-            sessions.remove(&id);
-            drop(sessions);
+        let Some(slot) = shard.slot(i) else {
+            return Ok(None);
+        };
+        if !self.lifetime.is_live(&slot.state, now) {
+            shard.remove(i);
+            drop(shard);
+            self.count.fetch_sub(1, Ordering::Relaxed);
             options.remove_cookie(&self.cookie_name, self.attributes());
             return Ok(None);
         }
-        if self
-            .lifetime
-            .needs_touch(state, auth0_server_protocol::time::UnixTime::from_secs(now))
-        {
-            state.internal.last_active_at = Some(now);
+        if self.lifetime.needs_touch(&slot.state, now) {
+            let stamp = self.next_stamp();
+            shard.touch(i, now.as_secs(), stamp);
         }
-        Ok(Some(state.clone()))
+        Ok(shard.slot(i).map(|slot| slot.state.clone()))
     }
 
     fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
         let state = self.stamped(state);
         if let Some(id) = self.id(options) {
-            if let Some(slot) = lock(&self.sessions).get_mut(id) {
-                *slot = state;
+            let mut shard = lock(self.shard(id));
+            if let Some(i) = shard.find(id) {
+                let deadline = self.deadline(&state);
+                let stamp = self.next_stamp();
+                shard.replace(i, state, stamp, deadline);
                 return Ok(());
             }
         }
         let id = new_id()?;
-        self.put(id.clone(), state);
+        self.put(&id, state);
         options.set_cookie(&self.cookie_name, &id, self.attributes());
         Ok(())
     }
 
     fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
-        if let Some(id) = self.id(options).map(str::to_owned) {
-            lock(&self.sessions).remove(&id);
+        if let Some(id) = self.id(options) {
+            let mut shard = lock(self.shard(id));
+            if let Some(i) = shard.find(id) {
+                shard.remove(i);
+                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         if options.cookie(&self.cookie_name).is_some() {
             options.remove_cookie(&self.cookie_name, self.attributes());
@@ -294,12 +573,41 @@ impl StateStore for MemoryStateStore {
         Ok(())
     }
 
+    /// Ends the sessions a logout token names, through the `sid` and user indexes of each
+    /// shard: the cost is the number of shards plus the sessions ended.
     fn delete_by_logout_token(
         &self,
         claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
     ) -> Result<(), StoreError> {
-        lock(&self.sessions).retain(|_, s| !matches_logout(s, claims));
+        let sub_key = match (&claims.sid, &claims.sub) {
+            (Some(_), _) => None,
+            (None, Some(sub)) => Some((claims.iss.clone(), sub.clone())),
+            (None, None) => return Ok(()),
+        };
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            let found = match (&claims.sid, &sub_key) {
+                (Some(sid), _) => shard.by_sid.get(sid.as_str()),
+                (None, Some(key)) => shard.by_sub.get(key),
+                (None, None) => None,
+            };
+            let Some(found) = found else { continue };
+            let ends: Vec<usize> = found
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    shard
+                        .slot(i)
+                        .is_some_and(|s| matches_logout(&s.state, claims))
+                })
+                .collect();
+            for i in ends {
+                if shard.remove(i).is_some() {
+                    self.count.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -309,12 +617,61 @@ impl StateStore for MemoryStateStore {
 /// (`HttpOnly; Secure; SameSite=Lax; Path=/`) with a random value, and `get` returns the
 /// transaction only to a request carrying that value.
 /// A transaction lives [`TRANSACTION_LIFETIME`] seconds; past [`DEFAULT_TRANSACTION_CAPACITY`]
-/// the expired ones, then the oldest, are dropped.
+/// the oldest are dropped first (expired ones are the oldest), found without a scan: a flood
+/// of new transactions never pushes out a login younger than them.
 pub struct MemoryTransactionStore {
-    /// Transaction key → (binding cookie value, transaction).
-    transactions: Mutex<HashMap<String, (String, TransactionData)>>,
+    transactions: Mutex<Transactions>,
     clock: Clock,
     secure: bool,
+}
+
+/// A stored login transaction.
+struct PendingLogin {
+    /// The binding cookie's value.
+    binding: String,
+    transaction: TransactionData,
+    /// Its key in [`Transactions::by_age`].
+    age: (u64, u64),
+}
+
+/// The transactions by key, and ordered by age so that the oldest (which is also the first
+/// to expire) is found without a scan when the store is full.
+#[derive(Default)]
+struct Transactions {
+    by_key: HashMap<String, PendingLogin>,
+    /// (created_at, arrival sequence) → key.
+    by_age: BTreeMap<(u64, u64), String>,
+    arrivals: u64,
+}
+
+impl Transactions {
+    fn remove(&mut self, key: &str) -> Option<PendingLogin> {
+        let pending = self.by_key.remove(key)?;
+        self.by_age.remove(&pending.age);
+        Some(pending)
+    }
+
+    /// Stores a transaction, dropping the oldest ones first while the store is full.
+    fn insert(&mut self, key: &str, binding: String, transaction: TransactionData) {
+        self.remove(key);
+        while self.by_key.len() >= DEFAULT_TRANSACTION_CAPACITY {
+            let Some((_, oldest)) = self.by_age.pop_first() else {
+                break;
+            };
+            self.by_key.remove(&oldest);
+        }
+        let age = (transaction.created_at, self.arrivals);
+        self.arrivals = self.arrivals.wrapping_add(1);
+        self.by_age.insert(age, key.to_owned());
+        self.by_key.insert(
+            key.to_owned(),
+            PendingLogin {
+                binding,
+                transaction,
+                age,
+            },
+        );
+    }
 }
 
 impl Default for MemoryTransactionStore {
@@ -330,7 +687,7 @@ impl Default for MemoryTransactionStore {
 impl std::fmt::Debug for MemoryTransactionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryTransactionStore")
-            .field("transactions", &lock(&self.transactions).len())
+            .field("transactions", &lock(&self.transactions).by_key.len())
             .finish()
     }
 }
@@ -378,9 +735,9 @@ impl TransactionStore for MemoryTransactionStore {
         };
         let now = self.clock.now().as_secs();
         let mut transactions = lock(&self.transactions);
-        match transactions.get(key) {
-            Some((binding, tx)) if Self::is_live(tx, now) => {
-                Ok(constant_time_eq(binding, cookie).then(|| tx.clone()))
+        match transactions.by_key.get(key) {
+            Some(p) if Self::is_live(&p.transaction, now) => {
+                Ok(constant_time_eq(&p.binding, cookie).then(|| p.transaction.clone()))
             }
             Some(_) => {
                 transactions.remove(key);
@@ -409,27 +766,12 @@ impl TransactionStore for MemoryTransactionStore {
         if tx.created_at == 0 {
             tx.created_at = now;
         }
-        let mut transactions = lock(&self.transactions);
-        if transactions.len() >= DEFAULT_TRANSACTION_CAPACITY {
-            transactions.retain(|_, (_, t)| Self::is_live(t, now));
-            while transactions.len() >= DEFAULT_TRANSACTION_CAPACITY {
-                let oldest = transactions
-                    .iter()
-                    .min_by_key(|(_, (_, t))| t.created_at)
-                    .map(|(k, _)| k.clone());
-                match oldest {
-                    Some(k) => transactions.remove(&k),
-                    None => break,
-                };
-            }
-        }
         let max_age = tx
             .created_at
             .saturating_add(TRANSACTION_LIFETIME)
             .saturating_sub(now)
             .min(TRANSACTION_LIFETIME);
-        transactions.insert(key.to_owned(), (binding.clone(), tx));
-        drop(transactions);
+        lock(&self.transactions).insert(key, binding.clone(), tx);
         options.set_cookie(
             key,
             &binding,
@@ -640,5 +982,161 @@ mod tests {
         assert!(store.get("_a0_tx.s", &mut o).unwrap().is_some());
         now.fetch_add(1, Ordering::SeqCst);
         assert!(store.get("_a0_tx.s", &mut o).unwrap().is_none());
+    }
+
+    fn test_clock() -> (std::sync::Arc<std::sync::atomic::AtomicU64>, Clock) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let now = std::sync::Arc::new(AtomicU64::new(1_000_000));
+        let clock = {
+            let now = now.clone();
+            Clock::from_fn(move || now.load(Ordering::SeqCst))
+        };
+        (now, clock)
+    }
+
+    #[test]
+    fn a_session_past_its_absolute_lifetime_is_evicted_before_the_least_recently_active() {
+        use std::sync::atomic::Ordering;
+        let (now, clock) = test_clock();
+        let store = MemoryStateStore::new()
+            .clock(clock)
+            .capacity(2)
+            .absolute_duration(Duration::from_secs(100));
+        let idle = store.insert(session("a", "1")).unwrap();
+        // Created long ago, but used just now: past its absolute lifetime.
+        let mut old = session("b", "2");
+        old.internal.created_at = 1_000_000 - 500;
+        now.fetch_add(10, Ordering::SeqCst);
+        let stale = store.insert(old).unwrap();
+        store.insert(session("c", "3")).unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get(&mut options_for(&store, &stale)).unwrap(), None);
+        assert!(
+            store
+                .get(&mut options_for(&store, &idle))
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_touched_session_outlives_an_untouched_older_one_at_capacity() {
+        use std::sync::atomic::Ordering;
+        let (now, clock) = test_clock();
+        let store = MemoryStateStore::new().clock(clock).capacity(3);
+        let first = store.insert(session("a", "1")).unwrap();
+        now.fetch_add(1, Ordering::SeqCst);
+        let second = store.insert(session("b", "2")).unwrap();
+        now.fetch_add(1, Ordering::SeqCst);
+        store.insert(session("c", "3")).unwrap();
+        // Used again past the touch interval: now the most recently active.
+        now.fetch_add(120, Ordering::SeqCst);
+        assert!(
+            store
+                .get(&mut options_for(&store, &first))
+                .unwrap()
+                .is_some()
+        );
+        store.insert(session("d", "4")).unwrap();
+        assert_eq!(store.len(), 3);
+        assert!(
+            store
+                .get(&mut options_for(&store, &first))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(store.get(&mut options_for(&store, &second)).unwrap(), None);
+    }
+
+    #[test]
+    fn logout_indexes_follow_updates_and_removals() {
+        let store = MemoryStateStore::new();
+        let mut o = CookieOptions::new();
+        let claims = |sub: Option<&str>, sid: Option<&str>| LogoutTokenClaims {
+            iss: "https://t/".into(),
+            sub: sub.map(Into::into),
+            sid: sid.map(Into::into),
+        };
+        let ids: Vec<String> = (0..200)
+            .map(|n| {
+                store
+                    .insert(session(&format!("user{}", n % 10), &format!("s{n}")))
+                    .unwrap()
+            })
+            .collect();
+        // Moving a session to another sid and user re-indexes it.
+        let mut moved = options_for(&store, &ids[0]);
+        store.set(&session("mallory", "s-new"), &mut moved).unwrap();
+        store
+            .delete_by_logout_token(&claims(None, Some("s0")), &mut o)
+            .unwrap();
+        assert_eq!(store.len(), 200);
+        store
+            .delete_by_logout_token(&claims(Some("user0"), None), &mut o)
+            .unwrap();
+        assert_eq!(store.len(), 181);
+        store
+            .delete_by_logout_token(&claims(None, Some("s-new")), &mut o)
+            .unwrap();
+        assert_eq!(store.len(), 180);
+        // A deleted session leaves no stale index entry behind.
+        store.delete(&mut options_for(&store, &ids[1])).unwrap();
+        store
+            .delete_by_logout_token(&claims(Some("user1"), None), &mut o)
+            .unwrap();
+        assert_eq!(store.len(), 160);
+        store
+            .delete_by_logout_token(&claims(None, Some("s2")), &mut o)
+            .unwrap();
+        assert_eq!(store.len(), 159);
+    }
+
+    #[test]
+    fn a_flood_of_transactions_evicts_the_oldest_first() {
+        use std::sync::atomic::Ordering;
+        let (now, clock) = test_clock();
+        let store = MemoryTransactionStore::new().clock(clock);
+        let mut oldest = CookieOptions::new();
+        store
+            .set("_a0_tx.oldest", &TransactionData::default(), &mut oldest)
+            .unwrap();
+        now.fetch_add(10, Ordering::SeqCst);
+        let mut pending = CookieOptions::new();
+        store
+            .set("_a0_tx.pending", &TransactionData::default(), &mut pending)
+            .unwrap();
+        now.fetch_add(10, Ordering::SeqCst);
+        for n in 0..DEFAULT_TRANSACTION_CAPACITY - 1 {
+            store
+                .set(
+                    &format!("_a0_tx.f{n}"),
+                    &TransactionData::default(),
+                    &mut CookieOptions::new(),
+                )
+                .unwrap();
+        }
+        let cookies = |o: &CookieOptions| {
+            let header = o.set_cookie_headers()[0].to_str().unwrap().to_owned();
+            let pair = header.split(';').next().unwrap().to_owned();
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::COOKIE, pair.parse().unwrap());
+            CookieOptions::from_request_headers(&h)
+        };
+        assert!(
+            store
+                .get("_a0_tx.oldest", &mut cookies(&oldest))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .get("_a0_tx.pending", &mut cookies(&pending))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            lock(&store.transactions).by_key.len(),
+            DEFAULT_TRANSACTION_CAPACITY
+        );
     }
 }
