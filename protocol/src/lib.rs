@@ -78,6 +78,8 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 mod signed_token;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod time;
 pub mod token_endpoint;
 pub mod transaction;

@@ -66,6 +66,13 @@ impl UnixTime {
     }
 }
 
+impl From<u64> for UnixTime {
+    /// Unix seconds.
+    fn from(secs: u64) -> Self {
+        UnixTime(secs)
+    }
+}
+
 impl Add<Duration> for UnixTime {
     type Output = UnixTime;
     /// Saturating: see [`UnixTime::saturating_add`].
