@@ -179,7 +179,9 @@ pub fn safe_return_to(app_state: Option<&serde_json::Value>) -> String {
     app_state
         .and_then(|s| s.get("returnTo"))
         .and_then(|v| v.as_str())
-        .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
+        // The SDK's check: same-origin paths only (no `//`, backslashes, control characters or
+        // whitespace, which browsers may read as another origin: `/\t/evil.example`).
+        .and_then(auth0_server::axum::safe_return_to)
         .unwrap_or("/profile")
         .to_owned()
 }
@@ -194,4 +196,25 @@ pub fn login_app_state(query: Option<&str>) -> serde_json::Value {
         })
         .unwrap_or_else(|| "/profile".to_owned());
     serde_json::json!({ "returnTo": return_to })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_to;
+    use serde_json::json;
+
+    #[test]
+    fn return_to_accepts_same_origin_paths_only() {
+        let to = |p: &str| safe_return_to(Some(&json!({ "returnTo": p })));
+        assert_eq!(to("/orders?id=1"), "/orders?id=1");
+        for hostile in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil",
+            "https://evil.example/",
+        ] {
+            assert_eq!(to(hostile), "/profile", "{hostile:?}");
+        }
+        assert_eq!(safe_return_to(None), "/profile");
+    }
 }
