@@ -125,18 +125,61 @@ fn loopback_http(uri: &str) -> Result<(), &'static str> {
     }
 }
 
-/// POSTs `logout_token=…` (form encoded) and returns the answer's status.
+/// POSTs `logout_token=…` (form encoded) and returns the answer's status. A plain HTTP/1.1
+/// exchange over a loopback TCP connection (the URI was checked by [`loopback_http`]): the
+/// emulator needs no HTTP client crate, so an async-only build of the SDK has none in its
+/// dependency tree, dev-dependencies included.
 fn post_logout_token(uri: &str, logout_token: &str) -> DeliveryOutcome {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(DELIVERY_TIMEOUT))
-        .build()
-        .into();
-    match agent.post(uri).send_form([("logout_token", logout_token)]) {
-        Ok(response) => DeliveryOutcome::Status(response.status().as_u16()),
-        Err(ureq::Error::Timeout(_)) => DeliveryOutcome::Failed("timed out".into()),
-        Err(ureq::Error::Io(e)) => DeliveryOutcome::Failed(format!("I/O error: {}", e.kind())),
-        Err(_) => DeliveryOutcome::Failed("request failed".into()),
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(url) = url::Url::parse(uri) else {
+        return DeliveryOutcome::Failed("not an absolute URI".into());
+    };
+    let Ok(addrs) = url.socket_addrs(|| Some(80)) else {
+        return DeliveryOutcome::Failed("the host did not resolve".into());
+    };
+    let Some(stream) = addrs
+        .iter()
+        .find_map(|a| std::net::TcpStream::connect_timeout(a, DELIVERY_TIMEOUT).ok())
+    else {
+        return DeliveryOutcome::Failed("connection refused".into());
+    };
+    let _ = stream.set_read_timeout(Some(DELIVERY_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(DELIVERY_TIMEOUT));
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("logout_token", logout_token)
+        .finish();
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let host = url.host_str().unwrap_or("localhost");
+    let port = url.port_or_known_default().unwrap_or(80);
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut writer = &stream;
+    if let Err(e) = writer.write_all(request.as_bytes()) {
+        return DeliveryOutcome::Failed(format!("I/O error: {}", e.kind()));
+    }
+    let mut status_line = String::new();
+    match BufReader::new(&stream).read_line(&mut status_line) {
+        Ok(_) => match status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+        {
+            Some(status) => DeliveryOutcome::Status(status),
+            None => DeliveryOutcome::Failed("not an HTTP answer".into()),
+        },
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
+        {
+            DeliveryOutcome::Failed("timed out".into())
+        }
+        Err(e) => DeliveryOutcome::Failed(format!("I/O error: {}", e.kind())),
     }
 }
