@@ -36,9 +36,10 @@
 
 use crate::clock::Clock;
 use crate::coordinator::{AsyncRefreshCoordinator, CoordinatedResponse};
-use crate::driver::{
-    self, DEFAULT_ROTATION_GRACE, Detached, Shared, Transport, wants_coordination,
-};
+/// The future [`ServerClientBuilder::spawn_with`] hands to the application's runtime: a flight
+/// that must run to its end.
+pub use crate::driver::Detached;
+use crate::driver::{self, DEFAULT_ROTATION_GRACE, Shared, Transport, wants_coordination};
 use crate::error::{Error, TransportError};
 use crate::single_flight::{FlightFuture, Settled};
 use crate::store::{AsyncStateStore, AsyncTransactionStore};
