@@ -11,44 +11,8 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    content_type: Option<String>,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-}
-
-fn answer(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-    let mut resp = resp.expect("transport ok");
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let (location, content_type) = (header("location"), header("content-type"));
-    Answer {
-        status: resp.status().as_u16(),
-        location,
-        content_type,
-        text: resp.body_mut().read_to_string().unwrap_or_default(),
-    }
-}
+mod emulator_support;
+use emulator_support::{Answer, agent, answer};
 
 fn get(url: &str) -> Answer {
     answer(agent().get(url).call())

@@ -4,7 +4,6 @@
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use auth0_emulator::{
     ANALYTICS_AUDIENCE, BACKCHANNEL_LOGOUT_EVENT, BackchannelDelivery, DEFAULT_AUDIENCE,
@@ -16,50 +15,8 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
-
-/// Status, `Set-Cookie` and `Location` headers, and the body of an answer.
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    set_cookie: Vec<String>,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-}
-
-fn answer(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-    let mut resp = resp.expect("transport ok");
-    let location = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let set_cookie = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .collect();
-    Answer {
-        status: resp.status().as_u16(),
-        location,
-        set_cookie,
-        text: resp.body_mut().read_to_string().unwrap_or_default(),
-    }
-}
+mod emulator_support;
+use emulator_support::{Answer, agent, answer};
 
 fn refresh(emu: &Emulator, rt: &str, extra: &[(&str, &str)]) -> Answer {
     let mut params = vec![
