@@ -34,10 +34,12 @@ fn thirty_abandoned_logins_leave_a_bounded_cookie_header_and_the_newest_complete
             .unwrap(),
         CookieTransactionStore::builder(&config)
             .for_app_base_url(login_support::CALLBACK)
-            .clock(clock)
+            .clock(clock.clone())
             .build()
             .unwrap(),
     )
+    // The core stamps each transaction with the driver's time: the same ticking clock.
+    .clock(clock)
     .build();
     let mut browser = Browser::new(&client as &dyn LoginApi);
     let mut urls = Vec::new();
