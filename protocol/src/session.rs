@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
+pub mod revocation;
 mod update;
 pub use update::{
     Merged, SaveFailed, SessionIdentity, SessionUpdate, UpdateNext, Updated, after_update,

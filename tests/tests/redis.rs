@@ -984,3 +984,53 @@ fn redis_concurrent_updates_of_one_session_all_land() {
         );
     }
 }
+
+/// A logout received by one instance ends the cookie session on another: the cookie stores
+/// share their revocation list in Redis.
+#[test]
+fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all() {
+    use auth0_server::store::cookie::CookieStateStore;
+    use auth0_server::store::redis::RedisRevocations;
+    let url = require_redis!();
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let prefix = prefix();
+    let instance = || {
+        CookieStateStore::builder(&cfg)
+            .secure(false)
+            .revocations(
+                RedisRevocations::builder(url.as_str())
+                    .key_prefix(prefix.as_str())
+                    .io_timeout(REDIS_TIMEOUT)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let (one, two) = (instance(), instance());
+    let mut written = CookieOptions::new();
+    one.set(&expired_session(&emu, DEFAULT_AUDIENCE), &mut written)
+        .unwrap();
+    let cookies: Vec<String> = written
+        .cookie_names()
+        .into_iter()
+        .map(|n| format!("{n}={}", written.cookie(n).unwrap()))
+        .collect();
+    let mut h = http::HeaderMap::new();
+    h.insert(http::header::COOKIE, cookies.join("; ").parse().unwrap());
+    let request = CookieOptions::from_request_headers(&h);
+    assert!(two.get(&mut request.clone()).unwrap().is_some());
+    one.delete(&mut request.clone()).unwrap();
+    assert!(
+        two.get(&mut request.clone()).unwrap().is_none(),
+        "the other instance still serves the ended session"
+    );
+    // What Redis holds names no session or user in clear.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut raw(&url))
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(!keys[0].contains("emulator") && !keys[0].contains("auth0|"));
+}

@@ -17,6 +17,7 @@ pub mod memory;
 mod options;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod revocation;
 
 pub use cookie::{CookieStateStore, CookieTransactionStore};
 pub use options::CookieOptions;

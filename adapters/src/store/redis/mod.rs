@@ -91,6 +91,7 @@ mod coordinator;
 #[cfg(feature = "redis-tokio")]
 mod nonblocking;
 mod pool;
+mod revocations;
 mod scripts;
 
 #[cfg(feature = "redis-tokio")]
@@ -101,6 +102,7 @@ pub use self::coordinator::{
 #[cfg(feature = "redis-tokio")]
 pub use self::nonblocking::{AsyncRedisStateStore, AsyncRedisTransactionStore};
 pub use self::pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};
+pub use self::revocations::{RedisRevocations, RedisRevocationsBuilder};
 pub use super::cookie::{
     DEFAULT_ABSOLUTE_DURATION, DEFAULT_INACTIVITY_DURATION, DEFAULT_TRANSACTION_MAX_AGE,
     TOUCH_INTERVAL,
