@@ -39,7 +39,9 @@ fn session(token_sets: Vec<TokenSet>) -> StateData {
             sid: "sid-1".into(),
             created_at: NOW - 100,
             last_active_at: None,
+            extra: Default::default(),
         },
+        extra: Default::default(),
     }
 }
 

@@ -621,7 +621,9 @@ fn arb_state() -> impl Strategy<Value = StateData> {
                 sid,
                 created_at: if age == 0 { 0 } else { T0 - age },
                 last_active_at: None,
+                extra: Default::default(),
             },
+            extra: Default::default(),
         })
 }
 
@@ -688,7 +690,7 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
         .unwrap();
     let now = Clock::system().now().as_secs();
     let refresh_token = emu.issue_refresh_token(RefreshGrant::default());
-    let state = StateData {
+    let mut state = StateData {
         user: Some(serde_json::from_value(json!({"sub": "auth0|emulator-user"})).unwrap()),
         refresh_token: Some(Secret::new(refresh_token.clone())),
         token_sets: vec![TokenSet {
@@ -700,6 +702,12 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
         }],
         ..Default::default()
     };
+    // Keys another SDK wrote, which this one does not know (I9).
+    state.extra.insert("domain".into(), json!("tenant.auth0.com"));
+    state
+        .internal
+        .extra
+        .insert("session_expires_at".into(), json!(now + 3600));
     let sessions = CookieStateStore::builder(&config)
         .for_app_base_url("http://127.0.0.1:3000")
         .build()
@@ -731,6 +739,8 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
     let rotated = saved.refresh_token.as_ref().unwrap().expose().to_owned();
     assert_ne!(rotated, refresh_token, "rotated refresh token saved");
     assert!(emu.refresh_token_is_live(&rotated));
+    assert_eq!(saved.extra["domain"], "tenant.auth0.com", "an unknown key was lost");
+    assert_eq!(saved.internal.extra["session_expires_at"], json!(now + 3600));
 
     // The next request with the new cookies is a cache hit: no token request.
     let again = client.get_access_token(&mut jar.request()).unwrap();
