@@ -14,8 +14,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
+mod budget;
 pub mod revocation;
 mod update;
+pub use budget::fit_within;
 pub use update::{
     Merged, SaveFailed, SessionIdentity, SessionUpdate, UpdateNext, Updated, after_update,
 };
