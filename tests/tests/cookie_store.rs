@@ -833,7 +833,11 @@ fn a_refresh_that_would_overflow_the_cookies_evicts_cached_tokens_instead_of_fai
         emu.refresh_token_is_live(&rotated),
         "the rotated refresh token was lost"
     );
-    assert_eq!(saved.sub(), Some("auth0|emulator-user"), "the user was evicted");
+    assert_eq!(
+        saved.sub(),
+        Some("auth0|emulator-user"),
+        "the user was evicted"
+    );
     // The new token is cached; the soonest-expiring filler went first; some filler stayed.
     assert!(
         saved
