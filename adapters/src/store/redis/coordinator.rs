@@ -2,7 +2,7 @@
 
 #[cfg(feature = "redis-tokio")]
 use super::pool::AsyncPool;
-use super::pool::{Endpoint, Pool};
+use super::pool::{Endpoint, Pool, Topology};
 use super::{REFRESH_SALT, check_secrets, codec, hex_sha256, random_token, scripts};
 use crate::coordinator::{Coordinated, CoordinatedResponse, RefreshCoordinator, SendRequest};
 use crate::driver::DEFAULT_ROTATION_GRACE;
@@ -28,6 +28,7 @@ const FENCE_BYTES: usize = 16;
 /// Settings and pure logic shared by the blocking and the async coordinator.
 pub(crate) struct Refreshes {
     prefix: String,
+    topology: Topology,
     codec: CookieCodec,
     lock_ttl: Duration,
     wait_timeout: Duration,
@@ -60,25 +61,44 @@ enum Acquired {
 type Publication = Option<(String, u64)>;
 
 impl Refreshes {
+    /// The keys of a request. On one server: `{prefix}r:{h}:result`, `{prefix}l:{g}:lock`,
+    /// `{prefix}l:{g}:rotated` (or `{prefix}r:{h}:lock` without a lane), as versions before
+    /// Redis Cluster support named them, so instances of both versions coordinate during a
+    /// rolling upgrade. On a cluster the keys one script touches share a hash tag: the lane's
+    /// (`{prefix}l:{{g}}:lock`, `{prefix}l:{{g}}:rotated`, `{prefix}r:{{g}}:{h}:result`), or
+    /// the key's without a lane (`{prefix}r:{{h}}:result`, `{prefix}r:{{h}}:lock`).
     fn keys(&self, request: &Coalesce) -> Keys {
+        let p = &self.prefix;
         let hash = hex_sha256(&[&request.key]);
-        let result = format!("{}r:{hash}:result", self.prefix);
+        let cluster = self.topology == Topology::Cluster;
         match &request.lane {
             Some(lane) => {
                 let l = hex_sha256(&[lane]);
+                let (tag, result) = if cluster {
+                    (format!("{{{l}}}"), format!("{p}r:{{{l}}}:{hash}:result"))
+                } else {
+                    (l.clone(), format!("{p}r:{hash}:result"))
+                };
                 Keys {
-                    lock: format!("{}l:{l}:lock", self.prefix),
-                    lane: Some((l.clone(), format!("{}l:{l}:rotated", self.prefix))),
+                    lock: format!("{p}l:{tag}:lock"),
+                    lane: Some((l, format!("{p}l:{tag}:rotated"))),
                     hash,
                     result,
                 }
             }
-            None => Keys {
-                lock: format!("{}r:{hash}:lock", self.prefix),
-                lane: None,
-                hash,
-                result,
-            },
+            None => {
+                let tag = if cluster {
+                    format!("{{{hash}}}")
+                } else {
+                    hash.clone()
+                };
+                Keys {
+                    lock: format!("{p}r:{tag}:lock"),
+                    result: format!("{p}r:{tag}:result"),
+                    lane: None,
+                    hash,
+                }
+            }
         }
     }
 
@@ -482,6 +502,7 @@ impl RedisRefreshCoordinatorBuilder {
         }
         Ok(Refreshes {
             prefix: self.prefix.clone(),
+            topology: self.endpoint.topology(),
             codec: codec(&self.secrets, REFRESH_SALT),
             lock_ttl: self.lock_ttl,
             wait_timeout: self.wait_timeout.unwrap_or(self.lock_ttl.saturating_mul(2)),

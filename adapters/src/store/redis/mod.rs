@@ -109,7 +109,7 @@ pub use super::cookie::{
 };
 pub use super::memory::DEFAULT_SESSION_ID_COOKIE;
 
-use self::pool::{Endpoint, Pool};
+use self::pool::{Endpoint, Pool, Topology};
 use super::cookie::chunks;
 use super::cookie::codec::CookieCodec;
 use super::cookie::is_loopback_http;
@@ -204,6 +204,7 @@ fn millis(secs: u64) -> u64 {
 /// Settings and pure logic of a session store; the blocking and async stores only add I/O.
 pub(crate) struct Sessions {
     prefix: String,
+    topology: Topology,
     codec: CookieCodec,
     cookie_name: String,
     secure: bool,
@@ -216,8 +217,14 @@ pub(crate) struct Sessions {
 pub(crate) struct Prepared {
     value: String,
     ttl_ms: u64,
-    sid_index: String,
-    sub_index: String,
+    /// The label of its `sid` index (`{prefix}i:sid:{hash}`), or `""`.
+    sid_label: String,
+    /// The label of its `sub` index (`{prefix}i:sub:{hash}`), or `""`.
+    sub_label: String,
+    /// Its index entries' score: the latest instant it can live (Unix ms).
+    score_ms: u64,
+    /// When it was prepared (Unix ms): index entries scored before are dropped.
+    now_ms: u64,
     /// `Max-Age` of a new session-id cookie: until the absolute limit.
     cookie_max_age: u64,
 }
@@ -306,20 +313,23 @@ impl Sessions {
         }
         let iss = state.iss().unwrap_or("");
         let sid = state.internal.sid.as_str();
-        let sid_index = if sid.is_empty() {
+        let sid_label = if sid.is_empty() {
             String::new()
         } else {
             self.sid_index(iss, sid)
         };
-        let sub_index = match (state.iss(), state.sub()) {
+        let sub_label = match (state.iss(), state.sub()) {
             (Some(iss), Some(sub)) => self.sub_index(iss, sub),
             _ => String::new(),
         };
+        let latest = state.internal.created_at.saturating_add(self.absolute);
         Ok(Some(Prepared {
             value: self.codec.encrypt(&state.to_json())?,
             ttl_ms: millis(expires_at - now),
-            sid_index,
-            sub_index,
+            sid_label,
+            sub_label,
+            score_ms: latest.saturating_mul(1000),
+            now_ms: now.saturating_mul(1000),
             cookie_max_age: state
                 .internal
                 .created_at
@@ -353,17 +363,6 @@ impl Sessions {
         Ok(Loaded::Valid(state))
     }
 
-    /// The script writing `p` under `id`; `update_only`: only over an existing session of the
-    /// same user.
-    pub(crate) fn set_script(
-        &self,
-        id: &str,
-        p: &Prepared,
-        update_only: bool,
-    ) -> redis::ScriptInvocation<'static> {
-        self.write_script(id, p, update_only, "")
-    }
-
     /// What an update-only save writes, computed from the stored `value` read at `now`.
     pub(crate) fn updated(
         &self,
@@ -391,63 +390,173 @@ impl Sessions {
         }
     }
 
-    /// The compare-and-set script of an update-only save: writes `p` under `id` only if the
-    /// session still holds `read` (the value the update was applied to).
-    pub(crate) fn update_script(
-        &self,
-        id: &str,
-        p: &Prepared,
-        read: &str,
-    ) -> redis::ScriptInvocation<'static> {
-        self.write_script(id, p, true, read)
-    }
-
-    fn write_script(
+    /// The script writing `p` under `id`: `update_only`, only over an existing session of the
+    /// same user; `read` (`""`: none), only if the session still holds that value (the
+    /// compare-and-set of an update-only save); `mode`, who adds its index entries.
+    pub(crate) fn save_script(
         &self,
         id: &str,
         p: &Prepared,
         update_only: bool,
         read: &str,
+        mode: IndexMode,
     ) -> redis::ScriptInvocation<'static> {
-        let mut inv = scripts::SET_SESSION.prepare_invoke();
+        let mut inv = scripts::SAVE_SESSION.prepare_invoke();
         inv.key(self.key(id))
-            .key(p.sid_index.as_str())
-            .key(p.sub_index.as_str())
             .arg(p.value.as_str())
             .arg(p.ttl_ms)
             .arg(id)
             .arg(if update_only { "1" } else { "0" })
-            .arg(self.session_prefix())
-            .arg(read);
+            .arg(read)
+            .arg(p.sid_label.as_str())
+            .arg(p.sub_label.as_str())
+            .arg(mode.as_arg())
+            .arg(p.score_ms)
+            .arg(p.now_ms);
         inv
+    }
+
+    /// The mode of a save's first attempt: on one server the script adds the index entries;
+    /// on a cluster a new session's entries are added first, an existing session's only when
+    /// the script says they are missing.
+    pub(crate) fn first_mode(&self, update_only: bool) -> IndexMode {
+        match (self.topology, update_only) {
+            (Topology::Standalone, _) => IndexMode::Here,
+            (Topology::Cluster, true) => IndexMode::Ask,
+            (Topology::Cluster, false) => IndexMode::Done,
+        }
+    }
+
+    /// The index entries of `p` under `id` (a cluster save's first step: one script per
+    /// index, each touching one key).
+    pub(crate) fn index_scripts(
+        &self,
+        id: &str,
+        p: &Prepared,
+    ) -> Vec<redis::ScriptInvocation<'static>> {
+        [&p.sid_label, &p.sub_label]
+            .into_iter()
+            .filter(|label| !label.is_empty())
+            .map(|label| {
+                let mut inv = scripts::INDEX_ADD.prepare_invoke();
+                inv.key(format!("{label}:z"))
+                    .arg(id)
+                    .arg(p.score_ms)
+                    .arg(p.now_ms);
+                inv
+            })
+            .collect()
     }
 
     pub(crate) fn delete_script(&self, id: &str) -> redis::ScriptInvocation<'static> {
         let mut inv = scripts::DELETE_SESSION.prepare_invoke();
-        inv.key(self.key(id)).arg(id);
+        inv.key(self.key(id)).arg(id).arg(match self.topology {
+            Topology::Standalone => "1",
+            Topology::Cluster => "0",
+        });
         inv
     }
 
-    /// The script deleting the sessions a logout token ends: by `sid` when the token has one
-    /// (sessions of the same issuer, or recording none), else by `sub` of the same issuer.
-    /// `None` when the token names nothing.
-    pub(crate) fn logout_script(
-        &self,
-        claims: &LogoutTokenClaims,
-    ) -> Option<redis::ScriptInvocation<'static>> {
-        let keys = match (&claims.sid, &claims.sub) {
-            (Some(sid), _) if sid.is_empty() => return None,
-            (Some(sid), _) => vec![self.sid_index(&claims.iss, sid), self.sid_index("", sid)],
-            (None, Some(sub)) => vec![self.sub_index(&claims.iss, sub)],
-            (None, None) => return None,
-        };
-        let mut inv = scripts::DELETE_BY_INDEX.prepare_invoke();
-        for k in keys {
-            inv.key(k);
+    /// The commands removing session `id` from the indexes `labels` (after a cluster delete;
+    /// one server removes them in the delete script).
+    pub(crate) fn unindex_cmds(&self, id: &str, labels: &[String]) -> Vec<redis::Cmd> {
+        if self.topology == Topology::Standalone {
+            return Vec::new();
         }
-        inv.arg(self.session_prefix());
-        Some(inv)
+        labels
+            .iter()
+            .filter(|label| !label.is_empty())
+            .map(|label| redis::Cmd::zrem(format!("{label}:z"), id))
+            .collect()
     }
+
+    /// The indexes a logout token names: by `sid` when the token has one (sessions of the
+    /// same issuer, or recording none), else by `sub` of the same issuer. `None` when the
+    /// token names nothing.
+    pub(crate) fn logout_target(&self, claims: &LogoutTokenClaims) -> Option<LogoutTarget> {
+        match (&claims.sid, &claims.sub) {
+            (Some(sid), _) if sid.is_empty() => None,
+            (Some(sid), _) => Some(LogoutTarget {
+                field: "sid",
+                labels: vec![self.sid_index(&claims.iss, sid), self.sid_index("", sid)],
+            }),
+            (None, Some(sub)) => Some(LogoutTarget {
+                field: "sub",
+                labels: vec![self.sub_index(&claims.iss, sub)],
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// The one-server script ending every session of `target`, atomically.
+    pub(crate) fn logout_script(&self, target: &LogoutTarget) -> redis::ScriptInvocation<'static> {
+        let mut inv = scripts::LOGOUT.prepare_invoke();
+        inv.arg(self.session_prefix()).arg(target.field);
+        for label in &target.labels {
+            inv.arg(label.as_str());
+        }
+        inv
+    }
+
+    /// The ids listed in the index `label` whose entries have not passed (a cluster logout's
+    /// first step).
+    pub(crate) fn list_cmd(&self, label: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("ZRANGEBYSCORE");
+        cmd.arg(format!("{label}:z"))
+            .arg(format!("({}", self.now().saturating_mul(1000)))
+            .arg("+inf");
+        cmd
+    }
+
+    /// The script ending session `id` if it still carries `label` (a cluster logout's second
+    /// step).
+    pub(crate) fn end_script(
+        &self,
+        id: &str,
+        target: &LogoutTarget,
+        label: &str,
+    ) -> redis::ScriptInvocation<'static> {
+        let mut inv = scripts::END_SESSION.prepare_invoke();
+        inv.key(self.key(id)).arg(target.field).arg(label);
+        inv
+    }
+}
+
+/// Who adds a save's index entries (see [`scripts::SAVE_SESSION`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IndexMode {
+    /// The save script itself (one server).
+    Here,
+    /// The caller did, before the save (cluster).
+    Done,
+    /// Nobody yet: the script answers [`MISSING_INDEX`] if the session needs entries.
+    Ask,
+}
+
+impl IndexMode {
+    fn as_arg(self) -> &'static str {
+        match self {
+            IndexMode::Here => "here",
+            IndexMode::Done => "done",
+            IndexMode::Ask => "ask",
+        }
+    }
+}
+
+/// What the save script answers in mode [`IndexMode::Ask`] when index entries must be added
+/// first.
+pub(crate) const MISSING_INDEX: i64 = 4;
+
+/// The indexes a back-channel logout ends the sessions of, and the session field that must
+/// still name them.
+pub(crate) struct LogoutTarget {
+    field: &'static str,
+    pub(crate) labels: Vec<String>,
+}
+
+/// What ending or deleting one session answered: whether it was deleted, and its labels.
+pub(crate) fn ended(reply: (i64, String, String)) -> (bool, [String; 2]) {
+    (reply.0 == 1, [reply.1, reply.2])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,6 +638,58 @@ impl RedisStateStore {
     pub fn session_key(&self, id: &str) -> String {
         self.sessions.key(id)
     }
+
+    fn script(
+        &self,
+        what: &str,
+        inv: &redis::ScriptInvocation<'static>,
+    ) -> Result<i64, StoreError> {
+        self.pool.run(what, |c| inv.invoke(c))
+    }
+
+    /// Writes `p` under `id` (see [`Sessions::save_script`]); on a cluster, adds the index
+    /// entries first when the session needs them. Answers as [`scripts::SAVE_SESSION`]
+    /// (never [`MISSING_INDEX`]).
+    fn save(
+        &self,
+        id: &str,
+        p: &Prepared,
+        update_only: bool,
+        read: &str,
+    ) -> Result<i64, StoreError> {
+        let s = &self.sessions;
+        let what = "writing the session";
+        let mode = s.first_mode(update_only);
+        if s.topology == Topology::Cluster && mode == IndexMode::Done {
+            for inv in s.index_scripts(id, p) {
+                self.script("indexing the session", &inv)?;
+            }
+        }
+        let answer = self.script(what, &s.save_script(id, p, update_only, read, mode))?;
+        if answer != MISSING_INDEX {
+            return Ok(answer);
+        }
+        for inv in s.index_scripts(id, p) {
+            self.script("indexing the session", &inv)?;
+        }
+        self.script(
+            what,
+            &s.save_script(id, p, update_only, read, IndexMode::Done),
+        )
+    }
+
+    /// Deletes session `id` and its index entries.
+    fn delete_id(&self, id: &str) -> Result<(), StoreError> {
+        let s = &self.sessions;
+        let inv = s.delete_script(id);
+        let reply: (i64, String, String) =
+            self.pool.run("deleting the session", |c| inv.invoke(c))?;
+        let (_, labels) = ended(reply);
+        for cmd in s.unindex_cmds(id, &labels) {
+            let _: i64 = self.pool.run("unindexing the session", |c| cmd.query(c))?;
+        }
+        Ok(())
+    }
 }
 
 impl RedisStateStoreBuilder {
@@ -601,6 +762,7 @@ impl RedisStateStoreBuilder {
         }
         Ok(Sessions {
             prefix: self.prefix.clone(),
+            topology: self.endpoint.topology(),
             codec: codec(&self.secrets, SESSION_SALT),
             cookie_name: self.cookie_name.clone(),
             secure: self.secure,
@@ -647,10 +809,7 @@ impl StateStore for RedisStateStore {
         match s.load(value, s.now())? {
             Loaded::Valid(state) => Ok(Some(state)),
             Loaded::Touch(state, p) => {
-                let written: i64 = self.pool.run("writing the session", |c| {
-                    s.set_script(&id, &p, true).invoke(c)
-                })?;
-                if written == 1 {
+                if self.save(&id, &p, true, "")? == 1 {
                     Ok(Some(state))
                 } else {
                     s.clear_cookie(options);
@@ -659,9 +818,7 @@ impl StateStore for RedisStateStore {
             }
             Loaded::Gone { leftover } => {
                 if leftover {
-                    let _: i64 = self
-                        .pool
-                        .run("deleting the session", |c| s.delete_script(&id).invoke(c))?;
+                    self.delete_id(&id)?;
                 }
                 s.clear_cookie(options);
                 Ok(None)
@@ -677,18 +834,13 @@ impl StateStore for RedisStateStore {
         let Some(p) = s.prepare(state, s.now())? else {
             return self.delete(options);
         };
-        if let Some(id) = s.id(options).map(str::to_owned) {
-            let written: i64 = self.pool.run("writing the session", |c| {
-                s.set_script(&id, &p, true).invoke(c)
-            })?;
-            if written == 1 {
-                return Ok(());
-            }
+        if let Some(id) = s.id(options).map(str::to_owned)
+            && self.save(&id, &p, true, "")? == 1
+        {
+            return Ok(());
         }
         let id = random_token(SESSION_ID_BYTES)?;
-        let _: i64 = self.pool.run("writing the session", |c| {
-            s.set_script(&id, &p, false).invoke(c)
-        })?;
+        self.save(&id, &p, false, "")?;
         s.set_cookie(options, &id, p.cookie_max_age);
         Ok(())
     }
@@ -715,9 +867,7 @@ impl StateStore for RedisStateStore {
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
                 UpdateStep::Write { read, prepared } => (read, prepared),
             };
-            let answer: i64 = self.pool.run("writing the session", |c| {
-                s.update_script(&id, &p, &read).invoke(c)
-            })?;
+            let answer = self.save(&id, &p, true, &read)?;
             if let Some(updated) = update_written(answer) {
                 return Ok(updated);
             }
@@ -729,27 +879,43 @@ impl StateStore for RedisStateStore {
     fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
         let s = &self.sessions;
         if let Some(id) = s.id(options).map(str::to_owned) {
-            let _: i64 = self
-                .pool
-                .run("deleting the session", |c| s.delete_script(&id).invoke(c))?;
+            self.delete_id(&id)?;
         }
         s.clear_cookie(options);
         Ok(())
     }
 
     /// Deletes every session the logout token ends (by `sid`, else by `sub`, of its issuer)
-    /// through the index sets, in one atomic script.
+    /// through the indexes: in one atomic script on one server, index by index and session
+    /// by session on a cluster (see the [module documentation](self#redis-cluster)).
     fn delete_by_logout_token(
         &self,
         claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
     ) -> Result<(), StoreError> {
-        let Some(script) = self.sessions.logout_script(claims) else {
+        let s = &self.sessions;
+        let Some(target) = s.logout_target(claims) else {
             return Ok(());
         };
-        let _: i64 = self
-            .pool
-            .run("deleting sessions by logout token", |c| script.invoke(c))?;
+        let what = "deleting sessions by logout token";
+        if s.topology == Topology::Standalone {
+            let inv = s.logout_script(&target);
+            let _: i64 = self.pool.run(what, |c| inv.invoke(c))?;
+            return Ok(());
+        }
+        for label in &target.labels {
+            let list = s.list_cmd(label);
+            let ids: Vec<String> = self.pool.run(what, |c| list.query(c))?;
+            for id in ids {
+                let inv = s.end_script(&id, &target, label);
+                let reply: (i64, String, String) = self.pool.run(what, |c| inv.invoke(c))?;
+                if let (true, labels) = ended(reply) {
+                    for cmd in s.unindex_cmds(&id, &labels) {
+                        let _: i64 = self.pool.run(what, |c| cmd.query(c))?;
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
