@@ -751,6 +751,39 @@ mod tests {
         assert!(laneless.lock.contains(":r:") && laneless.lane.is_none());
     }
 
+    /// The hash tag of a Redis Cluster key: what the first `{…}` holds, if non-empty.
+    fn hash_tag(key: &str) -> &str {
+        key.split_once('{')
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map(|(tag, _)| tag)
+            .filter(|tag| !tag.is_empty())
+            .unwrap_or(key)
+    }
+
+    #[test]
+    fn on_a_cluster_the_keys_of_one_script_share_a_hash_slot() {
+        let cluster = RedisRefreshCoordinator::builder_with_secrets(
+            ["a-secret-of-at-least-32-bytes-long!!"],
+            "redis+cluster://127.0.0.1:1,127.0.0.1:2",
+        )
+        .refreshes()
+        .unwrap();
+        let k = cluster.keys(&coalesce("refresh rt aud-a", Some("rt")));
+        let (_, rotated) = k.lane.as_ref().unwrap();
+        assert_eq!(hash_tag(&k.lock), hash_tag(&k.result));
+        assert_eq!(hash_tag(&k.lock), hash_tag(rotated));
+        let other = cluster.keys(&coalesce("refresh other aud-a", Some("other")));
+        assert_ne!(hash_tag(&k.lock), hash_tag(&other.lock), "lanes spread");
+        let laneless = cluster.keys(&coalesce("k", None));
+        assert_eq!(hash_tag(&laneless.lock), hash_tag(&laneless.result));
+        // On one server the keys keep the names earlier versions used (no braces), so both
+        // versions coordinate during a rolling upgrade.
+        let single = refreshes().keys(&coalesce("refresh rt aud-a", Some("rt")));
+        assert!(!single.lock.contains('{') && !single.result.contains('{'));
+        assert_eq!(single.lock.replace(['{', '}'], ""), single.lock);
+        assert_eq!(k.lock.replace(['{', '}'], ""), single.lock);
+    }
+
     #[test]
     fn rotations_round_trip_encrypted_and_only_for_their_lane() {
         let r = refreshes();

@@ -87,6 +87,7 @@
 //! [`CookieOptions`]: super::CookieOptions
 //! [`Config::secrets`]: auth0_server_protocol::config::Config::secrets
 
+mod cache;
 mod coordinator;
 #[cfg(feature = "redis-tokio")]
 mod nonblocking;
@@ -104,11 +105,12 @@ pub use self::nonblocking::{AsyncRedisStateStore, AsyncRedisTransactionStore};
 pub use self::pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};
 pub use self::revocations::{RedisRevocations, RedisRevocationsBuilder};
 pub use super::cookie::{
-    DEFAULT_ABSOLUTE_DURATION, DEFAULT_INACTIVITY_DURATION, DEFAULT_TRANSACTION_MAX_AGE,
-    TOUCH_INTERVAL,
+    DEFAULT_ABSOLUTE_DURATION, DEFAULT_CACHE_CAPACITY, DEFAULT_INACTIVITY_DURATION,
+    DEFAULT_TRANSACTION_MAX_AGE, TOUCH_INTERVAL,
 };
 pub use super::memory::DEFAULT_SESSION_ID_COOKIE;
 
+use self::cache::DecodedSessions;
 use self::pool::{Endpoint, Pool, Topology};
 use super::cookie::chunks;
 use super::cookie::codec::CookieCodec;
@@ -206,6 +208,7 @@ pub(crate) struct Sessions {
     prefix: String,
     topology: Topology,
     codec: CookieCodec,
+    decoded: DecodedSessions,
     cookie_name: String,
     secure: bool,
     absolute: u64,
@@ -338,16 +341,30 @@ impl Sessions {
         }))
     }
 
-    /// Interprets the stored value of a session read at `now`.
-    pub(crate) fn load(&self, value: Option<String>, now: u64) -> Result<Loaded, StoreError> {
+    /// The session in the stored `value` of session `id`: from the decoded-session cache when
+    /// this exact value was decoded before, else decrypted and parsed (and cached). `None`
+    /// when it does not decrypt or parse.
+    fn decode(&self, id: &str, value: String) -> Option<StateData> {
+        if let Some(state) = self.decoded.get(id, &value) {
+            return Some(state);
+        }
+        let state = StateData::from_json(&self.codec.decrypt(&value)?).ok()?;
+        self.decoded.insert(id, value, state.clone());
+        Some(state)
+    }
+
+    /// Interprets the stored value of session `id` read at `now`.
+    pub(crate) fn load(
+        &self,
+        id: &str,
+        value: Option<String>,
+        now: u64,
+    ) -> Result<Loaded, StoreError> {
         let Some(value) = value else {
+            self.decoded.remove(id);
             return Ok(Loaded::Gone { leftover: false });
         };
-        let state = self
-            .codec
-            .decrypt(&value)
-            .and_then(|json| StateData::from_json(&json).ok())
-            .filter(|s| self.expires_at(s) > now);
+        let state = self.decode(id, value).filter(|s| self.expires_at(s) > now);
         let Some(mut state) = state else {
             return Ok(Loaded::Gone { leftover: true });
         };
@@ -366,6 +383,7 @@ impl Sessions {
     /// What an update-only save writes, computed from the stored `value` read at `now`.
     pub(crate) fn updated(
         &self,
+        id: &str,
         value: Option<String>,
         update: &SessionUpdate,
         now: u64,
@@ -373,7 +391,7 @@ impl Sessions {
         let Some(read) = value else {
             return Ok(UpdateStep::Gone);
         };
-        let state = match self.load(Some(read.clone()), now)? {
+        let state = match self.load(id, Some(read.clone()), now)? {
             Loaded::Valid(state) | Loaded::Touch(state, _) => state,
             Loaded::Gone { .. } => return Ok(UpdateStep::Gone),
         };
@@ -592,6 +610,7 @@ pub struct RedisStateStoreBuilder {
     absolute: Duration,
     inactivity: Duration,
     clock: Clock,
+    cache_capacity: usize,
 }
 
 impl std::fmt::Debug for RedisStateStoreBuilder {
@@ -626,6 +645,7 @@ impl RedisStateStore {
             absolute: DEFAULT_ABSOLUTE_DURATION,
             inactivity: DEFAULT_INACTIVITY_DURATION,
             clock: Clock::system(),
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
         }
     }
 
@@ -681,6 +701,7 @@ impl RedisStateStore {
     /// Deletes session `id` and its index entries.
     fn delete_id(&self, id: &str) -> Result<(), StoreError> {
         let s = &self.sessions;
+        s.decoded.remove(id);
         let inv = s.delete_script(id);
         let reply: (i64, String, String) =
             self.pool.run("deleting the session", |c| inv.invoke(c))?;
@@ -736,6 +757,16 @@ impl RedisStateStoreBuilder {
         self
     }
 
+    /// How many decoded sessions to keep (default [`DEFAULT_CACHE_CAPACITY`]; `0` disables
+    /// the cache): a read whose stored value is byte for byte one this store decoded before
+    /// reuses that session instead of decrypting and parsing it again. Every read still
+    /// fetches the value from Redis, so writes and deletes by other instances are seen at
+    /// once.
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
     /// How long to wait for a connection to Redis (default 2 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.endpoint.connect_timeout = timeout;
@@ -764,6 +795,7 @@ impl RedisStateStoreBuilder {
             prefix: self.prefix.clone(),
             topology: self.endpoint.topology(),
             codec: codec(&self.secrets, SESSION_SALT),
+            decoded: DecodedSessions::new(self.cache_capacity),
             cookie_name: self.cookie_name.clone(),
             secure: self.secure,
             absolute: self.absolute.as_secs(),
@@ -806,7 +838,7 @@ impl StateStore for RedisStateStore {
         let value: Option<String> = self.pool.run("reading the session", |c| {
             redis::Cmd::hget(&key, "v").query(c)
         })?;
-        match s.load(value, s.now())? {
+        match s.load(&id, value, s.now())? {
             Loaded::Valid(state) => Ok(Some(state)),
             Loaded::Touch(state, p) => {
                 if self.save(&id, &p, true, "")? == 1 {
@@ -862,7 +894,7 @@ impl StateStore for RedisStateStore {
             let value: Option<String> = self.pool.run("reading the session", |c| {
                 redis::Cmd::hget(&key, "v").query(c)
             })?;
-            let (read, p) = match s.updated(value, update, s.now())? {
+            let (read, p) = match s.updated(&id, value, update, s.now())? {
                 UpdateStep::Gone => return Ok(Updated::Gone),
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
                 UpdateStep::Write { read, prepared } => (read, prepared),

@@ -101,6 +101,7 @@ impl AsyncRedisStateStore {
     /// Deletes session `id` and its index entries.
     async fn delete_id(&self, id: &str) -> Result<(), StoreError> {
         let s = &self.sessions;
+        s.decoded.remove(id);
         let reply: (i64, String, String) = self
             .script("deleting the session", &s.delete_script(id))
             .await?;
@@ -150,7 +151,7 @@ impl AsyncRedisStateStore {
                 async move { cmd.query_async(&mut c).await }
             })
             .await?;
-        match s.load(value, s.now())? {
+        match s.load(&id, value, s.now())? {
             Loaded::Valid(state) => Ok(Some(state)),
             Loaded::Touch(state, p) => {
                 if self.save(&id, &p, true, "").await? == 1 {
@@ -208,7 +209,7 @@ impl AsyncRedisStateStore {
                     async move { cmd.query_async(&mut c).await }
                 })
                 .await?;
-            let (read, p) = match s.updated(value, update, s.now())? {
+            let (read, p) = match s.updated(&id, value, update, s.now())? {
                 UpdateStep::Gone => return Ok(Updated::Gone),
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
                 UpdateStep::Write { read, prepared } => (read, prepared),

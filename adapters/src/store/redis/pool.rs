@@ -401,6 +401,51 @@ mod tests {
         assert!(!e.contains("s3cret") && !e.contains("app-user"), "{e}");
     }
 
+    #[test]
+    fn cluster_urls_name_their_nodes_with_the_same_credentials() {
+        assert_eq!(
+            cluster_nodes("redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001/"),
+            Some(vec![
+                "redis://app:pw@10.0.0.1:7000/".to_owned(),
+                "redis://app:pw@10.0.0.2:7001/".to_owned()
+            ])
+        );
+        assert_eq!(
+            cluster_nodes("rediss+cluster://cache.example.com:6380"),
+            Some(vec!["rediss://cache.example.com:6380/".to_owned()])
+        );
+        assert_eq!(cluster_nodes("redis://127.0.0.1:6379/"), None);
+        let endpoint = |url: &str| Endpoint::new(url.to_owned());
+        assert_eq!(
+            endpoint("redis+cluster://h:1").topology(),
+            Topology::Cluster
+        );
+        assert_eq!(endpoint("redis://h:1/").topology(), Topology::Standalone);
+    }
+
+    #[cfg(not(feature = "redis-cluster"))]
+    #[test]
+    fn a_cluster_url_without_the_cluster_feature_says_so() {
+        let e = Endpoint::new("redis+cluster://user:s3cret@10.0.0.1:7000,10.0.0.2:7000".into())
+            .client()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("`redis-cluster` feature"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[cfg(feature = "redis-cluster")]
+    #[test]
+    fn a_cluster_url_without_hosts_is_refused() {
+        let e = Endpoint::new("redis+cluster:///".into())
+            .client()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("at least one host:port"), "{e}");
+    }
+
     #[cfg(not(feature = "redis-tls"))]
     #[test]
     fn rediss_without_the_tls_feature_says_so() {
