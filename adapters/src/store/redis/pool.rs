@@ -132,8 +132,9 @@ impl Endpoint {
     }
 }
 
-/// A client of one server or of a cluster.
+/// A client of one server or of a cluster (one per store, made once: its size is no matter).
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
 enum Client {
     Single(redis::Client),
     #[cfg(feature = "redis-cluster")]
@@ -144,7 +145,7 @@ enum Client {
 enum Conn {
     Single(redis::Connection),
     #[cfg(feature = "redis-cluster")]
-    Cluster(redis::cluster::ClusterConnection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl Conn {
@@ -152,7 +153,7 @@ impl Conn {
         match self {
             Conn::Single(c) => c,
             #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(c) => c,
+            Conn::Cluster(c) => &mut **c,
         }
     }
 }
@@ -208,7 +209,7 @@ impl Pool {
             Client::Cluster(client) => {
                 let conn = client.get_connection()?;
                 conn.set_write_timeout(Some(self.endpoint.io_timeout))?;
-                Ok(Conn::Cluster(conn))
+                Ok(Conn::Cluster(Box::new(conn)))
             }
         }
     }
