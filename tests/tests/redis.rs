@@ -1287,12 +1287,28 @@ fn sessions_indexed_by_an_earlier_version_are_still_logged_out() {
             .arg(id)
             .query(&mut conn)
             .unwrap();
+        let _: () = redis::cmd("HDEL")
+            .arg(store.session_key(id))
+            .arg("z")
+            .query(&mut conn)
+            .unwrap();
     }
     // The first is saved again by this version (it gains a sorted-set entry); the second is
     // only in the old set.
     let mut o = with_cookie(store.cookie(), &ids[0]);
     let state = store.get(&mut o).unwrap().unwrap();
     store.set(&state, &mut o).unwrap();
+    let label: String = redis::cmd("HGET")
+        .arg(store.session_key(&ids[0]))
+        .arg("sub")
+        .query(&mut conn)
+        .unwrap();
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg(format!("{label}:z"))
+        .arg(&ids[0])
+        .query(&mut conn)
+        .unwrap();
+    assert!(score.is_some(), "the saved session is indexed the new way");
     let sub = emu.user_claims()["sub"].as_str().unwrap().to_owned();
     let logout = emu.mint_logout_token(Some(&sub), None, Map::new());
     client

@@ -64,9 +64,9 @@ impl Refreshes {
     /// The keys of a request. On one server: `{prefix}r:{h}:result`, `{prefix}l:{g}:lock`,
     /// `{prefix}l:{g}:rotated` (or `{prefix}r:{h}:lock` without a lane), as versions before
     /// Redis Cluster support named them, so instances of both versions coordinate during a
-    /// rolling upgrade. On a cluster the keys one script touches share a hash tag: the lane's
-    /// (`{prefix}l:{{g}}:lock`, `{prefix}l:{{g}}:rotated`, `{prefix}r:{{g}}:{h}:result`), or
-    /// the key's without a lane (`{prefix}r:{{h}}:result`, `{prefix}r:{{h}}:lock`).
+    /// rolling upgrade. On a cluster the keys one script touches share a hash tag, the lane
+    /// hash `g` in literal braces (`…l:{g}:lock`, `…l:{g}:rotated`, `…r:{g}:h:result`), or
+    /// the key hash `h` without a lane (`…r:{h}:result`, `…r:{h}:lock`).
     fn keys(&self, request: &Coalesce) -> Keys {
         let p = &self.prefix;
         let hash = hex_sha256(&[&request.key]);

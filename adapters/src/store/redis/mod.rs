@@ -25,20 +25,28 @@
 //!   ([`SESSION_SALT`], [`TRANSACTION_SALT`], [`REFRESH_SALT`]). Redis never holds a token
 //!   in clear.
 //! * **Keys** (prefix default [`DEFAULT_KEY_PREFIX`]): `{prefix}s:{session id}` (a hash:
-//!   the encrypted session and the names of its index sets), `{prefix}i:sid:{hash}` and
-//!   `{prefix}i:sub:{hash}` (index sets of session ids, by SHA-256 of issuer and `sid`, or
-//!   issuer and `sub`: no user id in clear), `{prefix}t:{hash}` (transactions),
+//!   the encrypted session and the labels of its indexes), `{prefix}i:sid:{hash}:z` and
+//!   `{prefix}i:sub:{hash}:z` (indexes: sorted sets of session ids, by SHA-256 of issuer and
+//!   `sid`, or issuer and `sub` — no user id in clear — scored by each session's absolute
+//!   expiry), `{prefix}t:{hash}` (transactions), and for refresh coordination
 //!   `{prefix}r:{hash}:result` (a refresh answer, per coalesce key), `{prefix}l:{hash}:lock`
 //!   and `{prefix}l:{hash}:rotated` (a refresh-token lane's lock and the token it was rotated
-//!   to; both keys name the token by a hash of its hash) for refresh coordination.
+//!   to; both keys name the token by a hash of its hash). On a Redis Cluster the
+//!   coordinator's keys carry hash tags (see [Redis Cluster](#redis-cluster)).
 //! * **Expiry** as the cookie store: a session ends after its absolute duration (default 7
 //!   days from creation) or its inactivity duration (default 3 days from the last use),
 //!   whichever comes first; the Redis TTL is set to that instant on every write, and a
 //!   session read more than [`TOUCH_INTERVAL`] seconds after its last write is rewritten
-//!   (rolling expiry). Index sets live as long as their longest-lived session.
-//! * **Consistency.** Every write, delete and back-channel logout is one Lua script, so a
-//!   session and its index-set memberships change together. The scripts need a single Redis
-//!   (standalone, or a primary with replicas / Sentinel), not Redis Cluster.
+//!   (rolling expiry). An index entry is dropped by the next save into its index once its
+//!   session's absolute expiry has passed; an index lives as long as its longest-lived entry.
+//! * **Cost.** A read is one `HGET`; when the value is one this store decoded before it is
+//!   not decrypted again ([`RedisStateStoreBuilder::cache_capacity`]). A save is one script,
+//!   O(1) in how many sessions the user has (it checks or adds its own index entries and
+//!   drops passed ones; nothing scans an index). A back-channel logout is O(sessions it
+//!   ends).
+//! * **Consistency.** On one server (standalone, or a primary with replicas / Sentinel) every
+//!   write, delete and back-channel logout is one Lua script, so a session and its index
+//!   entries change together. On a Redis Cluster see [below](#redis-cluster).
 //! * **No session fixation.** A cookie naming an unknown session id is never adopted, and a
 //!   login over a session id held by another user gets a new id.
 //! * **Failure.** An unreachable Redis is an error with code `store_error` (never a panic);
@@ -57,10 +65,56 @@
 //!   Without the feature a `rediss://` URL is refused with a message saying so.
 //! * `redis+unix:///run/redis.sock` — a Unix socket.
 //!
+//! * `redis+cluster://host1:7000,host2:7000/` — a Redis Cluster or Valkey cluster (feature
+//!   `redis-cluster`, and `redis-tokio-cluster` for the async types), through any of its
+//!   nodes (the others are discovered); `redis+cluster://user:password@…` for an ACL user
+//!   on every node, `rediss+cluster://…` over TLS (with the TLS features).
+//!
 //! Error messages show the scheme, host and port only, never the user or password.
 //!
-//! Redis Cluster is not supported: the scripts below touch a session and the index sets of
-//! its user in one call, and those keys do not share a hash slot.
+//! # Redis Cluster
+//!
+//! A script may only touch keys of one hash slot, and a session (its slot chosen by its
+//! random id) and its user's indexes (chosen by the user's hash) are in different slots. So
+//! on a cluster every script touches one key, and the store orders its steps:
+//!
+//! * **Save.** A new session's index entries are added first (one script per index, with
+//!   the session's id and absolute expiry), then the session is written. An existing
+//!   session is written directly; the write answers "index missing" when its `sid` or user
+//!   changed (or its entries were never added), and the entries are added before writing
+//!   again.
+//! * **Delete.** The session is deleted, then its entries are removed.
+//! * **Back-channel logout.** Each index the token names is listed, then each listed session
+//!   is deleted *if it still carries that index's label* (a stale entry never ends a session
+//!   that moved to another `sid`), and its entries are removed.
+//! * **Guarantees.** A session whose save returned before the logout started is ended by it.
+//!   Because entries are written before their session and an index is never deleted
+//!   wholesale, a session is never alive without its index entries: a login that races a
+//!   logout either is ended by it or stays indexed, so a later logout for the same user or
+//!   `sid` ends it (as on one server, where a save that runs after the logout's script
+//!   survives it). A crash between the steps leaves at most an index entry without a
+//!   session, which is harmless and dropped at its expiry. A session id that was deleted is
+//!   never written again (update-only writes need the session to exist), so the entries of
+//!   ended sessions can be removed safely.
+//! * **Coordinator.** The keys one coordinator script touches share a hash tag, the lane's
+//!   hash in literal braces; with the default prefix, `auth0:l:{g}:lock`,
+//!   `auth0:l:{g}:rotated` and `auth0:r:{g}:h:result` for a refresh on lane `g` with coalesce
+//!   key `h` (`auth0:r:{h}:lock` and `auth0:r:{h}:result` without a lane), so the lock, the
+//!   published answer and the rotation of a lane are on one node.
+//!   On one server the keys keep their earlier names (no braces), so instances of this and
+//!   earlier versions coordinate during a rolling upgrade.
+//! * **Revocations.** [`RedisRevocations`] reads its entries with one `MGET`, which the
+//!   cluster client splits by slot.
+//! * A key prefix containing `{…}` puts every key in that one slot: correct, but not spread.
+//!
+//! # Upgrading from earlier versions
+//!
+//! Session keys, their fields and the coordinator's keys on one server are unchanged, so
+//! sessions survive the upgrade. Earlier versions indexed sessions in plain sets at the
+//! label itself (`{prefix}i:sub:{hash}`); a back-channel logout also ends the sessions
+//! listed there, and the next save of such a session adds its sorted-set entries. During a
+//! rolling upgrade an instance of an earlier version does not see the new indexes: a
+//! back-channel logout it receives misses sessions saved by upgraded instances.
 //!
 //! # Example
 //!

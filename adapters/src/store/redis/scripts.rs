@@ -5,12 +5,14 @@
 //! # Sessions and their indexes
 //!
 //! A session is a hash (`v`: the encrypted session; `sid` and `sub`: the *labels* of the
-//! indexes it belongs to, `{prefix}i:sid:{hash}` and `{prefix}i:sub:{hash}`). Each label names
+//! indexes it belongs to, `{prefix}i:sid:{hash}` and `{prefix}i:sub:{hash}`; `z`: which
+//! entries were added for it). Each label names
 //! an index, a sorted set at `{label}:z` whose members are session ids scored by the latest
 //! instant (Unix milliseconds) their session can live: its absolute expiry. Saving a session
-//! is O(1) in how many sessions its user has: it adds or checks its own entries (`ZSCORE`,
-//! `ZADD`) and drops the entries whose score has passed (`ZREMRANGEBYSCORE`, amortised O(1):
-//! each entry is dropped once). Nothing scans an index but a back-channel logout.
+//! is O(1) in how many sessions its user has: a session already indexed only has its value
+//! written; a new (or re-labelled) one adds its entries (`ZADD`, O(log k)) and drops the
+//! entries whose score has passed (`ZREMRANGEBYSCORE`, amortised O(1): each entry is
+//! dropped once). Nothing scans an index but a back-channel logout.
 //!
 //! Index entries may be stale (a session deleted or re-labelled): whoever ends a session
 //! through an index first checks that the session still carries that label.
@@ -55,14 +57,20 @@ fn with_functions(body: &str) -> String {
 
 /// Writes a session.
 ///
+/// The hash's `z` field records which index entries were added for it (their score and the
+/// two labels): a save whose session already has them writes the value only (`HMGET`,
+/// `HSET`, `PEXPIRE`); otherwise the entries are added (mode `here`), or were (`done`), or
+/// the script answers 4 (`ask`). A session written by an earlier version has no `z`, so its
+/// first save here indexes it.
+///
 /// `KEYS[1]` the session hash. `ARGV[1]` the encrypted session, `ARGV[2]` its TTL in
 /// milliseconds, `ARGV[3]` the session id, `ARGV[4]` `"1"` to update an existing session only,
 /// `ARGV[5]` the encrypted session the write was computed from, or `""` (a compare-and-set: an
 /// update-only save of a session another request changed meanwhile is recomputed, not
 /// written over it), `ARGV[6]` / `ARGV[7]` the session's `sid` / `sub` index labels or `""`,
 /// `ARGV[8]` the index mode: `here` (one server: add missing index entries in this script),
-/// `done` (the caller added them), `ask` (answer 4 when the session is new or its labels
-/// change), `ARGV[9]` the entries' score (the absolute expiry, Unix ms), `ARGV[10]` now (ms).
+/// `done` (the caller added them), `ask` (answer 4 when they are not recorded as added:
+/// a new session, new labels), `ARGV[9]` the entries' score (the absolute expiry, Unix ms), `ARGV[10]` now (ms).
 ///
 /// Returns 1 when written, 0 when `ARGV[4]` is `"1"` and there is no session under the id, or
 /// the stored session belongs to another user (it is deleted: a new login never reuses a
@@ -72,33 +80,31 @@ fn with_functions(body: &str) -> String {
 pub(crate) static SAVE_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&with_functions(
         r#"
-local key, id, here = KEYS[1], ARGV[3], ARGV[8] == 'here'
-local old = redis.call('HMGET', key, 'sid', 'sub')
-local exists = redis.call('EXISTS', key) == 1
+local key, id, mode = KEYS[1], ARGV[3], ARGV[8]
+local old = redis.call('HMGET', key, 'sid', 'sub', 'z')
+local exists = old[2] ~= false
 if ARGV[4] == '1' then
   if not exists then return 0 end
-  if (old[2] or '') ~= ARGV[7] then
-    if here then unindex(old[1], id) unindex(old[2], id) end
+  if old[2] ~= ARGV[7] then
+    if mode == 'here' then unindex(old[1], id) unindex(old[2], id) end
     redis.call('DEL', key)
     return 0
   end
   if ARGV[5] ~= '' and redis.call('HGET', key, 'v') ~= ARGV[5] then return 2 end
 end
-local same = exists and (old[1] or '') == ARGV[6] and (old[2] or '') == ARGV[7]
-if ARGV[8] == 'ask' and not same then return 4 end
-if here then
-  for i = 1, 2 do
-    local label = ARGV[5 + i]
-    if exists and old[i] and old[i] ~= '' and old[i] ~= label then unindex(old[i], id) end
-    if label ~= '' and not redis.call('ZSCORE', label .. ':z', id) then
-      index(label .. ':z', id, ARGV[9], ARGV[10])
-    end
-  end
-end
-if same then
+local marker = ARGV[9] .. '|' .. ARGV[6] .. '|' .. ARGV[7]
+if old[3] == marker then
   redis.call('HSET', key, 'v', ARGV[1])
 else
-  redis.call('HSET', key, 'v', ARGV[1], 'sid', ARGV[6], 'sub', ARGV[7])
+  if mode == 'ask' then return 4 end
+  if mode == 'here' then
+    for i = 1, 2 do
+      local label = ARGV[5 + i]
+      if exists and old[i] and old[i] ~= '' and old[i] ~= label then unindex(old[i], id) end
+      if label ~= '' then index(label .. ':z', id, ARGV[9], ARGV[10]) end
+    end
+  end
+  redis.call('HSET', key, 'v', ARGV[1], 'sid', ARGV[6], 'sub', ARGV[7], 'z', marker)
 end
 redis.call('PEXPIRE', key, ARGV[2])
 return 1
