@@ -1322,3 +1322,46 @@ fn sessions_indexed_by_an_earlier_version_are_still_logged_out() {
         assert_eq!(exists, 0, "a session survived its user's logout");
     }
 }
+
+/// A session saved again with another `sid` (a new login of the same user over its id) is
+/// ended by a logout of its new `sid`, not of its old one: the old index's entry is stale.
+#[test]
+fn a_session_that_moved_to_another_sid_is_ended_by_the_new_sid_only() {
+    a_session_that_moved_to_another_sid_on(&require_redis!());
+}
+
+#[test]
+fn cluster_a_session_that_moved_to_another_sid_is_ended_by_the_new_sid_only() {
+    a_session_that_moved_to_another_sid_on(&require_cluster!());
+}
+
+fn a_session_that_moved_to_another_sid_on(url: &str) {
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let client = instance(&emu, url, &p, coordinator(&config(&emu), url, &p));
+    let store = client.state_store();
+    let sub = emu.user_claims()["sub"].as_str().unwrap().to_owned();
+    let mut session = expired_session(&emu, DEFAULT_AUDIENCE);
+    session.internal.sid = "sid-old".into();
+    let id = insert(store, &session);
+    session.internal.sid = "sid-new".into();
+    let mut o = with_cookie(store.cookie(), &id);
+    store.set(&session, &mut o).unwrap();
+    assert!(o.set_cookie_headers().is_empty(), "saved under the same id");
+    let alive = || {
+        store
+            .get(&mut with_cookie(store.cookie(), &id))
+            .unwrap()
+            .is_some()
+    };
+    let logout = |sid: &str| {
+        let token = emu.mint_logout_token(Some(&sub), Some(sid), Map::new());
+        client
+            .handle_backchannel_logout(&token, &mut CookieOptions::new())
+            .unwrap();
+    };
+    logout("sid-old");
+    assert!(alive(), "a logout of the session's former sid ended it");
+    logout("sid-new");
+    assert!(!alive(), "a logout of the session's sid left it alive");
+}
