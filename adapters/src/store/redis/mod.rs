@@ -205,7 +205,7 @@ pub(crate) enum UpdateStep {
         /// The stored value the update was applied to.
         read: String,
         /// The updated session, encrypted.
-        prepared: Prepared,
+        prepared: Box<Prepared>,
     },
 }
 
@@ -238,7 +238,13 @@ pub(crate) fn hex_sha256(parts: &[&str]) -> String {
         }
         h.update(p.as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for b in h.finalize() {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
 fn check_secrets(secrets: &[Secret]) -> Result<(), StoreError> {
@@ -282,6 +288,8 @@ pub(crate) struct Prepared {
     score_ms: u64,
     /// When it was prepared (Unix ms): index entries scored before are dropped.
     now_ms: u64,
+    /// The session `value` encrypts (remembered as decoded once it is written).
+    state: StateData,
     /// `Max-Age` of a new session-id cookie: until the absolute limit.
     cookie_max_age: u64,
 }
@@ -293,7 +301,7 @@ pub(crate) enum Loaded {
     /// A valid session.
     Valid(StateData),
     /// A valid session to rewrite with this `last_active_at` (rolling expiry).
-    Touch(StateData, Prepared),
+    Touch(Prepared),
 }
 
 impl Sessions {
@@ -360,11 +368,11 @@ impl Sessions {
             state.internal.created_at = now;
         }
         state.internal.last_active_at = Some(now);
-        self.encode(&state, now)
+        self.encode(state, now)
     }
 
-    fn encode(&self, state: &StateData, now: u64) -> Result<Option<Prepared>, StoreError> {
-        let expires_at = self.expires_at(state);
+    fn encode(&self, state: StateData, now: u64) -> Result<Option<Prepared>, StoreError> {
+        let expires_at = self.expires_at(&state);
         if expires_at <= now {
             return Ok(None);
         }
@@ -392,7 +400,14 @@ impl Sessions {
                 .created_at
                 .saturating_add(self.absolute)
                 .saturating_sub(now),
+            state,
         }))
+    }
+
+    /// Remembers the session `p` wrote under `id` as decoded: the next read of that value
+    /// needs no decryption.
+    pub(crate) fn remember(&self, id: &str, p: Prepared) {
+        self.decoded.insert(id, p.value, p.state);
     }
 
     /// The session in the stored `value` of session `id`: from the decoded-session cache when
@@ -427,8 +442,8 @@ impl Sessions {
             auth0_server_protocol::time::UnixTime::from_secs(now),
         ) {
             state.internal.last_active_at = Some(now);
-            if let Some(p) = self.encode(&state, now)? {
-                return Ok(Loaded::Touch(state, p));
+            if let Some(p) = self.encode(state.clone(), now)? {
+                return Ok(Loaded::Touch(p));
             }
         }
         Ok(Loaded::Valid(state))
@@ -446,7 +461,8 @@ impl Sessions {
             return Ok(UpdateStep::Gone);
         };
         let state = match self.load(id, Some(read.clone()), now)? {
-            Loaded::Valid(state) | Loaded::Touch(state, _) => state,
+            Loaded::Valid(state) => state,
+            Loaded::Touch(p) => p.state,
             Loaded::Gone { .. } => return Ok(UpdateStep::Gone),
         };
         let Merged::Updated(updated) = update.apply(state.clone()) else {
@@ -457,7 +473,10 @@ impl Sessions {
             return Ok(UpdateStep::Unchanged);
         }
         match self.prepare(&updated, now)? {
-            Some(p) => Ok(UpdateStep::Write { read, prepared: p }),
+            Some(p) => Ok(UpdateStep::Write {
+                read,
+                prepared: Box::new(p),
+            }),
             None => Ok(UpdateStep::Gone),
         }
     }
@@ -894,8 +913,10 @@ impl StateStore for RedisStateStore {
         })?;
         match s.load(&id, value, s.now())? {
             Loaded::Valid(state) => Ok(Some(state)),
-            Loaded::Touch(state, p) => {
+            Loaded::Touch(p) => {
                 if self.save(&id, &p, true, "")? == 1 {
+                    let state = p.state.clone();
+                    s.remember(&id, p);
                     Ok(Some(state))
                 } else {
                     s.clear_cookie(options);
@@ -923,11 +944,13 @@ impl StateStore for RedisStateStore {
         if let Some(id) = s.id(options).map(str::to_owned)
             && self.save(&id, &p, true, "")? == 1
         {
+            s.remember(&id, p);
             return Ok(());
         }
         let id = random_token(SESSION_ID_BYTES)?;
         self.save(&id, &p, false, "")?;
         s.set_cookie(options, &id, p.cookie_max_age);
+        s.remember(&id, p);
         Ok(())
     }
 
@@ -951,10 +974,13 @@ impl StateStore for RedisStateStore {
             let (read, p) = match s.updated(&id, value, update, s.now())? {
                 UpdateStep::Gone => return Ok(Updated::Gone),
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
-                UpdateStep::Write { read, prepared } => (read, prepared),
+                UpdateStep::Write { read, prepared } => (read, *prepared),
             };
             let answer = self.save(&id, &p, true, &read)?;
             if let Some(updated) = update_written(answer) {
+                if updated == Updated::Saved {
+                    s.remember(&id, p);
+                }
                 return Ok(updated);
             }
         }

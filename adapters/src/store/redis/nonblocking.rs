@@ -153,8 +153,10 @@ impl AsyncRedisStateStore {
             .await?;
         match s.load(&id, value, s.now())? {
             Loaded::Valid(state) => Ok(Some(state)),
-            Loaded::Touch(state, p) => {
+            Loaded::Touch(p) => {
                 if self.save(&id, &p, true, "").await? == 1 {
+                    let state = p.state.clone();
+                    s.remember(&id, p);
                     Ok(Some(state))
                 } else {
                     s.clear_cookie(options);
@@ -183,11 +185,13 @@ impl AsyncRedisStateStore {
         if let Some(id) = s.id(options).map(str::to_owned)
             && self.save(&id, &p, true, "").await? == 1
         {
+            s.remember(&id, p);
             return Ok(());
         }
         let id = random_token(SESSION_ID_BYTES)?;
         self.save(&id, &p, false, "").await?;
         s.set_cookie(options, &id, p.cookie_max_age);
+        s.remember(&id, p);
         Ok(())
     }
 
@@ -212,10 +216,13 @@ impl AsyncRedisStateStore {
             let (read, p) = match s.updated(&id, value, update, s.now())? {
                 UpdateStep::Gone => return Ok(Updated::Gone),
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
-                UpdateStep::Write { read, prepared } => (read, prepared),
+                UpdateStep::Write { read, prepared } => (read, *prepared),
             };
             let answer = self.save(&id, &p, true, &read).await?;
             if let Some(updated) = update_written(answer) {
+                if updated == Updated::Saved {
+                    s.remember(&id, p);
+                }
                 return Ok(updated);
             }
         }
