@@ -1365,3 +1365,81 @@ fn a_session_that_moved_to_another_sid_on(url: &str) {
     logout("sid-new");
     assert!(!alive(), "a logout of the session's sid left it alive");
 }
+
+/// The async store's saves, reads, deletes and back-channel logouts (by `sid`, then by
+/// `sub`), on one server and on a cluster.
+#[test]
+fn async_store_saves_reads_and_logs_out() {
+    async_store_saves_reads_and_logs_out_on(&require_redis!());
+}
+
+#[test]
+fn cluster_async_store_saves_reads_and_logs_out() {
+    async_store_saves_reads_and_logs_out_on(&require_cluster!());
+}
+
+fn async_store_saves_reads_and_logs_out_on(url: &str) {
+    use auth0_server::protocol::effect::LogoutTokenClaims;
+    use auth0_server::store::AsyncStateStore;
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = RedisStateStore::builder(&cfg, url)
+        .connect_timeout(REDIS_TIMEOUT)
+        .io_timeout(REDIS_TIMEOUT)
+        .key_prefix(prefix())
+        .secure(false)
+        .build_async()
+        .unwrap();
+    let session = |sub: &str, sid: &str| {
+        let mut s = expired_session(&emu, DEFAULT_AUDIENCE);
+        s.user.as_mut().unwrap().insert("sub".into(), sub.into());
+        s.internal.sid = sid.into();
+        s
+    };
+    let claims = |sub: Option<&str>, sid: Option<&str>| LogoutTokenClaims {
+        iss: emu.issuer(),
+        sub: sub.map(str::to_owned),
+        sid: sid.map(str::to_owned),
+    };
+    rt.block_on(async {
+        let insert = |s: StateData| {
+            let store = &store;
+            async move {
+                let mut o = CookieOptions::new();
+                store.set(&s, &mut o).await.unwrap();
+                o.cookie(store.cookie()).unwrap().to_owned()
+            }
+        };
+        let alive = |id: String| {
+            let store = &store;
+            async move {
+                let mut o = with_cookie(store.cookie(), &id);
+                store.get(&mut o).await.unwrap().is_some()
+            }
+        };
+        let a1 = insert(session("auth0|alice", "sid-1")).await;
+        let a2 = insert(session("auth0|alice", "sid-2")).await;
+        let bob = insert(session("auth0|bob", "sid-3")).await;
+        assert!(alive(a1.clone()).await && alive(a2.clone()).await);
+        let mut o = CookieOptions::new();
+        store
+            .delete_by_logout_token(&claims(Some("auth0|alice"), Some("sid-1")), &mut o)
+            .await
+            .unwrap();
+        assert!(!alive(a1).await && alive(a2.clone()).await && alive(bob.clone()).await);
+        store
+            .delete_by_logout_token(&claims(Some("auth0|alice"), None), &mut o)
+            .await
+            .unwrap();
+        assert!(!alive(a2).await && alive(bob.clone()).await);
+        store
+            .delete(&mut with_cookie(store.cookie(), &bob))
+            .await
+            .unwrap();
+        assert!(!alive(bob).await);
+    });
+}
