@@ -1,0 +1,219 @@
+//! A model of a shared session store (what Redis is to several instances): one map of
+//! sessions by id, shared by every instance, with injected failures (errors on load and save,
+//! writes that are acknowledged but lost) and an await point before and after each operation.
+//!
+//! It records what the invariants need: sessions deleted (logout, back-channel logout) — a
+//! save that re-creates one breaks I2 — and which sessions a fault touched (I3 and I4 are
+//! only promised without one).
+
+use crate::exec::YieldNow;
+use crate::world::{Violation, lock};
+use auth0_server::protocol::effect::LogoutTokenClaims;
+use auth0_server::protocol::session::StateData;
+use auth0_server::protocol::transaction::TransactionData;
+use auth0_server::store::{AsyncStateStore, AsyncTransactionStore, StoreError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+/// The store options of a simulated request: which session (the browser's cookie names it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimOptions {
+    /// The session, if the request carries one.
+    pub session: Option<u32>,
+}
+
+/// Fault rates of the model store (per operation).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreFaults {
+    /// An operation fails with an error.
+    pub error: f64,
+    /// A save is acknowledged but not written.
+    pub lost_write: f64,
+}
+
+/// The store's state.
+pub struct StoreState {
+    /// Sessions by id.
+    pub sessions: BTreeMap<u32, StateData>,
+    /// Sessions deleted (never to come back).
+    pub deleted: BTreeSet<u32>,
+    /// Sessions a fault touched, with how many faults.
+    pub faulted: BTreeMap<u32, u32>,
+    /// Sessions whose lost write carried a refresh token the store did not have.
+    pub lost_refresh_tokens: BTreeSet<u32>,
+    /// Violations found at the store.
+    pub violations: Vec<Violation>,
+    /// Fault rates; zero in the final, fault-free phase.
+    pub faults: StoreFaults,
+    /// Saves performed.
+    pub saves: u64,
+    /// Faults injected.
+    pub injected: u64,
+    rng: ChaCha8Rng,
+}
+
+/// The model shared session store (clones share one map, as instances share one Redis).
+#[derive(Clone)]
+pub struct ModelStore {
+    /// Its state.
+    pub state: Arc<Mutex<StoreState>>,
+}
+
+impl ModelStore {
+    /// An empty store whose fault decisions come from `seed`.
+    pub fn new(seed: u64, faults: StoreFaults) -> Self {
+        ModelStore {
+            state: Arc::new(Mutex::new(StoreState {
+                sessions: BTreeMap::new(),
+                deleted: BTreeSet::new(),
+                faulted: BTreeMap::new(),
+                lost_refresh_tokens: BTreeSet::new(),
+                violations: Vec::new(),
+                faults,
+                saves: 0,
+                injected: 0,
+                rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5707e),
+            })),
+        }
+    }
+
+    /// Whether to fail this operation on session `id`, and whether to yield after it.
+    fn roll(&self, id: Option<u32>, rate: f64) -> (bool, bool) {
+        let mut s = lock(&self.state);
+        let fail = rate > 0.0 && s.rng.random_bool(rate);
+        if let (true, Some(id)) = (fail, id) {
+            *s.faulted.entry(id).or_default() += 1;
+            s.injected += 1;
+        }
+        (fail, s.rng.random_bool(0.5))
+    }
+}
+
+impl AsyncStateStore for ModelStore {
+    type Options = SimOptions;
+
+    async fn get(&self, options: &mut SimOptions) -> Result<Option<StateData>, StoreError> {
+        YieldNow::new().await;
+        let Some(id) = options.session else {
+            return Ok(None);
+        };
+        let rate = lock(&self.state).faults.error;
+        let (fail, _) = self.roll(Some(id), rate);
+        if fail {
+            return Err(StoreError::new("injected: load failed"));
+        }
+        Ok(lock(&self.state).sessions.get(&id).cloned())
+    }
+
+    async fn set(&self, state: &StateData, options: &mut SimOptions) -> Result<(), StoreError> {
+        YieldNow::new().await;
+        let Some(id) = options.session else {
+            return Err(StoreError::new("no session id"));
+        };
+        let faults = lock(&self.state).faults;
+        let (fail, yield_after) = self.roll(Some(id), faults.error);
+        if fail {
+            return Err(StoreError::new("injected: save failed"));
+        }
+        let (lost, _) = self.roll(Some(id), faults.lost_write);
+        {
+            let mut s = lock(&self.state);
+            s.saves += 1;
+            if lost {
+                let stored = s.sessions.get(&id).and_then(|x| x.refresh_token.clone());
+                if stored.map(|t| t.expose().to_owned())
+                    != state.refresh_token.as_ref().map(|t| t.expose().to_owned())
+                {
+                    s.lost_refresh_tokens.insert(id);
+                }
+            } else {
+                if !s.sessions.contains_key(&id) && s.deleted.contains(&id) {
+                    s.violations.push(Violation {
+                        invariant: "I2",
+                        what: format!("session {id} was re-created by a save after it was deleted"),
+                    });
+                }
+                s.sessions.insert(id, state.clone());
+            }
+        }
+        if yield_after {
+            YieldNow::new().await;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, options: &mut SimOptions) -> Result<(), StoreError> {
+        YieldNow::new().await;
+        let Some(id) = options.session else {
+            return Ok(());
+        };
+        let rate = lock(&self.state).faults.error;
+        let (fail, yield_after) = self.roll(Some(id), rate);
+        if fail {
+            return Err(StoreError::new("injected: delete failed"));
+        }
+        {
+            let mut s = lock(&self.state);
+            if s.sessions.remove(&id).is_some() {
+                s.deleted.insert(id);
+            }
+        }
+        if yield_after {
+            YieldNow::new().await;
+        }
+        Ok(())
+    }
+
+    async fn delete_by_logout_token(
+        &self,
+        claims: &LogoutTokenClaims,
+        _options: &mut SimOptions,
+    ) -> Result<(), StoreError> {
+        YieldNow::new().await;
+        let Some(sid) = &claims.sid else {
+            return Ok(());
+        };
+        let mut s = lock(&self.state);
+        let ended: Vec<u32> = s
+            .sessions
+            .iter()
+            .filter(|(_, st)| st.internal.sid == *sid)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ended {
+            s.sessions.remove(&id);
+            s.deleted.insert(id);
+        }
+        Ok(())
+    }
+}
+
+/// A transaction store for the simulation, which starts no logins: always empty.
+pub struct NoTransactions;
+
+impl AsyncTransactionStore for NoTransactions {
+    type Options = SimOptions;
+
+    async fn get(
+        &self,
+        _key: &str,
+        _options: &mut SimOptions,
+    ) -> Result<Option<TransactionData>, StoreError> {
+        Ok(None)
+    }
+
+    async fn set(
+        &self,
+        _key: &str,
+        _transaction: &TransactionData,
+        _options: &mut SimOptions,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::new("the simulation starts no logins"))
+    }
+
+    async fn delete(&self, _key: &str, _options: &mut SimOptions) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
