@@ -229,6 +229,10 @@ struct Request {
     instance: usize,
     session: u32,
     kind: Kind,
+    /// When it started (simulated Unix seconds; set by `start`).
+    started_at: u64,
+    /// Its task.
+    task: u64,
 }
 
 type Client = ServerClient<ModelStore, NoTransactions, SimHttp>;
@@ -246,6 +250,8 @@ pub struct Sim {
     exec: Executor,
     done: Arc<Mutex<Vec<Done>>>,
     requests: Vec<Request>,
+    /// Results of finished requests.
+    results: BTreeMap<usize, Result<String, String>>,
     /// I3: (session, audience, scope) → (newest serial returned, the session's fault count then).
     expected: BTreeMap<(u32, usize, usize), (u64, u32)>,
     step: usize,
@@ -358,6 +364,7 @@ impl Sim {
             exec,
             done: Arc::default(),
             requests: Vec::new(),
+            results: BTreeMap::new(),
             expected: BTreeMap::new(),
             step: 0,
             stats: Stats::default(),
@@ -409,6 +416,8 @@ impl Sim {
                     audience: 3,
                     scope,
                 },
+                started_at: 0,
+                task: 0,
             });
         }
         self.run_until_quiet(false)?;
@@ -501,6 +510,9 @@ impl Sim {
             .collect();
         let cancellable = !self.calm && self.params.cancellation && !self.exec.requests().is_empty();
         let locks_held = self.coordinator.as_ref().is_some_and(|c| c.locks_held() > 0);
+        // Long stretches of time pass only while the process is idle: no task ready to run,
+        // nothing on the wire, no answer waiting to be read, no refresh lock held.
+        let idle = ready.is_empty() && wire.is_empty() && lock(&self.world).unread == 0 && !locks_held;
         let mut choices: Vec<(u8, u32)> = Vec::with_capacity(6);
         if !ready.is_empty() {
             choices.push((0, 40));
@@ -515,7 +527,7 @@ impl Sim {
             choices.push((3, 3));
         }
         choices.push((4, 3));
-        if self.params.clock_jumps && !self.calm && wire.is_empty() && !locks_held {
+        if self.params.clock_jumps && !self.calm && idle {
             choices.push((5, 1));
         }
         let total: u32 = choices.iter().map(|c| c.1).sum();
@@ -621,12 +633,14 @@ impl Sim {
             instance,
             session,
             kind,
+            started_at: 0,
+            task: 0,
         }
     }
 
-    fn start(&mut self, request: Request) {
+    fn start(&mut self, mut request: Request) -> usize {
+        request.started_at = self.now.load(Ordering::SeqCst);
         let id = self.requests.len();
-        self.requests.push(request);
         self.stats.requests += 1;
         let client = self.clients[request.instance].clone();
         let done = self.done.clone();
@@ -672,7 +686,128 @@ impl Sim {
             });
         };
         let task = self.exec.spawn(TaskKind::Request { id }, Box::pin(future));
+        request.task = task;
+        self.requests.push(request);
         self.log(|| format!("start request {id} (task {task}): {request:?}"));
+        id
+    }
+
+    /// Scenario API: starts `get_access_token_with(AUDIENCES[audience], SCOPES[scope])` on
+    /// `instance` for `session`; returns the request's number.
+    pub fn start_token(&mut self, instance: usize, session: u32, audience: usize, scope: usize) -> usize {
+        self.start_request(instance, session, Kind::Token { audience, scope })
+    }
+
+    /// Scenario API: starts a request of any kind; returns its number.
+    pub fn start_request(&mut self, instance: usize, session: u32, kind: Kind) -> usize {
+        self.start(Request {
+            instance,
+            session,
+            kind,
+            started_at: 0,
+            task: 0,
+        })
+    }
+
+    /// Scenario API: polls request `request` once if it is ready; returns whether it was.
+    pub fn poll_request(&mut self, request: usize) -> Result<bool, Failure> {
+        let task = self.requests[request].task;
+        if !self.exec.ready().contains(&task) {
+            return Ok(false);
+        }
+        let finished = self.exec.poll(task);
+        self.log(|| format!("poll request {request}{}", if finished { ": done" } else { "" }));
+        self.step += 1;
+        self.check().map_err(|v| self.fail(v))?;
+        Ok(true)
+    }
+
+    /// Scenario API: drops request `request`'s future where it stands.
+    pub fn cancel_request(&mut self, request: usize) -> Result<(), Failure> {
+        let task = self.requests[request].task;
+        if self.exec.kind(task).is_some() {
+            self.exec.cancel(task);
+            self.log(|| format!("cancel request {request}"));
+        }
+        self.step += 1;
+        self.check().map_err(|v| self.fail(v))
+    }
+
+    /// Scenario API: whether request `request` is still running.
+    pub fn running(&self, request: usize) -> bool {
+        self.exec.kind(self.requests[request].task).is_some()
+    }
+
+    /// Scenario API: moves one request on the wire one stage (it arrives, or its answer is
+    /// delivered), oldest first; returns whether there was one.
+    pub fn progress_wire(&mut self) -> Result<bool, Failure> {
+        let now = self.now.load(Ordering::SeqCst);
+        let mut w = lock(&self.world);
+        let Some((&id, wire)) = w.wire.iter().next() else {
+            return Ok(false);
+        };
+        let label = wire.label.clone();
+        if wire.arrived() {
+            w.deliver(id);
+        } else {
+            w.arrive(id, now, None);
+        }
+        drop(w);
+        self.log(|| format!("wire {id} {label}: one stage"));
+        self.step += 1;
+        self.check().map_err(|v| self.fail(v))?;
+        Ok(true)
+    }
+
+    /// Scenario API: runs every ready task (in order) and every request on the wire until
+    /// nothing can move without the clock; checks after every step.
+    pub fn settle(&mut self) -> Result<(), Failure> {
+        loop {
+            if let Some(&task) = self.exec.ready().first() {
+                self.exec.poll(task);
+                self.step += 1;
+                self.check().map_err(|v| self.fail(v))?;
+            } else if !self.progress_wire()? {
+                return Ok(());
+            }
+            if self.step > 100_000 {
+                return Err(self.fail(Violation {
+                    invariant: "liveness",
+                    what: "a scenario did not settle".into(),
+                }));
+            }
+        }
+    }
+
+    /// Scenario API: moves the clock.
+    pub fn advance_clock(&mut self, seconds: u64) {
+        self.advance(seconds);
+    }
+
+    /// Scenario API: request `request`'s result (`Ok(access token)` or `Err(error code)`),
+    /// once it finished.
+    pub fn result(&self, request: usize) -> Option<&Result<String, String>> {
+        self.results.get(&request)
+    }
+
+    /// Scenario API: how many refresh requests the server processed, and how many families it
+    /// revoked.
+    pub fn server_counts(&self) -> (u64, usize) {
+        let w = lock(&self.world);
+        (
+            w.auth.refreshes,
+            w.auth.families.iter().filter(|f| f.revoked.is_some()).count(),
+        )
+    }
+
+    /// Scenario API: how many saves the SDK has begun.
+    pub fn saves_begun(&self) -> u64 {
+        lock(&self.store.state).saves_begun
+    }
+
+    /// Scenario API: the trace so far (empty unless traced).
+    pub fn trace(&self) -> &[String] {
+        self.trace.as_deref().unwrap_or(&[])
     }
 
     /// Checks the invariants after a step.
@@ -683,12 +818,12 @@ impl Sim {
         if let Some(v) = lock(&self.store.state).violations.first() {
             return Err(v.clone());
         }
-        let now = self.now.load(Ordering::SeqCst);
         let done = std::mem::take(&mut *lock(&self.done));
         for d in done {
             let request = self.requests[d.request];
             let line = format!("request {} finished: {:?} -> {:?}", d.request, request.kind, d.result);
             self.log(|| line);
+            self.results.insert(d.request, d.result.clone());
             match (request.kind, d.result) {
                 (Kind::Token { audience, scope }, Ok(token)) => {
                     let Some(issued) = lock(&self.world).auth.issued.get(&token).cloned() else {
@@ -697,13 +832,16 @@ impl Sim {
                             what: format!("request {} got a token the server never issued", d.request),
                         });
                     };
-                    if now >= issued.expires_at {
+                    // I7: never a token that had expired (at the server) before the request
+                    // even started. (A token valid when obtained may expire while a stalled
+                    // request finishes: the simulation's clock jumps while requests wait.)
+                    if request.started_at >= issued.expires_at {
                         return Err(Violation {
                             invariant: "I7",
                             what: format!(
-                                "request {} was served {token}, which expired at the server {}s ago",
+                                "request {} was served {token}, which had expired at the server {}s before the request started",
                                 d.request,
-                                now - issued.expires_at
+                                request.started_at - issued.expires_at
                             ),
                         });
                     }

@@ -49,6 +49,8 @@ pub struct StoreState {
     pub faults: StoreFaults,
     /// Saves performed.
     pub saves: u64,
+    /// Saves begun (the SDK called `set`).
+    pub saves_begun: u64,
     /// Faults injected.
     pub injected: u64,
     rng: ChaCha8Rng,
@@ -73,6 +75,7 @@ impl ModelStore {
                 violations: Vec::new(),
                 faults,
                 saves: 0,
+                saves_begun: 0,
                 injected: 0,
                 rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5707e),
             })),
@@ -108,6 +111,7 @@ impl AsyncStateStore for ModelStore {
     }
 
     async fn set(&self, state: &StateData, options: &mut SimOptions) -> Result<(), StoreError> {
+        lock(&self.state).saves_begun += 1;
         YieldNow::new().await;
         let Some(id) = options.session else {
             return Err(StoreError::new("no session id"));

@@ -350,6 +350,8 @@ pub struct World {
     pub sent: u64,
     /// Requests answered with an injected 5xx.
     pub injected_5xx: u64,
+    /// Answers delivered to an HTTP future that has not read them yet.
+    pub unread: usize,
 }
 
 impl World {
@@ -363,6 +365,7 @@ impl World {
             dropped_rotations: BTreeSet::new(),
             sent: 0,
             injected_5xx: 0,
+            unread: 0,
         }
     }
 
@@ -448,14 +451,22 @@ impl World {
         };
         let mut slot = lock(&wire.slot);
         if slot.dropped {
-            if let (Some(_), Some(family)) = (&answer.rotated_to, answer.family) {
+            if let (Some(to), Some(family)) = (&answer.rotated_to, answer.family) {
                 self.dropped_rotations.insert(family);
+                self.violations.push(Violation {
+                    invariant: "I4",
+                    what: format!(
+                        "the answer rotating family {family} to {to} reached instance {} after the SDK had dropped the request's future: the rotated refresh token is lost",
+                        wire.instance
+                    ),
+                });
             }
             return;
         }
         slot.result = Some(Ok(answer.response));
         slot.rotated_to = answer.rotated_to;
         slot.family = answer.family;
+        self.unread += 1;
         if let Some(w) = slot.waker.take() {
             w.wake();
         }
@@ -479,6 +490,7 @@ impl World {
         if slot.dropped {
             return;
         }
+        self.unread += 1;
         slot.result = Some(Err(TransportError::new(
             TransportErrorKind::Timeout,
             format!("{}: timed out", wire.label.split(' ').take(2).collect::<Vec<_>>().join(" ")),
@@ -534,8 +546,10 @@ impl Future for SendFuture {
             }
         };
         self.done = true;
+        let mut world = lock(&self.world);
+        world.unread -= 1;
         if let Some(to) = rotated_to {
-            lock(&self.world).auth.received(&to);
+            world.auth.received(&to);
         }
         Poll::Ready(result)
     }
@@ -549,11 +563,20 @@ impl Drop for SendFuture {
         let mut slot = lock(&self.slot);
         slot.dropped = true;
         // An answer that arrived but was never read is thrown away with the future.
-        if let (Some(Ok(_)), Some(_), Some(family)) = (&slot.result, &slot.rotated_to, slot.family)
-        {
-            slot.result = None;
+        if let Some(result) = slot.result.take() {
+            let family = slot.family.filter(|_| result.is_ok() && slot.rotated_to.is_some());
             drop(slot);
-            lock(&self.world).dropped_rotations.insert(family);
+            let mut world = lock(&self.world);
+            world.unread -= 1;
+            if let Some(family) = family {
+                world.dropped_rotations.insert(family);
+                world.violations.push(Violation {
+                    invariant: "I4",
+                    what: format!(
+                        "the SDK dropped an unread answer that rotated family {family}'s refresh token: the rotated refresh token is lost"
+                    ),
+                });
+            }
         }
     }
 }

@@ -19,6 +19,9 @@ fn seeds() {
     let first = env_u64("SIM_FIRST_SEED").unwrap_or(0);
     let started = Instant::now();
     let mut totals = auth0_sim::Stats::default();
+    // Failing seeds by invariant: (count, first seed, its one-line description).
+    let mut failing: std::collections::BTreeMap<&'static str, (u64, u64, String)> =
+        Default::default();
     for seed in first..first + seeds {
         match auth0_sim::run(seed, false) {
             Ok(s) => {
@@ -30,10 +33,11 @@ fn seeds() {
                 totals.excused_revocations += s.excused_revocations;
                 totals.faults += s.faults;
             }
-            Err(_) => {
-                // Run it again with its trace (the run is deterministic).
-                let failure = auth0_sim::run(seed, true).expect_err("a failing seed fails again");
-                panic!("{failure}");
+            Err(f) => {
+                let entry = failing
+                    .entry(f.violation.invariant)
+                    .or_insert((0, seed, f.violation.what.clone()));
+                entry.0 += 1;
             }
         }
     }
@@ -48,6 +52,17 @@ fn seeds() {
         totals.faults,
         totals.excused_revocations
     );
+    if let Some((_, (_, seed, _))) = failing.iter().next() {
+        for (invariant, (count, seed, what)) in &failing {
+            println!("{invariant}: {count} seeds, first {seed}: {what}");
+            println!(
+                "  replay: SIM_SEED={seed} cargo test -p auth0-sim --test simulation replay -- --nocapture"
+            );
+        }
+        // Run the first failing seed again with its trace (the run is deterministic).
+        let failure = auth0_sim::run(*seed, true).expect_err("a failing seed fails again");
+        panic!("{failure}");
+    }
 }
 
 /// Replays `SIM_SEED` with its trace.
