@@ -7,7 +7,7 @@
 //! only promised without one).
 
 use crate::exec::YieldNow;
-use crate::world::{Violation, lock};
+use crate::world::{Violation, World, lock};
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::StateData;
 use auth0_server::protocol::transaction::TransactionData;
@@ -61,12 +61,16 @@ pub struct StoreState {
 pub struct ModelStore {
     /// Its state.
     pub state: Arc<Mutex<StoreState>>,
+    /// The world, told when a lost write took a rotated refresh token with it (an injected
+    /// fault: a later reuse of the old token is then not the SDK's doing).
+    world: Arc<Mutex<World>>,
 }
 
 impl ModelStore {
     /// An empty store whose fault decisions come from `seed`.
-    pub fn new(seed: u64, faults: StoreFaults) -> Self {
+    pub fn new(seed: u64, faults: StoreFaults, world: Arc<Mutex<World>>) -> Self {
         ModelStore {
+            world,
             state: Arc::new(Mutex::new(StoreState {
                 sessions: BTreeMap::new(),
                 deleted: BTreeSet::new(),
@@ -122,15 +126,16 @@ impl AsyncStateStore for ModelStore {
             return Err(StoreError::new("injected: save failed"));
         }
         let (lost, _) = self.roll(Some(id), faults.lost_write);
+        let mut lost_token = None;
         {
             let mut s = lock(&self.state);
             s.saves += 1;
             if lost {
                 let stored = s.sessions.get(&id).and_then(|x| x.refresh_token.clone());
-                if stored.map(|t| t.expose().to_owned())
-                    != state.refresh_token.as_ref().map(|t| t.expose().to_owned())
-                {
+                let written = state.refresh_token.as_ref().map(|t| t.expose().to_owned());
+                if stored.map(|t| t.expose().to_owned()) != written {
                     s.lost_refresh_tokens.insert(id);
+                    lost_token = written;
                 }
             } else {
                 if !s.sessions.contains_key(&id) && s.deleted.contains(&id) {
@@ -140,6 +145,12 @@ impl AsyncStateStore for ModelStore {
                     });
                 }
                 s.sessions.insert(id, state.clone());
+            }
+        }
+        if let Some(token) = lost_token {
+            let mut w = lock(&self.world);
+            if let Some(family) = w.auth.family_of(&token) {
+                w.auth.families[family].lost_by_fault += 1;
             }
         }
         if yield_after {
