@@ -13,36 +13,72 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
+/// Failing seeds by invariant: (count, first seed, what it broke).
+type Failing = std::collections::BTreeMap<&'static str, (u64, u64, String)>;
+
+fn add(totals: &mut auth0_sim::Stats, s: &auth0_sim::Stats) {
+    totals.steps += s.steps;
+    totals.requests += s.requests;
+    totals.errors += s.errors;
+    totals.cancelled += s.cancelled;
+    totals.refreshes += s.refreshes;
+    totals.excused_revocations += s.excused_revocations;
+    totals.faults += s.faults;
+}
+
 #[test]
 fn seeds() {
     let seeds = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
     let first = env_u64("SIM_FIRST_SEED").unwrap_or(0);
     let started = Instant::now();
+    // Seeds are independent: split them over a few threads (each run stays single-threaded
+    // and deterministic).
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4) as u64;
+    let results: Vec<(auth0_sim::Stats, Failing)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut totals = auth0_sim::Stats::default();
+                    let mut failing = Failing::default();
+                    for seed in (first + t..first + seeds).step_by(threads as usize) {
+                        match auth0_sim::run(seed, false) {
+                            Ok(s) => add(&mut totals, &s),
+                            Err(f) => {
+                                let entry = failing
+                                    .entry(f.violation.invariant)
+                                    .or_insert((0, seed, f.violation.what.clone()));
+                                entry.0 += 1;
+                                if seed < entry.1 {
+                                    (entry.1, entry.2) = (seed, f.violation.what.clone());
+                                }
+                            }
+                        }
+                    }
+                    (totals, failing)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a simulation thread panicked"))
+            .collect()
+    });
     let mut totals = auth0_sim::Stats::default();
-    // Failing seeds by invariant: (count, first seed, its one-line description).
-    let mut failing: std::collections::BTreeMap<&'static str, (u64, u64, String)> =
-        Default::default();
-    for seed in first..first + seeds {
-        match auth0_sim::run(seed, false) {
-            Ok(s) => {
-                totals.steps += s.steps;
-                totals.requests += s.requests;
-                totals.errors += s.errors;
-                totals.cancelled += s.cancelled;
-                totals.refreshes += s.refreshes;
-                totals.excused_revocations += s.excused_revocations;
-                totals.faults += s.faults;
-            }
-            Err(f) => {
-                let entry = failing
-                    .entry(f.violation.invariant)
-                    .or_insert((0, seed, f.violation.what.clone()));
-                entry.0 += 1;
+    let mut failing = Failing::default();
+    for (t, f) in results {
+        add(&mut totals, &t);
+        for (invariant, (count, seed, what)) in f {
+            let entry = failing.entry(invariant).or_insert((0, seed, what.clone()));
+            entry.0 += count;
+            if seed < entry.1 {
+                (entry.1, entry.2) = (seed, what);
             }
         }
     }
     println!(
-        "simulation: {seeds} seeds in {:.1?}: {} steps, {} requests ({} errors, {} cancelled), {} refreshes, {} faults, {} families revoked after an injected lost answer",
+        "simulation: {seeds} seeds ({threads} threads) in {:.1?}: {} steps, {} requests ({} errors, {} cancelled), {} refreshes, {} faults, {} families revoked after an injected lost answer",
         started.elapsed(),
         totals.steps,
         totals.requests,
