@@ -45,7 +45,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use store::{ModelStore, NoTransactions, SimOptions, StoreFaults};
+use auth0_server::store::memory::MemoryStateStore;
+use store::{ModelStore, NoTransactions, Sessions, SimOptions, StoreFaults};
 use world::{ORIGIN, SimHttp, Violation, World, lock};
 
 /// The APIs the workload asks tokens for (MRRT). The last one is only asked in the final
@@ -119,6 +120,9 @@ pub struct Params {
     pub clock_jumps: bool,
     /// Whether logouts and back-channel logouts happen.
     pub logouts: bool,
+    /// Whether the sessions live in the SDK's own `MemoryStateStore` (its real logic, shared
+    /// by every instance as a Redis would be) instead of the plain model map.
+    pub memory_store: bool,
     /// Whether the run is shaped around the findings not fixed yet (see [`KNOWN_FINDINGS`]):
     /// several instances always get a spawn hook (F3), and after a cancellation the clock
     /// no longer jumps past the grace window (F1, F2). `SIM_ALL=1` turns this off.
@@ -163,6 +167,7 @@ impl Params {
             cancellation,
             clock_jumps: rng.random_bool(0.7),
             logouts: rng.random_bool(0.7),
+            memory_store: rng.random_bool(0.5),
             avoid_known,
         }
     }
@@ -290,7 +295,19 @@ impl Sim {
         let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1);
         let now = Arc::new(AtomicU64::new(keys::T0));
         let world = Arc::new(Mutex::new(World::new(params.rotation, params.expires_in)));
-        let store = ModelStore::new(seed, params.store_faults, world.clone());
+        let sessions = if params.memory_store {
+            let clock_now = now.clone();
+            Sessions::Memory {
+                store: Arc::new(
+                    MemoryStateStore::new()
+                        .clock(Clock::from_fn(move || clock_now.load(Ordering::SeqCst))),
+                ),
+                ids: BTreeMap::new(),
+            }
+        } else {
+            Sessions::Model(BTreeMap::new())
+        };
+        let store = ModelStore::new(seed, params.store_faults, world.clone(), sessions);
         let coordinator = params
             .coordinator
             .then(|| ModelCoordinator::new(now.clone(), GRACE, 300, 10));
@@ -351,9 +368,9 @@ impl Sim {
                 let mut user = serde_json::Map::new();
                 user.insert("sub".into(), format!("user-{session}").into());
                 user.insert("iss".into(), format!("{ORIGIN}/").into());
-                s.sessions.insert(
+                let created = s.sessions.put(
                     session,
-                    StateData {
+                    &StateData {
                         user: Some(user),
                         id_token: None,
                         refresh_token: Some(Secret::new(refresh_token)),
@@ -366,6 +383,7 @@ impl Sim {
                         },
                     },
                 );
+                assert!(matches!(created, Ok(true)), "the session is stored");
             }
         }
         Sim {
@@ -417,7 +435,7 @@ impl Sim {
         if self.jumps_allowed() && self.rng.random_bool(0.5) {
             self.advance(3600);
         }
-        let live: Vec<u32> = lock(&self.store.state).sessions.keys().copied().collect();
+        let live: Vec<u32> = lock(&self.store.state).sessions.live();
         for session in live {
             let family = session as usize;
             if lock(&self.world).auth.families[family].revoked.is_some() {
@@ -441,7 +459,10 @@ impl Sim {
         if self.params.rotation {
             let w = lock(&self.world);
             let s = lock(&self.store.state);
-            for (&session, state) in &s.sessions {
+            for session in s.sessions.live() {
+                let Some(state) = s.sessions.get(session) else {
+                    continue;
+                };
                 let family = &w.auth.families[session as usize];
                 let stored = state.refresh_token.as_ref().map(|t| t.expose().to_owned());
                 if family.revoked.is_none()
@@ -928,7 +949,7 @@ impl Sim {
         let mut stale = Vec::new();
         for (&(session, audience, scope), &(serial, faults)) in &self.expected {
             let now_faults = s.faulted.get(&session).copied().unwrap_or(0);
-            let Some(state) = s.sessions.get(&session) else {
+            let Some(state) = s.sessions.get(session) else {
                 stale.push((session, audience, scope));
                 continue;
             };

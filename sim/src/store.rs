@@ -11,7 +11,10 @@ use crate::world::{Violation, World, lock};
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::StateData;
 use auth0_server::protocol::transaction::TransactionData;
-use auth0_server::store::{AsyncStateStore, AsyncTransactionStore, StoreError};
+use auth0_server::store::memory::MemoryStateStore;
+use auth0_server::store::{
+    AsyncStateStore, AsyncTransactionStore, CookieOptions, StateStore, StoreError,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,10 +36,113 @@ pub struct StoreFaults {
     pub lost_write: f64,
 }
 
+/// Where the sessions are kept: a plain map (the model), or the SDK's own in-memory store
+/// (its real logic), shared by every instance.
+pub enum Sessions {
+    /// A map by session number.
+    Model(BTreeMap<u32, StateData>),
+    /// The SDK's `MemoryStateStore`, with each session's id (the browser's cookie value).
+    Memory {
+        /// The store.
+        store: Arc<MemoryStateStore>,
+        /// Session number → session id.
+        ids: BTreeMap<u32, String>,
+    },
+}
+
+impl Sessions {
+    fn cookies(store: &MemoryStateStore, id: Option<&String>) -> CookieOptions {
+        let mut headers = http::HeaderMap::new();
+        if let Some(value) = id.and_then(|id| {
+            http::HeaderValue::from_str(&format!("{}={id}", store.cookie())).ok()
+        }) {
+            headers.insert(http::header::COOKIE, value);
+        }
+        CookieOptions::from_request_headers(&headers)
+    }
+
+    /// The session, if it exists.
+    pub fn get(&self, session: u32) -> Option<StateData> {
+        match self {
+            Sessions::Model(map) => map.get(&session).cloned(),
+            Sessions::Memory { store, ids } => {
+                let id = ids.get(&session)?;
+                StateStore::get(&**store, &mut Self::cookies(store, Some(id)))
+                    .ok()
+                    .flatten()
+            }
+        }
+    }
+
+    /// Writes the session; returns whether it did not exist (it was created).
+    pub fn put(&mut self, session: u32, state: &StateData) -> Result<bool, StoreError> {
+        match self {
+            Sessions::Model(map) => Ok(map.insert(session, state.clone()).is_none()),
+            Sessions::Memory { store, ids } => {
+                let mut cookies = Self::cookies(store, ids.get(&session));
+                StateStore::set(&**store, state, &mut cookies)?;
+                // A new id means the store created a session (and told the browser).
+                let id = cookies.cookie(store.cookie()).map(str::to_owned);
+                let created = id.is_some() && id.as_ref() != ids.get(&session);
+                if let (true, Some(id)) = (created, id) {
+                    ids.insert(session, id);
+                }
+                Ok(created)
+            }
+        }
+    }
+
+    /// Deletes the session; returns whether it existed.
+    pub fn remove(&mut self, session: u32) -> bool {
+        match self {
+            Sessions::Model(map) => map.remove(&session).is_some(),
+            Sessions::Memory { .. } => {
+                let existed = self.get(session).is_some();
+                if let Sessions::Memory { store, ids } = self {
+                    let _ = StateStore::delete(&**store, &mut Self::cookies(store, ids.get(&session)));
+                }
+                existed
+            }
+        }
+    }
+
+    /// The sessions that exist.
+    pub fn live(&self) -> Vec<u32> {
+        match self {
+            Sessions::Model(map) => map.keys().copied().collect(),
+            Sessions::Memory { ids, .. } => ids
+                .keys()
+                .copied()
+                .filter(|&s| self.get(s).is_some())
+                .collect(),
+        }
+    }
+
+    /// Ends the sessions a logout token names; returns them.
+    fn end(&mut self, claims: &LogoutTokenClaims) -> Vec<u32> {
+        let before = self.live();
+        match self {
+            Sessions::Model(map) => {
+                let sid = claims.sid.clone().unwrap_or_default();
+                map.retain(|_, st| st.internal.sid != sid);
+            }
+            Sessions::Memory { store, .. } => {
+                let _ = StateStore::delete_by_logout_token(
+                    &**store,
+                    claims,
+                    &mut CookieOptions::new(),
+                );
+            }
+        }
+        let after = self.live();
+        before.into_iter().filter(|s| !after.contains(s)).collect()
+    }
+}
+
 /// The store's state.
 pub struct StoreState {
-    /// Sessions by id.
-    pub sessions: BTreeMap<u32, StateData>,
+    /// The sessions.
+    pub sessions: Sessions,
     /// Sessions deleted (never to come back).
     pub deleted: BTreeSet<u32>,
     /// Sessions a fault touched, with how many faults.
@@ -68,11 +174,11 @@ pub struct ModelStore {
 
 impl ModelStore {
     /// An empty store whose fault decisions come from `seed`.
-    pub fn new(seed: u64, faults: StoreFaults, world: Arc<Mutex<World>>) -> Self {
+    pub fn new(seed: u64, faults: StoreFaults, world: Arc<Mutex<World>>, sessions: Sessions) -> Self {
         ModelStore {
             world,
             state: Arc::new(Mutex::new(StoreState {
-                sessions: BTreeMap::new(),
+                sessions,
                 deleted: BTreeSet::new(),
                 faulted: BTreeMap::new(),
                 lost_refresh_tokens: BTreeSet::new(),
@@ -111,7 +217,7 @@ impl AsyncStateStore for ModelStore {
         if fail {
             return Err(StoreError::new("injected: load failed"));
         }
-        Ok(lock(&self.state).sessions.get(&id).cloned())
+        Ok(lock(&self.state).sessions.get(id))
     }
 
     async fn set(&self, state: &StateData, options: &mut SimOptions) -> Result<(), StoreError> {
@@ -131,20 +237,20 @@ impl AsyncStateStore for ModelStore {
             let mut s = lock(&self.state);
             s.saves += 1;
             if lost {
-                let stored = s.sessions.get(&id).and_then(|x| x.refresh_token.clone());
+                let stored = s.sessions.get(id).and_then(|x| x.refresh_token.clone());
                 let written = state.refresh_token.as_ref().map(|t| t.expose().to_owned());
                 if stored.map(|t| t.expose().to_owned()) != written {
                     s.lost_refresh_tokens.insert(id);
                     lost_token = written;
                 }
             } else {
-                if !s.sessions.contains_key(&id) && s.deleted.contains(&id) {
+                let created = s.sessions.put(id, state)?;
+                if created && s.deleted.contains(&id) {
                     s.violations.push(Violation {
                         invariant: "I2",
                         what: format!("session {id} was re-created by a save after it was deleted"),
                     });
                 }
-                s.sessions.insert(id, state.clone());
             }
         }
         if let Some(token) = lost_token {
@@ -171,7 +277,7 @@ impl AsyncStateStore for ModelStore {
         }
         {
             let mut s = lock(&self.state);
-            if s.sessions.remove(&id).is_some() {
+            if s.sessions.remove(id) {
                 s.deleted.insert(id);
             }
         }
@@ -187,18 +293,11 @@ impl AsyncStateStore for ModelStore {
         _options: &mut SimOptions,
     ) -> Result<(), StoreError> {
         YieldNow::new().await;
-        let Some(sid) = &claims.sid else {
+        if claims.sid.is_none() {
             return Ok(());
-        };
+        }
         let mut s = lock(&self.state);
-        let ended: Vec<u32> = s
-            .sessions
-            .iter()
-            .filter(|(_, st)| st.internal.sid == *sid)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ended {
-            s.sessions.remove(&id);
+        for id in s.sessions.end(claims) {
             s.deleted.insert(id);
         }
         Ok(())

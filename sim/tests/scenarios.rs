@@ -23,6 +23,7 @@ fn params(instances: usize, coordinator: bool, spawn_hook: bool) -> Params {
         cancellation: false,
         clock_jumps: false,
         logouts: false,
+        memory_store: false,
         avoid_known: false,
     }
 }
