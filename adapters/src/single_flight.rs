@@ -28,7 +28,17 @@ use auth0_server_protocol::time::UnixTime;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+// Under `--cfg shuttle` the permutation tests (single_flight_shuttle.rs) schedule every lock.
+#[cfg(shuttle)]
+pub(crate) use shuttle::sync::Mutex;
+#[cfg(shuttle)]
+use shuttle::sync::{Arc, MutexGuard};
+#[cfg(shuttle)]
+use std::sync::PoisonError;
+#[cfg(not(shuttle))]
+pub(crate) use std::sync::Mutex;
+#[cfg(not(shuttle))]
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
