@@ -16,7 +16,7 @@ use crate::jose::jws::unverified_claims;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
-use crate::session::{StateData, TokenSet};
+use crate::session::{SessionUpdate, StateData, TokenSet, UpdateNext, after_update};
 pub use crate::session::{store_token_set, token_set};
 use crate::time::UnixTime;
 pub use crate::time::is_expired;
@@ -123,6 +123,16 @@ pub enum AccessTokenError {
     /// Discovery of the tenant's endpoints failed.
     #[error("OpenID discovery failed: {0}")]
     Discovery(ResponseError),
+    /// A token was obtained but the session could not be saved. When the refresh token was
+    /// rotated, the new one is kept in this process (`refresh_token_kept`) and the next call
+    /// on the session spends it and saves again, so the user stays logged in.
+    #[error("{}", not_saved_message(*.refresh_token_kept, .reason))]
+    SessionNotSaved {
+        /// Whether the refresh token was rotated and the new one is kept in the process.
+        refresh_token_kept: bool,
+        /// What the store reported (never session contents or tokens).
+        reason: String,
+    },
     /// The driver broke the protocol.
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -138,6 +148,7 @@ impl AccessTokenError {
             AccessTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
             AccessTokenError::AudienceMismatch { .. } => ErrorCode::AudienceMismatch,
             AccessTokenError::SessionMismatch => ErrorCode::SessionMismatch,
+            AccessTokenError::SessionNotSaved { .. } => ErrorCode::SessionNotSaved,
             AccessTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
             AccessTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
@@ -162,6 +173,16 @@ impl AccessTokenError {
             other => AccessTokenError::FailedToRefresh(other),
         }
     }
+}
+
+/// The message of a `session_not_saved` error.
+pub(crate) fn not_saved_message(refresh_token_kept: bool, reason: &str) -> String {
+    let kept = if refresh_token_kept {
+        "; the rotated refresh token is kept in this process and the next call saves it"
+    } else {
+        ""
+    };
+    format!("the token was obtained but the session could not be saved ({reason}){kept}")
 }
 
 /// The requested scope for an audience key: the configured default scopes for that audience
@@ -332,13 +353,21 @@ enum State {
         meta: MetadataStep,
     },
     Refreshing {
+        /// The session as read from the store.
+        base: Box<StateData>,
+        /// The session as this operation changes it.
         session: Box<StateData>,
         metadata: Arc<Metadata>,
         key: String,
-        rotations: u8,
+        /// The refresh tokens sent so far (the session's, then each rotation followed).
+        spent: Vec<Secret>,
     },
     Saving {
         result: Result<AccessToken, AccessTokenError>,
+        update: Box<SessionUpdate>,
+    },
+    KeepingRotation {
+        error: AccessTokenError,
     },
     Finished,
 }
@@ -385,11 +414,13 @@ impl GetAccessToken {
             .as_ref()
             .map(|c| c.key.clone())
             .unwrap_or_default();
+        let spent = vec![refresh_token.clone()];
         self.state = State::Refreshing {
+            base: session.clone(),
             session,
             metadata,
             key,
-            rotations: 0,
+            spent,
         };
         Step::Effect(Effect::Http(Box::new(req)))
     }
@@ -399,13 +430,14 @@ impl GetAccessToken {
     /// carrying the same (old) session still find the remembered answer.
     fn follow_rotation(
         &mut self,
+        base: Box<StateData>,
         mut session: Box<StateData>,
         metadata: Arc<Metadata>,
         key: String,
-        rotations: u8,
+        mut spent: Vec<Secret>,
         rotated_to: Secret,
     ) -> Step<AccessToken, AccessTokenError> {
-        if rotations >= MAX_ROTATIONS_FOLLOWED {
+        if spent.len() > usize::from(MAX_ROTATIONS_FOLLOWED) {
             return self.finish(Err(UnexpectedInput {
                 expected: "Http (the refresh token kept rotating)",
             }
@@ -423,12 +455,14 @@ impl GetAccessToken {
             c.key = key.clone();
         }
         // The old token is spent: even if this answer does not rotate again, keep the new one.
-        session.refresh_token = Some(rotated_to);
+        session.refresh_token = Some(rotated_to.clone());
+        spent.push(rotated_to);
         self.state = State::Refreshing {
+            base,
             session,
             metadata,
             key,
-            rotations: rotations + 1,
+            spent,
         };
         Step::Effect(Effect::Http(Box::new(req)))
     }
@@ -491,14 +525,23 @@ impl Operation for GetAccessToken {
             }
             (
                 State::Refreshing {
+                    base,
                     session,
                     metadata,
                     key,
-                    rotations,
+                    spent,
                 },
                 Input::Rotated(rotated_to),
-            ) => self.follow_rotation(session, metadata, key, rotations, rotated_to),
-            (State::Refreshing { mut session, .. }, Input::Http(response)) => {
+            ) => self.follow_rotation(base, session, metadata, key, spent, rotated_to),
+            (
+                State::Refreshing {
+                    base,
+                    mut session,
+                    spent,
+                    ..
+                },
+                Input::Http(response),
+            ) => {
                 let parsed = match parse_token_response(&response) {
                     Ok(r) => r,
                     Err(e) => return self.finish(Err(AccessTokenError::from_response(e))),
@@ -512,12 +555,39 @@ impl Operation for GetAccessToken {
                         self.finish(Err(AccessTokenError::SessionMismatch))
                     }
                     result => {
-                        self.state = State::Saving { result };
-                        Step::Effect(Effect::SaveSession(session))
+                        let update = Box::new(SessionUpdate::between(&base, &session, &spent));
+                        self.state = State::Saving {
+                            result,
+                            update: update.clone(),
+                        };
+                        Step::Effect(Effect::UpdateSession(update))
                     }
                 }
             }
-            (State::Saving { result }, Input::Done) => self.finish(result),
+            (State::Saving { result, update }, Input::Updated(outcome)) => {
+                match after_update(&update, outcome) {
+                    UpdateNext::Saved => self.finish(result),
+                    UpdateNext::Gone => self.finish(Err(AccessTokenError::MissingSession)),
+                    UpdateNext::Failed {
+                        keep,
+                        refresh_token_kept,
+                        reason,
+                    } => {
+                        let error = AccessTokenError::SessionNotSaved {
+                            refresh_token_kept,
+                            reason,
+                        };
+                        match keep {
+                            Some(effect) => {
+                                self.state = State::KeepingRotation { error };
+                                Step::Effect(effect)
+                            }
+                            None => self.finish(Err(error)),
+                        }
+                    }
+                }
+            }
+            (State::KeepingRotation { error }, Input::Done) => self.finish(Err(error)),
             (state, _) => self.finish(Err(UnexpectedInput {
                 expected: state.expects(),
             }
@@ -533,7 +603,8 @@ impl State {
             State::LoadingSession => "LoadSession",
             State::Metadata { .. } => "metadata",
             State::Refreshing { .. } => "Http (refresh)",
-            State::Saving { .. } => "SaveSession",
+            State::Saving { .. } => "Updated",
+            State::KeepingRotation { .. } => "Done (KeepRotation)",
             State::Finished => "nothing (the operation has finished)",
         }
     }
