@@ -123,6 +123,9 @@ pub struct Params {
     /// Whether the sessions live in the SDK's own `MemoryStateStore` (its real logic, shared
     /// by every instance as a Redis would be) instead of the plain model map.
     pub memory_store: bool,
+    /// Whether the model store applies update-only saves atomically (as the memory and Redis
+    /// stores do); otherwise it uses the trait's default read-apply-write.
+    pub atomic_update: bool,
     /// Whether the run is shaped around the findings not fixed yet (see [`KNOWN_FINDINGS`]):
     /// several instances always get a spawn hook (F3), and after a cancellation the clock
     /// no longer jumps past the grace window (F1, F2). `SIM_ALL=1` turns this off.
@@ -168,6 +171,7 @@ impl Params {
             clock_jumps: rng.random_bool(0.7),
             logouts: rng.random_bool(0.7),
             memory_store: rng.random_bool(0.5),
+            atomic_update: true,
             avoid_known,
         }
     }
@@ -254,6 +258,8 @@ struct Request {
     started_at: u64,
     /// Its task.
     task: u64,
+    /// Faults that had touched its session when it started.
+    faults_at_start: u32,
 }
 
 type Client = ServerClient<ModelStore, NoTransactions, SimHttp>;
@@ -308,6 +314,7 @@ impl Sim {
             Sessions::Model(BTreeMap::new())
         };
         let store = ModelStore::new(seed, params.store_faults, world.clone(), sessions);
+        lock(&store.state).atomic_update = params.atomic_update;
         let coordinator = params
             .coordinator
             .then(|| ModelCoordinator::new(now.clone(), GRACE, 300, 10));
@@ -452,6 +459,7 @@ impl Sim {
                 },
                 started_at: 0,
                 task: 0,
+                faults_at_start: 0,
             });
         }
         self.run_until_quiet(false)?;
@@ -677,11 +685,17 @@ impl Sim {
             kind,
             started_at: 0,
             task: 0,
+            faults_at_start: 0,
         }
     }
 
     fn start(&mut self, mut request: Request) -> usize {
         request.started_at = self.now.load(Ordering::SeqCst);
+        request.faults_at_start = lock(&self.store.state)
+            .faulted
+            .get(&request.session)
+            .copied()
+            .unwrap_or(0);
         let id = self.requests.len();
         self.stats.requests += 1;
         let client = self.clients[request.instance].clone();
@@ -750,6 +764,7 @@ impl Sim {
             kind,
             started_at: 0,
             task: 0,
+            faults_at_start: 0,
         })
     }
 
@@ -913,12 +928,15 @@ impl Sim {
                         .get(&request.session)
                         .copied()
                         .unwrap_or(0);
-                    let entry = self
-                        .expected
-                        .entry((request.session, audience, scope))
-                        .or_insert((0, faults));
-                    if issued.serial >= entry.0 {
-                        *entry = (issued.serial, faults);
+                    // Only a request no fault touched promises that its token was stored.
+                    if faults == request.faults_at_start {
+                        let entry = self
+                            .expected
+                            .entry((request.session, audience, scope))
+                            .or_insert((0, faults));
+                        if issued.serial >= entry.0 {
+                            *entry = (issued.serial, faults);
+                        }
                     }
                 }
                 (_, Ok(_)) => {}
@@ -943,8 +961,9 @@ impl Sim {
                 }
             }
         }
-        // I3: what a request was served stays stored (or is superseded by a newer token for
-        // the same audience and a covering scope) while no fault touched the session.
+        // I3: what a request was served stays stored (or is superseded by a token for the same
+        // audience and a covering scope that lives at least as long) while no fault touched
+        // the session.
         let s = lock(&self.store.state);
         let mut stale = Vec::new();
         for (&(session, audience, scope), &(serial, faults)) in &self.expected {
@@ -958,11 +977,18 @@ impl Sim {
                 continue;
             }
             let wanted = requested_scope(scope);
+            // Kept: that token, or one for the same API with a covering scope that lives at
+            // least as long at the server (a newer one, or one the refresh replaced it with).
+            let w = lock(&self.world);
+            let expires = |token: &str| w.auth.issued.get(token).map_or(0, |i| i.expires_at);
+            let served_expires = expires(&format!("at{serial}"));
             let kept = state.token_sets.iter().any(|t| {
                 t.audience == AUDIENCES[audience]
                     && covers(t.matching_scope(), &wanted)
-                    && serial_of(t.access_token.expose()) >= serial
+                    && (serial_of(t.access_token.expose()) >= serial
+                        || expires(t.access_token.expose()) >= served_expires)
             });
+            drop(w);
             if !kept {
                 let have: Vec<String> = state
                     .token_sets

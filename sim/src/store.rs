@@ -9,7 +9,7 @@
 use crate::exec::YieldNow;
 use crate::world::{Violation, World, lock};
 use auth0_server::protocol::effect::LogoutTokenClaims;
-use auth0_server::protocol::session::StateData;
+use auth0_server::protocol::session::{Merged, SessionUpdate, StateData, Updated};
 use auth0_server::protocol::transaction::TransactionData;
 use auth0_server::store::memory::MemoryStateStore;
 use auth0_server::store::{
@@ -92,6 +92,30 @@ impl Sessions {
         }
     }
 
+    /// Applies an update-only save atomically (under the caller's lock of the state).
+    pub fn update(&mut self, session: u32, update: &SessionUpdate) -> Result<Updated, StoreError> {
+        match self {
+            Sessions::Model(map) => {
+                let Some(current) = map.get(&session).cloned() else {
+                    return Ok(Updated::Gone);
+                };
+                match update.apply(current) {
+                    Merged::Updated(state) => {
+                        map.insert(session, state);
+                        Ok(Updated::Saved)
+                    }
+                    Merged::OtherSession => Ok(Updated::Gone),
+                }
+            }
+            Sessions::Memory { store, ids } => {
+                let Some(id) = ids.get(&session) else {
+                    return Ok(Updated::Gone);
+                };
+                StateStore::update(&**store, update, &mut Self::cookies(store, Some(id)))
+            }
+        }
+    }
+
     /// Deletes the session; returns whether it existed.
     pub fn remove(&mut self, session: u32) -> bool {
         match self {
@@ -159,6 +183,9 @@ pub struct StoreState {
     pub saves_begun: u64,
     /// Faults injected.
     pub injected: u64,
+    /// Whether `update` is atomic (applied under the store's lock, as the memory and Redis
+    /// stores do) or the trait's default read-apply-write (two calls, with await points).
+    pub atomic_update: bool,
     rng: ChaCha8Rng,
 }
 
@@ -187,6 +214,7 @@ impl ModelStore {
                 saves: 0,
                 saves_begun: 0,
                 injected: 0,
+                atomic_update: true,
                 rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5707e),
             })),
         }
@@ -263,6 +291,76 @@ impl AsyncStateStore for ModelStore {
             YieldNow::new().await;
         }
         Ok(())
+    }
+
+    async fn update(
+        &self,
+        update: &SessionUpdate,
+        options: &mut SimOptions,
+    ) -> Result<Updated, StoreError> {
+        if !lock(&self.state).atomic_update {
+            // The trait's default: read, apply, write (two store calls, each an await point).
+            let Some(current) = self.get(options).await? else {
+                return Ok(Updated::Gone);
+            };
+            return match update.apply(current) {
+                Merged::Updated(state) => {
+                    self.set(&state, options).await?;
+                    Ok(Updated::Saved)
+                }
+                Merged::OtherSession => Ok(Updated::Gone),
+            };
+        }
+        lock(&self.state).saves_begun += 1;
+        YieldNow::new().await;
+        let Some(id) = options.session else {
+            return Ok(Updated::Gone);
+        };
+        let faults = lock(&self.state).faults;
+        let (fail, yield_after) = self.roll(Some(id), faults.error);
+        if fail {
+            return Err(StoreError::new("injected: update failed"));
+        }
+        let (lost, _) = self.roll(Some(id), faults.lost_write);
+        let mut lost_token = None;
+        let updated = {
+            let mut s = lock(&self.state);
+            s.saves += 1;
+            if lost {
+                // Acknowledged, not written: what the write would have stored is lost.
+                let current = s.sessions.get(id);
+                let stored = current.as_ref().and_then(|c| c.refresh_token.clone());
+                let written = match current.map(|c| update.apply(c)) {
+                    Some(Merged::Updated(st)) => st.refresh_token,
+                    _ => None,
+                };
+                let (stored, written) = (
+                    stored.map(|t| t.expose().to_owned()),
+                    written.map(|t| t.expose().to_owned()),
+                );
+                if written.is_some() && stored != written {
+                    s.lost_refresh_tokens.insert(id);
+                    lost_token = written;
+                }
+                if s.sessions.get(id).is_some() {
+                    Updated::Saved
+                } else {
+                    Updated::Gone
+                }
+            } else {
+                s.sessions.update(id, update)?
+            }
+        };
+        if let Some(token) = lost_token {
+            let mut w = lock(&self.world);
+            if let Some(family) = w.auth.family_of(&token) {
+                w.auth.families[family].lost_by_fault += 1;
+            }
+        }
+        if yield_after {
+            YieldNow::new().await;
+        }
+        Ok(updated)
     }
 
     async fn delete(&self, options: &mut SimOptions) -> Result<(), StoreError> {

@@ -24,6 +24,7 @@ fn params(instances: usize, coordinator: bool, spawn_hook: bool) -> Params {
         clock_jumps: false,
         logouts: false,
         memory_store: false,
+        atomic_update: true,
         avoid_known: false,
     }
 }
