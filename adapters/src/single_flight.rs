@@ -33,10 +33,10 @@ use std::pin::Pin;
 pub(crate) use shuttle::sync::Mutex;
 #[cfg(shuttle)]
 use shuttle::sync::{Arc, MutexGuard};
-#[cfg(shuttle)]
-use std::sync::PoisonError;
 #[cfg(not(shuttle))]
 pub(crate) use std::sync::Mutex;
+#[cfg(shuttle)]
+use std::sync::PoisonError;
 #[cfg(not(shuttle))]
 use std::sync::{Arc, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};

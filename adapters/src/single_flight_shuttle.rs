@@ -12,7 +12,7 @@
 //! rotation; a leader whose future is dropped after it installed the request leaves it to
 //! the others (still one send); nobody waits forever (shuttle reports a deadlock).
 
-use crate::single_flight::{Acquired, SharedResponse, Settled, SingleFlight};
+use crate::single_flight::{Acquired, Settled, SharedResponse, SingleFlight};
 use auth0_server_protocol::effect::Coalesce;
 use auth0_server_protocol::time::UnixTime;
 use shuttle::sync::atomic::{AtomicUsize, Ordering};
@@ -112,7 +112,11 @@ fn callers_of_one_key_share_one_request() {
                     "{outcome:?}"
                 );
             }
-            assert_eq!(sends.load(Ordering::SeqCst), 1, "the refresh token was spent twice");
+            assert_eq!(
+                sends.load(Ordering::SeqCst),
+                1,
+                "the refresh token was spent twice"
+            );
         },
         ITERATIONS,
     );
@@ -144,7 +148,10 @@ fn a_lane_spends_its_refresh_token_once() {
                 .iter()
                 .filter(|o| **o == Outcome::Rotated("rt-2".into()))
                 .count();
-            assert_eq!(spent, 1, "the lane's refresh token was spent {spent} times: {outcomes:?}");
+            assert_eq!(
+                spent, 1,
+                "the lane's refresh token was spent {spent} times: {outcomes:?}"
+            );
             assert!(rotated >= 1, "{outcomes:?}");
         },
         ITERATIONS,
@@ -154,7 +161,9 @@ fn a_lane_spends_its_refresh_token_once() {
 /// Polls a future once, with a waker that does nothing.
 fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
     let mut future = pin!(future);
-    future.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
 }
 
 #[test]
@@ -197,7 +206,11 @@ fn a_dropped_leader_leaves_its_request_to_the_others() {
             for t in others {
                 t.join().expect("a caller panicked");
             }
-            assert_eq!(sends.load(Ordering::SeqCst), 1, "the refresh token was spent twice");
+            assert_eq!(
+                sends.load(Ordering::SeqCst),
+                1,
+                "the refresh token was spent twice"
+            );
             assert_eq!(results.lock().expect("not poisoned").len(), 2);
         },
         ITERATIONS,

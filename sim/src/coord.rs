@@ -118,11 +118,13 @@ impl AsyncRefreshCoordinator for ModelCoordinator {
                 let look = {
                     let mut s = lock(&self.state);
                     let now = self.now();
-                    let within = |at: u64| flight::within_grace(
-                        UnixTime::from_secs(at),
-                        UnixTime::from_secs(now),
-                        std::time::Duration::from_secs(self.grace),
-                    );
+                    let within = |at: u64| {
+                        flight::within_grace(
+                            UnixTime::from_secs(at),
+                            UnixTime::from_secs(now),
+                            std::time::Duration::from_secs(self.grace),
+                        )
+                    };
                     if let Some((r, at)) = s.answers.get(&request.key).filter(|(_, at)| within(*at))
                     {
                         Look::Answer(r.clone(), *at)
@@ -160,7 +162,9 @@ impl AsyncRefreshCoordinator for ModelCoordinator {
                     Look::Rotated(to) => return Ok(Coordinated::Rotated(to)),
                     Look::Locked(owner) => break owner,
                     Look::GiveUp => {
-                        return Err(StoreError::new("timed out waiting for the refresh lock").into());
+                        return Err(
+                            StoreError::new("timed out waiting for the refresh lock").into()
+                        );
                     }
                     Look::Wait => {
                         Changed {

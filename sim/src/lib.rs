@@ -36,6 +36,7 @@ use auth0_server::clock::Clock;
 use auth0_server::nonblocking::ServerClient;
 use auth0_server::protocol::Secret;
 use auth0_server::protocol::session::{Internal, StateData, TokenSet};
+use auth0_server::store::memory::MemoryStateStore;
 use auth0_server::{AccessTokenRequest, Config, LogoutOptions};
 use coord::ModelCoordinator;
 use exec::{Executor, TaskKind};
@@ -45,7 +46,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use auth0_server::store::memory::MemoryStateStore;
 use store::{ModelStore, NoTransactions, Sessions, SimOptions, StoreFaults};
 use world::{ORIGIN, SimHttp, Violation, World, lock};
 
@@ -126,18 +126,21 @@ pub struct Params {
     /// Whether the model store applies update-only saves atomically (as the memory and Redis
     /// stores do); otherwise it uses the trait's default read-apply-write.
     pub atomic_update: bool,
-    /// Whether the run is shaped around the findings not fixed yet (see [`KNOWN_FINDINGS`]):
-    /// several instances always get a spawn hook (F3), and after a cancellation the clock
-    /// no longer jumps past the grace window (F1, F2). `SIM_ALL=1` turns this off.
+    /// Whether the run is shaped around the findings not fixed yet (each line of
+    /// [`KNOWN_FINDINGS`] says how). `SIM_ALL=1` turns this off.
     pub avoid_known: bool,
 }
 
 /// The simulation's findings that are not fixed yet; the seeded runs avoid them while
-/// [`Params::avoid_known`] is set, and each has an ignored test in `tests/scenarios.rs`.
+/// [`Params::avoid_known`] is set (each line says how), and each has an ignored test in
+/// `tests/scenarios.rs`.
 pub const KNOWN_FINDINGS: &[&str] = &[
-    "F1: a refresh whose caller was cancelled after the server rotated the token is kept only for the grace window; the next request after it replays the old refresh token (family revoked)",
-    "F2: without a spawn hook, a flight continued long after its answer arrived serves an access token that expired at the server",
-    "F3: several instances with the coordinator and no spawn hook: a cancelled leader's lock is never released and its rotated answer never read; other instances fail, then replay the old token",
+    "F1: a refresh whose caller was cancelled after the server rotated the token is kept only for the grace window; the next request after it replays the old refresh token (family revoked). Avoided: after a cancellation the clock no longer jumps past the grace window",
+    "F2: without a spawn hook, a flight continued long after its answer arrived serves an access token that expired at the server. Avoided as F1",
+    "F3: several instances with the coordinator and no spawn hook: a cancelled leader's lock is never released and its rotated answer never read; other instances fail, then replay the old token. Avoided: several instances always have a spawn hook",
+    "F4: a request that follows more than four rotations of its session's refresh token (others refreshing other APIs before it) fails with unexpected_input. Avoided: at most five token requests per session",
+    "F5: an update-only save drops a newer token set that its (broader) scope covers, keeping its own older token. Avoided: I3 accepts any token set whose scope covers the request's",
+    "F6: a rotation kept in the process after a failed save is published to the other instances only for the grace window; another instance later replays the old token. Avoided: with several instances, no jump past the grace window after a failed save",
 ];
 
 impl Params {
@@ -234,10 +237,13 @@ pub struct Stats {
     pub cancelled: usize,
     /// Refreshes the server processed.
     pub refreshes: u64,
-    /// Families revoked after a fault lost a rotated answer (the documented limit).
+    /// Families revoked after an injected fault (a lost answer or write) lost a rotated
+    /// refresh token (the documented limit).
     pub excused_revocations: usize,
     /// Faults injected (store and HTTP).
     pub faults: u64,
+    /// Requests that obtained a token but could not save it (`session_not_saved`).
+    pub not_saved: usize,
 }
 
 /// A completed request.
@@ -290,7 +296,7 @@ pub struct Sim {
 }
 
 /// Runs seed `seed`, tracing it when `trace` (for a replay).
-pub fn run(seed: u64, trace: bool) -> Result<Stats, Failure> {
+pub fn run(seed: u64, trace: bool) -> Result<Stats, Box<Failure>> {
     let params = Params::from_seed(seed);
     Sim::new(seed, params, trace).run()
 }
@@ -315,9 +321,11 @@ impl Sim {
         };
         let store = ModelStore::new(seed, params.store_faults, world.clone(), sessions);
         lock(&store.state).atomic_update = params.atomic_update;
+        // Lock lifetime and wait timeout in the Redis coordinator's ratio (wait = twice the
+        // lock), scaled to the simulation's coarse clock (a network step takes seconds here).
         let coordinator = params
             .coordinator
-            .then(|| ModelCoordinator::new(now.clone(), GRACE, 300, 10));
+            .then(|| ModelCoordinator::new(now.clone(), GRACE, 300, 600));
         let exec = Executor::default();
         let config = Config::builder(ORIGIN, world::CLIENT_ID)
             .client_secret(world::CLIENT_SECRET)
@@ -355,9 +363,12 @@ impl Sim {
             let mut s = lock(&store.state);
             for session in 0..params.sessions {
                 let refresh_token = w.auth.new_family();
-                let valid = w
-                    .auth
-                    .issue(session as usize, AUDIENCES[0], &requested_scope(0), keys::T0);
+                let valid = w.auth.issue(
+                    session as usize,
+                    AUDIENCES[0],
+                    &requested_scope(0),
+                    keys::T0,
+                );
                 let mut old = w.auth.issue(
                     session as usize,
                     AUDIENCES[1],
@@ -422,18 +433,18 @@ impl Sim {
         }
     }
 
-    fn fail(&mut self, violation: Violation) -> Failure {
-        Failure {
+    fn fail(&mut self, violation: Violation) -> Box<Failure> {
+        Box::new(Failure {
             seed: self.seed,
             step: self.step,
             violation,
             params: self.params.clone(),
             trace: self.trace.take().unwrap_or_default(),
-        }
+        })
     }
 
     /// Runs the workload, then the final phase; checks after every step.
-    pub fn run(mut self) -> Result<Stats, Failure> {
+    pub fn run(mut self) -> Result<Stats, Box<Failure>> {
         self.run_until_quiet(true)?;
         // The final phase: no faults; maybe past the grace window; every live session asks
         // for a token that needs a refresh.
@@ -453,10 +464,7 @@ impl Sim {
             self.start(Request {
                 instance,
                 session,
-                kind: Kind::Token {
-                    audience: 3,
-                    scope,
-                },
+                kind: Kind::Token { audience: 3, scope },
                 started_at: 0,
                 task: 0,
                 faults_at_start: 0,
@@ -506,7 +514,7 @@ impl Sim {
 
     /// Steps until every request has finished and the wire is empty (and, in the workload,
     /// every request has started).
-    fn run_until_quiet(&mut self, workload: bool) -> Result<(), Failure> {
+    fn run_until_quiet(&mut self, workload: bool) -> Result<(), Box<Failure>> {
         let mut idle = 0;
         loop {
             let pending_starts = workload && self.requests.len() < self.params.requests;
@@ -553,11 +561,16 @@ impl Sim {
             .iter()
             .map(|(&id, w)| (id, w.arrived()))
             .collect();
-        let cancellable = !self.calm && self.params.cancellation && !self.exec.requests().is_empty();
-        let locks_held = self.coordinator.as_ref().is_some_and(|c| c.locks_held() > 0);
+        let cancellable =
+            !self.calm && self.params.cancellation && !self.exec.requests().is_empty();
+        let locks_held = self
+            .coordinator
+            .as_ref()
+            .is_some_and(|c| c.locks_held() > 0);
         // Long stretches of time pass only while the process is idle: no task ready to run,
         // nothing on the wire, no answer waiting to be read, no refresh lock held.
-        let idle = ready.is_empty() && wire.is_empty() && lock(&self.world).unread == 0 && !locks_held;
+        let idle =
+            ready.is_empty() && wire.is_empty() && lock(&self.world).unread == 0 && !locks_held;
         let mut choices: Vec<(u8, u32)> = Vec::with_capacity(6);
         if !ready.is_empty() {
             choices.push((0, 40));
@@ -593,7 +606,12 @@ impl Sim {
                 let task = ready[self.rng.random_range(0..ready.len())];
                 let kind = self.exec.kind(task).cloned();
                 let finished = self.exec.poll(task);
-                self.log(|| format!("poll task {task} {kind:?}{}", if finished { ": done" } else { "" }));
+                self.log(|| {
+                    format!(
+                        "poll task {task} {kind:?}{}",
+                        if finished { ": done" } else { "" }
+                    )
+                });
                 true
             }
             1 => {
@@ -605,10 +623,18 @@ impl Sim {
                 let fault5 = !calm && p5 > 0.0 && self.rng.random_bool(p5);
                 let lost = !calm && plost > 0.0 && self.rng.random_bool(plost);
                 let mut w = lock(&self.world);
-                let label = w.wire.get(&id).map(|x| format!("{} (instance {})", x.label, x.instance)).unwrap_or_default();
+                let label = w
+                    .wire
+                    .get(&id)
+                    .map(|x| format!("{} (instance {})", x.label, x.instance))
+                    .unwrap_or_default();
                 let what = if !arrived {
                     w.arrive(id, now, fault5.then_some(503));
-                    if fault5 { "arrives, answered 503" } else { "arrives" }
+                    if fault5 {
+                        "arrives, answered 503"
+                    } else {
+                        "arrives"
+                    }
                 } else if lost {
                     w.time_out(id);
                     "answer lost: the client times out"
@@ -642,7 +668,8 @@ impl Sim {
                 let d = if self.rng.random_bool(0.5) {
                     self.rng.random_range(GRACE + 1..=self.params.expires_in)
                 } else {
-                    self.rng.random_range(self.params.expires_in..=4 * self.params.expires_in)
+                    self.rng
+                        .random_range(self.params.expires_in..=4 * self.params.expires_in)
                 };
                 self.advance(d);
                 false
@@ -652,7 +679,10 @@ impl Sim {
 
     /// Whether the clock may jump past the grace window now.
     fn jumps_allowed(&self) -> bool {
-        self.params.clock_jumps && !(self.params.avoid_known && self.stats.cancelled > 0)
+        let avoid = self.params.avoid_known;
+        let f1_f2 = self.stats.cancelled > 0;
+        let f6 = self.params.instances > 1 && self.stats.not_saved > 0;
+        self.params.clock_jumps && !(avoid && (f1_f2 || f6))
     }
 
     fn advance(&mut self, seconds: u64) {
@@ -665,9 +695,23 @@ impl Sim {
 
     fn next_request(&mut self) -> Request {
         let instance = self.rng.random_range(0..self.params.instances);
-        let session = self.rng.random_range(0..self.params.sessions);
+        let mut session = self.rng.random_range(0..self.params.sessions);
         let roll = self.rng.random_range(0..100);
-        let kind = if self.params.logouts && roll < 6 {
+        // F4: at most five token requests per session (another session, or a logout).
+        let tokens_of = |sim: &Sim, s: u32| {
+            sim.requests
+                .iter()
+                .filter(|r| r.session == s && matches!(r.kind, Kind::Token { .. }))
+                .count()
+        };
+        let mut budget_spent = false;
+        if self.params.avoid_known && tokens_of(self, session) >= 5 {
+            session = (session + 1) % self.params.sessions;
+            budget_spent = tokens_of(self, session) >= 5;
+        }
+        let kind = if budget_spent {
+            Kind::Logout { revoke: false }
+        } else if self.params.logouts && roll < 6 {
             Kind::Logout {
                 revoke: self.rng.random_bool(0.3),
             }
@@ -726,12 +770,18 @@ impl Sim {
                         revoke_refresh_token: revoke,
                         ..LogoutOptions::default()
                     };
-                    client.logout(options_, &mut options).await.map(|_| String::new())
+                    client
+                        .logout(options_, &mut options)
+                        .await
+                        .map(|_| String::new())
                 }
                 Kind::Backchannel => {
                     options.session = None;
                     client
-                        .handle_backchannel_logout(logout_token.as_deref().unwrap_or(""), &mut options)
+                        .handle_backchannel_logout(
+                            logout_token.as_deref().unwrap_or(""),
+                            &mut options,
+                        )
                         .await
                         .map(|_| String::new())
                 }
@@ -752,7 +802,13 @@ impl Sim {
 
     /// Scenario API: starts `get_access_token_with(AUDIENCES[audience], SCOPES[scope])` on
     /// `instance` for `session`; returns the request's number.
-    pub fn start_token(&mut self, instance: usize, session: u32, audience: usize, scope: usize) -> usize {
+    pub fn start_token(
+        &mut self,
+        instance: usize,
+        session: u32,
+        audience: usize,
+        scope: usize,
+    ) -> usize {
         self.start_request(instance, session, Kind::Token { audience, scope })
     }
 
@@ -769,20 +825,25 @@ impl Sim {
     }
 
     /// Scenario API: polls request `request` once if it is ready; returns whether it was.
-    pub fn poll_request(&mut self, request: usize) -> Result<bool, Failure> {
+    pub fn poll_request(&mut self, request: usize) -> Result<bool, Box<Failure>> {
         let task = self.requests[request].task;
         if !self.exec.ready().contains(&task) {
             return Ok(false);
         }
         let finished = self.exec.poll(task);
-        self.log(|| format!("poll request {request}{}", if finished { ": done" } else { "" }));
+        self.log(|| {
+            format!(
+                "poll request {request}{}",
+                if finished { ": done" } else { "" }
+            )
+        });
         self.step += 1;
         self.check().map_err(|v| self.fail(v))?;
         Ok(true)
     }
 
     /// Scenario API: drops request `request`'s future where it stands.
-    pub fn cancel_request(&mut self, request: usize) -> Result<(), Failure> {
+    pub fn cancel_request(&mut self, request: usize) -> Result<(), Box<Failure>> {
         let task = self.requests[request].task;
         if self.exec.kind(task).is_some() {
             self.exec.cancel(task);
@@ -799,7 +860,7 @@ impl Sim {
 
     /// Scenario API: moves one request on the wire one stage (it arrives, or its answer is
     /// delivered), oldest first; returns whether there was one.
-    pub fn progress_wire(&mut self) -> Result<bool, Failure> {
+    pub fn progress_wire(&mut self) -> Result<bool, Box<Failure>> {
         let now = self.now.load(Ordering::SeqCst);
         let mut w = lock(&self.world);
         let Some((&id, wire)) = w.wire.iter().next() else {
@@ -820,7 +881,7 @@ impl Sim {
 
     /// Scenario API: runs every ready task (in order) and every request on the wire until
     /// nothing can move without the clock; checks after every step.
-    pub fn settle(&mut self) -> Result<(), Failure> {
+    pub fn settle(&mut self) -> Result<(), Box<Failure>> {
         loop {
             if let Some(&task) = self.exec.ready().first() {
                 self.exec.poll(task);
@@ -855,13 +916,22 @@ impl Sim {
         let w = lock(&self.world);
         (
             w.auth.refreshes,
-            w.auth.families.iter().filter(|f| f.revoked.is_some()).count(),
+            w.auth
+                .families
+                .iter()
+                .filter(|f| f.revoked.is_some())
+                .count(),
         )
     }
 
     /// Scenario API: how many saves the SDK has begun.
     pub fn saves_begun(&self) -> u64 {
         lock(&self.store.state).saves_begun
+    }
+
+    /// Scenario API: sets the rate of injected store errors from now on.
+    pub fn set_store_errors(&mut self, rate: f64) {
+        lock(&self.store.state).faults.error = rate;
     }
 
     /// Scenario API: the trace so far (empty unless traced).
@@ -885,7 +955,10 @@ impl Sim {
                 d.request,
                 request.kind,
                 d.result,
-                d.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+                d.message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
             );
             self.log(|| line);
             self.results.insert(d.request, d.result.clone());
@@ -894,7 +967,10 @@ impl Sim {
                     let Some(issued) = lock(&self.world).auth.issued.get(&token).cloned() else {
                         return Err(Violation {
                             invariant: "correctness",
-                            what: format!("request {} got a token the server never issued", d.request),
+                            what: format!(
+                                "request {} got a token the server never issued",
+                                d.request
+                            ),
                         });
                     };
                     // I7: never a token that had expired (at the server) before the request
@@ -942,13 +1018,13 @@ impl Sim {
                 (_, Ok(_)) => {}
                 (kind, Err(code)) => {
                     self.stats.errors += 1;
+                    if code == "session_not_saved" {
+                        self.stats.not_saved += 1;
+                    }
                     let family = request.session as usize;
                     let revoked = lock(&self.world).auth.families[family].revoked.is_some();
                     let gone = lock(&self.store.state).deleted.contains(&request.session);
-                    let excused = code == "missing_session"
-                        || revoked
-                        || gone
-                        || (matches!(kind, Kind::Backchannel) && code == "missing_session");
+                    let excused = code == "missing_session" || revoked || gone;
                     if self.params.clean() && !excused {
                         return Err(Violation {
                             invariant: "no spurious failure",
@@ -982,10 +1058,18 @@ impl Sim {
             let w = lock(&self.world);
             let expires = |token: &str| w.auth.issued.get(token).map_or(0, |i| i.expires_at);
             let served_expires = expires(&format!("at{serial}"));
+            // A token that has expired has nothing left to keep.
+            if served_expires <= self.now.load(Ordering::SeqCst) {
+                stale.push((session, audience, scope));
+                continue;
+            }
+            // F5 (avoided): any covering token set will do.
+            let avoid_f5 = self.params.avoid_known;
             let kept = state.token_sets.iter().any(|t| {
                 t.audience == AUDIENCES[audience]
                     && covers(t.matching_scope(), &wanted)
-                    && (serial_of(t.access_token.expose()) >= serial
+                    && (avoid_f5
+                        || serial_of(t.access_token.expose()) >= serial
                         || expires(t.access_token.expose()) >= served_expires)
             });
             drop(w);
@@ -993,7 +1077,14 @@ impl Sim {
                 let have: Vec<String> = state
                     .token_sets
                     .iter()
-                    .map(|t| format!("{}[{}]={}", t.audience, t.matching_scope(), t.access_token.expose()))
+                    .map(|t| {
+                        format!(
+                            "{}[{}]={}",
+                            t.audience,
+                            t.matching_scope(),
+                            t.access_token.expose()
+                        )
+                    })
                     .collect();
                 return Err(Violation {
                     invariant: "I3",

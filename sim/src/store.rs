@@ -53,9 +53,9 @@ pub enum Sessions {
 impl Sessions {
     fn cookies(store: &MemoryStateStore, id: Option<&String>) -> CookieOptions {
         let mut headers = http::HeaderMap::new();
-        if let Some(value) = id.and_then(|id| {
-            http::HeaderValue::from_str(&format!("{}={id}", store.cookie())).ok()
-        }) {
+        if let Some(value) =
+            id.and_then(|id| http::HeaderValue::from_str(&format!("{}={id}", store.cookie())).ok())
+        {
             headers.insert(http::header::COOKIE, value);
         }
         CookieOptions::from_request_headers(&headers)
@@ -123,7 +123,8 @@ impl Sessions {
             Sessions::Memory { .. } => {
                 let existed = self.get(session).is_some();
                 if let Sessions::Memory { store, ids } = self {
-                    let _ = StateStore::delete(&**store, &mut Self::cookies(store, ids.get(&session)));
+                    let _ =
+                        StateStore::delete(&**store, &mut Self::cookies(store, ids.get(&session)));
                 }
                 existed
             }
@@ -151,11 +152,8 @@ impl Sessions {
                 map.retain(|_, st| st.internal.sid != sid);
             }
             Sessions::Memory { store, .. } => {
-                let _ = StateStore::delete_by_logout_token(
-                    &**store,
-                    claims,
-                    &mut CookieOptions::new(),
-                );
+                let _ =
+                    StateStore::delete_by_logout_token(&**store, claims, &mut CookieOptions::new());
             }
         }
         let after = self.live();
@@ -201,7 +199,12 @@ pub struct ModelStore {
 
 impl ModelStore {
     /// An empty store whose fault decisions come from `seed`.
-    pub fn new(seed: u64, faults: StoreFaults, world: Arc<Mutex<World>>, sessions: Sessions) -> Self {
+    pub fn new(
+        seed: u64,
+        faults: StoreFaults,
+        world: Arc<Mutex<World>>,
+        sessions: Sessions,
+    ) -> Self {
         ModelStore {
             world,
             state: Arc::new(Mutex::new(StoreState {

@@ -208,7 +208,9 @@ impl AuthServer {
             ("POST", "/oauth/revoke") => {
                 let form = form(request);
                 if let Some(family) = form.get("token").and_then(|t| self.family_of(t)) {
-                    self.families[family].revoked.get_or_insert("revoked at logout");
+                    self.families[family]
+                        .revoked
+                        .get_or_insert("revoked at logout");
                 }
                 plain(json(200, &serde_json::json!({})))
             }
@@ -248,14 +250,14 @@ impl AuthServer {
             let received = token.successor_received;
             let f = &mut self.families[family];
             f.revoked = Some("reuse detected");
-            if received {
+            if received && f.lost_by_fault == 0 {
                 violations.push(Violation {
                     invariant: "I1",
                     what: format!(
                         "refresh token {spent} reached the token endpoint after the SDK had received its successor {successor}: reuse detected, family {family} revoked"
                     ),
                 });
-            } else if f.lost_by_fault == 0 {
+            } else if !received && f.lost_by_fault == 0 {
                 violations.push(Violation {
                     invariant: "I4",
                     what: format!(
@@ -378,7 +380,8 @@ impl World {
                 .get(name)
                 .and_then(|rt| self.auth.refresh_tokens.get(rt).map(|t| (rt, t)))
             {
-                if t.1.successor_received {
+                // A fault that lost the successor (a lost answer, a lost write) excuses it.
+                if t.1.successor_received && self.auth.families[t.1.family].lost_by_fault == 0 {
                     self.violations.push(Violation {
                         invariant: "I1",
                         what: format!(
@@ -493,7 +496,10 @@ impl World {
         self.unread += 1;
         slot.result = Some(Err(TransportError::new(
             TransportErrorKind::Timeout,
-            format!("{}: timed out", wire.label.split(' ').take(2).collect::<Vec<_>>().join(" ")),
+            format!(
+                "{}: timed out",
+                wire.label.split(' ').take(2).collect::<Vec<_>>().join(" ")
+            ),
         )));
         if let Some(w) = slot.waker.take() {
             w.wake();
@@ -564,7 +570,9 @@ impl Drop for SendFuture {
         slot.dropped = true;
         // An answer that arrived but was never read is thrown away with the future.
         if let Some(result) = slot.result.take() {
-            let family = slot.family.filter(|_| result.is_ok() && slot.rotated_to.is_some());
+            let family = slot
+                .family
+                .filter(|_| result.is_ok() && slot.rotated_to.is_some());
             drop(slot);
             let mut world = lock(&self.world);
             world.unread -= 1;

@@ -84,7 +84,11 @@ fn cancel_leader_after(
     sim.settle()?;
     let later = sim.start_token(instances - 1, 0, OTHER_API, 0);
     sim.settle()?;
-    for (name, request) in [("again", Some(again)), ("waiter", waiter), ("later", Some(later))] {
+    for (name, request) in [
+        ("again", Some(again)),
+        ("waiter", waiter),
+        ("later", Some(later)),
+    ] {
         let Some(request) = request else { continue };
         match sim.result(request) {
             Some(Ok(_)) => {}
@@ -98,22 +102,17 @@ fn cancel_leader_after(
     Ok(Some(String::new()))
 }
 
-/// Issue 20, in the simulation: the leader of a refresh is dropped at each of its await
-/// points in turn (before the discovery and the refresh are sent, while they are in flight,
-/// after the answer and before the save, during the save), on one instance and across two
-/// instances with the coordinator, with and without a spawn hook, with and without another
-/// caller waiting. Afterwards no refresh token was spent twice, no family was revoked, and
-/// the next calls — right away and an hour later — are served.
-#[test]
-fn cancellation_at_every_await_point_never_loses_the_rotated_refresh_token() {
+/// Runs [`cancel_leader_after`] at every await point of the leader, in every configuration;
+/// returns how many cases ran and the failures.
+fn every_await_point(idle_first: bool) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut cases = 0;
     for (instances, coordinator) in [(1, false), (1, true), (2, true)] {
         for spawn_hook in [false, true] {
-            for (with_waiter, idle_first) in [(false, false), (true, false), (false, true)] {
+            for with_waiter in [false, true] {
                 for k in 0.. {
                     let label = format!(
-                        "instances={instances} coordinator={coordinator} spawn_hook={spawn_hook} waiter={with_waiter} idle_first={idle_first} k={k}"
+                        "instances={instances} coordinator={coordinator} spawn_hook={spawn_hook} waiter={with_waiter} k={k}"
                     );
                     match cancel_leader_after(
                         k,
@@ -142,11 +141,37 @@ fn cancellation_at_every_await_point_never_loses_the_rotated_refresh_token() {
             }
         }
     }
+    (cases, failures)
+}
+
+/// Issue 20, in the simulation: the leader of a refresh is dropped at each of its await
+/// points in turn (before the discovery and the refresh are sent, while they are in flight,
+/// after the answer and before the save, during the save), on one instance and across two
+/// instances with the coordinator, with and without a spawn hook, with and without another
+/// caller waiting. Afterwards no refresh token was spent twice, no family was revoked, and
+/// the next calls — right away, and an hour later — are served.
+#[test]
+fn cancellation_at_every_await_point_never_loses_the_rotated_refresh_token() {
+    let (cases, failures) = every_await_point(false);
     println!("{cases} cancellation points");
-    assert!(cases > 50, "only {cases} cases ran");
+    assert!(cases > 80, "only {cases} cases ran");
     assert!(
         failures.is_empty(),
         "{} of {cases} cancellation points lose the rotated refresh token:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The same, when the user's next request comes only after an hour of idleness (past the
+/// grace window): findings F1 and F2 (see the tests named after them below).
+#[test]
+#[ignore = "findings F1 and F2: after a cancellation, an idle hour loses the rotated refresh token or serves an expired access token"]
+fn cancellation_at_every_await_point_then_an_idle_hour() {
+    let (cases, failures) = every_await_point(true);
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cancellation points fail after an idle hour:\n{}",
         failures.len(),
         failures.join("\n")
     );
@@ -193,7 +218,8 @@ fn logout_wins_against_a_refresh_in_flight() {
         ok(&sim, logout);
         settle(&mut sim);
         assert_eq!(
-            sim.result(refresh).map(|r| r.as_ref().map_err(String::as_str)),
+            sim.result(refresh)
+                .map(|r| r.as_ref().map_err(String::as_str)),
             Some(Err("missing_session")),
             "{}",
             sim.trace().join("\n")
@@ -275,7 +301,7 @@ fn a_cancelled_leader_does_not_strand_the_other_instances() {
     settle(&mut sim);
     let other = sim.start_token(1, 0, OTHER_API, 0);
     settle(&mut sim);
-    for _ in 0..400 {
+    for _ in 0..700 {
         if !sim.running(other) {
             break;
         }
@@ -325,4 +351,54 @@ fn a_seed_replays_exactly() {
         assert_eq!(trace(seed), trace(seed));
         assert_eq!(full(seed, &params), full(seed, &params));
     }
+}
+
+/// Finding F5 (seed 183 of the sweep after the merge of update-only saves): a refresh for API
+/// b with scope `read write` reads its answer, then its save waits; meanwhile a refresh for API
+/// b with the default scope obtains and saves a newer token. The first save then lands and
+/// drops the newer token set because its own scope covers it (`SessionUpdate::apply` checks
+/// freshness only against a set of the same scope): the session keeps the older token, which
+/// expires sooner.
+#[test]
+#[ignore = "finding F5: an update-only save drops a newer token set that its scope covers"]
+fn a_late_save_does_not_drop_a_newer_token_its_scope_covers() {
+    let mut sim = Sim::new(0, params(1, false, false), true);
+    let broad = sim.start_token(0, 0, EXPIRED_API, 2);
+    drive_until(&mut sim, broad, |s| s.saves_begun() == 1);
+    sim.advance_clock(5);
+    let narrow = sim.start_token(0, 0, EXPIRED_API, 0);
+    drive_until(&mut sim, narrow, |s| !s.running(narrow));
+    ok(&sim, narrow);
+    settle(&mut sim);
+    ok(&sim, broad);
+}
+
+/// Finding F6 (seed 473 of the sweep): two instances with the coordinator. Instance 0's save
+/// fails after its refresh rotated the token (`session_not_saved`); instance 0 keeps the
+/// rotation for the session's lifetime, but the coordinator publishes it to the other
+/// instances only for the grace window. An hour later the user's request lands on instance 1,
+/// which spends the replaced refresh token: reuse detected, family revoked.
+#[test]
+#[ignore = "finding F6: a rotation kept after a failed save is not kept for the other instances"]
+fn a_rotation_kept_after_a_failed_save_reaches_the_other_instances() {
+    let mut p = params(2, true, true);
+    p.store_faults.error = 1.0;
+    let mut sim = Sim::new(0, p, true);
+    // Every store call fails while the first request runs… except its load: start it with
+    // faults off, turn them on for the save.
+    sim.set_store_errors(0.0);
+    let first = sim.start_token(0, 0, EXPIRED_API, 0);
+    drive_until(&mut sim, first, |s| s.server_counts().0 == 1);
+    sim.set_store_errors(1.0);
+    settle(&mut sim);
+    assert_eq!(
+        sim.result(first)
+            .map(|r| r.as_ref().map_err(String::as_str)),
+        Some(Err("session_not_saved"))
+    );
+    sim.set_store_errors(0.0);
+    sim.advance_clock(3600);
+    let later = sim.start_token(1, 0, OTHER_API, 0);
+    settle(&mut sim);
+    ok(&sim, later);
 }

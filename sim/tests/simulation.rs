@@ -24,6 +24,7 @@ fn add(totals: &mut auth0_sim::Stats, s: &auth0_sim::Stats) {
     totals.refreshes += s.refreshes;
     totals.excused_revocations += s.excused_revocations;
     totals.faults += s.faults;
+    totals.not_saved += s.not_saved;
 }
 
 #[test]
@@ -46,9 +47,11 @@ fn seeds() {
                         match auth0_sim::run(seed, false) {
                             Ok(s) => add(&mut totals, &s),
                             Err(f) => {
-                                let entry = failing
-                                    .entry(f.violation.invariant)
-                                    .or_insert((0, seed, f.violation.what.clone()));
+                                let entry = failing.entry(f.violation.invariant).or_insert((
+                                    0,
+                                    seed,
+                                    f.violation.what.clone(),
+                                ));
                                 entry.0 += 1;
                                 if seed < entry.1 {
                                     (entry.1, entry.2) = (seed, f.violation.what.clone());
@@ -78,7 +81,7 @@ fn seeds() {
         }
     }
     println!(
-        "simulation: {seeds} seeds ({threads} threads) in {:.1?}: {} steps, {} requests ({} errors, {} cancelled), {} refreshes, {} faults, {} families revoked after an injected lost answer",
+        "simulation: {seeds} seeds ({threads} threads) in {:.1?}: {} steps, {} requests ({} errors, {} cancelled), {} refreshes, {} faults, {} families revoked after an injected fault lost a rotated refresh token",
         started.elapsed(),
         totals.steps,
         totals.requests,
