@@ -174,7 +174,8 @@ impl Params {
             clock_jumps: rng.random_bool(0.7),
             logouts: rng.random_bool(0.7),
             memory_store: rng.random_bool(0.5),
-            atomic_update: true,
+            // `SIM_DEFAULT_UPDATE=1`: the model store uses the trait's default update.
+            atomic_update: std::env::var("SIM_DEFAULT_UPDATE").map_or(true, |v| v != "1"),
             avoid_known,
         }
     }
