@@ -123,6 +123,10 @@ pub struct Params {
     /// Whether the sessions live in the SDK's own `MemoryStateStore` (its real logic, shared
     /// by every instance as a Redis would be) instead of the plain model map.
     pub memory_store: bool,
+    /// Whether the sessions live in the SDK's encrypted `CookieStateStore` (stateless: each
+    /// in its browser's cookie jar; a revocation list shared by the instances). Overrides
+    /// `memory_store`. Lost writes are not injected (a lost response is a cancellation).
+    pub cookie_store: bool,
     /// Whether the model store applies update-only saves atomically (as the memory and Redis
     /// stores do); otherwise it uses the trait's default read-apply-write.
     pub atomic_update: bool,
@@ -141,6 +145,7 @@ pub const KNOWN_FINDINGS: &[&str] = &[
     "F4: a request that follows more than four rotations of its session's refresh token (others refreshing other APIs before it) fails with unexpected_input. Avoided: at most five token requests per session",
     "F5: an update-only save drops a newer token set that its (broader) scope covers, keeping its own older token. Avoided: I3 accepts any token set whose scope covers the request's",
     "F6: a rotation kept in the process after a failed save is published to the other instances only for the grace window; another instance later replays the old token. Avoided: with several instances, no jump past the grace window after a failed save",
+    "F7: cookie sessions: concurrent requests of one browser each answer with their own Set-Cookie; the last response wins and may carry a replaced refresh token; past the grace window the next request replays it (family revoked). Avoided: with the cookie store, no jump past the grace window once two token requests of one session overlapped",
 ];
 
 impl Params {
@@ -174,6 +179,7 @@ impl Params {
             clock_jumps: rng.random_bool(0.7),
             logouts: rng.random_bool(0.7),
             memory_store: rng.random_bool(0.5),
+            cookie_store: rng.random_bool(0.3),
             // `SIM_DEFAULT_UPDATE=1`: the model store uses the trait's default update.
             atomic_update: std::env::var("SIM_DEFAULT_UPDATE").map_or(true, |v| v != "1"),
             avoid_known,
@@ -245,6 +251,8 @@ pub struct Stats {
     pub faults: u64,
     /// Requests that obtained a token but could not save it (`session_not_saved`).
     pub not_saved: usize,
+    /// Token requests started while another of the same session was running.
+    pub overlapped: usize,
 }
 
 /// A completed request.
@@ -253,6 +261,8 @@ struct Done {
     result: Result<String, String>,
     /// The error's message, for the trace.
     message: Option<String>,
+    /// The response's `Set-Cookie` values (cookie store), for the browser.
+    set_cookies: Vec<http::HeaderValue>,
 }
 
 /// A request of the workload.
@@ -267,6 +277,8 @@ struct Request {
     task: u64,
     /// Faults that had touched its session when it started.
     faults_at_start: u32,
+    /// Whether its session had been deleted (logout, back-channel logout) when it started.
+    ended_before_start: bool,
 }
 
 type Client = ServerClient<ModelStore, NoTransactions, SimHttp>;
@@ -308,7 +320,30 @@ impl Sim {
         let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1);
         let now = Arc::new(AtomicU64::new(keys::T0));
         let world = Arc::new(Mutex::new(World::new(params.rotation, params.expires_in)));
-        let sessions = if params.memory_store {
+        let mut params = params;
+        if params.cookie_store {
+            params.store_faults.lost_write = 0.0;
+        }
+        let config = Config::builder(ORIGIN, world::CLIENT_ID)
+            .client_secret(world::CLIENT_SECRET)
+            .secret("the-simulation-secret-of-32-bytes-or-more")
+            .redirect_uri("https://app.sim.example/callback")
+            .audience(AUDIENCES[0])
+            .build()
+            .expect("the simulation's configuration is valid");
+        let sessions = if params.cookie_store {
+            let clock_now = now.clone();
+            Sessions::Cookie {
+                store: Arc::new(
+                    auth0_server::store::CookieStateStore::builder(&config)
+                        .clock(Clock::from_fn(move || clock_now.load(Ordering::SeqCst)))
+                        .revocations(store::SharedRevocations::default())
+                        .build()
+                        .expect("the cookie store builds"),
+                ),
+                jars: BTreeMap::new(),
+            }
+        } else if params.memory_store {
             let clock_now = now.clone();
             Sessions::Memory {
                 store: Arc::new(
@@ -328,13 +363,6 @@ impl Sim {
             .coordinator
             .then(|| ModelCoordinator::new(now.clone(), GRACE, 300, 600));
         let exec = Executor::default();
-        let config = Config::builder(ORIGIN, world::CLIENT_ID)
-            .client_secret(world::CLIENT_SECRET)
-            .secret("the-simulation-secret-of-32-bytes-or-more")
-            .redirect_uri("https://app.sim.example/callback")
-            .audience(AUDIENCES[0])
-            .build()
-            .expect("the simulation's configuration is valid");
         let clients = (0..params.instances)
             .map(|instance| {
                 let clock_now = now.clone();
@@ -469,6 +497,7 @@ impl Sim {
                 started_at: 0,
                 task: 0,
                 faults_at_start: 0,
+                ended_before_start: false,
             });
         }
         self.run_until_quiet(false)?;
@@ -683,7 +712,8 @@ impl Sim {
         let avoid = self.params.avoid_known;
         let f1_f2 = self.stats.cancelled > 0;
         let f6 = self.params.instances > 1 && self.stats.not_saved > 0;
-        self.params.clock_jumps && !(avoid && (f1_f2 || f6))
+        let f7 = self.params.cookie_store && self.stats.overlapped > 0;
+        self.params.clock_jumps && !(avoid && (f1_f2 || f6 || f7))
     }
 
     fn advance(&mut self, seconds: u64) {
@@ -731,16 +761,25 @@ impl Sim {
             started_at: 0,
             task: 0,
             faults_at_start: 0,
+            ended_before_start: false,
         }
     }
 
     fn start(&mut self, mut request: Request) -> usize {
         request.started_at = self.now.load(Ordering::SeqCst);
-        request.faults_at_start = lock(&self.store.state)
-            .faulted
-            .get(&request.session)
-            .copied()
-            .unwrap_or(0);
+        {
+            let s = lock(&self.store.state);
+            request.faults_at_start = s.faulted.get(&request.session).copied().unwrap_or(0);
+            request.ended_before_start = s.deleted.contains(&request.session);
+        }
+        if matches!(request.kind, Kind::Token { .. })
+            && self.exec.requests().iter().any(|&(_, r)| {
+                self.requests[r].session == request.session
+                    && matches!(self.requests[r].kind, Kind::Token { .. })
+            })
+        {
+            self.stats.overlapped += 1;
+        }
         let id = self.requests.len();
         self.stats.requests += 1;
         let client = self.clients[request.instance].clone();
@@ -753,9 +792,20 @@ impl Sim {
                 self.logout_tokens_used,
             )
         });
+        let cookies = {
+            let mut s = lock(&self.store.state);
+            match (s.sessions.jar(request.session), request.kind) {
+                (_, Kind::Backchannel) if self.params.cookie_store => {
+                    Some(auth0_server::store::CookieOptions::new())
+                }
+                (Some(jar), _) => Some(store::request_cookies(jar)),
+                (None, _) => None,
+            }
+        };
         let future = async move {
             let mut options = SimOptions {
                 session: Some(request.session),
+                cookies,
             };
             let result = match request.kind {
                 Kind::Token { audience, scope } => {
@@ -788,10 +838,15 @@ impl Sim {
                 }
             };
             let message = result.as_ref().err().map(ToString::to_string);
+            let set_cookies = options
+                .cookies
+                .map(|c| c.set_cookie_headers().to_vec())
+                .unwrap_or_default();
             lock(&done).push(Done {
                 request: id,
                 result: result.map_err(|e| e.code().to_string()),
                 message,
+                set_cookies,
             });
         };
         let task = self.exec.spawn(TaskKind::Request { id }, Box::pin(future));
@@ -822,6 +877,7 @@ impl Sim {
             started_at: 0,
             task: 0,
             faults_at_start: 0,
+            ended_before_start: false,
         })
     }
 
@@ -963,6 +1019,24 @@ impl Sim {
             );
             self.log(|| line);
             self.results.insert(d.request, d.result.clone());
+            // The response reaches the browser: its Set-Cookie values update the jar.
+            if !d.set_cookies.is_empty() && !matches!(request.kind, Kind::Backchannel) {
+                if let Some(jar) = lock(&self.store.state).sessions.jar(request.session) {
+                    store::apply_set_cookies(jar, &d.set_cookies);
+                }
+            }
+            // I2: a request that starts after its session ended is never served a token.
+            if let (Kind::Token { .. }, Ok(token), true) =
+                (request.kind, &d.result, request.ended_before_start)
+            {
+                return Err(Violation {
+                    invariant: "I2",
+                    what: format!(
+                        "request {} started after session {} had ended, and was served {token}",
+                        d.request, request.session
+                    ),
+                });
+            }
             match (request.kind, d.result) {
                 (Kind::Token { audience, scope }, Ok(token)) => {
                     let Some(issued) = lock(&self.world).auth.issued.get(&token).cloned() else {
@@ -1041,6 +1115,10 @@ impl Sim {
         // I3: what a request was served stays stored (or is superseded by a token for the same
         // audience and a covering scope that lives at least as long) while no fault touched
         // the session.
+        if self.params.cookie_store {
+            // Not promised for cookie sessions (the browser keeps the last response's cookie).
+            return Ok(());
+        }
         let s = lock(&self.store.state);
         let mut stale = Vec::new();
         for (&(session, audience, scope), &(serial, faults)) in &self.expected {

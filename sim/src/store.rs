@@ -9,9 +9,13 @@
 use crate::exec::YieldNow;
 use crate::world::{Violation, World, lock};
 use auth0_server::protocol::effect::LogoutTokenClaims;
+use auth0_server::protocol::session::revocation::Revocation;
 use auth0_server::protocol::session::{Merged, SessionUpdate, StateData, Updated};
+use auth0_server::protocol::time::UnixTime;
 use auth0_server::protocol::transaction::TransactionData;
+use auth0_server::store::CookieStateStore;
 use auth0_server::store::memory::MemoryStateStore;
+use auth0_server::store::revocation::{MemoryRevocations, RevocationList};
 use auth0_server::store::{
     AsyncStateStore, AsyncTransactionStore, CookieOptions, StateStore, StoreError,
 };
@@ -20,11 +24,28 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-/// The store options of a simulated request: which session (the browser's cookie names it).
-#[derive(Clone, Copy, Debug, Default)]
+/// The store options of a simulated request: which session (the browser's cookie names it),
+/// and, with the encrypted cookie store, the request's cookies and the `Set-Cookie` values
+/// of its response.
+#[derive(Clone, Debug, Default)]
 pub struct SimOptions {
     /// The session, if the request carries one.
     pub session: Option<u32>,
+    /// The request's cookies (cookie store only).
+    pub cookies: Option<CookieOptions>,
+}
+
+/// A revocation list shared by every instance (what the Redis list is to the cookie store).
+#[derive(Clone, Default)]
+pub struct SharedRevocations(pub Arc<MemoryRevocations>);
+
+impl RevocationList for SharedRevocations {
+    fn revoke(&self, revocation: &Revocation, now: UnixTime) -> Result<(), StoreError> {
+        self.0.revoke(revocation, now)
+    }
+    fn lookup(&self, keys: &[String], now: UnixTime) -> Result<Vec<Option<UnixTime>>, StoreError> {
+        self.0.lookup(keys, now)
+    }
 }
 
 /// Fault rates of the model store (per operation).
@@ -48,6 +69,47 @@ pub enum Sessions {
         /// Session number → session id.
         ids: BTreeMap<u32, String>,
     },
+    /// The SDK's encrypted `CookieStateStore`: each session lives in its browser's cookie
+    /// jar, which the simulation updates from the `Set-Cookie` values of every response that
+    /// reaches the browser (a cancelled request's never does).
+    Cookie {
+        /// The store (the codec, the revocation list).
+        store: Arc<CookieStateStore>,
+        /// Session number → the browser's cookies.
+        jars: BTreeMap<u32, BTreeMap<String, String>>,
+    },
+}
+
+/// Cookie options carrying a browser jar's cookies.
+pub fn request_cookies(jar: &BTreeMap<String, String>) -> CookieOptions {
+    let header = jar
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_str(&header) {
+        if !header.is_empty() {
+            headers.insert(http::header::COOKIE, value);
+        }
+    }
+    CookieOptions::from_request_headers(&headers)
+}
+
+/// Applies a response's `Set-Cookie` values to a browser jar.
+pub fn apply_set_cookies(jar: &mut BTreeMap<String, String>, set_cookies: &[http::HeaderValue]) {
+    for value in set_cookies {
+        let Ok(value) = value.to_str() else { continue };
+        let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+        let Some((name, cookie)) = pair.split_once('=') else {
+            continue;
+        };
+        if attributes.contains("Max-Age=0") {
+            jar.remove(name.trim());
+        } else {
+            jar.insert(name.trim().to_owned(), cookie.trim().to_owned());
+        }
+    }
 }
 
 impl Sessions {
@@ -65,6 +127,10 @@ impl Sessions {
     pub fn get(&self, session: u32) -> Option<StateData> {
         match self {
             Sessions::Model(map) => map.get(&session).cloned(),
+            Sessions::Cookie { store, jars } => {
+                let mut cookies = request_cookies(jars.get(&session)?);
+                StateStore::get(&**store, &mut cookies).ok().flatten()
+            }
             Sessions::Memory { store, ids } => {
                 let id = ids.get(&session)?;
                 StateStore::get(&**store, &mut Self::cookies(store, Some(id)))
@@ -78,6 +144,14 @@ impl Sessions {
     pub fn put(&mut self, session: u32, state: &StateData) -> Result<bool, StoreError> {
         match self {
             Sessions::Model(map) => Ok(map.insert(session, state.clone()).is_none()),
+            Sessions::Cookie { store, jars } => {
+                let jar = jars.entry(session).or_default();
+                let created = jar.is_empty();
+                let mut cookies = request_cookies(jar);
+                StateStore::set(&**store, state, &mut cookies)?;
+                apply_set_cookies(jar, cookies.set_cookie_headers());
+                Ok(created)
+            }
             Sessions::Memory { store, ids } => {
                 let mut cookies = Self::cookies(store, ids.get(&session));
                 StateStore::set(&**store, state, &mut cookies)?;
@@ -95,6 +169,9 @@ impl Sessions {
     /// Applies an update-only save atomically (under the caller's lock of the state).
     pub fn update(&mut self, session: u32, update: &SessionUpdate) -> Result<Updated, StoreError> {
         match self {
+            Sessions::Cookie { .. } => {
+                Err(StoreError::new("cookie sessions update in the request"))
+            }
             Sessions::Model(map) => {
                 let Some(current) = map.get(&session).cloned() else {
                     return Ok(Updated::Gone);
@@ -120,6 +197,7 @@ impl Sessions {
     pub fn remove(&mut self, session: u32) -> bool {
         match self {
             Sessions::Model(map) => map.remove(&session).is_some(),
+            Sessions::Cookie { jars, .. } => jars.remove(&session).is_some(),
             Sessions::Memory { .. } => {
                 let existed = self.get(session).is_some();
                 if let Sessions::Memory { store, ids } = self {
@@ -140,6 +218,27 @@ impl Sessions {
                 .copied()
                 .filter(|&s| self.get(s).is_some())
                 .collect(),
+            Sessions::Cookie { jars, .. } => jars
+                .keys()
+                .copied()
+                .filter(|&s| self.get(s).is_some())
+                .collect(),
+        }
+    }
+
+    /// The encrypted cookie store, when the sessions live in cookies.
+    pub fn cookie_store(&self) -> Option<Arc<CookieStateStore>> {
+        match self {
+            Sessions::Cookie { store, .. } => Some(store.clone()),
+            _ => None,
+        }
+    }
+
+    /// A browser's cookies (cookie store only).
+    pub fn jar(&mut self, session: u32) -> Option<&mut BTreeMap<String, String>> {
+        match self {
+            Sessions::Cookie { jars, .. } => Some(jars.entry(session).or_default()),
+            _ => None,
         }
     }
 
@@ -155,6 +254,8 @@ impl Sessions {
                 let _ =
                     StateStore::delete_by_logout_token(&**store, claims, &mut CookieOptions::new());
             }
+            // Cookie sessions end in the request (the store records a revocation).
+            Sessions::Cookie { .. } => {}
         }
         let after = self.live();
         before.into_iter().filter(|s| !after.contains(s)).collect()
@@ -223,6 +324,11 @@ impl ModelStore {
         }
     }
 
+    /// The encrypted cookie store, when the sessions live in cookies.
+    fn cookie_store(&self) -> Option<Arc<CookieStateStore>> {
+        lock(&self.state).sessions.cookie_store()
+    }
+
     /// Whether to fail this operation on session `id`, and whether to yield after it.
     fn roll(&self, id: Option<u32>, rate: f64) -> (bool, bool) {
         let mut s = lock(&self.state);
@@ -248,6 +354,12 @@ impl AsyncStateStore for ModelStore {
         if fail {
             return Err(StoreError::new("injected: load failed"));
         }
+        if let Some(cookie) = self.cookie_store() {
+            return StateStore::get(
+                &*cookie,
+                options.cookies.get_or_insert_with(CookieOptions::new),
+            );
+        }
         Ok(lock(&self.state).sessions.get(id))
     }
 
@@ -261,6 +373,14 @@ impl AsyncStateStore for ModelStore {
         let (fail, yield_after) = self.roll(Some(id), faults.error);
         if fail {
             return Err(StoreError::new("injected: save failed"));
+        }
+        if let Some(cookie) = self.cookie_store() {
+            lock(&self.state).saves += 1;
+            return StateStore::set(
+                &*cookie,
+                state,
+                options.cookies.get_or_insert_with(CookieOptions::new),
+            );
         }
         let (lost, _) = self.roll(Some(id), faults.lost_write);
         let mut lost_token = None;
@@ -324,6 +444,14 @@ impl AsyncStateStore for ModelStore {
         if fail {
             return Err(StoreError::new("injected: update failed"));
         }
+        if let Some(cookie) = self.cookie_store() {
+            lock(&self.state).saves += 1;
+            return StateStore::update(
+                &*cookie,
+                update,
+                options.cookies.get_or_insert_with(CookieOptions::new),
+            );
+        }
         let (lost, _) = self.roll(Some(id), faults.lost_write);
         let mut lost_token = None;
         let updated = {
@@ -376,6 +504,14 @@ impl AsyncStateStore for ModelStore {
         if fail {
             return Err(StoreError::new("injected: delete failed"));
         }
+        if let Some(cookie) = self.cookie_store() {
+            StateStore::delete(
+                &*cookie,
+                options.cookies.get_or_insert_with(CookieOptions::new),
+            )?;
+            lock(&self.state).deleted.insert(id);
+            return Ok(());
+        }
         {
             let mut s = lock(&self.state);
             if s.sessions.remove(id) {
@@ -391,10 +527,21 @@ impl AsyncStateStore for ModelStore {
     async fn delete_by_logout_token(
         &self,
         claims: &LogoutTokenClaims,
-        _options: &mut SimOptions,
+        options: &mut SimOptions,
     ) -> Result<(), StoreError> {
         YieldNow::new().await;
-        if claims.sid.is_none() {
+        let Some(sid) = &claims.sid else {
+            return Ok(());
+        };
+        if let Some(cookie) = self.cookie_store() {
+            StateStore::delete_by_logout_token(
+                &*cookie,
+                claims,
+                options.cookies.get_or_insert_with(CookieOptions::new),
+            )?;
+            if let Some(id) = sid.strip_prefix("sid-").and_then(|n| n.parse().ok()) {
+                lock(&self.state).deleted.insert(id);
+            }
             return Ok(());
         }
         let mut s = lock(&self.state);

@@ -25,6 +25,7 @@ fn add(totals: &mut auth0_sim::Stats, s: &auth0_sim::Stats) {
     totals.excused_revocations += s.excused_revocations;
     totals.faults += s.faults;
     totals.not_saved += s.not_saved;
+    totals.overlapped += s.overlapped;
 }
 
 #[test]
