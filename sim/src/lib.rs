@@ -1020,8 +1020,9 @@ impl Sim {
             self.log(|| line);
             self.results.insert(d.request, d.result.clone());
             // The response reaches the browser: its Set-Cookie values update the jar.
-            if !d.set_cookies.is_empty() && !matches!(request.kind, Kind::Backchannel) {
-                if let Some(jar) = lock(&self.store.state).sessions.jar(request.session) {
+            if !matches!(request.kind, Kind::Backchannel) {
+                let mut s = lock(&self.store.state);
+                if let Some(jar) = s.sessions.jar(request.session) {
                     store::apply_set_cookies(jar, &d.set_cookies);
                 }
             }

@@ -88,10 +88,11 @@ pub fn request_cookies(jar: &BTreeMap<String, String>) -> CookieOptions {
         .collect::<Vec<_>>()
         .join("; ");
     let mut headers = http::HeaderMap::new();
-    if let Ok(value) = http::HeaderValue::from_str(&header) {
-        if !header.is_empty() {
+    match http::HeaderValue::from_str(&header) {
+        Ok(value) if !header.is_empty() => {
             headers.insert(http::header::COOKIE, value);
         }
+        _ => {}
     }
     CookieOptions::from_request_headers(&headers)
 }
