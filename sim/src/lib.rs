@@ -89,7 +89,23 @@ pub enum Kind {
     },
     /// `handle_backchannel_logout` with a logout token naming the session's `sid`.
     Backchannel,
+    /// `get_access_token_for_connection(CONNECTIONS[connection])`: the token exchange, which
+    /// spends the refresh token too (its lane).
+    Connection {
+        /// Index into [`CONNECTIONS`].
+        connection: usize,
+    },
 }
+
+impl Kind {
+    /// Whether the request may spend the session's refresh token.
+    pub fn spends_refresh_token(&self) -> bool {
+        matches!(self, Kind::Token { .. } | Kind::Connection { .. })
+    }
+}
+
+/// The federated connections the workload asks tokens for.
+pub const CONNECTIONS: [&str; 2] = ["google-oauth2", "github"];
 
 /// The shape of one run, drawn from its seed.
 #[derive(Clone, Debug)]
@@ -142,7 +158,7 @@ pub const KNOWN_FINDINGS: &[&str] = &[
     "F1: a refresh whose caller was cancelled after the server rotated the token is kept only for the grace window; the next request after it replays the old refresh token (family revoked). Avoided: after a cancellation the clock no longer jumps past the grace window",
     "F2: without a spawn hook, a flight continued long after its answer arrived serves an access token that expired at the server. Avoided as F1",
     "F3: several instances with the coordinator and no spawn hook: a cancelled leader's lock is never released and its rotated answer never read; other instances fail, then replay the old token. Avoided: several instances always have a spawn hook",
-    "F4: a request that follows more than four rotations of its session's refresh token (others refreshing other APIs before it) fails with unexpected_input. Avoided: at most five token requests per session",
+    "F4: a request that follows more than four rotations of its session's refresh token (others refreshing other APIs before it) fails with unexpected_input. Avoided: at most five requests that spend the refresh token (tokens, connection exchanges) per session",
     "F5: an update-only save drops a newer token set that its (broader) scope covers, keeping its own older token. Avoided: I3 accepts any token set whose scope covers the request's",
     "F6: a rotation kept in the process after a failed save is published to the other instances only for the grace window; another instance later replays the old token. Avoided: with several instances, no jump past the grace window after a failed save",
     "F7: cookie sessions: concurrent requests of one browser each answer with their own Set-Cookie; the last response wins and may carry a replaced refresh token; past the grace window the next request replays it (family revoked). Avoided: with the cookie store, no jump past the grace window once two token requests of one session overlapped",
@@ -732,7 +748,7 @@ impl Sim {
         let tokens_of = |sim: &Sim, s: u32| {
             sim.requests
                 .iter()
-                .filter(|r| r.session == s && matches!(r.kind, Kind::Token { .. }))
+                .filter(|r| r.session == s && r.kind.spends_refresh_token())
                 .count()
         };
         let mut budget_spent = false;
@@ -748,6 +764,10 @@ impl Sim {
             }
         } else if self.params.logouts && roll < 12 {
             Kind::Backchannel
+        } else if roll >= 90 {
+            Kind::Connection {
+                connection: self.rng.random_range(0..CONNECTIONS.len()),
+            }
         } else {
             Kind::Token {
                 audience: self.rng.random_range(0..3),
@@ -772,10 +792,10 @@ impl Sim {
             request.faults_at_start = s.faulted.get(&request.session).copied().unwrap_or(0);
             request.ended_before_start = s.deleted.contains(&request.session);
         }
-        if matches!(request.kind, Kind::Token { .. })
+        if request.kind.spends_refresh_token()
             && self.exec.requests().iter().any(|&(_, r)| {
                 self.requests[r].session == request.session
-                    && matches!(self.requests[r].kind, Kind::Token { .. })
+                    && self.requests[r].kind.spends_refresh_token()
             })
         {
             self.stats.overlapped += 1;
@@ -826,6 +846,13 @@ impl Sim {
                         .await
                         .map(|_| String::new())
                 }
+                Kind::Connection { connection } => client
+                    .get_access_token_for_connection(
+                        auth0_server::ConnectionTokenRequest::new(CONNECTIONS[connection]),
+                        &mut options,
+                    )
+                    .await
+                    .map(|t| t.access_token.expose().to_owned()),
                 Kind::Backchannel => {
                     options.session = None;
                     client
@@ -1089,6 +1116,38 @@ impl Sim {
                         if issued.serial >= entry.0 {
                             *entry = (issued.serial, faults);
                         }
+                    }
+                }
+                (Kind::Connection { connection }, Ok(token)) => {
+                    let Some(issued) = lock(&self.world).auth.issued.get(&token).cloned() else {
+                        return Err(Violation {
+                            invariant: "correctness",
+                            what: format!(
+                                "request {} got a connection token the server never issued",
+                                d.request
+                            ),
+                        });
+                    };
+                    if request.started_at >= issued.expires_at {
+                        return Err(Violation {
+                            invariant: "I7",
+                            what: format!(
+                                "request {} was served connection token {token}, which had expired at the server {}s before the request started",
+                                d.request,
+                                request.started_at - issued.expires_at
+                            ),
+                        });
+                    }
+                    if issued.audience != format!("connection:{}", CONNECTIONS[connection])
+                        || issued.family != request.session as usize
+                    {
+                        return Err(Violation {
+                            invariant: "correctness",
+                            what: format!(
+                                "request {} ({:?}, session {}) was served {token} of {:?}",
+                                d.request, request.kind, request.session, issued
+                            ),
+                        });
                     }
                 }
                 (_, Ok(_)) => {}

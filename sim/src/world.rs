@@ -20,6 +20,9 @@ pub const ORIGIN: &str = "https://tenant.sim.example";
 pub const CLIENT_ID: &str = "sim-client";
 /// The application's client secret.
 pub const CLIENT_SECRET: &str = "sim-client-secret";
+/// The federated connection token exchange grant.
+const FEDERATED_GRANT: &str =
+    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token";
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -232,10 +235,18 @@ impl AuthServer {
             rotated_to: None,
             family,
         };
-        if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+        // The federated connection exchange spends the refresh token as its subject token
+        // (reuse detection applies), without rotating it.
+        let exchange = form.get("grant_type").map(String::as_str) == Some(FEDERATED_GRANT);
+        if !exchange && form.get("grant_type").map(String::as_str) != Some("refresh_token") {
             return refused(None);
         }
-        let Some(spent) = form.get("refresh_token") else {
+        let spent = if exchange {
+            form.get("subject_token")
+        } else {
+            form.get("refresh_token")
+        };
+        let Some(spent) = spent else {
             return refused(None);
         };
         let Some(token) = self.refresh_tokens.get(spent) else {
@@ -268,6 +279,23 @@ impl AuthServer {
             return refused(Some(family));
         }
         self.refreshes += 1;
+        if exchange {
+            let connection = form.get("connection").cloned().unwrap_or_default();
+            let issued = self.issue(family, &format!("connection:{connection}"), "", now);
+            return Answer {
+                response: json(
+                    200,
+                    &serde_json::json!({
+                        "access_token": format!("at{}", issued.serial),
+                        "token_type": "Bearer",
+                        "expires_in": self.expires_in,
+                        "issued_token_type": "http://auth0.com/oauth/token-type/federated-connection-access-token",
+                    }),
+                ),
+                rotated_to: None,
+                family: Some(family),
+            };
+        }
         let audience = form
             .get("audience")
             .cloned()
