@@ -10,11 +10,14 @@
 //! * an HTTP client whose answers come from a model authorization server ([`world`]):
 //!   discovery, JWKS, MRRT, refresh-token rotation with reuse detection that revokes the whole
 //!   family, revocation; answers are delayed, lost (timeouts) or 5xx as the seed decides,
-//! * a model shared session store ([`store`]) with failures and lost writes,
+//! * the sessions in a model shared store ([`store`]), in the SDK's own `MemoryStateStore`,
+//!   or in its encrypted `CookieStateStore` (each session in its browser's cookie jar, a
+//!   revocation list shared by the instances), with failures, lost writes and await points,
 //! * optionally a model cross-instance coordinator ([`coord`]) with expiring locks, and a
 //!   spawn hook onto the simulation's executor,
 //! * a workload of concurrent requests ([`Kind`]): access tokens for several audiences and
-//!   scopes, logouts and back-channel logouts at random points, clock jumps past expiry and
+//!   scopes, federated connection tokens, logouts and back-channel logouts at random points,
+//!   clock jumps past expiry and
 //!   past the grace window, and cancellation — a request's future dropped at whatever await
 //!   point it stands (before its refresh is sent, while it is in flight, after the answer and
 //!   before the save).
@@ -25,6 +28,10 @@
 //! plus "a request never hangs" and, in runs without faults, "a request never fails".
 //! Then a fault-free final phase asks every live session for a fresh token (after a jump past
 //! the grace window in half the runs): the user must still be logged in (I4).
+//!
+//! The [`Sim`] scenario API (`start_token`, `poll_request`, `cancel_request`,
+//! `progress_wire`, `settle`, `advance_clock`, `result`) scripts a run by hand: the named
+//! tests in `tests/scenarios.rs` use it. Findings not fixed yet: [`KNOWN_FINDINGS`].
 
 pub mod coord;
 pub mod exec;
