@@ -21,7 +21,9 @@ pub use crate::session::{store_token_set, token_set};
 use crate::time::UnixTime;
 pub use crate::time::is_expired;
 pub use crate::token_endpoint::refresh_token_hash;
-use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
+use crate::token_endpoint::{
+    ResponseError, TokenResponse, form_post, parse_token_response, revocation_request,
+};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -365,7 +367,11 @@ enum State {
     Saving {
         result: Result<AccessToken, AccessTokenError>,
         update: Box<SessionUpdate>,
+        metadata: Arc<Metadata>,
     },
+    /// The session ended while the refresh was in flight: revoking the refresh token it
+    /// obtained (best effort), then failing with `missing_session`.
+    RevokingOrphan,
     KeepingRotation {
         error: AccessTokenError,
     },
@@ -538,6 +544,7 @@ impl Operation for GetAccessToken {
                     base,
                     mut session,
                     spent,
+                    metadata,
                     ..
                 },
                 Input::Http(response),
@@ -559,15 +566,36 @@ impl Operation for GetAccessToken {
                         self.state = State::Saving {
                             result,
                             update: update.clone(),
+                            metadata,
                         };
                         Step::Effect(Effect::UpdateSession(update))
                     }
                 }
             }
-            (State::Saving { result, update }, Input::Updated(outcome)) => {
+            (
+                State::Saving {
+                    result,
+                    update,
+                    metadata,
+                },
+                Input::Updated(outcome),
+            ) => {
                 match after_update(&update, outcome) {
                     UpdateNext::Saved => self.finish(result),
-                    UpdateNext::Gone => self.finish(Err(AccessTokenError::MissingSession)),
+                    UpdateNext::Gone => {
+                        // The user logged out meanwhile: the refresh token this refresh obtained
+                        // belongs to no session; revoke it rather than leave it live.
+                        let revoke = update
+                            .rotation()
+                            .and_then(|(rt, _)| revocation_request(&self.config, &metadata, rt));
+                        match revoke {
+                            Some(request) => {
+                                self.state = State::RevokingOrphan;
+                                Step::Effect(Effect::Http(Box::new(request)))
+                            }
+                            None => self.finish(Err(AccessTokenError::MissingSession)),
+                        }
+                    }
                     UpdateNext::Failed {
                         keep,
                         refresh_token_kept,
@@ -588,6 +616,9 @@ impl Operation for GetAccessToken {
                 }
             }
             (State::KeepingRotation { error }, Input::Done) => self.finish(Err(error)),
+            (State::RevokingOrphan, Input::Http(_)) => {
+                self.finish(Err(AccessTokenError::MissingSession))
+            }
             (state, _) => self.finish(Err(UnexpectedInput {
                 expected: state.expects(),
             }
@@ -605,6 +636,7 @@ impl State {
             State::Refreshing { .. } => "Http (refresh)",
             State::Saving { .. } => "Updated",
             State::KeepingRotation { .. } => "Done (KeepRotation)",
+            State::RevokingOrphan => "Http (revocation)",
             State::Finished => "nothing (the operation has finished)",
         }
     }

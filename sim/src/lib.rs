@@ -450,7 +450,11 @@ impl Sim {
                             sid: format!("sid-{session}"),
                             created_at: keys::T0,
                             last_active_at: Some(keys::T0),
+                            extra: Default::default(),
                         },
+                        // A key another SDK wrote (I9: it survives every rewrite).
+                        extra: std::iter::once(("domain".to_owned(), "tenant.sim.example".into()))
+                            .collect(),
                     },
                 );
                 assert!(matches!(created, Ok(true)), "the session is stored");
@@ -524,17 +528,28 @@ impl Sim {
             });
         }
         self.run_until_quiet(false)?;
-        // I4: the store holds the newest refresh token of every live, unrevoked family.
-        if self.params.rotation {
+        // I4: the store holds the newest refresh token of every live, unrevoked family; I9.
+        {
             let w = lock(&self.world);
             let s = lock(&self.store.state);
             for session in s.sessions.live() {
                 let Some(state) = s.sessions.get(session) else {
                     continue;
                 };
+                // I9: the key another SDK wrote survived every rewrite.
+                if !state.extra.contains_key("domain") {
+                    let what =
+                        format!("at the end, session {session} lost its unknown key `domain`");
+                    drop((w, s));
+                    return Err(self.fail(Violation {
+                        invariant: "I9",
+                        what,
+                    }));
+                }
                 let family = &w.auth.families[session as usize];
                 let stored = state.refresh_token.as_ref().map(|t| t.expose().to_owned());
-                if family.revoked.is_none()
+                if self.params.rotation
+                    && family.revoked.is_none()
                     && family.lost_by_fault == 0
                     && !s.lost_refresh_tokens.contains(&session)
                     && stored.as_deref() != Some(family.newest.as_str())

@@ -289,9 +289,9 @@ fn an_answer_read_long_after_it_arrived_is_not_served_as_fresh() {
 /// Finding F3 (seed 17 of the first sweep): two instances with the coordinator and no spawn
 /// hook. The leader on instance 0 is dropped after its refresh was sent; nobody on instance 0
 /// continues the flight, so its coordinator lock is never released and the rotated answer
-/// never read. Instance 1's requests for the same session wait for the lock and fail
-/// (`store_error`) until it expires; then instance 1 spends the old refresh token: reuse
-/// detected, family revoked.
+/// never read. Instance 1's request for the same session waits for the lock until it expires
+/// (or gives up with `store_error` when its wait timeout is shorter), then spends the old
+/// refresh token: reuse detected, family revoked.
 #[test]
 #[ignore = "finding F3: without a spawn hook, a cancelled leader's flight is never finished for the other instances"]
 fn a_cancelled_leader_does_not_strand_the_other_instances() {
