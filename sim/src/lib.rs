@@ -24,7 +24,8 @@
 //!
 //! Which task runs next, which answer arrives next, which fault strikes, is drawn from one
 //! ChaCha8 stream seeded by the seed ([`exec`] polls the task the simulation picks). After
-//! every step the invariants are checked ([`Sim::check`]): I1, I2, I3, I4 and I7 of issue 13,
+//! every step the invariants are checked ([`Sim::check`]): I1, I2, I3, I4 and I7 of issue 13
+//! (I5 and I9 at the end of a run),
 //! plus "a request never hangs" and, in runs without faults, "a request never fails".
 //! Then a fault-free final phase asks every live session for a fresh token (after a jump past
 //! the grace window in half the runs): the user must still be logged in (I4).
@@ -68,6 +69,8 @@ pub const AUDIENCES: [&str; 4] = [
 pub const SCOPES: [Option<&str>; 3] = [None, Some("read"), Some("read write")];
 /// The SDK's default scope (none is configured).
 const DEFAULT_SCOPE: &str = "openid profile email offline_access";
+/// The size of the large user claim of sessions near the cookie budget (I5).
+const LARGE_CLAIM: usize = 27_600;
 /// The rotation grace window (the SDK's default), seconds.
 pub const GRACE: u64 = 60;
 
@@ -150,6 +153,9 @@ pub struct Params {
     /// in its browser's cookie jar; a revocation list shared by the instances). Overrides
     /// `memory_store`. Lost writes are not injected (a lost response is a cancellation).
     pub cookie_store: bool,
+    /// Whether the cookie sessions are near the cookie budget (a large user claim): saves
+    /// must evict cached token sets, never the refresh token, the ID token or the user (I5).
+    pub large_sessions: bool,
     /// Whether the model store applies update-only saves atomically (as the memory and Redis
     /// stores do); otherwise it uses the trait's default read-apply-write.
     pub atomic_update: bool,
@@ -203,6 +209,7 @@ impl Params {
             logouts: rng.random_bool(0.7),
             memory_store: rng.random_bool(0.5),
             cookie_store: rng.random_bool(0.3),
+            large_sessions: rng.random_bool(0.08),
             // `SIM_DEFAULT_UPDATE=1`: the model store uses the trait's default update.
             atomic_update: std::env::var("SIM_DEFAULT_UPDATE").map_or(true, |v| v != "1"),
             avoid_known,
@@ -438,6 +445,10 @@ impl Sim {
                 let mut user = serde_json::Map::new();
                 user.insert("sub".into(), format!("user-{session}").into());
                 user.insert("iss".into(), format!("{ORIGIN}/").into());
+                if params.cookie_store && params.large_sessions {
+                    // Near the cookie budget: about three cached token sets fit beside it.
+                    user.insert("groups".into(), "g".repeat(LARGE_CLAIM).into());
+                }
                 let created = s.sessions.put(
                     session,
                     &StateData {
@@ -536,6 +547,22 @@ impl Sim {
                 let Some(state) = s.sessions.get(session) else {
                     continue;
                 };
+                // I5: eviction never takes the user (nor the refresh token: I4 below).
+                let groups = state
+                    .user
+                    .as_ref()
+                    .and_then(|u| u.get("groups"))
+                    .and_then(|g| g.as_str())
+                    .map_or(0, str::len);
+                let large = self.params.cookie_store && self.params.large_sessions;
+                if large && groups != LARGE_CLAIM {
+                    let what = format!("at the end, session {session} lost its user claims");
+                    drop((w, s));
+                    return Err(self.fail(Violation {
+                        invariant: "I5",
+                        what,
+                    }));
+                }
                 // I9: the key another SDK wrote survived every rewrite.
                 if !state.extra.contains_key("domain") {
                     let what =
@@ -1038,6 +1065,11 @@ impl Sim {
     /// Scenario API: sets the rate of injected store errors from now on.
     pub fn set_store_errors(&mut self, rate: f64) {
         lock(&self.store.state).faults.error = rate;
+    }
+
+    /// Scenario API: the session as its store (or its browser's cookies) holds it now.
+    pub fn session(&self, session: u32) -> Option<StateData> {
+        lock(&self.store.state).sessions.get(session)
     }
 
     /// Scenario API: the trace so far (empty unless traced).

@@ -25,6 +25,7 @@ fn params(instances: usize, coordinator: bool, spawn_hook: bool) -> Params {
         logouts: false,
         memory_store: false,
         cookie_store: false,
+        large_sessions: false,
         atomic_update: true,
         avoid_known: false,
     }
@@ -461,4 +462,78 @@ fn a_cookie_written_back_by_a_refresh_in_flight_does_not_outlive_logout() {
             sim.trace().join("\n")
         );
     }
+}
+
+/// Runs the I5 workload (one API and scope after another) on one cookie session; returns the
+/// session at the end and the last token served.
+fn one_api_after_another(large: bool) -> (auth0_server::protocol::session::StateData, String) {
+    let mut p = params(1, false, false);
+    p.cookie_store = true;
+    p.large_sessions = large;
+    let mut sim = Sim::new(0, p, true);
+    let mut last = String::new();
+    // Four APIs and two connections: six cached tokens, none superseding another.
+    for connection in [0, 1] {
+        let r = sim.start_request(0, 0, auth0_sim::Kind::Connection { connection });
+        settle(&mut sim);
+        ok(&sim, r);
+    }
+    for api in [1, 2, 3] {
+        let r = sim.start_token(0, 0, api, 0);
+        settle(&mut sim);
+        ok(&sim, r);
+        last = sim
+            .result(r)
+            .cloned()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+    }
+    (
+        sim.session(0).expect("the session is still in its cookies"),
+        last,
+    )
+}
+
+/// I5 in the simulation: a cookie session near the cookie budget (a large user claim) asks
+/// for tokens for one API and scope after another. Every save fits by evicting cached token
+/// sets (fewer are kept than without the large claim), never the refresh token (the newest
+/// one is stored) nor the user.
+#[test]
+fn cookie_sessions_near_the_budget_evict_cached_tokens_not_the_identity() {
+    let (roomy, _) = one_api_after_another(false);
+    let (session, newest) = one_api_after_another(true);
+    let groups = session
+        .user
+        .as_ref()
+        .and_then(|u| u.get("groups"))
+        .and_then(|g| g.as_str());
+    assert!(
+        groups.is_some_and(|g| g.len() > 20_000),
+        "the user claims were kept"
+    );
+    assert_eq!(
+        session
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose().to_owned())
+            .as_deref(),
+        Some("rt0.3"),
+        "the newest refresh token is stored"
+    );
+    let cached = |s: &auth0_server::protocol::session::StateData| {
+        s.token_sets.len() + s.connection_token_sets.len()
+    };
+    assert!(
+        cached(&session) < cached(&roomy),
+        "cached tokens were evicted to fit: {} kept, {} without the large claim",
+        cached(&session),
+        cached(&roomy)
+    );
+    assert!(
+        session
+            .token_sets
+            .iter()
+            .any(|t| t.access_token.expose() == newest),
+        "the newest token set is kept"
+    );
 }
