@@ -461,7 +461,7 @@ impl Sim {
                             sid: format!("sid-{session}"),
                             created_at: keys::T0,
                             last_active_at: Some(keys::T0),
-                            extra: Default::default(),
+                            ..Internal::default()
                         },
                         // A key another SDK wrote (I9: it survives every rewrite).
                         extra: std::iter::once(("domain".to_owned(), "tenant.sim.example".into()))
