@@ -197,7 +197,6 @@ impl Params {
             sessions: rng.random_range(1..=2),
             requests: rng.random_range(3..=10),
             rotation: rng.random_bool(0.9),
-            expires_in: 600,
             store_faults: StoreFaults {
                 error: if store_errors { 0.08 } else { 0.0 },
                 lost_write: if lost_writes { 0.05 } else { 0.0 },
@@ -207,6 +206,13 @@ impl Params {
             cancellation,
             clock_jumps: rng.random_bool(0.7),
             logouts: rng.random_bool(0.7),
+            // Short-lived access tokens in some runs: shorter than the grace window, so a
+            // remembered answer outlives its access token (I7).
+            expires_in: if rng.random_bool(0.2) {
+                rng.random_range(31..=90)
+            } else {
+                600
+            },
             memory_store: rng.random_bool(0.5),
             cookie_store: rng.random_bool(0.3),
             large_sessions: rng.random_bool(0.08),
@@ -761,7 +767,8 @@ impl Sim {
             }
             _ => {
                 let d = if self.rng.random_bool(0.5) {
-                    self.rng.random_range(GRACE + 1..=self.params.expires_in)
+                    self.rng
+                        .random_range(GRACE + 1..=self.params.expires_in.max(GRACE + 1))
                 } else {
                     self.rng
                         .random_range(self.params.expires_in..=4 * self.params.expires_in)
