@@ -214,8 +214,8 @@ impl Params {
                 600
             },
             memory_store: rng.random_bool(0.5),
-            cookie_store: rng.random_bool(0.3),
-            large_sessions: rng.random_bool(0.08),
+            cookie_store: rng.random_bool(0.2),
+            large_sessions: rng.random_bool(0.05),
             // `SIM_DEFAULT_UPDATE=1`: the model store uses the trait's default update.
             atomic_update: std::env::var("SIM_DEFAULT_UPDATE").map_or(true, |v| v != "1"),
             avoid_known,
