@@ -398,10 +398,12 @@ impl Transport for BlockingTransport {
         let coalesce = coalesce.clone();
         Box::pin(async move {
             let send = move || {
+                // Expiry counts from the sending: the answer cannot be older than that.
+                let sent_at = clock.now();
                 let response = ureq.send(request)?;
                 Ok(CoordinatedResponse {
                     response,
-                    received_at: clock.now(),
+                    received_at: sent_at,
                 })
             };
             match coordinator {

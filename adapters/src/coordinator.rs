@@ -45,7 +45,10 @@ use std::pin::Pin;
 pub struct CoordinatedResponse {
     /// The response (any status).
     pub response: http::Response<Vec<u8>>,
-    /// When it was received. Expiry times are computed from it.
+    /// The instant the answer's lifetimes count from: when the request was sent (a token
+    /// cannot have been issued before), not when the answer was read — a flight continued
+    /// long after its answer arrived must not take it for fresher than it is. Expiry times
+    /// and the grace window are computed from it.
     pub received_at: UnixTime,
 }
 

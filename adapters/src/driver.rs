@@ -21,6 +21,7 @@ use auth0_server_protocol::discovery::CachedMetadata;
 use auth0_server_protocol::effect::{
     CachedJwks, Coalesce, Effect, HttpRequest, Input, Operation, Step, UnexpectedInput,
 };
+use auth0_server_protocol::flight;
 use auth0_server_protocol::session::SaveFailed;
 use auth0_server_protocol::time::UnixTime;
 use std::future::Future;
@@ -413,12 +414,14 @@ async fn http<X: Transport>(
     request: HttpRequest,
 ) -> Result<(Input, UnixTime, Obtained), Error> {
     let Some(coalesce) = request.coalesce else {
+        // Lifetimes in the answer count from the sending (see `CoordinatedResponse`).
+        let sent_at = shared.clock.now();
         let response = transport.send(request.request).await;
         record!(
             "status",
             response.as_ref().map_or(0, |r| r.status().as_u16())
         );
-        return Ok((Input::Http(response?), shared.clock.now(), Obtained::Sent));
+        return Ok((Input::Http(response?), sent_at, Obtained::Sent));
     };
     let mut request = Some(request.request);
     let mut sent = false;
@@ -479,6 +482,7 @@ async fn http<X: Transport>(
         } else {
             Obtained::Shared
         };
+        let flight_request = flight.request().clone();
         match shared.flights.wait(flight).await {
             Some(Settled::Answer(result)) if same_key => {
                 record!("shared", !led);
@@ -486,7 +490,12 @@ async fn http<X: Transport>(
                 let (input, at) = http_input(result?);
                 return Ok((input, at, how));
             }
-            Some(Settled::Rotated(to)) if same_key => {
+            // A flight of the same key can spend an older refresh token of the session than
+            // this request (which followed a rotation already): its rotation is behind this
+            // request; look again instead of following it back (and in circles).
+            Some(Settled::Rotated(to))
+                if same_key && flight::rotation_applies(&flight_request, &coalesce) =>
+            {
                 trace_event!(
                     ::tracing::Level::INFO,
                     "another instance rotated the refresh token: spending the new one"

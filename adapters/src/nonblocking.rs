@@ -418,10 +418,13 @@ impl<H: HttpClient + 'static> Transport for AsyncTransport<H> {
         let coalesce = coalesce.clone();
         Box::pin(async move {
             let send = async move {
+                // Expiry counts from the sending: the answer cannot be older than that, however
+                // late a waiter that continues the flight reads it.
+                let sent_at = clock.now();
                 let response = http.send(request).await?;
                 Ok(CoordinatedResponse {
                     response,
-                    received_at: clock.now(),
+                    received_at: sent_at,
                 })
             };
             match coordinator {

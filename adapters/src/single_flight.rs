@@ -134,6 +134,13 @@ pub(crate) struct Flight {
     state: Mutex<FlightState>,
 }
 
+impl Flight {
+    /// How the request in flight was marked (its key and lane).
+    pub(crate) fn request(&self) -> &Coalesce {
+        &self.coalesce
+    }
+}
+
 enum FlightState {
     Pending {
         /// The future that obtains the answer; `None` while a waiter polls it (or before the

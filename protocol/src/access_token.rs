@@ -549,10 +549,20 @@ impl Operation for GetAccessToken {
                 },
                 Input::Http(response),
             ) => {
-                let parsed = match parse_token_response(&response) {
+                let mut parsed = match parse_token_response(&response) {
                     Ok(r) => r,
                     Err(e) => return self.finish(Err(AccessTokenError::from_response(e))),
                 };
+                // An answer shared under this request's key can carry a refresh token this
+                // request has already spent (it followed a rotation past it): that is no
+                // rotation, and the session must never go back to it.
+                if parsed
+                    .refresh_token
+                    .as_ref()
+                    .is_some_and(|rt| spent.contains(rt))
+                {
+                    parsed.refresh_token = None;
+                }
                 let scope = self.scope();
                 let audience_key = self.audience_key().to_owned();
                 let result =

@@ -233,8 +233,11 @@ pub trait Operation {
 }
 
 /// How many times one operation accepts [`Input::Rotated`] before giving up (a refresh token
-/// rotated again and again while the operation waited).
-pub const MAX_ROTATIONS_FOLLOWED: u8 = 4;
+/// rotated again and again while the operation waited). Each rotation followed is another
+/// request of the same session that went first (N concurrent refreshes of one session for
+/// N APIs make the last follow N - 1), so the bound is far above what real pages do; it only
+/// stops a driver that answers `Rotated` forever.
+pub const MAX_ROTATIONS_FOLLOWED: u8 = 32;
 
 /// The driver answered an effect with the wrong kind of input, or stepped a finished
 /// operation: a bug in the driver, reported as an error rather than a panic.

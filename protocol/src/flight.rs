@@ -87,6 +87,15 @@ pub fn within_kept_window(kept: bool, at: UnixTime, now: UnixTime, grace: Durati
     within_grace(at, now, grace) || (kept && within_grace(at, now, KEPT_ROTATION_LIFETIME))
 }
 
+/// Whether a flight's outcome "the refresh token was rotated to T" applies to a request that
+/// waited for it: only when both spend the same refresh token (the same lane). A request that
+/// followed a rotation keeps its session's key, so it can share a flight with a request still
+/// spending an older token of the session; that flight's rotation is behind it, and following
+/// it would send it back (in circles, with the rotation ahead of it).
+pub fn rotation_applies(flight: &Coalesce, request: &Coalesce) -> bool {
+    flight.lane == request.lane
+}
+
 /// Until when an answer received at `received_at` may be handed to later requests: the
 /// rotation grace window, and never past the expiry of the access token it carries (a
 /// remembered answer is never served once its token has expired).

@@ -279,3 +279,36 @@ mod budget {
         }
     }
 }
+
+/// Finding F5 of the simulation: a late save of a broad-scope token set does not drop a
+/// narrower set of the same API that another request obtained (and saved) after it.
+#[test]
+fn a_late_broad_save_keeps_a_newer_narrower_token_set() {
+    let read = base("rt-a", vec![]);
+    let mut after = read.clone();
+    apply_refresh(
+        &mut after,
+        "https://b/",
+        Some("read write"),
+        &response("at-broad-older", None, 600),
+        UnixTime::from_secs(NOW),
+    )
+    .unwrap();
+    let late = SessionUpdate::between(&read, &after, &[Secret::new("rt-a")]);
+    let mut current = read.clone();
+    current.token_sets.push(TokenSet {
+        audience: "https://b/".into(),
+        access_token: Secret::new("at-narrow-newer"),
+        scope: Some("read".into()),
+        expires_at: NOW + 900,
+        requested_scope: None,
+    });
+    let stored = applied(&late, current);
+    let tokens: Vec<&str> = stored
+        .token_sets
+        .iter()
+        .map(|s| s.access_token.expose())
+        .collect();
+    assert!(tokens.contains(&"at-narrow-newer"), "{tokens:?}");
+    assert!(tokens.contains(&"at-broad-older"), "{tokens:?}");
+}

@@ -125,7 +125,11 @@ impl AsyncRefreshCoordinator for ModelCoordinator {
                             std::time::Duration::from_secs(self.grace),
                         )
                     };
-                    if let Some((r, at)) = s.answers.get(&request.key).filter(|(_, at)| within(*at))
+                    // Answers are published per lane and key, as the Redis coordinator keys them
+                    // (`r:{lane}:{key}`): a request that followed a rotation never gets the
+                    // answer to an older refresh token of its session.
+                    let answer_key = format!("{name} {}", request.key);
+                    if let Some((r, at)) = s.answers.get(&answer_key).filter(|(_, at)| within(*at))
                     {
                         Look::Answer(r.clone(), *at)
                     } else if let Some((to, _)) = request
@@ -183,7 +187,7 @@ impl AsyncRefreshCoordinator for ModelCoordinator {
                     let at = r.received_at.as_secs();
                     if settled.share == Share::ForGraceWindow {
                         s.answers
-                            .insert(request.key.clone(), (r.response.clone(), at));
+                            .insert(format!("{name} {}", request.key), (r.response.clone(), at));
                     }
                     if let (Some(to), Some(lane)) = (settled.rotated_to, &request.lane) {
                         s.rotations.insert(lane.clone(), (to, at));

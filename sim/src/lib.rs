@@ -171,8 +171,6 @@ pub const KNOWN_FINDINGS: &[&str] = &[
     "F1: a refresh whose caller was cancelled after the server rotated the token is kept only for the grace window; the next request after it replays the old refresh token (family revoked). Avoided: after a cancellation the clock no longer jumps past the grace window",
     "F2: without a spawn hook, a flight continued long after its answer arrived serves an access token that expired at the server. Avoided as F1",
     "F3: several instances with the coordinator and no spawn hook: a cancelled leader's lock is never released and its rotated answer never read; other instances fail, then replay the old token. Avoided: several instances always have a spawn hook",
-    "F4: a request that follows more than four rotations of its session's refresh token (others refreshing other APIs before it) fails with unexpected_input. Avoided: at most five requests that spend the refresh token (tokens, connection exchanges) per session",
-    "F5: an update-only save drops a newer token set that its (broader) scope covers, keeping its own older token. Avoided: I3 accepts any token set whose scope covers the request's",
     "F6: a rotation kept in the process after a failed save is published to the other instances only for the grace window; another instance later replays the old token. Avoided: with several instances, no jump past the grace window after a failed save",
     "F7: cookie sessions: concurrent requests of one browser each answer with their own Set-Cookie; the last response wins and may carry a replaced refresh token; past the grace window the next request replays it (family revoked). Avoided: with the cookie store, no jump past the grace window once two token requests of one session overlapped",
 ];
@@ -798,23 +796,9 @@ impl Sim {
 
     fn next_request(&mut self) -> Request {
         let instance = self.rng.random_range(0..self.params.instances);
-        let mut session = self.rng.random_range(0..self.params.sessions);
+        let session = self.rng.random_range(0..self.params.sessions);
         let roll = self.rng.random_range(0..100);
-        // F4: at most five token requests per session (another session, or a logout).
-        let tokens_of = |sim: &Sim, s: u32| {
-            sim.requests
-                .iter()
-                .filter(|r| r.session == s && r.kind.spends_refresh_token())
-                .count()
-        };
-        let mut budget_spent = false;
-        if self.params.avoid_known && tokens_of(self, session) >= 5 {
-            session = (session + 1) % self.params.sessions;
-            budget_spent = tokens_of(self, session) >= 5;
-        }
-        let kind = if budget_spent {
-            Kind::Logout { revoke: false }
-        } else if self.params.logouts && roll < 6 {
+        let kind = if self.params.logouts && roll < 6 {
             Kind::Logout {
                 revoke: self.rng.random_bool(0.3),
             }
@@ -1263,13 +1247,10 @@ impl Sim {
                 stale.push((session, audience, scope));
                 continue;
             }
-            // F5 (avoided): any covering token set will do.
-            let avoid_f5 = self.params.avoid_known;
             let kept = state.token_sets.iter().any(|t| {
                 t.audience == AUDIENCES[audience]
                     && covers(t.matching_scope(), &wanted)
-                    && (avoid_f5
-                        || serial_of(t.access_token.expose()) >= serial
+                    && (serial_of(t.access_token.expose()) >= serial
                         || expires(t.access_token.expose()) >= served_expires)
             });
             drop(w);

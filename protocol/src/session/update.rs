@@ -212,7 +212,20 @@ impl SessionUpdate {
                     && s.expires_at > set.expires_at
             });
             if !fresher {
+                // A set of the same audience that this one supersedes by scope but that was
+                // obtained later (another request's save landed first) stays beside it.
+                let newer: Vec<TokenSet> = current
+                    .token_sets
+                    .iter()
+                    .filter(|s| s.audience == set.audience && s.expires_at >= set.expires_at)
+                    .cloned()
+                    .collect();
                 store_token_set(&mut current.token_sets, set.clone());
+                for s in newer {
+                    if !current.token_sets.contains(&s) {
+                        current.token_sets.push(s);
+                    }
+                }
             }
         }
         for set in &self.connection_token_sets {
