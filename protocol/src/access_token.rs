@@ -12,7 +12,11 @@ use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
 use crate::error_code::ErrorCode;
+use crate::jose::JoseError;
 use crate::jose::jws::unverified_claims;
+use crate::login::refreshed_id_token::{
+    RefreshedIdTokenFailure, RefreshedIdTokenOutcome, VerifyRefreshedIdToken,
+};
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
@@ -95,7 +99,7 @@ pub enum AccessTokenError {
     #[error("failed to refresh the access token: {0}")]
     FailedToRefresh(ResponseError),
     /// The refresh needs multi-factor authentication first.
-    #[error("multi-factor authentication is required{}", .error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("multi-factor authentication is required{}", .error_description.as_deref().map(|d| format!(": {}", crate::display::SafeText(d))).unwrap_or_default())]
     MfaRequired {
         /// The MFA token to continue with.
         mfa_token: Secret,
@@ -120,6 +124,13 @@ pub enum AccessTokenError {
         "the refreshed ID token does not belong to the session's user; the session was not updated"
     )]
     SessionMismatch,
+    /// The ID token of the refresh answer failed verification (signature, issuer, audience,
+    /// `azp`, times); the session was not updated.
+    #[error("the refreshed ID token is invalid; the session was not updated: {0}")]
+    InvalidIdToken(crate::jose::JoseError),
+    /// The provider's signing keys could not be fetched to verify a refreshed ID token.
+    #[error("the provider's signing keys could not be fetched: {0}")]
+    Jwks(ResponseError),
     /// Discovery of the tenant's endpoints failed.
     #[error("OpenID discovery failed: {0}")]
     Discovery(ResponseError),
@@ -138,6 +149,8 @@ impl AccessTokenError {
             AccessTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
             AccessTokenError::AudienceMismatch { .. } => ErrorCode::AudienceMismatch,
             AccessTokenError::SessionMismatch => ErrorCode::SessionMismatch,
+            AccessTokenError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
+            AccessTokenError::Jwks(_) => ErrorCode::JwksFetchFailed,
             AccessTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
             AccessTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
@@ -337,6 +350,12 @@ enum State {
         key: String,
         rotations: u8,
     },
+    /// The refresh answer carries an ID token, being verified before anything is applied.
+    VerifyingIdToken {
+        session: Box<StateData>,
+        response: Box<TokenResponse>,
+        verify: VerifyRefreshedIdToken,
+    },
     Saving {
         result: Result<AccessToken, AccessTokenError>,
     },
@@ -498,30 +517,96 @@ impl Operation for GetAccessToken {
                 },
                 Input::Rotated(rotated_to),
             ) => self.follow_rotation(session, metadata, key, rotations, rotated_to),
-            (State::Refreshing { mut session, .. }, Input::Http(response)) => {
+            (
+                State::Refreshing {
+                    session, metadata, ..
+                },
+                Input::Http(response),
+            ) => {
                 let parsed = match parse_token_response(&response) {
                     Ok(r) => r,
-                    Err(e) => return self.finish(Err(AccessTokenError::from_response(e))),
+                    Err(e) => {
+                        // A server that echoes what it was sent must not put it in a log.
+                        let sent = [
+                            session.refresh_token.as_ref().map_or("", Secret::expose),
+                            self.config.client_secret().expose(),
+                        ];
+                        return self.finish(Err(AccessTokenError::from_response(e.redact(&sent))));
+                    }
                 };
-                let scope = self.scope();
-                let audience_key = self.audience_key().to_owned();
-                let result =
-                    apply_refresh(&mut session, &audience_key, scope.as_deref(), &parsed, now);
-                match result {
-                    Err(AccessTokenError::SessionMismatch) => {
-                        self.finish(Err(AccessTokenError::SessionMismatch))
-                    }
-                    result => {
-                        self.state = State::Saving { result };
-                        Step::Effect(Effect::SaveSession(session))
-                    }
+                // An ID token in the answer is verified before anything is applied or saved.
+                if let Some(id_token) = &parsed.id_token {
+                    let sub = session.sub().map(str::to_owned);
+                    return match VerifyRefreshedIdToken::start(id_token.expose(), metadata, sub) {
+                        Ok((verify, effect)) => {
+                            self.state = State::VerifyingIdToken {
+                                session,
+                                response: Box::new(parsed),
+                                verify,
+                            };
+                            Step::Effect(effect)
+                        }
+                        Err(e) => self.finish(Err(AccessTokenError::InvalidIdToken(e))),
+                    };
                 }
+                self.apply_and_save(session, parsed, now)
             }
+            (
+                State::VerifyingIdToken {
+                    session,
+                    response,
+                    mut verify,
+                },
+                input,
+            ) => match verify.handle(&self.config, input, now) {
+                RefreshedIdTokenOutcome::Verified => self.apply_and_save(session, *response, now),
+                RefreshedIdTokenOutcome::Effect(e) => {
+                    self.state = State::VerifyingIdToken {
+                        session,
+                        response,
+                        verify,
+                    };
+                    Step::Effect(e)
+                }
+                RefreshedIdTokenOutcome::Failed(f) => self.finish(Err(match f {
+                    RefreshedIdTokenFailure::Token(JoseError::SubjectMismatch) => {
+                        AccessTokenError::SessionMismatch
+                    }
+                    RefreshedIdTokenFailure::Token(e) => AccessTokenError::InvalidIdToken(e),
+                    RefreshedIdTokenFailure::Keys(e) => AccessTokenError::Jwks(e),
+                    RefreshedIdTokenFailure::Unexpected(e) => e.into(),
+                })),
+            },
             (State::Saving { result }, Input::Done) => self.finish(result),
             (state, _) => self.finish(Err(UnexpectedInput {
                 expected: state.expects(),
             }
             .into())),
+        }
+    }
+}
+
+impl GetAccessToken {
+    /// Applies a (verified) refresh answer to the session and saves it.
+    fn apply_and_save(
+        &mut self,
+        mut session: Box<StateData>,
+        parsed: TokenResponse,
+        now: UnixTime,
+    ) -> Step<AccessToken, AccessTokenError> {
+        {
+            let scope = self.scope();
+            let audience_key = self.audience_key().to_owned();
+            let result = apply_refresh(&mut session, &audience_key, scope.as_deref(), &parsed, now);
+            match result {
+                Err(AccessTokenError::SessionMismatch) => {
+                    self.finish(Err(AccessTokenError::SessionMismatch))
+                }
+                result => {
+                    self.state = State::Saving { result };
+                    Step::Effect(Effect::SaveSession(session))
+                }
+            }
         }
     }
 }
@@ -533,6 +618,7 @@ impl State {
             State::LoadingSession => "LoadSession",
             State::Metadata { .. } => "metadata",
             State::Refreshing { .. } => "Http (refresh)",
+            State::VerifyingIdToken { .. } => "refreshed ID token verification",
             State::Saving { .. } => "SaveSession",
             State::Finished => "nothing (the operation has finished)",
         }

@@ -66,6 +66,7 @@ pub mod access_token;
 pub mod config;
 pub mod connection_token;
 pub mod discovery;
+pub mod display;
 pub mod effect;
 mod error_code;
 pub mod flight;

@@ -5,18 +5,16 @@
 //! caches the result (cloning a [`Jwks`] is a reference-count increment). Each usable key is
 //! converted to an RSA verifier once, at parse time, so verifying a token does no parsing.
 //!
-//! Only RSA signature keys are kept. Keys of another type, encryption keys (`use=enc`), keys
-//! for another algorithm, keys without `verify` among their `key_ops`, keys with malformed
-//! numbers and keys outside 2048–8192 bits are skipped, not fatal: a tenant may publish keys
-//! this SDK does not use.
+//! Only RSA signature keys are kept (for RS256 and PS256). Keys of another type, encryption
+//! keys (`use=enc`), keys for another algorithm, keys without `verify` among their `key_ops`,
+//! keys with malformed numbers and keys outside 2048–8192 bits are skipped, not fatal: a
+//! tenant may publish keys this SDK does not use.
 
 use std::fmt;
 use std::sync::Arc;
 
-use rsa::pkcs1v15::VerifyingKey;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::{JoseError, b64};
 
@@ -38,18 +36,23 @@ pub struct Jwks {
     keys: Arc<[JwkKey]>,
 }
 
+/// The JWS algorithms an RSA key verifies.
+pub const RSA_ALGORITHMS: [&str; 2] = ["RS256", "PS256"];
+
 /// One RSA signature key of a [`Jwks`].
 #[derive(Clone)]
 pub struct JwkKey {
     kid: Option<String>,
+    alg: Option<String>,
     bits: usize,
-    verifier: VerifyingKey<Sha256>,
+    public: RsaPublicKey,
 }
 
 impl fmt::Debug for JwkKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwkKey")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .field("bits", &self.bits)
             .finish_non_exhaustive()
     }
@@ -66,12 +69,23 @@ impl JwkKey {
         self.bits
     }
 
-    /// The RS256 (RSASSA-PKCS1-v1_5 with SHA-256) verifier for this key.
-    pub(crate) fn verifier(&self) -> &VerifyingKey<Sha256> {
-        &self.verifier
+    /// The algorithm the JWK is restricted to (`alg`), if it names one.
+    pub fn alg(&self) -> Option<&str> {
+        self.alg.as_deref()
     }
 
-    /// Builds a key from one JWK object, or `None` when it is not a usable RS256 key.
+    /// Whether this key may verify a token signed with `alg`: an RSA algorithm, and the
+    /// JWK's own `alg` when it names one.
+    pub fn verifies(&self, alg: &str) -> bool {
+        RSA_ALGORITHMS.contains(&alg) && self.alg.as_deref().is_none_or(|a| a == alg)
+    }
+
+    /// The RSA public key.
+    pub(crate) fn public(&self) -> &RsaPublicKey {
+        &self.public
+    }
+
+    /// Builds a key from one JWK object, or `None` when it is not a usable RSA signature key.
     fn from_jwk(jwk: &Value) -> Option<JwkKey> {
         let obj = jwk.as_object()?;
         let str_member = |name: &str| obj.get(name).and_then(Value::as_str);
@@ -81,9 +95,11 @@ impl JwkKey {
         if obj.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
             return None;
         }
-        if obj.get("alg").is_some_and(|a| a.as_str() != Some("RS256")) {
-            return None;
-        }
+        let alg = match obj.get("alg") {
+            None => None,
+            Some(Value::String(a)) if RSA_ALGORITHMS.contains(&a.as_str()) => Some(a.clone()),
+            Some(_) => return None,
+        };
         if let Some(ops) = obj.get("key_ops") {
             let ops = ops.as_array()?;
             if !ops.iter().any(|op| op.as_str() == Some("verify")) {
@@ -110,14 +126,15 @@ impl JwkKey {
         let public = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS).ok()?;
         Some(JwkKey {
             kid,
+            alg,
             bits,
-            verifier: VerifyingKey::new(public),
+            public,
         })
     }
 }
 
 impl Jwks {
-    /// Parses a JWKS document (`{"keys": [...]}`), keeping its usable RS256 keys.
+    /// Parses a JWKS document (`{"keys": [...]}`), keeping its usable RSA signature keys.
     ///
     /// Errors only when the document itself is unusable: larger than [`MAX_JWKS_LEN`]
     /// ([`JoseError::TooLarge`]), not JSON, not an object, or without a `keys` array

@@ -63,6 +63,19 @@ pub fn session_from_login(
     }
 }
 
+/// RFC 9207: the callback's `iss`, when present, must be the discovered issuer; when
+/// discovery advertises `authorization_response_iss_parameter_supported`, it must be present.
+pub fn check_callback_issuer(metadata: &Metadata, iss: Option<&str>) -> Result<(), LoginError> {
+    match iss {
+        Some(iss) if iss == metadata.issuer => Ok(()),
+        None if !metadata.authorization_response_iss_parameter_supported => Ok(()),
+        actual => Err(LoginError::InvalidCallbackIssuer {
+            expected: metadata.issuer.clone(),
+            actual: actual.map(|a| a.chars().take(512).collect()),
+        }),
+    }
+}
+
 /// The `complete_interactive_login` operation. The previous session, if any, is deleted before
 /// the new one is saved, so stores that key sessions by an id issue a fresh id (no session
 /// fixation).
@@ -96,6 +109,8 @@ enum CompleteState {
         key: String,
         transaction: Box<TransactionData>,
         metadata: Arc<Metadata>,
+        /// The code sent, redacted from an error answer that echoes it.
+        code: Secret,
     },
     /// The ID token of `response` is being verified against the tenant's keys.
     Verifying {
@@ -210,6 +225,10 @@ impl Operation for CompleteInteractiveLogin {
                 input,
             ) => match meta.handle(&self.config, input, now) {
                 MetadataOutcome::Ready(m) => {
+                    let sent_iss = self.callback.as_ref().ok().and_then(|c| c.iss.clone());
+                    if let Err(e) = check_callback_issuer(&m, sent_iss.as_deref()) {
+                        return self.fail_and_forget(key, e);
+                    }
                     let verifier = tx
                         .code_verifier
                         .as_ref()
@@ -227,6 +246,7 @@ impl Operation for CompleteInteractiveLogin {
                         key,
                         transaction: tx,
                         metadata: m,
+                        code,
                     };
                     Step::Effect(Effect::Http(Box::new(HttpRequest {
                         request,
@@ -250,13 +270,22 @@ impl Operation for CompleteInteractiveLogin {
                     key,
                     transaction: tx,
                     metadata,
+                    code,
                 },
                 Input::Http(response),
             ) => {
                 let parsed = match parse_token_response(&response) {
                     Ok(p) => p,
                     // The code is single-use: this transaction cannot succeed any more.
-                    Err(e) => return self.fail_and_forget(key, LoginError::CodeExchange(e)),
+                    Err(e) => {
+                        let sent = [
+                            code.expose(),
+                            tx.code_verifier.as_ref().map_or("", Secret::expose),
+                            self.config.client_secret().expose(),
+                        ];
+                        return self
+                            .fail_and_forget(key, LoginError::CodeExchange(e.redact(&sent)));
+                    }
                 };
                 let Some(id_token) = parsed.id_token.clone() else {
                     return self.fail_and_forget(key, LoginError::MissingIdToken);
@@ -283,11 +312,12 @@ impl Operation for CompleteInteractiveLogin {
                 },
                 input,
             ) => match verify.handle(&self.config, input, now) {
-                VerifyOutcome::Verified(claims) => {
+                VerifyOutcome::Verified(claims, metadata) => {
                     let expectations = IdTokenExpectations {
-                        issuer: self.config.issuer(),
+                        issuer: &metadata.issuer,
                         client_id: self.config.client_id(),
                         nonce: tx.nonce.as_deref(),
+                        max_age: tx.max_age.map(std::time::Duration::from_secs),
                         organization: tx.organization.as_deref(),
                         now,
                         clock_tolerance: self.config.clock_tolerance(),
