@@ -29,6 +29,7 @@ fn metadata() -> Arc<Metadata> {
         pushed_authorization_request_endpoint: Some("https://tenant.auth0.com/oauth/par".into()),
         end_session_endpoint: None,
         revocation_endpoint: None,
+        ..Default::default()
     })
 }
 

@@ -38,8 +38,10 @@ pub enum JoseError {
     /// The signature does not verify with the selected key.
     #[error("invalid token signature")]
     InvalidSignature,
-    /// `iss` is missing or differs from the expected (discovered) issuer.
-    #[error("the token's issuer {} is not the expected issuer `{}`", .actual.as_deref().map(|a| format!("`{}`", SafeText(a))).unwrap_or_else(|| "(missing)".to_owned()), SafeText(.expected))]
+    /// `iss` is missing or differs from the expected (discovered) issuer. The message names
+    /// the expected issuer; the token's value is in `actual` (a claim value: never in the
+    /// message, like every token content).
+    #[error("the token's issuer is not the expected issuer `{}`", SafeText(.expected))]
     InvalidIssuer {
         /// The issuer expected (the discovered one).
         expected: String,

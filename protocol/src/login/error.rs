@@ -44,7 +44,9 @@ pub enum LoginError {
     },
     /// The callback's RFC 9207 `iss` is not the discovered issuer, or is missing although
     /// discovery advertises `authorization_response_iss_parameter_supported` (mix-up defence).
-    #[error("the callback's issuer {} is not the expected issuer `{}`", .actual.as_deref().map(|a| format!("`{}`", SafeText(a))).unwrap_or_else(|| "(missing)".to_owned()), SafeText(.expected))]
+    /// The message names the expected issuer and whether one was sent; the callback's value
+    /// is in `actual` (part of a URL query: never in the message).
+    #[error("the callback's issuer is {} the expected issuer `{}`", if .actual.is_some() { "not" } else { "missing; expected" }, SafeText(.expected))]
     InvalidCallbackIssuer {
         /// The discovered issuer.
         expected: String,
