@@ -25,6 +25,7 @@ const PEMS: [&str; 3] = [
 /// One bundled RSA signing key with its published JWK form.
 pub(crate) struct Key {
     pub(crate) kid: String,
+    private: RsaPrivateKey,
     signing: SigningKey<Sha256>,
     verifying: VerifyingKey<Sha256>,
     pub(crate) jwk: Value,
@@ -47,6 +48,7 @@ pub(crate) fn keys() -> &'static [Key] {
                     json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": e});
                 Key {
                     kid,
+                    private: private.clone(),
                     signing: SigningKey::<Sha256>::new(private),
                     verifying: VerifyingKey::<Sha256>::new(public),
                     jwk,
@@ -86,6 +88,19 @@ pub(crate) fn sign_rs256(
     let input = signing_input(&header, payload);
     let sig = memoized_signature(key, &input);
     format!("{input}.{sig}")
+}
+
+/// Signs `payload` with PS256 (RSASSA-PSS, SHA-256, salt as long as the hash) using `key`.
+pub(crate) fn sign_ps256(key: &Key, payload: &Map<String, Value>) -> String {
+    use rsa::signature::RandomizedSigner;
+    let mut header = Map::new();
+    header.insert("alg".into(), "PS256".into());
+    header.insert("typ".into(), "JWT".into());
+    header.insert("kid".into(), key.kid.clone().into());
+    let input = signing_input(&header, payload);
+    let signer = rsa::pss::SigningKey::<Sha256>::new(key.private.clone());
+    let sig = signer.sign_with_rng(&mut rand_core::OsRng, input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
 }
 
 /// RS256 (PKCS#1 v1.5) signatures are deterministic, so the signature of an input already
@@ -181,14 +196,24 @@ pub(crate) fn verify_rs256<'a>(
         return None;
     }
     let header = decode_header(token)?;
-    if header.get("alg")?.as_str()? != "RS256" {
-        return None;
-    }
+    let alg = header.get("alg")?.as_str()?;
     let kid = header.get("kid")?.as_str()?;
     let key = candidates.into_iter().find(|k| k.kid == kid)?;
     let sig_bytes = b64_decode(parts[2])?;
-    let sig = Signature::try_from(sig_bytes.as_slice()).ok()?;
     let input = format!("{}.{}", parts[0], parts[1]);
-    key.verifying.verify(input.as_bytes(), &sig).ok()?;
+    match alg {
+        "RS256" => {
+            let sig = Signature::try_from(sig_bytes.as_slice()).ok()?;
+            key.verifying.verify(input.as_bytes(), &sig).ok()?;
+        }
+        // The emulator's own PS256 tokens (the generic-provider shape).
+        "PS256" => {
+            let sig = rsa::pss::Signature::try_from(sig_bytes.as_slice()).ok()?;
+            rsa::pss::VerifyingKey::<Sha256>::new(RsaPublicKey::from(&key.private))
+                .verify(input.as_bytes(), &sig)
+                .ok()?;
+        }
+        _ => return None,
+    }
     decode_payload(token)
 }
