@@ -474,3 +474,27 @@ impl Operation for HandleBackchannelLogout {
         }
     }
 }
+
+/// Whether a back-channel logout token ends `session` (Back-Channel Logout 1.0 §2.5–2.6): the
+/// session's issuer, when recorded, is the token's; with a `sid` only, the session's `sid`
+/// equals it; with a `sub` only, the session's user is that subject; with **both**, only a
+/// session matching both ends (a token naming one user's session id and another user is not
+/// a licence to end either). A token with neither selects nothing.
+///
+/// State stores select the sessions to delete with this rule.
+pub fn logout_token_selects(
+    claims: &LogoutTokenClaims,
+    session: &crate::session::StateData,
+) -> bool {
+    if session.iss().is_some_and(|iss| iss != claims.iss) {
+        return false;
+    }
+    let sid_ok = |sid: &str| !sid.is_empty() && session.internal.sid == sid;
+    let sub_ok = |sub: &str| session.sub() == Some(sub);
+    match (claims.sid.as_deref(), claims.sub.as_deref()) {
+        (Some(sid), Some(sub)) => sid_ok(sid) && sub_ok(sub),
+        (Some(sid), None) => sid_ok(sid),
+        (None, Some(sub)) => sub_ok(sub) && session.iss().is_some(),
+        (None, None) => false,
+    }
+}
