@@ -354,6 +354,9 @@ enum State {
     VerifyingIdToken {
         session: Box<StateData>,
         response: Box<TokenResponse>,
+        /// When the response was received: expiry times count from it, not from the end of
+        /// the verification.
+        received_at: UnixTime,
         verify: VerifyRefreshedIdToken,
     },
     Saving {
@@ -542,6 +545,7 @@ impl Operation for GetAccessToken {
                             self.state = State::VerifyingIdToken {
                                 session,
                                 response: Box::new(parsed),
+                                received_at: now,
                                 verify,
                             };
                             Step::Effect(effect)
@@ -555,15 +559,19 @@ impl Operation for GetAccessToken {
                 State::VerifyingIdToken {
                     session,
                     response,
+                    received_at,
                     mut verify,
                 },
                 input,
             ) => match verify.handle(&self.config, input, now) {
-                RefreshedIdTokenOutcome::Verified => self.apply_and_save(session, *response, now),
+                RefreshedIdTokenOutcome::Verified => {
+                    self.apply_and_save(session, *response, received_at)
+                }
                 RefreshedIdTokenOutcome::Effect(e) => {
                     self.state = State::VerifyingIdToken {
                         session,
                         response,
+                        received_at,
                         verify,
                     };
                     Step::Effect(e)
