@@ -635,3 +635,123 @@ fn repeated_resource_parameters_are_sent_in_order() {
         assert_eq!(err.code(), "invalid_parameter", "{reserved}");
     }
 }
+
+// --- ES256 and EdDSA ----------------------------------------------------------------------------
+
+fn b64(v: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+}
+
+fn signing_input(alg: &str, kid: &str, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(json!({"alg": alg, "kid": kid}).to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+/// A P-256 key (fixed, so the test is deterministic) as a JWK, and an ES256 token it signs.
+fn es256(claims: &Value) -> (Value, String) {
+    use p256::ecdsa::signature::Signer;
+    let key = p256::ecdsa::SigningKey::from_slice(&[0x11; 32]).unwrap();
+    let point = key.verifying_key().to_encoded_point(false);
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "kid": "ec-1", "use": "sig", "alg": "ES256",
+        "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()),
+    });
+    let input = signing_input("ES256", "ec-1", claims);
+    let sig: p256::ecdsa::Signature = key.sign(input.as_bytes());
+    (jwk, format!("{input}.{}", b64(&sig.to_bytes())))
+}
+
+/// An Ed25519 key (fixed) as a JWK, and an EdDSA token it signs.
+fn eddsa(claims: &Value) -> (Value, String) {
+    use ed25519_dalek::Signer;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[0x22; 32]);
+    let jwk = json!({
+        "kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "use": "sig",
+        "x": b64(key.verifying_key().as_bytes()),
+    });
+    let input = signing_input("EdDSA", "ed-1", claims);
+    let sig = key.sign(input.as_bytes());
+    (jwk, format!("{input}.{}", b64(&sig.to_bytes())))
+}
+
+#[test]
+fn es256_and_eddsa_tokens_verify_with_their_jwks_keys() {
+    let claims = json!({"sub": SUB});
+    for (name, (jwk, token)) in [("ES256", es256(&claims)), ("EdDSA", eddsa(&claims))] {
+        let jwks = Jwks::from_slice(json!({"keys": [jwk]}).to_string().as_bytes()).unwrap();
+        assert_eq!(jwks.len(), 1, "{name} key kept");
+        let jws = Jws::parse(&token).unwrap();
+        assert_eq!(
+            jws.verify(&jwks, &AlgorithmPolicy::default()),
+            Ok(()),
+            "{name}"
+        );
+        // Not advertised by the provider: refused.
+        let rs_only = ["RS256".to_owned()];
+        let policy = AlgorithmPolicy {
+            advertised: Some(&rs_only),
+            hs256_secret: None,
+        };
+        assert_eq!(
+            jws.verify(&jwks, &policy).unwrap_err().code(),
+            "unsupported_algorithm",
+            "{name}"
+        );
+        // One flipped signature bit: refused.
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(
+            Jws::parse(&forged)
+                .and_then(|j| j.verify(&jwks, &AlgorithmPolicy::default()))
+                .is_err(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_key_of_another_type_never_verifies_a_token() {
+    // An ES256 token naming the kid of an RSA key, and an RS256 token naming an EC key.
+    let (ec_jwk, es_token) = es256(&json!({"sub": SUB}));
+    let rsa = cached_jwks().jwks;
+    let rsa_kid_token = {
+        let (_, t) = es256(&json!({"sub": SUB}));
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let (_, payload) = input.split_once('.').unwrap();
+        format!(
+            "{}.{payload}.{sig}",
+            b64(br#"{"alg":"ES256","kid":"kid-a"}"#)
+        )
+    };
+    assert_eq!(
+        Jws::parse(&rsa_kid_token)
+            .unwrap()
+            .verify(&rsa, &AlgorithmPolicy::default()),
+        Err(JoseError::InvalidSignature)
+    );
+    let ec = Jwks::from_slice(json!({"keys": [ec_jwk]}).to_string().as_bytes()).unwrap();
+    let rs_token = signed_jwt(&json!({"sub": SUB}));
+    let (input, sig) = rs_token.rsplit_once('.').unwrap();
+    let (_, payload) = input.split_once('.').unwrap();
+    let rs_with_ec_kid = format!(
+        "{}.{payload}.{sig}",
+        b64(br#"{"alg":"RS256","kid":"ec-1"}"#)
+    );
+    assert_eq!(
+        Jws::parse(&rs_with_ec_kid)
+            .unwrap()
+            .verify(&ec, &AlgorithmPolicy::default()),
+        Err(JoseError::InvalidSignature)
+    );
+    assert!(
+        Jws::parse(&es_token)
+            .unwrap()
+            .verify(&ec, &AlgorithmPolicy::default())
+            .is_ok()
+    );
+}

@@ -6,9 +6,9 @@
 //! token may be trusted until [`Jws::verify`] succeeded and the claims were validated
 //! ([`super::claims`]).
 //!
-//! Accepted: RS256 and PS256 with an RSA key of the JWKS (the key's own `alg`, when it names
-//! one, must be the token's), among the algorithms discovery advertises for ID tokens when it
-//! advertises any; HS256 only when the configuration allows it, keyed by the client secret.
+//! Accepted: RS256 and PS256 with an RSA key of the JWKS, ES256 with a P-256 key, EdDSA with
+//! an Ed25519 key (the key's own `alg`, when it names one, must be the token's), among the
+//! algorithms discovery advertises for ID tokens when it advertises any; HS256 only when the configuration allows it, keyed by the client secret.
 //! `none` and every other algorithm are rejected before any key is touched (the classic
 //! "verify an RSA key as an HMAC secret" confusion cannot happen: HMAC never uses the JWKS).
 
@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use super::jwk::Jwks;
+use super::jwk::{Jwks, KeyMaterial};
 use super::{JoseError, b64};
 
 /// Which algorithms a verification accepts, beyond the key's own constraints.
@@ -140,7 +140,7 @@ impl Jws {
                 Err(JoseError::InvalidSignature)
             };
         }
-        if !super::jwk::RSA_ALGORITHMS.contains(&alg)
+        if !super::jwk::ASYMMETRIC_ALGORITHMS.contains(&alg)
             || policy
                 .advertised
                 .is_some_and(|list| !list.iter().any(|a| a == alg))
@@ -163,21 +163,29 @@ impl Jws {
             return Err(JoseError::InvalidSignature);
         }
         let message = self.signing_input.as_bytes();
-        let verified = match alg {
-            "RS256" => rsa::pkcs1v15::Signature::try_from(self.signature.as_slice())
+        let sig = self.signature.as_slice();
+        let verified = match (alg, key.material()) {
+            ("RS256", KeyMaterial::Rsa(public)) => rsa::pkcs1v15::Signature::try_from(sig)
                 .ok()
                 .and_then(|sig| {
-                    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.public().clone())
+                    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public.clone())
                         .verify(message, &sig)
                         .ok()
                 }),
-            "PS256" => rsa::pss::Signature::try_from(self.signature.as_slice())
-                .ok()
-                .and_then(|sig| {
-                    rsa::pss::VerifyingKey::<Sha256>::new(key.public().clone())
+            ("PS256", KeyMaterial::Rsa(public)) => {
+                rsa::pss::Signature::try_from(sig).ok().and_then(|sig| {
+                    rsa::pss::VerifyingKey::<Sha256>::new(public.clone())
                         .verify(message, &sig)
                         .ok()
-                }),
+                })
+            }
+            // JWS ES256 signatures are the raw 64-byte `r || s` (RFC 7518 §3.4).
+            ("ES256", KeyMaterial::P256(public)) => p256::ecdsa::Signature::from_slice(sig)
+                .ok()
+                .and_then(|sig| public.verify(message, &sig).ok()),
+            ("EdDSA", KeyMaterial::Ed25519(public)) => ed25519_dalek::Signature::from_slice(sig)
+                .ok()
+                .and_then(|sig| public.verify_strict(message, &sig).ok()),
             _ => None,
         };
         verified.ok_or(JoseError::InvalidSignature)
