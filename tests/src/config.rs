@@ -111,6 +111,19 @@ pub enum ProviderAlg {
     Rs256,
     /// RSASSA-PSS with SHA-256 (Auth0's other asymmetric choice, common elsewhere).
     Ps256,
+    /// ECDSA P-256 with SHA-256: the JWKS publishes EC keys instead of RSA keys.
+    Es256,
+}
+
+impl ProviderAlg {
+    /// The JWS `alg` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderAlg::Rs256 => "RS256",
+            ProviderAlg::Ps256 => "PS256",
+            ProviderAlg::Es256 => "ES256",
+        }
+    }
 }
 
 /// The shape of the OpenID Provider the emulator plays: Auth0 (the default) or a generic

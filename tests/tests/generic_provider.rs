@@ -5,6 +5,7 @@
 //! * a path issuer without trailing slash (`{base}/realms/acme`, as Keycloak), RFC 9207 `iss`
 //!   in the callback, tokens signed PS256;
 //! * an issuer at the origin without trailing slash, RS256, no callback `iss`;
+//! * a path issuer with a trailing slash, ES256 (EC keys in the JWKS);
 //! * Auth0 itself (`{base}/`), to show the same code path.
 //!
 //! Then the negative cases of the OpenID RP certification that need a real provider: a
@@ -34,6 +35,15 @@ fn shapes() -> Vec<(&'static str, ProviderShape)> {
                 issuer_trailing_slash: false,
                 iss_in_callback: false,
                 alg: ProviderAlg::Rs256,
+            },
+        ),
+        (
+            "path issuer with a trailing slash, ES256",
+            ProviderShape {
+                issuer_path: "/oauth2/default".into(),
+                issuer_trailing_slash: true,
+                iss_in_callback: true,
+                alg: ProviderAlg::Es256,
             },
         ),
         ("Auth0", ProviderShape::auth0()),
@@ -76,12 +86,11 @@ fn whole_sequence<C: Clients>() {
             "{name}"
         );
         let login_id_token = session.id_token.clone().unwrap();
-        let alg = match shape.alg {
-            ProviderAlg::Rs256 => "RS256",
-            ProviderAlg::Ps256 => "PS256",
-            _ => unreachable!(),
-        };
-        assert_eq!(header_alg(login_id_token.expose()), alg, "{name}");
+        assert_eq!(
+            header_alg(login_id_token.expose()),
+            shape.alg.name(),
+            "{name}"
+        );
         let discovery = fx.emu.requests_to(&format!(
             "{}/.well-known/openid-configuration",
             shape.issuer_path

@@ -10,10 +10,7 @@ use crate::jwt;
 pub(crate) fn discovery(shared: &Shared) -> Reply {
     let base = &shared.issuer_base();
     let shape = &shared.config.provider;
-    let alg = match shape.alg {
-        crate::ProviderAlg::Rs256 => "RS256",
-        crate::ProviderAlg::Ps256 => "PS256",
-    };
+    let alg = shape.alg.name();
     let mut document = json!({
             "issuer": shared.issuer(),
             "authorization_endpoint": format!("{base}/authorize"),
@@ -58,13 +55,13 @@ pub(crate) fn jwks(shared: &Shared) -> Reply {
         let s = shared.lock();
         (s.current_key, s.previous_key)
     };
-    let alg = match shared.config.provider.alg {
-        crate::ProviderAlg::Rs256 => "RS256",
-        crate::ProviderAlg::Ps256 => "PS256",
-    };
+    let alg = shared.config.provider.alg;
     let published = |i: usize| {
+        if alg == crate::ProviderAlg::Es256 {
+            return keys[i].ec.jwk.clone();
+        }
         let mut jwk = keys[i].jwk.clone();
-        jwk["alg"] = json!(alg);
+        jwk["alg"] = json!(alg.name());
         jwk
     };
     let mut list = vec![published(current)];

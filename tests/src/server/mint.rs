@@ -12,6 +12,7 @@ pub(crate) fn sign_current(shared: &Shared, claims: &Map<String, Value>) -> Stri
     match shared.config.provider.alg {
         crate::ProviderAlg::Rs256 => jwt::sign_rs256(&jwt::keys()[current], claims, &Map::new()),
         crate::ProviderAlg::Ps256 => jwt::sign_ps256(&jwt::keys()[current], claims),
+        crate::ProviderAlg::Es256 => jwt::sign_es256(&jwt::keys()[current].ec, claims),
     }
 }
 
