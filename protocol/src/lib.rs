@@ -105,7 +105,7 @@ pub mod __internals {
     pub mod jwk {
         pub use crate::jose::jwk::*;
     }
-    /// Compact JWS parsing and RS256 verification.
+    /// Compact JWS parsing and signature verification.
     pub mod jws {
         pub use crate::jose::jws::*;
     }

@@ -755,3 +755,49 @@ fn a_key_of_another_type_never_verifies_a_token() {
             .is_ok()
     );
 }
+
+// --- Properties of the pure decisions -----------------------------------------------------------
+
+proptest! {
+    /// The discovered issuer is accepted exactly when it is the configured issuer URL, with or
+    /// without one trailing slash (OpenID Connect Discovery §4.3).
+    #[test]
+    fn the_discovered_issuer_must_be_the_configured_url(
+        path in "(/[a-z]{1,8}){0,3}",
+        discovered_path in "(/[a-z]{1,8}){0,3}/{0,2}",
+    ) {
+        let base = format!("https://idp.example.com{path}");
+        let config = auth0_server_protocol::config::Config::builder(base.clone(), CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .secret(COOKIE_SECRET)
+            .build()
+            .unwrap();
+        let discovered = format!("https://idp.example.com{discovered_path}");
+        let accepted =
+            auth0_server_protocol::discovery::check_discovered_issuer(&config, &discovered).is_ok();
+        prop_assert_eq!(accepted, discovered == base || discovered == format!("{base}/"));
+    }
+
+    /// Whatever a server sends, the displayed text has no control character and is capped.
+    #[test]
+    fn server_text_is_displayed_without_control_characters(text in any::<String>()) {
+        let shown = auth0_server_protocol::display::SafeText(&text).to_string();
+        prop_assert!(!shown.chars().any(char::is_control));
+        prop_assert!(
+            shown.chars().count() <= auth0_server_protocol::display::MAX_SERVER_TEXT * 10 + 1
+        );
+        prop_assert!(shown.chars().count() >= text.chars().count().min(1));
+    }
+
+    /// A secret the SDK sent never survives redaction, wherever the server echoes it.
+    #[test]
+    fn an_echoed_secret_never_survives_redaction(
+        secret in "[0-9A-Z_-]{8,40}",
+        before in "[ -~]{0,40}",
+        after in "[ -~]{0,40}",
+    ) {
+        let echoed = format!("{before}{secret}{after}{secret}");
+        let redacted = auth0_server_protocol::display::redact(&echoed, &[&secret]);
+        prop_assert!(!redacted.contains(&secret));
+    }
+}

@@ -115,10 +115,10 @@ impl Jws {
         )
     }
 
-    /// Verifies the signature under `policy`: `alg` is RS256 or PS256 (listed in the
-    /// advertised algorithms when some are), verified with the JWKS key named by `kid` (or,
-    /// without `kid`, the only key of the set that verifies `alg`); or HS256 with the client
-    /// secret when the policy carries one.
+    /// Verifies the signature under `policy`: `alg` is RS256, PS256, ES256 or EdDSA (listed
+    /// in the advertised algorithms when some are), verified with the JWKS key named by `kid`
+    /// (or, without `kid`, the only key of the set that verifies `alg`), whose type must fit
+    /// the algorithm; or HS256 with the client secret when the policy carries one.
     ///
     /// Errors: [`JoseError::UnsupportedAlgorithm`] for `none` and any other `alg`;
     /// [`JoseError::UnknownKid`] when no key matches (refetch the JWKS once and retry);
