@@ -21,6 +21,7 @@ use auth0_server_protocol::discovery::CachedMetadata;
 use auth0_server_protocol::effect::{
     CachedJwks, Coalesce, Effect, HttpRequest, Input, JtiRecord, Operation, Step, UnexpectedInput,
 };
+use auth0_server_protocol::session::SaveFailed;
 use auth0_server_protocol::time::UnixTime;
 use std::future::Future;
 use std::pin::Pin;
@@ -364,6 +365,27 @@ where
                 operation = "save_session"
             )
             .await?;
+            Input::Done
+        }
+        Effect::UpdateSession(update) => {
+            let updated = in_span!(
+                state_store.update(&update, store_options),
+                "auth0.store",
+                operation = "update_session"
+            )
+            .await;
+            Input::Updated(updated.map_err(|e| SaveFailed {
+                message: e.to_string(),
+            }))
+        }
+        Effect::KeepRotation { lanes, rotated_to } => {
+            trace_event!(
+                ::tracing::Level::WARN,
+                "the session could not be saved after its refresh token rotated: keeping the new one in this process"
+            );
+            shared
+                .flights
+                .keep_rotation(lanes, rotated_to, shared.clock.now());
             Input::Done
         }
         Effect::DeleteSession => {

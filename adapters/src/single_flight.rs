@@ -108,6 +108,8 @@ struct Inner {
 struct Rotation {
     to: Secret,
     at: UnixTime,
+    /// Kept past the grace window: its session could not be saved.
+    kept: bool,
 }
 
 /// An answer remembered for its key, and until when it may be served.
@@ -166,6 +168,9 @@ impl SingleFlight {
             remembered_until: inner.remembered.get(&coalesce.key).map(|r| r.until),
             in_flight: inner.in_flight.contains_key(&coalesce.key),
             rotated_at: lane.and_then(|l| inner.rotations.get(l)).map(|r| r.at),
+            rotation_kept: lane
+                .and_then(|l| inner.rotations.get(l))
+                .is_some_and(|r| r.kept),
             lane_busy: lane.is_some_and(|l| inner.lanes.contains_key(l)),
         };
         let decision = flight::acquire(view, now, self.grace);
@@ -243,11 +248,12 @@ impl SingleFlight {
                     let grace = self.grace;
                     inner
                         .rotations
-                        .retain(|_, r| flight::within_grace(r.at, now, grace));
+                        .retain(|_, r| flight::within_kept_window(r.kept, r.at, now, grace));
                     if inner.rotations.len() < MAX_REMEMBERED {
+                        let kept = inner.rotations.get(lane).is_some_and(|r| r.kept);
                         inner
                             .rotations
-                            .insert(lane.clone(), Rotation { to, at: now });
+                            .insert(lane.clone(), Rotation { to, at: now, kept });
                     }
                 }
                 if decision.share == Share::ForGraceWindow {
@@ -258,6 +264,39 @@ impl SingleFlight {
         }
         let wakers = replace_state(flight, FlightState::Done(settled.clone()));
         wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Keeps the rotation of each of `lanes` to `rotated_to` for
+    /// [`KEPT_ROTATION_LIFETIME`](flight::KEPT_ROTATION_LIFETIME): the session holding the
+    /// replaced token could not be saved, so requests that still carry it must spend the new
+    /// one. Kept rotations are bounded like the others; the oldest go first.
+    pub(crate) fn keep_rotation(&self, lanes: Vec<String>, rotated_to: Secret, now: UnixTime) {
+        let mut inner = lock(&self.inner);
+        let grace = self.grace;
+        inner
+            .rotations
+            .retain(|_, r| flight::within_kept_window(r.kept, r.at, now, grace));
+        for lane in lanes {
+            while inner.rotations.len() >= MAX_REMEMBERED {
+                let oldest = inner
+                    .rotations
+                    .iter()
+                    .min_by_key(|(_, r)| r.at)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(k) => inner.rotations.remove(&k),
+                    None => break,
+                };
+            }
+            inner.rotations.insert(
+                lane,
+                Rotation {
+                    to: rotated_to.clone(),
+                    at: now,
+                    kept: true,
+                },
+            );
+        }
     }
 
     /// Abandons a flight whose request panicked: nothing is recorded, waiters wake and retry.

@@ -27,7 +27,7 @@ use auth0_server_protocol::config::Config;
 use auth0_server_protocol::discovery::{CachedMetadata, Metadata};
 use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 use auth0_server_protocol::secret::Secret;
-use auth0_server_protocol::session::{StateData, TokenSet};
+use auth0_server_protocol::session::{Merged, StateData, TokenSet, Updated};
 use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::token_endpoint::parse_token_response;
 use base64::Engine as _;
@@ -420,8 +420,12 @@ fuzz_target!(|case: Case| {
                 }
                 Input::Http(response)
             }
-            Effect::SaveSession(saved) => {
+            Effect::UpdateSession(update) => {
                 saves += 1;
+                let stored = session.clone().expect("a session update without a session");
+                let Merged::Updated(saved) = update.apply(stored) else {
+                    panic!("the update of the session it read is for another session");
+                };
                 assert_eq!(saves, 1, "session saved twice");
                 let received = last_token_response
                     .as_ref()
@@ -442,7 +446,7 @@ fuzz_target!(|case: Case| {
                     }
                     None => assert_eq!(after, before, "refresh token changed without rotation"),
                 }
-                Input::Done
+                Input::Updated(Ok(Updated::Saved))
             }
             other => panic!("GetAccessToken asked for {other:?}"),
         };

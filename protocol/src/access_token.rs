@@ -20,7 +20,7 @@ use crate::login::refreshed_id_token::{
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
-use crate::session::{StateData, TokenSet};
+use crate::session::{SessionUpdate, StateData, TokenSet, UpdateNext, after_update};
 pub use crate::session::{store_token_set, token_set};
 use crate::time::UnixTime;
 pub use crate::time::is_expired;
@@ -134,6 +134,16 @@ pub enum AccessTokenError {
     /// Discovery of the tenant's endpoints failed.
     #[error("OpenID discovery failed: {0}")]
     Discovery(ResponseError),
+    /// A token was obtained but the session could not be saved. When the refresh token was
+    /// rotated, the new one is kept in this process (`refresh_token_kept`) and the next call
+    /// on the session spends it and saves again, so the user stays logged in.
+    #[error("{}", not_saved_message(*.refresh_token_kept, .reason))]
+    SessionNotSaved {
+        /// Whether the refresh token was rotated and the new one is kept in the process.
+        refresh_token_kept: bool,
+        /// What the store reported (never session contents or tokens).
+        reason: String,
+    },
     /// The driver broke the protocol.
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -151,6 +161,7 @@ impl AccessTokenError {
             AccessTokenError::SessionMismatch => ErrorCode::SessionMismatch,
             AccessTokenError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
             AccessTokenError::Jwks(_) => ErrorCode::JwksFetchFailed,
+            AccessTokenError::SessionNotSaved { .. } => ErrorCode::SessionNotSaved,
             AccessTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
             AccessTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
@@ -175,6 +186,16 @@ impl AccessTokenError {
             other => AccessTokenError::FailedToRefresh(other),
         }
     }
+}
+
+/// The message of a `session_not_saved` error.
+pub(crate) fn not_saved_message(refresh_token_kept: bool, reason: &str) -> String {
+    let kept = if refresh_token_kept {
+        "; the rotated refresh token is kept in this process and the next call saves it"
+    } else {
+        ""
+    };
+    format!("the token was obtained but the session could not be saved ({reason}){kept}")
 }
 
 /// The requested scope for an audience key: the configured default scopes for that audience
@@ -345,14 +366,20 @@ enum State {
         meta: MetadataStep,
     },
     Refreshing {
+        /// The session as read from the store.
+        base: Box<StateData>,
+        /// The session as this operation changes it.
         session: Box<StateData>,
         metadata: Arc<Metadata>,
         key: String,
-        rotations: u8,
+        /// The refresh tokens sent so far (the session's, then each rotation followed).
+        spent: Vec<Secret>,
     },
     /// The refresh answer carries an ID token, being verified before anything is applied.
     VerifyingIdToken {
+        base: Box<StateData>,
         session: Box<StateData>,
+        spent: Vec<Secret>,
         response: Box<TokenResponse>,
         /// When the response was received: expiry times count from it, not from the end of
         /// the verification.
@@ -361,6 +388,10 @@ enum State {
     },
     Saving {
         result: Result<AccessToken, AccessTokenError>,
+        update: Box<SessionUpdate>,
+    },
+    KeepingRotation {
+        error: AccessTokenError,
     },
     Finished,
 }
@@ -407,11 +438,13 @@ impl GetAccessToken {
             .as_ref()
             .map(|c| c.key.clone())
             .unwrap_or_default();
+        let spent = vec![refresh_token.clone()];
         self.state = State::Refreshing {
+            base: session.clone(),
             session,
             metadata,
             key,
-            rotations: 0,
+            spent,
         };
         Step::Effect(Effect::Http(Box::new(req)))
     }
@@ -421,13 +454,14 @@ impl GetAccessToken {
     /// carrying the same (old) session still find the remembered answer.
     fn follow_rotation(
         &mut self,
+        base: Box<StateData>,
         mut session: Box<StateData>,
         metadata: Arc<Metadata>,
         key: String,
-        rotations: u8,
+        mut spent: Vec<Secret>,
         rotated_to: Secret,
     ) -> Step<AccessToken, AccessTokenError> {
-        if rotations >= MAX_ROTATIONS_FOLLOWED {
+        if spent.len() > usize::from(MAX_ROTATIONS_FOLLOWED) {
             return self.finish(Err(UnexpectedInput {
                 expected: "Http (the refresh token kept rotating)",
             }
@@ -445,12 +479,14 @@ impl GetAccessToken {
             c.key = key.clone();
         }
         // The old token is spent: even if this answer does not rotate again, keep the new one.
-        session.refresh_token = Some(rotated_to);
+        session.refresh_token = Some(rotated_to.clone());
+        spent.push(rotated_to);
         self.state = State::Refreshing {
+            base,
             session,
             metadata,
             key,
-            rotations: rotations + 1,
+            spent,
         };
         Step::Effect(Effect::Http(Box::new(req)))
     }
@@ -513,16 +549,21 @@ impl Operation for GetAccessToken {
             }
             (
                 State::Refreshing {
+                    base,
                     session,
                     metadata,
                     key,
-                    rotations,
+                    spent,
                 },
                 Input::Rotated(rotated_to),
-            ) => self.follow_rotation(session, metadata, key, rotations, rotated_to),
+            ) => self.follow_rotation(base, session, metadata, key, spent, rotated_to),
             (
                 State::Refreshing {
-                    session, metadata, ..
+                    base,
+                    session,
+                    metadata,
+                    spent,
+                    ..
                 },
                 Input::Http(response),
             ) => {
@@ -543,7 +584,9 @@ impl Operation for GetAccessToken {
                     return match VerifyRefreshedIdToken::start(id_token.expose(), metadata, sub) {
                         Ok((verify, effect)) => {
                             self.state = State::VerifyingIdToken {
+                                base,
                                 session,
+                                spent,
                                 response: Box::new(parsed),
                                 received_at: now,
                                 verify,
@@ -553,11 +596,13 @@ impl Operation for GetAccessToken {
                         Err(e) => self.finish(Err(AccessTokenError::InvalidIdToken(e))),
                     };
                 }
-                self.apply_and_save(session, parsed, now)
+                self.apply_and_save(&base, session, &spent, &parsed, now)
             }
             (
                 State::VerifyingIdToken {
+                    base,
                     session,
+                    spent,
                     response,
                     received_at,
                     mut verify,
@@ -565,11 +610,13 @@ impl Operation for GetAccessToken {
                 input,
             ) => match verify.handle(&self.config, input, now) {
                 RefreshedIdTokenOutcome::Verified => {
-                    self.apply_and_save(session, *response, received_at)
+                    self.apply_and_save(&base, session, &spent, &response, received_at)
                 }
                 RefreshedIdTokenOutcome::Effect(e) => {
                     self.state = State::VerifyingIdToken {
+                        base,
                         session,
+                        spent,
                         response,
                         received_at,
                         verify,
@@ -585,7 +632,30 @@ impl Operation for GetAccessToken {
                     RefreshedIdTokenFailure::Unexpected(e) => e.into(),
                 })),
             },
-            (State::Saving { result }, Input::Done) => self.finish(result),
+            (State::Saving { result, update }, Input::Updated(outcome)) => {
+                match after_update(&update, outcome) {
+                    UpdateNext::Saved => self.finish(result),
+                    UpdateNext::Gone => self.finish(Err(AccessTokenError::MissingSession)),
+                    UpdateNext::Failed {
+                        keep,
+                        refresh_token_kept,
+                        reason,
+                    } => {
+                        let error = AccessTokenError::SessionNotSaved {
+                            refresh_token_kept,
+                            reason,
+                        };
+                        match keep {
+                            Some(effect) => {
+                                self.state = State::KeepingRotation { error };
+                                Step::Effect(effect)
+                            }
+                            None => self.finish(Err(error)),
+                        }
+                    }
+                }
+            }
+            (State::KeepingRotation { error }, Input::Done) => self.finish(Err(error)),
             (state, _) => self.finish(Err(UnexpectedInput {
                 expected: state.expects(),
             }
@@ -595,25 +665,29 @@ impl Operation for GetAccessToken {
 }
 
 impl GetAccessToken {
-    /// Applies a (verified) refresh answer to the session and saves it.
+    /// Applies a (verified) refresh answer to the session and asks the store to update it.
     fn apply_and_save(
         &mut self,
+        base: &StateData,
         mut session: Box<StateData>,
-        parsed: TokenResponse,
+        spent: &[Secret],
+        parsed: &TokenResponse,
         now: UnixTime,
     ) -> Step<AccessToken, AccessTokenError> {
-        {
-            let scope = self.scope();
-            let audience_key = self.audience_key().to_owned();
-            let result = apply_refresh(&mut session, &audience_key, scope.as_deref(), &parsed, now);
-            match result {
-                Err(AccessTokenError::SessionMismatch) => {
-                    self.finish(Err(AccessTokenError::SessionMismatch))
-                }
-                result => {
-                    self.state = State::Saving { result };
-                    Step::Effect(Effect::SaveSession(session))
-                }
+        let scope = self.scope();
+        let audience_key = self.audience_key().to_owned();
+        let result = apply_refresh(&mut session, &audience_key, scope.as_deref(), parsed, now);
+        match result {
+            Err(AccessTokenError::SessionMismatch) => {
+                self.finish(Err(AccessTokenError::SessionMismatch))
+            }
+            result => {
+                let update = Box::new(SessionUpdate::between(base, &session, spent));
+                self.state = State::Saving {
+                    result,
+                    update: update.clone(),
+                };
+                Step::Effect(Effect::UpdateSession(update))
             }
         }
     }
@@ -627,7 +701,8 @@ impl State {
             State::Metadata { .. } => "metadata",
             State::Refreshing { .. } => "Http (refresh)",
             State::VerifyingIdToken { .. } => "refreshed ID token verification",
-            State::Saving { .. } => "SaveSession",
+            State::Saving { .. } => "Updated",
+            State::KeepingRotation { .. } => "Done (KeepRotation)",
             State::Finished => "nothing (the operation has finished)",
         }
     }

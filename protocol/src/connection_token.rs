@@ -11,7 +11,7 @@ use crate::effect::{
 use crate::error_code::ErrorCode;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
-use crate::session::{ConnectionTokenSet, StateData};
+use crate::session::{ConnectionTokenSet, SessionUpdate, StateData, UpdateNext, after_update};
 use crate::time::UnixTime;
 use crate::time::is_expired;
 use crate::token_endpoint::{
@@ -112,6 +112,15 @@ pub enum ConnectionTokenError {
     /// Discovery of the tenant's endpoints failed.
     #[error("OpenID discovery failed: {0}")]
     Discovery(ResponseError),
+    /// The connection token was obtained but the session could not be saved (see
+    /// [`AccessTokenError::SessionNotSaved`](crate::access_token::AccessTokenError::SessionNotSaved)).
+    #[error("{}", crate::access_token::not_saved_message(*.refresh_token_kept, .reason))]
+    SessionNotSaved {
+        /// Whether a rotated refresh token is kept in the process.
+        refresh_token_kept: bool,
+        /// What the store reported (never session contents or tokens).
+        reason: String,
+    },
     /// The driver broke the protocol.
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -127,6 +136,7 @@ impl ConnectionTokenError {
             ConnectionTokenError::FailedToExchange(_) => ErrorCode::FailedToExchangeToken,
             ConnectionTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
             ConnectionTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
+            ConnectionTokenError::SessionNotSaved { .. } => ErrorCode::SessionNotSaved,
             ConnectionTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }
@@ -233,12 +243,20 @@ enum State {
         meta: MetadataStep,
     },
     Exchanging {
+        /// The session as read from the store.
+        base: Box<StateData>,
+        /// The session as this operation changes it.
         session: Box<StateData>,
         metadata: Arc<Metadata>,
-        rotations: u8,
+        /// The refresh tokens sent so far (the session's, then each rotation followed).
+        spent: Vec<Secret>,
     },
     Saving {
         token: ConnectionToken,
+        update: Box<SessionUpdate>,
+    },
+    KeepingRotation {
+        error: ConnectionTokenError,
     },
     Finished,
 }
@@ -306,10 +324,12 @@ impl Operation for GetConnectionToken {
                             return self.finish(Err(ConnectionTokenError::MissingRefreshToken));
                         };
                         let req = exchange_request(&self.config, &m, rt, &self.request);
+                        let spent = vec![rt.clone()];
                         self.state = State::Exchanging {
+                            base: session.clone(),
                             session,
                             metadata: m,
-                            rotations: 0,
+                            spent,
                         };
                         Step::Effect(Effect::Http(Box::new(req)))
                     }
@@ -325,51 +345,88 @@ impl Operation for GetConnectionToken {
             }
             (
                 State::Exchanging {
+                    base,
                     mut session,
                     metadata,
-                    rotations,
+                    mut spent,
                 },
                 Input::Rotated(rotated_to),
             ) => {
-                if rotations >= MAX_ROTATIONS_FOLLOWED {
+                if spent.len() > usize::from(MAX_ROTATIONS_FOLLOWED) {
                     return self.finish(Err(UnexpectedInput {
                         expected: "Http (the refresh token kept rotating)",
                     }
                     .into()));
                 }
                 let req = exchange_request(&self.config, &metadata, &rotated_to, &self.request);
-                session.refresh_token = Some(rotated_to);
+                session.refresh_token = Some(rotated_to.clone());
+                spent.push(rotated_to);
                 self.state = State::Exchanging {
+                    base,
                     session,
                     metadata,
-                    rotations: rotations + 1,
+                    spent,
                 };
                 Step::Effect(Effect::Http(Box::new(req)))
             }
-            (State::Exchanging { mut session, .. }, Input::Http(response)) => {
-                match parse_token_response(&response) {
-                    Ok(parsed) => {
-                        let token = apply_exchange(&mut session, &self.request, &parsed, now);
-                        self.state = State::Saving { token };
-                        Step::Effect(Effect::SaveSession(session))
+            (
+                State::Exchanging {
+                    base,
+                    mut session,
+                    spent,
+                    ..
+                },
+                Input::Http(response),
+            ) => match parse_token_response(&response) {
+                Ok(parsed) => {
+                    let token = apply_exchange(&mut session, &self.request, &parsed, now);
+                    let update = Box::new(SessionUpdate::between(&base, &session, &spent));
+                    self.state = State::Saving {
+                        token,
+                        update: update.clone(),
+                    };
+                    Step::Effect(Effect::UpdateSession(update))
+                }
+                Err(ResponseError::OAuth(o)) if o.error == "mfa_required" => {
+                    self.finish(Err(ConnectionTokenError::MfaRequired {
+                        mfa_token: o.mfa_token.unwrap_or_default(),
+                        mfa_requirements: o.mfa_requirements,
+                    }))
+                }
+                Err(e) => self.finish(Err(ConnectionTokenError::FailedToExchange(e))),
+            },
+            (State::Saving { token, update }, Input::Updated(outcome)) => {
+                match after_update(&update, outcome) {
+                    UpdateNext::Saved => self.finish(Ok(token)),
+                    UpdateNext::Gone => self.finish(Err(ConnectionTokenError::MissingSession)),
+                    UpdateNext::Failed {
+                        keep,
+                        refresh_token_kept,
+                        reason,
+                    } => {
+                        let error = ConnectionTokenError::SessionNotSaved {
+                            refresh_token_kept,
+                            reason,
+                        };
+                        match keep {
+                            Some(effect) => {
+                                self.state = State::KeepingRotation { error };
+                                Step::Effect(effect)
+                            }
+                            None => self.finish(Err(error)),
+                        }
                     }
-                    Err(ResponseError::OAuth(o)) if o.error == "mfa_required" => {
-                        self.finish(Err(ConnectionTokenError::MfaRequired {
-                            mfa_token: o.mfa_token.unwrap_or_default(),
-                            mfa_requirements: o.mfa_requirements,
-                        }))
-                    }
-                    Err(e) => self.finish(Err(ConnectionTokenError::FailedToExchange(e))),
                 }
             }
-            (State::Saving { token }, Input::Done) => self.finish(Ok(token)),
+            (State::KeepingRotation { error }, Input::Done) => self.finish(Err(error)),
             (state, _) => {
                 let expected = match state {
                     State::Start => "Start",
                     State::LoadingSession => "LoadSession",
                     State::Metadata { .. } => "metadata",
                     State::Exchanging { .. } => "Http (token exchange)",
-                    State::Saving { .. } => "SaveSession",
+                    State::Saving { .. } => "Updated",
+                    State::KeepingRotation { .. } => "Done (KeepRotation)",
                     State::Finished => "nothing (the operation has finished)",
                 };
                 self.finish(Err(UnexpectedInput { expected }.into()))

@@ -18,7 +18,7 @@
 
 use crate::discovery::CachedMetadata;
 pub use crate::jose::claims::LogoutTokenClaims;
-use crate::session::StateData;
+use crate::session::{SaveFailed, SessionUpdate, StateData, Updated};
 use crate::time::UnixTime;
 use crate::transaction::TransactionData;
 use std::fmt;
@@ -32,6 +32,19 @@ pub enum Effect {
     LoadSession,
     /// Write the session to the state store; answer [`Input::Done`].
     SaveSession(Box<StateData>),
+    /// Apply an operation's changes to the session the state store holds now, only if it
+    /// still exists (an update-only save); answer [`Input::Updated`].
+    UpdateSession(Box<SessionUpdate>),
+    /// A refresh rotated the refresh token but its session could not be saved: keep the new
+    /// token in the process, so that a later request that still carries a replaced one spends
+    /// the new one instead (which would otherwise be lost, and replaying a replaced one trips
+    /// reuse detection); answer [`Input::Done`].
+    KeepRotation {
+        /// SHA-256 hashes of the replaced refresh tokens (their single-flight lanes).
+        lanes: Vec<String>,
+        /// The refresh token they were rotated to.
+        rotated_to: crate::secret::Secret,
+    },
     /// Delete the session from the state store; answer [`Input::Done`].
     DeleteSession,
     /// Delete every session matching a verified logout token; answer [`Input::Done`].
@@ -154,6 +167,11 @@ impl fmt::Debug for Effect {
             Effect::Http(r) => f.debug_tuple("Http").field(r).finish(),
             Effect::LoadSession => f.write_str("LoadSession"),
             Effect::SaveSession(_) => f.write_str("SaveSession(..)"),
+            Effect::UpdateSession(u) => f.debug_tuple("UpdateSession").field(u).finish(),
+            Effect::KeepRotation { lanes, .. } => f
+                .debug_struct("KeepRotation")
+                .field("lanes", &lanes.len())
+                .finish_non_exhaustive(),
             Effect::DeleteSession => f.write_str("DeleteSession"),
             Effect::DeleteSessionsByLogoutToken(c) => f
                 .debug_tuple("DeleteSessionsByLogoutToken")
@@ -196,6 +214,8 @@ pub enum Input {
     Rotated(crate::secret::Secret),
     /// The answer to [`Effect::RecordLogoutTokenId`].
     LogoutTokenId(JtiRecord),
+    /// What the store did with [`Effect::UpdateSession`].
+    Updated(Result<Updated, SaveFailed>),
     /// A save or delete was performed.
     Done,
 }
@@ -215,6 +235,7 @@ impl fmt::Debug for Input {
                 JtiRecord::FirstSeen => "LogoutTokenId(FirstSeen)",
                 JtiRecord::Replayed => "LogoutTokenId(Replayed)",
             },
+            Input::Updated(_) => "Updated(..)",
             Input::Done => "Done",
         })
     }

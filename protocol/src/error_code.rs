@@ -34,6 +34,9 @@ pub enum ErrorCode {
     AudienceMismatch,
     /// `session_mismatch`: a refreshed ID token belongs to another user or issuer.
     SessionMismatch,
+    /// `session_not_saved`: tokens were obtained but the session could not be saved; a rotated
+    /// refresh token is kept in the process until a later save succeeds.
+    SessionNotSaved,
     /// `invalid_request`: the call's arguments are unusable (e.g. an empty connection name).
     InvalidRequest,
     /// `failed_to_exchange_token`: a connection token exchange was refused or unusable.
@@ -160,6 +163,7 @@ impl ErrorCode {
             ErrorCode::MfaRequired => "mfa_required",
             ErrorCode::AudienceMismatch => "audience_mismatch",
             ErrorCode::SessionMismatch => "session_mismatch",
+            ErrorCode::SessionNotSaved => "session_not_saved",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::FailedToExchangeToken => "failed_to_exchange_token",
             ErrorCode::DiscoveryFailed => "discovery_failed",

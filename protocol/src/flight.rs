@@ -34,6 +34,9 @@ pub struct FlightView {
     pub in_flight: bool,
     /// When the lane's refresh token was last rotated, if a rotation is known.
     pub rotated_at: Option<UnixTime>,
+    /// Whether the lane's rotation is kept beyond the grace window because the session it
+    /// belongs to could not be saved (see [`KEPT_ROTATION_LIFETIME`]).
+    pub rotation_kept: bool,
     /// Whether another request spending the lane's refresh token is in flight.
     pub lane_busy: bool,
 }
@@ -72,6 +75,18 @@ pub fn within_grace(at: UnixTime, now: UnixTime, grace: Duration) -> bool {
     now.saturating_duration_since(at) < grace
 }
 
+/// How long a rotation is kept when the session it belongs to could not be saved: the
+/// default absolute session lifetime. Until then a request that still carries the replaced
+/// refresh token (the session as it was stored before) spends the new one instead; replaying
+/// the replaced one would trip reuse detection and revoke the user's token family.
+pub const KEPT_ROTATION_LIFETIME: Duration = crate::session::DEFAULT_ABSOLUTE_LIFETIME;
+
+/// Whether a lane's rotation recorded at `at` is still followed at `now`: within the grace
+/// window, or within [`KEPT_ROTATION_LIFETIME`] when it is `kept`.
+pub fn within_kept_window(kept: bool, at: UnixTime, now: UnixTime, grace: Duration) -> bool {
+    within_grace(at, now, grace) || (kept && within_grace(at, now, KEPT_ROTATION_LIFETIME))
+}
+
 /// Until when an answer received at `received_at` may be handed to later requests: the
 /// rotation grace window, and never past the expiry of the access token it carries (a
 /// remembered answer is never served once its token has expired).
@@ -91,7 +106,9 @@ pub fn remember_until(
 /// Otherwise the request leads.
 pub fn acquire(view: FlightView, now: UnixTime, grace: Duration) -> AcquireDecision {
     let remembered_fresh = view.remembered_until.map(|until| now < until);
-    let rotation_fresh = view.rotated_at.map(|at| within_grace(at, now, grace));
+    let rotation_fresh = view
+        .rotated_at
+        .map(|at| within_kept_window(view.rotation_kept, at, now, grace));
     let forget_remembered = remembered_fresh == Some(false);
     let action = if remembered_fresh == Some(true) {
         Acquire::Remembered

@@ -14,6 +14,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
+pub mod revocation;
+mod update;
+pub use update::{
+    Merged, SaveFailed, SessionIdentity, SessionUpdate, UpdateNext, Updated, after_update,
+};
+
 /// The user's ID-token claims, as stored in the session.
 pub type UserClaims = Map<String, Value>;
 

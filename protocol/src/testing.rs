@@ -51,7 +51,8 @@ use std::collections::VecDeque;
 pub enum Recorded {
     /// `LoadSession`.
     LoadSession,
-    /// `SaveSession`, with the session saved.
+    /// `SaveSession`, with the session saved; also an `UpdateSession` that the scripted
+    /// store applied, with the session it then held.
     SaveSession(Box<StateData>),
     /// `DeleteSession`.
     DeleteSession,
@@ -185,6 +186,10 @@ pub struct Script {
     jwks: Option<Option<CachedJwks>>,
     http: VecDeque<http::Response<Vec<u8>>>,
     max_steps: Option<usize>,
+    /// What the store holds when an update-only save arrives, when it differs from what
+    /// `LoadSession` answered (`Some(None)`: the session was deleted meanwhile).
+    stored: Option<Option<StateData>>,
+    save_failure: Option<String>,
 }
 
 impl Script {
@@ -196,6 +201,19 @@ impl Script {
     /// The answer to every `LoadSession`.
     pub fn session(mut self, session: Option<StateData>) -> Self {
         self.session = Some(session);
+        self
+    }
+
+    /// What the store holds by the time an update-only save arrives, when it is not the
+    /// session `LoadSession` answered: another request's save, or `None` after a logout.
+    pub fn stored_meanwhile(mut self, session: Option<StateData>) -> Self {
+        self.stored = Some(session);
+        self
+    }
+
+    /// Every update-only save fails in the store with this message.
+    pub fn failing_saves(mut self, message: impl Into<String>) -> Self {
+        self.save_failure = Some(message.into());
         self
     }
 
@@ -284,6 +302,32 @@ impl Script {
             }
             Effect::SaveSession(s) => {
                 rec.0.push(Recorded::SaveSession(s));
+                Input::Done
+            }
+            Effect::UpdateSession(update) => {
+                if let Some(message) = &self.save_failure {
+                    rec.0.push(Recorded::Other("UpdateSession (failed)".into()));
+                    return Input::Updated(Err(crate::session::SaveFailed {
+                        message: message.clone(),
+                    }));
+                }
+                let current = match &self.stored {
+                    Some(stored) => stored.clone(),
+                    None => self.session.clone().flatten(),
+                };
+                match current.map(|c| update.apply(c)) {
+                    Some(crate::session::Merged::Updated(merged)) => {
+                        rec.0.push(Recorded::SaveSession(Box::new(merged)));
+                        Input::Updated(Ok(crate::session::Updated::Saved))
+                    }
+                    _ => {
+                        rec.0.push(Recorded::Other("UpdateSession (gone)".into()));
+                        Input::Updated(Ok(crate::session::Updated::Gone))
+                    }
+                }
+            }
+            Effect::KeepRotation { .. } => {
+                rec.0.push(Recorded::Other("KeepRotation".into()));
                 Input::Done
             }
             Effect::DeleteSession => {

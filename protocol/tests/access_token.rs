@@ -6,7 +6,7 @@ use auth0_server_protocol::access_token::{AccessTokenError, AccessTokenRequest};
 use auth0_server_protocol::config::ClientAuthMethod;
 use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
 use auth0_server_protocol::secret::Secret;
-use auth0_server_protocol::session::{Internal, StateData, TokenSet};
+use auth0_server_protocol::session::{Internal, StateData, TokenSet, Updated};
 use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::token_endpoint::ResponseError;
 use base64::Engine;
@@ -1066,7 +1066,7 @@ fn wrong_input_at_any_step_is_unexpected_input_not_a_panic() {
             Input::Http(token_response("t", json!({}))),
             UnixTime::from_secs(NOW)
         ),
-        Step::Effect(Effect::SaveSession(_))
+        Step::Effect(Effect::UpdateSession(_))
     ));
     expect_unexpected(op.step(Input::Start, UnixTime::from_secs(NOW)));
 }
@@ -1139,9 +1139,9 @@ fn debug_and_errors_never_show_tokens_or_secrets() {
                         "access-token-SHOULD-NOT-LEAK",
                         json!({"refresh_token": ROTATED_REFRESH_TOKEN}),
                     )),
-                    Effect::SaveSession(saved) => {
-                        assert_no_secret(&format!("{saved:?}"));
-                        Input::Done
+                    Effect::UpdateSession(update) => {
+                        assert_no_secret(&format!("{update:?}"));
+                        Input::Updated(Ok(Updated::Saved))
                     }
                     other => panic!("{other:?}"),
                 };
@@ -1174,4 +1174,95 @@ fn debug_and_errors_never_show_tokens_or_secrets() {
     );
     let err = result.unwrap_err();
     assert_no_secret(&format!("{err} {err:?}"));
+}
+
+// --- update-only saves (the session may have changed while the refresh was in flight) ----------
+
+#[test]
+fn a_session_logged_out_during_the_refresh_stays_logged_out() {
+    let core = core(config_builder());
+    let (result, rec) = Script::new()
+        .session(Some(session(vec![])))
+        .stored_meanwhile(None)
+        .metadata(Some(cached_metadata(NOW, 10)))
+        .http(token_response(
+            "new-at",
+            json!({"refresh_token": ROTATED_REFRESH_TOKEN}),
+        ))
+        .run(core.get_access_token(AccessTokenRequest::default()), NOW);
+    assert_eq!(result.unwrap_err().code(), "missing_session");
+    assert!(rec.saved_sessions().is_empty(), "{:?}", rec.names());
+    assert!(rec.names().contains(&"UpdateSession (gone)".to_owned()));
+}
+
+#[test]
+fn a_session_replaced_by_a_new_login_during_the_refresh_is_left_alone() {
+    let core = core(config_builder());
+    let mut newer = session(vec![]);
+    newer.internal.created_at = NOW - 1;
+    newer.internal.sid = "sid-2".into();
+    let (result, rec) = Script::new()
+        .session(Some(session(vec![])))
+        .stored_meanwhile(Some(newer))
+        .metadata(Some(cached_metadata(NOW, 10)))
+        .http(token_response("new-at", json!({})))
+        .run(core.get_access_token(AccessTokenRequest::default()), NOW);
+    assert_eq!(result.unwrap_err().code(), "missing_session");
+    assert!(rec.saved_sessions().is_empty());
+}
+
+#[test]
+fn another_requests_token_set_saved_meanwhile_is_kept() {
+    let core = core(config_builder());
+    let mut meanwhile = session(vec![]);
+    meanwhile
+        .token_sets
+        .push(set(API, "at-other-api", None, NOW + 600));
+    let (result, rec) = Script::new()
+        .session(Some(session(vec![])))
+        .stored_meanwhile(Some(meanwhile))
+        .metadata(Some(cached_metadata(NOW, 10)))
+        .http(token_response("new-at", json!({})))
+        .run(core.get_access_token(AccessTokenRequest::default()), NOW);
+    assert_eq!(result.unwrap().access_token.expose(), "new-at");
+    let saved = rec.saved();
+    let tokens: Vec<&str> = saved
+        .token_sets
+        .iter()
+        .map(|s| s.access_token.expose())
+        .collect();
+    assert_eq!(tokens, ["at-other-api", "new-at"]);
+}
+
+#[test]
+fn a_failed_save_after_a_rotation_keeps_the_new_refresh_token_and_says_so() {
+    let core = core(config_builder());
+    let (result, rec) = Script::new()
+        .session(Some(session(vec![])))
+        .failing_saves("session store error: connection refused")
+        .metadata(Some(cached_metadata(NOW, 10)))
+        .http(token_response(
+            "new-at",
+            json!({"refresh_token": ROTATED_REFRESH_TOKEN}),
+        ))
+        .run(core.get_access_token(AccessTokenRequest::default()), NOW);
+    let e = result.unwrap_err();
+    assert_eq!(e.code(), "session_not_saved");
+    assert!(matches!(
+        e,
+        AccessTokenError::SessionNotSaved {
+            refresh_token_kept: true,
+            ..
+        }
+    ));
+    let shown = e.to_string();
+    assert!(
+        shown.contains("connection refused") && shown.contains("kept"),
+        "{shown}"
+    );
+    assert!(!shown.contains(ROTATED_REFRESH_TOKEN));
+    assert_eq!(
+        rec.names()[rec.names().len() - 2..],
+        ["UpdateSession (failed)", "KeepRotation"]
+    );
 }

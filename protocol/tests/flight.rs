@@ -18,12 +18,14 @@ fn view() -> impl Strategy<Value = FlightView> {
         any::<bool>(),
         proptest::option::of(0u64..200),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(remembered_until, in_flight, rotated_at, lane_busy)| FlightView {
+            |(remembered_until, in_flight, rotated_at, rotation_kept, lane_busy)| FlightView {
                 remembered_until: remembered_until.map(UnixTime::from_secs),
                 in_flight,
                 rotated_at: rotated_at.map(UnixTime::from_secs),
+                rotation_kept,
                 lane_busy,
             },
         )
@@ -41,7 +43,11 @@ proptest! {
     #[test]
     fn acquire_follows_the_precedence_of_the_rules(v in view(), now in 0u64..300, grace in 0u64..100) {
         let grace_d = Duration::from_secs(grace);
-        let fresh = |at: Option<UnixTime>| at.is_some_and(|at| now.saturating_sub(at.as_secs()) < grace);
+        // A kept rotation (its session could not be saved) is followed for days, not seconds:
+        // within this test's time range, always.
+        let fresh = |at: Option<UnixTime>| {
+            at.is_some_and(|at| v.rotation_kept || now.saturating_sub(at.as_secs()) < grace)
+        };
         let d = acquire(v, UnixTime::from_secs(now), grace_d);
         let remembered = v.remembered_until.is_some_and(|until| now < until.as_secs());
         let expected = if remembered {
@@ -71,15 +77,17 @@ proptest! {
         let d = acquire(v, UnixTime::from_secs(now), Duration::from_secs(grace));
         if d.action == Acquire::Lead {
             prop_assert!(!v.in_flight && !v.lane_busy);
-            prop_assert!(v.rotated_at.is_none_or(|at| now.saturating_sub(at.as_secs()) >= grace));
+            prop_assert!(v.rotated_at.is_none_or(|at| !v.rotation_kept && now.saturating_sub(at.as_secs()) >= grace));
         }
     }
 
-    /// Zero grace follows no rotation, and remembers nothing.
+    /// Zero grace follows no rotation (but one kept because its session could not be saved:
+    /// that is not sharing, it is the only copy of the user's refresh token), and remembers
+    /// nothing.
     #[test]
     fn zero_grace_shares_only_what_is_in_flight(v in view(), now in 0u64..300, at in 0u64..300, e in proptest::option::of(0u64..100)) {
         let d = acquire(v, UnixTime::from_secs(now), Duration::ZERO);
-        prop_assert!(d.action != Acquire::Rotated);
+        prop_assert!(d.action != Acquire::Rotated || v.rotation_kept);
         let at = UnixTime::from_secs(at);
         prop_assert_eq!(remember_until(at, Duration::ZERO, e.map(Duration::from_secs)), at);
     }

@@ -11,7 +11,7 @@ use auth0_server_protocol::effect::{
     Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step,
 };
 use auth0_server_protocol::secret::Secret;
-use auth0_server_protocol::session::{StateData, TokenSet};
+use auth0_server_protocol::session::{Merged, SessionUpdate, StateData, TokenSet, Updated};
 use auth0_server_protocol::time::UnixTime;
 use common::{cached_metadata, config_builder, core, json};
 
@@ -43,6 +43,14 @@ fn param(req: &HttpRequest, name: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
+}
+
+/// The session the store holds after applying `update` to the session the operation read.
+fn saved(update: &SessionUpdate) -> StateData {
+    match update.apply(expired_session()) {
+        Merged::Updated(s) => s,
+        Merged::OtherSession => panic!("the update is for another session"),
+    }
 }
 
 /// Steps `op` to its first HTTP request.
@@ -94,12 +102,13 @@ fn a_rotated_refresh_token_is_spent_instead_of_the_old_one() {
     );
     assert_eq!(c.lane, Some(refresh_token_hash(&Secret::new("rt-new"))));
     // The answer does not rotate again: the session keeps the token it spent.
-    let Step::Effect(Effect::SaveSession(saved)) = op.step(
+    let Step::Effect(Effect::UpdateSession(update)) = op.step(
         Input::Http(json(200, r#"{"access_token":"at-new","expires_in":60}"#)),
         UnixTime::from_secs(NOW),
     ) else {
         panic!("expected a save")
     };
+    let saved = saved(&update);
     assert_eq!(
         saved.refresh_token.as_ref().map(Secret::expose),
         Some("rt-new")
@@ -110,7 +119,9 @@ fn a_rotated_refresh_token_is_spent_instead_of_the_old_one() {
             .iter()
             .any(|t| t.access_token.expose() == "at-new")
     );
-    let Step::Done(Ok(token)) = op.step(Input::Done, UnixTime::from_secs(NOW)) else {
+    let Step::Done(Ok(token)) =
+        op.step(Input::Updated(Ok(Updated::Saved)), UnixTime::from_secs(NOW))
+    else {
         panic!("expected the token")
     };
     assert_eq!(token.access_token.expose(), "at-new");
@@ -153,12 +164,13 @@ fn the_connection_exchange_also_spends_the_rotated_token() {
         panic!("expected the exchange again")
     };
     assert_eq!(param(&second, "subject_token").as_deref(), Some("rt-new"));
-    let Step::Effect(Effect::SaveSession(saved)) = op.step(
+    let Step::Effect(Effect::UpdateSession(update)) = op.step(
         Input::Http(json(200, r#"{"access_token":"ya29","expires_in":60}"#)),
         UnixTime::from_secs(NOW),
     ) else {
         panic!("expected a save")
     };
+    let saved = saved(&update);
     assert_eq!(
         saved.refresh_token.as_ref().map(Secret::expose),
         Some("rt-new")

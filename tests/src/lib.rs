@@ -104,6 +104,10 @@ pub enum Failure {
     Status(u16),
     /// Sleep, then answer normally (simulated server latency).
     Slow(Duration),
+    /// Run this, then answer normally: something that happens while the request is in
+    /// flight, deterministically (the user logs out while their refresh is being answered,
+    /// the store goes down, …).
+    Before(Hook),
     /// 502 with a `text/html` error page (a proxy in the way).
     Html,
     /// 200 `application/json` with a truncated JSON body.
@@ -118,6 +122,23 @@ pub enum Failure {
         /// JSON body.
         body: Value,
     },
+}
+
+/// A callback for [`Failure::Before`]; runs on the emulator's thread, outside its lock.
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl Hook {
+    /// A hook running `f`.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+        Hook(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook(..)")
+    }
 }
 
 /// A running emulator. The server stops when this is dropped.

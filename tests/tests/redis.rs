@@ -7,6 +7,7 @@
 //! writes under its own random key prefix, so the tests run in parallel on one Redis.
 
 mod adapter_support;
+mod integrity_support;
 
 use adapter_support::{
     RecordingStore, ReqwestClient, TestOptions, assert_two_refreshes_on_one_lane, config,
@@ -880,4 +881,156 @@ fn a_connection_exchange_on_another_instance_spends_the_rotated_token() {
     assert_eq!(keys("r:*:result").len(), 1, "only the refresh's answer");
     assert_eq!(keys("l:*:rotated").len(), 1, "the refresh's rotation");
     assert!(keys("l:*:lock").is_empty(), "every lane lock released");
+}
+
+// --- session integrity (I2–I4): what happens while a refresh is in flight -------------------
+
+fn integrity_client(emu: &Emulator, url: &str) -> Arc<Blocking> {
+    let cfg = config(emu);
+    let prefix = prefix();
+    Arc::new(
+        Blocking::builder(
+            cfg.clone(),
+            state_store(&cfg, url, &prefix),
+            tx_store(&cfg, url, &prefix),
+        )
+        .build(),
+    )
+}
+
+#[test]
+fn redis_a_logout_during_a_refresh_is_not_undone() {
+    let url = require_redis!();
+    let emu = Emulator::start(Default::default());
+    let client = integrity_client(&emu, &url);
+    let cookie = client.state_store().cookie().to_owned();
+    integrity_support::logout_during_refresh_stays_logged_out(&emu, client, &cookie);
+}
+
+#[test]
+fn redis_a_save_during_a_refresh_is_kept() {
+    let url = require_redis!();
+    let emu = Emulator::start(Default::default());
+    let client = integrity_client(&emu, &url);
+    let cookie = client.state_store().cookie().to_owned();
+    integrity_support::a_concurrent_save_is_not_overwritten(&emu, client, &cookie);
+}
+
+#[test]
+fn redis_a_failed_save_after_a_rotation_loses_nothing() {
+    let url = require_redis!();
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let prefix = prefix();
+    let (clock, time) = integrity_support::movable_clock();
+    let store = integrity_support::FailingUpdates {
+        inner: state_store(&cfg, &url, &prefix),
+        failing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    };
+    let cookie = store.inner.cookie().to_owned();
+    let client = auth0_server::blocking::ServerClient::builder(
+        cfg.clone(),
+        store,
+        tx_store(&cfg, &url, &prefix),
+    )
+    .clock(clock)
+    .build();
+    integrity_support::a_failed_save_never_loses_the_rotated_token(&emu, &client, &cookie, &time);
+}
+
+/// Concurrent update-only saves of one session through the compare-and-set: sixteen threads
+/// each add their own token set; every one of them is stored.
+#[test]
+fn redis_concurrent_updates_of_one_session_all_land() {
+    use auth0_server::protocol::session::{SessionUpdate, TokenSet, Updated};
+    let url = require_redis!();
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let store = Arc::new(state_store(&cfg, &url, &prefix()));
+    let base = expired_session(&emu, DEFAULT_AUDIENCE);
+    let id = insert(&store, &base);
+    let cookie = store.cookie().to_owned();
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, base, cookie, id) =
+                (store.clone(), base.clone(), cookie.clone(), id.clone());
+            std::thread::spawn(move || {
+                let mut after = base.clone();
+                after.token_sets.push(TokenSet {
+                    audience: format!("https://api-{i}.example.com"),
+                    access_token: format!("at-{i}").into(),
+                    scope: None,
+                    expires_at: now() + 600,
+                    requested_scope: None,
+                });
+                let update = SessionUpdate::between(&base, &after, &[]);
+                let mut o = with_cookie(&cookie, &id);
+                assert_eq!(store.update(&update, &mut o).unwrap(), Updated::Saved);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut o = with_cookie(&cookie, &id);
+    let stored = store.get(&mut o).unwrap().unwrap();
+    for i in 0..16 {
+        assert!(
+            stored
+                .token_sets
+                .iter()
+                .any(|s| s.access_token.expose() == format!("at-{i}")),
+            "the update of thread {i} was lost"
+        );
+    }
+}
+
+/// A logout received by one instance ends the cookie session on another: the cookie stores
+/// share their revocation list in Redis.
+#[test]
+fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all() {
+    use auth0_server::store::cookie::CookieStateStore;
+    use auth0_server::store::redis::RedisRevocations;
+    let url = require_redis!();
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let prefix = prefix();
+    let instance = || {
+        CookieStateStore::builder(&cfg)
+            .secure(false)
+            .revocations(
+                RedisRevocations::builder(url.as_str())
+                    .key_prefix(prefix.as_str())
+                    .io_timeout(REDIS_TIMEOUT)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let (one, two) = (instance(), instance());
+    let mut written = CookieOptions::new();
+    one.set(&expired_session(&emu, DEFAULT_AUDIENCE), &mut written)
+        .unwrap();
+    let cookies: Vec<String> = written
+        .cookie_names()
+        .into_iter()
+        .map(|n| format!("{n}={}", written.cookie(n).unwrap()))
+        .collect();
+    let mut h = http::HeaderMap::new();
+    h.insert(http::header::COOKIE, cookies.join("; ").parse().unwrap());
+    let request = CookieOptions::from_request_headers(&h);
+    assert!(two.get(&mut request.clone()).unwrap().is_some());
+    one.delete(&mut request.clone()).unwrap();
+    assert!(
+        two.get(&mut request.clone()).unwrap().is_none(),
+        "the other instance still serves the ended session"
+    );
+    // What Redis holds names no session or user in clear.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut raw(&url))
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(!keys[0].contains("emulator") && !keys[0].contains("auth0|"));
 }

@@ -42,7 +42,7 @@ use crate::store::kit::{
 };
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::effect::LogoutTokenClaims;
-use auth0_server_protocol::session::{SessionLifetime, StateData};
+use auth0_server_protocol::session::{Merged, SessionLifetime, SessionUpdate, StateData, Updated};
 use auth0_server_protocol::transaction::TransactionData;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -557,6 +557,42 @@ impl StateStore for MemoryStateStore {
         self.put(&id, state);
         options.set_cookie(&self.cookie_name, &id, self.attributes());
         Ok(())
+    }
+
+    /// Applies the update to the session of the request's id cookie under its shard's lock,
+    /// so concurrent updates of one session all land; a session that was deleted (logout,
+    /// back-channel logout), expired or evicted meanwhile stays gone.
+    fn update(
+        &self,
+        update: &SessionUpdate,
+        options: &mut CookieOptions,
+    ) -> Result<Updated, StoreError> {
+        let Some(id) = self.id(options) else {
+            return Ok(Updated::Gone);
+        };
+        let now = self.clock.now();
+        let mut shard = lock(self.shard(id));
+        let Some(i) = shard.find(id) else {
+            return Ok(Updated::Gone);
+        };
+        let Some(slot) = shard.slot(i) else {
+            return Ok(Updated::Gone);
+        };
+        if !self.lifetime.is_live(&slot.state, now) {
+            return Ok(Updated::Gone);
+        }
+        let Merged::Updated(state) = update.apply(slot.state.clone()) else {
+            return Ok(Updated::Gone);
+        };
+        if state == slot.state {
+            // Another request already saved the same result (callers sharing one refresh).
+            return Ok(Updated::Saved);
+        }
+        let state = self.stamped(&state);
+        let deadline = self.deadline(&state);
+        let stamp = self.next_stamp();
+        shard.replace(i, state, stamp, deadline);
+        Ok(Updated::Saved)
     }
 
     fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {

@@ -17,12 +17,13 @@ pub mod memory;
 mod options;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod revocation;
 
 pub use cookie::{CookieStateStore, CookieTransactionStore};
 pub use options::CookieOptions;
 
 use auth0_server_protocol::effect::LogoutTokenClaims;
-use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::session::{Merged, SessionUpdate, StateData, Updated};
 use auth0_server_protocol::transaction::TransactionData;
 use std::future::Future;
 
@@ -62,8 +63,31 @@ pub trait StateStore: Send + Sync {
     /// The current session, or `None`. A session that cannot be read (tampered, expired,
     /// foreign) is `None`, not an error.
     fn get(&self, options: &mut Self::Options) -> Result<Option<StateData>, StoreError>;
-    /// Stores the session.
+    /// Stores the session (a login creates it; the cookie or id names it afterwards).
     fn set(&self, state: &StateData, options: &mut Self::Options) -> Result<(), StoreError>;
+    /// Applies an operation's changes to the session stored now, only if it still exists
+    /// (an update-only save, [`SessionUpdate::apply`]): a session deleted by logout,
+    /// back-channel logout or expiry while a refresh was in flight stays deleted
+    /// ([`Updated::Gone`]), and what other requests saved meanwhile is kept.
+    ///
+    /// The default reads, applies and writes; a store whose sessions several requests write
+    /// at once should do it atomically (the memory and Redis stores do).
+    fn update(
+        &self,
+        update: &SessionUpdate,
+        options: &mut Self::Options,
+    ) -> Result<Updated, StoreError> {
+        let Some(current) = self.get(options)? else {
+            return Ok(Updated::Gone);
+        };
+        match update.apply(current) {
+            Merged::Updated(state) => {
+                self.set(&state, options)?;
+                Ok(Updated::Saved)
+            }
+            Merged::OtherSession => Ok(Updated::Gone),
+        }
+    }
     /// Deletes the session.
     fn delete(&self, options: &mut Self::Options) -> Result<(), StoreError>;
     /// Deletes every session matching a verified back-channel logout token (by `sid`, or by
@@ -112,6 +136,25 @@ pub trait AsyncStateStore: Send + Sync {
         state: &StateData,
         options: &mut Self::Options,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// See [`StateStore::update`]; the default reads, applies and writes.
+    fn update(
+        &self,
+        update: &SessionUpdate,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<Updated, StoreError>> + Send {
+        async move {
+            let Some(current) = self.get(options).await? else {
+                return Ok(Updated::Gone);
+            };
+            match update.apply(current) {
+                Merged::Updated(state) => {
+                    self.set(&state, options).await?;
+                    Ok(Updated::Saved)
+                }
+                Merged::OtherSession => Ok(Updated::Gone),
+            }
+        }
+    }
     /// See [`StateStore::delete`].
     fn delete(
         &self,
@@ -164,6 +207,13 @@ impl<T: StateStore> AsyncStateStore for T {
         options: &mut Self::Options,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(StateStore::set(self, state, options))
+    }
+    fn update(
+        &self,
+        update: &SessionUpdate,
+        options: &mut Self::Options,
+    ) -> impl Future<Output = Result<Updated, StoreError>> + Send {
+        std::future::ready(StateStore::update(self, update, options))
     }
     fn delete(
         &self,

@@ -121,6 +121,10 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             std::thread::sleep(delay);
             None
         }
+        Some(Failure::Before(hook)) => {
+            (hook.0)();
+            None
+        }
         Some(Failure::Status(status)) => Some(Reply::json(
             status,
             &json!({"error": "server_error", "error_description": format!("injected failure (HTTP {status})")}),

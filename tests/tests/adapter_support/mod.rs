@@ -226,6 +226,21 @@ impl StateStore for RecordingStore {
         options.session = Some(state.clone());
         Ok(())
     }
+    fn update(
+        &self,
+        update: &auth0_server::protocol::session::SessionUpdate,
+        options: &mut TestOptions,
+    ) -> Result<auth0_server::protocol::session::Updated, StoreError> {
+        use auth0_server::protocol::session::{Merged, Updated};
+        self.record("update", options);
+        match options.session.take().map(|s| update.apply(s)) {
+            Some(Merged::Updated(s)) => {
+                options.session = Some(s);
+                Ok(Updated::Saved)
+            }
+            _ => Ok(Updated::Gone),
+        }
+    }
     fn delete(&self, options: &mut TestOptions) -> Result<(), StoreError> {
         self.record("delete", options);
         options.session = None;
@@ -799,7 +814,7 @@ pub fn store_options_reach_the_store(make_with_store: fn(Config, RecordingStore)
     client.session(&mut o).unwrap();
     let calls = store.calls();
     let ops: Vec<&str> = calls.iter().map(|c| c.op).collect();
-    assert_eq!(ops, ["get", "set", "get", "get"]);
+    assert_eq!(ops, ["get", "update", "get", "get"]);
     assert!(calls.iter().all(|c| c.tag == "request-42"));
     assert_eq!(o.calls, 4, "the very options object reached every call");
 }

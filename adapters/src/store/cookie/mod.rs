@@ -28,9 +28,13 @@
 //! * **Warm path.** Each session store keeps a bounded cache (default
 //!   [`DEFAULT_CACHE_CAPACITY`] entries) from cookie values to decoded sessions, so an
 //!   unchanged cookie is decrypted once.
-//! * **No back-channel logout.** The server keeps nothing, so it cannot end a session from
-//!   a logout token: [`CookieStateStore`]'s `delete_by_logout_token` returns an error. Use a
-//!   server-side store when back-channel logout is needed.
+//! * **Logout ends the session, not just the cookie.** Logout records the session in a
+//!   revocation list, and a back-channel logout its `sid` (or `sub`), each until every
+//!   session it can match has expired; a cookie of an ended session — a copy taken before
+//!   logout, or one a refresh in flight writes back — is no session. The list is in the
+//!   process by default ([`MemoryRevocations`]); with several instances share one in Redis
+//!   ([`CookieStateStoreBuilder::revocations`]). Auth0's other SDKs cannot end a stateless
+//!   session from the server at all.
 //!
 //! ```
 //! use auth0_server::protocol::config::Config;
@@ -85,7 +89,10 @@ use self::chunks::{Parts, Read};
 use self::codec::CookieCodec;
 use crate::clock::Clock;
 use crate::store::kit::{self, cookie_attributes, cookie_attributes_max_age};
+use crate::store::revocation::{MemoryRevocations, RevocationList};
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
+use auth0_server_protocol::session::revocation;
+use std::sync::Arc;
 
 /// The default session cookie name (and HKDF salt): `_a0_session`, as in the Python SDK.
 pub const DEFAULT_SESSION_COOKIE: &str = "_a0_session";
@@ -143,6 +150,7 @@ pub struct CookieStateStore {
     inactivity: u64,
     clock: Clock,
     cache: SessionCache,
+    revocations: Arc<dyn RevocationList>,
 }
 
 impl std::fmt::Debug for CookieStateStore {
@@ -157,7 +165,7 @@ impl std::fmt::Debug for CookieStateStore {
 }
 
 /// Builds a [`CookieStateStore`]; start with [`CookieStateStore::builder`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct CookieStateStoreBuilder {
     secrets: Vec<Secret>,
@@ -167,6 +175,7 @@ pub struct CookieStateStoreBuilder {
     inactivity: Duration,
     clock: Clock,
     cache_capacity: usize,
+    revocations: Arc<dyn RevocationList>,
 }
 
 impl CookieStateStore {
@@ -189,6 +198,7 @@ impl CookieStateStore {
             inactivity: DEFAULT_INACTIVITY_DURATION,
             clock: Clock::system(),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            revocations: Arc::new(MemoryRevocations::new()),
         }
     }
 
@@ -265,6 +275,19 @@ impl CookieStateStore {
     }
 }
 
+impl std::fmt::Debug for CookieStateStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieStateStoreBuilder")
+            .field("secrets", &self.secrets.len())
+            .field("identifier", &self.identifier)
+            .field("secure", &self.secure)
+            .field("absolute", &self.absolute)
+            .field("inactivity", &self.inactivity)
+            .field("cache_capacity", &self.cache_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 impl CookieStateStoreBuilder {
     /// The cookie name prefix and HKDF salt (default [`DEFAULT_SESSION_COOKIE`]). Must be a
     /// valid cookie name of at most [`chunks::MAX_NAME_LEN`] bytes.
@@ -305,6 +328,14 @@ impl CookieStateStoreBuilder {
         self
     }
 
+    /// Where ended sessions are recorded (default: a [`MemoryRevocations`] of this store's
+    /// own). Share one list between instances — the Redis list, feature `redis` — so that a
+    /// logout or back-channel logout received by one instance ends the session on all.
+    pub fn revocations(mut self, list: impl RevocationList + 'static) -> Self {
+        self.revocations = Arc::new(list);
+        self
+    }
+
     /// How many decoded sessions to cache (default [`DEFAULT_CACHE_CAPACITY`]; `0`
     /// disables the cache).
     pub fn cache_capacity(mut self, entries: usize) -> Self {
@@ -339,6 +370,7 @@ impl CookieStateStoreBuilder {
             inactivity: self.inactivity.as_secs(),
             clock: self.clock,
             cache: SessionCache::new(self.cache_capacity),
+            revocations: self.revocations,
         })
     }
 }
@@ -351,36 +383,8 @@ impl StateStore for CookieStateStore {
     /// rewritten with `last_active_at = now`.
     fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
         let now = self.clock.now().as_secs();
-        let parts = match chunks::read_parts(options, &self.identifier) {
-            Parts::Absent => return Ok(None),
-            Parts::Invalid => {
-                self.clear(options);
-                return Ok(None);
-            }
-            Parts::Value(parts) => parts,
-        };
-        let mut state = match self.cache.get_parts(&parts) {
-            Some(state) => {
-                if self.expires_at(&state) <= now {
-                    self.cache.remove(&parts.concat());
-                    self.clear(options);
-                    return Ok(None);
-                }
-                state
-            }
-            None => {
-                let value = parts.concat();
-                match self.decode(&value) {
-                    Some(state) if self.expires_at(&state) > now => {
-                        self.cache.insert(value, state.clone());
-                        state
-                    }
-                    _ => {
-                        self.clear(options);
-                        return Ok(None);
-                    }
-                }
-            }
+        let Some(mut state) = self.current(options, now)? else {
+            return Ok(None);
         };
         if self.lifetime().needs_touch(
             &state,
@@ -411,25 +415,85 @@ impl StateStore for CookieStateStore {
         self.write(state, options, now)
     }
 
-    /// Deletes every chunk of the session cookie.
+    /// Ends the session: records it in the revocation list (so a copy of the cookie taken
+    /// before, or a refresh in flight, cannot bring it back) and deletes every chunk of the
+    /// session cookie.
     fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        if let Some(state) = self.current(options, now.as_secs())? {
+            let ended = revocation::for_logout(&state, &self.lifetime());
+            self.revocations.revoke(&ended, now)?;
+        }
         self.clear(options);
         Ok(())
     }
 
-    /// Always an error: a stateless session lives only in the user's browser, so the server
-    /// cannot find or end it when a back-channel logout token arrives (Auth0's JavaScript SDK
-    /// behaves the same). Use a server-side session store for back-channel logout.
+    /// Ends the sessions a verified logout token names, in every browser: the token's `sid`
+    /// (or, without one, its `sub` for sessions created until now) goes into the revocation
+    /// list, and a cookie session matching it is no session from then on. With the default
+    /// in-process list this holds for this instance; configure the Redis list
+    /// ([`CookieStateStoreBuilder::revocations`]) for all of them.
     fn delete_by_logout_token(
         &self,
-        _claims: &LogoutTokenClaims,
+        claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
     ) -> Result<(), StoreError> {
-        Err(StoreError::new(
-            "back-channel logout is not supported by the stateless cookie session store: \
-             sessions live only in browsers and cannot be ended from the server; \
-             use a server-side session store",
-        ))
+        let now = self.clock.now();
+        if let Some(ended) = revocation::for_logout_token(claims, now, &self.lifetime()) {
+            self.revocations.revoke(&ended, now)?;
+        }
+        Ok(())
+    }
+}
+
+impl CookieStateStore {
+    /// The session the request's cookies carry, unexpired and not revoked, without touching
+    /// it; invalid, expired and revoked cookies are cleared.
+    fn current(
+        &self,
+        options: &mut CookieOptions,
+        now: u64,
+    ) -> Result<Option<StateData>, StoreError> {
+        let parts = match chunks::read_parts(options, &self.identifier) {
+            Parts::Absent => return Ok(None),
+            Parts::Invalid => {
+                self.clear(options);
+                return Ok(None);
+            }
+            Parts::Value(parts) => parts,
+        };
+        let state = match self.cache.get_parts(&parts) {
+            Some(state) => {
+                if self.expires_at(&state) <= now {
+                    self.cache.remove(&parts.concat());
+                    self.clear(options);
+                    return Ok(None);
+                }
+                state
+            }
+            None => {
+                let value = parts.concat();
+                match self.decode(&value) {
+                    Some(state) if self.expires_at(&state) > now => {
+                        self.cache.insert(value, state.clone());
+                        state
+                    }
+                    _ => {
+                        self.clear(options);
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let found = self.revocations.lookup(
+            &revocation::session_keys(&state),
+            auth0_server_protocol::time::UnixTime::from_secs(now),
+        )?;
+        if revocation::is_revoked(&state, &found) {
+            self.clear(options);
+            return Ok(None);
+        }
+        Ok(Some(state))
     }
 }
 

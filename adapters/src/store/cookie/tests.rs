@@ -206,20 +206,69 @@ fn loopback_http_detection() {
     assert!(s.is_secure());
 }
 
+fn logged_in(store: &CookieStateStore, sid: &str) -> CookieOptions {
+    let mut s = session();
+    s.internal.sid = sid.into();
+    s.user
+        .as_mut()
+        .unwrap()
+        .insert("iss".into(), "https://t/".into());
+    let mut o = CookieOptions::new();
+    store.set(&s, &mut o).unwrap();
+    next_request(&o)
+}
+
 #[test]
-fn back_channel_logout_is_an_explained_error() {
+fn a_cookie_copied_before_logout_is_no_session_afterwards() {
+    let (_, c) = clock();
     let store = CookieStateStore::builder_with_secrets([SECRET])
+        .clock(c)
         .build()
         .unwrap();
-    let claims = LogoutTokenClaims {
+    let request = logged_in(&store, "sid-1");
+    let copy = request.clone();
+    let other = logged_in(&store, "sid-2");
+    store.delete(&mut request.clone()).unwrap();
+    assert!(store.get(&mut copy.clone()).unwrap().is_none());
+    assert!(
+        store.get(&mut other.clone()).unwrap().is_some(),
+        "another session ended too"
+    );
+}
+
+#[test]
+fn back_channel_logout_ends_a_cookie_session_by_sid_or_by_sub() {
+    let (now, c) = clock();
+    let store = CookieStateStore::builder_with_secrets([SECRET])
+        .clock(c)
+        .build()
+        .unwrap();
+    let a = logged_in(&store, "sid-a");
+    let b = logged_in(&store, "sid-b");
+    let by_sid = LogoutTokenClaims {
         iss: "https://t/".into(),
-        sub: Some("u".into()),
-        sid: Some("s".into()),
+        sub: None,
+        sid: Some("sid-a".into()),
     };
-    let err = store
-        .delete_by_logout_token(&claims, &mut CookieOptions::new())
-        .unwrap_err();
-    assert!(err.to_string().contains("back-channel logout"));
+    store
+        .delete_by_logout_token(&by_sid, &mut CookieOptions::new())
+        .unwrap();
+    assert!(store.get(&mut a.clone()).unwrap().is_none());
+    assert!(store.get(&mut b.clone()).unwrap().is_some());
+    // By `sub`: every session of the user created until then; a later login stays.
+    now.fetch_add(10, Ordering::SeqCst);
+    let by_sub = LogoutTokenClaims {
+        iss: "https://t/".into(),
+        sub: Some("auth0|u".into()),
+        sid: None,
+    };
+    store
+        .delete_by_logout_token(&by_sub, &mut CookieOptions::new())
+        .unwrap();
+    assert!(store.get(&mut b.clone()).unwrap().is_none());
+    now.fetch_add(1, Ordering::SeqCst);
+    let later = logged_in(&store, "sid-c");
+    assert!(store.get(&mut later.clone()).unwrap().is_some());
 }
 
 #[test]

@@ -91,6 +91,7 @@ mod coordinator;
 #[cfg(feature = "redis-tokio")]
 mod nonblocking;
 mod pool;
+mod revocations;
 mod scripts;
 
 #[cfg(feature = "redis-tokio")]
@@ -101,6 +102,7 @@ pub use self::coordinator::{
 #[cfg(feature = "redis-tokio")]
 pub use self::nonblocking::{AsyncRedisStateStore, AsyncRedisTransactionStore};
 pub use self::pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};
+pub use self::revocations::{RedisRevocations, RedisRevocationsBuilder};
 pub use super::cookie::{
     DEFAULT_ABSOLUTE_DURATION, DEFAULT_INACTIVITY_DURATION, DEFAULT_TRANSACTION_MAX_AGE,
     TOUCH_INTERVAL,
@@ -118,7 +120,7 @@ use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::secret::Secret;
-use auth0_server_protocol::session::{SessionLifetime, StateData};
+use auth0_server_protocol::session::{Merged, SessionLifetime, SessionUpdate, StateData, Updated};
 use auth0_server_protocol::transaction::TransactionData;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -131,6 +133,39 @@ pub const SESSION_SALT: &str = "auth0-server/redis/session";
 pub const TRANSACTION_SALT: &str = "auth0-server/redis/transaction";
 /// HKDF salt of published refresh answers.
 pub const REFRESH_SALT: &str = "auth0-server/redis/refresh";
+
+/// How many times an update-only save is recomputed when other requests keep changing the
+/// session between its read and its write.
+pub(crate) const MAX_UPDATE_ATTEMPTS: usize = 16;
+
+/// What an update-only save does, decided by [`Sessions::updated`].
+pub(crate) enum UpdateStep {
+    /// The session is gone (or another, or past its lifetime): write nothing.
+    Gone,
+    /// The session already holds everything the update brings: nothing to write.
+    Unchanged,
+    /// Write this, if the session still holds `read`.
+    Write {
+        /// The stored value the update was applied to.
+        read: String,
+        /// The updated session, encrypted.
+        prepared: Prepared,
+    },
+}
+
+/// What the update script answered.
+pub(crate) fn update_written(answer: i64) -> Option<Updated> {
+    match answer {
+        1 => Some(Updated::Saved),
+        0 => Some(Updated::Gone),
+        _ => None,
+    }
+}
+
+/// The error of an update-only save that lost the race [`MAX_UPDATE_ATTEMPTS`] times.
+pub(crate) fn update_contended() -> StoreError {
+    StoreError::new("the session kept changing while it was being saved")
+}
 
 /// Bytes of randomness in a session id (256 bits).
 const SESSION_ID_BYTES: usize = 32;
@@ -326,6 +361,54 @@ impl Sessions {
         p: &Prepared,
         update_only: bool,
     ) -> redis::ScriptInvocation<'static> {
+        self.write_script(id, p, update_only, "")
+    }
+
+    /// What an update-only save writes, computed from the stored `value` read at `now`.
+    pub(crate) fn updated(
+        &self,
+        value: Option<String>,
+        update: &SessionUpdate,
+        now: u64,
+    ) -> Result<UpdateStep, StoreError> {
+        let Some(read) = value else {
+            return Ok(UpdateStep::Gone);
+        };
+        let state = match self.load(Some(read.clone()), now)? {
+            Loaded::Valid(state) | Loaded::Touch(state, _) => state,
+            Loaded::Gone { .. } => return Ok(UpdateStep::Gone),
+        };
+        let Merged::Updated(updated) = update.apply(state.clone()) else {
+            return Ok(UpdateStep::Gone);
+        };
+        if updated == state {
+            // Another request already saved the same result (callers sharing one refresh).
+            return Ok(UpdateStep::Unchanged);
+        }
+        match self.prepare(&updated, now)? {
+            Some(p) => Ok(UpdateStep::Write { read, prepared: p }),
+            None => Ok(UpdateStep::Gone),
+        }
+    }
+
+    /// The compare-and-set script of an update-only save: writes `p` under `id` only if the
+    /// session still holds `read` (the value the update was applied to).
+    pub(crate) fn update_script(
+        &self,
+        id: &str,
+        p: &Prepared,
+        read: &str,
+    ) -> redis::ScriptInvocation<'static> {
+        self.write_script(id, p, true, read)
+    }
+
+    fn write_script(
+        &self,
+        id: &str,
+        p: &Prepared,
+        update_only: bool,
+        read: &str,
+    ) -> redis::ScriptInvocation<'static> {
         let mut inv = scripts::SET_SESSION.prepare_invoke();
         inv.key(self.key(id))
             .key(p.sid_index.as_str())
@@ -334,7 +417,8 @@ impl Sessions {
             .arg(p.ttl_ms)
             .arg(id)
             .arg(if update_only { "1" } else { "0" })
-            .arg(self.session_prefix());
+            .arg(self.session_prefix())
+            .arg(read);
         inv
     }
 
@@ -607,6 +691,38 @@ impl StateStore for RedisStateStore {
         })?;
         s.set_cookie(options, &id, p.cookie_max_age);
         Ok(())
+    }
+
+    /// Applies the update to the stored session as a compare-and-set (recomputed when another
+    /// request wrote the session in between), so concurrent updates all land and a session
+    /// deleted meanwhile stays deleted.
+    fn update(
+        &self,
+        update: &SessionUpdate,
+        options: &mut CookieOptions,
+    ) -> Result<Updated, StoreError> {
+        let s = &self.sessions;
+        let Some(id) = s.id(options).map(str::to_owned) else {
+            return Ok(Updated::Gone);
+        };
+        let key = s.key(&id);
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let value: Option<String> = self.pool.run("reading the session", |c| {
+                redis::Cmd::hget(&key, "v").query(c)
+            })?;
+            let (read, p) = match s.updated(value, update, s.now())? {
+                UpdateStep::Gone => return Ok(Updated::Gone),
+                UpdateStep::Unchanged => return Ok(Updated::Saved),
+                UpdateStep::Write { read, prepared } => (read, prepared),
+            };
+            let answer: i64 = self.pool.run("writing the session", |c| {
+                s.update_script(&id, &p, &read).invoke(c)
+            })?;
+            if let Some(updated) = update_written(answer) {
+                return Ok(updated);
+            }
+        }
+        Err(update_contended())
     }
 
     /// Deletes the session and clears its cookie.

@@ -3,10 +3,13 @@
 //! inside a tokio runtime.
 
 use super::pool::AsyncPool;
-use super::{Loaded, SESSION_ID_BYTES, Sessions, Transactions, chunks, random_token};
+use super::{
+    Loaded, MAX_UPDATE_ATTEMPTS, SESSION_ID_BYTES, Sessions, Transactions, UpdateStep, chunks,
+    random_token, update_contended, update_written,
+};
 use crate::store::{AsyncStateStore, AsyncTransactionStore, CookieOptions, StoreError};
 use auth0_server_protocol::effect::LogoutTokenClaims;
-use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::session::{SessionUpdate, StateData, Updated};
 use auth0_server_protocol::transaction::TransactionData;
 use std::future::Future;
 
@@ -116,6 +119,39 @@ impl AsyncRedisStateStore {
         Ok(())
     }
 
+    async fn update_impl(
+        &self,
+        update: &SessionUpdate,
+        options: &mut CookieOptions,
+    ) -> Result<Updated, StoreError> {
+        let s = &self.sessions;
+        let Some(id) = s.id(options).map(str::to_owned) else {
+            return Ok(Updated::Gone);
+        };
+        let key = s.key(&id);
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let value: Option<String> = self
+                .pool
+                .run("reading the session", |mut c| {
+                    let cmd = redis::Cmd::hget(&key, "v");
+                    async move { cmd.query_async(&mut c).await }
+                })
+                .await?;
+            let (read, p) = match s.updated(value, update, s.now())? {
+                UpdateStep::Gone => return Ok(Updated::Gone),
+                UpdateStep::Unchanged => return Ok(Updated::Saved),
+                UpdateStep::Write { read, prepared } => (read, prepared),
+            };
+            let answer = self
+                .script("writing the session", s.update_script(&id, &p, &read))
+                .await?;
+            if let Some(updated) = update_written(answer) {
+                return Ok(updated);
+            }
+        }
+        Err(update_contended())
+    }
+
     async fn delete_impl(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
         let s = &self.sessions;
         if let Some(id) = s.id(options).map(str::to_owned) {
@@ -143,6 +179,14 @@ impl AsyncStateStore for AsyncRedisStateStore {
         options: &mut CookieOptions,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.set_impl(state, options)
+    }
+
+    fn update(
+        &self,
+        update: &SessionUpdate,
+        options: &mut CookieOptions,
+    ) -> impl Future<Output = Result<Updated, StoreError>> + Send {
+        self.update_impl(update, options)
     }
 
     fn delete(

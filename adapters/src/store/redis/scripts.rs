@@ -14,11 +14,14 @@ use std::sync::LazyLock;
 /// `KEYS[1]` the session hash, `KEYS[2]` its `sid` index set or `""`, `KEYS[3]` its `sub`
 /// index set or `""`. `ARGV[1]` the encrypted session, `ARGV[2]` its TTL in milliseconds,
 /// `ARGV[3]` the session id, `ARGV[4]` `"1"` to update an existing session only, `ARGV[5]`
-/// the session key prefix (to prune index members whose session expired).
+/// the session key prefix (to prune index members whose session expired), `ARGV[6]` the
+/// encrypted session the write was computed from, or `""` (a compare-and-set: an update-only
+/// save of a session another request changed meanwhile is recomputed, not written over it).
 ///
 /// Returns 1 when written, 0 when `ARGV[4]` is `"1"` and there is no session under the id, or
 /// the stored session belongs to another user (it is deleted: a new login never reuses a
-/// session id that another identity held).
+/// session id that another identity held), 2 when `ARGV[6]` is not what is stored. A write
+/// that leaves the session's index sets as they were does not touch their other members.
 pub(crate) static SET_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -36,6 +39,16 @@ if ARGV[4] == '1' then
     redis.call('DEL', KEYS[1])
     return 0
   end
+  if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'v') ~= ARGV[6] then return 2 end
+end
+local ttl = tonumber(ARGV[2])
+if exists and (old[1] or '') == KEYS[2] and (old[2] or '') == KEYS[3] then
+  redis.call('HSET', KEYS[1], 'v', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  for i = 2, 3 do
+    if KEYS[i] ~= '' and redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+  return 1
 end
 for i = 1, 2 do
   if old[i] and old[i] ~= '' and old[i] ~= KEYS[i + 1] then
@@ -44,7 +57,6 @@ for i = 1, 2 do
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'sid', KEYS[2], 'sub', KEYS[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local ttl = tonumber(ARGV[2])
 for i = 2, 3 do
   if KEYS[i] ~= '' then
     for _, m in ipairs(redis.call('SMEMBERS', KEYS[i])) do
