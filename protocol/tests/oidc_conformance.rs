@@ -801,3 +801,31 @@ proptest! {
         prop_assert!(!redacted.contains(&secret));
     }
 }
+
+#[test]
+fn a_connection_exchange_that_echoes_the_refresh_token_has_it_redacted() {
+    let (r, _) = Script::new()
+        .session(Some(session()))
+        .metadata(Some(cached_metadata(NOW, 10)))
+        .http(json(
+            400,
+            &json!({
+                "error": "invalid_grant",
+                "error_description": format!("subject_token {REFRESH_TOKEN} / {CLIENT_SECRET} refused"),
+            })
+            .to_string(),
+        ))
+        .run(
+            core(config_builder()).get_access_token_for_connection(
+                auth0_server_protocol::connection_token::ConnectionTokenRequest::new(
+                    "google-oauth2",
+                ),
+            ),
+            NOW,
+        );
+    let err = r.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains(REFRESH_TOKEN), "{text}");
+    assert!(!text.contains(CLIENT_SECRET), "{text}");
+    assert_eq!(err.code(), "failed_to_exchange_token");
+}

@@ -405,10 +405,10 @@ impl Operation for StartInteractiveLogin {
             (StartState::Pushing { request, metadata }, Input::Http(response)) => {
                 let status = response.status().as_u16();
                 if !response.status().is_success() {
-                    return self.finish(Err(LoginError::ParFailed(parse_error_body(
-                        status,
-                        response.body(),
-                    ))));
+                    let secret = [self.config.client_secret().expose()];
+                    return self.finish(Err(LoginError::ParFailed(
+                        parse_error_body(status, response.body()).redact(&secret),
+                    )));
                 }
                 let par: ParResponse = match serde_json::from_slice(response.body()) {
                     Ok(p) => p,
