@@ -203,6 +203,31 @@ fn a_callback_iss_of_another_issuer_or_missing_is_refused<C: Clients>() {
     }
 }
 
+/// RFC 9207 on an error response: the provider's own error keeps its meaning; the same error
+/// with another issuer's `iss` is reported as a mix-up.
+fn an_error_callback_from_another_issuer_is_a_mix_up<C: Clients>() {
+    let shape = ProviderShape::generic("/realms/acme");
+    let fx = fixture::<C>(&shape);
+    fx.emu.set_authorize_error(Some((
+        "access_denied".into(),
+        "User did not consent".into(),
+    )));
+    let mut b = fx.browser();
+    let (_, callback) = b.authorize(StartLoginOptions::new());
+    assert_eq!(query(&callback, "iss"), Some(fx.emu.issuer()));
+    let err = b.complete(&callback).unwrap_err();
+    assert_eq!(err.code(), "authorization_error", "{err}");
+
+    let (_, callback) = b.authorize(StartLoginOptions::new());
+    let forged = callback.replace(
+        &url::form_urlencoded::byte_serialize(fx.emu.issuer().as_bytes()).collect::<String>(),
+        "https%3A%2F%2Fevil.example.com",
+    );
+    assert_ne!(forged, callback);
+    let err = b.complete(&forged).unwrap_err();
+    assert_eq!(err.code(), "invalid_callback_issuer", "{err}");
+}
+
 /// A domain whose discovery document names another issuer (here: the origin, while the
 /// provider's issuer has a path) cannot log in; the error names both issuers.
 fn a_discovered_issuer_other_than_the_configured_url_is_refused<C: Clients>() {
@@ -292,6 +317,7 @@ macro_rules! all_scenarios {
         scenarios!($client;
             whole_sequence,
             a_callback_iss_of_another_issuer_or_missing_is_refused,
+            an_error_callback_from_another_issuer_is_a_mix_up,
             a_discovered_issuer_other_than_the_configured_url_is_refused,
             an_algorithm_the_provider_does_not_advertise_is_refused,
         );

@@ -97,6 +97,13 @@ enum CompleteState {
     DeletingFailed {
         error: LoginError,
     },
+    /// The callback carries an authorization error; the metadata is loaded to check its
+    /// RFC 9207 `iss` before the error is reported.
+    ErrorMetadata {
+        key: String,
+        error: LoginError,
+        meta: MetadataStep,
+    },
     /// The callback matched the transaction; fetching the tenant's metadata.
     Metadata {
         key: String,
@@ -201,7 +208,17 @@ impl Operation for CompleteInteractiveLogin {
                         error,
                         error_description: callback.error_description,
                     };
-                    return self.fail_and_forget(key, err);
+                    // RFC 9207 applies to error responses too: an error from another issuer
+                    // (a mix-up) is reported as such. Without a callback `iss` there is
+                    // nothing to compare unless the provider promises one, which needs its
+                    // metadata.
+                    let (meta, effect) = MetadataStep::start();
+                    self.state = CompleteState::ErrorMetadata {
+                        key,
+                        error: err,
+                        meta,
+                    };
+                    return Step::Effect(effect);
                 }
                 let Some(code) = callback.code.filter(|c| !c.is_empty()).map(Secret::new) else {
                     return self.fail_and_forget(key, LoginError::MissingCode);
@@ -215,6 +232,29 @@ impl Operation for CompleteInteractiveLogin {
                 };
                 Step::Effect(effect)
             }
+            (
+                CompleteState::ErrorMetadata {
+                    key,
+                    error,
+                    mut meta,
+                },
+                input,
+            ) => match meta.handle(&self.config, input, now) {
+                MetadataOutcome::Ready(m) => {
+                    let sent_iss = self.callback.as_ref().ok().and_then(|c| c.iss.clone());
+                    match check_callback_issuer(&m, sent_iss.as_deref()) {
+                        Ok(()) => self.fail_and_forget(key, error),
+                        Err(mix_up) => self.fail_and_forget(key, mix_up),
+                    }
+                }
+                MetadataOutcome::Effect(e) => {
+                    self.state = CompleteState::ErrorMetadata { key, error, meta };
+                    Step::Effect(e)
+                }
+                // Without metadata the issuer cannot be checked: report the provider's error.
+                MetadataOutcome::Failed(_) => self.fail_and_forget(key, error),
+                MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
+            },
             (
                 CompleteState::Metadata {
                     key,
@@ -375,7 +415,9 @@ impl Operation for CompleteInteractiveLogin {
                     CompleteState::DeletingFailed { .. } | CompleteState::Deleting { .. } => {
                         "DeleteTransaction"
                     }
-                    CompleteState::Metadata { .. } => "metadata",
+                    CompleteState::Metadata { .. } | CompleteState::ErrorMetadata { .. } => {
+                        "metadata"
+                    }
                     CompleteState::Exchanging { .. } => "Http (code exchange)",
                     CompleteState::Verifying { .. } => "ID token verification",
                     CompleteState::Replacing { .. } => "DeleteSession",
