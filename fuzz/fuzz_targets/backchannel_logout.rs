@@ -72,6 +72,10 @@ fuzz_target!(|data: &[u8]| {
                     .body(jwks_document())
                     .expect("valid"),
             ),
+            Effect::RecordLogoutTokenId { key, .. } => {
+                assert!(key.starts_with(ISSUER), "a replay record outside the issuer");
+                Input::LogoutTokenId(auth0_server_protocol::effect::JtiRecord::FirstSeen)
+            }
             Effect::DeleteSessionsByLogoutToken(claims) => {
                 assert!(deleted.is_none(), "sessions deleted twice");
                 assert_eq!(claims.iss, ISSUER);
