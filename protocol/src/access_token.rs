@@ -25,7 +25,9 @@ pub use crate::session::{store_token_set, token_set};
 use crate::time::UnixTime;
 pub use crate::time::is_expired;
 pub use crate::token_endpoint::refresh_token_hash;
-use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
+use crate::token_endpoint::{
+    ResponseError, TokenResponse, form_post, parse_token_response, revocation_request,
+};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -380,6 +382,7 @@ enum State {
         base: Box<StateData>,
         session: Box<StateData>,
         spent: Vec<Secret>,
+        metadata: Arc<Metadata>,
         response: Box<TokenResponse>,
         /// When the response was received: expiry times count from it, not from the end of
         /// the verification.
@@ -389,7 +392,11 @@ enum State {
     Saving {
         result: Result<AccessToken, AccessTokenError>,
         update: Box<SessionUpdate>,
+        metadata: Arc<Metadata>,
     },
+    /// The session ended while the refresh was in flight: revoking the refresh token it
+    /// obtained (best effort), then failing with `missing_session`.
+    RevokingOrphan,
     KeepingRotation {
         error: AccessTokenError,
     },
@@ -581,12 +588,14 @@ impl Operation for GetAccessToken {
                 // An ID token in the answer is verified before anything is applied or saved.
                 if let Some(id_token) = &parsed.id_token {
                     let sub = session.sub().map(str::to_owned);
+                    let verify_metadata = metadata.clone();
                     return match VerifyRefreshedIdToken::start(id_token.expose(), metadata, sub) {
                         Ok((verify, effect)) => {
                             self.state = State::VerifyingIdToken {
                                 base,
                                 session,
                                 spent,
+                                metadata: verify_metadata,
                                 response: Box::new(parsed),
                                 received_at: now,
                                 verify,
@@ -596,13 +605,14 @@ impl Operation for GetAccessToken {
                         Err(e) => self.finish(Err(AccessTokenError::InvalidIdToken(e))),
                     };
                 }
-                self.apply_and_save(&base, session, &spent, &parsed, now)
+                self.apply_and_save(&base, session, &spent, metadata, &parsed, now)
             }
             (
                 State::VerifyingIdToken {
                     base,
                     session,
                     spent,
+                    metadata,
                     response,
                     received_at,
                     mut verify,
@@ -610,13 +620,14 @@ impl Operation for GetAccessToken {
                 input,
             ) => match verify.handle(&self.config, input, now) {
                 RefreshedIdTokenOutcome::Verified => {
-                    self.apply_and_save(&base, session, &spent, &response, received_at)
+                    self.apply_and_save(&base, session, &spent, metadata, &response, received_at)
                 }
                 RefreshedIdTokenOutcome::Effect(e) => {
                     self.state = State::VerifyingIdToken {
                         base,
                         session,
                         spent,
+                        metadata,
                         response,
                         received_at,
                         verify,
@@ -632,10 +643,30 @@ impl Operation for GetAccessToken {
                     RefreshedIdTokenFailure::Unexpected(e) => e.into(),
                 })),
             },
-            (State::Saving { result, update }, Input::Updated(outcome)) => {
+            (
+                State::Saving {
+                    result,
+                    update,
+                    metadata,
+                },
+                Input::Updated(outcome),
+            ) => {
                 match after_update(&update, outcome) {
                     UpdateNext::Saved => self.finish(result),
-                    UpdateNext::Gone => self.finish(Err(AccessTokenError::MissingSession)),
+                    UpdateNext::Gone => {
+                        // The user logged out meanwhile: the refresh token this refresh obtained
+                        // belongs to no session; revoke it rather than leave it live.
+                        let revoke = update
+                            .rotation()
+                            .and_then(|(rt, _)| revocation_request(&self.config, &metadata, rt));
+                        match revoke {
+                            Some(request) => {
+                                self.state = State::RevokingOrphan;
+                                Step::Effect(Effect::Http(Box::new(request)))
+                            }
+                            None => self.finish(Err(AccessTokenError::MissingSession)),
+                        }
+                    }
                     UpdateNext::Failed {
                         keep,
                         refresh_token_kept,
@@ -656,6 +687,9 @@ impl Operation for GetAccessToken {
                 }
             }
             (State::KeepingRotation { error }, Input::Done) => self.finish(Err(error)),
+            (State::RevokingOrphan, Input::Http(_)) => {
+                self.finish(Err(AccessTokenError::MissingSession))
+            }
             (state, _) => self.finish(Err(UnexpectedInput {
                 expected: state.expects(),
             }
@@ -671,6 +705,7 @@ impl GetAccessToken {
         base: &StateData,
         mut session: Box<StateData>,
         spent: &[Secret],
+        metadata: Arc<Metadata>,
         parsed: &TokenResponse,
         now: UnixTime,
     ) -> Step<AccessToken, AccessTokenError> {
@@ -686,6 +721,7 @@ impl GetAccessToken {
                 self.state = State::Saving {
                     result,
                     update: update.clone(),
+                    metadata,
                 };
                 Step::Effect(Effect::UpdateSession(update))
             }
@@ -703,6 +739,7 @@ impl State {
             State::VerifyingIdToken { .. } => "refreshed ID token verification",
             State::Saving { .. } => "Updated",
             State::KeepingRotation { .. } => "Done (KeepRotation)",
+            State::RevokingOrphan => "Http (revocation)",
             State::Finished => "nothing (the operation has finished)",
         }
     }

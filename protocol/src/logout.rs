@@ -5,9 +5,7 @@
 use crate::config::Config;
 use crate::discovery::Metadata;
 use crate::effect::JtiRecord;
-use crate::effect::{
-    Effect, HttpRequest, Input, LogoutTokenClaims, Operation, Step, UnexpectedInput,
-};
+use crate::effect::{Effect, Input, LogoutTokenClaims, Operation, Step, UnexpectedInput};
 use crate::error_code::ErrorCode;
 use crate::jose::JoseError;
 use crate::jose::claims::{LogoutTokenExpectations, logout_token_id, validate_logout_token};
@@ -17,7 +15,7 @@ use crate::signed_token::{
     LOGOUT_TOKEN_JWKS_REFETCH_COOLDOWN, VerifyFailure, VerifyOutcome, VerifySignedToken,
 };
 use crate::time::UnixTime;
-use crate::token_endpoint::{ResponseError, form_post};
+use crate::token_endpoint::{ResponseError, revocation_request};
 use std::sync::Arc;
 
 /// Which logout endpoint the browser is sent to.
@@ -212,21 +210,12 @@ impl Logout {
         refresh: Option<Secret>,
         metadata: Arc<Metadata>,
     ) -> Step<url::Url, LogoutError> {
-        if let (true, Some(rt), Some(endpoint)) = (
-            self.options.revoke_refresh_token,
-            refresh,
-            metadata.revocation_endpoint.clone(),
-        ) {
-            let request = form_post(
-                &self.config,
-                &endpoint,
-                &[("token", rt.expose()), ("token_type_hint", "refresh_token")],
-            );
+        let revoke = refresh
+            .filter(|_| self.options.revoke_refresh_token)
+            .and_then(|rt| revocation_request(&self.config, &metadata, &rt));
+        if let Some(request) = revoke {
             self.state = State::Revoking(id_token, metadata);
-            return Step::Effect(Effect::Http(Box::new(HttpRequest {
-                request,
-                coalesce: None,
-            })));
+            return Step::Effect(Effect::Http(Box::new(request)));
         }
         self.delete(id_token, Some(&metadata))
     }

@@ -14,8 +14,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
+mod budget;
 pub mod revocation;
 mod update;
+pub use budget::fit_within;
 pub use update::{
     Merged, SaveFailed, SessionIdentity, SessionUpdate, UpdateNext, Updated, after_update,
 };
@@ -44,6 +46,11 @@ pub struct StateData {
     /// SDK-internal bookkeeping.
     #[serde(default, deserialize_with = "null_as_default")]
     pub internal: Internal,
+    /// Top-level keys this SDK does not know (written by another SDK or a newer version,
+    /// e.g. the Python SDK's `domain`): kept as they are and written back, so sharing a
+    /// session with another implementation loses nothing.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// SDK-internal session data, not returned by `get_session`.
@@ -63,6 +70,10 @@ pub struct Internal {
         deserialize_with = "lenient_opt_u64"
     )]
     pub last_active_at: Option<u64>,
+    /// Keys of the `internal` block this SDK does not know (e.g. the Python SDK's
+    /// `session_expires_at`), kept and written back.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// An access token for one audience key and scope set.
@@ -381,6 +392,17 @@ mod tests {
         assert!(s.connection_token_sets.is_empty());
         assert_eq!(s.internal.created_at, 5);
         assert_eq!(s.refresh_token.as_ref().map(Secret::expose), Some("rt"));
+        // Keys this SDK does not know survive a rewrite (I9).
+        let again: Value = serde_json::from_slice(&s.to_json()).unwrap();
+        assert_eq!(again["domain"], "tenant.auth0.com");
+        assert!(again["internal"]["session_expires_at"].is_null());
+        assert!(
+            again["internal"]
+                .as_object()
+                .unwrap()
+                .contains_key("session_expires_at")
+        );
+        assert_eq!(StateData::from_json(&s.to_json()).unwrap(), s);
     }
 
     #[test]
@@ -411,6 +433,7 @@ mod tests {
                 sid: "sid".into(),
                 created_at: 1,
                 last_active_at: Some(2),
+                extra: Default::default(),
             },
             ..Default::default()
         };

@@ -378,6 +378,28 @@ pub(crate) fn form_post(
     builder.body(form.finish().into_bytes()).unwrap_or_default()
 }
 
+/// The request revoking a refresh token (RFC 7009) at the discovered `revocation_endpoint`,
+/// with the client's authentication; `None` when the server advertises none. Revoking a
+/// rotating refresh token revokes its whole family at Auth0.
+pub fn revocation_request(
+    config: &Config,
+    metadata: &crate::discovery::Metadata,
+    refresh_token: &Secret,
+) -> Option<crate::effect::HttpRequest> {
+    let endpoint = metadata.revocation_endpoint.as_deref()?;
+    Some(crate::effect::HttpRequest {
+        request: form_post(
+            config,
+            endpoint,
+            &[
+                ("token", refresh_token.expose()),
+                ("token_type_hint", "refresh_token"),
+            ],
+        ),
+        coalesce: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,9 @@ fn session(token_sets: Vec<TokenSet>) -> StateData {
             sid: "sid-1".into(),
             created_at: NOW - 100,
             last_active_at: None,
+            extra: Default::default(),
         },
+        extra: Default::default(),
     }
 }
 
@@ -1265,4 +1267,31 @@ fn a_failed_save_after_a_rotation_keeps_the_new_refresh_token_and_says_so() {
         rec.names()[rec.names().len() - 2..],
         ["UpdateSession (failed)", "KeepRotation"]
     );
+}
+
+#[test]
+fn a_refresh_token_obtained_for_a_session_that_ended_meanwhile_is_revoked() {
+    let core = core(config_builder());
+    let mut metadata = common::metadata();
+    metadata.revocation_endpoint = Some("https://tenant.example.com/oauth/revoke".into());
+    let cached = auth0_server_protocol::discovery::CachedMetadata {
+        metadata: std::sync::Arc::new(metadata),
+        fetched_at: UnixTime::from_secs(NOW - 10),
+    };
+    let (result, rec) = Script::new()
+        .session(Some(session(vec![])))
+        .stored_meanwhile(None)
+        .metadata(Some(cached))
+        .http(token_response(
+            "new-at",
+            json!({"refresh_token": ROTATED_REFRESH_TOKEN}),
+        ))
+        .http(json(200, "{}"))
+        .run(core.get_access_token(AccessTokenRequest::default()), NOW);
+    assert_eq!(result.unwrap_err().code(), "missing_session");
+    let revoke = rec.http_requests()[1];
+    assert!(revoke.uri.ends_with("/oauth/revoke"));
+    assert_eq!(revoke.param("token"), Some(ROTATED_REFRESH_TOKEN));
+    assert_eq!(revoke.param("token_type_hint"), Some("refresh_token"));
+    assert!(rec.saved_sessions().is_empty());
 }

@@ -176,6 +176,7 @@ fn session() -> StateData {
             sid: "sid-1".into(),
             created_at: NOW - 100,
             last_active_at: None,
+            ..Default::default()
         },
         ..Default::default()
     }
@@ -427,6 +428,7 @@ fn a_logout_token_with_sid_and_a_mismatching_sub_ends_no_session() {
             sid: "sid-1".into(),
             created_at: NOW,
             last_active_at: None,
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -18,6 +18,7 @@ fn session() -> StateData {
             sid: "sid-xyz".into(),
             created_at: NOW - 10,
             last_active_at: Some(NOW - 5),
+            extra: Default::default(),
         },
         ..Default::default()
     }

@@ -201,3 +201,81 @@ fn a_failed_save_after_a_rotation_keeps_the_new_token() {
         UpdateNext::Gone
     ));
 }
+
+// --- the cookie budget (I5) --------------------------------------------------------------------
+
+mod budget {
+    use super::*;
+    use auth0_server_protocol::session::{ConnectionTokenSet, fit_within};
+
+    fn size(s: &StateData) -> usize {
+        s.to_json().len()
+    }
+
+    fn arb_session() -> impl Strategy<Value = StateData> {
+        (
+            prop::collection::vec((0u64..200, 1usize..400), 0..12),
+            prop::collection::vec((0u64..200, 1usize..400), 0..4),
+            0usize..600,
+        )
+            .prop_map(|(sets, conns, id_len)| {
+                let mut s = base("rt-a", vec![]);
+                s.id_token = Some(Secret::new("i".repeat(id_len)));
+                for (i, (exp, len)) in sets.into_iter().enumerate() {
+                    s.token_sets.push(TokenSet {
+                        audience: format!("https://api-{i}/"),
+                        access_token: Secret::new("a".repeat(len)),
+                        scope: None,
+                        expires_at: NOW - 100 + exp,
+                        requested_scope: None,
+                    });
+                }
+                for (i, (exp, len)) in conns.into_iter().enumerate() {
+                    s.connection_token_sets.push(ConnectionTokenSet {
+                        connection: format!("conn-{i}"),
+                        login_hint: None,
+                        access_token: Secret::new("c".repeat(len)),
+                        scope: None,
+                        expires_at: NOW - 100 + exp,
+                    });
+                }
+                s
+            })
+    }
+
+    proptest! {
+        /// What `fit_within` returns fits; it never touches the refresh token, ID token, user or
+        /// anything but cached tokens; it refuses only a session whose identity alone is too
+        /// large; and what it evicts is expired or expires no later than anything it keeps.
+        #[test]
+        fn eviction_keeps_the_identity_and_evicts_the_oldest_first(s in arb_session(), budget in 200usize..6000) {
+            let fits = |x: &StateData| size(x) <= budget;
+            let bare = StateData { token_sets: vec![], connection_token_sets: vec![], ..s.clone() };
+            match fit_within(s.clone(), UnixTime::from_secs(NOW), fits) {
+                None => prop_assert!(!fits(&bare)),
+                Some(kept) => {
+                    prop_assert!(fits(&kept));
+                    prop_assert_eq!(&kept.refresh_token, &s.refresh_token);
+                    prop_assert_eq!(&kept.id_token, &s.id_token);
+                    prop_assert_eq!(&kept.user, &s.user);
+                    prop_assert_eq!(&kept.internal, &s.internal);
+                    if fits(&s) {
+                        prop_assert_eq!(&kept, &s, "a session that fits is left alone");
+                    }
+                    let kept_min = kept.token_sets.iter().map(|t| t.expires_at)
+                        .chain(kept.connection_token_sets.iter().map(|t| t.expires_at)).min();
+                    for t in &s.token_sets {
+                        if !kept.token_sets.contains(t) {
+                            prop_assert!(t.expires_at <= NOW || kept_min.is_none_or(|m| t.expires_at <= m));
+                        }
+                    }
+                    for t in &s.connection_token_sets {
+                        if !kept.connection_token_sets.contains(t) {
+                            prop_assert!(t.expires_at <= NOW || kept_min.is_none_or(|m| t.expires_at <= m));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use auth0_server::store::cookie::chunks::{CHUNK_LEN, MAX_CHUNKS};
 use auth0_server::store::cookie::codec::CookieCodec;
 use auth0_server::store::cookie::{
     CookieStateStore, CookieTransactionStore, DEFAULT_ABSOLUTE_DURATION,
-    DEFAULT_INACTIVITY_DURATION,
+    DEFAULT_INACTIVITY_DURATION, DEFAULT_SESSION_COOKIE,
 };
 use auth0_server::store::{CookieOptions, StateStore};
 use proptest::prelude::*;
@@ -621,7 +621,9 @@ fn arb_state() -> impl Strategy<Value = StateData> {
                 sid,
                 created_at: if age == 0 { 0 } else { T0 - age },
                 last_active_at: None,
+                extra: Default::default(),
             },
+            extra: Default::default(),
         })
 }
 
@@ -688,7 +690,7 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
         .unwrap();
     let now = Clock::system().now().as_secs();
     let refresh_token = emu.issue_refresh_token(RefreshGrant::default());
-    let state = StateData {
+    let mut state = StateData {
         user: Some(serde_json::from_value(json!({"sub": "auth0|emulator-user"})).unwrap()),
         refresh_token: Some(Secret::new(refresh_token.clone())),
         token_sets: vec![TokenSet {
@@ -700,6 +702,14 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
         }],
         ..Default::default()
     };
+    // Keys another SDK wrote, which this one does not know (I9).
+    state
+        .extra
+        .insert("domain".into(), json!("tenant.auth0.com"));
+    state
+        .internal
+        .extra
+        .insert("session_expires_at".into(), json!(now + 3600));
     let sessions = CookieStateStore::builder(&config)
         .for_app_base_url("http://127.0.0.1:3000")
         .build()
@@ -731,9 +741,130 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
     let rotated = saved.refresh_token.as_ref().unwrap().expose().to_owned();
     assert_ne!(rotated, refresh_token, "rotated refresh token saved");
     assert!(emu.refresh_token_is_live(&rotated));
+    assert_eq!(
+        saved.extra["domain"], "tenant.auth0.com",
+        "an unknown key was lost"
+    );
+    assert_eq!(
+        saved.internal.extra["session_expires_at"],
+        json!(now + 3600)
+    );
 
     // The next request with the new cookies is a cache hit: no token request.
     let again = client.get_access_token(&mut jar.request()).unwrap();
     assert_eq!(again.access_token.expose(), token.access_token.expose());
     assert_eq!(emu.token_requests().len(), 1);
+}
+
+/// I5: a session that outgrows the cookie budget with a refresh keeps its rotated refresh
+/// token: cached tokens are evicted (expired first, then the soonest to expire), never the
+/// refresh token, and the refresh succeeds.
+#[test]
+fn a_refresh_that_would_overflow_the_cookies_evicts_cached_tokens_instead_of_failing() {
+    let emu = Emulator::start(EmulatorConfig::default());
+    let config = Config::builder(emu.base_url(), emu.client_id())
+        .client_secret(emu.client_secret())
+        .secret(SECRET_A)
+        .audience(DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let now = Clock::system().now().as_secs();
+    let refresh_token = emu.issue_refresh_token(RefreshGrant::default());
+    let mut state = StateData {
+        user: Some(serde_json::from_value(json!({"sub": "auth0|emulator-user"})).unwrap()),
+        refresh_token: Some(Secret::new(refresh_token.clone())),
+        token_sets: vec![TokenSet {
+            audience: DEFAULT_AUDIENCE.into(),
+            access_token: Secret::new("expired-access-token"),
+            scope: Some(DEFAULT_SCOPE.into()),
+            expires_at: now - 10,
+            requested_scope: None,
+        }],
+        ..Default::default()
+    };
+    // Fill the session with other APIs' tokens to just under the cookie budget.
+    let codec = CookieCodec::new([SECRET_A.as_bytes()], DEFAULT_SESSION_COOKIE);
+    let budget = MAX_CHUNKS * CHUNK_LEN;
+    let encrypted = |s: &StateData| codec.encrypt(&s.to_json()).unwrap().len();
+    let mut i = 0;
+    while encrypted(&state) < budget - 200 {
+        let room = (budget - 200 - encrypted(&state)) * 3 / 4;
+        state.token_sets.push(TokenSet {
+            audience: format!("https://api-{i}.example.com"),
+            access_token: Secret::new("t".repeat(room.clamp(1, 3000))),
+            scope: None,
+            expires_at: now + 600 + i,
+            requested_scope: None,
+        });
+        i += 1;
+    }
+    let filler = state.token_sets.len() - 1;
+    let sessions = CookieStateStore::builder(&config)
+        .for_app_base_url("http://127.0.0.1:3000")
+        .build()
+        .unwrap();
+    let mut jar = jar_with(&sessions, &state);
+    let client = ServerClient::builder(
+        config.clone(),
+        sessions,
+        CookieTransactionStore::new(&config).unwrap(),
+    )
+    .build();
+
+    let mut req = jar.request();
+    let token = client
+        .get_access_token(&mut req)
+        .expect("the refresh is saved, not refused for size");
+    jar.apply(&req);
+    let session_chunks = jar
+        .names()
+        .iter()
+        .filter(|n| n.starts_with(DEFAULT_SESSION_COOKIE))
+        .count();
+    assert!(session_chunks <= MAX_CHUNKS, "{session_chunks} chunks");
+    let saved = CookieStateStore::new(&config)
+        .unwrap()
+        .get(&mut jar.request())
+        .unwrap()
+        .expect("session");
+    let rotated = saved.refresh_token.as_ref().unwrap().expose().to_owned();
+    assert_ne!(rotated, refresh_token);
+    assert!(
+        emu.refresh_token_is_live(&rotated),
+        "the rotated refresh token was lost"
+    );
+    assert_eq!(
+        saved.sub(),
+        Some("auth0|emulator-user"),
+        "the user was evicted"
+    );
+    // The new token is cached; the soonest-expiring filler went first; some filler stayed.
+    assert!(
+        saved
+            .token_sets
+            .iter()
+            .any(|s| s.access_token == token.access_token)
+    );
+    assert!(
+        !saved
+            .token_sets
+            .iter()
+            .any(|s| s.audience == "https://api-0.example.com")
+    );
+    assert!(saved.token_sets.len() > 1 && saved.token_sets.len() <= filler + 1);
+    // And the next call is a cache hit.
+    let again = client.get_access_token(&mut jar.request()).unwrap();
+    assert_eq!(again.access_token, token.access_token);
+    assert_eq!(emu.token_requests().len(), 1);
+}
+
+/// I5, at login: identity data too large for any cookie is refused when the session is
+/// created, with an error that says so.
+#[test]
+fn a_session_whose_identity_alone_is_too_large_is_refused_when_created() {
+    let (_, clock) = TestClock::new();
+    let store = store(&[SECRET_A], &clock);
+    let huge = session(MAX_CHUNKS * CHUNK_LEN);
+    let err = store.set(&huge, &mut CookieOptions::new()).unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
 }

@@ -1034,3 +1034,101 @@ fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(!keys[0].contains("emulator") && !keys[0].contains("auth0|"));
 }
+
+/// Issue #20 across instances: the instance that leads a refresh (it holds the Redis lock of
+/// the refresh token's lane) has its caller's future dropped after the request was sent. Its
+/// runtime finishes the flight (spawn hook), which publishes the answer and releases the
+/// lock in one step; another instance asking with the same (old) session gets the published
+/// answer. Nothing that would let it replay the old refresh token is released on drop.
+#[test]
+fn a_cancelled_lock_holder_never_lets_another_instance_replay_the_old_token() {
+    use std::future::Future;
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = config(&emu);
+    let spawned: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+    let make = || -> Async {
+        let _guard = rt.enter();
+        let (handle, spawned) = (rt.handle().clone(), spawned.clone());
+        Async::builder(
+            cfg.clone(),
+            RedisStateStore::builder(&cfg, &url)
+                .io_timeout(REDIS_TIMEOUT)
+                .key_prefix(&p)
+                .secure(false)
+                .build_async()
+                .unwrap(),
+            RedisTransactionStore::builder(&cfg, &url)
+                .io_timeout(REDIS_TIMEOUT)
+                .key_prefix(&p)
+                .build_async()
+                .unwrap(),
+            adapter_support::reqwest_client(Duration::from_secs(10)),
+        )
+        .coordinator(
+            RedisRefreshCoordinator::builder(&cfg, &url)
+                .io_timeout(REDIS_TIMEOUT)
+                .key_prefix(&p)
+                .build_async()
+                .unwrap(),
+        )
+        .spawn_with(move |f| spawned.lock().unwrap().push(handle.spawn(f)))
+        .build()
+    };
+    let (a, b) = (make(), make());
+    let id = insert(
+        &state_store(&cfg, &url, &p),
+        &expired_session(&emu, DEFAULT_AUDIENCE),
+    );
+    let cookie = a.state_store().cookie().to_owned();
+    // Instance A's caller: polled until its refresh request is on the wire, then dropped.
+    // (The answer is held back, so the request is still in flight when the caller goes.)
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    emu.fail_next(
+        "/oauth/token",
+        Failure::Before(auth0_emulator::Hook::new(move || {
+            let _ = sent_tx.send(());
+            let _ = release_rx.lock().unwrap().recv();
+        })),
+        1,
+    );
+    rt.block_on(async {
+        let mut o = with_cookie(&cookie, &id);
+        let mut leader = std::pin::pin!(a.get_access_token(&mut o));
+        std::future::poll_fn(|cx| {
+            let _ = leader.as_mut().poll(cx);
+            if sent_rx.try_recv().is_ok() {
+                std::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    });
+    // The caller is gone; the server answers now.
+    release_tx.send(()).unwrap();
+    let mut o = with_cookie(&cookie, &id);
+    let token = rt
+        .block_on(b.get_access_token(&mut o))
+        .expect("instance B gets the published answer");
+    for h in std::mem::take(&mut *spawned.lock().unwrap()) {
+        rt.block_on(h).unwrap();
+    }
+    assert_ne!(token.access_token.expose(), "expired-access-token");
+    assert_eq!(
+        emu.token_requests().len(),
+        1,
+        "the refresh token was sent once"
+    );
+    assert_eq!(emu.reuse_detections(), 0);
+    assert_eq!(emu.revoked_families(), 0);
+}

@@ -59,7 +59,9 @@ pub fn session_from_login(
             sid,
             created_at: now.as_secs(),
             last_active_at: Some(now.as_secs()),
+            extra: Default::default(),
         },
+        extra: Default::default(),
     }
 }
 

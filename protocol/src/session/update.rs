@@ -72,6 +72,9 @@ impl fmt::Debug for SessionUpdate {
 }
 
 /// What [`SessionUpdate::apply`] made of the session a store holds.
+// Returned once per save and consumed at once: boxing the session would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Merged {
     /// The session with the update applied: write it.

@@ -150,6 +150,7 @@ pub fn expired_session(emu: &Emulator, audience: &str) -> StateData {
             sid: "emulator-sid".into(),
             created_at: now() - 100,
             last_active_at: None,
+            extra: Default::default(),
         },
         ..Default::default()
     }

@@ -68,6 +68,12 @@ pub fn logout_during_refresh_stays_logged_out<S, T>(
         "the logged-out session came back"
     );
     assert_eq!(emu.token_requests().len(), 1);
+    // The refresh token that refresh obtained belongs to no session: it was revoked.
+    assert_eq!(
+        emu.revoked_families(),
+        1,
+        "the orphaned refresh token is still live"
+    );
 }
 
 /// I3: another request saves a token set for another audience while this refresh is in

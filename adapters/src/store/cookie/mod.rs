@@ -91,7 +91,8 @@ use crate::clock::Clock;
 use crate::store::kit::{self, cookie_attributes, cookie_attributes_max_age};
 use crate::store::revocation::{MemoryRevocations, RevocationList};
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
-use auth0_server_protocol::session::revocation;
+use auth0_server_protocol::session::{self, revocation};
+use auth0_server_protocol::time::UnixTime;
 use std::sync::Arc;
 
 /// The default session cookie name (and HKDF salt): `_a0_session`, as in the Python SDK.
@@ -256,13 +257,27 @@ impl CookieStateStore {
             self.clear(options);
             return Ok(());
         }
-        let token = self.codec.encrypt(&state.to_json())?;
-        if token.len() > chunks::MAX_CHUNKS * chunks::CHUNK_LEN {
-            return Err(StoreError::new(format!(
-                "session too large for cookies: {} bytes encrypted, at most {}",
-                token.len(),
-                chunks::MAX_CHUNKS * chunks::CHUNK_LEN
-            )));
+        let budget = chunks::MAX_CHUNKS * chunks::CHUNK_LEN;
+        let mut token = self.codec.encrypt(&state.to_json())?;
+        let mut state = state;
+        if token.len() > budget {
+            // Over the budget: evict cached tokens (expired, then the soonest to expire) as the
+            // core decides, never the refresh token, ID token or user.
+            let fits = |s: &StateData| {
+                self.codec
+                    .encrypt(&s.to_json())
+                    .is_ok_and(|t| t.len() <= budget)
+            };
+            let identity_bytes = token.len();
+            state =
+                session::fit_within(state, UnixTime::from_secs(now), fits).ok_or_else(|| {
+                    StoreError::new(format!(
+                        "session too large for cookies even without cached access tokens: \
+                     {identity_bytes} bytes encrypted with them, at most {budget}; \
+                     use a server-side session store"
+                    ))
+                })?;
+            token = self.codec.encrypt(&state.to_json())?;
         }
         chunks::write(
             options,
