@@ -7,13 +7,10 @@ use std::fs;
 use std::path::Path;
 
 use auth0_server_fuzz::{
-    CLIENT_ID, ISSUER, NOW, PEM_A, PEM_B, jwe_keys, jwk_json, jwks_document, private_key,
+    CLIENT_ID, ISSUER, NOW, PEM_A, PEM_B, jwe_keys, jwk_json, jwks_document, sign,
 };
 use auth0_server_protocol::__internals::b64;
 use auth0_server_protocol::jose::jwe::encrypt;
-use rsa::pkcs1v15::SigningKey;
-use rsa::sha2::Sha256;
-use rsa::signature::{SignatureEncoding as _, Signer as _};
 
 fn write(target: &str, name: &str, bytes: impl AsRef<[u8]>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,17 +18,6 @@ fn write(target: &str, name: &str, bytes: impl AsRef<[u8]>) {
         .join(target);
     fs::create_dir_all(&dir).expect("corpus dir");
     fs::write(dir.join(name), bytes).expect("write seed");
-}
-
-fn sign(pem: &str, header: serde_json::Value, claims: serde_json::Value) -> String {
-    let input = format!(
-        "{}.{}",
-        b64::encode(header.to_string().as_bytes()),
-        b64::encode(claims.to_string().as_bytes())
-    );
-    let key = SigningKey::<Sha256>::new(private_key(pem));
-    let sig = key.sign(input.as_bytes()).to_vec();
-    format!("{input}.{}", b64::encode(&sig))
 }
 
 fn with_status(status: u16, body: &str) -> Vec<u8> {

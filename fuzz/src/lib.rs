@@ -47,6 +47,21 @@ pub fn private_key(pem: &str) -> RsaPrivateKey {
     RsaPrivateKey::from_pkcs8_pem(pem).expect("fixture key parses")
 }
 
+/// A compact JWS of `claims` under `header`, signed RS256 with a fixture key.
+pub fn sign(pem: &str, header: serde_json::Value, claims: serde_json::Value) -> String {
+    use rsa::pkcs1v15::SigningKey;
+    use rsa::sha2::Sha256;
+    use rsa::signature::{SignatureEncoding as _, Signer as _};
+    let input = format!(
+        "{}.{}",
+        b64::encode(header.to_string().as_bytes()),
+        b64::encode(claims.to_string().as_bytes())
+    );
+    let key = SigningKey::<Sha256>::new(private_key(pem));
+    let sig = key.sign(input.as_bytes()).to_vec();
+    format!("{input}.{}", b64::encode(&sig))
+}
+
 /// The JWK (JSON) of a fixture key's public half.
 pub fn jwk_json(pem: &str, kid: Option<&str>) -> serde_json::Value {
     let key = private_key(pem);

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     AudienceMismatch,
     /// `session_mismatch`: a refreshed ID token belongs to another user or issuer.
     SessionMismatch,
+    /// `session_expired`: the ID token's IPSIE `session_expiry` ceiling is already reached.
+    SessionExpired,
     /// `session_not_saved`: tokens were obtained but the session could not be saved; a rotated
     /// refresh token is kept in the process until a later save succeeds.
     SessionNotSaved,
@@ -163,6 +165,7 @@ impl ErrorCode {
             ErrorCode::MfaRequired => "mfa_required",
             ErrorCode::AudienceMismatch => "audience_mismatch",
             ErrorCode::SessionMismatch => "session_mismatch",
+            ErrorCode::SessionExpired => "session_expired",
             ErrorCode::SessionNotSaved => "session_not_saved",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::FailedToExchangeToken => "failed_to_exchange_token",

@@ -70,6 +70,15 @@ pub struct Internal {
         deserialize_with = "lenient_opt_u64"
     )]
     pub last_active_at: Option<u64>,
+    /// The IPSIE session ceiling: the `session_expiry` claim of the login's ID token (Unix
+    /// seconds), after which the session ends whatever its other limits say. Written where
+    /// Auth0's Python SDK writes it, so either SDK enforces the other's.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_opt_u64"
+    )]
+    pub session_expires_at: Option<u64>,
     /// Keys of the `internal` block this SDK does not know (e.g. the Python SDK's
     /// `session_expires_at`), kept and written back.
     #[serde(flatten)]
@@ -160,7 +169,8 @@ impl From<StateData> for Session {
 }
 
 /// How long a session lives, decided from the times inside it: it ends at the
-/// earlier of `last_active_at + inactivity` (rolling) and `created_at + absolute`. Stores
+/// earlier of `last_active_at + inactivity` (rolling), `created_at + absolute`, and the IPSIE
+/// ceiling `internal.session_expires_at` less [`SESSION_EXPIRY_LEEWAY`]. Stores
 /// enforce this themselves, so a replayed cookie or a forgotten server-side entry past its
 /// limits is no session, whatever the browser or the database still holds.
 ///
@@ -184,6 +194,43 @@ pub struct SessionLifetime {
     /// Longest time without use (default 3 days; whole seconds count).
     pub inactivity: Duration,
 }
+
+/// How long before an IPSIE `session_expiry` ceiling a session already counts as ended (as
+/// Auth0's SDKs do: a request started just before the ceiling does not outlive it).
+pub const SESSION_EXPIRY_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The IPSIE session ceiling an ID token sets (its `session_expiry` claim, OpenID IPSIE SL1),
+/// checked at login against the token's `iat` (or `now`, when later):
+///
+/// * `Ok(None)`: no usable claim — absent, not an integer (a boolean is not one), or outside
+///   the plausible range `0 < v < 10^10`; as Auth0's SDKs, the login goes on without a ceiling.
+/// * `Ok(Some(t))`: the session ends at `t` (less [`SESSION_EXPIRY_LEEWAY`]).
+/// * `Err(SessionBornExpired)`: the ceiling is within the leeway of the login itself.
+pub fn session_ceiling(
+    claims: &UserClaims,
+    now: UnixTime,
+) -> Result<Option<UnixTime>, SessionBornExpired> {
+    let Some(v) = claims.get("session_expiry").and_then(Value::as_u64) else {
+        return Ok(None);
+    };
+    if v == 0 || v >= 10_000_000_000 {
+        return Ok(None);
+    }
+    let issued = claims
+        .get("iat")
+        .and_then(Value::as_u64)
+        .map_or(now, UnixTime::from_secs)
+        .max(now);
+    if UnixTime::from_secs(v) <= issued + SESSION_EXPIRY_LEEWAY {
+        return Err(SessionBornExpired);
+    }
+    Ok(Some(UnixTime::from_secs(v)))
+}
+
+/// The ID token's IPSIE `session_expiry` ceiling is already reached at login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the identity provider's session ceiling (session_expiry) is already reached")]
+pub struct SessionBornExpired;
 
 /// Default absolute session lifetime: 7 days.
 pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -211,7 +258,15 @@ impl SessionLifetime {
             .internal
             .last_active_at
             .map_or(created, UnixTime::from_secs);
-        (last_active + self.inactivity).min(created + self.absolute)
+        let ceiling = state
+            .internal
+            .session_expires_at
+            .map_or(UnixTime::from_secs(u64::MAX), |at| {
+                UnixTime::from_secs(at.saturating_sub(SESSION_EXPIRY_LEEWAY.as_secs()))
+            });
+        (last_active + self.inactivity)
+            .min(created + self.absolute)
+            .min(ceiling)
     }
 
     /// Whether the session is still valid at `now`.
@@ -383,7 +438,7 @@ mod tests {
             "token_sets": [{"audience": null, "access_token": "at", "scope": null, "expires_at": 10}],
             "connection_token_sets": null,
             "domain": "tenant.auth0.com",
-            "internal": {"sid": "s", "created_at": 5, "session_expires_at": null}
+            "internal": {"sid": "s", "created_at": 5, "session_expires_at": null, "flags": [1]}
         }"#;
         let s = StateData::from_json(json).unwrap();
         assert_eq!(s.sub(), Some("auth0|1"));
@@ -395,14 +450,26 @@ mod tests {
         // Keys this SDK does not know survive a rewrite (I9).
         let again: Value = serde_json::from_slice(&s.to_json()).unwrap();
         assert_eq!(again["domain"], "tenant.auth0.com");
-        assert!(again["internal"]["session_expires_at"].is_null());
-        assert!(
-            again["internal"]
-                .as_object()
-                .unwrap()
-                .contains_key("session_expires_at")
-        );
+        assert_eq!(again["internal"]["flags"], serde_json::json!([1]));
+
         assert_eq!(StateData::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn the_ipsie_ceiling_ends_the_session_30_seconds_early_and_survives_a_rewrite() {
+        let lifetime = SessionLifetime::default();
+        let mut s = StateData::default();
+        s.internal.created_at = 1_000;
+        s.internal.session_expires_at = Some(2_000);
+        assert_eq!(lifetime.expires_at(&s), UnixTime::from_secs(1_970));
+        assert!(lifetime.is_live(&s, UnixTime::from_secs(1_969)));
+        assert!(!lifetime.is_live(&s, UnixTime::from_secs(1_970)));
+        // Where the Python SDK writes it, so each SDK enforces the other's ceiling.
+        let json: Value = serde_json::from_slice(&s.to_json()).unwrap();
+        assert_eq!(json["internal"]["session_expires_at"], 2_000);
+        let python = br#"{"internal": {"sid": "s", "created_at": 5, "session_expires_at": 99.0}}"#;
+        let read = StateData::from_json(python).unwrap();
+        assert_eq!(read.internal.session_expires_at, Some(99));
     }
 
     #[test]
@@ -434,6 +501,7 @@ mod tests {
                 created_at: 1,
                 last_active_at: Some(2),
                 extra: Default::default(),
+                session_expires_at: None,
             },
             ..Default::default()
         };

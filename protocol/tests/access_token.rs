@@ -40,6 +40,7 @@ fn session(token_sets: Vec<TokenSet>) -> StateData {
             created_at: NOW - 100,
             last_active_at: None,
             extra: Default::default(),
+            session_expires_at: None,
         },
         extra: Default::default(),
     }

@@ -310,6 +310,40 @@ mod complete_login {
         }
     }
 
+    /// IPSIE: the ID token's `session_expiry` caps the session; one already reached at login
+    /// (within the 30 s leeway) creates no session and forgets the transaction.
+    #[test]
+    fn the_id_tokens_session_expiry_caps_the_session_and_a_reached_one_refuses_it() {
+        let a = key(include_str!("data/rs256-a.pem"));
+        let with = |expiry: Value| {
+            let mut c = claims("n1");
+            c["session_expiry"] = expiry;
+            drive(
+                core().complete_interactive_login("/callback?code=c1&state=s1"),
+                answers(id_token("a", &a, c), None, jwks_json("a", &a)),
+            )
+        };
+        let (result, _, saved) = with(json!(NOW + 3600));
+        result.unwrap();
+        assert_eq!(saved[0].internal.session_expires_at, Some(NOW + 3600));
+        let (result, names, saved) = with(json!(NOW + 30));
+        assert_eq!(result.unwrap_err().code(), "session_expired");
+        assert!(saved.is_empty());
+        assert_eq!(names.last().map(String::as_str), Some("DeleteTransaction"));
+        // Not a plausible ceiling (a boolean, a float, zero, 10^10 and more): no ceiling, as
+        // Auth0's SDKs.
+        for odd in [
+            json!(true),
+            json!(1.5e9),
+            json!(0),
+            json!(10_000_000_000u64),
+        ] {
+            let (result, _, saved) = with(odd);
+            result.unwrap();
+            assert_eq!(saved[0].internal.session_expires_at, None);
+        }
+    }
+
     #[test]
     fn a_valid_callback_replaces_the_session_then_forgets_the_transaction() {
         let a = key(include_str!("data/rs256-a.pem"));

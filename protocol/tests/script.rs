@@ -19,6 +19,7 @@ fn session() -> StateData {
             created_at: NOW - 10,
             last_active_at: Some(NOW - 5),
             extra: Default::default(),
+            session_expires_at: None,
         },
         ..Default::default()
     }

@@ -622,6 +622,7 @@ fn arb_state() -> impl Strategy<Value = StateData> {
                 created_at: if age == 0 { 0 } else { T0 - age },
                 last_active_at: None,
                 extra: Default::default(),
+                session_expires_at: None,
             },
             extra: Default::default(),
         })

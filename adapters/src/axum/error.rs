@@ -13,13 +13,15 @@ use axum::response::{IntoResponse, Response};
 /// The HTTP status an [`Error`] answers a browser or API client with.
 ///
 /// - 401: no session, or the session can no longer get tokens (no refresh token, the refresh
-///   token was refused, the refreshed ID token is another user's): log in again;
+///   token was refused, the refreshed ID token is another user's, the identity provider's
+///   session ceiling is reached at login): log in again;
 /// - 403: multi-factor authentication is required, or a connection exchange was refused;
 /// - 400: a bad login callback (state, transaction, code, ID token) or back-channel logout
 ///   token, an invalid parameter;
 /// - 502: Auth0 failed or answered something unusable (discovery, signing keys, a 5xx or
 ///   malformed token answer, a transport failure); 504 for a transport timeout;
-/// - 503: the session store failed;
+/// - 503: the session store failed (also `session_not_saved`: the tokens were obtained, the
+///   session could not be saved, a rotated refresh token is kept in the process);
 /// - 500: anything else (a misconfiguration, an SDK bug).
 pub fn status_of(error: &Error) -> StatusCode {
     let refused = |e: &ResponseError| match e {
@@ -36,6 +38,7 @@ pub fn status_of(error: &Error) -> StatusCode {
             AccessTokenError::FailedToRefresh(_) | AccessTokenError::Discovery(_) => {
                 StatusCode::BAD_GATEWAY
             }
+            AccessTokenError::SessionNotSaved { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
         Error::ConnectionToken(e) => match &**e {
@@ -48,6 +51,7 @@ pub fn status_of(error: &Error) -> StatusCode {
             ConnectionTokenError::FailedToExchange(_) | ConnectionTokenError::Discovery(_) => {
                 StatusCode::BAD_GATEWAY
             }
+            ConnectionTokenError::SessionNotSaved { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
         Error::Login(e) => match &**e {
@@ -60,6 +64,7 @@ pub fn status_of(error: &Error) -> StatusCode {
             | LoginError::MissingIdToken
             | LoginError::InvalidIdToken(_) => StatusCode::BAD_REQUEST,
             LoginError::CodeExchange(r) if refused(r) => StatusCode::BAD_REQUEST,
+            LoginError::SessionExpired(_) => StatusCode::UNAUTHORIZED,
             LoginError::CodeExchange(_)
             | LoginError::ParFailed(_)
             | LoginError::Jwks(_)

@@ -10,7 +10,7 @@ use crate::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput
 use crate::jose::claims::{IdTokenExpectations, validate_id_token};
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
-use crate::session::{Internal, StateData, token_set};
+use crate::session::{Internal, StateData, session_ceiling, token_set};
 use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
 use crate::token_endpoint::{TokenResponse, form_post, parse_token_response};
@@ -60,6 +60,7 @@ pub fn session_from_login(
             created_at: now.as_secs(),
             last_active_at: Some(now.as_secs()),
             extra: Default::default(),
+            session_expires_at: None,
         },
         extra: Default::default(),
     }
@@ -367,7 +368,12 @@ impl Operation for CompleteInteractiveLogin {
                     if let Err(e) = validate_id_token(&claims, &expectations) {
                         return self.fail_and_forget(key, LoginError::InvalidIdToken(e));
                     }
-                    let session = session_from_login(&self.config, &tx, &response, claims, now);
+                    let ceiling = match session_ceiling(&claims, now) {
+                        Ok(ceiling) => ceiling,
+                        Err(e) => return self.fail_and_forget(key, e.into()),
+                    };
+                    let mut session = session_from_login(&self.config, &tx, &response, claims, now);
+                    session.internal.session_expires_at = ceiling.map(UnixTime::as_secs);
                     let result = LoginResult {
                         app_state: tx.app_state.clone(),
                         authorization_details: response.authorization_details.clone(),

@@ -74,6 +74,10 @@ pub enum LoginError {
     /// The discovered metadata names an endpoint the login needs in a form it cannot use.
     #[error("the tenant's discovery metadata is unusable: {0}")]
     InvalidMetadata(&'static str),
+    /// The ID token's IPSIE `session_expiry` ceiling is already reached: the identity
+    /// provider's session ends now, so no session is created.
+    #[error(transparent)]
+    SessionExpired(#[from] crate::session::SessionBornExpired),
     /// The driver broke the protocol.
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
@@ -99,6 +103,7 @@ impl LoginError {
             LoginError::Jwks(_) => ErrorCode::JwksFetchFailed,
             LoginError::Discovery(_) => ErrorCode::DiscoveryFailed,
             LoginError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
+            LoginError::SessionExpired(_) => ErrorCode::SessionExpired,
             LoginError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
         }
     }

@@ -151,6 +151,7 @@ pub fn expired_session(emu: &Emulator, audience: &str) -> StateData {
             created_at: now() - 100,
             last_active_at: None,
             extra: Default::default(),
+            session_expires_at: None,
         },
         ..Default::default()
     }
