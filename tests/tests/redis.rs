@@ -5,6 +5,10 @@
 //! The Redis is `REDIS_URL` (default `redis://127.0.0.1:6379/`). When it is unreachable each
 //! test prints a skip message and passes — unless `CI` is set, then it fails. Every test
 //! writes under its own random key prefix, so the tests run in parallel on one Redis.
+//!
+//! The `cluster_*` tests run against a Redis Cluster at `REDIS_CLUSTER_URL` (a
+//! `redis+cluster://host:port,host:port,…` URL; `.ci/run` starts three local nodes). Without
+//! it they print a SKIPPED line and pass — unless `CI` is set, then they fail.
 
 mod adapter_support;
 mod integrity_support;
@@ -76,6 +80,55 @@ fn redis_url() -> Option<String> {
 macro_rules! require_redis {
     () => {
         match redis_url() {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+/// The Redis Cluster URL when `REDIS_CLUSTER_URL` is set and the cluster answers; `None`
+/// (skip, with a SKIPPED line) when it is unset and `CI` is unset.
+fn cluster_url() -> Option<String> {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let Ok(url) = std::env::var("REDIS_CLUSTER_URL") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("REDIS_CLUSTER_URL is unset and CI is set");
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: REDIS_CLUSTER_URL is unset (a redis+cluster://host:port,… URL of a \
+             Redis Cluster; with CI set, this test fails instead)"
+        );
+        return None;
+    };
+    let nodes: Vec<String> = url
+        .trim_start_matches("redis+cluster://")
+        .trim_end_matches('/')
+        .split(',')
+        .map(|h| format!("redis://{h}/"))
+        .collect();
+    let ping = redis::cluster::ClusterClient::new(nodes)
+        .and_then(|c| c.get_connection())
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+    match ping {
+        Ok(_) => Some(url),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("the Redis Cluster at REDIS_CLUSTER_URL is unreachable and CI is set: {e}")
+        }
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: the Redis Cluster at REDIS_CLUSTER_URL is unreachable ({e})"
+            );
+            None
+        }
+    }
+}
+
+macro_rules! require_cluster {
+    () => {
+        match cluster_url() {
             Some(url) => url,
             None => return,
         }
@@ -277,6 +330,19 @@ fn session_round_trip_is_encrypted_at_rest() {
 #[test]
 fn backchannel_logout_deletes_by_sid_and_by_sub() {
     let url = require_redis!();
+    backchannel_logout(&url, Some(&mut raw(&url)));
+}
+
+#[test]
+fn cluster_backchannel_logout_deletes_by_sid_and_by_sub() {
+    let url = require_cluster!();
+    backchannel_logout(&url, None);
+}
+
+/// Sessions of two users, ended by `sid` then by `sub`; with `conn` (one server), the index
+/// entries are checked too.
+fn backchannel_logout(url: &str, mut conn: Option<&mut redis::Connection>) {
+    let url = url.to_owned();
     let p = prefix();
     let emu = Emulator::start(Default::default());
     let client = instance(&emu, &url, &p, coordinator(&config(&emu), &url, &p));
@@ -296,18 +362,23 @@ fn backchannel_logout_deletes_by_sid_and_by_sub() {
             .unwrap()
             .is_some()
     };
-    let mut conn = raw(&url);
-    let index_members = |conn: &mut redis::Connection, kind: &str| -> usize {
+    // The index entries (sorted sets `{label}:z`), counted on one server; `None` on a cluster.
+    let index_members = |conn: &mut Option<&mut redis::Connection>, kind: &str| {
+        let conn = conn.as_deref_mut()?;
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{p}i:{kind}:*"))
+            .arg(format!("{p}i:{kind}:*:z"))
             .query(conn)
             .unwrap();
-        keys.iter()
-            .map(|k| redis::cmd("SCARD").arg(k).query::<usize>(conn).unwrap())
-            .sum()
+        Some(
+            keys.iter()
+                .map(|k| redis::cmd("ZCARD").arg(k).query::<usize>(conn).unwrap())
+                .sum::<usize>(),
+        )
     };
-    assert_eq!(index_members(&mut conn, "sid"), 3);
-    assert_eq!(index_members(&mut conn, "sub"), 3);
+    let sums = |conn: &mut Option<&mut redis::Connection>| {
+        index_members(conn, "sid").zip(index_members(conn, "sub"))
+    };
+    assert!(matches!(sums(&mut conn), None | Some((3, 3))));
 
     // By sid (the token also names the user: only the sid's session ends).
     let logout = emu.mint_logout_token(Some("auth0|alice"), Some("sid-1"), Map::new());
@@ -315,8 +386,10 @@ fn backchannel_logout_deletes_by_sid_and_by_sub() {
         .handle_backchannel_logout(&logout, &mut CookieOptions::new())
         .unwrap();
     assert!(!alive(&alice_1) && alive(&alice_2) && alive(&bob));
-    assert_eq!(index_members(&mut conn, "sid"), 2, "sid index updated");
-    assert_eq!(index_members(&mut conn, "sub"), 2, "sub index updated");
+    assert!(
+        matches!(sums(&mut conn), None | Some((2, 2))),
+        "indexes updated"
+    );
 
     // By sub: every session of the user of that issuer.
     let logout = emu.mint_logout_token(Some("auth0|alice"), None, Map::new());
@@ -324,22 +397,28 @@ fn backchannel_logout_deletes_by_sid_and_by_sub() {
         .handle_backchannel_logout(&logout, &mut CookieOptions::new())
         .unwrap();
     assert!(!alive(&alice_2) && alive(&bob));
-    assert_eq!(index_members(&mut conn, "sid"), 1);
-    assert_eq!(index_members(&mut conn, "sub"), 1);
+    assert!(matches!(sums(&mut conn), None | Some((1, 1))));
 
     // Deleting a session directly leaves no index entry behind.
     store
         .delete(&mut with_cookie(store.cookie(), &bob))
         .unwrap();
-    assert_eq!(
-        index_members(&mut conn, "sid") + index_members(&mut conn, "sub"),
-        0
-    );
+    assert!(!alive(&bob));
+    assert!(matches!(sums(&mut conn), None | Some((0, 0))));
 }
 
 #[test]
 fn two_instances_fifty_callers_one_refresh() {
-    let url = require_redis!();
+    two_instances_fifty_callers_one_refresh_on(&require_redis!());
+}
+
+#[test]
+fn cluster_two_instances_fifty_callers_one_refresh() {
+    two_instances_fifty_callers_one_refresh_on(&require_cluster!());
+}
+
+fn two_instances_fifty_callers_one_refresh_on(url: &str) {
+    let url = url.to_owned();
     let p = prefix();
     let emu = Emulator::start(Default::default());
     // Latency keeps the winner's refresh in flight while every caller arrives.
@@ -364,7 +443,16 @@ fn two_instances_fifty_callers_one_refresh() {
 
 #[test]
 fn two_async_instances_fifty_tasks_one_refresh() {
-    let url = require_redis!();
+    two_async_instances_fifty_tasks_one_refresh_on(&require_redis!());
+}
+
+#[test]
+fn cluster_two_async_instances_fifty_tasks_one_refresh() {
+    two_async_instances_fifty_tasks_one_refresh_on(&require_cluster!());
+}
+
+fn two_async_instances_fifty_tasks_one_refresh_on(url: &str) {
+    let url = url.to_owned();
     let p = prefix();
     let emu = Emulator::start(Default::default());
     emu.fail_next("/oauth/token", Failure::Slow(Duration::from_millis(300)), 1);
@@ -942,8 +1030,17 @@ fn redis_a_failed_save_after_a_rotation_loses_nothing() {
 /// each add their own token set; every one of them is stored.
 #[test]
 fn redis_concurrent_updates_of_one_session_all_land() {
+    redis_concurrent_updates_of_one_session_all_land_on(&require_redis!());
+}
+
+#[test]
+fn cluster_redis_concurrent_updates_of_one_session_all_land() {
+    redis_concurrent_updates_of_one_session_all_land_on(&require_cluster!());
+}
+
+fn redis_concurrent_updates_of_one_session_all_land_on(url: &str) {
     use auth0_server::protocol::session::{SessionUpdate, TokenSet, Updated};
-    let url = require_redis!();
+    let url = url.to_owned();
     let emu = Emulator::start(Default::default());
     let cfg = config(&emu);
     let store = Arc::new(state_store(&cfg, &url, &prefix()));
@@ -989,9 +1086,18 @@ fn redis_concurrent_updates_of_one_session_all_land() {
 /// share their revocation list in Redis.
 #[test]
 fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all() {
+    a_cookie_session_logged_out_on_one_instance_is_ended_on_all_on(&require_redis!());
+}
+
+#[test]
+fn cluster_a_cookie_session_logged_out_on_one_instance_is_ended_on_all() {
+    a_cookie_session_logged_out_on_one_instance_is_ended_on_all_on(&require_cluster!());
+}
+
+fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all_on(url: &str) {
     use auth0_server::store::cookie::CookieStateStore;
     use auth0_server::store::redis::RedisRevocations;
-    let url = require_redis!();
+    let url = url.to_owned();
     let emu = Emulator::start(Default::default());
     let cfg = config(&emu);
     let prefix = prefix();
@@ -1026,6 +1132,9 @@ fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all() {
         two.get(&mut request.clone()).unwrap().is_none(),
         "the other instance still serves the ended session"
     );
+    if url.contains("+cluster://") {
+        return;
+    }
     // What Redis holds names no session or user in clear.
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
@@ -1033,6 +1142,306 @@ fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all() {
         .unwrap();
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(!keys[0].contains("emulator") && !keys[0].contains("auth0|"));
+}
+
+/// Logins of one user race a back-channel logout by `sub`: every session written before the
+/// logout began ends, and none is left alive outside the index — a second logout ends every
+/// session that survived the first (they were saved while it ran).
+#[test]
+fn logins_racing_a_backchannel_logout_leave_no_unindexed_session() {
+    logins_racing_a_backchannel_logout_on(&require_redis!());
+}
+
+#[test]
+fn cluster_logins_racing_a_backchannel_logout_leave_no_unindexed_session() {
+    logins_racing_a_backchannel_logout_on(&require_cluster!());
+}
+
+fn logins_racing_a_backchannel_logout_on(url: &str) {
+    const LOGINS: usize = 40;
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let client = instance(&emu, url, &p, coordinator(&config(&emu), url, &p));
+    let store = client.state_store();
+    let session = |i: usize| {
+        let mut s = expired_session(&emu, DEFAULT_AUDIENCE);
+        s.user
+            .as_mut()
+            .unwrap()
+            .insert("sub".into(), "auth0|racer".into());
+        s.internal.sid = format!("sid-{i}");
+        s
+    };
+    let before: Vec<String> = (0..5).map(|i| insert(store, &session(i))).collect();
+    let logout = emu.mint_logout_token(Some("auth0|racer"), None, Map::new());
+    let barrier = Barrier::new(3);
+    let during: Vec<String> = std::thread::scope(|s| {
+        let logins: Vec<_> = (0..2)
+            .map(|t| {
+                let (barrier, session) = (&barrier, &session);
+                s.spawn(move || {
+                    barrier.wait();
+                    (0..LOGINS / 2)
+                        .map(|i| insert(store, &session(100 + t * LOGINS + i)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        barrier.wait();
+        client
+            .handle_backchannel_logout(&logout, &mut CookieOptions::new())
+            .unwrap();
+        logins.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let alive = |id: &str| {
+        store
+            .get(&mut with_cookie(store.cookie(), id))
+            .unwrap()
+            .is_some()
+    };
+    assert!(
+        before.iter().all(|id| !alive(id)),
+        "a session saved before the logout survived it"
+    );
+    client
+        .handle_backchannel_logout(&logout, &mut CookieOptions::new())
+        .unwrap();
+    let survivors = during.iter().filter(|id| alive(id)).count();
+    assert_eq!(
+        survivors, 0,
+        "{survivors} of {LOGINS} sessions escaped the index"
+    );
+}
+
+/// A user's index keeps no entry past its session's absolute expiry: the next save drops
+/// them (so a save costs the same however many sessions the user had).
+#[test]
+fn expired_index_entries_are_dropped_by_the_next_save() {
+    use auth0_server::clock::Clock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let clock = Arc::new(AtomicU64::new(now()));
+    let c = clock.clone();
+    let store = RedisStateStore::builder(&cfg, url.as_str())
+        .key_prefix(&p)
+        .secure(false)
+        .absolute_duration(Duration::from_secs(600))
+        .clock(Clock::from_fn(move || c.load(Ordering::SeqCst)))
+        .build()
+        .unwrap();
+    let session = || {
+        let mut s = expired_session(&emu, DEFAULT_AUDIENCE);
+        s.internal.created_at = 0;
+        s
+    };
+    let mut conn = raw(&url);
+    let entries = |conn: &mut redis::Connection| -> usize {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{p}i:sub:*:z"))
+            .query(conn)
+            .unwrap();
+        keys.iter()
+            .map(|k| redis::cmd("ZCARD").arg(k).query::<usize>(conn).unwrap())
+            .sum()
+    };
+    for _ in 0..10 {
+        insert(&store, &session());
+    }
+    assert_eq!(entries(&mut conn), 10);
+    clock.fetch_add(601, Ordering::SeqCst);
+    insert(&store, &session());
+    assert_eq!(entries(&mut conn), 1, "the expired entries are dropped");
+}
+
+/// Sessions written by versions before the sorted-set indexes (a session hash whose user is
+/// indexed in a plain set at the label) are still ended by a back-channel logout, and the
+/// next save indexes them the new way.
+#[test]
+fn sessions_indexed_by_an_earlier_version_are_still_logged_out() {
+    let url = require_redis!();
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let client = instance(&emu, &url, &p, coordinator(&config(&emu), &url, &p));
+    let store = client.state_store();
+    let mut conn = raw(&url);
+    // Two sessions, then made to look as an earlier version left them: no sorted-set entry,
+    // the id in a plain set named by the label.
+    let ids: Vec<String> = (0..2)
+        .map(|_| insert(store, &expired_session(&emu, DEFAULT_AUDIENCE)))
+        .collect();
+    for id in &ids {
+        let label: String = redis::cmd("HGET")
+            .arg(store.session_key(id))
+            .arg("sub")
+            .query(&mut conn)
+            .unwrap();
+        let _: () = redis::cmd("DEL")
+            .arg(format!("{label}:z"))
+            .query(&mut conn)
+            .unwrap();
+        let _: () = redis::cmd("SADD")
+            .arg(&label)
+            .arg(id)
+            .query(&mut conn)
+            .unwrap();
+        let _: () = redis::cmd("HDEL")
+            .arg(store.session_key(id))
+            .arg("z")
+            .query(&mut conn)
+            .unwrap();
+    }
+    // The first is saved again by this version (it gains a sorted-set entry); the second is
+    // only in the old set.
+    let mut o = with_cookie(store.cookie(), &ids[0]);
+    let state = store.get(&mut o).unwrap().unwrap();
+    store.set(&state, &mut o).unwrap();
+    let label: String = redis::cmd("HGET")
+        .arg(store.session_key(&ids[0]))
+        .arg("sub")
+        .query(&mut conn)
+        .unwrap();
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg(format!("{label}:z"))
+        .arg(&ids[0])
+        .query(&mut conn)
+        .unwrap();
+    assert!(score.is_some(), "the saved session is indexed the new way");
+    let sub = emu.user_claims()["sub"].as_str().unwrap().to_owned();
+    let logout = emu.mint_logout_token(Some(&sub), None, Map::new());
+    client
+        .handle_backchannel_logout(&logout, &mut CookieOptions::new())
+        .unwrap();
+    for id in &ids {
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(store.session_key(id))
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(exists, 0, "a session survived its user's logout");
+    }
+}
+
+/// A session saved again with another `sid` (a new login of the same user over its id) is
+/// ended by a logout of its new `sid`, not of its old one: the old index's entry is stale.
+#[test]
+fn a_session_that_moved_to_another_sid_is_ended_by_the_new_sid_only() {
+    a_session_that_moved_to_another_sid_on(&require_redis!());
+}
+
+#[test]
+fn cluster_a_session_that_moved_to_another_sid_is_ended_by_the_new_sid_only() {
+    a_session_that_moved_to_another_sid_on(&require_cluster!());
+}
+
+fn a_session_that_moved_to_another_sid_on(url: &str) {
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let client = instance(&emu, url, &p, coordinator(&config(&emu), url, &p));
+    let store = client.state_store();
+    let sub = emu.user_claims()["sub"].as_str().unwrap().to_owned();
+    let mut session = expired_session(&emu, DEFAULT_AUDIENCE);
+    session.internal.sid = "sid-old".into();
+    let id = insert(store, &session);
+    session.internal.sid = "sid-new".into();
+    let mut o = with_cookie(store.cookie(), &id);
+    store.set(&session, &mut o).unwrap();
+    assert!(o.set_cookie_headers().is_empty(), "saved under the same id");
+    let alive = || {
+        store
+            .get(&mut with_cookie(store.cookie(), &id))
+            .unwrap()
+            .is_some()
+    };
+    let logout = |sid: &str| {
+        let token = emu.mint_logout_token(Some(&sub), Some(sid), Map::new());
+        client
+            .handle_backchannel_logout(&token, &mut CookieOptions::new())
+            .unwrap();
+    };
+    logout("sid-old");
+    assert!(alive(), "a logout of the session's former sid ended it");
+    logout("sid-new");
+    assert!(!alive(), "a logout of the session's sid left it alive");
+}
+
+/// The async store's saves, reads, deletes and back-channel logouts (by `sid`, then by
+/// `sub`), on one server and on a cluster.
+#[test]
+fn async_store_saves_reads_and_logs_out() {
+    async_store_saves_reads_and_logs_out_on(&require_redis!());
+}
+
+#[test]
+fn cluster_async_store_saves_reads_and_logs_out() {
+    async_store_saves_reads_and_logs_out_on(&require_cluster!());
+}
+
+fn async_store_saves_reads_and_logs_out_on(url: &str) {
+    use auth0_server::protocol::effect::LogoutTokenClaims;
+    use auth0_server::store::AsyncStateStore;
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = RedisStateStore::builder(&cfg, url)
+        .connect_timeout(REDIS_TIMEOUT)
+        .io_timeout(REDIS_TIMEOUT)
+        .key_prefix(prefix())
+        .secure(false)
+        .build_async()
+        .unwrap();
+    let session = |sub: &str, sid: &str| {
+        let mut s = expired_session(&emu, DEFAULT_AUDIENCE);
+        s.user.as_mut().unwrap().insert("sub".into(), sub.into());
+        s.internal.sid = sid.into();
+        s
+    };
+    let claims = |sub: Option<&str>, sid: Option<&str>| LogoutTokenClaims {
+        iss: emu.issuer(),
+        sub: sub.map(str::to_owned),
+        sid: sid.map(str::to_owned),
+    };
+    rt.block_on(async {
+        let insert = |s: StateData| {
+            let store = &store;
+            async move {
+                let mut o = CookieOptions::new();
+                store.set(&s, &mut o).await.unwrap();
+                o.cookie(store.cookie()).unwrap().to_owned()
+            }
+        };
+        let alive = |id: String| {
+            let store = &store;
+            async move {
+                let mut o = with_cookie(store.cookie(), &id);
+                store.get(&mut o).await.unwrap().is_some()
+            }
+        };
+        let a1 = insert(session("auth0|alice", "sid-1")).await;
+        let a2 = insert(session("auth0|alice", "sid-2")).await;
+        let bob = insert(session("auth0|bob", "sid-3")).await;
+        assert!(alive(a1.clone()).await && alive(a2.clone()).await);
+        let mut o = CookieOptions::new();
+        store
+            .delete_by_logout_token(&claims(Some("auth0|alice"), Some("sid-1")), &mut o)
+            .await
+            .unwrap();
+        assert!(!alive(a1).await && alive(a2.clone()).await && alive(bob.clone()).await);
+        store
+            .delete_by_logout_token(&claims(Some("auth0|alice"), None), &mut o)
+            .await
+            .unwrap();
+        assert!(!alive(a2).await && alive(bob.clone()).await);
+        store
+            .delete(&mut with_cookie(store.cookie(), &bob))
+            .await
+            .unwrap();
+        assert!(!alive(bob).await);
+    });
 }
 
 /// Issue #20 across instances: the instance that leads a refresh (it holds the Redis lock of

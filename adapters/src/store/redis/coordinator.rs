@@ -2,7 +2,7 @@
 
 #[cfg(feature = "redis-tokio")]
 use super::pool::AsyncPool;
-use super::pool::{Endpoint, Pool};
+use super::pool::{Endpoint, Pool, Topology};
 use super::{REFRESH_SALT, check_secrets, codec, hex_sha256, random_token, scripts};
 use crate::coordinator::{Coordinated, CoordinatedResponse, RefreshCoordinator, SendRequest};
 use crate::driver::DEFAULT_ROTATION_GRACE;
@@ -28,6 +28,7 @@ const FENCE_BYTES: usize = 16;
 /// Settings and pure logic shared by the blocking and the async coordinator.
 pub(crate) struct Refreshes {
     prefix: String,
+    topology: Topology,
     codec: CookieCodec,
     lock_ttl: Duration,
     wait_timeout: Duration,
@@ -60,25 +61,44 @@ enum Acquired {
 type Publication = Option<(String, u64)>;
 
 impl Refreshes {
+    /// The keys of a request. On one server: `{prefix}r:{h}:result`, `{prefix}l:{g}:lock`,
+    /// `{prefix}l:{g}:rotated` (or `{prefix}r:{h}:lock` without a lane), as versions before
+    /// Redis Cluster support named them, so instances of both versions coordinate during a
+    /// rolling upgrade. On a cluster the keys one script touches share a hash tag, the lane
+    /// hash `g` in literal braces (`…l:{g}:lock`, `…l:{g}:rotated`, `…r:{g}:h:result`), or
+    /// the key hash `h` without a lane (`…r:{h}:result`, `…r:{h}:lock`).
     fn keys(&self, request: &Coalesce) -> Keys {
+        let p = &self.prefix;
         let hash = hex_sha256(&[&request.key]);
-        let result = format!("{}r:{hash}:result", self.prefix);
+        let cluster = self.topology == Topology::Cluster;
         match &request.lane {
             Some(lane) => {
                 let l = hex_sha256(&[lane]);
+                let (tag, result) = if cluster {
+                    (format!("{{{l}}}"), format!("{p}r:{{{l}}}:{hash}:result"))
+                } else {
+                    (l.clone(), format!("{p}r:{hash}:result"))
+                };
                 Keys {
-                    lock: format!("{}l:{l}:lock", self.prefix),
-                    lane: Some((l.clone(), format!("{}l:{l}:rotated", self.prefix))),
+                    lock: format!("{p}l:{tag}:lock"),
+                    lane: Some((l, format!("{p}l:{tag}:rotated"))),
                     hash,
                     result,
                 }
             }
-            None => Keys {
-                lock: format!("{}r:{hash}:lock", self.prefix),
-                lane: None,
-                hash,
-                result,
-            },
+            None => {
+                let tag = if cluster {
+                    format!("{{{hash}}}")
+                } else {
+                    hash.clone()
+                };
+                Keys {
+                    lock: format!("{p}r:{tag}:lock"),
+                    result: format!("{p}r:{tag}:result"),
+                    lane: None,
+                    hash,
+                }
+            }
         }
     }
 
@@ -482,6 +502,7 @@ impl RedisRefreshCoordinatorBuilder {
         }
         Ok(Refreshes {
             prefix: self.prefix.clone(),
+            topology: self.endpoint.topology(),
             codec: codec(&self.secrets, REFRESH_SALT),
             lock_ttl: self.lock_ttl,
             wait_timeout: self.wait_timeout.unwrap_or(self.lock_ttl.saturating_mul(2)),
@@ -728,6 +749,39 @@ mod tests {
         // Without a lane, the key is locked (and there is no rotation).
         let laneless = r.keys(&coalesce("k", None));
         assert!(laneless.lock.contains(":r:") && laneless.lane.is_none());
+    }
+
+    /// The hash tag of a Redis Cluster key: what the first `{…}` holds, if non-empty.
+    fn hash_tag(key: &str) -> &str {
+        key.split_once('{')
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map(|(tag, _)| tag)
+            .filter(|tag| !tag.is_empty())
+            .unwrap_or(key)
+    }
+
+    #[test]
+    fn on_a_cluster_the_keys_of_one_script_share_a_hash_slot() {
+        let cluster = RedisRefreshCoordinator::builder_with_secrets(
+            ["a-secret-of-at-least-32-bytes-long!!"],
+            "redis+cluster://127.0.0.1:1,127.0.0.1:2",
+        )
+        .refreshes()
+        .unwrap();
+        let k = cluster.keys(&coalesce("refresh rt aud-a", Some("rt")));
+        let (_, rotated) = k.lane.as_ref().unwrap();
+        assert_eq!(hash_tag(&k.lock), hash_tag(&k.result));
+        assert_eq!(hash_tag(&k.lock), hash_tag(rotated));
+        let other = cluster.keys(&coalesce("refresh other aud-a", Some("other")));
+        assert_ne!(hash_tag(&k.lock), hash_tag(&other.lock), "lanes spread");
+        let laneless = cluster.keys(&coalesce("k", None));
+        assert_eq!(hash_tag(&laneless.lock), hash_tag(&laneless.result));
+        // On one server the keys keep the names earlier versions used (no braces), so both
+        // versions coordinate during a rolling upgrade.
+        let single = refreshes().keys(&coalesce("refresh rt aud-a", Some("rt")));
+        assert!(!single.lock.contains('{') && !single.result.contains('{'));
+        assert_eq!(single.lock.replace(['{', '}'], ""), single.lock);
+        assert_eq!(k.lock.replace(['{', '}'], ""), single.lock);
     }
 
     #[test]

@@ -25,20 +25,28 @@
 //!   ([`SESSION_SALT`], [`TRANSACTION_SALT`], [`REFRESH_SALT`]). Redis never holds a token
 //!   in clear.
 //! * **Keys** (prefix default [`DEFAULT_KEY_PREFIX`]): `{prefix}s:{session id}` (a hash:
-//!   the encrypted session and the names of its index sets), `{prefix}i:sid:{hash}` and
-//!   `{prefix}i:sub:{hash}` (index sets of session ids, by SHA-256 of issuer and `sid`, or
-//!   issuer and `sub`: no user id in clear), `{prefix}t:{hash}` (transactions),
+//!   the encrypted session and the labels of its indexes), `{prefix}i:sid:{hash}:z` and
+//!   `{prefix}i:sub:{hash}:z` (indexes: sorted sets of session ids, by SHA-256 of issuer and
+//!   `sid`, or issuer and `sub` — no user id in clear — scored by each session's absolute
+//!   expiry), `{prefix}t:{hash}` (transactions), and for refresh coordination
 //!   `{prefix}r:{hash}:result` (a refresh answer, per coalesce key), `{prefix}l:{hash}:lock`
 //!   and `{prefix}l:{hash}:rotated` (a refresh-token lane's lock and the token it was rotated
-//!   to; both keys name the token by a hash of its hash) for refresh coordination.
+//!   to; both keys name the token by a hash of its hash). On a Redis Cluster the
+//!   coordinator's keys carry hash tags (see [Redis Cluster](#redis-cluster)).
 //! * **Expiry** as the cookie store: a session ends after its absolute duration (default 7
 //!   days from creation) or its inactivity duration (default 3 days from the last use),
 //!   whichever comes first; the Redis TTL is set to that instant on every write, and a
 //!   session read more than [`TOUCH_INTERVAL`] seconds after its last write is rewritten
-//!   (rolling expiry). Index sets live as long as their longest-lived session.
-//! * **Consistency.** Every write, delete and back-channel logout is one Lua script, so a
-//!   session and its index-set memberships change together. The scripts need a single Redis
-//!   (standalone, or a primary with replicas / Sentinel), not Redis Cluster.
+//!   (rolling expiry). An index entry is dropped by the next save into its index once its
+//!   session's absolute expiry has passed; an index lives as long as its longest-lived entry.
+//! * **Cost.** A read is one `HGET`; when the value is one this store decoded before it is
+//!   not decrypted again ([`RedisStateStoreBuilder::cache_capacity`]). A save is one script,
+//!   O(1) in how many sessions the user has (it checks or adds its own index entries and
+//!   drops passed ones; nothing scans an index). A back-channel logout is O(sessions it
+//!   ends).
+//! * **Consistency.** On one server (standalone, or a primary with replicas / Sentinel) every
+//!   write, delete and back-channel logout is one Lua script, so a session and its index
+//!   entries change together. On a Redis Cluster see [below](#redis-cluster).
 //! * **No session fixation.** A cookie naming an unknown session id is never adopted, and a
 //!   login over a session id held by another user gets a new id.
 //! * **Failure.** An unreachable Redis is an error with code `store_error` (never a panic);
@@ -57,10 +65,56 @@
 //!   Without the feature a `rediss://` URL is refused with a message saying so.
 //! * `redis+unix:///run/redis.sock` — a Unix socket.
 //!
+//! * `redis+cluster://host1:7000,host2:7000/` — a Redis Cluster or Valkey cluster (feature
+//!   `redis-cluster`, and `redis-tokio-cluster` for the async types), through any of its
+//!   nodes (the others are discovered); `redis+cluster://user:password@…` for an ACL user
+//!   on every node, `rediss+cluster://…` over TLS (with the TLS features).
+//!
 //! Error messages show the scheme, host and port only, never the user or password.
 //!
-//! Redis Cluster is not supported: the scripts below touch a session and the index sets of
-//! its user in one call, and those keys do not share a hash slot.
+//! # Redis Cluster
+//!
+//! A script may only touch keys of one hash slot, and a session (its slot chosen by its
+//! random id) and its user's indexes (chosen by the user's hash) are in different slots. So
+//! on a cluster every script touches one key, and the store orders its steps:
+//!
+//! * **Save.** A new session's index entries are added first (one script per index, with
+//!   the session's id and absolute expiry), then the session is written. An existing
+//!   session is written directly; the write answers "index missing" when its `sid` or user
+//!   changed (or its entries were never added), and the entries are added before writing
+//!   again.
+//! * **Delete.** The session is deleted, then its entries are removed.
+//! * **Back-channel logout.** Each index the token names is listed, then each listed session
+//!   is deleted *if it still carries that index's label* (a stale entry never ends a session
+//!   that moved to another `sid`), and its entries are removed.
+//! * **Guarantees.** A session whose save returned before the logout started is ended by it.
+//!   Because entries are written before their session and an index is never deleted
+//!   wholesale, a session is never alive without its index entries: a login that races a
+//!   logout either is ended by it or stays indexed, so a later logout for the same user or
+//!   `sid` ends it (as on one server, where a save that runs after the logout's script
+//!   survives it). A crash between the steps leaves at most an index entry without a
+//!   session, which is harmless and dropped at its expiry. A session id that was deleted is
+//!   never written again (update-only writes need the session to exist), so the entries of
+//!   ended sessions can be removed safely.
+//! * **Coordinator.** The keys one coordinator script touches share a hash tag, the lane's
+//!   hash in literal braces; with the default prefix, `auth0:l:{g}:lock`,
+//!   `auth0:l:{g}:rotated` and `auth0:r:{g}:h:result` for a refresh on lane `g` with coalesce
+//!   key `h` (`auth0:r:{h}:lock` and `auth0:r:{h}:result` without a lane), so the lock, the
+//!   published answer and the rotation of a lane are on one node.
+//!   On one server the keys keep their earlier names (no braces), so instances of this and
+//!   earlier versions coordinate during a rolling upgrade.
+//! * **Revocations.** [`RedisRevocations`] reads its entries with one `MGET`, which the
+//!   cluster client splits by slot.
+//! * A key prefix containing `{…}` puts every key in that one slot: correct, but not spread.
+//!
+//! # Upgrading from earlier versions
+//!
+//! Session keys, their fields and the coordinator's keys on one server are unchanged, so
+//! sessions survive the upgrade. Earlier versions indexed sessions in plain sets at the
+//! label itself (`{prefix}i:sub:{hash}`); a back-channel logout also ends the sessions
+//! listed there, and the next save of such a session adds its sorted-set entries. During a
+//! rolling upgrade an instance of an earlier version does not see the new indexes: a
+//! back-channel logout it receives misses sessions saved by upgraded instances.
 //!
 //! # Example
 //!
@@ -87,6 +141,7 @@
 //! [`CookieOptions`]: super::CookieOptions
 //! [`Config::secrets`]: auth0_server_protocol::config::Config::secrets
 
+mod cache;
 mod coordinator;
 #[cfg(feature = "redis-tokio")]
 mod nonblocking;
@@ -104,12 +159,13 @@ pub use self::nonblocking::{AsyncRedisStateStore, AsyncRedisTransactionStore};
 pub use self::pool::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};
 pub use self::revocations::{RedisRevocations, RedisRevocationsBuilder};
 pub use super::cookie::{
-    DEFAULT_ABSOLUTE_DURATION, DEFAULT_INACTIVITY_DURATION, DEFAULT_TRANSACTION_MAX_AGE,
-    TOUCH_INTERVAL,
+    DEFAULT_ABSOLUTE_DURATION, DEFAULT_CACHE_CAPACITY, DEFAULT_INACTIVITY_DURATION,
+    DEFAULT_TRANSACTION_MAX_AGE, TOUCH_INTERVAL,
 };
 pub use super::memory::DEFAULT_SESSION_ID_COOKIE;
 
-use self::pool::{Endpoint, Pool};
+use self::cache::DecodedSessions;
+use self::pool::{Endpoint, Pool, Topology};
 use super::cookie::chunks;
 use super::cookie::codec::CookieCodec;
 use super::cookie::is_loopback_http;
@@ -149,7 +205,7 @@ pub(crate) enum UpdateStep {
         /// The stored value the update was applied to.
         read: String,
         /// The updated session, encrypted.
-        prepared: Prepared,
+        prepared: Box<Prepared>,
     },
 }
 
@@ -182,7 +238,13 @@ pub(crate) fn hex_sha256(parts: &[&str]) -> String {
         }
         h.update(p.as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for b in h.finalize() {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
 fn check_secrets(secrets: &[Secret]) -> Result<(), StoreError> {
@@ -204,7 +266,9 @@ fn millis(secs: u64) -> u64 {
 /// Settings and pure logic of a session store; the blocking and async stores only add I/O.
 pub(crate) struct Sessions {
     prefix: String,
+    topology: Topology,
     codec: CookieCodec,
+    decoded: DecodedSessions,
     cookie_name: String,
     secure: bool,
     absolute: u64,
@@ -216,8 +280,16 @@ pub(crate) struct Sessions {
 pub(crate) struct Prepared {
     value: String,
     ttl_ms: u64,
-    sid_index: String,
-    sub_index: String,
+    /// The label of its `sid` index (`{prefix}i:sid:{hash}`), or `""`.
+    sid_label: String,
+    /// The label of its `sub` index (`{prefix}i:sub:{hash}`), or `""`.
+    sub_label: String,
+    /// Its index entries' score: the latest instant it can live (Unix ms).
+    score_ms: u64,
+    /// When it was prepared (Unix ms): index entries scored before are dropped.
+    now_ms: u64,
+    /// The session `value` encrypts (remembered as decoded once it is written).
+    state: StateData,
     /// `Max-Age` of a new session-id cookie: until the absolute limit.
     cookie_max_age: u64,
 }
@@ -229,7 +301,7 @@ pub(crate) enum Loaded {
     /// A valid session.
     Valid(StateData),
     /// A valid session to rewrite with this `last_active_at` (rolling expiry).
-    Touch(StateData, Prepared),
+    Touch(Prepared),
 }
 
 impl Sessions {
@@ -296,48 +368,72 @@ impl Sessions {
             state.internal.created_at = now;
         }
         state.internal.last_active_at = Some(now);
-        self.encode(&state, now)
+        self.encode(state, now)
     }
 
-    fn encode(&self, state: &StateData, now: u64) -> Result<Option<Prepared>, StoreError> {
-        let expires_at = self.expires_at(state);
+    fn encode(&self, state: StateData, now: u64) -> Result<Option<Prepared>, StoreError> {
+        let expires_at = self.expires_at(&state);
         if expires_at <= now {
             return Ok(None);
         }
         let iss = state.iss().unwrap_or("");
         let sid = state.internal.sid.as_str();
-        let sid_index = if sid.is_empty() {
+        let sid_label = if sid.is_empty() {
             String::new()
         } else {
             self.sid_index(iss, sid)
         };
-        let sub_index = match (state.iss(), state.sub()) {
+        let sub_label = match (state.iss(), state.sub()) {
             (Some(iss), Some(sub)) => self.sub_index(iss, sub),
             _ => String::new(),
         };
+        let latest = state.internal.created_at.saturating_add(self.absolute);
         Ok(Some(Prepared {
             value: self.codec.encrypt(&state.to_json())?,
             ttl_ms: millis(expires_at - now),
-            sid_index,
-            sub_index,
+            sid_label,
+            sub_label,
+            score_ms: latest.saturating_mul(1000),
+            now_ms: now.saturating_mul(1000),
             cookie_max_age: state
                 .internal
                 .created_at
                 .saturating_add(self.absolute)
                 .saturating_sub(now),
+            state,
         }))
     }
 
-    /// Interprets the stored value of a session read at `now`.
-    pub(crate) fn load(&self, value: Option<String>, now: u64) -> Result<Loaded, StoreError> {
+    /// Remembers the session `p` wrote under `id` as decoded: the next read of that value
+    /// needs no decryption.
+    pub(crate) fn remember(&self, id: &str, p: Prepared) {
+        self.decoded.insert(id, p.value, p.state);
+    }
+
+    /// The session in the stored `value` of session `id`: from the decoded-session cache when
+    /// this exact value was decoded before, else decrypted and parsed (and cached). `None`
+    /// when it does not decrypt or parse.
+    fn decode(&self, id: &str, value: String) -> Option<StateData> {
+        if let Some(state) = self.decoded.get(id, &value) {
+            return Some(state);
+        }
+        let state = StateData::from_json(&self.codec.decrypt(&value)?).ok()?;
+        self.decoded.insert(id, value, state.clone());
+        Some(state)
+    }
+
+    /// Interprets the stored value of session `id` read at `now`.
+    pub(crate) fn load(
+        &self,
+        id: &str,
+        value: Option<String>,
+        now: u64,
+    ) -> Result<Loaded, StoreError> {
         let Some(value) = value else {
+            self.decoded.remove(id);
             return Ok(Loaded::Gone { leftover: false });
         };
-        let state = self
-            .codec
-            .decrypt(&value)
-            .and_then(|json| StateData::from_json(&json).ok())
-            .filter(|s| self.expires_at(s) > now);
+        let state = self.decode(id, value).filter(|s| self.expires_at(s) > now);
         let Some(mut state) = state else {
             return Ok(Loaded::Gone { leftover: true });
         };
@@ -346,27 +442,17 @@ impl Sessions {
             auth0_server_protocol::time::UnixTime::from_secs(now),
         ) {
             state.internal.last_active_at = Some(now);
-            if let Some(p) = self.encode(&state, now)? {
-                return Ok(Loaded::Touch(state, p));
+            if let Some(p) = self.encode(state.clone(), now)? {
+                return Ok(Loaded::Touch(p));
             }
         }
         Ok(Loaded::Valid(state))
     }
 
-    /// The script writing `p` under `id`; `update_only`: only over an existing session of the
-    /// same user.
-    pub(crate) fn set_script(
-        &self,
-        id: &str,
-        p: &Prepared,
-        update_only: bool,
-    ) -> redis::ScriptInvocation<'static> {
-        self.write_script(id, p, update_only, "")
-    }
-
     /// What an update-only save writes, computed from the stored `value` read at `now`.
     pub(crate) fn updated(
         &self,
+        id: &str,
         value: Option<String>,
         update: &SessionUpdate,
         now: u64,
@@ -374,8 +460,9 @@ impl Sessions {
         let Some(read) = value else {
             return Ok(UpdateStep::Gone);
         };
-        let state = match self.load(Some(read.clone()), now)? {
-            Loaded::Valid(state) | Loaded::Touch(state, _) => state,
+        let state = match self.load(id, Some(read.clone()), now)? {
+            Loaded::Valid(state) => state,
+            Loaded::Touch(p) => p.state,
             Loaded::Gone { .. } => return Ok(UpdateStep::Gone),
         };
         let Merged::Updated(updated) = update.apply(state.clone()) else {
@@ -386,68 +473,181 @@ impl Sessions {
             return Ok(UpdateStep::Unchanged);
         }
         match self.prepare(&updated, now)? {
-            Some(p) => Ok(UpdateStep::Write { read, prepared: p }),
+            Some(p) => Ok(UpdateStep::Write {
+                read,
+                prepared: Box::new(p),
+            }),
             None => Ok(UpdateStep::Gone),
         }
     }
 
-    /// The compare-and-set script of an update-only save: writes `p` under `id` only if the
-    /// session still holds `read` (the value the update was applied to).
-    pub(crate) fn update_script(
-        &self,
-        id: &str,
-        p: &Prepared,
-        read: &str,
-    ) -> redis::ScriptInvocation<'static> {
-        self.write_script(id, p, true, read)
-    }
-
-    fn write_script(
+    /// The script writing `p` under `id`: `update_only`, only over an existing session of the
+    /// same user; `read` (`""`: none), only if the session still holds that value (the
+    /// compare-and-set of an update-only save); `mode`, who adds its index entries.
+    pub(crate) fn save_script(
         &self,
         id: &str,
         p: &Prepared,
         update_only: bool,
         read: &str,
+        mode: IndexMode,
     ) -> redis::ScriptInvocation<'static> {
-        let mut inv = scripts::SET_SESSION.prepare_invoke();
+        let mut inv = scripts::SAVE_SESSION.prepare_invoke();
         inv.key(self.key(id))
-            .key(p.sid_index.as_str())
-            .key(p.sub_index.as_str())
             .arg(p.value.as_str())
             .arg(p.ttl_ms)
             .arg(id)
             .arg(if update_only { "1" } else { "0" })
-            .arg(self.session_prefix())
-            .arg(read);
+            .arg(read)
+            .arg(p.sid_label.as_str())
+            .arg(p.sub_label.as_str())
+            .arg(mode.as_arg())
+            .arg(p.score_ms)
+            .arg(p.now_ms);
         inv
+    }
+
+    /// The mode of a save's first attempt: on one server the script adds the index entries;
+    /// on a cluster a new session's entries are added first, an existing session's only when
+    /// the script says they are missing.
+    pub(crate) fn first_mode(&self, update_only: bool) -> IndexMode {
+        match (self.topology, update_only) {
+            (Topology::Standalone, _) => IndexMode::Here,
+            (Topology::Cluster, true) => IndexMode::Ask,
+            (Topology::Cluster, false) => IndexMode::Done,
+        }
+    }
+
+    /// The index entries of `p` under `id` (a cluster save's first step: one script per
+    /// index, each touching one key).
+    pub(crate) fn index_scripts(
+        &self,
+        id: &str,
+        p: &Prepared,
+    ) -> Vec<redis::ScriptInvocation<'static>> {
+        [&p.sid_label, &p.sub_label]
+            .into_iter()
+            .filter(|label| !label.is_empty())
+            .map(|label| {
+                let mut inv = scripts::INDEX_ADD.prepare_invoke();
+                inv.key(format!("{label}:z"))
+                    .arg(id)
+                    .arg(p.score_ms)
+                    .arg(p.now_ms);
+                inv
+            })
+            .collect()
     }
 
     pub(crate) fn delete_script(&self, id: &str) -> redis::ScriptInvocation<'static> {
         let mut inv = scripts::DELETE_SESSION.prepare_invoke();
-        inv.key(self.key(id)).arg(id);
+        inv.key(self.key(id)).arg(id).arg(match self.topology {
+            Topology::Standalone => "1",
+            Topology::Cluster => "0",
+        });
         inv
     }
 
-    /// The script deleting the sessions a logout token ends: by `sid` when the token has one
-    /// (sessions of the same issuer, or recording none), else by `sub` of the same issuer.
-    /// `None` when the token names nothing.
-    pub(crate) fn logout_script(
-        &self,
-        claims: &LogoutTokenClaims,
-    ) -> Option<redis::ScriptInvocation<'static>> {
-        let keys = match (&claims.sid, &claims.sub) {
-            (Some(sid), _) if sid.is_empty() => return None,
-            (Some(sid), _) => vec![self.sid_index(&claims.iss, sid), self.sid_index("", sid)],
-            (None, Some(sub)) => vec![self.sub_index(&claims.iss, sub)],
-            (None, None) => return None,
-        };
-        let mut inv = scripts::DELETE_BY_INDEX.prepare_invoke();
-        for k in keys {
-            inv.key(k);
+    /// The commands removing session `id` from the indexes `labels` (after a cluster delete;
+    /// one server removes them in the delete script).
+    pub(crate) fn unindex_cmds(&self, id: &str, labels: &[String]) -> Vec<redis::Cmd> {
+        if self.topology == Topology::Standalone {
+            return Vec::new();
         }
-        inv.arg(self.session_prefix());
-        Some(inv)
+        labels
+            .iter()
+            .filter(|label| !label.is_empty())
+            .map(|label| redis::Cmd::zrem(format!("{label}:z"), id))
+            .collect()
     }
+
+    /// The indexes a logout token names: by `sid` when the token has one (sessions of the
+    /// same issuer, or recording none), else by `sub` of the same issuer. `None` when the
+    /// token names nothing.
+    pub(crate) fn logout_target(&self, claims: &LogoutTokenClaims) -> Option<LogoutTarget> {
+        match (&claims.sid, &claims.sub) {
+            (Some(sid), _) if sid.is_empty() => None,
+            (Some(sid), _) => Some(LogoutTarget {
+                field: "sid",
+                labels: vec![self.sid_index(&claims.iss, sid), self.sid_index("", sid)],
+            }),
+            (None, Some(sub)) => Some(LogoutTarget {
+                field: "sub",
+                labels: vec![self.sub_index(&claims.iss, sub)],
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// The one-server script ending every session of `target`, atomically.
+    pub(crate) fn logout_script(&self, target: &LogoutTarget) -> redis::ScriptInvocation<'static> {
+        let mut inv = scripts::LOGOUT.prepare_invoke();
+        inv.arg(self.session_prefix()).arg(target.field);
+        for label in &target.labels {
+            inv.arg(label.as_str());
+        }
+        inv
+    }
+
+    /// The ids listed in the index `label` whose entries have not passed (a cluster logout's
+    /// first step).
+    pub(crate) fn list_cmd(&self, label: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("ZRANGEBYSCORE");
+        cmd.arg(format!("{label}:z"))
+            .arg(format!("({}", self.now().saturating_mul(1000)))
+            .arg("+inf");
+        cmd
+    }
+
+    /// The script ending session `id` if it still carries `label` (a cluster logout's second
+    /// step).
+    pub(crate) fn end_script(
+        &self,
+        id: &str,
+        target: &LogoutTarget,
+        label: &str,
+    ) -> redis::ScriptInvocation<'static> {
+        let mut inv = scripts::END_SESSION.prepare_invoke();
+        inv.key(self.key(id)).arg(target.field).arg(label);
+        inv
+    }
+}
+
+/// Who adds a save's index entries (see [`scripts::SAVE_SESSION`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IndexMode {
+    /// The save script itself (one server).
+    Here,
+    /// The caller did, before the save (cluster).
+    Done,
+    /// Nobody yet: the script answers [`MISSING_INDEX`] if the session needs entries.
+    Ask,
+}
+
+impl IndexMode {
+    fn as_arg(self) -> &'static str {
+        match self {
+            IndexMode::Here => "here",
+            IndexMode::Done => "done",
+            IndexMode::Ask => "ask",
+        }
+    }
+}
+
+/// What the save script answers in mode [`IndexMode::Ask`] when index entries must be added
+/// first.
+pub(crate) const MISSING_INDEX: i64 = 4;
+
+/// The indexes a back-channel logout ends the sessions of, and the session field that must
+/// still name them.
+pub(crate) struct LogoutTarget {
+    field: &'static str,
+    pub(crate) labels: Vec<String>,
+}
+
+/// What ending or deleting one session answered: whether it was deleted, and its labels.
+pub(crate) fn ended(reply: (i64, String, String)) -> (bool, [String; 2]) {
+    (reply.0 == 1, [reply.1, reply.2])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,6 +683,7 @@ pub struct RedisStateStoreBuilder {
     absolute: Duration,
     inactivity: Duration,
     clock: Clock,
+    cache_capacity: usize,
 }
 
 impl std::fmt::Debug for RedisStateStoreBuilder {
@@ -517,6 +718,7 @@ impl RedisStateStore {
             absolute: DEFAULT_ABSOLUTE_DURATION,
             inactivity: DEFAULT_INACTIVITY_DURATION,
             clock: Clock::system(),
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
         }
     }
 
@@ -528,6 +730,59 @@ impl RedisStateStore {
     /// The Redis key of the session with this id (for operations and tests).
     pub fn session_key(&self, id: &str) -> String {
         self.sessions.key(id)
+    }
+
+    fn script(
+        &self,
+        what: &str,
+        inv: &redis::ScriptInvocation<'static>,
+    ) -> Result<i64, StoreError> {
+        self.pool.run(what, |c| inv.invoke(c))
+    }
+
+    /// Writes `p` under `id` (see [`Sessions::save_script`]); on a cluster, adds the index
+    /// entries first when the session needs them. Answers as [`scripts::SAVE_SESSION`]
+    /// (never [`MISSING_INDEX`]).
+    fn save(
+        &self,
+        id: &str,
+        p: &Prepared,
+        update_only: bool,
+        read: &str,
+    ) -> Result<i64, StoreError> {
+        let s = &self.sessions;
+        let what = "writing the session";
+        let mode = s.first_mode(update_only);
+        if s.topology == Topology::Cluster && mode == IndexMode::Done {
+            for inv in s.index_scripts(id, p) {
+                self.script("indexing the session", &inv)?;
+            }
+        }
+        let answer = self.script(what, &s.save_script(id, p, update_only, read, mode))?;
+        if answer != MISSING_INDEX {
+            return Ok(answer);
+        }
+        for inv in s.index_scripts(id, p) {
+            self.script("indexing the session", &inv)?;
+        }
+        self.script(
+            what,
+            &s.save_script(id, p, update_only, read, IndexMode::Done),
+        )
+    }
+
+    /// Deletes session `id` and its index entries.
+    fn delete_id(&self, id: &str) -> Result<(), StoreError> {
+        let s = &self.sessions;
+        s.decoded.remove(id);
+        let inv = s.delete_script(id);
+        let reply: (i64, String, String) =
+            self.pool.run("deleting the session", |c| inv.invoke(c))?;
+        let (_, labels) = ended(reply);
+        for cmd in s.unindex_cmds(id, &labels) {
+            let _: i64 = self.pool.run("unindexing the session", |c| cmd.query(c))?;
+        }
+        Ok(())
     }
 }
 
@@ -575,6 +830,16 @@ impl RedisStateStoreBuilder {
         self
     }
 
+    /// How many decoded sessions to keep (default [`DEFAULT_CACHE_CAPACITY`]; `0` disables
+    /// the cache): a read whose stored value is byte for byte one this store decoded before
+    /// reuses that session instead of decrypting and parsing it again. Every read still
+    /// fetches the value from Redis, so writes and deletes by other instances are seen at
+    /// once.
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
     /// How long to wait for a connection to Redis (default 2 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.endpoint.connect_timeout = timeout;
@@ -601,7 +866,9 @@ impl RedisStateStoreBuilder {
         }
         Ok(Sessions {
             prefix: self.prefix.clone(),
+            topology: self.endpoint.topology(),
             codec: codec(&self.secrets, SESSION_SALT),
+            decoded: DecodedSessions::new(self.cache_capacity),
             cookie_name: self.cookie_name.clone(),
             secure: self.secure,
             absolute: self.absolute.as_secs(),
@@ -644,13 +911,12 @@ impl StateStore for RedisStateStore {
         let value: Option<String> = self.pool.run("reading the session", |c| {
             redis::Cmd::hget(&key, "v").query(c)
         })?;
-        match s.load(value, s.now())? {
+        match s.load(&id, value, s.now())? {
             Loaded::Valid(state) => Ok(Some(state)),
-            Loaded::Touch(state, p) => {
-                let written: i64 = self.pool.run("writing the session", |c| {
-                    s.set_script(&id, &p, true).invoke(c)
-                })?;
-                if written == 1 {
+            Loaded::Touch(p) => {
+                if self.save(&id, &p, true, "")? == 1 {
+                    let state = p.state.clone();
+                    s.remember(&id, p);
                     Ok(Some(state))
                 } else {
                     s.clear_cookie(options);
@@ -659,9 +925,7 @@ impl StateStore for RedisStateStore {
             }
             Loaded::Gone { leftover } => {
                 if leftover {
-                    let _: i64 = self
-                        .pool
-                        .run("deleting the session", |c| s.delete_script(&id).invoke(c))?;
+                    self.delete_id(&id)?;
                 }
                 s.clear_cookie(options);
                 Ok(None)
@@ -677,19 +941,16 @@ impl StateStore for RedisStateStore {
         let Some(p) = s.prepare(state, s.now())? else {
             return self.delete(options);
         };
-        if let Some(id) = s.id(options).map(str::to_owned) {
-            let written: i64 = self.pool.run("writing the session", |c| {
-                s.set_script(&id, &p, true).invoke(c)
-            })?;
-            if written == 1 {
-                return Ok(());
-            }
+        if let Some(id) = s.id(options).map(str::to_owned)
+            && self.save(&id, &p, true, "")? == 1
+        {
+            s.remember(&id, p);
+            return Ok(());
         }
         let id = random_token(SESSION_ID_BYTES)?;
-        let _: i64 = self.pool.run("writing the session", |c| {
-            s.set_script(&id, &p, false).invoke(c)
-        })?;
+        self.save(&id, &p, false, "")?;
         s.set_cookie(options, &id, p.cookie_max_age);
+        s.remember(&id, p);
         Ok(())
     }
 
@@ -710,15 +971,16 @@ impl StateStore for RedisStateStore {
             let value: Option<String> = self.pool.run("reading the session", |c| {
                 redis::Cmd::hget(&key, "v").query(c)
             })?;
-            let (read, p) = match s.updated(value, update, s.now())? {
+            let (read, p) = match s.updated(&id, value, update, s.now())? {
                 UpdateStep::Gone => return Ok(Updated::Gone),
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
-                UpdateStep::Write { read, prepared } => (read, prepared),
+                UpdateStep::Write { read, prepared } => (read, *prepared),
             };
-            let answer: i64 = self.pool.run("writing the session", |c| {
-                s.update_script(&id, &p, &read).invoke(c)
-            })?;
+            let answer = self.save(&id, &p, true, &read)?;
             if let Some(updated) = update_written(answer) {
+                if updated == Updated::Saved {
+                    s.remember(&id, p);
+                }
                 return Ok(updated);
             }
         }
@@ -729,27 +991,43 @@ impl StateStore for RedisStateStore {
     fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
         let s = &self.sessions;
         if let Some(id) = s.id(options).map(str::to_owned) {
-            let _: i64 = self
-                .pool
-                .run("deleting the session", |c| s.delete_script(&id).invoke(c))?;
+            self.delete_id(&id)?;
         }
         s.clear_cookie(options);
         Ok(())
     }
 
     /// Deletes every session the logout token ends (by `sid`, else by `sub`, of its issuer)
-    /// through the index sets, in one atomic script.
+    /// through the indexes: in one atomic script on one server, index by index and session
+    /// by session on a cluster (see the [module documentation](self#redis-cluster)).
     fn delete_by_logout_token(
         &self,
         claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
     ) -> Result<(), StoreError> {
-        let Some(script) = self.sessions.logout_script(claims) else {
+        let s = &self.sessions;
+        let Some(target) = s.logout_target(claims) else {
             return Ok(());
         };
-        let _: i64 = self
-            .pool
-            .run("deleting sessions by logout token", |c| script.invoke(c))?;
+        let what = "deleting sessions by logout token";
+        if s.topology == Topology::Standalone {
+            let inv = s.logout_script(&target);
+            let _: i64 = self.pool.run(what, |c| inv.invoke(c))?;
+            return Ok(());
+        }
+        for label in &target.labels {
+            let list = s.list_cmd(label);
+            let ids: Vec<String> = self.pool.run(what, |c| list.query(c))?;
+            for id in ids {
+                let inv = s.end_script(&id, &target, label);
+                let reply: (i64, String, String) = self.pool.run(what, |c| inv.invoke(c))?;
+                if let (true, labels) = ended(reply) {
+                    for cmd in s.unindex_cmds(&id, &labels) {
+                        let _: i64 = self.pool.run(what, |c| cmd.query(c))?;
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -3,9 +3,10 @@
 //! inside a tokio runtime.
 
 use super::pool::AsyncPool;
+use super::pool::Topology;
 use super::{
-    Loaded, MAX_UPDATE_ATTEMPTS, SESSION_ID_BYTES, Sessions, Transactions, UpdateStep, chunks,
-    random_token, update_contended, update_written,
+    IndexMode, Loaded, MAX_UPDATE_ATTEMPTS, MISSING_INDEX, Prepared, SESSION_ID_BYTES, Sessions,
+    Transactions, UpdateStep, chunks, ended, random_token, update_contended, update_written,
 };
 use crate::store::{AsyncStateStore, AsyncTransactionStore, CookieOptions, StoreError};
 use auth0_server_protocol::effect::LogoutTokenClaims;
@@ -45,17 +46,96 @@ impl AsyncRedisStateStore {
         self.sessions.key(id)
     }
 
-    async fn script(
+    async fn script<T: redis::FromRedisValue>(
         &self,
         what: &str,
-        inv: redis::ScriptInvocation<'static>,
-    ) -> Result<i64, StoreError> {
+        inv: &redis::ScriptInvocation<'static>,
+    ) -> Result<T, StoreError> {
         self.pool
-            .run(what, |mut c| {
-                let inv = &inv;
-                async move { inv.invoke_async(&mut c).await }
-            })
+            .run(what, |mut c| async move { inv.invoke_async(&mut c).await })
             .await
+    }
+
+    async fn cmd<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        self.pool
+            .run(what, |mut c| async move { cmd.query_async(&mut c).await })
+            .await
+    }
+
+    /// Writes `p` under `id`, as the blocking store's `save`.
+    async fn save(
+        &self,
+        id: &str,
+        p: &Prepared,
+        update_only: bool,
+        read: &str,
+    ) -> Result<i64, StoreError> {
+        let s = &self.sessions;
+        let what = "writing the session";
+        let mode = s.first_mode(update_only);
+        if s.topology == Topology::Cluster && mode == IndexMode::Done {
+            for inv in s.index_scripts(id, p) {
+                self.script::<i64>("indexing the session", &inv).await?;
+            }
+        }
+        let answer = self
+            .script(what, &s.save_script(id, p, update_only, read, mode))
+            .await?;
+        if answer != MISSING_INDEX {
+            return Ok(answer);
+        }
+        for inv in s.index_scripts(id, p) {
+            self.script::<i64>("indexing the session", &inv).await?;
+        }
+        self.script(
+            what,
+            &s.save_script(id, p, update_only, read, IndexMode::Done),
+        )
+        .await
+    }
+
+    /// Deletes session `id` and its index entries.
+    async fn delete_id(&self, id: &str) -> Result<(), StoreError> {
+        let s = &self.sessions;
+        s.decoded.remove(id);
+        let reply: (i64, String, String) = self
+            .script("deleting the session", &s.delete_script(id))
+            .await?;
+        let (_, labels) = ended(reply);
+        for cmd in s.unindex_cmds(id, &labels) {
+            self.cmd::<i64>("unindexing the session", &cmd).await?;
+        }
+        Ok(())
+    }
+
+    async fn logout_impl(&self, claims: &LogoutTokenClaims) -> Result<(), StoreError> {
+        let s = &self.sessions;
+        let Some(target) = s.logout_target(claims) else {
+            return Ok(());
+        };
+        let what = "deleting sessions by logout token";
+        if s.topology == Topology::Standalone {
+            self.script::<i64>(what, &s.logout_script(&target)).await?;
+            return Ok(());
+        }
+        for label in &target.labels {
+            let ids: Vec<String> = self.cmd(what, &s.list_cmd(label)).await?;
+            for id in ids {
+                let reply: (i64, String, String) = self
+                    .script(what, &s.end_script(&id, &target, label))
+                    .await?;
+                if let (true, labels) = ended(reply) {
+                    for cmd in s.unindex_cmds(&id, &labels) {
+                        self.cmd::<i64>(what, &cmd).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn get_impl(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
@@ -71,13 +151,12 @@ impl AsyncRedisStateStore {
                 async move { cmd.query_async(&mut c).await }
             })
             .await?;
-        match s.load(value, s.now())? {
+        match s.load(&id, value, s.now())? {
             Loaded::Valid(state) => Ok(Some(state)),
-            Loaded::Touch(state, p) => {
-                let written = self
-                    .script("writing the session", s.set_script(&id, &p, true))
-                    .await?;
-                if written == 1 {
+            Loaded::Touch(p) => {
+                if self.save(&id, &p, true, "").await? == 1 {
+                    let state = p.state.clone();
+                    s.remember(&id, p);
                     Ok(Some(state))
                 } else {
                     s.clear_cookie(options);
@@ -86,8 +165,7 @@ impl AsyncRedisStateStore {
             }
             Loaded::Gone { leftover } => {
                 if leftover {
-                    self.script("deleting the session", s.delete_script(&id))
-                        .await?;
+                    self.delete_id(&id).await?;
                 }
                 s.clear_cookie(options);
                 Ok(None)
@@ -104,18 +182,16 @@ impl AsyncRedisStateStore {
         let Some(p) = s.prepare(state, s.now())? else {
             return self.delete_impl(options).await;
         };
-        if let Some(id) = s.id(options).map(str::to_owned) {
-            let written = self
-                .script("writing the session", s.set_script(&id, &p, true))
-                .await?;
-            if written == 1 {
-                return Ok(());
-            }
+        if let Some(id) = s.id(options).map(str::to_owned)
+            && self.save(&id, &p, true, "").await? == 1
+        {
+            s.remember(&id, p);
+            return Ok(());
         }
         let id = random_token(SESSION_ID_BYTES)?;
-        self.script("writing the session", s.set_script(&id, &p, false))
-            .await?;
+        self.save(&id, &p, false, "").await?;
         s.set_cookie(options, &id, p.cookie_max_age);
+        s.remember(&id, p);
         Ok(())
     }
 
@@ -137,15 +213,16 @@ impl AsyncRedisStateStore {
                     async move { cmd.query_async(&mut c).await }
                 })
                 .await?;
-            let (read, p) = match s.updated(value, update, s.now())? {
+            let (read, p) = match s.updated(&id, value, update, s.now())? {
                 UpdateStep::Gone => return Ok(Updated::Gone),
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
-                UpdateStep::Write { read, prepared } => (read, prepared),
+                UpdateStep::Write { read, prepared } => (read, *prepared),
             };
-            let answer = self
-                .script("writing the session", s.update_script(&id, &p, &read))
-                .await?;
+            let answer = self.save(&id, &p, true, &read).await?;
             if let Some(updated) = update_written(answer) {
+                if updated == Updated::Saved {
+                    s.remember(&id, p);
+                }
                 return Ok(updated);
             }
         }
@@ -155,8 +232,7 @@ impl AsyncRedisStateStore {
     async fn delete_impl(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
         let s = &self.sessions;
         if let Some(id) = s.id(options).map(str::to_owned) {
-            self.script("deleting the session", s.delete_script(&id))
-                .await?;
+            self.delete_id(&id).await?;
         }
         s.clear_cookie(options);
         Ok(())
@@ -201,14 +277,7 @@ impl AsyncStateStore for AsyncRedisStateStore {
         claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let script = self.sessions.logout_script(claims);
-        async move {
-            if let Some(inv) = script {
-                self.script("deleting sessions by logout token", inv)
-                    .await?;
-            }
-            Ok(())
-        }
+        self.logout_impl(claims)
     }
 }
 

@@ -1,113 +1,189 @@
 //! The Lua scripts of the Redis stores and coordinator. Each runs atomically on the server,
-//! which keeps a session and its index-set memberships consistent, and makes lock
-//! acquisition, publication and release compare-and-set operations on the fencing value.
+//! which makes a session write a compare-and-set, and lock acquisition, publication and
+//! release compare-and-set operations on the fencing value.
 //!
-//! Scripts touch keys derived from their arguments (session keys named in index sets), so
-//! they need a single Redis (standalone, or a primary with replicas / Sentinel), not Redis
-//! Cluster.
+//! # Sessions and their indexes
+//!
+//! A session is a hash (`v`: the encrypted session; `sid` and `sub`: the *labels* of the
+//! indexes it belongs to, `{prefix}i:sid:{hash}` and `{prefix}i:sub:{hash}`; `z`: which
+//! entries were added for it). Each label names
+//! an index, a sorted set at `{label}:z` whose members are session ids scored by the latest
+//! instant (Unix milliseconds) their session can live: its absolute expiry. Saving a session
+//! is O(1) in how many sessions its user has: a session already indexed only has its value
+//! written; a new (or re-labelled) one adds its entries (`ZADD`, O(log k)) and drops the
+//! entries whose score has passed (`ZREMRANGEBYSCORE`, amortised O(1): each entry is
+//! dropped once). Nothing scans an index but a back-channel logout.
+//!
+//! Index entries may be stale (a session deleted or re-labelled): whoever ends a session
+//! through an index first checks that the session still carries that label.
+//!
+//! On one server (standalone, replicas, Sentinel) [`SAVE_SESSION`] adds the index entries in
+//! the same atomic script (`mode` `here`), [`DELETE_SESSION`] removes them, and
+//! [`LOGOUT`] ends every session of an index in one script. On a Redis Cluster a script may
+//! only touch keys of one hash slot, and a session and its user's indexes live in different
+//! slots: the store then adds the index entries first ([`INDEX_ADD`], one call per index),
+//! writes the session second ([`SAVE_SESSION`] in mode `done`, or `ask`, which answers 4
+//! when entries are missing), and a back-channel logout lists an index, then ends each
+//! listed session that still carries the label ([`END_SESSION`]) one by one. See the module
+//! documentation of `store::redis` for what that guarantees under races.
 
 use redis::Script;
 use std::sync::LazyLock;
 
-/// Writes a session and keeps its index sets consistent.
+/// Lua: adds session `id` to the index `z` with the score `score` (ms), dropping the entries
+/// past `now` (ms), and keeps the index alive as long as its longest-lived entry.
+const INDEX_FN: &str = r#"
+local function index(z, id, score, now)
+  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)
+  redis.call('ZADD', z, score, id)
+  local ttl = tonumber(score) - tonumber(now)
+  if ttl > 0 and redis.call('PTTL', z) < ttl then redis.call('PEXPIRE', z, ttl) end
+end
+"#;
+
+/// Lua: removes session `id` from the index labelled `label` (the sorted set, and the set of
+/// the same name that versions before the sorted sets wrote, while it lives).
+const UNINDEX_FN: &str = r#"
+local function unindex(label, id)
+  if not label or label == '' then return end
+  redis.call('ZREM', label .. ':z', id)
+  if redis.call('TYPE', label).ok == 'set' then redis.call('SREM', label, id) end
+end
+"#;
+
+fn with_functions(body: &str) -> String {
+    format!("{INDEX_FN}{UNINDEX_FN}{body}")
+}
+
+/// Writes a session.
 ///
-/// `KEYS[1]` the session hash, `KEYS[2]` its `sid` index set or `""`, `KEYS[3]` its `sub`
-/// index set or `""`. `ARGV[1]` the encrypted session, `ARGV[2]` its TTL in milliseconds,
-/// `ARGV[3]` the session id, `ARGV[4]` `"1"` to update an existing session only, `ARGV[5]`
-/// the session key prefix (to prune index members whose session expired), `ARGV[6]` the
-/// encrypted session the write was computed from, or `""` (a compare-and-set: an update-only
-/// save of a session another request changed meanwhile is recomputed, not written over it).
+/// The hash's `z` field records which index entries were added for it (their score and the
+/// two labels): a save whose session already has them writes the value only (`HMGET`,
+/// `HSET`, `PEXPIRE`); otherwise the entries are added (mode `here`), or were (`done`), or
+/// the script answers 4 (`ask`). A session written by an earlier version has no `z`, so its
+/// first save here indexes it.
+///
+/// `KEYS[1]` the session hash. `ARGV[1]` the encrypted session, `ARGV[2]` its TTL in
+/// milliseconds, `ARGV[3]` the session id, `ARGV[4]` `"1"` to update an existing session only,
+/// `ARGV[5]` the encrypted session the write was computed from, or `""` (a compare-and-set: an
+/// update-only save of a session another request changed meanwhile is recomputed, not
+/// written over it), `ARGV[6]` / `ARGV[7]` the session's `sid` / `sub` index labels or `""`,
+/// `ARGV[8]` the index mode: `here` (one server: add missing index entries in this script),
+/// `done` (the caller added them), `ask` (answer 4 when they are not recorded as added:
+/// a new session, new labels), `ARGV[9]` the entries' score (the absolute expiry, Unix ms), `ARGV[10]` now (ms).
 ///
 /// Returns 1 when written, 0 when `ARGV[4]` is `"1"` and there is no session under the id, or
 /// the stored session belongs to another user (it is deleted: a new login never reuses a
-/// session id that another identity held), 2 when `ARGV[6]` is not what is stored. A write
-/// that leaves the session's index sets as they were does not touch their other members.
-pub(crate) static SET_SESSION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// session id that another identity held), 2 when `ARGV[5]` is not what is stored, 4 (mode
+/// `ask`) when index entries must be added first. O(1) in the size of the indexes (amortised,
+/// see the module documentation).
+pub(crate) static SAVE_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&with_functions(
         r#"
-local old = redis.call('HMGET', KEYS[1], 'sid', 'sub')
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-local function unindex()
-  for i = 1, 2 do
-    if old[i] and old[i] ~= '' then redis.call('SREM', old[i], ARGV[3]) end
-  end
-end
+local key, id, mode = KEYS[1], ARGV[3], ARGV[8]
+local old = redis.call('HMGET', key, 'sid', 'sub', 'z')
+local exists = old[2] ~= false
 if ARGV[4] == '1' then
   if not exists then return 0 end
-  if (old[2] or '') ~= KEYS[3] then
-    unindex()
-    redis.call('DEL', KEYS[1])
+  if old[2] ~= ARGV[7] then
+    if mode == 'here' then unindex(old[1], id) unindex(old[2], id) end
+    redis.call('DEL', key)
     return 0
   end
-  if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'v') ~= ARGV[6] then return 2 end
+  if ARGV[5] ~= '' and redis.call('HGET', key, 'v') ~= ARGV[5] then return 2 end
 end
-local ttl = tonumber(ARGV[2])
-if exists and (old[1] or '') == KEYS[2] and (old[2] or '') == KEYS[3] then
-  redis.call('HSET', KEYS[1], 'v', ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  for i = 2, 3 do
-    if KEYS[i] ~= '' and redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
-  end
-  return 1
-end
-for i = 1, 2 do
-  if old[i] and old[i] ~= '' and old[i] ~= KEYS[i + 1] then
-    redis.call('SREM', old[i], ARGV[3])
-  end
-end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'sid', KEYS[2], 'sub', KEYS[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-for i = 2, 3 do
-  if KEYS[i] ~= '' then
-    for _, m in ipairs(redis.call('SMEMBERS', KEYS[i])) do
-      if m ~= ARGV[3] and redis.call('EXISTS', ARGV[5] .. m) == 0 then
-        redis.call('SREM', KEYS[i], m)
-      end
+local marker = ARGV[9] .. '|' .. ARGV[6] .. '|' .. ARGV[7]
+if old[3] == marker then
+  redis.call('HSET', key, 'v', ARGV[1])
+else
+  if mode == 'ask' then return 4 end
+  if mode == 'here' then
+    for i = 1, 2 do
+      local label = ARGV[5 + i]
+      if exists and old[i] and old[i] ~= '' and old[i] ~= label then unindex(old[i], id) end
+      if label ~= '' then index(label .. ':z', id, ARGV[9], ARGV[10]) end
     end
-    redis.call('SADD', KEYS[i], ARGV[3])
-    if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
   end
+  redis.call('HSET', key, 'v', ARGV[1], 'sid', ARGV[6], 'sub', ARGV[7], 'z', marker)
 end
+redis.call('PEXPIRE', key, ARGV[2])
 return 1
 "#,
-    )
+    ))
 });
 
-/// Deletes a session and its index-set memberships. `KEYS[1]` the session hash, `ARGV[1]`
-/// the session id. Returns the number of sessions deleted (0 or 1).
+/// Adds a session to one index (a Redis Cluster save's first step). `KEYS[1]` the index
+/// (`{label}:z`), `ARGV[1]` the session id, `ARGV[2]` its score (absolute expiry, Unix ms),
+/// `ARGV[3]` now (ms). Returns 1.
+pub(crate) static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&with_functions(
+        r#"
+index(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+return 1
+"#,
+    ))
+});
+
+/// Deletes a session. `KEYS[1]` the session hash, `ARGV[1]` the session id, `ARGV[2]` `"1"` to
+/// remove its index entries too (one server). Returns `{deleted (0 or 1), sid label, sub
+/// label}` (labels `""` when none): on a cluster the caller removes the entries.
 pub(crate) static DELETE_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&with_functions(
+        r#"
+local old = redis.call('HMGET', KEYS[1], 'sid', 'sub')
+if ARGV[2] == '1' then unindex(old[1], ARGV[1]) unindex(old[2], ARGV[1]) end
+return {redis.call('DEL', KEYS[1]), old[1] or '', old[2] or ''}
+"#,
+    ))
+});
+
+/// Ends one session found through an index, if it still carries the index's label (a Redis
+/// Cluster back-channel logout's second step). `KEYS[1]` the session hash, `ARGV[1]` the
+/// field (`sid` or `sub`), `ARGV[2]` the label. Returns `{1, sid label, sub label}` when it
+/// was deleted, `{0, "", ""}` otherwise.
+pub(crate) static END_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local old = redis.call('HMGET', KEYS[1], 'sid', 'sub')
-for i = 1, 2 do
-  if old[i] and old[i] ~= '' then redis.call('SREM', old[i], ARGV[1]) end
-end
-return redis.call('DEL', KEYS[1])
+local i = ARGV[1] == 'sid' and 1 or 2
+if old[i] ~= ARGV[2] then return {0, '', ''} end
+redis.call('DEL', KEYS[1])
+return {1, old[1] or '', old[2] or ''}
 "#,
     )
 });
 
-/// Deletes every session listed in the index sets `KEYS` (and the sets), removing each from
-/// its other index set too. `ARGV[1]` the session key prefix. Returns how many sessions were
-/// deleted.
-pub(crate) static DELETE_BY_INDEX: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+/// Ends every session of the indexes labelled `ARGV[3..]` (one server), in one atomic script:
+/// each listed session that still carries the label is deleted and removed from its other
+/// index; the indexes are deleted. Also reads the index sets versions before the sorted sets
+/// wrote (a set at the label itself). `ARGV[1]` the session key prefix, `ARGV[2]` the field
+/// (`sid` or `sub`). Returns how many sessions were deleted. O(sessions in the indexes).
+pub(crate) static LOGOUT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&with_functions(
         r#"
 local n = 0
-for _, idx in ipairs(KEYS) do
-  for _, id in ipairs(redis.call('SMEMBERS', idx)) do
-    local key = ARGV[1] .. id
-    local old = redis.call('HMGET', key, 'sid', 'sub')
-    for i = 1, 2 do
-      if old[i] and old[i] ~= '' and old[i] ~= idx then redis.call('SREM', old[i], id) end
-    end
-    n = n + redis.call('DEL', key)
+local field = ARGV[2] == 'sid' and 1 or 2
+local function finish(id, label)
+  local key = ARGV[1] .. id
+  local old = redis.call('HMGET', key, 'sid', 'sub')
+  if old[field] ~= label then return end
+  for i = 1, 2 do
+    if old[i] and old[i] ~= label then unindex(old[i], id) end
   end
-  redis.call('DEL', idx)
+  n = n + redis.call('DEL', key)
+end
+for a = 3, #ARGV do
+  local label = ARGV[a]
+  for _, id in ipairs(redis.call('ZRANGE', label .. ':z', 0, -1)) do finish(id, label) end
+  redis.call('DEL', label .. ':z')
+  if redis.call('TYPE', label).ok == 'set' then
+    for _, id in ipairs(redis.call('SMEMBERS', label)) do finish(id, label) end
+    redis.call('DEL', label)
+  end
 end
 return n
 "#,
-    )
+    ))
 });
 
 /// Looks for a published refresh result, then for a published rotation of the lane, else
