@@ -76,7 +76,9 @@ impl Settled {
             Ok(Coordinated::Response(r)) => Settled::sent(Ok(r)),
             Ok(Coordinated::Rotated(to)) => Settled::Rotated(to),
             Err(Error::Transport(e)) => Settled::Answer(Err(e)),
-            Err(e) => Settled::CoordinatorFailed(Arc::new(Mutex::new(Some(e)))),
+            Err(e) => {
+                Settled::CoordinatorFailed(Arc::new(crate::single_flight::Mutex::new(Some(e))))
+            }
         }
     }
 

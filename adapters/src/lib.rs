@@ -127,6 +127,8 @@ mod error;
 pub mod http;
 pub mod nonblocking;
 mod single_flight;
+#[cfg(all(test, shuttle))]
+mod single_flight_shuttle;
 pub mod store;
 mod trace;
 

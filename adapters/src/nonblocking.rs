@@ -146,6 +146,12 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
     /// `store::redis::AsyncRedisRefreshCoordinator` (feature `redis-tokio`). It is asked
     /// by the in-process leader of each refresh, and of each request that spends a refresh
     /// token (the connection exchange too); see [`crate::coordinator`].
+    ///
+    /// Give a spawn hook too ([`ServerClientBuilder::spawn_with`]). Without one, a leader
+    /// whose future is dropped after sending leaves its request to the callers of this
+    /// instance only: if none comes, nobody reads the answer or releases the lock, and the
+    /// other instances wait for the lock to expire and then spend the replaced refresh token
+    /// (found by the simulation, `sim/`: finding F3).
     pub fn coordinator(mut self, coordinator: impl AsyncRefreshCoordinator + 'static) -> Self {
         self.coordinator = Some(Arc::new(coordinator));
         self

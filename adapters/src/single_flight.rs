@@ -28,7 +28,17 @@ use auth0_server_protocol::time::UnixTime;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+// Under `--cfg shuttle` the permutation tests (single_flight_shuttle.rs) schedule every lock.
+#[cfg(shuttle)]
+pub(crate) use shuttle::sync::Mutex;
+#[cfg(shuttle)]
+use shuttle::sync::{Arc, MutexGuard};
+#[cfg(not(shuttle))]
+pub(crate) use std::sync::Mutex;
+#[cfg(shuttle)]
+use std::sync::PoisonError;
+#[cfg(not(shuttle))]
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -132,6 +142,11 @@ enum FlightState {
         /// Everyone waiting; all are woken when the request makes progress, so that one of
         /// them polls it even when the caller that last polled it has gone.
         wakers: Vec<Waker>,
+        /// The request woke while a waiter was polling it (its slot empty): the waiters that
+        /// looked meanwhile found nothing to poll, so when the request goes back into its slot
+        /// they are woken again — else, if the waiter that polled it goes away, nobody would
+        /// ever poll it again (a lost wakeup).
+        woken_while_out: bool,
     },
     Done(Settled),
     Abandoned,
@@ -208,6 +223,7 @@ impl SingleFlight {
             FlightState::Pending {
                 request: slot,
                 wakers,
+                ..
             } => {
                 *slot = Some(request);
                 wakers.clone()
@@ -315,6 +331,7 @@ fn new_flight(inner: &mut Inner, coalesce: &Coalesce) -> Acquired {
         state: Mutex::new(FlightState::Pending {
             request: None,
             wakers: Vec::new(),
+            woken_while_out: false,
         }),
     });
     inner.in_flight.insert(coalesce.key.clone(), flight.clone());
@@ -377,8 +394,15 @@ impl Wake for FanOut {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let wakers = match &*lock(&self.0.state) {
-            FlightState::Pending { wakers, .. } => wakers.clone(),
+        let wakers = match &mut *lock(&self.0.state) {
+            FlightState::Pending {
+                wakers,
+                request,
+                woken_while_out,
+            } => {
+                *woken_while_out |= request.is_none();
+                wakers.clone()
+            }
             _ => Vec::new(),
         };
         wakers.into_iter().for_each(Waker::wake);
@@ -417,12 +441,19 @@ impl Future for WaitFuture {
             match &mut *state {
                 FlightState::Done(s) => return Poll::Ready(Some(s.clone())),
                 FlightState::Abandoned => return Poll::Ready(None),
-                FlightState::Pending { request, wakers } => {
+                FlightState::Pending {
+                    request,
+                    wakers,
+                    woken_while_out,
+                } => {
                     if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
                         wakers.push(cx.waker().clone());
                     }
                     match request.take() {
-                        Some(r) => r,
+                        Some(r) => {
+                            *woken_while_out = false;
+                            r
+                        }
                         // Another waiter is polling it: it wakes everyone on progress.
                         None => return Poll::Pending,
                     }
@@ -443,9 +474,20 @@ impl Future for WaitFuture {
                 Poll::Ready(Some(settled))
             }
             Poll::Pending => {
-                if let FlightState::Pending { request: slot, .. } = &mut *lock(&this.flight.state) {
-                    *slot = Some(request);
-                }
+                let rewake = match &mut *lock(&this.flight.state) {
+                    FlightState::Pending {
+                        request: slot,
+                        wakers,
+                        woken_while_out,
+                    } => {
+                        *slot = Some(request);
+                        // Whoever was woken while the request was out found nothing to poll:
+                        // wake them again now that it is back.
+                        std::mem::take(woken_while_out).then(|| wakers.clone())
+                    }
+                    _ => None,
+                };
+                rewake.into_iter().flatten().for_each(Waker::wake);
                 Poll::Pending
             }
         }
