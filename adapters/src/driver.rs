@@ -19,7 +19,7 @@ use crate::trace::{in_span, record, trace_event};
 use auth0_server_protocol::Core;
 use auth0_server_protocol::discovery::CachedMetadata;
 use auth0_server_protocol::effect::{
-    CachedJwks, Coalesce, Effect, HttpRequest, Input, Operation, Step, UnexpectedInput,
+    CachedJwks, Coalesce, Effect, HttpRequest, Input, JtiRecord, Operation, Step, UnexpectedInput,
 };
 use auth0_server_protocol::flight;
 use auth0_server_protocol::session::SaveFailed;
@@ -98,6 +98,37 @@ pub(crate) struct Shared {
     pub(crate) flights: Arc<SingleFlight>,
     metadata: Mutex<Option<CachedMetadata>>,
     jwks: Mutex<Option<CachedJwks>>,
+    /// Logout tokens accepted by this process (`{iss} {jti}` → until when to remember them):
+    /// the in-process replay record of back-channel logout.
+    logout_token_ids: Mutex<JtiLedger>,
+}
+
+/// Most logout-token ids remembered by one process. Logout tokens are signed by the
+/// provider, so only the provider can fill it; once full (after expired entries are
+/// dropped), a new token is refused rather than letting a replay through.
+const MAX_LOGOUT_TOKEN_IDS: usize = 100_000;
+
+/// The in-process record of accepted logout-token ids, each until its token expires.
+#[derive(Default)]
+pub(crate) struct JtiLedger {
+    until: std::collections::HashMap<String, UnixTime>,
+}
+
+impl JtiLedger {
+    /// Records `key` until `until` unless it is already recorded (and not yet past `now`).
+    pub(crate) fn record(&mut self, key: String, until: UnixTime, now: UnixTime) -> JtiRecord {
+        if self.until.get(&key).is_some_and(|u| *u >= now) {
+            return JtiRecord::Replayed;
+        }
+        if self.until.len() >= MAX_LOGOUT_TOKEN_IDS {
+            self.until.retain(|_, u| *u >= now);
+            if self.until.len() >= MAX_LOGOUT_TOKEN_IDS {
+                return JtiRecord::Replayed;
+            }
+        }
+        self.until.insert(key, until);
+        JtiRecord::FirstSeen
+    }
 }
 
 impl Shared {
@@ -108,6 +139,7 @@ impl Shared {
             flights: Arc::new(SingleFlight::new(rotation_grace)),
             metadata: Mutex::new(None),
             jwks: Mutex::new(None),
+            logout_token_ids: Mutex::new(JtiLedger::default()),
         }
     }
 
@@ -143,6 +175,15 @@ impl Shared {
                 .into());
             }
             Effect::Random { len } => Input::Random(random_bytes(len).map_err(|_| Error::Random)?),
+            Effect::RecordLogoutTokenId { key, until } => {
+                let now = self.clock.now();
+                Input::LogoutTokenId(
+                    self.logout_token_ids
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .record(key, until, now),
+                )
+            }
             _ => {
                 return Err(UnexpectedInput {
                     expected: "an effect the driver knows",

@@ -137,7 +137,7 @@ pub use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 pub use auth0_server_protocol::config::Config;
 pub use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
 pub use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
-pub use auth0_server_protocol::logout::LogoutOptions;
+pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
 /// The scripted driver (feature `test-util`): "given this session and these responses, the SDK
 /// sends exactly this and saves exactly that", to test an application's auth handling offline.
 #[cfg(feature = "test-util")]

@@ -60,10 +60,11 @@ fn browse(base_url: &str, emulator: &Emulator) {
     assert!(api.body.contains("auth0|emulator-user"), "{}", api.body);
     assert_eq!(emulator.requests_to("/api/data").len(), 1);
 
-    // Logout: the app → the emulator's /v2/logout → back to `/`.
+    // Logout: the app → the emulator's end_session_endpoint (advertised by discovery, so
+    // RP-Initiated Logout) → back to `/`.
     let hops = browser.follow("/auth/logout");
     let paths: Vec<String> = hops.iter().map(|p| path_of(&p.url)).collect();
-    assert_eq!(paths, ["/auth/logout", "/v2/logout", "/"], "{hops:#?}");
+    assert_eq!(paths, ["/auth/logout", "/oidc/logout", "/"], "{hops:#?}");
     assert!(hops.last().unwrap().body.contains("href=\"/auth/login\""));
     assert!(
         browser.jar.is_empty(),

@@ -34,7 +34,8 @@ fn quickstart_runs_every_step_and_exits_zero() {
         "token requests: 1 (grant_type=refresh_token)",
         "GET /api/data with the token → 200",
         "logout → session cookies cleared",
-        "/v2/logout?client_id=emulator-client&returnTo=",
+        // Discovery advertises an end_session_endpoint: logout follows it (issue 14).
+        "/oidc/logout?client_id=emulator-client&post_logout_redirect_uri=",
         "get_user → None (logged out)",
         "All 16 steps passed.",
     ] {

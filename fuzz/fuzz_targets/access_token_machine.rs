@@ -211,6 +211,7 @@ fn metadata() -> Arc<Metadata> {
         pushed_authorization_request_endpoint: None,
         end_session_endpoint: None,
         revocation_endpoint: None,
+        ..Default::default()
     })
 }
 

@@ -28,6 +28,7 @@ fn metadata() -> Arc<Metadata> {
         pushed_authorization_request_endpoint: None,
         end_session_endpoint: None,
         revocation_endpoint: None,
+        ..Default::default()
     })
 }
 
@@ -71,6 +72,10 @@ fuzz_target!(|data: &[u8]| {
                     .body(jwks_document())
                     .expect("valid"),
             ),
+            Effect::RecordLogoutTokenId { key, .. } => {
+                assert!(key.starts_with(ISSUER), "a replay record outside the issuer");
+                Input::LogoutTokenId(auth0_server_protocol::effect::JtiRecord::FirstSeen)
+            }
             Effect::DeleteSessionsByLogoutToken(claims) => {
                 assert!(deleted.is_none(), "sessions deleted twice");
                 assert_eq!(claims.iss, ISSUER);

@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
             issuer: ISSUER,
             client_id: CLIENT_ID,
             nonce: Some("nonce-1"),
+            max_age: Some(Duration::from_secs(tolerance)),
             organization: claims.get("org_hint").and_then(|v| v.as_str()),
             now: UnixTime::from_secs(now),
             clock_tolerance: Duration::from_secs(tolerance),
@@ -48,6 +49,7 @@ fuzz_target!(|data: &[u8]| {
             claims,
             &IdTokenExpectations {
                 nonce: None,
+                max_age: None,
                 organization: None,
                 ..id
             },

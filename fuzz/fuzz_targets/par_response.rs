@@ -29,6 +29,7 @@ fn metadata() -> Arc<Metadata> {
         pushed_authorization_request_endpoint: Some("https://tenant.auth0.com/oauth/par".into()),
         end_session_endpoint: None,
         revocation_endpoint: None,
+        ..Default::default()
     })
 }
 
@@ -41,10 +42,10 @@ fuzz_target!(|data: &[u8]| {
     let core = Core::new(config().clone());
     let mut options = StartLoginOptions::new();
     options.pushed_authorization_requests = true;
-    options.params.insert(
+    options.params.push((
         "redirect_uri".into(),
         "https://app.example.com/callback".into(),
-    );
+    ));
     let mut login = core.start_interactive_login(options);
     let now = UnixTime::from_secs(NOW);
     let mut input = Input::Start;

@@ -12,7 +12,11 @@ use crate::effect::{
     Coalesce, Effect, HttpRequest, Input, MAX_ROTATIONS_FOLLOWED, Operation, Step, UnexpectedInput,
 };
 use crate::error_code::ErrorCode;
+use crate::jose::JoseError;
 use crate::jose::jws::unverified_claims;
+use crate::login::refreshed_id_token::{
+    RefreshedIdTokenFailure, RefreshedIdTokenOutcome, VerifyRefreshedIdToken,
+};
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
@@ -97,7 +101,7 @@ pub enum AccessTokenError {
     #[error("failed to refresh the access token: {0}")]
     FailedToRefresh(ResponseError),
     /// The refresh needs multi-factor authentication first.
-    #[error("multi-factor authentication is required{}", .error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("multi-factor authentication is required{}", .error_description.as_deref().map(|d| format!(": {}", crate::display::SafeText(d))).unwrap_or_default())]
     MfaRequired {
         /// The MFA token to continue with.
         mfa_token: Secret,
@@ -122,6 +126,13 @@ pub enum AccessTokenError {
         "the refreshed ID token does not belong to the session's user; the session was not updated"
     )]
     SessionMismatch,
+    /// The ID token of the refresh answer failed verification (signature, issuer, audience,
+    /// `azp`, times); the session was not updated.
+    #[error("the refreshed ID token is invalid; the session was not updated: {0}")]
+    InvalidIdToken(crate::jose::JoseError),
+    /// The provider's signing keys could not be fetched to verify a refreshed ID token.
+    #[error("the provider's signing keys could not be fetched: {0}")]
+    Jwks(ResponseError),
     /// Discovery of the tenant's endpoints failed.
     #[error("OpenID discovery failed: {0}")]
     Discovery(ResponseError),
@@ -150,6 +161,8 @@ impl AccessTokenError {
             AccessTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
             AccessTokenError::AudienceMismatch { .. } => ErrorCode::AudienceMismatch,
             AccessTokenError::SessionMismatch => ErrorCode::SessionMismatch,
+            AccessTokenError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
+            AccessTokenError::Jwks(_) => ErrorCode::JwksFetchFailed,
             AccessTokenError::SessionNotSaved { .. } => ErrorCode::SessionNotSaved,
             AccessTokenError::Discovery(_) => ErrorCode::DiscoveryFailed,
             AccessTokenError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
@@ -364,6 +377,18 @@ enum State {
         /// The refresh tokens sent so far (the session's, then each rotation followed).
         spent: Vec<Secret>,
     },
+    /// The refresh answer carries an ID token, being verified before anything is applied.
+    VerifyingIdToken {
+        base: Box<StateData>,
+        session: Box<StateData>,
+        spent: Vec<Secret>,
+        metadata: Arc<Metadata>,
+        response: Box<TokenResponse>,
+        /// When the response was received: expiry times count from it, not from the end of
+        /// the verification.
+        received_at: UnixTime,
+        verify: VerifyRefreshedIdToken,
+    },
     Saving {
         result: Result<AccessToken, AccessTokenError>,
         update: Box<SessionUpdate>,
@@ -542,16 +567,23 @@ impl Operation for GetAccessToken {
             (
                 State::Refreshing {
                     base,
-                    mut session,
-                    spent,
+                    session,
                     metadata,
+                    spent,
                     ..
                 },
                 Input::Http(response),
             ) => {
                 let mut parsed = match parse_token_response(&response) {
                     Ok(r) => r,
-                    Err(e) => return self.finish(Err(AccessTokenError::from_response(e))),
+                    Err(e) => {
+                        // A server that echoes what it was sent must not put it in a log.
+                        let sent = [
+                            session.refresh_token.as_ref().map_or("", Secret::expose),
+                            self.config.client_secret().expose(),
+                        ];
+                        return self.finish(Err(AccessTokenError::from_response(e.redact(&sent))));
+                    }
                 };
                 // An answer shared under this request's key can carry a refresh token this
                 // request has already spent (it followed a rotation past it): that is no
@@ -563,25 +595,64 @@ impl Operation for GetAccessToken {
                 {
                     parsed.refresh_token = None;
                 }
-                let scope = self.scope();
-                let audience_key = self.audience_key().to_owned();
-                let result =
-                    apply_refresh(&mut session, &audience_key, scope.as_deref(), &parsed, now);
-                match result {
-                    Err(AccessTokenError::SessionMismatch) => {
-                        self.finish(Err(AccessTokenError::SessionMismatch))
-                    }
-                    result => {
-                        let update = Box::new(SessionUpdate::between(&base, &session, &spent));
-                        self.state = State::Saving {
-                            result,
-                            update: update.clone(),
-                            metadata,
-                        };
-                        Step::Effect(Effect::UpdateSession(update))
-                    }
+                // An ID token in the answer is verified before anything is applied or saved.
+                if let Some(id_token) = &parsed.id_token {
+                    let sub = session.sub().map(str::to_owned);
+                    let verify_metadata = metadata.clone();
+                    return match VerifyRefreshedIdToken::start(id_token.expose(), metadata, sub) {
+                        Ok((verify, effect)) => {
+                            self.state = State::VerifyingIdToken {
+                                base,
+                                session,
+                                spent,
+                                metadata: verify_metadata,
+                                response: Box::new(parsed),
+                                received_at: now,
+                                verify,
+                            };
+                            Step::Effect(effect)
+                        }
+                        Err(e) => self.finish(Err(AccessTokenError::InvalidIdToken(e))),
+                    };
                 }
+                self.apply_and_save(&base, session, &spent, metadata, &parsed, now)
             }
+            (
+                State::VerifyingIdToken {
+                    base,
+                    session,
+                    spent,
+                    metadata,
+                    response,
+                    received_at,
+                    mut verify,
+                },
+                input,
+            ) => match verify.handle(&self.config, input, now) {
+                RefreshedIdTokenOutcome::Verified => {
+                    self.apply_and_save(&base, session, &spent, metadata, &response, received_at)
+                }
+                RefreshedIdTokenOutcome::Effect(e) => {
+                    self.state = State::VerifyingIdToken {
+                        base,
+                        session,
+                        spent,
+                        metadata,
+                        response,
+                        received_at,
+                        verify,
+                    };
+                    Step::Effect(e)
+                }
+                RefreshedIdTokenOutcome::Failed(f) => self.finish(Err(match f {
+                    RefreshedIdTokenFailure::Token(JoseError::SubjectMismatch) => {
+                        AccessTokenError::SessionMismatch
+                    }
+                    RefreshedIdTokenFailure::Token(e) => AccessTokenError::InvalidIdToken(e),
+                    RefreshedIdTokenFailure::Keys(e) => AccessTokenError::Jwks(e),
+                    RefreshedIdTokenFailure::Unexpected(e) => e.into(),
+                })),
+            },
             (
                 State::Saving {
                     result,
@@ -637,6 +708,37 @@ impl Operation for GetAccessToken {
     }
 }
 
+impl GetAccessToken {
+    /// Applies a (verified) refresh answer to the session and asks the store to update it.
+    fn apply_and_save(
+        &mut self,
+        base: &StateData,
+        mut session: Box<StateData>,
+        spent: &[Secret],
+        metadata: Arc<Metadata>,
+        parsed: &TokenResponse,
+        now: UnixTime,
+    ) -> Step<AccessToken, AccessTokenError> {
+        let scope = self.scope();
+        let audience_key = self.audience_key().to_owned();
+        let result = apply_refresh(&mut session, &audience_key, scope.as_deref(), parsed, now);
+        match result {
+            Err(AccessTokenError::SessionMismatch) => {
+                self.finish(Err(AccessTokenError::SessionMismatch))
+            }
+            result => {
+                let update = Box::new(SessionUpdate::between(base, &session, spent));
+                self.state = State::Saving {
+                    result,
+                    update: update.clone(),
+                    metadata,
+                };
+                Step::Effect(Effect::UpdateSession(update))
+            }
+        }
+    }
+}
+
 impl State {
     fn expects(&self) -> &'static str {
         match self {
@@ -644,6 +746,7 @@ impl State {
             State::LoadingSession => "LoadSession",
             State::Metadata { .. } => "metadata",
             State::Refreshing { .. } => "Http (refresh)",
+            State::VerifyingIdToken { .. } => "refreshed ID token verification",
             State::Saving { .. } => "Updated",
             State::KeepingRotation { .. } => "Done (KeepRotation)",
             State::RevokingOrphan => "Http (revocation)",

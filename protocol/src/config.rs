@@ -10,9 +10,25 @@
 //!     .scope_for("https://analytics.example.com", "read:analytics")
 //!     .client_auth_method(ClientAuthMethod::ClientSecretBasic)
 //!     .build()?;
-//! assert_eq!(config.issuer(), "https://tenant.auth0.com/");
+//! assert_eq!(config.issuer_url(), "https://tenant.auth0.com");
+//! assert_eq!(
+//!     config.discovery_url(),
+//!     "https://tenant.auth0.com/.well-known/openid-configuration"
+//! );
 //! # Ok::<(), auth0_server_protocol::config::ConfigError>(())
 //! ```
+//!
+//! # Which issuer is trusted
+//!
+//! The domain may be a host (`tenant.auth0.com`), an origin, or a full issuer URL with a path
+//! (`https://idp.example.com/realms/acme`). Discovery is fetched from
+//! `{issuer URL}/.well-known/openid-configuration` (OpenID Connect Discovery §4), and the
+//! document's `issuer` must be that URL, with or without one trailing slash (§4.3: Auth0's
+//! issuer has one, most providers' do not). From then on every `iss` (ID tokens, logout
+//! tokens, the callback's RFC 9207 `iss`) is compared exactly with the *discovered* issuer.
+//! [`ConfigBuilder::issuer`] overrides the expected issuer for deployments where discovery
+//! is served from another URL than the issuer's (a proxy); the discovered `issuer` must then
+//! equal the override exactly.
 
 use crate::error_code::ErrorCode;
 use crate::secret::Secret;
@@ -79,15 +95,17 @@ pub struct AuthorizationParams {
     pub audience: Option<String>,
     /// The default scopes.
     pub scope: ScopeConfig,
-    /// Any other parameters, passed to `/authorize` verbatim.
-    pub extra: BTreeMap<String, String>,
+    /// Any other parameters, passed to `/authorize` verbatim and in order; a name may repeat
+    /// (several `resource` values, RFC 8707).
+    pub extra: Vec<(String, String)>,
 }
 
 /// A validated client configuration. Build it with [`Config::builder`].
 #[derive(Clone)]
 pub struct Config {
     origin: String,
-    issuer: String,
+    issuer_url: String,
+    issuer_override: Option<String>,
     domain_is_loopback: bool,
     client_id: String,
     client_secret: Secret,
@@ -97,12 +115,14 @@ pub struct Config {
     leeway: Duration,
     discovery_ttl: Duration,
     clock_tolerance: Duration,
+    allow_hs256: bool,
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("issuer", &self.issuer)
+            .field("issuer_url", &self.issuer_url)
+            .field("issuer_override", &self.issuer_override)
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("client_auth", &self.client_auth)
@@ -118,11 +138,15 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// Starts a configuration for a tenant domain (`tenant.auth0.com`, a custom domain, or a
-    /// full origin such as `http://127.0.0.1:8080` for a local emulator) and a client id.
+    /// Starts a configuration for a tenant domain (`tenant.auth0.com`, a custom domain, a full
+    /// origin such as `http://127.0.0.1:8080` for a local emulator, or any OpenID Provider's
+    /// issuer URL, path included, such as `https://idp.example.com/realms/acme`) and a
+    /// client id.
     pub fn builder(domain: impl Into<String>, client_id: impl Into<String>) -> ConfigBuilder {
         ConfigBuilder {
             domain: domain.into(),
+            issuer: None,
+            allow_hs256: false,
             client_id: client_id.into(),
             client_secret: None,
             client_auth: ClientAuthMethod::default(),
@@ -136,13 +160,28 @@ impl Config {
         }
     }
 
-    /// The tenant origin, e.g. `https://tenant.auth0.com` (no trailing slash).
+    /// The tenant origin, e.g. `https://tenant.auth0.com` (no trailing slash): where Auth0's
+    /// `/v2/logout` lives.
     pub fn origin(&self) -> &str {
         &self.origin
     }
-    /// The expected issuer, `{origin}/`.
-    pub fn issuer(&self) -> &str {
-        &self.issuer
+    /// The configured issuer URL without trailing slash: the origin, plus the path when the
+    /// domain was given as an issuer URL with one (`https://idp.example.com/realms/acme`).
+    pub fn issuer_url(&self) -> &str {
+        &self.issuer_url
+    }
+    /// The issuer set with [`ConfigBuilder::issuer`], when one was.
+    pub fn issuer_override(&self) -> Option<&str> {
+        self.issuer_override.as_deref()
+    }
+    /// Where discovery is fetched: `{issuer_url}/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer_url)
+    }
+    /// Whether HS256 ID tokens (keyed by the client secret) are accepted: only when
+    /// configured with [`ConfigBuilder::allow_hs256_id_tokens`].
+    pub fn allows_hs256(&self) -> bool {
+        self.allow_hs256
     }
     /// Whether the tenant is on a loopback address (a local emulator).
     pub fn domain_is_loopback(&self) -> bool {
@@ -220,6 +259,8 @@ impl ConfigError {
 #[derive(Clone)]
 pub struct ConfigBuilder {
     domain: String,
+    issuer: Option<String>,
+    allow_hs256: bool,
     client_id: String,
     client_secret: Option<Secret>,
     client_auth: ClientAuthMethod,
@@ -242,6 +283,21 @@ impl fmt::Debug for ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// Overrides the expected issuer (default: the one discovery answers, which must be the
+    /// domain's issuer URL with or without a trailing slash). For deployments whose discovery
+    /// document is fetched from another URL than the issuer (a proxy, a staging tenant): the
+    /// discovered `issuer` must then equal this value exactly, and every `iss` is compared
+    /// with it.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+    /// Accepts ID and logout tokens signed with HS256, keyed by the client secret (off by
+    /// default: only the asymmetric RS256, PS256, ES256 and EdDSA are accepted, never `none`).
+    pub fn allow_hs256_id_tokens(mut self, yes: bool) -> Self {
+        self.allow_hs256 = yes;
+        self
+    }
     /// The client secret (required).
     pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
         self.client_secret = Some(Secret::new(secret));
@@ -282,13 +338,14 @@ impl ConfigBuilder {
             .insert(audience.into(), scope.into());
         self
     }
-    /// Any other authorization parameter, passed to `/authorize` verbatim.
+    /// Adds any other authorization parameter, passed to `/authorize` verbatim. Adding a name
+    /// twice sends it twice, in order (several `resource` values, RFC 8707).
     pub fn authorization_param(
         mut self,
         name: impl Into<String>,
         value: impl Into<String>,
     ) -> Self {
-        self.params.extra.insert(name.into(), value.into());
+        self.params.extra.push((name.into(), value.into()));
         self
     }
     /// Token expiry leeway (default 30 s; whole seconds count).
@@ -310,7 +367,27 @@ impl ConfigBuilder {
 
     /// Validates everything and returns the configuration, or the first invalid field.
     pub fn build(self) -> Result<Config, ConfigError> {
-        let (origin, loopback) = parse_domain(&self.domain)?;
+        let (origin, issuer_url, loopback) = parse_domain(&self.domain)?;
+        let issuer_override = match self.issuer {
+            None => None,
+            Some(i) => {
+                let ok = Url::parse(&i)
+                    .map(|u| {
+                        (u.scheme() == "https" || (u.scheme() == "http" && loopback))
+                            && u.host().is_some()
+                            && u.query().is_none()
+                            && u.fragment().is_none()
+                    })
+                    .unwrap_or(false);
+                if !ok {
+                    return Err(ConfigError::new(
+                        "issuer",
+                        "must be an https URL without query or fragment",
+                    ));
+                }
+                Some(i)
+            }
+        };
         if self.client_id.trim().is_empty() {
             return Err(ConfigError::new("client_id", "must not be empty"));
         }
@@ -348,7 +425,7 @@ impl ConfigBuilder {
         }
         let own_methods = ["redirect_uri", "audience", "scope"];
         for reserved in crate::params::RESERVED_PARAMS.iter().chain(&own_methods) {
-            if self.params.extra.contains_key(*reserved) {
+            if self.params.extra.iter().any(|(k, _)| k == reserved) {
                 return Err(ConfigError::new(
                     "authorization_params",
                     format!("`{reserved}` is set by the SDK or its own builder method"),
@@ -361,10 +438,11 @@ impl ConfigBuilder {
             (None, Some(s)) => ScopeConfig::One(s),
             (None, None) => ScopeConfig::default(),
         };
-        let issuer = format!("{origin}/");
         Ok(Config {
             origin,
-            issuer,
+            issuer_url,
+            issuer_override,
+            allow_hs256: self.allow_hs256,
             domain_is_loopback: loopback,
             client_id: self.client_id,
             client_secret,
@@ -378,9 +456,10 @@ impl ConfigBuilder {
     }
 }
 
-/// Turns `tenant.auth0.com`, `https://tenant.auth0.com/` or `http://127.0.0.1:8080` into an
-/// origin without trailing slash. Plain http is accepted only for loopback hosts.
-fn parse_domain(domain: &str) -> Result<(String, bool), ConfigError> {
+/// Turns `tenant.auth0.com`, `https://tenant.auth0.com/`, `http://127.0.0.1:8080` or
+/// `https://idp.example.com/realms/acme/` into an origin and an issuer URL, both without
+/// trailing slash. Plain http is accepted only for loopback hosts.
+fn parse_domain(domain: &str) -> Result<(String, String, bool), ConfigError> {
     let domain = domain.trim();
     if domain.is_empty() {
         return Err(ConfigError::new("domain", "must not be empty"));
@@ -398,10 +477,10 @@ fn parse_domain(domain: &str) -> Result<(String, bool), ConfigError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::new("domain", "must not carry credentials"));
     }
-    if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
+    if url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::new(
             "domain",
-            "must be a host or an origin, without path, query or fragment",
+            "must be a host, an origin or an issuer URL, without query or fragment",
         ));
     }
     let loopback = match host {
@@ -421,7 +500,9 @@ fn parse_domain(domain: &str) -> Result<(String, bool), ConfigError> {
         _ => return Err(ConfigError::new("domain", "must use https")),
     }
     let origin = url.origin().ascii_serialization();
-    Ok((origin, loopback))
+    let path = url.path().trim_end_matches('/');
+    let issuer_url = format!("{origin}{path}");
+    Ok((origin, issuer_url, loopback))
 }
 
 #[cfg(test)]
@@ -438,8 +519,38 @@ mod tests {
     fn bare_domain_becomes_https_origin_and_issuer() {
         let c = base("Tenant.Auth0.com").build().unwrap();
         assert_eq!(c.origin(), "https://tenant.auth0.com");
-        assert_eq!(c.issuer(), "https://tenant.auth0.com/");
+        assert_eq!(c.issuer_url(), "https://tenant.auth0.com");
         assert!(!c.domain_is_loopback());
+    }
+
+    #[test]
+    fn an_issuer_url_with_a_path_is_accepted() {
+        let c = base("https://idp.example.com/realms/acme/")
+            .build()
+            .unwrap();
+        assert_eq!(c.origin(), "https://idp.example.com");
+        assert_eq!(c.issuer_url(), "https://idp.example.com/realms/acme");
+        assert_eq!(
+            c.discovery_url(),
+            "https://idp.example.com/realms/acme/.well-known/openid-configuration"
+        );
+        let err = base("https://idp.example.com/x?y=1").build().unwrap_err();
+        assert_eq!(err.field, "domain");
+    }
+
+    #[test]
+    fn the_issuer_override_must_be_an_https_url() {
+        let c = base("t.auth0.com")
+            .issuer("https://login.example.com/")
+            .build()
+            .unwrap();
+        assert_eq!(c.issuer_override(), Some("https://login.example.com/"));
+        for bad in ["not a url", "http://login.example.com/", "https://x/?q=1"] {
+            assert_eq!(
+                base("t.auth0.com").issuer(bad).build().unwrap_err().field,
+                "issuer"
+            );
+        }
     }
 
     #[test]
@@ -455,8 +566,6 @@ mod tests {
         let err = base("http://tenant.auth0.com").build().unwrap_err();
         assert_eq!(err.field, "domain");
         let err = base("ftp://tenant.auth0.com").build().unwrap_err();
-        assert_eq!(err.field, "domain");
-        let err = base("https://tenant.auth0.com/path").build().unwrap_err();
         assert_eq!(err.field, "domain");
     }
 

@@ -393,7 +393,16 @@ impl Operation for GetConnectionToken {
                         mfa_requirements: o.mfa_requirements,
                     }))
                 }
-                Err(e) => self.finish(Err(ConnectionTokenError::FailedToExchange(e))),
+                // A server that echoes the refresh token or the secret it was sent must not
+                // put them in a log.
+                Err(e) => {
+                    let sent: Vec<&str> = spent
+                        .iter()
+                        .map(Secret::expose)
+                        .chain([self.config.client_secret().expose()])
+                        .collect();
+                    self.finish(Err(ConnectionTokenError::FailedToExchange(e.redact(&sent))))
+                }
             },
             (State::Saving { token, update }, Input::Updated(outcome)) => {
                 match after_update(&update, outcome) {

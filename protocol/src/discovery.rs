@@ -12,9 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The parts of the tenant's OpenID Provider metadata the SDK uses.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+///
+/// What the SDK trusts discovery for: the issuer (checked against the configured URL, then
+/// the only accepted `iss`), the endpoints (each https, loopback excepted), the key set
+/// location (`jwks_uri`, required), the ID-token signing algorithms the provider uses, whether
+/// the callback carries an RFC 9207 `iss`, and whether RP-Initiated Logout is available.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct Metadata {
-    /// The issuer identifier.
+    /// The issuer identifier: every `iss` is compared with it exactly.
     pub issuer: String,
     /// The authorization endpoint.
     pub authorization_endpoint: String,
@@ -32,6 +37,78 @@ pub struct Metadata {
     /// The token revocation endpoint.
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
+    /// RFC 9207: the provider puts `iss` on every authorization response, so a callback
+    /// without it is refused.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// The JWS algorithms the provider signs ID tokens with, when advertised.
+    #[serde(default, deserialize_with = "lenient_strings")]
+    pub id_token_signing_alg_values_supported: Option<Vec<String>>,
+}
+
+/// A boolean member that is not a boolean counts as absent (`false`).
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(matches!(
+        serde_json::Value::deserialize(d)?,
+        serde_json::Value::Bool(true)
+    ))
+}
+
+/// A list of strings; anything else counts as absent.
+fn lenient_strings<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => Some(
+            items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// Whether `discovered` is the issuer the configuration expects: the override exactly when
+/// one is set, else the configured issuer URL with or without one trailing slash (OpenID
+/// Connect Discovery §4.3). On a mismatch, the error names both.
+pub fn check_discovered_issuer(config: &Config, discovered: &str) -> Result<(), ResponseError> {
+    let ok = match config.issuer_override() {
+        Some(expected) => discovered == expected,
+        None => {
+            let base = config.issuer_url();
+            discovered == base || discovered.strip_suffix('/') == Some(base)
+        }
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(ResponseError::IssuerMismatch {
+        expected: config
+            .issuer_override()
+            .map_or_else(|| config.issuer_url().to_owned(), str::to_owned),
+        actual: discovered.to_owned(),
+    })
+}
+
+/// Whether an endpoint URL from discovery may be used: `https`, or `http` on a loopback host
+/// (a local provider), and parseable both by `url` and by `http`.
+pub fn endpoint_allowed(endpoint: &str) -> bool {
+    // The requests are built from the string as sent, so `http` must accept it too
+    // (`url` tolerates characters such as `{` in a host that `http::Uri` refuses).
+    endpoint.parse::<http::Uri>().is_ok()
+        && url::Url::parse(endpoint)
+            .map(|u| match u.scheme() {
+                "https" => u.host().is_some(),
+                "http" => match u.host() {
+                    Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                },
+                _ => false,
+            })
+            .unwrap_or(false)
 }
 
 /// Metadata as cached by the adapter, with the time it was fetched.
@@ -60,19 +137,17 @@ pub(crate) fn is_stale(fetched_at: UnixTime, now: UnixTime, ttl: Duration) -> bo
     }
 }
 
-/// The discovery request: `GET {origin}/.well-known/openid-configuration`.
+/// The discovery request: `GET {issuer_url}/.well-known/openid-configuration`.
 pub fn discovery_request(config: &Config) -> http::Request<Vec<u8>> {
-    http::Request::get(format!(
-        "{}/.well-known/openid-configuration",
-        config.origin()
-    ))
-    .header(http::header::ACCEPT, "application/json")
-    .body(Vec::new())
-    .unwrap_or_default()
+    http::Request::get(config.discovery_url())
+        .header(http::header::ACCEPT, "application/json")
+        .body(Vec::new())
+        .unwrap_or_default()
 }
 
-/// Parses a discovery answer. The issuer must be the configured one and every endpoint must
-/// be an http(s) URL on a host that is not suspicious; a mismatch is an error (mix-up defence).
+/// Parses a discovery answer. The issuer must be the configured one
+/// ([`check_discovered_issuer`]: a mismatch is an error naming both, the mix-up defence),
+/// `jwks_uri` must be present, and every endpoint must be `https` (`http` only on loopback).
 pub fn parse_metadata(
     config: &Config,
     response: &http::Response<Vec<u8>>,
@@ -89,12 +164,11 @@ pub fn parse_metadata(
         status,
         reason: "discovery document is not valid OpenID Provider metadata",
     })?;
-    if metadata.issuer != config.issuer()
-        && metadata.issuer.trim_end_matches('/') != config.origin()
-    {
+    check_discovered_issuer(config, &metadata.issuer)?;
+    if metadata.jwks_uri.is_none() {
         return Err(ResponseError::Invalid {
             status,
-            reason: "discovery issuer does not match the configured domain",
+            reason: "the discovery document has no jwks_uri",
         });
     }
     let endpoints = [
@@ -106,15 +180,7 @@ pub fn parse_metadata(
         metadata.revocation_endpoint.as_ref(),
     ];
     for endpoint in endpoints.into_iter().flatten() {
-        // The requests are built from the string as sent, so `http` must accept it too
-        // (`url` tolerates characters such as `{` in a host that `http::Uri` refuses).
-        let ok = endpoint.parse::<http::Uri>().is_ok()
-            && url::Url::parse(endpoint)
-                .map(|u| {
-                    u.scheme() == "https" || (u.scheme() == "http" && config.domain_is_loopback())
-                })
-                .unwrap_or(false);
-        if !ok {
+        if !endpoint_allowed(endpoint) {
             return Err(ResponseError::Invalid {
                 status,
                 reason: "discovery endpoint is not a valid URL",
@@ -164,17 +230,92 @@ mod tests {
         assert!(parse_metadata(&config(), &http::Response::new(http_ep.into_bytes())).is_err());
     }
 
+    fn doc(issuer: &str, base: &str) -> http::Response<Vec<u8>> {
+        http::Response::new(
+            serde_json::json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "jwks_uri": format!("{base}/jwks"),
+                "authorization_response_iss_parameter_supported": true,
+                "id_token_signing_alg_values_supported": ["ES256", 7],
+            })
+            .to_string()
+            .into_bytes(),
+        )
+    }
+
+    fn config_for(domain: &str) -> Config {
+        Config::builder(domain, "c")
+            .client_secret("s")
+            .secret("0123456789abcdef0123456789abcdef")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_issuer_must_be_the_url_fetched_for_with_or_without_one_slash() {
+        let c = config_for("https://idp.example.com/realms/acme");
+        assert_eq!(
+            discovery_request(&c).uri(),
+            "https://idp.example.com/realms/acme/.well-known/openid-configuration"
+        );
+        let base = "https://idp.example.com/realms/acme";
+        for good in [base.to_owned(), format!("{base}/")] {
+            let m = parse_metadata(&c, &doc(&good, base)).unwrap();
+            assert_eq!(m.issuer, good);
+            assert!(m.authorization_response_iss_parameter_supported);
+            assert_eq!(
+                m.id_token_signing_alg_values_supported,
+                Some(vec!["ES256".to_owned()])
+            );
+        }
+        for bad in [
+            format!("{base}//"),
+            "https://idp.example.com".to_owned(),
+            "https://idp.example.com/realms/other".to_owned(),
+            format!("{base}/x"),
+        ] {
+            let err = parse_metadata(&c, &doc(&bad, base)).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(base) && text.contains(&bad), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_override_is_compared_exactly() {
+        let c = Config::builder("https://proxy.example.com", "c")
+            .client_secret("s")
+            .secret("0123456789abcdef0123456789abcdef")
+            .issuer("https://login.example.com/")
+            .build()
+            .unwrap();
+        let base = "https://login.example.com";
+        assert!(parse_metadata(&c, &doc("https://login.example.com/", base)).is_ok());
+        assert!(parse_metadata(&c, &doc("https://login.example.com", base)).is_err());
+        assert!(parse_metadata(&c, &doc("https://proxy.example.com", base)).is_err());
+    }
+
+    #[test]
+    fn jwks_uri_is_required_and_endpoints_are_https_except_loopback() {
+        let c = config_for("https://idp.example.com");
+        let mut no_jwks: serde_json::Value = serde_json::from_slice(
+            doc("https://idp.example.com", "https://idp.example.com").body(),
+        )
+        .unwrap();
+        no_jwks.as_object_mut().unwrap().remove("jwks_uri");
+        let r = http::Response::new(no_jwks.to_string().into_bytes());
+        assert!(parse_metadata(&c, &r).is_err());
+        assert!(endpoint_allowed("https://idp.example.com/token"));
+        assert!(endpoint_allowed("http://127.0.0.1:8080/token"));
+        assert!(endpoint_allowed("http://localhost:8080/token"));
+        assert!(!endpoint_allowed("http://idp.example.com/token"));
+        assert!(!endpoint_allowed("ftp://idp.example.com/token"));
+    }
+
     #[test]
     fn staleness_follows_ttl() {
-        let m = Metadata {
-            issuer: String::new(),
-            authorization_endpoint: String::new(),
-            token_endpoint: String::new(),
-            jwks_uri: None,
-            pushed_authorization_request_endpoint: None,
-            end_session_endpoint: None,
-            revocation_endpoint: None,
-        };
+        let m = Metadata::default();
         let c = CachedMetadata {
             metadata: Arc::new(m),
             fetched_at: UnixTime::from_secs(1000),

@@ -79,6 +79,26 @@ pub enum Effect {
         /// How many bytes.
         len: usize,
     },
+    /// Record that a logout token with this identity (`{iss} {jti}`) was accepted, unless it
+    /// already was: remember it until `until` (the token's `exp` plus the clock tolerance;
+    /// after that the token is refused as expired anyway). The check and the record are one
+    /// atomic step (set-if-absent), shared by every instance when the state store is shared.
+    /// Answer [`Input::LogoutTokenId`].
+    RecordLogoutTokenId {
+        /// The issuer and the token's `jti`.
+        key: String,
+        /// Until when to remember it.
+        until: UnixTime,
+    },
+}
+
+/// Whether a logout token's `jti` was new: the answer to [`Effect::RecordLogoutTokenId`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JtiRecord {
+    /// Not seen within its lifetime: now recorded; the logout proceeds.
+    FirstSeen,
+    /// Already recorded: a replay; the logout token is refused.
+    Replayed,
 }
 
 /// A JWKS as cached by the adapter, with the time it was fetched.
@@ -165,6 +185,9 @@ impl fmt::Debug for Effect {
             Effect::LoadJwks => f.write_str("LoadJwks"),
             Effect::StoreJwks(_) => f.write_str("StoreJwks(..)"),
             Effect::Random { len } => write!(f, "Random({len})"),
+            Effect::RecordLogoutTokenId { until, .. } => {
+                write!(f, "RecordLogoutTokenId(until {})", until.as_secs())
+            }
         }
     }
 }
@@ -189,6 +212,8 @@ pub enum Input {
     /// Instead of a response to [`Effect::Http`]: the refresh token the request spends was
     /// rotated by an earlier request of its [`Coalesce::lane`]; this is the new one.
     Rotated(crate::secret::Secret),
+    /// The answer to [`Effect::RecordLogoutTokenId`].
+    LogoutTokenId(JtiRecord),
     /// What the store did with [`Effect::UpdateSession`].
     Updated(Result<Updated, SaveFailed>),
     /// A save or delete was performed.
@@ -206,6 +231,10 @@ impl fmt::Debug for Input {
             Input::Jwks(_) => "Jwks(..)",
             Input::Random(_) => "Random(..)",
             Input::Rotated(_) => "Rotated(..)",
+            Input::LogoutTokenId(r) => match r {
+                JtiRecord::FirstSeen => "LogoutTokenId(FirstSeen)",
+                JtiRecord::Replayed => "LogoutTokenId(Replayed)",
+            },
             Input::Updated(_) => "Updated(..)",
             Input::Done => "Done",
         })

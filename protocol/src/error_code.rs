@@ -128,6 +128,17 @@ pub enum ErrorCode {
     OrganizationMismatch,
     /// `decryption_failed`: an encrypted token could not be decrypted.
     DecryptionFailed,
+    /// `token_not_yet_valid`: the token's `nbf` is in the future (clock tolerance applied).
+    TokenNotYetValid,
+    /// `missing_auth_time`: `max_age` was requested but the ID token has no `auth_time`.
+    MissingAuthTime,
+    /// `auth_time_too_old`: the user authenticated longer ago than the requested `max_age`.
+    AuthTimeTooOld,
+    /// `logout_token_replayed`: a logout token with this `jti` was already accepted.
+    LogoutTokenReplayed,
+    /// `invalid_callback_issuer`: the callback's RFC 9207 `iss` is not the issuer, or is
+    /// missing although the provider advertises it.
+    InvalidCallbackIssuer,
 
     // --- the adapters' own failures ---
     /// `transport_timeout`: an HTTP request timed out.
@@ -195,6 +206,11 @@ impl ErrorCode {
             ErrorCode::InvalidNonce => "invalid_nonce",
             ErrorCode::OrganizationMismatch => "organization_mismatch",
             ErrorCode::DecryptionFailed => "decryption_failed",
+            ErrorCode::TokenNotYetValid => "token_not_yet_valid",
+            ErrorCode::MissingAuthTime => "missing_auth_time",
+            ErrorCode::AuthTimeTooOld => "auth_time_too_old",
+            ErrorCode::LogoutTokenReplayed => "logout_token_replayed",
+            ErrorCode::InvalidCallbackIssuer => "invalid_callback_issuer",
             ErrorCode::TransportTimeout => "transport_timeout",
             ErrorCode::TransportConnect => "transport_connect",
             ErrorCode::TransportError => "transport_error",

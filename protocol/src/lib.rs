@@ -66,6 +66,7 @@ pub mod access_token;
 pub mod config;
 pub mod connection_token;
 pub mod discovery;
+pub mod display;
 pub mod effect;
 mod error_code;
 pub mod flight;
@@ -104,7 +105,7 @@ pub mod __internals {
     pub mod jwk {
         pub use crate::jose::jwk::*;
     }
-    /// Compact JWS parsing and RS256 verification.
+    /// Compact JWS parsing and signature verification.
     pub mod jws {
         pub use crate::jose::jws::*;
     }

@@ -4,10 +4,11 @@
 
 use crate::config::Config;
 use crate::discovery::Metadata;
+use crate::effect::JtiRecord;
 use crate::effect::{Effect, Input, LogoutTokenClaims, Operation, Step, UnexpectedInput};
 use crate::error_code::ErrorCode;
 use crate::jose::JoseError;
-use crate::jose::claims::{LogoutTokenExpectations, validate_logout_token};
+use crate::jose::claims::{LogoutTokenExpectations, logout_token_id, validate_logout_token};
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::signed_token::{
@@ -17,20 +18,37 @@ use crate::time::UnixTime;
 use crate::token_endpoint::{ResponseError, revocation_request};
 use std::sync::Arc;
 
+/// Which logout endpoint the browser is sent to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogoutEndpoint {
+    /// The provider's `end_session_endpoint` (OpenID Connect RP-Initiated Logout) whenever
+    /// discovery advertises one; Auth0's `/v2/logout` when it does not (or when discovery
+    /// cannot be fetched: the local session still ends).
+    #[default]
+    Auto,
+    /// Always the `end_session_endpoint`; an error when discovery advertises none.
+    EndSession,
+    /// Always Auth0's `{origin}/v2/logout`.
+    Auth0V2,
+}
+
 /// Options of `logout`.
 ///
 /// ```
-/// use auth0_server_protocol::logout::LogoutOptions;
+/// use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
 /// let options = LogoutOptions::return_to("https://app.example.com/").revoke_refresh_token(true);
 /// assert!(options.revoke_refresh_token);
+/// assert_eq!(options.endpoint, LogoutEndpoint::Auto);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogoutOptions {
-    /// Where Auth0 sends the browser after logout (must be allowed in the application settings).
+    /// Where the provider sends the browser after logout (must be allowed in the
+    /// application's settings): `returnTo` for `/v2/logout`, `post_logout_redirect_uri` for
+    /// the `end_session_endpoint`.
     pub return_to: Option<String>,
-    /// Use the OIDC `end_session_endpoint` (with `id_token_hint` and
-    /// `post_logout_redirect_uri`) instead of `/v2/logout`.
-    pub oidc_logout: bool,
+    /// Which endpoint to use (default [`LogoutEndpoint::Auto`]).
+    pub endpoint: LogoutEndpoint,
     /// Revoke the refresh token before ending the session (best effort: a failure never keeps
     /// the session).
     pub revoke_refresh_token: bool,
@@ -44,9 +62,18 @@ impl LogoutOptions {
             ..Default::default()
         }
     }
-    /// Chooses OIDC RP-initiated logout.
+    /// Forces OIDC RP-Initiated Logout (`true`) or Auth0's `/v2/logout` (`false`).
     pub fn oidc_logout(mut self, yes: bool) -> Self {
-        self.oidc_logout = yes;
+        self.endpoint = if yes {
+            LogoutEndpoint::EndSession
+        } else {
+            LogoutEndpoint::Auth0V2
+        };
+        self
+    }
+    /// Chooses the logout endpoint.
+    pub fn endpoint(mut self, endpoint: LogoutEndpoint) -> Self {
+        self.endpoint = endpoint;
         self
     }
     /// Chooses refresh-token revocation.
@@ -162,16 +189,16 @@ impl Logout {
         metadata: Option<&Metadata>,
     ) -> Step<url::Url, LogoutError> {
         let return_to = self.options.return_to.as_deref();
-        let url = if self.options.oidc_logout {
-            let endpoint = metadata.and_then(|m| m.end_session_endpoint.as_deref());
-            match endpoint
-                .and_then(|e| end_session_url(&self.config, e, return_to, id_token.as_ref()))
-            {
-                Some(u) => u,
-                None => return self.finish(Err(LogoutError::EndSessionNotSupported)),
+        let end_session = metadata
+            .and_then(|m| m.end_session_endpoint.as_deref())
+            .and_then(|e| end_session_url(&self.config, e, return_to, id_token.as_ref()));
+        let url = match (self.options.endpoint, end_session) {
+            (LogoutEndpoint::Auth0V2, _) => v2_logout_url(&self.config, return_to),
+            (_, Some(u)) => u,
+            (LogoutEndpoint::EndSession, None) => {
+                return self.finish(Err(LogoutError::EndSessionNotSupported));
             }
-        } else {
-            v2_logout_url(&self.config, return_to)
+            (_, None) => v2_logout_url(&self.config, return_to),
         };
         self.state = State::Deleting(url);
         Step::Effect(Effect::DeleteSession)
@@ -213,7 +240,7 @@ impl Operation for Logout {
                 let (id_token, refresh) = session
                     .map(|s| (s.id_token, s.refresh_token))
                     .unwrap_or_default();
-                let needs_metadata = self.options.oidc_logout
+                let needs_metadata = self.options.endpoint != LogoutEndpoint::Auth0V2
                     || (self.options.revoke_refresh_token && refresh.is_some());
                 if !needs_metadata {
                     return self.delete(id_token, None);
@@ -231,7 +258,9 @@ impl Operation for Logout {
                     }
                     // Discovery only serves revocation and OIDC logout: without it, still end the
                     // local session with /v2/logout unless OIDC logout was required.
-                    MetadataOutcome::Failed(e) if self.options.oidc_logout => {
+                    MetadataOutcome::Failed(e)
+                        if self.options.endpoint == LogoutEndpoint::EndSession =>
+                    {
                         self.finish(Err(LogoutError::Discovery(e)))
                     }
                     MetadataOutcome::Failed(_) => self.delete(id_token, None),
@@ -265,6 +294,9 @@ pub enum BackchannelLogoutError {
     /// The logout token is invalid.
     #[error("the logout token is invalid: {0}")]
     InvalidLogoutToken(JoseError),
+    /// A logout token with the same `jti` was already accepted within its lifetime.
+    #[error("the logout token was already used (replayed jti)")]
+    Replayed,
     /// The JWKS could not be fetched.
     #[error("the tenant's signing keys could not be fetched: {0}")]
     Jwks(ResponseError),
@@ -284,6 +316,7 @@ impl BackchannelLogoutError {
     pub fn code(&self) -> ErrorCode {
         match self {
             BackchannelLogoutError::InvalidLogoutToken(_) => ErrorCode::InvalidLogoutToken,
+            BackchannelLogoutError::Replayed => ErrorCode::LogoutTokenReplayed,
             BackchannelLogoutError::Jwks(_) => ErrorCode::JwksFetchFailed,
             BackchannelLogoutError::Discovery(_) => ErrorCode::DiscoveryFailed,
             BackchannelLogoutError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
@@ -324,6 +357,7 @@ pub struct HandleBackchannelLogout {
 enum BclState {
     Start,
     Verifying(VerifySignedToken),
+    Recording(LogoutTokenClaims),
     Deleting(LogoutTokenClaims),
     Finished,
 }
@@ -373,17 +407,28 @@ impl Operation for HandleBackchannelLogout {
             }
             (BclState::Verifying(mut verify), input) => {
                 match verify.handle(&self.config, input, now) {
-                    VerifyOutcome::Verified(claims) => {
+                    VerifyOutcome::Verified(claims, metadata) => {
                         let expectations = LogoutTokenExpectations {
-                            issuer: self.config.issuer(),
+                            issuer: &metadata.issuer,
                             client_id: self.config.client_id(),
                             now,
                             clock_tolerance: self.config.clock_tolerance(),
                         };
-                        match validate_logout_token(&claims, &expectations) {
-                            Ok(claims) => {
-                                self.state = BclState::Deleting(claims.clone());
-                                Step::Effect(Effect::DeleteSessionsByLogoutToken(claims))
+                        let valid = validate_logout_token(&claims, &expectations).and_then(|c| {
+                            let id = logout_token_id(
+                                &claims,
+                                &metadata.issuer,
+                                self.config.clock_tolerance(),
+                            )?;
+                            Ok((c, id))
+                        });
+                        match valid {
+                            Ok((claims, id)) => {
+                                self.state = BclState::Recording(claims);
+                                Step::Effect(Effect::RecordLogoutTokenId {
+                                    key: id.key,
+                                    until: id.until,
+                                })
                             }
                             Err(e) => {
                                 self.finish(Err(BackchannelLogoutError::InvalidLogoutToken(e)))
@@ -397,16 +442,48 @@ impl Operation for HandleBackchannelLogout {
                     VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
                 }
             }
+            (BclState::Recording(claims), Input::LogoutTokenId(JtiRecord::FirstSeen)) => {
+                self.state = BclState::Deleting(claims.clone());
+                Step::Effect(Effect::DeleteSessionsByLogoutToken(claims))
+            }
+            (BclState::Recording(_), Input::LogoutTokenId(JtiRecord::Replayed)) => {
+                self.finish(Err(BackchannelLogoutError::Replayed))
+            }
             (BclState::Deleting(claims), Input::Done) => self.finish(Ok(claims)),
             (state, _) => {
                 let expected = match state {
                     BclState::Start => "Start",
                     BclState::Verifying(_) => "token verification",
+                    BclState::Recording(_) => "RecordLogoutTokenId",
                     BclState::Deleting(_) => "DeleteSessionsByLogoutToken",
                     BclState::Finished => "nothing (the operation has finished)",
                 };
                 self.finish(Err(UnexpectedInput { expected }.into()))
             }
         }
+    }
+}
+
+/// Whether a back-channel logout token ends `session` (Back-Channel Logout 1.0 §2.5–2.6): the
+/// session's issuer, when recorded, is the token's; with a `sid` only, the session's `sid`
+/// equals it; with a `sub` only, the session's user is that subject; with **both**, only a
+/// session matching both ends (a token naming one user's session id and another user is not
+/// a licence to end either). A token with neither selects nothing.
+///
+/// State stores select the sessions to delete with this rule.
+pub fn logout_token_selects(
+    claims: &LogoutTokenClaims,
+    session: &crate::session::StateData,
+) -> bool {
+    if session.iss().is_some_and(|iss| iss != claims.iss) {
+        return false;
+    }
+    let sid_ok = |sid: &str| !sid.is_empty() && session.internal.sid == sid;
+    let sub_ok = |sub: &str| session.sub() == Some(sub);
+    match (claims.sid.as_deref(), claims.sub.as_deref()) {
+        (Some(sid), Some(sub)) => sid_ok(sid) && sub_ok(sub),
+        (Some(sid), None) => sid_ok(sid),
+        (None, Some(sub)) => sub_ok(sub) && session.iss().is_some(),
+        (None, None) => false,
     }
 }

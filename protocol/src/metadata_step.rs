@@ -57,7 +57,7 @@ impl MetadataStep {
                 MetadataOutcome::Effect(Effect::Http(Box::new(HttpRequest {
                     request: discovery_request(config),
                     coalesce: Some(Coalesce {
-                        key: format!("discovery {}", config.origin()),
+                        key: format!("discovery {}", config.discovery_url()),
                         // Remembered briefly: a caller that finds the metadata cache empty
                         // between another caller's fetch and its `StoreMetadata` takes that
                         // answer instead of fetching again (a cold start fetches once).

@@ -11,7 +11,7 @@ use crate::discovery::{Metadata, is_stale};
 use crate::effect::{CachedJwks, Coalesce, Effect, HttpRequest, Input, UnexpectedInput};
 use crate::jose::JoseError;
 use crate::jose::jwk::Jwks;
-use crate::jose::jws::Jws;
+use crate::jose::jws::{AlgorithmPolicy, Jws};
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::time::UnixTime;
 use crate::token_endpoint::{MAX_RESPONSE_BODY, ResponseError};
@@ -35,8 +35,9 @@ pub(crate) enum VerifyFailure {
 }
 
 pub(crate) enum VerifyOutcome {
-    /// The signature is valid: the token's claims.
-    Verified(Map<String, Value>),
+    /// The signature is valid: the token's claims, and the metadata (whose `issuer` the
+    /// claims must name).
+    Verified(Map<String, Value>, Arc<Metadata>),
     /// Perform this effect and hand the input back.
     Effect(Effect),
     /// Verification failed.
@@ -47,8 +48,8 @@ pub(crate) enum VerifyOutcome {
 enum State {
     Metadata(MetadataStep),
     LoadingJwks(Arc<Metadata>),
-    Fetching,
-    Storing(Jwks),
+    Fetching(Arc<Metadata>),
+    Storing(Jwks, Arc<Metadata>),
     Finished,
 }
 
@@ -102,9 +103,17 @@ impl VerifySignedToken {
         ))
     }
 
-    fn verify(&self, jwks: &Jwks) -> Result<(), JoseError> {
+    fn verify(&self, config: &Config, metadata: &Metadata, jwks: &Jwks) -> Result<(), JoseError> {
         match &self.jws {
-            Some(jws) => jws.verify_rs256(jwks),
+            Some(jws) => jws.verify(
+                jwks,
+                &AlgorithmPolicy {
+                    advertised: metadata.id_token_signing_alg_values_supported.as_deref(),
+                    hs256_secret: config
+                        .allows_hs256()
+                        .then(|| config.client_secret().expose().as_bytes()),
+                },
+            ),
             None => Err(JoseError::Malformed("token already consumed")),
         }
     }
@@ -119,7 +128,7 @@ impl VerifySignedToken {
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
             .unwrap_or_default();
-        self.state = State::Fetching;
+        self.state = State::Fetching(metadata);
         VerifyOutcome::Effect(Effect::Http(Box::new(HttpRequest {
             request,
             coalesce: Some(Coalesce {
@@ -130,10 +139,10 @@ impl VerifySignedToken {
         })))
     }
 
-    fn finish(&mut self, result: Result<(), JoseError>) -> VerifyOutcome {
+    fn finish(&mut self, result: Result<(), JoseError>, metadata: Arc<Metadata>) -> VerifyOutcome {
         self.state = State::Finished;
         match (result, self.jws.take()) {
-            (Ok(()), Some(jws)) => VerifyOutcome::Verified(jws.into_claims()),
+            (Ok(()), Some(jws)) => VerifyOutcome::Verified(jws.into_claims(), metadata),
             (Ok(()), None) => VerifyOutcome::Failed(VerifyFailure::Unexpected(UnexpectedInput {
                 expected: "nothing (verification has finished)",
             })),
@@ -160,21 +169,21 @@ impl VerifySignedToken {
             (State::LoadingJwks(metadata), Input::Jwks(cached)) => {
                 let fresh = cached.filter(|c| !is_stale(c.fetched_at, now, config.discovery_ttl()));
                 match fresh {
-                    Some(c) => match self.verify(&c.jwks) {
+                    Some(c) => match self.verify(config, &metadata, &c.jwks) {
                         // A key the cached set lacks: the tenant may have rotated; refetch once.
                         Err(JoseError::UnknownKid(kid))
                             if now.saturating_duration_since(c.fetched_at).as_secs()
                                 < self.refetch_cooldown.as_secs() =>
                         {
-                            self.finish(Err(JoseError::UnknownKid(kid)))
+                            self.finish(Err(JoseError::UnknownKid(kid)), metadata)
                         }
                         Err(JoseError::UnknownKid(_)) => self.fetch(metadata),
-                        other => self.finish(other),
+                        other => self.finish(other, metadata),
                     },
                     None => self.fetch(metadata),
                 }
             }
-            (State::Fetching, Input::Http(response)) => {
+            (State::Fetching(metadata), Input::Http(response)) => {
                 let status = response.status().as_u16();
                 if response.body().len() > MAX_RESPONSE_BODY {
                     return VerifyOutcome::Failed(VerifyFailure::Jwks(ResponseError::TooLarge {
@@ -188,7 +197,7 @@ impl VerifySignedToken {
                 }
                 match Jwks::from_slice(response.body()) {
                     Ok(jwks) => {
-                        self.state = State::Storing(jwks.clone());
+                        self.state = State::Storing(jwks.clone(), metadata);
                         VerifyOutcome::Effect(Effect::StoreJwks(CachedJwks {
                             jwks,
                             fetched_at: now,
@@ -200,16 +209,16 @@ impl VerifySignedToken {
                     })),
                 }
             }
-            (State::Storing(jwks), Input::Done) => {
-                let result = self.verify(&jwks);
-                self.finish(result)
+            (State::Storing(jwks, metadata), Input::Done) => {
+                let result = self.verify(config, &metadata, &jwks);
+                self.finish(result, metadata)
             }
             (state, _) => VerifyOutcome::Failed(VerifyFailure::Unexpected(UnexpectedInput {
                 expected: match state {
                     State::Metadata(_) => "metadata",
                     State::LoadingJwks(_) => "LoadJwks",
-                    State::Fetching => "Http (JWKS)",
-                    State::Storing(_) => "StoreJwks",
+                    State::Fetching(_) => "Http (JWKS)",
+                    State::Storing(..) => "StoreJwks",
                     State::Finished => "nothing (verification has finished)",
                 },
             })),

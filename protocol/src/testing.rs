@@ -39,7 +39,7 @@
 //! ```
 
 use crate::discovery::CachedMetadata;
-use crate::effect::{Coalesce, Effect, Input, Operation, Step};
+use crate::effect::{CachedJwks, Coalesce, Effect, Input, Operation, Step};
 use crate::session::StateData;
 use crate::time::UnixTime;
 use std::collections::VecDeque;
@@ -183,6 +183,7 @@ impl Recording {
 pub struct Script {
     session: Option<Option<StateData>>,
     metadata: Option<Option<CachedMetadata>>,
+    jwks: Option<Option<CachedJwks>>,
     http: VecDeque<http::Response<Vec<u8>>>,
     max_steps: Option<usize>,
     /// What the store holds when an update-only save arrives, when it differs from what
@@ -219,6 +220,12 @@ impl Script {
     /// The answer to every `LoadMetadata`.
     pub fn metadata(mut self, metadata: Option<CachedMetadata>) -> Self {
         self.metadata = Some(metadata);
+        self
+    }
+
+    /// The answer to every `LoadJwks` (the provider's keys, for verifying an ID token).
+    pub fn jwks(mut self, jwks: Option<CachedJwks>) -> Self {
+        self.jwks = Some(jwks);
         self
     }
 
@@ -329,6 +336,14 @@ impl Script {
             }
             Effect::StoreMetadata(m) => {
                 rec.0.push(Recorded::StoreMetadata(m));
+                Input::Done
+            }
+            Effect::LoadJwks if self.jwks.is_some() => {
+                rec.0.push(Recorded::Other("LoadJwks".into()));
+                Input::Jwks(self.jwks.clone().flatten())
+            }
+            Effect::StoreJwks(_) if self.jwks.is_some() => {
+                rec.0.push(Recorded::Other("StoreJwks".into()));
                 Input::Done
             }
             other => panic!(

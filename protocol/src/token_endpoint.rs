@@ -8,6 +8,7 @@
 //! no error message quotes a response body (it could carry tokens).
 
 use crate::config::{ClientAuthMethod, Config};
+use crate::display::{SafeText, redact};
 use crate::jose::jws::unverified_claims;
 use crate::secret::Secret;
 use crate::time::UnixTime;
@@ -28,6 +29,10 @@ pub const MAX_RESPONSE_BODY: usize = 1 << 20;
 /// permissions stays well under 64 KiB; a scope of up to [`MAX_RESPONSE_BODY`] would only
 /// bloat every session (and overflow the cookie store's budget) for no legitimate use.
 pub const MAX_SCOPE_LEN: usize = 64 << 10;
+
+/// Largest `expires_in` accepted: ten years, in seconds. A larger value (`1e30`) is not a
+/// lifetime but a broken or hostile server, and is refused rather than clamped.
+pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
 
 /// A successful token endpoint answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,7 +73,7 @@ pub struct OAuthError {
 #[non_exhaustive]
 pub enum ResponseError {
     /// The server answered with an OAuth error.
-    #[error("the authorization server answered `{}`{}", .0.error, .0.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("the authorization server answered `{}`{}", SafeText(&.0.error), .0.error_description.as_deref().map(|d| format!(": {}", SafeText(d))).unwrap_or_default())]
     OAuth(OAuthError),
     /// The body is larger than [`MAX_RESPONSE_BODY`].
     #[error("the response body is larger than the SDK accepts")]
@@ -82,6 +87,14 @@ pub enum ResponseError {
         /// The HTTP status.
         status: u16,
     },
+    /// The discovery document names another issuer than the configured one (mix-up defence).
+    #[error("the discovered issuer `{}` is not the expected issuer `{}`", SafeText(.actual), SafeText(.expected))]
+    IssuerMismatch {
+        /// The issuer the configuration expects.
+        expected: String,
+        /// The issuer the discovery document names.
+        actual: String,
+    },
     /// The body is not the JSON a token endpoint sends.
     #[error("invalid response from the authorization server (HTTP {status}): {reason}")]
     Invalid {
@@ -93,10 +106,25 @@ pub enum ResponseError {
 }
 
 impl ResponseError {
+    /// This error with every occurrence of the given secrets (the ones the SDK sent in the
+    /// exchange: a refresh token, a code, the client secret) removed from the server's
+    /// `error` and `error_description`, so an echo never reaches a log.
+    pub fn redact(self, secrets: &[&str]) -> Self {
+        match self {
+            ResponseError::OAuth(mut o) => {
+                o.error = redact(&o.error, secrets);
+                o.error_description = o.error_description.map(|d| redact(&d, secrets));
+                ResponseError::OAuth(o)
+            }
+            other => other,
+        }
+    }
+
     /// The HTTP status of the answer.
     pub fn status(&self) -> u16 {
         match self {
             ResponseError::OAuth(e) => e.status,
+            ResponseError::IssuerMismatch { .. } => 200,
             ResponseError::TooLarge { status }
             | ResponseError::ScopeTooLarge { status }
             | ResponseError::Invalid { status, .. } => *status,
@@ -216,12 +244,32 @@ pub fn parse_token_response(
     }
     let expires_in = match raw.expires_in {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(_) => None,
+        Some(Value::Number(n)) => Some(n.as_u64()),
+        Some(Value::String(s)) => Some(s.trim().parse::<u64>().ok()),
+        Some(_) => Some(None),
     };
+    let expires_in = match expires_in {
+        None => None,
+        Some(Some(secs)) if secs <= MAX_EXPIRES_IN => Some(secs),
+        Some(_) => {
+            return Err(ResponseError::Invalid {
+                status,
+                reason: "expires_in is not a non-negative whole number of seconds within ten years",
+            });
+        }
+    };
+    // RFC 6749 §7.1: the SDK asks for Bearer tokens only (never DPoP), so any other type is
+    // a token this application could not use as it thinks.
+    if raw
+        .token_type
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+    {
+        return Err(ResponseError::Invalid {
+            status,
+            reason: "token_type is not Bearer",
+        });
+    }
     Ok(TokenResponse {
         access_token,
         expires_in,

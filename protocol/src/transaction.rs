@@ -69,6 +69,10 @@ pub struct TransactionData {
     /// The organization requested, validated against the ID token.
     #[serde(default)]
     pub organization: Option<String>,
+    /// The `max_age` requested (seconds), when one was: the ID token's `auth_time` is then
+    /// checked against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
     /// When the login started (Unix seconds).
     #[serde(default)]
     pub created_at: u64,

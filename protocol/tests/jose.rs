@@ -412,6 +412,7 @@ fn expect<'a>() -> IdTokenExpectations<'a> {
         issuer: ISS,
         client_id: CLIENT,
         nonce: Some("nonce-1"),
+        max_age: None,
         organization: None,
         now: UnixTime::from_secs(NOW),
         clock_tolerance: Duration::from_secs(60),
@@ -451,13 +452,18 @@ fn id_token_wrong_issuer() {
         json!(1),
     ] {
         assert_eq!(
-            id_check(|c| drop(c.insert("iss".into(), iss)), expect()),
-            Err(JoseError::InvalidIssuer)
+            id_check(|c| drop(c.insert("iss".into(), iss)), expect())
+                .unwrap_err()
+                .code(),
+            "invalid_issuer"
         );
     }
     assert_eq!(
         id_check(|c| drop(c.remove("iss")), expect()),
-        Err(JoseError::InvalidIssuer)
+        Err(JoseError::InvalidIssuer {
+            expected: ISS.to_owned(),
+            actual: None
+        })
     );
 }
 
@@ -686,7 +692,7 @@ fn errors_have_stable_codes_and_no_token_contents() {
 
 fn logout_claims() -> Map<String, Value> {
     map(json!({
-        "iss": ISS, "aud": CLIENT, "iat": NOW, "jti": "j1",
+        "iss": ISS, "aud": CLIENT, "iat": NOW, "exp": NOW + 120, "jti": "j1",
         "sub": "auth0|user", "sid": "sid-1",
         "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
     }))
@@ -809,7 +815,10 @@ fn logout_token_needs_sub_or_sid() {
 fn logout_token_standard_claims() {
     assert_eq!(
         logout_check(|c| drop(c.insert("iss".into(), json!("https://evil/")))),
-        Err(JoseError::InvalidIssuer)
+        Err(JoseError::InvalidIssuer {
+            expected: ISS.to_owned(),
+            actual: Some("https://evil/".to_owned())
+        })
     );
     assert_eq!(
         logout_check(|c| drop(c.insert("aud".into(), json!("other")))),

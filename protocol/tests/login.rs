@@ -228,6 +228,7 @@ mod complete_login {
                 pushed_authorization_request_endpoint: None,
                 end_session_endpoint: None,
                 revocation_endpoint: None,
+                ..Default::default()
             }),
             fetched_at: UnixTime::from_secs(NOW),
         }
@@ -243,6 +244,7 @@ mod complete_login {
             scope: Some("openid profile offline_access".into()),
             redirect_uri: Some("https://app.example.com/callback".into()),
             organization: None,
+            max_age: None,
             created_at: NOW,
         }
     }
@@ -443,7 +445,7 @@ mod complete_login {
         let token = id_token(
             "b",
             &b,
-            json!({"iss": "https://tenant.auth0.com/", "aud": "client-1", "iat": NOW, "jti": "j1", "sid": "sid-1",
+            json!({"iss": "https://tenant.auth0.com/", "aud": "client-1", "iat": NOW, "exp": NOW + 120, "jti": "j1", "sid": "sid-1",
                 "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
         );
         // Fetched 5 s ago: a forged token naming an unknown key costs the tenant no request.
@@ -458,6 +460,9 @@ mod complete_login {
                 Effect::LoadMetadata => Input::Metadata(Some(metadata())),
                 Effect::LoadJwks => Input::Jwks(Some(cached.clone())),
                 Effect::Http(_) => Input::Http(http::Response::new(fresh.clone())),
+                Effect::RecordLogoutTokenId { .. } => {
+                    Input::LogoutTokenId(auth0_server_protocol::effect::JtiRecord::FirstSeen)
+                }
                 _ => Input::Done,
             });
             let fetched = names.iter().filter(|n| *n == "Http").count();
@@ -515,6 +520,7 @@ mod logout {
                 pushed_authorization_request_endpoint: None,
                 end_session_endpoint: Some("https://tenant.auth0.com/oidc/logout".into()),
                 revocation_endpoint: Some("https://tenant.auth0.com/oauth/revoke".into()),
+                ..Default::default()
             }),
             fetched_at: UnixTime::from_secs(100),
         }
@@ -567,12 +573,28 @@ mod logout {
 
     #[test]
     fn v2_logout_needs_no_network() {
-        let (url, names, _) = run(LogoutOptions::return_to("https://app.example.com/"), 200);
+        let (url, names, _) = run(
+            LogoutOptions::return_to("https://app.example.com/")
+                .endpoint(auth0_server_protocol::logout::LogoutEndpoint::Auth0V2),
+            200,
+        );
         assert_eq!(
             url.as_str(),
             "https://tenant.auth0.com/v2/logout?client_id=client-1&returnTo=https%3A%2F%2Fapp.example.com%2F"
         );
         assert_eq!(names, ["LoadSession", "DeleteSession"]);
+    }
+
+    #[test]
+    fn by_default_logout_follows_the_advertised_end_session_endpoint() {
+        let (url, names, _) = run(LogoutOptions::return_to("https://app.example.com/"), 200);
+        assert_eq!(url.path(), "/oidc/logout");
+        let q: std::collections::BTreeMap<String, String> =
+            url.query_pairs().into_owned().collect();
+        assert_eq!(q["client_id"], "client-1");
+        assert_eq!(q["id_token_hint"], "it-1");
+        assert_eq!(q["post_logout_redirect_uri"], "https://app.example.com/");
+        assert_eq!(names, ["LoadSession", "LoadMetadata", "DeleteSession"]);
     }
 
     #[test]

@@ -160,6 +160,28 @@ impl Emulator {
         self.sign_with(&payload, &SignOptions::default())
     }
 
+    /// [`Emulator::mint_logout_token`], signed as the provider signs: with the current key in
+    /// the shape's algorithm (PS256 for [`ProviderShape::generic`](crate::ProviderShape)).
+    pub fn mint_provider_logout_token(
+        &self,
+        sub: Option<&str>,
+        sid: Option<&str>,
+        extra: Map<String, Value>,
+    ) -> String {
+        let mut payload = mint::logout_token_claims(&self.shared, sub, sid);
+        jwt::apply_overrides(&mut payload, &extra);
+        mint::sign_current(&self.shared, &payload)
+    }
+
+    /// [`Emulator::mint_id_token`], signed as the provider signs (the shape's algorithm).
+    pub fn mint_provider_id_token(&self, claims: Map<String, Value>) -> String {
+        let user = self.shared.lock().user.clone();
+        let mut payload =
+            mint::id_token_claims(&self.shared, &user, None, &server::random_token(), None);
+        jwt::apply_overrides(&mut payload, &claims);
+        mint::sign_current(&self.shared, &payload)
+    }
+
     /// Signs an arbitrary payload as `opts` says.
     pub fn sign_claims(&self, payload: &Map<String, Value>, opts: &SignOptions) -> String {
         self.sign_with(payload, opts)

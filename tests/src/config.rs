@@ -102,6 +102,77 @@ impl MfaPolicy {
     }
 }
 
+/// The signature algorithm of every token the emulator issues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProviderAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (Auth0's default).
+    #[default]
+    Rs256,
+    /// RSASSA-PSS with SHA-256 (Auth0's other asymmetric choice, common elsewhere).
+    Ps256,
+    /// ECDSA P-256 with SHA-256: the JWKS publishes EC keys instead of RSA keys.
+    Es256,
+}
+
+impl ProviderAlg {
+    /// The JWS `alg` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderAlg::Rs256 => "RS256",
+            ProviderAlg::Ps256 => "PS256",
+            ProviderAlg::Es256 => "ES256",
+        }
+    }
+}
+
+/// The shape of the OpenID Provider the emulator plays: Auth0 (the default) or a generic
+/// provider (Keycloak realm, Okta authorization server, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderShape {
+    /// The issuer's path below the base URL: empty for an issuer at the origin (Auth0),
+    /// `/realms/acme` for a path issuer. Every endpoint is also served below it, and
+    /// discovery lists them there.
+    pub issuer_path: String,
+    /// Whether the issuer ends with `/` (Auth0's does; most providers' do not).
+    pub issuer_trailing_slash: bool,
+    /// RFC 9207: put `iss` on every authorization response and advertise
+    /// `authorization_response_iss_parameter_supported`.
+    pub iss_in_callback: bool,
+    /// The signature algorithm of ID, access and logout tokens (published in the JWKS and in
+    /// `id_token_signing_alg_values_supported`).
+    pub alg: ProviderAlg,
+}
+
+impl ProviderShape {
+    /// Auth0: issuer `{base}/`, no callback `iss`, RS256.
+    pub fn auth0() -> ProviderShape {
+        ProviderShape {
+            issuer_path: String::new(),
+            issuer_trailing_slash: true,
+            iss_in_callback: false,
+            alg: ProviderAlg::Rs256,
+        }
+    }
+
+    /// A generic provider: issuer `{base}{path}` without trailing slash, `iss` in the
+    /// callback, PS256.
+    pub fn generic(path: &str) -> ProviderShape {
+        ProviderShape {
+            issuer_path: path.trim_end_matches('/').to_owned(),
+            issuer_trailing_slash: false,
+            iss_in_callback: true,
+            alg: ProviderAlg::Ps256,
+        }
+    }
+}
+
+impl Default for ProviderShape {
+    fn default() -> Self {
+        ProviderShape::auth0()
+    }
+}
+
 /// How the emulator behaves. Build with struct update syntax:
 /// `EmulatorConfig { rotation: false, ..Default::default() }`.
 #[derive(Clone, Debug)]
@@ -146,6 +217,8 @@ pub struct EmulatorConfig {
     pub connections: Vec<FederatedConnection>,
     /// Scopes never granted (removed from requested scopes). Default empty.
     pub denied_scopes: Vec<String>,
+    /// Which provider shape to play (default [`ProviderShape::auth0`]).
+    pub provider: ProviderShape,
 }
 
 impl EmulatorConfig {
@@ -189,6 +262,7 @@ impl Default for EmulatorConfig {
                 expires_in: 3600,
             }],
             denied_scopes: Vec::new(),
+            provider: ProviderShape::default(),
         }
     }
 }

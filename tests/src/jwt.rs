@@ -25,9 +25,46 @@ const PEMS: [&str; 3] = [
 /// One bundled RSA signing key with its published JWK form.
 pub(crate) struct Key {
     pub(crate) kid: String,
+    private: RsaPrivateKey,
+    /// The P-256 key published instead of this RSA key when the provider signs ES256.
+    pub(crate) ec: EcKey,
     signing: SigningKey<Sha256>,
     verifying: VerifyingKey<Sha256>,
     pub(crate) jwk: Value,
+}
+
+/// A P-256 signing key (fixed bytes: deterministic) with its published JWK form.
+pub(crate) struct EcKey {
+    pub(crate) kid: String,
+    signing: p256::ecdsa::SigningKey,
+    pub(crate) jwk: Value,
+}
+
+impl EcKey {
+    fn fixed(seed: u8) -> EcKey {
+        let signing = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).expect("a valid scalar");
+        let point = signing.verifying_key().to_encoded_point(false);
+        let (x, y) = (
+            b64(point.x().expect("uncompressed")),
+            b64(point.y().expect("uncompressed")),
+        );
+        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        let kid = b64(&Sha256::digest(canonical.as_bytes()));
+        let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256", "x": x, "y": y});
+        EcKey { kid, signing, jwk }
+    }
+}
+
+/// Signs `payload` with ES256 using `key`.
+pub(crate) fn sign_es256(key: &EcKey, payload: &Map<String, Value>) -> String {
+    use p256::ecdsa::signature::Signer as _;
+    let mut header = Map::new();
+    header.insert("alg".into(), "ES256".into());
+    header.insert("typ".into(), "JWT".into());
+    header.insert("kid".into(), key.kid.clone().into());
+    let input = signing_input(&header, payload);
+    let sig: p256::ecdsa::Signature = key.signing.sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
 }
 
 /// The bundled keys, parsed once per process.
@@ -35,7 +72,8 @@ pub(crate) fn keys() -> &'static [Key] {
     static KEYS: OnceLock<Vec<Key>> = OnceLock::new();
     KEYS.get_or_init(|| {
         PEMS.iter()
-            .map(|pem| {
+            .zip(1u8..)
+            .map(|(pem, seed)| {
                 let private = RsaPrivateKey::from_pkcs8_pem(pem).expect("bundled test key parses");
                 let public = RsaPublicKey::from(&private);
                 let n = b64(&public.n().to_bytes_be());
@@ -47,6 +85,8 @@ pub(crate) fn keys() -> &'static [Key] {
                     json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": e});
                 Key {
                     kid,
+                    ec: EcKey::fixed(seed),
+                    private: private.clone(),
                     signing: SigningKey::<Sha256>::new(private),
                     verifying: VerifyingKey::<Sha256>::new(public),
                     jwk,
@@ -86,6 +126,19 @@ pub(crate) fn sign_rs256(
     let input = signing_input(&header, payload);
     let sig = memoized_signature(key, &input);
     format!("{input}.{sig}")
+}
+
+/// Signs `payload` with PS256 (RSASSA-PSS, SHA-256, salt as long as the hash) using `key`.
+pub(crate) fn sign_ps256(key: &Key, payload: &Map<String, Value>) -> String {
+    use rsa::signature::RandomizedSigner;
+    let mut header = Map::new();
+    header.insert("alg".into(), "PS256".into());
+    header.insert("typ".into(), "JWT".into());
+    header.insert("kid".into(), key.kid.clone().into());
+    let input = signing_input(&header, payload);
+    let signer = rsa::pss::SigningKey::<Sha256>::new(key.private.clone());
+    let sig = signer.sign_with_rng(&mut rand_core::OsRng, input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
 }
 
 /// RS256 (PKCS#1 v1.5) signatures are deterministic, so the signature of an input already
@@ -181,14 +234,35 @@ pub(crate) fn verify_rs256<'a>(
         return None;
     }
     let header = decode_header(token)?;
-    if header.get("alg")?.as_str()? != "RS256" {
-        return None;
-    }
+    let alg = header.get("alg")?.as_str()?;
     let kid = header.get("kid")?.as_str()?;
-    let key = candidates.into_iter().find(|k| k.kid == kid)?;
     let sig_bytes = b64_decode(parts[2])?;
-    let sig = Signature::try_from(sig_bytes.as_slice()).ok()?;
     let input = format!("{}.{}", parts[0], parts[1]);
-    key.verifying.verify(input.as_bytes(), &sig).ok()?;
+    if alg == "ES256" {
+        use p256::ecdsa::signature::Verifier as _;
+        let key = candidates.into_iter().find(|k| k.ec.kid == kid)?;
+        let sig = p256::ecdsa::Signature::from_slice(&sig_bytes).ok()?;
+        key.ec
+            .signing
+            .verifying_key()
+            .verify(input.as_bytes(), &sig)
+            .ok()?;
+        return decode_payload(token);
+    }
+    let key = candidates.into_iter().find(|k| k.kid == kid)?;
+    match alg {
+        "RS256" => {
+            let sig = Signature::try_from(sig_bytes.as_slice()).ok()?;
+            key.verifying.verify(input.as_bytes(), &sig).ok()?;
+        }
+        // The emulator's own PS256 tokens (the generic-provider shape).
+        "PS256" => {
+            let sig = rsa::pss::Signature::try_from(sig_bytes.as_slice()).ok()?;
+            rsa::pss::VerifyingKey::<Sha256>::new(RsaPublicKey::from(&key.private))
+                .verify(input.as_bytes(), &sig)
+                .ok()?;
+        }
+        _ => return None,
+    }
     decode_payload(token)
 }

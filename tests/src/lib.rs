@@ -37,7 +37,7 @@ use serde_json::Value;
 pub use admin::{KeyChoice, RefreshGrant, SignAlg, SignOptions};
 pub use config::{
     ANALYTICS_API_SCOPES, DEFAULT_API_SCOPES, EmulatorConfig, FederatedConnection, MfaPolicy,
-    MfaRequirements, MfaTarget, RefreshTokenPolicy,
+    MfaRequirements, MfaTarget, ProviderAlg, ProviderShape, RefreshTokenPolicy,
 };
 pub use jwt::{decode_header, decode_payload};
 pub use server::backchannel::{BackchannelDelivery, DeliveryOutcome, LogoutTrigger};
@@ -218,9 +218,15 @@ impl Emulator {
         self.shared.base_url.clone()
     }
 
-    /// The issuer, `base_url + "/"`.
+    /// The issuer: `base_url + "/"` for the Auth0 shape; `base_url + issuer_path` (no
+    /// trailing slash) for a generic provider.
     pub fn issuer(&self) -> String {
         self.shared.issuer()
+    }
+
+    /// The issuer URL without trailing slash: what the SDK is configured with (its `domain`).
+    pub fn issuer_url(&self) -> String {
+        self.shared.issuer_base()
     }
 
     /// `base_url + path` (path starting with `/`).
@@ -259,13 +265,14 @@ impl Emulator {
             .collect()
     }
 
-    /// The `POST /oauth/token` requests.
+    /// The `POST /oauth/token` requests (below the issuer path too, for a path issuer).
     pub fn token_requests(&self) -> Vec<RecordedRequest> {
+        let below_issuer = format!("{}/oauth/token", self.shared.config.provider.issuer_path);
         self.shared
             .lock()
             .requests
             .iter()
-            .filter(|r| r.path == "/oauth/token" && r.method == "POST")
+            .filter(|r| (r.path == "/oauth/token" || r.path == below_issuer) && r.method == "POST")
             .cloned()
             .collect()
     }

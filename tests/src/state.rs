@@ -73,8 +73,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The issuer (`iss` of every token): the base URL with a trailing slash.
+    /// The issuer (`iss` of every token): the base URL, the shape's issuer path, and a
+    /// trailing slash when the shape has one (Auth0: `{base}/`).
     pub(crate) fn issuer(&self) -> String {
-        format!("{}/", self.base_url)
+        let slash = if self.config.provider.issuer_trailing_slash {
+            "/"
+        } else {
+            ""
+        };
+        format!("{}{slash}", self.issuer_base())
+    }
+
+    /// The issuer without trailing slash: where the endpoints are listed.
+    pub(crate) fn issuer_base(&self) -> String {
+        format!("{}{}", self.base_url, self.config.provider.issuer_path)
     }
 }

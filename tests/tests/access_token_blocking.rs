@@ -78,6 +78,11 @@ fn the_agent_reuses_one_connection() {
         client.default_token(&mut o).unwrap();
     }
     let peers: std::collections::HashSet<_> = emu.requests().iter().map(|r| r.peer).collect();
-    assert_eq!(emu.requests().len(), 4, "one discovery, three refreshes");
+    // The refreshes return ID tokens, verified against the keys (fetched once).
+    assert_eq!(
+        emu.requests().len(),
+        5,
+        "one discovery, one JWKS, three refreshes"
+    );
     assert_eq!(peers.len(), 1, "keep-alive connection reused: {peers:?}");
 }

@@ -16,7 +16,7 @@ use auth0_emulator::{
 use auth0_server::protocol::login::LoginError;
 use auth0_server::protocol::session::StateData;
 use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
-use auth0_server::{Error, LogoutOptions, StartLoginOptions};
+use auth0_server::{Error, LogoutEndpoint, LogoutOptions, StartLoginOptions};
 use login_support::{Browser, CALLBACK, Clients, Fixture, Jar, follow, query, query_names};
 use serde_json::{Map, Value, json};
 use sha2::Digest;
@@ -317,7 +317,13 @@ fn logout_returns_the_v2_url_and_deletes_the_session<C: Clients>() {
     b.login(StartLoginOptions::new());
     assert_eq!(fx.sessions.len(), 1);
     let url = b
-        .request(|api, c| api.logout(LogoutOptions::return_to("http://127.0.0.1:3000/bye"), c))
+        .request(|api, c| {
+            api.logout(
+                LogoutOptions::return_to("http://127.0.0.1:3000/bye")
+                    .endpoint(LogoutEndpoint::Auth0V2),
+                c,
+            )
+        })
         .expect("logout");
     assert_eq!(url.origin().ascii_serialization(), fx.emu.base_url());
     assert_eq!(url.path(), "/v2/logout");

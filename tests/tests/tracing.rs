@@ -125,7 +125,9 @@ fn a_whole_run_is_traced_and_no_secret_is_logged() {
         secrets.extend(browser.jar.0.values().cloned());
         // A cache hit, then a refresh once the access token has expired.
         browser.request(|api, c| api.token(c)).expect("cache hit");
-        offset.store(2 * 86_400, Ordering::SeqCst);
+        // Past the access token's hour, within the refreshed ID token's lifetime (a token
+        // whose `exp` is behind the application's clock is refused).
+        offset.store(2 * 3_600, Ordering::SeqCst);
         let refreshed = browser.request(|api, c| api.token(c)).expect("refresh");
         secrets.push(refreshed.access_token.expose().to_owned());
         let second = browser.session().expect("the session after the refresh");

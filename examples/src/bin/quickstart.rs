@@ -431,7 +431,22 @@ fn walkthrough() -> Result {
     out.step(format!(
         "logout → session cookies cleared; redirect the browser to {shown}?…"
     ));
-    out.detail(format!("logout URL: {logout_url}"));
+    // The provider's end_session_endpoint (advertised by discovery) carries the ID token as
+    // `id_token_hint`: shown elided, a token never goes to the terminal.
+    let mut printable = logout_url.clone();
+    let pairs: Vec<(String, String)> = logout_url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "id_token_hint" {
+                "…".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    printable.query_pairs_mut().clear().extend_pairs(pairs);
+    out.detail(format!("logout URL: {printable}"));
     let mut request = browser.request_options();
     let user = client.get_user(&mut request)?;
     check(user.is_none(), "get_user still returns a user after logout")?;

@@ -5,14 +5,16 @@
 //!   non-empty string; `aud` (string or array) contains the client id; `azp`, required when
 //!   there are several audiences, equals the client id whenever present; `exp` numeric and not
 //!   past (`now < exp + tolerance`); `iat` numeric and not beyond the tolerance in the future;
+//!   `nbf`, when present, numeric and not beyond the tolerance in the future; when `max_age`
+//!   was requested, `auth_time` present and `auth_time + max_age + tolerance > now`;
 //!   `nonce` equal to the transaction's when one was sent; `org_id` (for an expected value
 //!   starting with `org_`, exact) or `org_name` (otherwise, case-insensitive) equal to the
 //!   requested organization.
-//! * Logout token: OpenID Connect Back-Channel Logout 1.0 §2.6: `iss`, `aud`, `iat` as above,
-//!   `exp` when present, an `events` object with the back-channel-logout member (itself an
-//!   object), a `sub` or a `sid`, and no `nonce`.
+//! * Logout token: OpenID Connect Back-Channel Logout 1.0 §2.4–2.6: `iss`, `aud`, `iat`,
+//!   `exp` as above (all required), a non-empty `jti`, an `events` object with the
+//!   back-channel-logout member (itself an object), a `sub` or a `sid`, and no `nonce`.
 //!
-//! Call these only after [`super::jws::Jws::verify_rs256`] succeeded.
+//! Call these only after [`super::jws::Jws::verify`] succeeded.
 
 use crate::time::UnixTime;
 use serde_json::{Map, Value};
@@ -27,12 +29,15 @@ pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/back
 /// What an ID token must say to be accepted.
 #[derive(Debug, Clone, Copy)]
 pub struct IdTokenExpectations<'a> {
-    /// The tenant's issuer (`{origin}/`), compared exactly with `iss`.
+    /// The discovered issuer, compared exactly with `iss`.
     pub issuer: &'a str,
     /// This application's client id, expected in `aud` (and `azp`).
     pub client_id: &'a str,
     /// The nonce sent with the authorization request, when one was.
     pub nonce: Option<&'a str>,
+    /// The `max_age` sent with the authorization request, when one was: `auth_time` is then
+    /// required and must be recent enough.
+    pub max_age: Option<Duration>,
     /// The organization requested at login (`org_…` id or a name), when one was.
     pub organization: Option<&'a str>,
     /// Current time.
@@ -52,6 +57,38 @@ pub struct LogoutTokenExpectations<'a> {
     pub now: UnixTime,
     /// Allowed clock skew.
     pub clock_tolerance: Duration,
+}
+
+/// The identity of a valid logout token for replay detection: its `jti`, and until when it
+/// must be remembered (its `exp` plus the clock tolerance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutTokenId {
+    /// The issuer and `jti`, as one key (`{iss} {jti}`): `jti` is unique per issuer.
+    pub key: String,
+    /// Until when the token could be accepted, so until when it must be remembered.
+    pub until: UnixTime,
+}
+
+/// The replay-detection identity of a logout token that passed [`validate_logout_token`].
+pub fn logout_token_id(
+    claims: &Map<String, Value>,
+    issuer: &str,
+    tolerance: Duration,
+) -> Result<LogoutTokenId, JoseError> {
+    let jti = match claims.get("jti") {
+        Some(Value::String(j)) if !j.is_empty() && j.len() <= 256 => j,
+        _ => return Err(JoseError::InvalidLogoutToken("jti missing or invalid")),
+    };
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_f64)
+        .filter(|e| e.is_finite() && *e >= 0.0)
+        .ok_or(JoseError::MissingExp)?;
+    let until = UnixTime::from_secs((exp.min(u64::MAX as f64 / 2.0)) as u64) + tolerance;
+    Ok(LogoutTokenId {
+        key: format!("{issuer} {jti}"),
+        until,
+    })
 }
 
 /// The claims of a valid logout token that select the sessions to end.
@@ -78,6 +115,17 @@ pub fn validate_id_token(
     check_audience(claims, exp.client_id)?;
     check_expiry(claims, exp.now, exp.clock_tolerance, true)?;
     check_issued_at(claims, exp.now, exp.clock_tolerance)?;
+    check_not_before(claims, exp.now, exp.clock_tolerance)?;
+    if let Some(max_age) = exp.max_age {
+        let auth_time = claims
+            .get("auth_time")
+            .and_then(Value::as_f64)
+            .ok_or(JoseError::MissingAuthTime)?;
+        let limit = auth_time + max_age.as_secs() as f64 + exp.clock_tolerance.as_secs() as f64;
+        if (exp.now.as_secs() as f64) >= limit {
+            return Err(JoseError::AuthTimeTooOld);
+        }
+    }
     if let Some(expected) = exp.nonce {
         match claims.get("nonce") {
             Some(Value::String(nonce))
@@ -110,7 +158,8 @@ pub fn validate_logout_token(
     check_issuer(claims, exp.issuer)?;
     check_audience(claims, exp.client_id)?;
     check_issued_at(claims, exp.now, exp.clock_tolerance)?;
-    check_expiry(claims, exp.now, exp.clock_tolerance, false)?;
+    check_expiry(claims, exp.now, exp.clock_tolerance, true)?;
+    logout_token_id(claims, exp.issuer, exp.clock_tolerance)?;
     let events = claims
         .get("events")
         .and_then(Value::as_object)
@@ -148,7 +197,28 @@ pub fn validate_logout_token(
 fn check_issuer(claims: &Map<String, Value>, issuer: &str) -> Result<(), JoseError> {
     match claims.get("iss") {
         Some(Value::String(iss)) if iss == issuer => Ok(()),
-        _ => Err(JoseError::InvalidIssuer),
+        other => Err(JoseError::InvalidIssuer {
+            expected: issuer.to_owned(),
+            actual: other.map(|v| match v {
+                Value::String(s) => s.chars().take(512).collect(),
+                v => v.to_string().chars().take(512).collect(),
+            }),
+        }),
+    }
+}
+
+/// `nbf`, when present, must be numeric and not beyond `tolerance` in the future.
+fn check_not_before(
+    claims: &Map<String, Value>,
+    now: UnixTime,
+    tolerance: Duration,
+) -> Result<(), JoseError> {
+    match claims.get("nbf") {
+        None => Ok(()),
+        Some(v) => match v.as_f64() {
+            Some(nbf) if nbf <= now.as_secs() as f64 + tolerance.as_secs() as f64 => Ok(()),
+            _ => Err(JoseError::NotYetValid),
+        },
     }
 }
 

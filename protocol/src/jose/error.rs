@@ -1,5 +1,6 @@
 //! The one error type of the JOSE layer.
 
+use crate::display::SafeText;
 use crate::error_code::ErrorCode;
 
 /// Why a token, a key set or an encrypted payload was rejected.
@@ -37,9 +38,29 @@ pub enum JoseError {
     /// The signature does not verify with the selected key.
     #[error("invalid token signature")]
     InvalidSignature,
-    /// `iss` is missing or differs from the expected issuer.
-    #[error("the token's issuer is not the expected issuer")]
-    InvalidIssuer,
+    /// `iss` is missing or differs from the expected (discovered) issuer. The message names
+    /// the expected issuer; the token's value is in `actual` (a claim value: never in the
+    /// message, like every token content).
+    #[error("the token's issuer is not the expected issuer `{}`", SafeText(.expected))]
+    InvalidIssuer {
+        /// The issuer expected (the discovered one).
+        expected: String,
+        /// The token's `iss` (truncated), or `None` when absent.
+        actual: Option<String>,
+    },
+    /// `nbf` is further in the future than the clock tolerance allows, or not a number.
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    /// `max_age` was requested but the ID token has no numeric `auth_time`.
+    #[error("the ID token has no auth_time although max_age was requested")]
+    MissingAuthTime,
+    /// `auth_time + max_age` (clock tolerance applied) is past: the user authenticated too
+    /// long ago.
+    #[error("the user's authentication (auth_time) is older than the requested max_age")]
+    AuthTimeTooOld,
+    /// The ID token of a refresh names another subject than the session.
+    #[error("the token's subject is not the session's")]
+    SubjectMismatch,
     /// `aud` is missing, malformed, or does not contain the client id.
     #[error("the token's audience does not contain the client id")]
     InvalidAudience,
@@ -85,7 +106,11 @@ impl JoseError {
             JoseError::UnknownKid(_) => ErrorCode::UnknownKid,
             JoseError::InvalidJwks(_) => ErrorCode::InvalidJwks,
             JoseError::InvalidSignature => ErrorCode::InvalidSignature,
-            JoseError::InvalidIssuer => ErrorCode::InvalidIssuer,
+            JoseError::InvalidIssuer { .. } => ErrorCode::InvalidIssuer,
+            JoseError::NotYetValid => ErrorCode::TokenNotYetValid,
+            JoseError::MissingAuthTime => ErrorCode::MissingAuthTime,
+            JoseError::AuthTimeTooOld => ErrorCode::AuthTimeTooOld,
+            JoseError::SubjectMismatch => ErrorCode::SessionMismatch,
             JoseError::InvalidAudience => ErrorCode::InvalidAudience,
             JoseError::InvalidAzp => ErrorCode::InvalidAzp,
             JoseError::InvalidSubject => ErrorCode::InvalidSubject,

@@ -5,18 +5,17 @@
 //! caches the result (cloning a [`Jwks`] is a reference-count increment). Each usable key is
 //! converted to an RSA verifier once, at parse time, so verifying a token does no parsing.
 //!
-//! Only RSA signature keys are kept. Keys of another type, encryption keys (`use=enc`), keys
-//! for another algorithm, keys without `verify` among their `key_ops`, keys with malformed
-//! numbers and keys outside 2048–8192 bits are skipped, not fatal: a tenant may publish keys
-//! this SDK does not use.
+//! Signature keys are kept: RSA (for RS256 and PS256, 2048–8192 bits), EC P-256 (ES256) and
+//! OKP Ed25519 (EdDSA). Keys of another type or curve, encryption keys (`use=enc`), keys for
+//! another algorithm, keys without `verify` among their `key_ops`, keys with malformed numbers
+//! or points, and RSA keys outside 2048–8192 bits are skipped, not fatal: a provider may
+//! publish keys this SDK does not use.
 
 use std::fmt;
 use std::sync::Arc;
 
-use rsa::pkcs1v15::VerifyingKey;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::{JoseError, b64};
 
@@ -38,18 +37,37 @@ pub struct Jwks {
     keys: Arc<[JwkKey]>,
 }
 
-/// One RSA signature key of a [`Jwks`].
+/// The JWS algorithms an RSA key verifies.
+pub const RSA_ALGORITHMS: [&str; 2] = ["RS256", "PS256"];
+
+/// Every asymmetric JWS algorithm the SDK verifies.
+pub const ASYMMETRIC_ALGORITHMS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+
+/// The public key of a [`JwkKey`], by type.
+#[derive(Clone)]
+pub(crate) enum KeyMaterial {
+    /// `kty=RSA`: RS256 and PS256.
+    Rsa(RsaPublicKey),
+    /// `kty=EC`, `crv=P-256`: ES256.
+    P256(p256::ecdsa::VerifyingKey),
+    /// `kty=OKP`, `crv=Ed25519`: EdDSA.
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+/// One signature key of a [`Jwks`].
 #[derive(Clone)]
 pub struct JwkKey {
     kid: Option<String>,
+    alg: Option<String>,
     bits: usize,
-    verifier: VerifyingKey<Sha256>,
+    material: KeyMaterial,
 }
 
 impl fmt::Debug for JwkKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwkKey")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .field("bits", &self.bits)
             .finish_non_exhaustive()
     }
@@ -61,29 +79,48 @@ impl JwkKey {
         self.kid.as_deref()
     }
 
-    /// Size of the RSA modulus in bits.
+    /// Size of the RSA modulus in bits (256 for a P-256 or Ed25519 key).
     pub fn bits(&self) -> usize {
         self.bits
     }
 
-    /// The RS256 (RSASSA-PKCS1-v1_5 with SHA-256) verifier for this key.
-    pub(crate) fn verifier(&self) -> &VerifyingKey<Sha256> {
-        &self.verifier
+    /// The algorithm the JWK is restricted to (`alg`), if it names one.
+    pub fn alg(&self) -> Option<&str> {
+        self.alg.as_deref()
     }
 
-    /// Builds a key from one JWK object, or `None` when it is not a usable RS256 key.
+    /// Whether this key may verify a token signed with `alg`: an algorithm of the key's type
+    /// (RSA: RS256, PS256; P-256: ES256; Ed25519: EdDSA), and the JWK's own `alg` when it
+    /// names one.
+    pub fn verifies(&self, alg: &str) -> bool {
+        let by_type = match self.material {
+            KeyMaterial::Rsa(_) => RSA_ALGORITHMS.contains(&alg),
+            KeyMaterial::P256(_) => alg == "ES256",
+            KeyMaterial::Ed25519(_) => alg == "EdDSA",
+        };
+        by_type && self.alg.as_deref().is_none_or(|a| a == alg)
+    }
+
+    /// The public key.
+    pub(crate) fn material(&self) -> &KeyMaterial {
+        &self.material
+    }
+
+    /// Builds a key from one JWK object, or `None` when it is not a usable signature key.
     fn from_jwk(jwk: &Value) -> Option<JwkKey> {
         let obj = jwk.as_object()?;
         let str_member = |name: &str| obj.get(name).and_then(Value::as_str);
-        if str_member("kty")? != "RSA" {
-            return None;
-        }
+        let kty = str_member("kty")?;
         if obj.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
             return None;
         }
-        if obj.get("alg").is_some_and(|a| a.as_str() != Some("RS256")) {
-            return None;
-        }
+        let alg = match obj.get("alg") {
+            None => None,
+            Some(Value::String(a)) if ASYMMETRIC_ALGORITHMS.contains(&a.as_str()) => {
+                Some(a.clone())
+            }
+            Some(_) => return None,
+        };
         if let Some(ops) = obj.get("key_ops") {
             let ops = ops.as_array()?;
             if !ops.iter().any(|op| op.as_str() == Some("verify")) {
@@ -95,6 +132,48 @@ impl JwkKey {
             Some(Value::String(kid)) => Some(kid.clone()),
             Some(_) => return None,
         };
+        let material = match (kty, str_member("crv")) {
+            ("RSA", _) => None,
+            ("EC", Some("P-256")) => {
+                let x = b64::decode(str_member("x")?).ok()?;
+                let y = b64::decode(str_member("y")?).ok()?;
+                if x.len() != 32 || y.len() != 32 {
+                    return None;
+                }
+                let point = p256::EncodedPoint::from_affine_coordinates(
+                    p256::FieldBytes::from_slice(&x),
+                    p256::FieldBytes::from_slice(&y),
+                    false,
+                );
+                Some(KeyMaterial::P256(
+                    p256::ecdsa::VerifyingKey::from_encoded_point(&point).ok()?,
+                ))
+            }
+            ("OKP", Some("Ed25519")) => {
+                let x: [u8; 32] = b64::decode(str_member("x")?).ok()?.try_into().ok()?;
+                Some(KeyMaterial::Ed25519(
+                    ed25519_dalek::VerifyingKey::from_bytes(&x).ok()?,
+                ))
+            }
+            _ => return None,
+        };
+        if let Some(material) = material {
+            let key = JwkKey {
+                kid,
+                alg,
+                bits: 256,
+                material,
+            };
+            // A JWK whose `alg` is not one its type verifies is unusable.
+            return key
+                .alg
+                .clone()
+                .is_none_or(|a| key.verifies(&a))
+                .then_some(key);
+        }
+        if alg.as_deref().is_some_and(|a| !RSA_ALGORITHMS.contains(&a)) {
+            return None;
+        }
         let n = b64::decode(str_member("n")?).ok()?;
         let e = b64::decode(str_member("e")?).ok()?;
         // A public exponent longer than 8 bytes is absurd; `rsa` rejects e > 2^33 anyway.
@@ -110,14 +189,15 @@ impl JwkKey {
         let public = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS).ok()?;
         Some(JwkKey {
             kid,
+            alg,
             bits,
-            verifier: VerifyingKey::new(public),
+            material: KeyMaterial::Rsa(public),
         })
     }
 }
 
 impl Jwks {
-    /// Parses a JWKS document (`{"keys": [...]}`), keeping its usable RS256 keys.
+    /// Parses a JWKS document (`{"keys": [...]}`), keeping its usable signature keys.
     ///
     /// Errors only when the document itself is unusable: larger than [`MAX_JWKS_LEN`]
     /// ([`JoseError::TooLarge`]), not JSON, not an object, or without a `keys` array

@@ -1,23 +1,38 @@
-//! Compact JWS (RFC 7515 §7.1) parsing and RS256 verification.
+//! Compact JWS (RFC 7515 §7.1) parsing and signature verification.
 //!
 //! A compact JWS is `BASE64URL(header) . BASE64URL(payload) . BASE64URL(signature)`. The
 //! signature covers the ASCII of the first two parts (the *signing input*). Parsing decodes
 //! header and payload so the caller can read `kid` before picking a key; nothing in a parsed
-//! token may be trusted until [`Jws::verify_rs256`] succeeded and the claims were validated
+//! token may be trusted until [`Jws::verify`] succeeded and the claims were validated
 //! ([`super::claims`]).
 //!
-//! Only RS256 is accepted: `none`, `HS256` (the classic "verify an RSA key as an HMAC secret"
-//! confusion) and every other algorithm are rejected before any key is touched.
+//! Accepted: RS256 and PS256 with an RSA key of the JWKS, ES256 with a P-256 key, EdDSA with
+//! an Ed25519 key (the key's own `alg`, when it names one, must be the token's), among the
+//! algorithms discovery advertises for ID tokens when it advertises any; HS256 only when the configuration allows it, keyed by the client secret.
+//! `none` and every other algorithm are rejected before any key is touched (the classic
+//! "verify an RSA key as an HMAC secret" confusion cannot happen: HMAC never uses the JWKS).
 
 use std::fmt;
 
 use base64::Engine as _;
-use rsa::pkcs1v15::Signature;
+use hmac::{Hmac, Mac as _};
 use rsa::signature::Verifier as _;
 use serde_json::{Map, Value};
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
 
-use super::jwk::Jwks;
+use super::jwk::{Jwks, KeyMaterial};
 use super::{JoseError, b64};
+
+/// Which algorithms a verification accepts, beyond the key's own constraints.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlgorithmPolicy<'a> {
+    /// `id_token_signing_alg_values_supported` from discovery: when present, the token's
+    /// `alg` must be listed (HS256 excepted when configured).
+    pub advertised: Option<&'a [String]>,
+    /// The client secret, when HS256 was configured explicitly; `None` refuses HS256.
+    pub hs256_secret: Option<&'a [u8]>,
+}
 
 /// Longest token [`Jws::parse`] accepts, in bytes.
 pub const MAX_JWS_LEN: usize = 16 * 1024;
@@ -88,30 +103,92 @@ impl Jws {
         })
     }
 
-    /// Verifies the signature: `alg` must be exactly `RS256`, the key is the JWKS key named by
-    /// `kid` (or, when the token has no `kid`, the only key of a one-key set).
-    ///
-    /// Errors: [`JoseError::UnsupportedAlgorithm`] for any other `alg`;
-    /// [`JoseError::UnknownKid`] when no key matches (refetch the JWKS once and retry);
-    /// [`JoseError::InvalidSignature`] when the signature does not verify.
+    /// Verifies an RS256 signature only (the policy of a provider that advertises RS256).
     pub fn verify_rs256(&self, jwks: &Jwks) -> Result<(), JoseError> {
-        if self.header.alg != "RS256" {
-            return Err(JoseError::unsupported_alg(&self.header.alg));
+        let rs256 = ["RS256".to_owned()];
+        self.verify(
+            jwks,
+            &AlgorithmPolicy {
+                advertised: Some(&rs256),
+                hs256_secret: None,
+            },
+        )
+    }
+
+    /// Verifies the signature under `policy`: `alg` is RS256, PS256, ES256 or EdDSA (listed
+    /// in the advertised algorithms when some are), verified with the JWKS key named by `kid`
+    /// (or, without `kid`, the only key of the set that verifies `alg`), whose type must fit
+    /// the algorithm; or HS256 with the client secret when the policy carries one.
+    ///
+    /// Errors: [`JoseError::UnsupportedAlgorithm`] for `none` and any other `alg`;
+    /// [`JoseError::UnknownKid`] when no key matches (refetch the JWKS once and retry);
+    /// [`JoseError::InvalidSignature`] when the signature does not verify, or the key named
+    /// by `kid` is not for `alg`.
+    pub fn verify(&self, jwks: &Jwks, policy: &AlgorithmPolicy<'_>) -> Result<(), JoseError> {
+        let alg = self.header.alg.as_str();
+        if alg == "HS256" {
+            let Some(secret) = policy.hs256_secret else {
+                return Err(JoseError::unsupported_alg(alg));
+            };
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(secret).map_err(|_| JoseError::InvalidSignature)?;
+            mac.update(self.signing_input.as_bytes());
+            let expected = mac.finalize().into_bytes();
+            return if bool::from(expected.as_slice().ct_eq(&self.signature)) {
+                Ok(())
+            } else {
+                Err(JoseError::InvalidSignature)
+            };
+        }
+        if !super::jwk::ASYMMETRIC_ALGORITHMS.contains(&alg)
+            || policy
+                .advertised
+                .is_some_and(|list| !list.iter().any(|a| a == alg))
+        {
+            return Err(JoseError::unsupported_alg(alg));
         }
         let key = match &self.header.kid {
             Some(kid) => jwks
                 .find(kid)
                 .ok_or_else(|| JoseError::UnknownKid(Some(kid.clone())))?,
-            None => match jwks.keys() {
-                [only] => only,
-                _ => return Err(JoseError::UnknownKid(None)),
-            },
+            None => {
+                let mut usable = jwks.keys().iter().filter(|k| k.verifies(alg));
+                match (usable.next(), usable.next()) {
+                    (Some(only), None) => only,
+                    _ => return Err(JoseError::UnknownKid(None)),
+                }
+            }
         };
-        let signature = Signature::try_from(self.signature.as_slice())
-            .map_err(|_| JoseError::InvalidSignature)?;
-        key.verifier()
-            .verify(self.signing_input.as_bytes(), &signature)
-            .map_err(|_| JoseError::InvalidSignature)
+        if !key.verifies(alg) {
+            return Err(JoseError::InvalidSignature);
+        }
+        let message = self.signing_input.as_bytes();
+        let sig = self.signature.as_slice();
+        let verified = match (alg, key.material()) {
+            ("RS256", KeyMaterial::Rsa(public)) => rsa::pkcs1v15::Signature::try_from(sig)
+                .ok()
+                .and_then(|sig| {
+                    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public.clone())
+                        .verify(message, &sig)
+                        .ok()
+                }),
+            ("PS256", KeyMaterial::Rsa(public)) => {
+                rsa::pss::Signature::try_from(sig).ok().and_then(|sig| {
+                    rsa::pss::VerifyingKey::<Sha256>::new(public.clone())
+                        .verify(message, &sig)
+                        .ok()
+                })
+            }
+            // JWS ES256 signatures are the raw 64-byte `r || s` (RFC 7518 §3.4).
+            ("ES256", KeyMaterial::P256(public)) => p256::ecdsa::Signature::from_slice(sig)
+                .ok()
+                .and_then(|sig| public.verify(message, &sig).ok()),
+            ("EdDSA", KeyMaterial::Ed25519(public)) => ed25519_dalek::Signature::from_slice(sig)
+                .ok()
+                .and_then(|sig| public.verify_strict(message, &sig).ok()),
+            _ => None,
+        };
+        verified.ok_or(JoseError::InvalidSignature)
     }
 
     /// The protected header.

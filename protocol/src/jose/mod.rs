@@ -8,7 +8,9 @@
 //!   module:
 //!   1. `jws::Jws::parse` splits the compact serialization and decodes header and claims
 //!      (size-limited, strict base64url);
-//!   2. `jws::Jws::verify_rs256` checks the RS256 signature against the tenant's key set
+//!   2. `jws::Jws::verify` checks the signature (RS256, PS256, ES256 or EdDSA by the key's
+//!      type and the algorithms discovery advertises; HS256 only when configured) against
+//!      the provider's key set
 //!      ([`Jwks`], parsed once and cached by the adapter, refetched once when the token
 //!      names a key the cached set does not have: [`JoseError::UnknownKid`]);
 //!   3. `claims::validate_id_token` / `claims::validate_logout_token` check the claims

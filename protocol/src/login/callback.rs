@@ -15,6 +15,8 @@ pub struct Callback {
     pub error: Option<String>,
     /// `error_description`.
     pub error_description: Option<String>,
+    /// `iss` (RFC 9207): the issuer that sent the browser back.
+    pub iss: Option<String>,
 }
 
 impl std::fmt::Debug for Callback {
@@ -24,6 +26,7 @@ impl std::fmt::Debug for Callback {
             .field("code", &self.code.as_ref().map(|_| "<redacted>"))
             .field("error", &self.error)
             .field("error_description", &self.error_description)
+            .field("iss", &self.iss)
             .finish()
     }
 }
@@ -54,6 +57,7 @@ pub fn parse_callback(callback_url: &str) -> Result<Callback, LoginError> {
             "code" => &mut cb.code,
             "error" => &mut cb.error,
             "error_description" => &mut cb.error_description,
+            "iss" => &mut cb.iss,
             _ => continue,
         };
         if slot.is_some() {

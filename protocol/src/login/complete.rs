@@ -66,6 +66,19 @@ pub fn session_from_login(
     }
 }
 
+/// RFC 9207: the callback's `iss`, when present, must be the discovered issuer; when
+/// discovery advertises `authorization_response_iss_parameter_supported`, it must be present.
+pub fn check_callback_issuer(metadata: &Metadata, iss: Option<&str>) -> Result<(), LoginError> {
+    match iss {
+        Some(iss) if iss == metadata.issuer => Ok(()),
+        None if !metadata.authorization_response_iss_parameter_supported => Ok(()),
+        actual => Err(LoginError::InvalidCallbackIssuer {
+            expected: metadata.issuer.clone(),
+            actual: actual.map(|a| a.chars().take(512).collect()),
+        }),
+    }
+}
+
 /// The `complete_interactive_login` operation. The previous session, if any, is deleted before
 /// the new one is saved, so stores that key sessions by an id issue a fresh id (no session
 /// fixation).
@@ -87,6 +100,13 @@ enum CompleteState {
     DeletingFailed {
         error: LoginError,
     },
+    /// The callback carries an authorization error; the metadata is loaded to check its
+    /// RFC 9207 `iss` before the error is reported.
+    ErrorMetadata {
+        key: String,
+        error: LoginError,
+        meta: MetadataStep,
+    },
     /// The callback matched the transaction; fetching the tenant's metadata.
     Metadata {
         key: String,
@@ -99,6 +119,8 @@ enum CompleteState {
         key: String,
         transaction: Box<TransactionData>,
         metadata: Arc<Metadata>,
+        /// The code sent, redacted from an error answer that echoes it.
+        code: Secret,
     },
     /// The ID token of `response` is being verified against the tenant's keys.
     Verifying {
@@ -189,7 +211,17 @@ impl Operation for CompleteInteractiveLogin {
                         error,
                         error_description: callback.error_description,
                     };
-                    return self.fail_and_forget(key, err);
+                    // RFC 9207 applies to error responses too: an error from another issuer
+                    // (a mix-up) is reported as such. Without a callback `iss` there is
+                    // nothing to compare unless the provider promises one, which needs its
+                    // metadata.
+                    let (meta, effect) = MetadataStep::start();
+                    self.state = CompleteState::ErrorMetadata {
+                        key,
+                        error: err,
+                        meta,
+                    };
+                    return Step::Effect(effect);
                 }
                 let Some(code) = callback.code.filter(|c| !c.is_empty()).map(Secret::new) else {
                     return self.fail_and_forget(key, LoginError::MissingCode);
@@ -204,6 +236,29 @@ impl Operation for CompleteInteractiveLogin {
                 Step::Effect(effect)
             }
             (
+                CompleteState::ErrorMetadata {
+                    key,
+                    error,
+                    mut meta,
+                },
+                input,
+            ) => match meta.handle(&self.config, input, now) {
+                MetadataOutcome::Ready(m) => {
+                    let sent_iss = self.callback.as_ref().ok().and_then(|c| c.iss.clone());
+                    match check_callback_issuer(&m, sent_iss.as_deref()) {
+                        Ok(()) => self.fail_and_forget(key, error),
+                        Err(mix_up) => self.fail_and_forget(key, mix_up),
+                    }
+                }
+                MetadataOutcome::Effect(e) => {
+                    self.state = CompleteState::ErrorMetadata { key, error, meta };
+                    Step::Effect(e)
+                }
+                // Without metadata the issuer cannot be checked: report the provider's error.
+                MetadataOutcome::Failed(_) => self.fail_and_forget(key, error),
+                MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
+            },
+            (
                 CompleteState::Metadata {
                     key,
                     transaction: tx,
@@ -213,6 +268,10 @@ impl Operation for CompleteInteractiveLogin {
                 input,
             ) => match meta.handle(&self.config, input, now) {
                 MetadataOutcome::Ready(m) => {
+                    let sent_iss = self.callback.as_ref().ok().and_then(|c| c.iss.clone());
+                    if let Err(e) = check_callback_issuer(&m, sent_iss.as_deref()) {
+                        return self.fail_and_forget(key, e);
+                    }
                     let verifier = tx
                         .code_verifier
                         .as_ref()
@@ -230,6 +289,7 @@ impl Operation for CompleteInteractiveLogin {
                         key,
                         transaction: tx,
                         metadata: m,
+                        code,
                     };
                     Step::Effect(Effect::Http(Box::new(HttpRequest {
                         request,
@@ -253,13 +313,22 @@ impl Operation for CompleteInteractiveLogin {
                     key,
                     transaction: tx,
                     metadata,
+                    code,
                 },
                 Input::Http(response),
             ) => {
                 let parsed = match parse_token_response(&response) {
                     Ok(p) => p,
                     // The code is single-use: this transaction cannot succeed any more.
-                    Err(e) => return self.fail_and_forget(key, LoginError::CodeExchange(e)),
+                    Err(e) => {
+                        let sent = [
+                            code.expose(),
+                            tx.code_verifier.as_ref().map_or("", Secret::expose),
+                            self.config.client_secret().expose(),
+                        ];
+                        return self
+                            .fail_and_forget(key, LoginError::CodeExchange(e.redact(&sent)));
+                    }
                 };
                 let Some(id_token) = parsed.id_token.clone() else {
                     return self.fail_and_forget(key, LoginError::MissingIdToken);
@@ -286,11 +355,12 @@ impl Operation for CompleteInteractiveLogin {
                 },
                 input,
             ) => match verify.handle(&self.config, input, now) {
-                VerifyOutcome::Verified(claims) => {
+                VerifyOutcome::Verified(claims, metadata) => {
                     let expectations = IdTokenExpectations {
-                        issuer: self.config.issuer(),
+                        issuer: &metadata.issuer,
                         client_id: self.config.client_id(),
                         nonce: tx.nonce.as_deref(),
+                        max_age: tx.max_age.map(std::time::Duration::from_secs),
                         organization: tx.organization.as_deref(),
                         now,
                         clock_tolerance: self.config.clock_tolerance(),
@@ -353,7 +423,9 @@ impl Operation for CompleteInteractiveLogin {
                     CompleteState::DeletingFailed { .. } | CompleteState::Deleting { .. } => {
                         "DeleteTransaction"
                     }
-                    CompleteState::Metadata { .. } => "metadata",
+                    CompleteState::Metadata { .. } | CompleteState::ErrorMetadata { .. } => {
+                        "metadata"
+                    }
                     CompleteState::Exchanging { .. } => "Http (code exchange)",
                     CompleteState::Verifying { .. } => "ID token verification",
                     CompleteState::Replacing { .. } => "DeleteSession",

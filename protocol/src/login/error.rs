@@ -1,5 +1,6 @@
 //! [`LoginError`]: why a login could not start or complete.
 
+use crate::display::SafeText;
 use crate::effect::UnexpectedInput;
 use crate::error_code::ErrorCode;
 use crate::jose::JoseError;
@@ -34,12 +35,23 @@ pub enum LoginError {
     )]
     MissingTransaction,
     /// The authorization server answered the login with an error.
-    #[error("the authorization server refused the login: {error}{}", .error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("the authorization server refused the login: {}{}", SafeText(.error), .error_description.as_deref().map(|d| format!(": {}", SafeText(d))).unwrap_or_default())]
     Authorization {
         /// The OAuth `error`.
         error: String,
         /// The OAuth `error_description`.
         error_description: Option<String>,
+    },
+    /// The callback's RFC 9207 `iss` is not the discovered issuer, or is missing although
+    /// discovery advertises `authorization_response_iss_parameter_supported` (mix-up defence).
+    /// The message names the expected issuer and whether one was sent; the callback's value
+    /// is in `actual` (part of a URL query: never in the message).
+    #[error("the callback's issuer is {} the expected issuer `{}`", if .actual.is_some() { "not" } else { "missing; expected" }, SafeText(.expected))]
+    InvalidCallbackIssuer {
+        /// The discovered issuer.
+        expected: String,
+        /// The callback's `iss`, or `None` when it has none.
+        actual: Option<String>,
     },
     /// The callback has no `code`.
     #[error("the callback has no authorization code")]
@@ -84,6 +96,7 @@ impl LoginError {
             LoginError::MissingTransaction => ErrorCode::MissingTransaction,
             LoginError::Authorization { .. } => ErrorCode::AuthorizationError,
             LoginError::MissingCode => ErrorCode::MissingCode,
+            LoginError::InvalidCallbackIssuer { .. } => ErrorCode::InvalidCallbackIssuer,
             LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
             LoginError::MissingIdToken => ErrorCode::MissingIdToken,
             LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,

@@ -9,12 +9,15 @@
 //! 2. [`callback`]: reading the callback URL Auth0 redirected the browser to.
 //! 3. [`complete`]: `complete_interactive_login` checks the callback against the
 //!    transaction, exchanges the code, verifies the ID token and saves the session.
+//! 4. [`refreshed_id_token`]: the ID token a later refresh returns, verified like the login's
+//!    before it replaces anything.
 //!
 //! [`LoginError`] is the error of every step.
 
 pub mod callback;
 pub mod complete;
 mod error;
+pub mod refreshed_id_token;
 pub mod start;
 
 pub use crate::params::RESERVED_PARAMS;

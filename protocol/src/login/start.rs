@@ -16,7 +16,6 @@ use crate::transaction::{TransactionData, transaction_key};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Random bytes drawn per login: 32 for the PKCE verifier, 16 for `state`, 16 for `nonce`.
@@ -30,15 +29,16 @@ pub const LOGIN_RANDOM_BYTES: usize = 64;
 ///     .app_state(serde_json::json!({"return_to": "/profile"}))
 ///     .param("prompt", "login")
 ///     .organization("org_123");
-/// assert_eq!(options.params.get("prompt").map(String::as_str), Some("login"));
+/// assert_eq!(options.params, [("prompt".to_owned(), "login".to_owned())]);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StartLoginOptions {
     /// Application state kept in the transaction and returned by the callback.
     pub app_state: Option<Value>,
     /// Authorization parameters for this call (`audience`, `scope`, `redirect_uri`,
-    /// `prompt`, …). They win over the configured ones.
-    pub params: BTreeMap<String, String>,
+    /// `prompt`, `resource`, …), in order; a name may repeat. A name set here replaces every
+    /// configured value of that name.
+    pub params: Vec<(String, String)>,
     /// The organization (`org_…` id or name) to log in to; validated in the ID token.
     pub organization: Option<String>,
     /// An organization invitation.
@@ -59,9 +59,17 @@ impl StartLoginOptions {
         self.app_state = Some(state);
         self
     }
-    /// Sets an authorization parameter for this call.
+    /// Adds an authorization parameter for this call. Adding a name twice sends it twice
+    /// (several `resource` values); use [`StartLoginOptions::set_param`] to replace.
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.insert(name.into(), value.into());
+        self.params.push((name.into(), value.into()));
+        self
+    }
+    /// Sets an authorization parameter for this call, replacing any value added before.
+    pub fn set_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        self.params.retain(|(k, _)| *k != name);
+        self.params.push((name, value.into()));
         self
     }
     /// Sets the organization.
@@ -148,10 +156,10 @@ pub fn authorization_params(
     secrets: &LoginSecrets,
     now: UnixTime,
 ) -> Result<AuthorizationRequest, LoginError> {
-    if let Some(reserved) = options
+    if let Some((reserved, _)) = options
         .params
-        .keys()
-        .find(|k| RESERVED_PARAMS.contains(&k.as_str()))
+        .iter()
+        .find(|(k, _)| RESERVED_PARAMS.contains(&k.as_str()))
     {
         return Err(LoginError::InvalidParameter(format!(
             "`{reserved}` is set by the SDK"
@@ -168,48 +176,58 @@ pub fn authorization_params(
         }
     }
     let configured = config.authorization_params();
-    let mut params: BTreeMap<String, String> = configured.extra.clone();
+    // Configured parameters first (the typed ones, then the extra list in order), then the
+    // call's: a name the call sets replaces every configured value of that name, and a name
+    // given several times in one source (`resource`, RFC 8707) keeps all its values.
+    let mut params: Vec<(String, String)> = Vec::new();
     if let Some(uri) = &configured.redirect_uri {
-        params.insert("redirect_uri".into(), uri.clone());
+        params.push(("redirect_uri".into(), uri.clone()));
     }
     if let Some(aud) = &configured.audience {
-        params.insert("audience".into(), aud.clone());
+        params.push(("audience".into(), aud.clone()));
     }
-    for (k, v) in &options.params {
-        params.insert(k.clone(), v.clone());
-    }
-    let redirect_uri = params
-        .get("redirect_uri")
-        .cloned()
-        .ok_or(LoginError::MissingRedirectUri)?;
+    params.extend(configured.extra.iter().cloned());
+    params.retain(|(k, _)| !options.params.iter().any(|(c, _)| c == k));
+    params.extend(options.params.iter().cloned());
+    let first = |params: &[(String, String)], name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let set = |params: &mut Vec<(String, String)>, name: &str, value: String| {
+        params.retain(|(k, _)| k != name);
+        params.push((name.to_owned(), value));
+    };
+    let redirect_uri = first(&params, "redirect_uri").ok_or(LoginError::MissingRedirectUri)?;
     if url::Url::parse(&redirect_uri).is_err() {
         return Err(LoginError::InvalidParameter(
             "`redirect_uri` is not an absolute URL".into(),
         ));
     }
-    let audience = params.get("audience").cloned();
+    let max_age = match first(&params, "max_age") {
+        None => None,
+        Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+            LoginError::InvalidParameter("`max_age` is not a whole number of seconds".into())
+        })?),
+    };
+    let audience = first(&params, "audience");
     let audience_key = config.audience_key(audience.as_deref()).to_owned();
-    let scope = login_scope(
-        config,
-        &audience_key,
-        options.params.get("scope").map(String::as_str),
-    );
-    params.insert("scope".into(), scope.clone());
+    let call_scope = first(&options.params, "scope");
+    let scope = login_scope(config, &audience_key, call_scope.as_deref());
+    set(&mut params, "scope", scope.clone());
     if let Some(org) = &options.organization {
-        params.insert("organization".into(), org.clone());
+        set(&mut params, "organization", org.clone());
     }
     if let Some(inv) = &options.invitation {
-        params.insert("invitation".into(), inv.clone());
+        set(&mut params, "invitation", inv.clone());
     }
     if let Some(details) = &options.authorization_details {
-        params.insert("authorization_details".into(), details.to_string());
+        set(&mut params, "authorization_details", details.to_string());
     }
     // Whatever `organization` goes on the wire (typed option, per-call or configured
     // parameter) is the one the ID token must carry.
-    let organization = params
-        .get("organization")
-        .filter(|org| !org.trim().is_empty())
-        .cloned();
+    let organization = first(&params, "organization").filter(|org| !org.trim().is_empty());
     let mut ordered: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
         ("client_id".into(), config.client_id().to_owned()),
@@ -233,6 +251,7 @@ pub fn authorization_params(
             scope: Some(scope),
             redirect_uri: Some(redirect_uri),
             organization,
+            max_age,
             created_at: now.as_secs(),
         },
     })
@@ -386,10 +405,10 @@ impl Operation for StartInteractiveLogin {
             (StartState::Pushing { request, metadata }, Input::Http(response)) => {
                 let status = response.status().as_u16();
                 if !response.status().is_success() {
-                    return self.finish(Err(LoginError::ParFailed(parse_error_body(
-                        status,
-                        response.body(),
-                    ))));
+                    let secret = [self.config.client_secret().expose()];
+                    return self.finish(Err(LoginError::ParFailed(
+                        parse_error_body(status, response.body()).redact(&secret),
+                    )));
                 }
                 let par: ParResponse = match serde_json::from_slice(response.body()) {
                     Ok(p) => p,

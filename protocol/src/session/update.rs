@@ -55,6 +55,8 @@ pub struct SessionUpdate {
     id_token: Option<(Secret, Option<UserClaims>)>,
     /// Token sets the operation obtained.
     token_sets: Vec<TokenSet>,
+    /// Token sets the operation read and replaced (superseded by what it obtained).
+    replaced_token_sets: Vec<TokenSet>,
     /// Connection token sets the operation obtained.
     connection_token_sets: Vec<ConnectionTokenSet>,
 }
@@ -142,6 +144,12 @@ impl SessionUpdate {
                 .filter(|s| !before.token_sets.contains(s))
                 .cloned()
                 .collect(),
+            replaced_token_sets: before
+                .token_sets
+                .iter()
+                .filter(|s| !after.token_sets.contains(s))
+                .cloned()
+                .collect(),
             connection_token_sets: after
                 .connection_token_sets
                 .iter()
@@ -212,12 +220,17 @@ impl SessionUpdate {
                     && s.expires_at > set.expires_at
             });
             if !fresher {
-                // A set of the same audience that this one supersedes by scope but that was
-                // obtained later (another request's save landed first) stays beside it.
+                // A set of the same audience that this one supersedes by scope but that another
+                // request saved meanwhile, and that expires no earlier, stays beside it; the
+                // sets this operation read and replaced go.
                 let newer: Vec<TokenSet> = current
                     .token_sets
                     .iter()
-                    .filter(|s| s.audience == set.audience && s.expires_at >= set.expires_at)
+                    .filter(|s| {
+                        s.audience == set.audience
+                            && s.expires_at >= set.expires_at
+                            && !self.replaced_token_sets.contains(s)
+                    })
                     .cloned()
                     .collect();
                 store_token_set(&mut current.token_sets, set.clone());

@@ -61,6 +61,7 @@ pub fn metadata() -> Metadata {
         pushed_authorization_request_endpoint: None,
         end_session_endpoint: None,
         revocation_endpoint: None,
+        ..Default::default()
     }
 }
 
@@ -108,10 +109,49 @@ pub fn user() -> serde_json::Map<String, serde_json::Value> {
 /// An ID token for the test user with extra claims merged in.
 pub fn id_token(extra: serde_json::Value) -> String {
     let mut claims = serde_json::Value::Object(user());
+    if let Some(c) = claims.as_object_mut() {
+        c.insert("aud".into(), CLIENT_ID.into());
+        c.insert("iat".into(), NOW.into());
+        c.insert("exp".into(), (NOW + 3600).into());
+    }
     if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
         for (k, v) in e {
             c.insert(k.clone(), v.clone());
         }
     }
-    jwt(claims)
+    signed_jwt(&claims)
+}
+
+static SIGNING_KEY: std::sync::LazyLock<rsa::RsaPrivateKey> = std::sync::LazyLock::new(|| {
+    use rsa::pkcs8::DecodePrivateKey;
+    rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("../data/rs256-a.pem")).unwrap()
+});
+
+/// An RS256 JWT with these claims, signed by the tenant's key (`kid-a`, in [`cached_jwks`]).
+pub fn signed_jwt(claims: &serde_json::Value) -> String {
+    use rsa::signature::{SignatureEncoding, Signer};
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT","kid":"kid-a"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(SIGNING_KEY.clone());
+    let sig = signer.sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
+}
+
+/// The tenant's key set (the key [`signed_jwt`] signs with), fetched at `NOW`.
+pub fn cached_jwks() -> auth0_server_protocol::effect::CachedJwks {
+    use rsa::traits::PublicKeyParts;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let public = SIGNING_KEY.to_public_key();
+    let doc = serde_json::json!({"keys": [{
+        "kty": "RSA", "kid": "kid-a", "use": "sig", "alg": "RS256",
+        "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be()),
+    }]});
+    auth0_server_protocol::effect::CachedJwks {
+        jwks: auth0_server_protocol::jose::Jwks::from_slice(doc.to_string().as_bytes()).unwrap(),
+        fetched_at: UnixTime::from_secs(NOW),
+    }
 }

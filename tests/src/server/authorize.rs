@@ -71,10 +71,19 @@ pub(crate) fn authorize(shared: &Shared, req: &RecordedRequest) -> Reply {
         return Reply::text(400, "invalid_request: redirect_uri is not an absolute URL");
     }
     let state_param = get("state");
+    // RFC 9207: a provider that advertises it names itself on every authorization response.
+    let iss = shared
+        .config
+        .provider
+        .iss_in_callback
+        .then(|| shared.issuer());
     let redirect_error = |error: &str, description: &str| {
         let mut q = vec![("error", error), ("error_description", description)];
         if let Some(s) = state_param {
             q.push(("state", s));
+        }
+        if let Some(iss) = &iss {
+            q.push(("iss", iss));
         }
         match with_query(redirect_uri, &q) {
             Some(location) => Reply::redirect(location),
@@ -126,6 +135,9 @@ pub(crate) fn authorize(shared: &Shared, req: &RecordedRequest) -> Reply {
     let mut q = vec![("code", code.as_str())];
     if let Some(s) = state_param {
         q.push(("state", s));
+    }
+    if let Some(iss) = &iss {
+        q.push(("iss", iss));
     }
     match with_query(redirect_uri, &q) {
         Some(location) => {

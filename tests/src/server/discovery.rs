@@ -8,10 +8,10 @@ use crate::jwt;
 
 /// `GET /.well-known/openid-configuration`.
 pub(crate) fn discovery(shared: &Shared) -> Reply {
-    let base = &shared.base_url;
-    Reply::json(
-        200,
-        &json!({
+    let base = &shared.issuer_base();
+    let shape = &shared.config.provider;
+    let alg = shape.alg.name();
+    let mut document = json!({
             "issuer": shared.issuer(),
             "authorization_endpoint": format!("{base}/authorize"),
             "token_endpoint": format!("{base}/oauth/token"),
@@ -31,7 +31,7 @@ pub(crate) fn discovery(shared: &Shared) -> Reply {
             "code_challenge_methods_supported": ["S256", "plain"],
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": [alg],
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             "claims_supported": ["aud", "auth_time", "created_at", "email", "email_verified", "exp",
                 "family_name", "given_name", "iat", "identities", "iss", "name", "nickname", "phone_number",
@@ -41,8 +41,11 @@ pub(crate) fn discovery(shared: &Shared) -> Reply {
             "backchannel_logout_supported": true,
             "backchannel_logout_session_supported": true,
             "authorization_details_types_supported": [],
-        }),
-    )
+    });
+    if shape.iss_in_callback {
+        document["authorization_response_iss_parameter_supported"] = json!(true);
+    }
+    Reply::json(200, &document)
 }
 
 /// `GET /.well-known/jwks.json`: the current key, and the previous one after a rotation.
@@ -52,9 +55,18 @@ pub(crate) fn jwks(shared: &Shared) -> Reply {
         let s = shared.lock();
         (s.current_key, s.previous_key)
     };
-    let mut list = vec![keys[current].jwk.clone()];
+    let alg = shared.config.provider.alg;
+    let published = |i: usize| {
+        if alg == crate::ProviderAlg::Es256 {
+            return keys[i].ec.jwk.clone();
+        }
+        let mut jwk = keys[i].jwk.clone();
+        jwk["alg"] = json!(alg.name());
+        jwk
+    };
+    let mut list = vec![published(current)];
     if let Some(p) = previous.filter(|p| *p != current) {
-        list.push(keys[p].jwk.clone());
+        list.push(published(p));
     }
     Reply::json(200, &json!({ "keys": list }))
 }

@@ -6,10 +6,14 @@ use super::{now, random_token, split_scope};
 use crate::Shared;
 use crate::jwt;
 
-/// Signs `claims` with the current key.
+/// Signs `claims` with the current key, in the provider shape's algorithm.
 pub(crate) fn sign_current(shared: &Shared, claims: &Map<String, Value>) -> String {
     let current = shared.lock().current_key;
-    jwt::sign_rs256(&jwt::keys()[current], claims, &Map::new())
+    match shared.config.provider.alg {
+        crate::ProviderAlg::Rs256 => jwt::sign_rs256(&jwt::keys()[current], claims, &Map::new()),
+        crate::ProviderAlg::Ps256 => jwt::sign_ps256(&jwt::keys()[current], claims),
+        crate::ProviderAlg::Es256 => jwt::sign_es256(&jwt::keys()[current].ec, claims),
+    }
 }
 
 /// An RS256 access token. With an audience its `aud` is `[audience, {issuer}userinfo]` when the
@@ -23,7 +27,7 @@ pub(crate) fn access_token(
     lifetime: u64,
 ) -> String {
     let issuer = shared.issuer();
-    let userinfo = format!("{issuer}userinfo");
+    let userinfo = format!("{}/userinfo", shared.issuer_base());
     let aud = match audience {
         Some(a) if split_scope(scope).contains(&"openid") && a != userinfo => json!([a, userinfo]),
         Some(a) => json!(a),

@@ -226,7 +226,13 @@ fn record(request: &tiny_http::Request, body: Vec<u8>) -> RecordedRequest {
 }
 
 fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
-    match (req.method.as_str(), req.path.as_str()) {
+    // A path issuer serves every endpoint below its path too (as Keycloak's realms do).
+    let prefix = shared.config.provider.issuer_path.as_str();
+    let path = match req.path.strip_prefix(prefix) {
+        Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest,
+        _ => req.path.as_str(),
+    };
+    match (req.method.as_str(), path) {
         ("GET", "/.well-known/openid-configuration") => discovery::discovery(shared),
         ("GET", "/.well-known/jwks.json") => discovery::jwks(shared),
         ("POST", "/oauth/token") => token::token(shared, req),

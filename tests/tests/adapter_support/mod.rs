@@ -115,7 +115,8 @@ pub fn now() -> u64 {
 
 /// A config builder for the emulator's client (client_secret_post), no audience.
 pub fn config_builder(emu: &Emulator) -> ConfigBuilder {
-    Config::builder(emu.base_url(), emu.client_id())
+    // The issuer URL: the base URL for the Auth0 shape, plus the path of a path issuer.
+    Config::builder(emu.issuer_url(), emu.client_id())
         .client_secret(emu.client_secret())
         .secret(SECRET)
 }
