@@ -497,18 +497,11 @@ fn new_id() -> Result<String, StoreError> {
     random_token(SESSION_ID_BYTES)
 }
 
-/// Whether a session is one a logout token ends: by `sid` when the token has one, else by
-/// `sub`; the session's issuer (when recorded) must be the token's.
+/// Whether a session is one a logout token ends (Back-Channel Logout 1.0 §2.6, decided by
+/// the core): by `sid`, by `sub`, or — when the token carries both — only a session matching
+/// both; the session's issuer (when recorded) must be the token's.
 fn matches_logout(state: &StateData, claims: &LogoutTokenClaims) -> bool {
-    let same_issuer = |strict: bool| match state.iss() {
-        Some(iss) => iss == claims.iss,
-        None => !strict,
-    };
-    match (&claims.sid, &claims.sub) {
-        (Some(sid), _) => !sid.is_empty() && state.internal.sid == *sid && same_issuer(false),
-        (None, Some(sub)) => state.sub() == Some(sub.as_str()) && same_issuer(true),
-        (None, None) => false,
-    }
+    auth0_server_protocol::logout::logout_token_selects(claims, state)
 }
 
 impl StateStore for MemoryStateStore {
