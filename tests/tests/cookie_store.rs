@@ -680,8 +680,17 @@ proptest! {
 // Through a real client against the emulator
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
+/// The emulator, a client configuration for it, and a session whose access token has
+/// expired and whose refresh token the emulator accepts.
+struct Refreshable {
+    emu: Emulator,
+    config: Config,
+    now: u64,
+    refresh_token: String,
+    state: StateData,
+}
+
+fn refreshable() -> Refreshable {
     let emu = Emulator::start(EmulatorConfig::default());
     let config = Config::builder(emu.base_url(), emu.client_id())
         .client_secret(emu.client_secret())
@@ -691,7 +700,7 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
         .unwrap();
     let now = Clock::system().now().as_secs();
     let refresh_token = emu.issue_refresh_token(RefreshGrant::default());
-    let mut state = StateData {
+    let state = StateData {
         user: Some(serde_json::from_value(json!({"sub": "auth0|emulator-user"})).unwrap()),
         refresh_token: Some(Secret::new(refresh_token.clone())),
         token_sets: vec![TokenSet {
@@ -703,6 +712,24 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
         }],
         ..Default::default()
     };
+    Refreshable {
+        emu,
+        config,
+        now,
+        refresh_token,
+        state,
+    }
+}
+
+#[test]
+fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
+    let Refreshable {
+        emu,
+        config,
+        now,
+        refresh_token,
+        mut state,
+    } = refreshable();
     // Keys another SDK wrote, which this one does not know (I9).
     state
         .extra
@@ -762,27 +789,13 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
 /// refresh token, and the refresh succeeds.
 #[test]
 fn a_refresh_that_would_overflow_the_cookies_evicts_cached_tokens_instead_of_failing() {
-    let emu = Emulator::start(EmulatorConfig::default());
-    let config = Config::builder(emu.base_url(), emu.client_id())
-        .client_secret(emu.client_secret())
-        .secret(SECRET_A)
-        .audience(DEFAULT_AUDIENCE)
-        .build()
-        .unwrap();
-    let now = Clock::system().now().as_secs();
-    let refresh_token = emu.issue_refresh_token(RefreshGrant::default());
-    let mut state = StateData {
-        user: Some(serde_json::from_value(json!({"sub": "auth0|emulator-user"})).unwrap()),
-        refresh_token: Some(Secret::new(refresh_token.clone())),
-        token_sets: vec![TokenSet {
-            audience: DEFAULT_AUDIENCE.into(),
-            access_token: Secret::new("expired-access-token"),
-            scope: Some(DEFAULT_SCOPE.into()),
-            expires_at: now - 10,
-            requested_scope: None,
-        }],
-        ..Default::default()
-    };
+    let Refreshable {
+        emu,
+        config,
+        now,
+        refresh_token,
+        mut state,
+    } = refreshable();
     // Fill the session with other APIs' tokens to just under the cookie budget.
     let codec = CookieCodec::new([SECRET_A.as_bytes()], DEFAULT_SESSION_COOKIE);
     let budget = MAX_CHUNKS * CHUNK_LEN;
