@@ -20,12 +20,12 @@
 use std::sync::Arc;
 
 use arbitrary::Arbitrary;
-use auth0_server_fuzz::{CLIENT_ID, DOMAIN, ISSUER, SECRET};
+use auth0_server_fuzz::{CLIENT_ID, DOMAIN, ISSUER, SECRET, jwks, jwks_document};
 use auth0_server_protocol::Core;
 use auth0_server_protocol::access_token::{AccessTokenError, AccessTokenRequest, is_expired};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::discovery::{CachedMetadata, Metadata};
-use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
+use auth0_server_protocol::effect::{CachedJwks, Effect, Input, Operation, Step};
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{Merged, StateData, TokenSet, Updated};
 use auth0_server_protocol::time::UnixTime;
@@ -391,6 +391,18 @@ fuzz_target!(|case: Case| {
                 assert_eq!(m.fetched_at, UnixTime::from_secs(now));
                 Input::Done
             }
+            // A refreshed ID token is verified against the tenant's keys (cached, or fetched).
+            Effect::LoadJwks => Input::Jwks(Some(CachedJwks {
+                jwks: jwks().clone(),
+                fetched_at: UnixTime::from_secs(now),
+            })),
+            Effect::StoreJwks(_) => Input::Done,
+            Effect::Http(req) if req.request.uri().path().ends_with("/jwks.json") => Input::Http(
+                http::Response::builder()
+                    .status(200)
+                    .body(jwks_document())
+                    .expect("valid"),
+            ),
             Effect::Http(req) => {
                 let uri = req.request.uri().to_string();
                 let response = response.map(http_response).unwrap_or_else(|| {
