@@ -435,11 +435,14 @@ impl StateStore for CookieStateStore {
     /// session cookie.
     fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
         let now = self.clock.now();
-        if let Some(state) = self.current(options, now.as_secs())? {
+        let current = self.current(options, now.as_secs());
+        // The browser's cookies go whatever happens; a revocation list that cannot be reached
+        // is then reported (the session is not ended for copies of the cookie).
+        self.clear(options);
+        if let Some(state) = current? {
             let ended = revocation::for_logout(&state, &self.lifetime());
             self.revocations.revoke(&ended, now)?;
         }
-        self.clear(options);
         Ok(())
     }
 
