@@ -721,6 +721,25 @@ fn refreshable() -> Refreshable {
     }
 }
 
+/// A blocking client over cookie stores for `config`, and a browser jar holding `state`.
+fn client_with(
+    config: &Config,
+    state: &StateData,
+) -> (ServerClient<CookieStateStore, CookieTransactionStore>, Jar) {
+    let sessions = CookieStateStore::builder(config)
+        .for_app_base_url("http://127.0.0.1:3000")
+        .build()
+        .unwrap();
+    let jar = jar_with(&sessions, state);
+    let client = ServerClient::builder(
+        config.clone(),
+        sessions,
+        CookieTransactionStore::new(config).unwrap(),
+    )
+    .build();
+    (client, jar)
+}
+
 #[test]
 fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
     let Refreshable {
@@ -738,17 +757,7 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
         .internal
         .extra
         .insert("migrated_from".into(), json!("auth0-server-python"));
-    let sessions = CookieStateStore::builder(&config)
-        .for_app_base_url("http://127.0.0.1:3000")
-        .build()
-        .unwrap();
-    let mut jar = jar_with(&sessions, &state);
-    let client = ServerClient::builder(
-        config.clone(),
-        sessions,
-        CookieTransactionStore::new(&config).unwrap(),
-    )
-    .build();
+    let (client, mut jar) = client_with(&config, &state);
 
     let mut req = jar.request();
     let token = client.get_access_token(&mut req).unwrap();
@@ -813,17 +822,7 @@ fn a_refresh_that_would_overflow_the_cookies_evicts_cached_tokens_instead_of_fai
         i += 1;
     }
     let filler = state.token_sets.len() - 1;
-    let sessions = CookieStateStore::builder(&config)
-        .for_app_base_url("http://127.0.0.1:3000")
-        .build()
-        .unwrap();
-    let mut jar = jar_with(&sessions, &state);
-    let client = ServerClient::builder(
-        config.clone(),
-        sessions,
-        CookieTransactionStore::new(&config).unwrap(),
-    )
-    .build();
+    let (client, mut jar) = client_with(&config, &state);
 
     let mut req = jar.request();
     let token = client
