@@ -14,7 +14,7 @@ use crate::clock::{Clock, random_bytes};
 use crate::coordinator::{Coordinated, CoordinatedResponse};
 use crate::error::{Error, TransportError};
 use crate::single_flight::{Acquired, FlightFuture, Settled, SharedResponse, SingleFlight};
-use crate::store::{AsyncStateStore, AsyncTransactionStore, StoreError};
+use crate::store::{AsyncStateStore, AsyncTransactionStore, LogoutTokenIdRecord, StoreError};
 use crate::trace::{in_span, record, trace_event};
 use auth0_server_protocol::Core;
 use auth0_server_protocol::discovery::CachedMetadata;
@@ -414,6 +414,22 @@ where
             )
             .await?;
             Input::Done
+        }
+        Effect::RecordLogoutTokenId { key, until } => {
+            let now = shared.clock.now();
+            let kept = in_span!(
+                state_store.record_logout_token_id(&key, until, now),
+                "auth0.store",
+                operation = "record_logout_token_id"
+            )
+            .await?;
+            match kept {
+                LogoutTokenIdRecord::Kept(record) => Input::LogoutTokenId(record),
+                // Not kept by the store: kept here (in the process).
+                LogoutTokenIdRecord::NotKept => {
+                    shared.perform_local(Effect::RecordLogoutTokenId { key, until })?
+                }
+            }
         }
         Effect::LoadTransaction { key } => Input::Transaction(
             in_span!(

@@ -299,3 +299,47 @@ proptest! {
         }
     }
 }
+
+/// A session of `sub` at `iss` with Auth0 session `sid`, created at 400.
+fn session_of(iss: &str, sid: &str, sub: &str) -> StateData {
+    let mut state = StateData {
+        user: serde_json::json!({"sub": sub, "iss": iss})
+            .as_object()
+            .cloned(),
+        ..Default::default()
+    };
+    state.internal.sid = sid.into();
+    state.internal.created_at = 400;
+    state
+}
+
+proptest! {
+    /// The cookie store's revocation list ends exactly the sessions (created before the
+    /// logout token arrived) that the rule the session-holding stores apply selects
+    /// (`logout_token_selects`: by `sid`, by `sub`, or only sessions matching both).
+    #[test]
+    fn cookie_revocation_agrees_with_the_logout_token_rule(
+        session_sid in prop::sample::select(vec!["", "s1", "s2"]),
+        session_sub in prop::sample::select(vec!["u1", "u2"]),
+        session_iss in prop::sample::select(vec!["https://issuer/", "https://other/"]),
+        token_sid in prop::option::of(prop::sample::select(vec!["s1", "s2"])),
+        token_sub in prop::option::of(prop::sample::select(vec!["u1", "u2"])),
+    ) {
+        use auth0_server_protocol::effect::LogoutTokenClaims;
+        use auth0_server_protocol::logout::logout_token_selects;
+        use auth0_server_protocol::session::SessionLifetime;
+        use auth0_server_protocol::session::revocation::{for_logout_token, is_revoked, session_keys};
+        let state = session_of(session_iss, session_sid, session_sub);
+        let claims = LogoutTokenClaims {
+            iss: "https://issuer/".into(),
+            sid: token_sid.map(str::to_owned),
+            sub: token_sub.map(str::to_owned),
+        };
+        let entry = for_logout_token(&claims, UnixTime::from_secs(500), &SessionLifetime::default());
+        let found: Vec<Option<UnixTime>> = session_keys(&state)
+            .iter()
+            .map(|k| entry.as_ref().filter(|r| &r.key == k).map(|r| r.created_until))
+            .collect();
+        prop_assert_eq!(is_revoked(&state, &found), logout_token_selects(&claims, &state));
+    }
+}

@@ -391,6 +391,24 @@ fn backchannel_logout(url: &str, mut conn: Option<&mut redis::Connection>) {
         "indexes updated"
     );
 
+    // A token naming a sid and another user ends nothing (only a session matching both
+    // ends); naming the session's own user, it ends it.
+    let carol = insert(store, &session("auth0|carol", "sid-9"));
+    let logout = emu.mint_logout_token(Some("auth0|dave"), Some("sid-9"), Map::new());
+    client
+        .handle_backchannel_logout(&logout, &mut CookieOptions::new())
+        .unwrap();
+    assert!(
+        alive(&carol),
+        "a session of another user was ended by its sid"
+    );
+    let logout = emu.mint_logout_token(Some("auth0|carol"), Some("sid-9"), Map::new());
+    client
+        .handle_backchannel_logout(&logout, &mut CookieOptions::new())
+        .unwrap();
+    assert!(!alive(&carol));
+    assert!(matches!(sums(&mut conn), None | Some((2, 2))));
+
     // By sub: every session of the user of that issuer.
     let logout = emu.mint_logout_token(Some("auth0|alice"), None, Map::new());
     client
@@ -1542,4 +1560,99 @@ fn a_cancelled_lock_holder_never_lets_another_instance_replay_the_old_token() {
     );
     assert_eq!(emu.reuse_detections(), 0);
     assert_eq!(emu.revoked_families(), 0);
+}
+
+/// A logout token is accepted once: its `jti` is recorded in Redis (`SET … NX EXAT`), so the
+/// same token replayed to another instance — blocking or async, with the Redis session store
+/// or with cookie sessions and the Redis revocation list — is refused there too.
+#[test]
+fn a_logout_token_replayed_to_another_instance_is_refused() {
+    a_logout_token_replayed_to_another_instance_is_refused_on(&require_redis!());
+}
+
+#[test]
+fn cluster_a_logout_token_replayed_to_another_instance_is_refused() {
+    a_logout_token_replayed_to_another_instance_is_refused_on(&require_cluster!());
+}
+
+fn a_logout_token_replayed_to_another_instance_is_refused_on(url: &str) {
+    use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
+    use auth0_server::store::redis::RedisRevocations;
+    let p = prefix();
+    let emu = Emulator::start(Default::default());
+    let cfg = config(&emu);
+    let replayed = |e: Error| assert_eq!(e.code(), "logout_token_replayed", "{e}");
+
+    // Redis session store: blocking instance, then another blocking one, then an async one.
+    let one = instance(&emu, url, &p, coordinator(&cfg, url, &p));
+    let two = instance(&emu, url, &p, coordinator(&cfg, url, &p));
+    let token = emu.mint_logout_token(Some("auth0|alice"), Some("sid-1"), Map::new());
+    one.handle_backchannel_logout(&token, &mut CookieOptions::new())
+        .unwrap();
+    replayed(
+        two.handle_backchannel_logout(&token, &mut CookieOptions::new())
+            .unwrap_err(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let three: Async = {
+        let _guard = rt.enter();
+        Async::builder(
+            cfg.clone(),
+            RedisStateStore::builder(&cfg, url)
+                .io_timeout(REDIS_TIMEOUT)
+                .key_prefix(&p)
+                .secure(false)
+                .build_async()
+                .unwrap(),
+            RedisTransactionStore::builder(&cfg, url)
+                .io_timeout(REDIS_TIMEOUT)
+                .key_prefix(&p)
+                .build_async()
+                .unwrap(),
+            adapter_support::reqwest_client(Duration::from_secs(10)),
+        )
+        .build()
+    };
+    replayed(
+        rt.block_on(three.handle_backchannel_logout(&token, &mut CookieOptions::new()))
+            .unwrap_err(),
+    );
+    // Another token is still accepted.
+    let fresh = emu.mint_logout_token(Some("auth0|alice"), Some("sid-1"), Map::new());
+    rt.block_on(three.handle_backchannel_logout(&fresh, &mut CookieOptions::new()))
+        .unwrap();
+
+    // Cookie sessions with the Redis revocation list.
+    let cookie_instance = || {
+        auth0_server::blocking::ServerClient::builder(
+            cfg.clone(),
+            CookieStateStore::builder(&cfg)
+                .secure(false)
+                .revocations(
+                    RedisRevocations::builder(url)
+                        .key_prefix(p.as_str())
+                        .io_timeout(REDIS_TIMEOUT)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+            CookieTransactionStore::builder(&cfg)
+                .secure(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+    };
+    let (four, five) = (cookie_instance(), cookie_instance());
+    let token = emu.mint_logout_token(Some("auth0|bob"), None, Map::new());
+    four.handle_backchannel_logout(&token, &mut CookieOptions::new())
+        .unwrap();
+    replayed(
+        five.handle_backchannel_logout(&token, &mut CookieOptions::new())
+            .unwrap_err(),
+    );
 }

@@ -22,8 +22,9 @@ pub mod revocation;
 pub use cookie::{CookieStateStore, CookieTransactionStore};
 pub use options::CookieOptions;
 
-use auth0_server_protocol::effect::LogoutTokenClaims;
+use auth0_server_protocol::effect::{JtiRecord, LogoutTokenClaims};
 use auth0_server_protocol::session::{Merged, SessionUpdate, StateData, Updated};
+use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
 use std::future::Future;
 
@@ -34,6 +35,19 @@ pub struct StoreError {
     message: String,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Where a back-channel logout token's `jti` was recorded (Back-Channel Logout 1.0 §2.6:
+/// a logout token is accepted once within its lifetime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogoutTokenIdRecord {
+    /// The store keeps no record shared between instances; the client keeps one in its
+    /// process (enough for one instance).
+    NotKept,
+    /// The store checked and recorded it in one atomic step that every instance sharing the
+    /// store sees: whether the token was new or a replay.
+    Kept(JtiRecord),
 }
 
 impl StoreError {
@@ -98,6 +112,22 @@ pub trait StateStore: Send + Sync {
         claims: &LogoutTokenClaims,
         options: &mut Self::Options,
     ) -> Result<(), StoreError>;
+    /// Records that the back-channel logout token named `key` (its issuer and `jti`, as the
+    /// core names it) was accepted, unless it already was, and keeps the record until
+    /// `until` (the token's expiry plus the clock tolerance); `now` is the client's clock.
+    /// The check and the record are one atomic step. The default keeps nothing
+    /// ([`LogoutTokenIdRecord::NotKept`]): the client then records it in its process. A store
+    /// shared by several instances (Redis) records it there, so a token replayed to another
+    /// instance is refused too.
+    fn record_logout_token_id(
+        &self,
+        key: &str,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<LogoutTokenIdRecord, StoreError> {
+        let _ = (key, until, now);
+        Ok(LogoutTokenIdRecord::NotKept)
+    }
 }
 
 /// Where in-flight logins live (blocking), keyed by a key derived from `state`.
@@ -166,6 +196,16 @@ pub trait AsyncStateStore: Send + Sync {
         claims: &LogoutTokenClaims,
         options: &mut Self::Options,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// See [`StateStore::record_logout_token_id`]; the default keeps nothing.
+    fn record_logout_token_id(
+        &self,
+        key: &str,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<LogoutTokenIdRecord, StoreError>> + Send {
+        let _ = (key, until, now);
+        std::future::ready(Ok(LogoutTokenIdRecord::NotKept))
+    }
 }
 
 /// Where in-flight logins live (async).
@@ -227,6 +267,14 @@ impl<T: StateStore> AsyncStateStore for T {
         options: &mut Self::Options,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(StateStore::delete_by_logout_token(self, claims, options))
+    }
+    fn record_logout_token_id(
+        &self,
+        key: &str,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<LogoutTokenIdRecord, StoreError>> + Send {
+        std::future::ready(StateStore::record_logout_token_id(self, key, until, now))
     }
 }
 

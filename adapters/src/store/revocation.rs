@@ -9,7 +9,7 @@
 //! ([`RedisRevocations`](crate::store::redis::RedisRevocations), feature `redis`) so that a
 //! logout on one instance ends the session on all of them.
 
-use crate::store::StoreError;
+use crate::store::{LogoutTokenIdRecord, StoreError};
 use auth0_server_protocol::session::revocation::Revocation;
 use auth0_server_protocol::time::UnixTime;
 use std::collections::HashMap;
@@ -22,6 +22,19 @@ pub trait RevocationList: Send + Sync {
     fn revoke(&self, revocation: &Revocation, now: UnixTime) -> Result<(), StoreError>;
     /// For each key, the `created_until` of its entry, if one is kept at `now`.
     fn lookup(&self, keys: &[String], now: UnixTime) -> Result<Vec<Option<UnixTime>>, StoreError>;
+    /// Records a back-channel logout token's id where every instance sees it, like
+    /// [`StateStore::record_logout_token_id`](crate::store::StateStore::record_logout_token_id)
+    /// (the cookie store asks its list). The default keeps nothing: the client keeps the
+    /// record in its process.
+    fn record_logout_token_id(
+        &self,
+        key: &str,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<LogoutTokenIdRecord, StoreError> {
+        let _ = (key, until, now);
+        Ok(LogoutTokenIdRecord::NotKept)
+    }
 }
 
 /// The in-process revocation list (the cookie store's default). Entries are dropped once

@@ -44,25 +44,35 @@ fn sid_key(iss: &str, sid: &str) -> String {
     format!("sid\0{iss}\0{sid}")
 }
 
+/// A session of one Auth0 session and one user: what a logout token carrying both `sid` and
+/// `sub` ends (only sessions matching both, Back-Channel Logout 1.0 §2.6).
+fn sid_user_key(iss: &str, sid: &str, sub: &str) -> String {
+    format!("sid+sub\0{iss}\0{sid}\0{sub}")
+}
+
 fn user_key(iss: &str, sub: &str) -> String {
     format!("sub\0{iss}\0{sub}")
 }
 
 /// The keys a session is looked up by: its session (the `sid`, or for an ID token without
-/// one its user and creation time) and its user.
+/// one its user and creation time), its `sid` with its user, and its user.
 pub fn session_keys(state: &StateData) -> Vec<String> {
     let iss = state.iss().unwrap_or("");
-    let mut keys = Vec::with_capacity(2);
-    if state.internal.sid.is_empty() {
+    let mut keys = Vec::with_capacity(3);
+    let sid = state.internal.sid.as_str();
+    if sid.is_empty() {
         keys.push(format!(
             "session\0{iss}\0{}\0{}",
             state.sub().unwrap_or(""),
             state.internal.created_at
         ));
     } else {
-        keys.push(sid_key(iss, &state.internal.sid));
+        keys.push(sid_key(iss, sid));
     }
     if let Some(sub) = state.sub() {
+        if !sid.is_empty() {
+            keys.push(sid_user_key(iss, sid, sub));
+        }
         keys.push(user_key(iss, sub));
     }
     keys
@@ -79,8 +89,9 @@ pub fn for_logout(state: &StateData, lifetime: &SessionLifetime) -> Revocation {
 }
 
 /// The entry a verified back-channel logout token records at `now`: its `sid` (every
-/// session of that Auth0 session), else its `sub` (every session of that user created until
-/// now), until every session it can match has expired.
+/// session of that Auth0 session; with a `sub` too, only those of that user, as
+/// `logout::logout_token_selects` decides for stores that hold sessions), else its `sub` (every session of that user created until now), until
+/// every session it can match has expired.
 pub fn for_logout_token(
     claims: &LogoutTokenClaims,
     now: UnixTime,
@@ -88,6 +99,11 @@ pub fn for_logout_token(
 ) -> Option<Revocation> {
     let keep_until = now + lifetime.absolute;
     match (&claims.sid, &claims.sub) {
+        (Some(sid), Some(sub)) if !sid.is_empty() && !sub.is_empty() => Some(Revocation {
+            key: sid_user_key(&claims.iss, sid, sub),
+            created_until: UnixTime::from_secs(u64::MAX),
+            keep_until,
+        }),
         (Some(sid), _) if !sid.is_empty() => Some(Revocation {
             key: sid_key(&claims.iss, sid),
             created_until: UnixTime::from_secs(u64::MAX),
@@ -198,5 +214,27 @@ mod tests {
             !hashed.contains("u1") && !hashed.contains("sid-a"),
             "{hashed}"
         );
+    }
+
+    #[test]
+    fn a_logout_token_with_sid_and_sub_ends_only_the_session_matching_both() {
+        let lifetime = SessionLifetime::default();
+        let claims = LogoutTokenClaims {
+            iss: "https://issuer/".into(),
+            sid: Some("sid-a".into()),
+            sub: Some("u1".into()),
+        };
+        let list = [for_logout_token(&claims, UnixTime::from_secs(500), &lifetime).unwrap()];
+        let both = session("sid-a", "u1", 400);
+        let other_user = session("sid-a", "u2", 400);
+        assert!(is_revoked(&both, &found(&both, &list)));
+        assert!(!is_revoked(&other_user, &found(&other_user, &list)));
+        // A token with the sid alone ends that session whoever it belongs to.
+        let sid_only = LogoutTokenClaims {
+            sub: None,
+            ..claims
+        };
+        let list = [for_logout_token(&sid_only, UnixTime::from_secs(500), &lifetime).unwrap()];
+        assert!(is_revoked(&other_user, &found(&other_user, &list)));
     }
 }

@@ -90,7 +90,7 @@ use self::codec::CookieCodec;
 use crate::clock::Clock;
 use crate::store::kit::{self, cookie_attributes, cookie_attributes_max_age};
 use crate::store::revocation::{MemoryRevocations, RevocationList};
-use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
+use crate::store::{CookieOptions, LogoutTokenIdRecord, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::session::{self, revocation};
 use auth0_server_protocol::time::UnixTime;
 use std::sync::Arc;
@@ -461,6 +461,18 @@ impl StateStore for CookieStateStore {
             self.revocations.revoke(&ended, now)?;
         }
         Ok(())
+    }
+
+    /// Records the logout token in the revocation list when it keeps records every instance
+    /// sees (the Redis list, `RedisRevocations`); the default list
+    /// leaves it to the client's in-process record.
+    fn record_logout_token_id(
+        &self,
+        key: &str,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<LogoutTokenIdRecord, StoreError> {
+        self.revocations.record_logout_token_id(key, until, now)
     }
 }
 

@@ -86,7 +86,12 @@
 //! * **Delete.** The session is deleted, then its entries are removed.
 //! * **Back-channel logout.** Each index the token names is listed, then each listed session
 //!   is deleted *if it still carries that index's label* (a stale entry never ends a session
-//!   that moved to another `sid`), and its entries are removed.
+//!   that moved to another `sid`), and its entries are removed. A token naming both `sid`
+//!   and `sub` ends only the listed sessions of that user: each is read and checked by the
+//!   core's rule (`logout::logout_token_selects`) before it is ended.
+//! * **Logout-token replay.** A logout token's `jti` is recorded with one `SET … NX EXAT`
+//!   (`{prefix}j:{hash}`) until the token expires: a token replayed to any instance is
+//!   refused.
 //! * **Guarantees.** A session whose save returned before the logout started is ended by it.
 //!   Because entries are written before their session and an index is never deleted
 //!   wholesale, a session is never alive without its index entries: a login that races a
@@ -172,11 +177,13 @@ use super::cookie::is_loopback_http;
 use crate::clock::Clock;
 use crate::store::kit;
 pub(crate) use crate::store::kit::random_token;
-use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
+use crate::store::{CookieOptions, LogoutTokenIdRecord, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::config::Config;
-use auth0_server_protocol::effect::LogoutTokenClaims;
+use auth0_server_protocol::effect::{JtiRecord, LogoutTokenClaims};
+use auth0_server_protocol::logout::logout_token_selects;
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{Merged, SessionLifetime, SessionUpdate, StateData, Updated};
+use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -245,6 +252,35 @@ pub(crate) fn hex_sha256(parts: &[&str]) -> String {
         hex.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     hex
+}
+
+/// The command recording the back-channel logout token named `key` (its issuer and `jti`)
+/// unless it is recorded already: `SET {prefix}j:{SHA-256 of key} 1 NX EXAT until`, one
+/// atomic set-if-absent with expiry that every instance sees (Back-Channel Logout 1.0 §2.6).
+/// On a cluster the key lives in its own slot; nothing else is touched with it.
+pub(crate) fn record_logout_token_id_cmd(
+    prefix: &str,
+    key: &str,
+    until: UnixTime,
+    now: UnixTime,
+) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(format!("{prefix}j:{}", hex_sha256(&[key])))
+        .arg(1)
+        .arg("NX")
+        .arg("EXAT")
+        // Never a time already past: Redis would drop the record at once.
+        .arg(until.as_secs().max(now.as_secs().saturating_add(1)));
+    cmd
+}
+
+/// What [`record_logout_token_id_cmd`] answered: `OK` when the key was set (first seen),
+/// nil when it already existed (a replay).
+pub(crate) fn logout_token_id_recorded(reply: Option<String>) -> LogoutTokenIdRecord {
+    LogoutTokenIdRecord::Kept(match reply {
+        Some(_) => JtiRecord::FirstSeen,
+        None => JtiRecord::Replayed,
+    })
 }
 
 fn check_secrets(secrets: &[Secret]) -> Result<(), StoreError> {
@@ -554,6 +590,12 @@ impl Sessions {
         if self.topology == Topology::Standalone {
             return Vec::new();
         }
+        Self::unindex_ended_cmds(id, labels)
+    }
+
+    /// The commands removing session `id`, ended by [`END_SESSION`](scripts::END_SESSION)
+    /// (which leaves its index entries, on any topology), from the indexes `labels`.
+    pub(crate) fn unindex_ended_cmds(id: &str, labels: &[String]) -> Vec<redis::Cmd> {
         labels
             .iter()
             .filter(|label| !label.is_empty())
@@ -567,16 +609,36 @@ impl Sessions {
     pub(crate) fn logout_target(&self, claims: &LogoutTokenClaims) -> Option<LogoutTarget> {
         match (&claims.sid, &claims.sub) {
             (Some(sid), _) if sid.is_empty() => None,
-            (Some(sid), _) => Some(LogoutTarget {
+            (Some(sid), sub) => Some(LogoutTarget {
                 field: "sid",
                 labels: vec![self.sid_index(&claims.iss, sid), self.sid_index("", sid)],
+                ending: if sub.is_some() {
+                    Ending::Selected
+                } else {
+                    Ending::Labelled
+                },
             }),
             (None, Some(sub)) => Some(LogoutTarget {
                 field: "sub",
                 labels: vec![self.sub_index(&claims.iss, sub)],
+                ending: Ending::Labelled,
             }),
             (None, None) => None,
         }
+    }
+
+    /// Whether the stored `value` of session `id` is a session the logout token ends, by the
+    /// core's rule ([`logout_token_selects`]). A value that does not decrypt is no session
+    /// (it is dropped at its expiry).
+    pub(crate) fn selected(
+        &self,
+        id: &str,
+        value: Option<String>,
+        claims: &LogoutTokenClaims,
+    ) -> bool {
+        value
+            .and_then(|v| self.decode(id, v))
+            .is_some_and(|state| logout_token_selects(claims, &state))
     }
 
     /// The one-server script ending every session of `target`, atomically.
@@ -643,6 +705,18 @@ pub(crate) const MISSING_INDEX: i64 = 4;
 pub(crate) struct LogoutTarget {
     field: &'static str,
     pub(crate) labels: Vec<String>,
+    pub(crate) ending: Ending,
+}
+
+/// Which listed sessions a back-channel logout ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Every one still carrying the index's label (a token with a `sid` or a `sub`): on one
+    /// server, in one atomic script.
+    Labelled,
+    /// Only those the core's rule selects, read one by one (a token with both `sid` and
+    /// `sub`: sessions of that `sid` and that user only).
+    Selected,
 }
 
 /// What ending or deleting one session answered: whether it was deleted, and its labels.
@@ -1010,7 +1084,7 @@ impl StateStore for RedisStateStore {
             return Ok(());
         };
         let what = "deleting sessions by logout token";
-        if s.topology == Topology::Standalone {
+        if s.topology == Topology::Standalone && target.ending == Ending::Labelled {
             let inv = s.logout_script(&target);
             let _: i64 = self.pool.run(what, |c| inv.invoke(c))?;
             return Ok(());
@@ -1019,16 +1093,39 @@ impl StateStore for RedisStateStore {
             let list = s.list_cmd(label);
             let ids: Vec<String> = self.pool.run(what, |c| list.query(c))?;
             for id in ids {
+                if target.ending == Ending::Selected {
+                    let key = s.key(&id);
+                    let value: Option<String> = self
+                        .pool
+                        .run(what, |c| redis::Cmd::hget(&key, "v").query(c))?;
+                    if !s.selected(&id, value, claims) {
+                        continue;
+                    }
+                }
                 let inv = s.end_script(&id, &target, label);
                 let reply: (i64, String, String) = self.pool.run(what, |c| inv.invoke(c))?;
                 if let (true, labels) = ended(reply) {
-                    for cmd in s.unindex_cmds(&id, &labels) {
+                    for cmd in Sessions::unindex_ended_cmds(&id, &labels) {
                         let _: i64 = self.pool.run(what, |c| cmd.query(c))?;
                     }
                 }
             }
         }
         Ok(())
+    }
+    /// Records the logout token in Redis (`SET … NX EXAT`), so a token replayed to any
+    /// instance sharing this Redis is refused.
+    fn record_logout_token_id(
+        &self,
+        key: &str,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<LogoutTokenIdRecord, StoreError> {
+        let cmd = record_logout_token_id_cmd(&self.sessions.prefix, key, until, now);
+        let reply: Option<String> = self
+            .pool
+            .run("recording a logout token", |c| cmd.query(c))?;
+        Ok(logout_token_id_recorded(reply))
     }
 }
 

@@ -5,12 +5,16 @@
 use super::pool::AsyncPool;
 use super::pool::Topology;
 use super::{
-    IndexMode, Loaded, MAX_UPDATE_ATTEMPTS, MISSING_INDEX, Prepared, SESSION_ID_BYTES, Sessions,
-    Transactions, UpdateStep, chunks, ended, random_token, update_contended, update_written,
+    Ending, IndexMode, Loaded, MAX_UPDATE_ATTEMPTS, MISSING_INDEX, Prepared, SESSION_ID_BYTES,
+    Sessions, Transactions, UpdateStep, chunks, ended, logout_token_id_recorded, random_token,
+    record_logout_token_id_cmd, update_contended, update_written,
 };
-use crate::store::{AsyncStateStore, AsyncTransactionStore, CookieOptions, StoreError};
+use crate::store::{
+    AsyncStateStore, AsyncTransactionStore, CookieOptions, LogoutTokenIdRecord, StoreError,
+};
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::session::{SessionUpdate, StateData, Updated};
+use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
 use std::future::Future;
 
@@ -118,18 +122,25 @@ impl AsyncRedisStateStore {
             return Ok(());
         };
         let what = "deleting sessions by logout token";
-        if s.topology == Topology::Standalone {
+        if s.topology == Topology::Standalone && target.ending == Ending::Labelled {
             self.script::<i64>(what, &s.logout_script(&target)).await?;
             return Ok(());
         }
         for label in &target.labels {
             let ids: Vec<String> = self.cmd(what, &s.list_cmd(label)).await?;
             for id in ids {
+                if target.ending == Ending::Selected {
+                    let value: Option<String> =
+                        self.cmd(what, &redis::Cmd::hget(s.key(&id), "v")).await?;
+                    if !s.selected(&id, value, claims) {
+                        continue;
+                    }
+                }
                 let reply: (i64, String, String) = self
                     .script(what, &s.end_script(&id, &target, label))
                     .await?;
                 if let (true, labels) = ended(reply) {
-                    for cmd in s.unindex_cmds(&id, &labels) {
+                    for cmd in Sessions::unindex_ended_cmds(&id, &labels) {
                         self.cmd::<i64>(what, &cmd).await?;
                     }
                 }
@@ -278,6 +289,20 @@ impl AsyncStateStore for AsyncRedisStateStore {
         _options: &mut CookieOptions,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.logout_impl(claims)
+    }
+
+    /// See [`RedisStateStore`](super::RedisStateStore)'s: one `SET … NX EXAT`.
+    fn record_logout_token_id(
+        &self,
+        key: &str,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<LogoutTokenIdRecord, StoreError>> + Send {
+        let cmd = record_logout_token_id_cmd(&self.sessions.prefix, key, until, now);
+        async move {
+            let reply: Option<String> = self.cmd("recording a logout token", &cmd).await?;
+            Ok(logout_token_id_recorded(reply))
+        }
     }
 }
 

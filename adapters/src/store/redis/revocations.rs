@@ -4,8 +4,8 @@
 
 use super::DEFAULT_KEY_PREFIX;
 use super::pool::{Endpoint, Pool};
-use crate::store::StoreError;
 use crate::store::revocation::RevocationList;
+use crate::store::{LogoutTokenIdRecord, StoreError};
 use auth0_server_protocol::session::revocation::{Revocation, hashed_key};
 use auth0_server_protocol::time::UnixTime;
 use redis::Script;
@@ -146,5 +146,19 @@ impl RevocationList for RedisRevocations {
             .into_iter()
             .map(|v| v.map(UnixTime::from_secs))
             .collect())
+    }
+
+    /// Records the logout token in Redis (`SET … NX EXAT`), shared by every instance.
+    fn record_logout_token_id(
+        &self,
+        key: &str,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<LogoutTokenIdRecord, StoreError> {
+        let cmd = super::record_logout_token_id_cmd(&self.prefix, key, until, now);
+        let reply: Option<String> = self
+            .pool
+            .run("recording a logout token", |c| cmd.query(c))?;
+        Ok(super::logout_token_id_recorded(reply))
     }
 }
