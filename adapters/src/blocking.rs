@@ -151,7 +151,10 @@ impl<S, T> ServerClientBuilder<S, T> {
     }
 
     /// How long a successful refresh response is remembered and handed to requests that
-    /// still carry the rotated-away refresh token (default 60 s; zero disables it).
+    /// still carry the rotated-away refresh token (default 60 s). The rotation itself (old
+    /// refresh token → new one) is followed for the session's lifetime
+    /// ([`ROTATION_LIFETIME`](auth0_server_protocol::flight::ROTATION_LIFETIME)) whatever the
+    /// window. Zero disables both, except for a rotation whose session could not be saved.
     pub fn rotation_grace(mut self, window: Duration) -> Self {
         self.rotation_grace = window;
         self

@@ -164,7 +164,10 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
     }
 
     /// How long a successful refresh response is remembered and handed to requests that
-    /// still carry the rotated-away refresh token (default 60 s; zero disables it).
+    /// still carry the rotated-away refresh token (default 60 s). The rotation itself (old
+    /// refresh token → new one) is followed for the session's lifetime
+    /// ([`ROTATION_LIFETIME`](auth0_server_protocol::flight::ROTATION_LIFETIME)) whatever the
+    /// window. Zero disables both, except for a rotation whose session could not be saved.
     pub fn rotation_grace(mut self, window: Duration) -> Self {
         self.rotation_grace = window;
         self
@@ -172,6 +175,12 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
 
     /// The client.
     pub fn build(self) -> ServerClient<S, T, H> {
+        if self.coordinator.is_some() && self.spawn.is_none() {
+            crate::trace::trace_event!(
+                ::tracing::Level::WARN,
+                "a refresh coordinator without a spawn hook: a leader cancelled after sending keeps its lock until it expires, and its answer may be lost to the other instances (set spawn_with)"
+            );
+        }
         ServerClient {
             inner: Arc::new(Inner {
                 shared: Shared::new(Core::new(self.config), self.clock, self.rotation_grace),

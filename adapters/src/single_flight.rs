@@ -3,7 +3,8 @@
 //! The core marks a request it is willing to share with a [`Coalesce`] (a refresh: the hash
 //! of the refresh token, the audience and the scope; discovery: the domain). This module keeps
 //! the maps — requests in flight, answers remembered for the rotation grace window, lanes and
-//! their rotations — and every decision about them is the core's ([`flight::acquire`],
+//! their rotations (followed for the session's lifetime, [`flight::ROTATION_LIFETIME`]) — and
+//! every decision about them is the core's ([`flight::acquire`],
 //! [`flight::settle`]): no OAuth body is read here.
 //!
 //! **A request in flight belongs to the flight, not to its caller.** The leader installs the
@@ -118,7 +119,8 @@ struct Inner {
 struct Rotation {
     to: Secret,
     at: UnixTime,
-    /// Kept past the grace window: its session could not be saved.
+    /// Kept after its session could not be saved: followed even when remembering is
+    /// disabled (a zero grace window).
     kept: bool,
 }
 
@@ -268,16 +270,8 @@ impl SingleFlight {
                 // Record a rotation before waking anyone: a request of the lane that wakes must
                 // find the new refresh token, never send the spent one.
                 if let (Some(to), Some(lane)) = (decision.rotated_to, &flight.coalesce.lane) {
-                    let grace = self.grace;
-                    inner
-                        .rotations
-                        .retain(|_, r| flight::within_kept_window(r.kept, r.at, now, grace));
-                    if inner.rotations.len() < MAX_REMEMBERED {
-                        let kept = inner.rotations.get(lane).is_some_and(|r| r.kept);
-                        inner
-                            .rotations
-                            .insert(lane.clone(), Rotation { to, at: now, kept });
-                    }
+                    let kept = inner.rotations.get(lane).is_some_and(|r| r.kept);
+                    inner.record_rotation(lane.clone(), Rotation { to, at: now, kept }, self.grace);
                 }
                 if decision.share == Share::ForGraceWindow {
                     let until = flight::remember_until(now, self.grace, decision.expires_in);
@@ -290,35 +284,18 @@ impl SingleFlight {
     }
 
     /// Keeps the rotation of each of `lanes` to `rotated_to` for
-    /// [`KEPT_ROTATION_LIFETIME`](flight::KEPT_ROTATION_LIFETIME): the session holding the
-    /// replaced token could not be saved, so requests that still carry it must spend the new
-    /// one. Kept rotations are bounded like the others; the oldest go first.
+    /// [`ROTATION_LIFETIME`](flight::ROTATION_LIFETIME) even when remembering is disabled:
+    /// the session holding the replaced token could not be saved, so requests that still
+    /// carry it must spend the new one.
     pub(crate) fn keep_rotation(&self, lanes: Vec<String>, rotated_to: Secret, now: UnixTime) {
         let mut inner = lock(&self.inner);
-        let grace = self.grace;
-        inner
-            .rotations
-            .retain(|_, r| flight::within_kept_window(r.kept, r.at, now, grace));
         for lane in lanes {
-            while inner.rotations.len() >= MAX_REMEMBERED {
-                let oldest = inner
-                    .rotations
-                    .iter()
-                    .min_by_key(|(_, r)| r.at)
-                    .map(|(k, _)| k.clone());
-                match oldest {
-                    Some(k) => inner.rotations.remove(&k),
-                    None => break,
-                };
-            }
-            inner.rotations.insert(
-                lane,
-                Rotation {
-                    to: rotated_to.clone(),
-                    at: now,
-                    kept: true,
-                },
-            );
+            let rotation = Rotation {
+                to: rotated_to.clone(),
+                at: now,
+                kept: true,
+            };
+            inner.record_rotation(lane, rotation, self.grace);
         }
     }
 
@@ -370,6 +347,29 @@ impl Inner {
                 self.lanes.remove(lane);
             }
         }
+    }
+
+    /// Records a lane's rotation. Rotations are followed for days
+    /// ([`flight::rotation_followed`]) and bounded by [`MAX_REMEMBERED`]: when full, those no
+    /// longer followed are dropped, then the oldest.
+    fn record_rotation(&mut self, lane: String, rotation: Rotation, grace: Duration) {
+        if self.rotations.len() >= MAX_REMEMBERED && !self.rotations.contains_key(&lane) {
+            let now = rotation.at;
+            self.rotations
+                .retain(|_, r| flight::rotation_followed(r.kept, r.at, now, grace));
+            while self.rotations.len() >= MAX_REMEMBERED {
+                let oldest = self
+                    .rotations
+                    .iter()
+                    .min_by_key(|(_, r)| r.at)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(k) => self.rotations.remove(&k),
+                    None => break,
+                };
+            }
+        }
+        self.rotations.insert(lane, rotation);
     }
 
     fn remember(&mut self, key: &str, response: SharedResponse, until: UnixTime) {
@@ -677,8 +677,52 @@ mod tests {
             panic!()
         };
         assert_eq!(rotated_to.expose(), "rt-2");
-        // Past the grace window the rotation is forgotten.
-        assert!(matches!(sf.acquire(&b, t(61)), Acquired::Lead(_)));
+        // Past the grace window the rotation is still followed (a cancelled, unsaved or
+        // overwritten copy of the session may still carry the replaced token); past the
+        // session's lifetime it is forgotten.
+        assert!(matches!(sf.acquire(&b, t(61)), Acquired::Rotated(_)));
+        let lifetime = flight::ROTATION_LIFETIME.as_secs();
+        assert!(matches!(sf.acquire(&b, t(lifetime)), Acquired::Rotated(_)));
+        assert!(matches!(sf.acquire(&b, t(1 + lifetime)), Acquired::Lead(_)));
+    }
+
+    #[test]
+    fn rotations_are_bounded_and_the_oldest_goes_first() {
+        let sf = sf(60);
+        let rotate = |lane: &str, at: u64| {
+            let c = coalesce(&format!("refresh {lane}"), true, Some(lane));
+            let Acquired::Lead(f) = sf.acquire(&c, t(at)) else {
+                panic!("{lane} does not lead")
+            };
+            sf.start(
+                &f,
+                Box::pin(async move {
+                    answer(200, br#"{"access_token":"at","refresh_token":"new"}"#, at)
+                }),
+            );
+            assert!(block_on(sf.wait(f)).is_some());
+        };
+        for i in 0..MAX_REMEMBERED {
+            rotate(&format!("lane-{i}"), 10 + i as u64 / 1000);
+        }
+        // A rotation beyond the bound is recorded, the oldest is dropped.
+        rotate("latest", 100);
+        let rotated = |lane: &str| {
+            matches!(
+                sf.acquire(
+                    &coalesce(&format!("again {lane}"), true, Some(lane)),
+                    t(101)
+                ),
+                Acquired::Rotated(_)
+            )
+        };
+        assert!(rotated("latest"));
+        assert!(rotated("lane-9999"));
+        assert_eq!(
+            (0..1000).filter(|i| !rotated(&format!("lane-{i}"))).count(),
+            1,
+            "exactly one of the oldest was dropped"
+        );
     }
 
     #[test]

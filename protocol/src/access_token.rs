@@ -357,6 +357,19 @@ pub struct GetAccessToken {
     config: Arc<Config>,
     request: AccessTokenRequest,
     state: State,
+    /// Whether the operation started over once because its answer was stale on arrival
+    /// ([`stale_on_arrival`]).
+    restarted: bool,
+}
+
+/// Whether a refreshed access token is stale on arrival: it had expired by the time its
+/// answer was applied and saved (`now`). That happens when a request is continued long after
+/// its answer arrived — a leader dropped after sending, its flight continued by a caller an
+/// hour later. The session is saved with the answer all the same (its rotated refresh token
+/// must not be lost), and the operation starts over once, from the saved session, rather than
+/// hand out a token the API would refuse.
+pub fn stale_on_arrival(token: &AccessToken, now: UnixTime) -> bool {
+    UnixTime::from_secs(token.expires_at) <= now
 }
 
 #[derive(Debug)]
@@ -409,6 +422,7 @@ impl GetAccessToken {
             config,
             request,
             state: State::Start,
+            restarted: false,
         }
     }
 
@@ -662,7 +676,14 @@ impl Operation for GetAccessToken {
                 Input::Updated(outcome),
             ) => {
                 match after_update(&update, outcome) {
-                    UpdateNext::Saved => self.finish(result),
+                    UpdateNext::Saved => match &result {
+                        Ok(token) if !self.restarted && stale_on_arrival(token, now) => {
+                            self.restarted = true;
+                            self.state = State::LoadingSession;
+                            Step::Effect(Effect::LoadSession)
+                        }
+                        _ => self.finish(result),
+                    },
                     UpdateNext::Gone => {
                         // The user logged out meanwhile: the refresh token this refresh obtained
                         // belongs to no session; revoke it rather than leave it live.

@@ -34,8 +34,9 @@ pub struct FlightView {
     pub in_flight: bool,
     /// When the lane's refresh token was last rotated, if a rotation is known.
     pub rotated_at: Option<UnixTime>,
-    /// Whether the lane's rotation is kept beyond the grace window because the session it
-    /// belongs to could not be saved (see [`KEPT_ROTATION_LIFETIME`]).
+    /// Whether the lane's rotation was kept because the session it belongs to could not be
+    /// saved: followed for [`ROTATION_LIFETIME`] even when remembering is disabled (a zero
+    /// grace window), as it is the only copy of the user's refresh token.
     pub rotation_kept: bool,
     /// Whether another request spending the lane's refresh token is in flight.
     pub lane_busy: bool,
@@ -48,7 +49,7 @@ pub enum Acquire {
     Remembered,
     /// Wait for the request in flight with the same key and take its answer.
     Wait,
-    /// Spend the refresh token the lane was rotated to (within the grace window) instead.
+    /// Spend the refresh token the lane was rotated to (within [`ROTATION_LIFETIME`]) instead.
     Rotated,
     /// Wait until the lane's request in flight settles, then look again.
     WaitLane,
@@ -57,7 +58,7 @@ pub enum Acquire {
 }
 
 /// The outcome of [`acquire`]: the action, and what the caller's maps should forget because
-/// it is past the grace window.
+/// it is past its window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AcquireDecision {
     /// What to do.
@@ -75,16 +76,41 @@ pub fn within_grace(at: UnixTime, now: UnixTime, grace: Duration) -> bool {
     now.saturating_duration_since(at) < grace
 }
 
-/// How long a rotation is kept when the session it belongs to could not be saved: the
-/// default absolute session lifetime. Until then a request that still carries the replaced
-/// refresh token (the session as it was stored before) spends the new one instead; replaying
-/// the replaced one would trip reuse detection and revoke the user's token family.
-pub const KEPT_ROTATION_LIFETIME: Duration = crate::session::DEFAULT_ABSOLUTE_LIFETIME;
+/// How long a lane's rotation (old refresh token → new one) is followed: the default absolute
+/// session lifetime, not just the grace window (which bounds how long whole answers are
+/// remembered).
+///
+/// A rotation must outlive every copy of the session that still holds the replaced token:
+/// a request cancelled after the server rotated the token (its answer never saved), a save
+/// that failed, a cookie of a concurrent response that the browser kept last. Each of them
+/// would otherwise replay the replaced token later, and reuse detection would revoke the
+/// user's whole token family. The entry is small (a hash and the new token) and bounded by
+/// the adapters' capacity. The price: a request presenting a replaced token within this
+/// lifetime (an old copy of a session cookie) is moved on to the new token instead of
+/// tripping the authorization server's reuse detection; ending the session (logout,
+/// back-channel logout) is what ends such copies.
+pub const ROTATION_LIFETIME: Duration = crate::session::DEFAULT_ABSOLUTE_LIFETIME;
 
-/// Whether a lane's rotation recorded at `at` is still followed at `now`: within the grace
-/// window, or within [`KEPT_ROTATION_LIFETIME`] when it is `kept`.
-pub fn within_kept_window(kept: bool, at: UnixTime, now: UnixTime, grace: Duration) -> bool {
-    within_grace(at, now, grace) || (kept && within_grace(at, now, KEPT_ROTATION_LIFETIME))
+/// How long rotations are followed with the grace window `grace`: [`ROTATION_LIFETIME`]
+/// (or the window, if longer); nothing when the window is zero (remembering disabled).
+pub fn rotation_lifetime(grace: Duration) -> Duration {
+    if grace.is_zero() {
+        Duration::ZERO
+    } else {
+        ROTATION_LIFETIME.max(grace)
+    }
+}
+
+/// Whether a lane's rotation recorded at `at` is still followed at `now`, with the grace
+/// window `grace` (see [`rotation_lifetime`]); a `kept` one (its session could not be saved)
+/// for [`ROTATION_LIFETIME`] whatever the window.
+pub fn rotation_followed(kept: bool, at: UnixTime, now: UnixTime, grace: Duration) -> bool {
+    let lifetime = if kept {
+        ROTATION_LIFETIME.max(grace)
+    } else {
+        rotation_lifetime(grace)
+    };
+    within_grace(at, now, lifetime)
 }
 
 /// Whether a flight's outcome "the refresh token was rotated to T" applies to a request that
@@ -117,7 +143,7 @@ pub fn acquire(view: FlightView, now: UnixTime, grace: Duration) -> AcquireDecis
     let remembered_fresh = view.remembered_until.map(|until| now < until);
     let rotation_fresh = view
         .rotated_at
-        .map(|at| within_kept_window(view.rotation_kept, at, now, grace));
+        .map(|at| rotation_followed(view.rotation_kept, at, now, grace));
     let forget_remembered = remembered_fresh == Some(false);
     let action = if remembered_fresh == Some(true) {
         Acquire::Remembered

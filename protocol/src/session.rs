@@ -404,13 +404,18 @@ pub fn token_set(
     }
 }
 
-/// Stores a new token set: it replaces the sets of its audience that it supersedes (those
-/// matched by a subset of its own requested scopes), the first of them in place; without
-/// one it is appended. Sets of other audiences, and of scopes it does not cover, stay.
+/// Stores a new token set: it replaces the sets of its audience that it supersedes — those
+/// of the same scopes, and those matched by a strict subset of its scopes that expire
+/// earlier — the first of them in place; without one it is appended. Sets of other
+/// audiences, of scopes it does not cover, and narrower ones that live at least as long (an
+/// answer applied late, e.g. a remembered one, is not fresher than them) stay.
 pub fn store_token_set(sets: &mut Vec<TokenSet>, set: TokenSet) {
     let covers = Scopes::of(Some(set.matching_scope()));
     let superseded = |s: &TokenSet| {
-        s.audience == set.audience && covers.is_superset_of(&Scopes::of(Some(s.matching_scope())))
+        let theirs = Scopes::of(Some(s.matching_scope()));
+        s.audience == set.audience
+            && covers.is_superset_of(&theirs)
+            && (s.expires_at < set.expires_at || theirs.is_superset_of(&covers))
     };
     match sets.iter().position(superseded) {
         Some(first) => {
@@ -470,6 +475,41 @@ mod tests {
         let python = br#"{"internal": {"sid": "s", "created_at": 5, "session_expires_at": 99.0}}"#;
         let read = StateData::from_json(python).unwrap();
         assert_eq!(read.internal.session_expires_at, Some(99));
+    }
+
+    /// Simulation seeds 53037 and 102302: a broad answer applied late (remembered, or
+    /// published by another instance) must not drop a narrower token set that lives at least
+    /// as long; a same-scope set, and a narrower one that expires earlier, are replaced.
+    #[test]
+    fn a_late_broad_answer_keeps_a_narrower_set_that_lives_as_long() {
+        let set = |token: &str, scope: &str, expires_at: u64| TokenSet {
+            audience: "api".into(),
+            access_token: Secret::new(token),
+            scope: Some(scope.into()),
+            expires_at,
+            requested_scope: None,
+        };
+        let tokens = |sets: &[TokenSet]| {
+            sets.iter()
+                .map(|s| s.access_token.expose().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let mut sets = vec![set("narrow", "openid", 100)];
+        store_token_set(&mut sets, set("broad-late", "openid read", 100));
+        assert_eq!(tokens(&sets), ["narrow", "broad-late"]);
+        store_token_set(&mut sets, set("broad-new", "openid read", 90));
+        assert_eq!(
+            tokens(&sets),
+            ["narrow", "broad-new"],
+            "same scopes: replaced"
+        );
+        let mut sets = vec![set("narrow", "openid", 100)];
+        store_token_set(&mut sets, set("broad", "openid read", 101));
+        assert_eq!(
+            tokens(&sets),
+            ["broad"],
+            "an earlier narrower set is superseded"
+        );
     }
 
     #[test]

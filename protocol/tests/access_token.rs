@@ -1296,3 +1296,67 @@ fn a_refresh_token_obtained_for_a_session_that_ended_meanwhile_is_revoked() {
     assert_eq!(revoke.param("token_type_hint"), Some("refresh_token"));
     assert!(rec.saved_sessions().is_empty());
 }
+
+/// Finding F2 of the simulation: a refresh whose answer is applied long after it arrived (a
+/// leader dropped after sending, its flight continued by a caller an hour later) holds an
+/// access token that has already expired. The session is saved with it (its rotated refresh
+/// token kept), and the operation starts over once from the saved session: the caller gets a
+/// fresh token, obtained with the rotated refresh token, never the stale one.
+#[test]
+fn an_answer_stale_on_arrival_is_saved_then_refreshed_once_more() {
+    use auth0_server_protocol::session::Merged;
+    let core = core(config_builder());
+    let mut op = core.get_access_token(AccessTokenRequest::default());
+    let later = NOW + 3600;
+    let mut stored = session(vec![]);
+    let mut input = Input::Start;
+    let mut now = NOW;
+    let mut sent: Vec<String> = Vec::new();
+    let token = loop {
+        match op.step(input, UnixTime::from_secs(now)) {
+            Step::Done(result) => break result.expect("a token"),
+            Step::Effect(Effect::LoadSession) => input = Input::Session(Some(stored.clone())),
+            Step::Effect(Effect::LoadMetadata) => {
+                input = Input::Metadata(Some(cached_metadata(now, 10)))
+            }
+            Step::Effect(Effect::Http(request)) => {
+                sent.push(String::from_utf8(request.request.body().clone()).unwrap());
+                // The first answer was sent (and its lifetime counts) from NOW.
+                let (access_token, rotated, at) = if sent.len() == 1 {
+                    ("stale-at", ROTATED_REFRESH_TOKEN, NOW)
+                } else {
+                    ("fresh-at", "third-refresh-token", later)
+                };
+                now = at;
+                input = Input::Http(token_response(
+                    access_token,
+                    json!({"expires_in": 600, "refresh_token": rotated}),
+                ));
+            }
+            Step::Effect(Effect::UpdateSession(update)) => {
+                now = later;
+                stored = match update.apply(stored.clone()) {
+                    Merged::Updated(s) => s,
+                    other => panic!("{other:?}"),
+                };
+                input = Input::Updated(Ok(Updated::Saved));
+            }
+            Step::Effect(other) => panic!("unexpected {other:?}"),
+        }
+        assert!(sent.len() <= 2, "refreshed more than once more");
+    };
+    assert_eq!(token.access_token.expose(), "fresh-at");
+    assert_eq!(sent.len(), 2);
+    let second = url::form_urlencoded::parse(sent[1].as_bytes())
+        .find(|(k, _)| k == "refresh_token")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(
+        second.as_deref(),
+        Some(ROTATED_REFRESH_TOKEN),
+        "the second refresh spends the rotated token"
+    );
+    assert_eq!(
+        stored.refresh_token.as_ref().map(Secret::expose),
+        Some("third-refresh-token")
+    );
+}

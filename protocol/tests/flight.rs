@@ -4,8 +4,8 @@
 use auth0_server_protocol::Secret;
 use auth0_server_protocol::effect::Coalesce;
 use auth0_server_protocol::flight::{
-    Acquire, FailureKind, FlightView, MAX_POLL_DELAY, Poll, Publication, Share, acquire, next_poll,
-    remember_until, settle,
+    Acquire, FailureKind, FlightView, MAX_POLL_DELAY, Poll, Publication, ROTATION_LIFETIME, Share,
+    acquire, next_poll, remember_until, rotation_followed, rotation_lifetime, settle,
 };
 use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::token_endpoint::refresh_token_hash;
@@ -43,11 +43,10 @@ proptest! {
     #[test]
     fn acquire_follows_the_precedence_of_the_rules(v in view(), now in 0u64..300, grace in 0u64..100) {
         let grace_d = Duration::from_secs(grace);
-        // A kept rotation (its session could not be saved) is followed for days, not seconds:
-        // within this test's time range, always.
-        let fresh = |at: Option<UnixTime>| {
-            at.is_some_and(|at| v.rotation_kept || now.saturating_sub(at.as_secs()) < grace)
-        };
+        // A rotation is followed for days (the session's lifetime), not seconds: within this
+        // test's time range, always — unless remembering is disabled (zero grace) and it was
+        // not kept after a failed save.
+        let fresh = |at: Option<UnixTime>| at.is_some_and(|_| v.rotation_kept || grace > 0);
         let d = acquire(v, UnixTime::from_secs(now), grace_d);
         let remembered = v.remembered_until.is_some_and(|until| now < until.as_secs());
         let expected = if remembered {
@@ -77,8 +76,29 @@ proptest! {
         let d = acquire(v, UnixTime::from_secs(now), Duration::from_secs(grace));
         if d.action == Acquire::Lead {
             prop_assert!(!v.in_flight && !v.lane_busy);
-            prop_assert!(v.rotated_at.is_none_or(|at| !v.rotation_kept && now.saturating_sub(at.as_secs()) >= grace));
+            prop_assert!(v.rotated_at.is_none());
         }
+    }
+
+    /// A rotation is followed for the session's lifetime, however short the grace window
+    /// (a cancelled, unsaved or overwritten copy of the session may carry the replaced token
+    /// for that long), and forgotten after it.
+    #[test]
+    fn a_rotation_is_followed_for_the_sessions_lifetime(
+        kept in any::<bool>(),
+        at in 0u64..1_000_000,
+        grace in 1u64..3_600,
+        age in 0u64..2_000_000,
+    ) {
+        let lifetime = ROTATION_LIFETIME.as_secs();
+        let followed = rotation_followed(
+            kept,
+            UnixTime::from_secs(at),
+            UnixTime::from_secs(at + age),
+            Duration::from_secs(grace),
+        );
+        prop_assert_eq!(followed, age < lifetime);
+        prop_assert_eq!(rotation_lifetime(Duration::from_secs(grace)), ROTATION_LIFETIME);
     }
 
     /// Zero grace follows no rotation (but one kept because its session could not be saved:

@@ -164,15 +164,22 @@ proptest! {
         // Every other audience's token set survives, in order.
         let others = |s: &[TokenSet]| s.iter().filter(|t| t.audience != audience).cloned().collect::<Vec<_>>();
         prop_assert_eq!(others(&session.token_sets), others(&sets));
-        // Same audience: the sets whose scopes the new set covers are superseded (dropped);
-        // the others survive, in order.
-        let new_set = session.token_sets.iter().find(|t| t.access_token == token.access_token).expect("stored");
+        // Same audience: the sets of the same scopes, and those of narrower scopes that expire
+        // earlier, are superseded (dropped); the others (other scopes, narrower sets that live
+        // as long) survive, in order.
+        let new_set = session.token_sets.iter().find(|t| t.access_token == token.access_token).expect("stored").clone();
         let covers = words(new_set.matching_scope());
-        let not_covered = |s: &[TokenSet]| s.iter()
-            .filter(|t| t.audience == audience && !words(t.matching_scope()).is_subset(&covers))
+        let superseded = |t: &TokenSet| {
+            let theirs = words(t.matching_scope());
+            t.audience == audience
+                && theirs.is_subset(&covers)
+                && (t.expires_at < new_set.expires_at || theirs == covers)
+        };
+        let survivors = |s: &[TokenSet]| s.iter()
+            .filter(|t| t.audience == audience && !superseded(t))
             .cloned().collect::<Vec<_>>();
-        prop_assert_eq!(not_covered(&session.token_sets), not_covered(&sets));
-        prop_assert!(session.token_sets.iter().filter(|t| t.audience == audience && words(t.matching_scope()).is_subset(&covers)).count() == 1);
+        prop_assert_eq!(survivors(&session.token_sets), survivors(&sets));
+        prop_assert!(session.token_sets.iter().filter(|t| superseded(t)).count() == 1);
         // At most one set was added, and the returned token is stored.
         prop_assert!(session.token_sets.len() <= sets.len() + 1);
         prop_assert!(session.token_sets.iter().any(|t| t.access_token == token.access_token && t.audience == audience));

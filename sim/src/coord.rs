@@ -1,6 +1,6 @@
 //! A model of the cross-instance refresh coordinator, as the Redis one works: a lock per lane
-//! (or key) with an expiry in (simulated) time, answers published per key and rotations per
-//! lane for the rotation grace window, waiters that look again when something changes, and
+//! (or key) with an expiry in (simulated) time, answers published per key for the
+//! rotation grace window and rotations per lane for the session's lifetime, waiters that look again when something changes, and
 //! a wait timeout after which nothing is sent. A holder that goes away releases nothing: its
 //! lock expires, as a Redis key does.
 
@@ -136,7 +136,15 @@ impl AsyncRefreshCoordinator for ModelCoordinator {
                         .lane
                         .as_ref()
                         .and_then(|l| s.rotations.get(l))
-                        .filter(|(_, at)| within(*at))
+                        .filter(|(_, at)| {
+                            // Rotations are published as long as the core follows them.
+                            flight::rotation_followed(
+                                false,
+                                UnixTime::from_secs(*at),
+                                UnixTime::from_secs(now),
+                                std::time::Duration::from_secs(self.grace),
+                            )
+                        })
                     {
                         Look::Rotated(to.clone())
                     } else if s.locks.get(&name).is_none_or(|l| l.expires_at <= now) {

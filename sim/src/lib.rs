@@ -168,11 +168,7 @@ pub struct Params {
 /// [`Params::avoid_known`] is set (each line says how), and each has an ignored test in
 /// `tests/scenarios.rs`.
 pub const KNOWN_FINDINGS: &[&str] = &[
-    "F1: a refresh whose caller was cancelled after the server rotated the token is kept only for the grace window; the next request after it replays the old refresh token (family revoked). Avoided: after a cancellation the clock no longer jumps past the grace window",
-    "F2: without a spawn hook, a flight continued long after its answer arrived serves an access token that expired at the server. Avoided as F1",
     "F3: several instances with the coordinator and no spawn hook: a cancelled leader's lock is never released and its rotated answer never read; other instances fail, then replay the old token. Avoided: several instances always have a spawn hook",
-    "F6: a rotation kept in the process after a failed save is published to the other instances only for the grace window; another instance later replays the old token. Avoided: with several instances, no jump past the grace window after a failed save",
-    "F7: cookie sessions: concurrent requests of one browser each answer with their own Set-Cookie; the last response wins and may carry a replaced refresh token; past the grace window the next request replays it (family revoked). Avoided: with the cookie store, no jump past the grace window once two token requests of one session overlapped",
 ];
 
 impl Params {
@@ -521,7 +517,7 @@ impl Sim {
         // for a token that needs a refresh.
         self.calm = true;
         lock(&self.store.state).faults = StoreFaults::default();
-        if self.jumps_allowed() && self.rng.random_bool(0.5) {
+        if self.params.clock_jumps && self.rng.random_bool(0.5) {
             self.advance(3600);
         }
         let live: Vec<u32> = lock(&self.store.state).sessions.live();
@@ -684,7 +680,7 @@ impl Sim {
             choices.push((3, 3));
         }
         choices.push((4, 3));
-        if self.jumps_allowed() && !self.calm && idle {
+        if self.params.clock_jumps && !self.calm && idle {
             choices.push((5, 1));
         }
         let total: u32 = choices.iter().map(|c| c.1).sum();
@@ -775,15 +771,6 @@ impl Sim {
                 false
             }
         }
-    }
-
-    /// Whether the clock may jump past the grace window now.
-    fn jumps_allowed(&self) -> bool {
-        let avoid = self.params.avoid_known;
-        let f1_f2 = self.stats.cancelled > 0;
-        let f6 = self.params.instances > 1 && self.stats.not_saved > 0;
-        let f7 = self.params.cookie_store && self.stats.overlapped > 0;
-        self.params.clock_jumps && !(avoid && (f1_f2 || f6 || f7))
     }
 
     fn advance(&mut self, seconds: u64) {

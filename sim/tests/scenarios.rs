@@ -112,6 +112,11 @@ fn every_await_point(idle_first: bool) -> (usize, Vec<String>) {
     for (instances, coordinator) in [(1, false), (1, true), (2, true)] {
         for spawn_hook in [false, true] {
             for with_waiter in [false, true] {
+                // Finding F3 (its own ignored test below): after an idle hour, two instances
+                // without a spawn hook lose a cancelled leader's answer.
+                if idle_first && instances > 1 && !spawn_hook {
+                    continue;
+                }
                 for k in 0.. {
                     let label = format!(
                         "instances={instances} coordinator={coordinator} spawn_hook={spawn_hook} waiter={with_waiter} k={k}"
@@ -166,11 +171,12 @@ fn cancellation_at_every_await_point_never_loses_the_rotated_refresh_token() {
 }
 
 /// The same, when the user's next request comes only after an hour of idleness (past the
-/// grace window): findings F1 and F2 (see the tests named after them below).
+/// grace window): findings F1 and F2 (see the tests named after them below), fixed. Two
+/// instances without a spawn hook are left out (finding F3).
 #[test]
-#[ignore = "findings F1 and F2: after a cancellation, an idle hour loses the rotated refresh token or serves an expired access token"]
 fn cancellation_at_every_await_point_then_an_idle_hour() {
     let (cases, failures) = every_await_point(true);
+    assert!(cases > 60, "only {cases} cases ran");
     assert!(
         failures.is_empty(),
         "{} of {cases} cancellation points fail after an idle hour:\n{}",
@@ -247,10 +253,10 @@ fn two_refreshes_for_two_apis_at_once_both_stay_stored() {
 /// server rotated the refresh token — with a spawn hook as soon as the request was sent (the
 /// runtime finishes the flight), without one after the flight read the answer and before the
 /// save. Nobody saves the rotated result; the grace memory forgets it after 60 s; the user's
-/// next request an hour later spends the old refresh token: reuse detected, the whole family
-/// revoked, the user logged out everywhere.
+/// next request an hour later spent the old refresh token: reuse detected, the whole family
+/// revoked, the user logged out everywhere. Fixed: rotations are followed for the session's
+/// lifetime (`flight::ROTATION_LIFETIME`), not the grace window.
 #[test]
-#[ignore = "finding F1: the rotated result of a cancelled refresh is kept only for the grace window (issue 20 / I4)"]
 fn a_cancelled_refresh_is_not_replayed_after_the_grace_window() {
     for spawn_hook in [true, false] {
         let mut sim = Sim::new(0, params(1, false, spawn_hook), true);
@@ -271,10 +277,11 @@ fn a_cancelled_refresh_is_not_replayed_after_the_grace_window() {
 
 /// Finding F2: without a spawn hook, a leader dropped after sending leaves its request to the
 /// next caller of the same refresh. When that caller comes an hour later, the answer (issued an
-/// hour earlier) is stamped with the time it is read: its access token, expired at the
-/// server for 50 minutes, is served and saved as valid for another 10.
+/// hour earlier) was stamped with the time it was read: its access token, expired at the
+/// server for 50 minutes, was served and saved as valid for another 10. Fixed: lifetimes count
+/// from the sending, and an answer stale on arrival is saved (its rotated refresh token kept)
+/// and the operation refreshes once more (`access_token::stale_on_arrival`).
 #[test]
-#[ignore = "finding F2 (partly fixed): the late answer is now saved with its true expiry (counted from the sending), but the caller that continued the flight is still handed its expired token once"]
 fn an_answer_read_long_after_it_arrived_is_not_served_as_fresh() {
     let mut sim = Sim::new(0, params(1, false, false), true);
     let leader = sim.start_token(0, 0, EXPIRED_API, 0);
@@ -376,10 +383,10 @@ fn a_late_save_does_not_drop_a_newer_token_its_scope_covers() {
 /// Finding F6 (seed 473 of the sweep): two instances with the coordinator. Instance 0's save
 /// fails after its refresh rotated the token (`session_not_saved`); instance 0 keeps the
 /// rotation for the session's lifetime, but the coordinator publishes it to the other
-/// instances only for the grace window. An hour later the user's request lands on instance 1,
-/// which spends the replaced refresh token: reuse detected, family revoked.
+/// instances only for the grace window. An hour later the user's request landed on instance
+/// 1, which spent the replaced refresh token: reuse detected, family revoked. Fixed: the
+/// coordinator publishes rotations for the session's lifetime.
 #[test]
-#[ignore = "finding F6: a rotation kept after a failed save is not kept for the other instances"]
 fn a_rotation_kept_after_a_failed_save_reaches_the_other_instances() {
     let mut p = params(2, true, true);
     p.store_faults.error = 1.0;
@@ -407,10 +414,9 @@ fn a_rotation_kept_after_a_failed_save_reaches_the_other_instances() {
 /// once for two APIs whose tokens expired. The first spends the refresh token (rt.0 → rt.1);
 /// the second follows the rotation (rt.1 → rt.2) and its response, with a cookie holding
 /// rt.2, reaches the browser first; the first response arrives last and its cookie, holding
-/// rt.1, wins. Past the grace window the next request spends rt.1: reuse detected, family
-/// revoked. (Within the window the process follows the rotation and nothing is lost.)
+/// rt.1, wins. Past the grace window the next request spent rt.1: reuse detected, family
+/// revoked. Fixed: the process follows the rotation rt.1 → rt.2 for the session's lifetime.
 #[test]
-#[ignore = "finding F7: with cookie sessions the last response's cookie wins, even with a replaced refresh token"]
 fn cookie_sessions_keep_the_newest_refresh_token_whatever_response_arrives_last() {
     let mut p = params(1, false, false);
     p.cookie_store = true;

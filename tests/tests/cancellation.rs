@@ -3,7 +3,9 @@
 //! The leader of a refresh has its future dropped (a) before the request is sent, (b) after it
 //! is sent and before the answer, (c) after the answer and before the session is saved. In
 //! each case the refresh token is sent once, the emulator (rotation and reuse detection on)
-//! detects no reuse, and the next call is served from the rotated result. Each case runs on
+//! detects no reuse, the next call is served from the rotated result, and an hour later (past
+//! the grace window) a call with the pre-rotation session spends the rotated refresh token,
+//! never the replaced one. Each case runs on
 //! two executors: tokio (multi-threaded) and `futures-executor` (single-threaded), with an
 //! HTTP client that depends on no runtime (a thread per request, the answer through a
 //! runtime-agnostic channel).
@@ -12,14 +14,16 @@ mod adapter_support;
 
 use adapter_support::{RecordingStore, TestOptions, config, expired_session};
 use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, Failure};
+use auth0_server::clock::Clock;
 use auth0_server::nonblocking::{HttpClient, ServerClient};
+use auth0_server::protocol::Secret;
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::StateData;
 use auth0_server::store::{AsyncStateStore, StoreError};
 use auth0_server::{TransportError, TransportErrorKind};
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -160,6 +164,8 @@ struct Setup {
     session: StateData,
     rt: Option<tokio::runtime::Runtime>,
     spawned: Spawned,
+    /// Seconds added to the system clock the client reads.
+    skew: Arc<AtomicU64>,
 }
 
 impl Setup {
@@ -167,12 +173,17 @@ impl Setup {
         let emu = Emulator::start(Default::default());
         let store = GatedStore::default();
         let spawned = Spawned::default();
+        let skew = Arc::new(AtomicU64::new(0));
+        let clock_skew = skew.clone();
         let mut builder = Client::builder(
             config(&emu),
             store.clone(),
             RecordingStore::default(),
             ThreadHttp::new(),
-        );
+        )
+        .clock(Clock::from_fn(move || {
+            Clock::system().now().as_secs() + clock_skew.load(Ordering::SeqCst)
+        }));
         let rt = match executor {
             Executor::Tokio => {
                 let rt = tokio::runtime::Builder::new_multi_thread()
@@ -196,6 +207,7 @@ impl Setup {
             session,
             rt,
             spawned,
+            skew,
         };
         // Warm the discovery cache, so the calls under test go straight to the refresh.
         let warm = expired_session(&setup.emu, DEFAULT_AUDIENCE);
@@ -245,6 +257,25 @@ impl Setup {
         );
         assert!(self.emu.refresh_token_is_live(refreshed.expose()));
         assert_eq!(self.emu.token_requests().len(), 1, "one refresh request");
+        assert_eq!(self.emu.reuse_detections(), 0);
+        assert_eq!(self.emu.revoked_families(), 0);
+        self.assert_an_hour_later_the_old_session_spends_the_rotated_token(&refreshed);
+    }
+
+    /// An hour later (past the 60 s grace window, the remembered answer long gone), a request
+    /// that still carries the pre-rotation session — the leader's own copy, never saved —
+    /// spends the rotated refresh token, never the replaced one: no reuse is detected.
+    fn assert_an_hour_later_the_old_session_spends_the_rotated_token(&self, rotated: &Secret) {
+        self.skew.store(3600, Ordering::SeqCst);
+        let mut old = self.options("an hour later");
+        self.run(self.client.get_access_token(&mut old)).unwrap();
+        let requests = self.emu.token_requests();
+        assert_eq!(requests.len(), 2, "one more refresh");
+        assert_eq!(
+            requests[1].param("refresh_token"),
+            Some(rotated.expose()),
+            "the rotated refresh token is spent"
+        );
         assert_eq!(self.emu.reuse_detections(), 0);
         assert_eq!(self.emu.revoked_families(), 0);
     }

@@ -205,25 +205,37 @@ fn async_sequential_calls_within_the_grace_window_refresh_once() {
 }
 
 #[test]
-fn after_the_grace_window_the_old_refresh_token_is_sent_again() {
-    // Bounded memory: past the window the stale session replays its (rotated) refresh token,
-    // which the tenant rejects — the window must cover concurrent requests, not more.
+fn after_the_grace_window_the_stale_session_spends_the_rotated_refresh_token() {
+    // Past the grace window the answer is no longer handed out, but the rotation is followed
+    // for the session's lifetime: the stale session spends the rotated refresh token (one more
+    // refresh, no reuse). Past that lifetime the rotation is forgotten and the stale session
+    // replays its old token, which the tenant rejects.
     let emu = Emulator::start(Default::default());
     let (clock, offset) = movable_clock();
     let client = blocking(&emu, clock);
     let session = expired_session(&emu, DEFAULT_AUDIENCE);
-    client
-        .get_access_token(&mut TestOptions::with("a", session.clone()))
-        .unwrap();
+    let mut first = TestOptions::with("a", session.clone());
+    client.get_access_token(&mut first).unwrap();
+    let rotated = first.session.unwrap().refresh_token.unwrap();
     offset.store(61, Ordering::SeqCst);
+    client
+        .get_access_token(&mut TestOptions::with("b", session.clone()))
+        .unwrap();
+    let requests = emu.token_requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].param("refresh_token"), Some(rotated.expose()));
+    assert_eq!(emu.reuse_detections(), 0);
+
+    let lifetime = auth0_server::protocol::flight::ROTATION_LIFETIME.as_secs();
+    offset.store(61 + lifetime, Ordering::SeqCst);
     let err = client
-        .get_access_token(&mut TestOptions::with("b", session))
+        .get_access_token(&mut TestOptions::with("c", session))
         .unwrap_err();
     assert_eq!(
         err.oauth_error().map(|e| e.error.as_str()),
         Some("invalid_grant")
     );
-    assert_eq!(emu.token_requests().len(), 2);
+    assert_eq!(emu.token_requests().len(), 3);
 }
 
 #[test]

@@ -181,12 +181,15 @@ impl Refreshes {
     }
 
     /// The encrypted rotation of the lane hashed `lane_hash` to `to`, and how long (ms) to
-    /// keep it published: the rotation grace window.
+    /// keep it published: as long as the core follows rotations
+    /// ([`flight::rotation_lifetime`]), so an instance whose copy of the session still
+    /// holds the replaced token (its save failed, its request was cancelled) spends the new
+    /// one days later too.
     fn encode_rotation(&self, lane_hash: &str, to: &Secret) -> Result<(String, u64), StoreError> {
         self.seal(
             lane_hash,
             &flight::Publication::Rotation(to.clone()),
-            self.grace,
+            flight::rotation_lifetime(self.grace),
         )
     }
 
@@ -339,7 +342,9 @@ fn settlement(
 ///   the new refresh token for its lane when the answer rotated it, and deletes the lock.
 ///   Both are encrypted with the secrets under [`REFRESH_SALT`] (an answer: status, content
 ///   type, body and receive time; a rotation: the new token) and bound to their key or lane.
-///   A well-formed 2xx answer and a rotation stay published for the rotation grace window; a
+///   A well-formed 2xx answer stays published for the rotation grace window, a rotation for
+///   the session's lifetime ([`flight::ROTATION_LIFETIME`]: a copy of the session that still
+///   holds the replaced token may turn up days later); a
 ///   failure (non-2xx, malformed body, transport error) for [`DEFAULT_FAILURE_TTL`], so the
 ///   instances waiting now share it instead of retrying with a refresh token Auth0 may have
 ///   rotated. The answer to a request that is not remembered (the connection exchange) is
@@ -350,7 +355,7 @@ fn settlement(
 ///   [`Coordinated::Rotated`] without sending — the operation then asks again with the new
 ///   token, on that token's lane. Because publishing and releasing are one atomic step,
 ///   whoever takes the lock next sees the answer and the rotation first: no instance spends
-///   a refresh token after another rotated it, within the window.
+///   a refresh token after another rotated it.
 /// * **Crashed winner**: its lock expires after `lock_ttl`; one waiter then takes it and
 ///   refreshes. Keep `lock_ttl` above the HTTP client's total timeout, or a slow (not
 ///   crashed) winner loses its lock while its request is still in flight.
@@ -791,7 +796,11 @@ mod tests {
             .encode_rotation("g1", &Secret::new("rt-new-secret"))
             .unwrap();
         assert!(!value.contains("rt-new-secret"));
-        assert_eq!(ttl, 60_000, "a rotation lives for the grace window");
+        assert_eq!(
+            ttl,
+            flight::ROTATION_LIFETIME.as_millis() as u64,
+            "a rotation lives as long as sessions do, not just the grace window"
+        );
         assert_eq!(
             r.decode_rotation("g1", &value).unwrap().expose(),
             "rt-new-secret"
