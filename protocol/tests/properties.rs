@@ -164,16 +164,14 @@ proptest! {
         // Every other audience's token set survives, in order.
         let others = |s: &[TokenSet]| s.iter().filter(|t| t.audience != audience).cloned().collect::<Vec<_>>();
         prop_assert_eq!(others(&session.token_sets), others(&sets));
-        // Same audience: the sets of the same scopes, and those of narrower scopes that expire
-        // earlier, are superseded (dropped); the others (other scopes, narrower sets that live
-        // as long) survive, in order.
+        // Same audience: the sets whose scopes the new set covers and that expire no later
+        // are superseded (dropped); the others (other scopes, fresher sets) survive, in order.
         let new_set = session.token_sets.iter().find(|t| t.access_token == token.access_token).expect("stored").clone();
         let covers = words(new_set.matching_scope());
         let superseded = |t: &TokenSet| {
-            let theirs = words(t.matching_scope());
             t.audience == audience
-                && theirs.is_subset(&covers)
-                && (t.expires_at < new_set.expires_at || theirs == covers)
+                && words(t.matching_scope()).is_subset(&covers)
+                && t.expires_at <= new_set.expires_at
         };
         let survivors = |s: &[TokenSet]| s.iter()
             .filter(|t| t.audience == audience && !superseded(t))

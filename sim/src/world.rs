@@ -53,6 +53,8 @@ pub struct Slot {
 pub struct Wire {
     /// The instance that sent it.
     pub instance: usize,
+    /// When the SDK sent it.
+    sent_at: u64,
     /// `METHOD /path`, for the trace.
     pub label: String,
     request: Option<http::Request<Vec<u8>>>,
@@ -108,6 +110,9 @@ pub struct Issued {
     pub scope: String,
     /// When it expires at the server (Unix seconds).
     pub expires_at: u64,
+    /// When it expires as the SDK can know it: its lifetime counted from when the SDK sent
+    /// the request (the SDK cannot know when the server issued it).
+    pub sdk_expires_at: u64,
 }
 
 /// The model authorization server.
@@ -167,6 +172,7 @@ impl AuthServer {
             audience: audience.to_owned(),
             scope: scope.to_owned(),
             expires_at: now + self.expires_in,
+            sdk_expires_at: now + self.expires_in,
         };
         self.issued
             .insert(format!("at{}", self.serial), issued.clone());
@@ -399,7 +405,12 @@ impl World {
         }
     }
 
-    fn send(&mut self, instance: usize, request: http::Request<Vec<u8>>) -> Arc<Mutex<Slot>> {
+    fn send(
+        &mut self,
+        instance: usize,
+        request: http::Request<Vec<u8>>,
+        sent_at: u64,
+    ) -> Arc<Mutex<Slot>> {
         self.sent += 1;
         let form = form(&request);
         // I1 at the source: the SDK never sends a refresh token whose successor it received.
@@ -436,6 +447,7 @@ impl World {
             self.next_request,
             Wire {
                 instance,
+                sent_at,
                 label,
                 request: Some(request),
                 answer: None,
@@ -467,7 +479,17 @@ impl World {
                     family: None,
                 }
             }
-            None => self.auth.handle(&request, now, &mut self.violations),
+            None => {
+                let before = self.auth.serial;
+                let answer = self.auth.handle(&request, now, &mut self.violations);
+                let expires_in = self.auth.expires_in;
+                for serial in before + 1..=self.auth.serial {
+                    if let Some(issued) = self.auth.issued.get_mut(&format!("at{serial}")) {
+                        issued.sdk_expires_at = wire.sent_at + expires_in;
+                    }
+                }
+                answer
+            }
         });
     }
 
@@ -543,6 +565,8 @@ pub struct SimHttp {
     pub instance: usize,
     /// The world.
     pub world: Arc<Mutex<World>>,
+    /// The simulated clock (Unix seconds).
+    pub now: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl auth0_server::nonblocking::HttpClient for SimHttp {
@@ -550,7 +574,8 @@ impl auth0_server::nonblocking::HttpClient for SimHttp {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
-        let slot = lock(&self.world).send(self.instance, request);
+        let sent_at = self.now.load(std::sync::atomic::Ordering::SeqCst);
+        let slot = lock(&self.world).send(self.instance, request, sent_at);
         SendFuture {
             slot,
             world: self.world.clone(),
