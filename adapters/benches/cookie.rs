@@ -63,7 +63,9 @@ fn fixture() -> Fixture {
 
     let writer = store(&config, &clock, 1);
     let mut response = CookieOptions::new();
-    writer.set(&session, &mut response).expect("session fits");
+    writer
+        .set(&session, &mut response, clock.now())
+        .expect("session fits");
     let pairs: Vec<String> = response
         .set_cookie_headers()
         .iter()
@@ -86,9 +88,8 @@ fn fixture() -> Fixture {
     }
 }
 
-fn store(config: &Config, clock: &Clock, cache: usize) -> CookieStateStore {
+fn store(config: &Config, _clock: &Clock, cache: usize) -> CookieStateStore {
     CookieStateStore::builder(config)
-        .clock(clock.clone())
         .cache_capacity(cache)
         .build()
         .expect("store")
@@ -97,11 +98,11 @@ fn store(config: &Config, clock: &Clock, cache: usize) -> CookieStateStore {
 /// One request: read the session from the cookies, then the cache-hit decision.
 fn serve(fx: &Fixture, store: &CookieStateStore) -> usize {
     let mut options = CookieOptions::from_request_headers(&fx.headers);
+    let now = fx.clock.now();
     let state = store
-        .get(&mut options)
+        .get(&mut options, now)
         .expect("no store error")
         .expect("a session");
-    let now = fx.clock.now();
     let audience = fx.config.audience_key(None);
     let scope = requested_scope(&fx.config, audience, None);
     let set = select_token_set(&state.token_sets, audience, scope.as_deref()).expect("a set");
@@ -135,7 +136,7 @@ fn encode(bencher: Bencher) {
     bencher.bench_local(|| {
         let mut response = CookieOptions::new();
         writer
-            .set(black_box(&fx.session), &mut response)
+            .set(black_box(&fx.session), &mut response, fx.clock.now())
             .expect("session fits");
         response.set_cookie_headers().len()
     });
@@ -143,7 +144,6 @@ fn encode(bencher: Bencher) {
 
 fn client(fx: &Fixture, cache: usize) -> ServerClient<CookieStateStore, CookieTransactionStore> {
     let transactions = CookieTransactionStore::builder(&fx.config)
-        .clock(fx.clock.clone())
         .build()
         .expect("store");
     ServerClient::builder(

@@ -10,7 +10,6 @@
 //! Run with `cargo bench -p auth0-server --bench memory` (add a name to run one group, e.g.
 //! `-- cache_hit`; each group builds its own stores, up to a million sessions each).
 
-use auth0_server::clock::Clock;
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::StateData;
 use auth0_server::store::memory::MemoryStateStore;
@@ -49,13 +48,14 @@ struct Fixture {
 }
 
 fn fixture(n: usize, capacity: usize) -> Fixture {
-    let store = MemoryStateStore::new()
-        .clock(Clock::from_fn(|| NOW))
-        .capacity(capacity);
+    let store = MemoryStateStore::new().capacity(capacity);
     let mut requests = Vec::new();
     for i in 0..n {
         let id = store
-            .insert(session(&format!("user{i}"), &format!("sid{i}")))
+            .insert(
+                session(&format!("user{i}"), &format!("sid{i}")),
+                auth0_server::protocol::time::UnixTime::from_secs(NOW),
+            )
             .expect("inserted");
         if i % (n / 1_000).max(1) == 0 {
             let mut headers = HeaderMap::new();
@@ -89,7 +89,14 @@ fn cache_hit(bencher: Bencher, n: usize) {
     bencher.bench(|| {
         let i = f.next.fetch_add(1, Ordering::Relaxed) % f.requests.len();
         let mut options = CookieOptions::from_request_headers(&f.requests[i]);
-        black_box(f.store.get(&mut options).expect("no error"))
+        black_box(
+            f.store
+                .get(
+                    &mut options,
+                    auth0_server::protocol::time::UnixTime::from_secs(NOW),
+                )
+                .expect("no error"),
+        )
     });
 }
 
@@ -100,7 +107,13 @@ fn save_at_capacity(bencher: Bencher, n: usize) {
     let state = session("newcomer", "newcomer-sid");
     bencher.bench(|| {
         let mut options = CookieOptions::new();
-        f.store.set(&state, &mut options).expect("saved");
+        f.store
+            .set(
+                &state,
+                &mut options,
+                auth0_server::protocol::time::UnixTime::from_secs(NOW),
+            )
+            .expect("saved");
         black_box(options)
     });
 }
@@ -111,7 +124,12 @@ fn logout(bencher: Bencher, n: usize, by_sid: bool) {
         .with_inputs(|| {
             let k = UNIQUE.fetch_add(1, Ordering::Relaxed);
             let (sub, sid) = (format!("leaving{k}"), format!("leaving-sid{k}"));
-            f.store.insert(session(&sub, &sid)).expect("inserted");
+            f.store
+                .insert(
+                    session(&sub, &sid),
+                    auth0_server::protocol::time::UnixTime::from_secs(NOW),
+                )
+                .expect("inserted");
             LogoutTokenClaims {
                 iss: ISSUER.to_owned(),
                 sub: (!by_sid).then_some(sub),
@@ -120,7 +138,11 @@ fn logout(bencher: Bencher, n: usize, by_sid: bool) {
         })
         .bench_local_values(|claims| {
             f.store
-                .delete_by_logout_token(&claims, &mut CookieOptions::new())
+                .delete_by_logout_token(
+                    &claims,
+                    &mut CookieOptions::new(),
+                    auth0_server::protocol::time::UnixTime::from_secs(NOW),
+                )
                 .expect("no error")
         });
 }

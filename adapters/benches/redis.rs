@@ -18,7 +18,6 @@
 //! `REDIS_URL=redis://127.0.0.1:6411/ cargo bench -p auth0-server --features redis --bench redis`.
 //! Without a reachable Redis it prints a SKIPPED line and measures nothing.
 
-use auth0_server::clock::Clock;
 use auth0_server::protocol::session::StateData;
 use auth0_server::store::redis::RedisStateStore;
 use auth0_server::store::{CookieOptions, StateStore};
@@ -74,12 +73,17 @@ fn session() -> StateData {
     StateData::from_json(file["session"].to_string().as_bytes()).expect("a session")
 }
 
-/// A store whose clock stands 30 s after the session's creation: no rolling rewrite on read.
-fn store(prefix: &str, session: &StateData) -> RedisStateStore {
-    let now = session.internal.created_at + 30;
+/// The time the benchmark runs at, handed to the store with every call: 30 s after the
+/// session's creation (no rolling rewrite on read).
+static AT: std::sync::LazyLock<auth0_server::protocol::time::UnixTime> =
+    std::sync::LazyLock::new(|| {
+        auth0_server::protocol::time::UnixTime::from_secs(session().internal.created_at + 30)
+    });
+
+/// A store for the benchmark's keys.
+fn store(prefix: &str, _session: &StateData) -> RedisStateStore {
     RedisStateStore::builder_with_secrets([SECRET], url())
         .key_prefix(prefix)
-        .clock(Clock::from_fn(move || now))
         .build()
         .expect("a store")
 }
@@ -96,7 +100,7 @@ fn with_cookie(store: &RedisStateStore, id: &str) -> CookieOptions {
 /// Saves `state` as a new session and returns its id.
 fn insert(store: &RedisStateStore, state: &StateData) -> String {
     let mut o = CookieOptions::new();
-    store.set(state, &mut o).expect("saved");
+    store.set(state, &mut o, *AT).expect("saved");
     o.cookie(store.cookie())
         .expect("a session cookie")
         .to_owned()
@@ -154,10 +158,10 @@ fn bare_get(bencher: Bencher) {
 fn cache_hit(bencher: Bencher) {
     let f = fixture();
     // Warm the store's connection pool.
-    f.store.get(&mut f.request.clone()).expect("read");
+    f.store.get(&mut f.request.clone(), *AT).expect("read");
     bencher.bench_local(|| {
         let mut o = f.request.clone();
-        black_box(f.store.get(&mut o).expect("read").expect("a session"))
+        black_box(f.store.get(&mut o, *AT).expect("read").expect("a session"))
     });
 }
 
@@ -176,11 +180,11 @@ fn bare_set(bencher: Bencher) {
 fn save(bencher: Bencher) {
     let f = fixture();
     f.store
-        .set(&f.session, &mut f.request.clone())
+        .set(&f.session, &mut f.request.clone(), *AT)
         .expect("save");
     bencher.bench_local(|| {
         let mut o = f.request.clone();
-        f.store.set(&f.session, &mut o).expect("save");
+        f.store.set(&f.session, &mut o, *AT).expect("save");
         black_box(o)
     });
 }
@@ -194,7 +198,9 @@ struct Saved<'a> {
 
 impl Drop for Saved<'_> {
     fn drop(&mut self) {
-        let _ = self.store.delete(&mut with_cookie(self.store, &self.id));
+        let _ = self
+            .store
+            .delete(&mut with_cookie(self.store, &self.id), *AT);
     }
 }
 
@@ -208,7 +214,7 @@ fn save_new_session(bencher: Bencher, k: usize) {
         store: &store,
     });
     for id in existing {
-        let _ = store.delete(&mut with_cookie(&store, &id));
+        let _ = store.delete(&mut with_cookie(&store, &id), *AT);
     }
 }
 

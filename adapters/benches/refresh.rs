@@ -29,14 +29,27 @@ struct InOptions;
 
 impl StateStore for InOptions {
     type Options = Option<StateData>;
-    fn get(&self, o: &mut Self::Options) -> Result<Option<StateData>, StoreError> {
+    fn get(
+        &self,
+        o: &mut Self::Options,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
         Ok(o.clone())
     }
-    fn set(&self, s: &StateData, o: &mut Self::Options) -> Result<(), StoreError> {
+    fn set(
+        &self,
+        s: &StateData,
+        o: &mut Self::Options,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
         *o = Some(s.clone());
         Ok(())
     }
-    fn delete(&self, o: &mut Self::Options) -> Result<(), StoreError> {
+    fn delete(
+        &self,
+        o: &mut Self::Options,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
         *o = None;
         Ok(())
     }
@@ -44,6 +57,7 @@ impl StateStore for InOptions {
         &self,
         _: &LogoutTokenClaims,
         _: &mut Self::Options,
+        _now: auth0_server::protocol::time::UnixTime,
     ) -> Result<(), StoreError> {
         Ok(())
     }
@@ -51,13 +65,29 @@ impl StateStore for InOptions {
 
 impl TransactionStore for InOptions {
     type Options = Option<StateData>;
-    fn get(&self, _: &str, _: &mut Self::Options) -> Result<Option<TransactionData>, StoreError> {
+    fn get(
+        &self,
+        _: &str,
+        _: &mut Self::Options,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<Option<TransactionData>, StoreError> {
         Ok(None)
     }
-    fn set(&self, _: &str, _: &TransactionData, _: &mut Self::Options) -> Result<(), StoreError> {
+    fn set(
+        &self,
+        _: &str,
+        _: &TransactionData,
+        _: &mut Self::Options,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
-    fn delete(&self, _: &str, _: &mut Self::Options) -> Result<(), StoreError> {
+    fn delete(
+        &self,
+        _: &str,
+        _: &mut Self::Options,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }

@@ -146,7 +146,7 @@ impl Shared {
     /// Performs a cache or randomness effect (`LoadMetadata`, `StoreMetadata`, `LoadJwks`,
     /// `StoreJwks`, `Random`). Store and HTTP effects are [`drive`]'s own; handed one here,
     /// this answers with an `UnexpectedInput` error rather than panicking.
-    fn perform_local(&self, effect: Effect) -> Result<Input, Error> {
+    fn perform_local(&self, effect: Effect, now: UnixTime) -> Result<Input, Error> {
         Ok(match effect {
             Effect::LoadMetadata => Input::Metadata(
                 self.metadata
@@ -175,15 +175,12 @@ impl Shared {
                 .into());
             }
             Effect::Random { len } => Input::Random(random_bytes(len).map_err(|_| Error::Random)?),
-            Effect::RecordLogoutTokenId { key, until } => {
-                let now = self.clock.now();
-                Input::LogoutTokenId(
-                    self.logout_token_ids
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .record(key, until, now),
-                )
-            }
+            Effect::RecordLogoutTokenId { key, until } => Input::LogoutTokenId(
+                self.logout_token_ids
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record(key, until, now),
+            ),
             _ => {
                 return Err(UnexpectedInput {
                     expected: "an effect the driver knows",
@@ -279,6 +276,7 @@ where
             transport,
             effect,
             store_options,
+            now,
         )
         .await;
         input = match performed {
@@ -320,8 +318,10 @@ where
     result
 }
 
-/// Performs one effect: the input for the operation, the time it was observed when that is
-/// not now (a shared answer's receive time), and how an HTTP answer was obtained.
+/// Performs one effect at `now` (the clock the driver read; stores get it with every call):
+/// the input for the operation, the time it was observed when that is not now (a shared
+/// answer's receive time), and how an HTTP answer was obtained.
+#[allow(clippy::too_many_arguments)]
 async fn perform<S, T, X>(
     shared: &Shared,
     state_store: &S,
@@ -329,6 +329,7 @@ async fn perform<S, T, X>(
     transport: &X,
     effect: Effect,
     store_options: &mut S::Options,
+    now: UnixTime,
 ) -> Result<(Input, Option<UnixTime>, Obtained), Error>
 where
     S: AsyncStateStore,
@@ -355,7 +356,7 @@ where
         }
         Effect::LoadSession => Input::Session(
             in_span!(
-                state_store.get(store_options),
+                state_store.get(store_options, now),
                 "auth0.store",
                 operation = "load_session"
             )
@@ -363,7 +364,7 @@ where
         ),
         Effect::SaveSession(state) => {
             in_span!(
-                state_store.set(&state, store_options),
+                state_store.set(&state, store_options, now),
                 "auth0.store",
                 operation = "save_session"
             )
@@ -372,7 +373,7 @@ where
         }
         Effect::UpdateSession(update) => {
             let updated = in_span!(
-                state_store.update(&update, store_options),
+                state_store.update(&update, store_options, now),
                 "auth0.store",
                 operation = "update_session"
             )
@@ -386,14 +387,12 @@ where
                 ::tracing::Level::WARN,
                 "the session could not be saved after its refresh token rotated: keeping the new one in this process"
             );
-            shared
-                .flights
-                .keep_rotation(lanes, rotated_to, shared.clock.now());
+            shared.flights.keep_rotation(lanes, rotated_to, now);
             Input::Done
         }
         Effect::DeleteSession => {
             in_span!(
-                state_store.delete(store_options),
+                state_store.delete(store_options, now),
                 "auth0.store",
                 operation = "delete_session"
             )
@@ -408,7 +407,7 @@ where
                 "back-channel logout: deleting the matching sessions"
             );
             in_span!(
-                state_store.delete_by_logout_token(&claims, store_options),
+                state_store.delete_by_logout_token(&claims, store_options, now),
                 "auth0.store",
                 operation = "delete_by_logout_token"
             )
@@ -416,7 +415,6 @@ where
             Input::Done
         }
         Effect::RecordLogoutTokenId { key, until } => {
-            let now = shared.clock.now();
             let kept = in_span!(
                 state_store.record_logout_token_id(&key, until, now),
                 "auth0.store",
@@ -427,13 +425,13 @@ where
                 LogoutTokenIdRecord::Kept(record) => Input::LogoutTokenId(record),
                 // Not kept by the store: kept here (in the process).
                 LogoutTokenIdRecord::NotKept => {
-                    shared.perform_local(Effect::RecordLogoutTokenId { key, until })?
+                    shared.perform_local(Effect::RecordLogoutTokenId { key, until }, now)?
                 }
             }
         }
         Effect::LoadTransaction { key } => Input::Transaction(
             in_span!(
-                transaction_store.get(&key, store_options),
+                transaction_store.get(&key, store_options, now),
                 "auth0.store",
                 operation = "load_transaction"
             )
@@ -441,7 +439,7 @@ where
         ),
         Effect::SaveTransaction { key, transaction } => {
             in_span!(
-                transaction_store.set(&key, &transaction, store_options),
+                transaction_store.set(&key, &transaction, store_options, now),
                 "auth0.store",
                 operation = "save_transaction"
             )
@@ -450,14 +448,14 @@ where
         }
         Effect::DeleteTransaction { key } => {
             in_span!(
-                transaction_store.delete(&key, store_options),
+                transaction_store.delete(&key, store_options, now),
                 "auth0.store",
                 operation = "delete_transaction"
             )
             .await?;
             Input::Done
         }
-        local => shared.perform_local(local)?,
+        local => shared.perform_local(local, now)?,
     };
     Ok((input, None, Obtained::Nothing))
 }

@@ -82,7 +82,7 @@ async fn an_async_app_logs_in_gets_refreshes_and_logs_out_with_the_shipped_reqwe
     let browser = http.client().clone(); // follows no redirects either
     let client = ServerClient::builder(
         config,
-        MemoryStateStore::new().clock(clock.clone()),
+        MemoryStateStore::new(),
         MemoryTransactionStore::new(),
         http,
     )

@@ -3,7 +3,6 @@
 //! anything that is not a valid session of this application reads as "no session" (cleared),
 //! never as an error or a panic.
 
-use auth0_server::clock::Clock;
 use auth0_server::store::cookie::chunks::{self, CHUNK_LEN, MAX_CHUNKS, Read};
 use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
 use auth0_server::store::{CookieOptions, StateStore, TransactionStore};
@@ -14,7 +13,6 @@ const NOW: u64 = 1_700_000_000;
 
 fn store() -> CookieStateStore {
     CookieStateStore::builder_with_secrets([SECRET])
-        .clock(Clock::from_fn(|| NOW))
         .build()
         .expect("valid store")
 }
@@ -35,7 +33,13 @@ fn session_pairs(padding: usize) -> Vec<String> {
     }))
     .expect("session");
     let mut out = CookieOptions::new();
-    store().set(&state, &mut out).expect("set");
+    store()
+        .set(
+            &state,
+            &mut out,
+            auth0_server::protocol::time::UnixTime::from_secs(NOW),
+        )
+        .expect("set");
     out.set_cookie_headers()
         .iter()
         .map(|h| {
@@ -53,7 +57,10 @@ fn session_pairs(padding: usize) -> Vec<String> {
 fn a_genuine_session_reads_back() {
     let pairs = session_pairs(10);
     let loaded = store()
-        .get(&mut request(pairs.join("; ").as_bytes()))
+        .get(
+            &mut request(pairs.join("; ").as_bytes()),
+            auth0_server::protocol::time::UnixTime::from_secs(NOW),
+        )
         .expect("get");
     assert_eq!(loaded.expect("session").sub(), Some("auth0|1"));
 }
@@ -66,7 +73,15 @@ fn more_chunks_than_allowed_is_no_session_and_cleared() {
     }
     let mut opts = request(cookie.join("; ").as_bytes());
     assert_eq!(chunks::read(&opts, "_a0_session"), Read::Invalid);
-    assert_eq!(store().get(&mut opts).expect("no error"), None);
+    assert_eq!(
+        store()
+            .get(
+                &mut opts,
+                auth0_server::protocol::time::UnixTime::from_secs(NOW)
+            )
+            .expect("no error"),
+        None
+    );
     assert_eq!(
         opts.set_cookie_headers().len(),
         MAX_CHUNKS + 1,
@@ -82,7 +97,15 @@ fn oversized_chunks_are_refused_before_decryption() {
         .collect();
     let mut opts = request(cookie.join("; ").as_bytes());
     assert_eq!(chunks::read(&opts, "_a0_session"), Read::Invalid);
-    assert_eq!(store().get(&mut opts).expect("no error"), None);
+    assert_eq!(
+        store()
+            .get(
+                &mut opts,
+                auth0_server::protocol::time::UnixTime::from_secs(NOW)
+            )
+            .expect("no error"),
+        None
+    );
 }
 
 #[test]
@@ -101,7 +124,6 @@ fn tampered_truncated_reordered_and_foreign_cookies_are_no_session() {
     assert!(pairs.len() >= 2);
     let tampered = pairs[0].replacen("=eyJ", "=eyK", 1);
     let foreign = CookieStateStore::builder_with_secrets(["another-app-secret-of-32-bytes!!!!"])
-        .clock(Clock::from_fn(|| NOW))
         .build()
         .expect("store");
     for cookie in [
@@ -119,16 +141,34 @@ fn tampered_truncated_reordered_and_foreign_cookies_are_no_session() {
     ] {
         let mut opts = request(cookie.as_bytes());
         assert_eq!(
-            store().get(&mut opts).expect("no error"),
+            store()
+                .get(
+                    &mut opts,
+                    auth0_server::protocol::time::UnixTime::from_secs(NOW)
+                )
+                .expect("no error"),
             None,
             "{cookie:.80}"
         );
         let mut opts = request(cookie.as_bytes());
-        assert_eq!(foreign.get(&mut opts).expect("no error"), None);
+        assert_eq!(
+            foreign
+                .get(
+                    &mut opts,
+                    auth0_server::protocol::time::UnixTime::from_secs(NOW)
+                )
+                .expect("no error"),
+            None
+        );
     }
     let mut opts = request(pairs.join("; ").as_bytes());
     assert_eq!(
-        foreign.get(&mut opts).expect("no error"),
+        foreign
+            .get(
+                &mut opts,
+                auth0_server::protocol::time::UnixTime::from_secs(NOW)
+            )
+            .expect("no error"),
         None,
         "foreign key"
     );
@@ -147,14 +187,35 @@ fn non_utf8_and_odd_headers_are_ignored() {
         b"=; =x; _a0_session.9999=1; _a0_session.99999=2",
     ] {
         let mut opts = request(raw);
-        assert_eq!(store().get(&mut opts).expect("no error"), None);
+        assert_eq!(
+            store()
+                .get(
+                    &mut opts,
+                    auth0_server::protocol::time::UnixTime::from_secs(NOW)
+                )
+                .expect("no error"),
+            None
+        );
         let tx = CookieTransactionStore::builder_with_secrets([SECRET])
             .build()
             .expect("store");
         let mut opts = request(raw);
-        assert_eq!(tx.get("_a0_tx.abc", &mut opts).expect("no error"), None);
         assert_eq!(
-            tx.get("not a cookie name;", &mut opts).expect("no error"),
+            tx.get(
+                "_a0_tx.abc",
+                &mut opts,
+                auth0_server::protocol::time::UnixTime::from_secs(NOW)
+            )
+            .expect("no error"),
+            None
+        );
+        assert_eq!(
+            tx.get(
+                "not a cookie name;",
+                &mut opts,
+                auth0_server::protocol::time::UnixTime::from_secs(NOW)
+            )
+            .expect("no error"),
             None
         );
     }
@@ -200,6 +261,11 @@ fn a_session_at_the_budget_without_last_active_is_still_served() {
         })
         .collect();
     let mut opts = request(cookie.join("; ").as_bytes());
-    let loaded = store().get(&mut opts).expect("reading never errors");
+    let loaded = store()
+        .get(
+            &mut opts,
+            auth0_server::protocol::time::UnixTime::from_secs(NOW),
+        )
+        .expect("reading never errors");
     assert_eq!(loaded.expect("served").sub(), Some("auth0|1"));
 }

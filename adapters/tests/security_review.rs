@@ -1,7 +1,6 @@
 //! Regression tests for defects found by the adversarial review of the stores and of the
 //! `Cookie` / `Set-Cookie` handling. Each test names the defect it pins down.
 
-use auth0_server::clock::Clock;
 use auth0_server::store::cookie::CookieStateStore;
 use auth0_server::store::memory::MemoryTransactionStore;
 use auth0_server::store::{CookieOptions, StateStore, TransactionStore};
@@ -41,18 +40,29 @@ fn request(cookie: &[u8]) -> CookieOptions {
 #[test]
 fn an_unrelated_non_ascii_cookie_does_not_hide_the_session() {
     let store = CookieStateStore::builder_with_secrets([SECRET])
-        .clock(Clock::from_fn(|| NOW))
         .build()
         .unwrap();
     let session: StateData = serde_json::from_str(r#"{"user":{"sub":"auth0|1"}}"#).unwrap();
     let mut response = CookieOptions::new();
-    store.set(&session, &mut response).unwrap();
+    store
+        .set(
+            &session,
+            &mut response,
+            auth0_server::protocol::time::UnixTime::from_secs(NOW),
+        )
+        .unwrap();
     let pairs = cookie_pairs(&response).join("; ");
 
     let header = [b"lang=Fran\xc3\xa7ais; ".as_slice(), pairs.as_bytes()].concat();
     let mut opts = request(&header);
     assert_eq!(opts.cookie("lang"), Some("Français"));
-    let loaded = store.get(&mut opts).unwrap().expect("the session survives");
+    let loaded = store
+        .get(
+            &mut opts,
+            auth0_server::protocol::time::UnixTime::from_secs(NOW),
+        )
+        .unwrap()
+        .expect("the session survives");
     assert_eq!(loaded.sub(), Some("auth0|1"));
     assert!(opts.set_cookie_headers().is_empty(), "nothing is cleared");
 }
@@ -65,14 +75,21 @@ fn an_unrelated_non_ascii_cookie_does_not_hide_the_session() {
 /// store now does too, with a random value in a cookie named after the transaction key.
 #[test]
 fn memory_transactions_are_bound_to_the_browser_that_started_the_login() {
-    let store = MemoryTransactionStore::new().clock(Clock::from_fn(|| NOW));
+    let store = MemoryTransactionStore::new();
     let key = "_a0_tx.st4te";
     let tx = TransactionData {
         state: Some("st4te".into()),
         ..Default::default()
     };
     let mut victim_started = CookieOptions::new();
-    store.set(key, &tx, &mut victim_started).unwrap();
+    store
+        .set(
+            key,
+            &tx,
+            &mut victim_started,
+            auth0_server::protocol::time::UnixTime::from_secs(NOW),
+        )
+        .unwrap();
     let set_cookie = victim_started.set_cookie_headers()[0].to_str().unwrap();
     assert!(set_cookie.starts_with("_a0_tx.st4te="), "{set_cookie}");
     assert!(
@@ -85,20 +102,48 @@ fn memory_transactions_are_bound_to_the_browser_that_started_the_login() {
     );
 
     // Another browser (no cookie, or a guessed one) finds nothing.
-    assert_eq!(store.get(key, &mut CookieOptions::new()).unwrap(), None);
     assert_eq!(
-        store.get(key, &mut request(b"_a0_tx.st4te=guess")).unwrap(),
+        store
+            .get(
+                key,
+                &mut CookieOptions::new(),
+                auth0_server::protocol::time::UnixTime::from_secs(NOW)
+            )
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get(
+                key,
+                &mut request(b"_a0_tx.st4te=guess"),
+                auth0_server::protocol::time::UnixTime::from_secs(NOW)
+            )
+            .unwrap(),
         None
     );
 
     // The browser that started the login finds its transaction.
     let pairs = cookie_pairs(&victim_started).join("; ");
     let mut same_browser = request(pairs.as_bytes());
-    let got = store.get(key, &mut same_browser).unwrap().expect("bound");
+    let got = store
+        .get(
+            key,
+            &mut same_browser,
+            auth0_server::protocol::time::UnixTime::from_secs(NOW),
+        )
+        .unwrap()
+        .expect("bound");
     assert_eq!(got.state.as_deref(), Some("st4te"));
 
     // Deleting it clears the binding cookie too.
-    store.delete(key, &mut same_browser).unwrap();
+    store
+        .delete(
+            key,
+            &mut same_browser,
+            auth0_server::protocol::time::UnixTime::from_secs(NOW),
+        )
+        .unwrap();
     assert!(
         same_browser
             .set_cookie_headers()
@@ -106,5 +151,14 @@ fn memory_transactions_are_bound_to_the_browser_that_started_the_login() {
             .any(|h| h.to_str().unwrap().starts_with("_a0_tx.st4te=; Max-Age=0"))
     );
     let mut replay = request(pairs.as_bytes());
-    assert_eq!(store.get(key, &mut replay).unwrap(), None);
+    assert_eq!(
+        store
+            .get(
+                key,
+                &mut replay,
+                auth0_server::protocol::time::UnixTime::from_secs(NOW)
+            )
+            .unwrap(),
+        None
+    );
 }

@@ -366,21 +366,19 @@ impl Sim {
             Sessions::Cookie {
                 store: Arc::new(
                     auth0_server::store::CookieStateStore::builder(&config)
-                        .clock(Clock::from_fn(move || clock_now.load(Ordering::SeqCst)))
                         .revocations(store::SharedRevocations::default())
                         .build()
                         .expect("the cookie store builds"),
                 ),
                 jars: BTreeMap::new(),
+                clock: Clock::from_fn(move || clock_now.load(Ordering::SeqCst)),
             }
         } else if params.memory_store {
             let clock_now = now.clone();
             Sessions::Memory {
-                store: Arc::new(
-                    MemoryStateStore::new()
-                        .clock(Clock::from_fn(move || clock_now.load(Ordering::SeqCst))),
-                ),
+                store: Arc::new(MemoryStateStore::new()),
                 ids: BTreeMap::new(),
+                clock: Clock::from_fn(move || clock_now.load(Ordering::SeqCst)),
             }
         } else {
             Sessions::Model(BTreeMap::new())
@@ -403,6 +401,7 @@ impl Sim {
                     SimHttp {
                         instance,
                         world: world.clone(),
+                        now: now.clone(),
                     },
                 )
                 .clock(Clock::from_fn(move || clock_now.load(Ordering::SeqCst)));
@@ -1229,6 +1228,10 @@ impl Sim {
             let w = lock(&self.world);
             let expires = |token: &str| w.auth.issued.get(token).map_or(0, |i| i.expires_at);
             let served_expires = expires(&format!("at{serial}"));
+            // As the SDK knows it (counted from the sending): what a refresh compares.
+            let sdk_expires =
+                |token: &str| w.auth.issued.get(token).map_or(0, |i| i.sdk_expires_at);
+            let served_sdk_expires = sdk_expires(&format!("at{serial}"));
             // A token that has expired has nothing left to keep.
             if served_expires <= self.now.load(Ordering::SeqCst) {
                 stale.push((session, audience, scope));
@@ -1238,7 +1241,8 @@ impl Sim {
                 t.audience == AUDIENCES[audience]
                     && covers(t.matching_scope(), &wanted)
                     && (serial_of(t.access_token.expose()) >= serial
-                        || expires(t.access_token.expose()) >= served_expires)
+                        || expires(t.access_token.expose()) >= served_expires
+                        || sdk_expires(t.access_token.expose()) >= served_sdk_expires)
             });
             drop(w);
             if !kept {

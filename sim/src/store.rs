@@ -8,6 +8,7 @@
 
 use crate::exec::YieldNow;
 use crate::world::{Violation, World, lock};
+use auth0_server::clock::Clock;
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::revocation::Revocation;
 use auth0_server::protocol::session::{Merged, SessionUpdate, StateData, Updated};
@@ -68,6 +69,8 @@ pub enum Sessions {
         store: Arc<MemoryStateStore>,
         /// Session number → session id.
         ids: BTreeMap<u32, String>,
+        /// The simulation's clock (the checker reads the store at its time).
+        clock: Clock,
     },
     /// The SDK's encrypted `CookieStateStore`: each session lives in its browser's cookie
     /// jar, which the simulation updates from the `Set-Cookie` values of every response that
@@ -77,6 +80,8 @@ pub enum Sessions {
         store: Arc<CookieStateStore>,
         /// Session number → the browser's cookies.
         jars: BTreeMap<u32, BTreeMap<String, String>>,
+        /// The simulation's clock.
+        clock: Clock,
     },
 }
 
@@ -128,13 +133,15 @@ impl Sessions {
     pub fn get(&self, session: u32) -> Option<StateData> {
         match self {
             Sessions::Model(map) => map.get(&session).cloned(),
-            Sessions::Cookie { store, jars } => {
+            Sessions::Cookie { store, jars, clock } => {
                 let mut cookies = request_cookies(jars.get(&session)?);
-                StateStore::get(&**store, &mut cookies).ok().flatten()
+                StateStore::get(&**store, &mut cookies, clock.now())
+                    .ok()
+                    .flatten()
             }
-            Sessions::Memory { store, ids } => {
+            Sessions::Memory { store, ids, clock } => {
                 let id = ids.get(&session)?;
-                StateStore::get(&**store, &mut Self::cookies(store, Some(id)))
+                StateStore::get(&**store, &mut Self::cookies(store, Some(id)), clock.now())
                     .ok()
                     .flatten()
             }
@@ -145,17 +152,17 @@ impl Sessions {
     pub fn put(&mut self, session: u32, state: &StateData) -> Result<bool, StoreError> {
         match self {
             Sessions::Model(map) => Ok(map.insert(session, state.clone()).is_none()),
-            Sessions::Cookie { store, jars } => {
+            Sessions::Cookie { store, jars, clock } => {
                 let jar = jars.entry(session).or_default();
                 let created = jar.is_empty();
                 let mut cookies = request_cookies(jar);
-                StateStore::set(&**store, state, &mut cookies)?;
+                StateStore::set(&**store, state, &mut cookies, clock.now())?;
                 apply_set_cookies(jar, cookies.set_cookie_headers());
                 Ok(created)
             }
-            Sessions::Memory { store, ids } => {
+            Sessions::Memory { store, ids, clock } => {
                 let mut cookies = Self::cookies(store, ids.get(&session));
-                StateStore::set(&**store, state, &mut cookies)?;
+                StateStore::set(&**store, state, &mut cookies, clock.now())?;
                 // A new id means the store created a session (and told the browser).
                 let id = cookies.cookie(store.cookie()).map(str::to_owned);
                 let created = id.is_some() && id.as_ref() != ids.get(&session);
@@ -185,11 +192,16 @@ impl Sessions {
                     Merged::OtherSession => Ok(Updated::Gone),
                 }
             }
-            Sessions::Memory { store, ids } => {
+            Sessions::Memory { store, ids, clock } => {
                 let Some(id) = ids.get(&session) else {
                     return Ok(Updated::Gone);
                 };
-                StateStore::update(&**store, update, &mut Self::cookies(store, Some(id)))
+                StateStore::update(
+                    &**store,
+                    update,
+                    &mut Self::cookies(store, Some(id)),
+                    clock.now(),
+                )
             }
         }
     }
@@ -201,9 +213,12 @@ impl Sessions {
             Sessions::Cookie { jars, .. } => jars.remove(&session).is_some(),
             Sessions::Memory { .. } => {
                 let existed = self.get(session).is_some();
-                if let Sessions::Memory { store, ids } = self {
-                    let _ =
-                        StateStore::delete(&**store, &mut Self::cookies(store, ids.get(&session)));
+                if let Sessions::Memory { store, ids, clock } = self {
+                    let _ = StateStore::delete(
+                        &**store,
+                        &mut Self::cookies(store, ids.get(&session)),
+                        clock.now(),
+                    );
                 }
                 existed
             }
@@ -251,9 +266,13 @@ impl Sessions {
                 let sid = claims.sid.clone().unwrap_or_default();
                 map.retain(|_, st| st.internal.sid != sid);
             }
-            Sessions::Memory { store, .. } => {
-                let _ =
-                    StateStore::delete_by_logout_token(&**store, claims, &mut CookieOptions::new());
+            Sessions::Memory { store, clock, .. } => {
+                let _ = StateStore::delete_by_logout_token(
+                    &**store,
+                    claims,
+                    &mut CookieOptions::new(),
+                    clock.now(),
+                );
             }
             // Cookie sessions end in the request (the store records a revocation).
             Sessions::Cookie { .. } => {}
@@ -345,7 +364,11 @@ impl ModelStore {
 impl AsyncStateStore for ModelStore {
     type Options = SimOptions;
 
-    async fn get(&self, options: &mut SimOptions) -> Result<Option<StateData>, StoreError> {
+    async fn get(
+        &self,
+        options: &mut SimOptions,
+        now: UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
         YieldNow::new().await;
         let Some(id) = options.session else {
             return Ok(None);
@@ -359,12 +382,18 @@ impl AsyncStateStore for ModelStore {
             return StateStore::get(
                 &*cookie,
                 options.cookies.get_or_insert_with(CookieOptions::new),
+                now,
             );
         }
         Ok(lock(&self.state).sessions.get(id))
     }
 
-    async fn set(&self, state: &StateData, options: &mut SimOptions) -> Result<(), StoreError> {
+    async fn set(
+        &self,
+        state: &StateData,
+        options: &mut SimOptions,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         lock(&self.state).saves_begun += 1;
         YieldNow::new().await;
         let Some(id) = options.session else {
@@ -381,6 +410,7 @@ impl AsyncStateStore for ModelStore {
                 &*cookie,
                 state,
                 options.cookies.get_or_insert_with(CookieOptions::new),
+                now,
             );
         }
         let (lost, _) = self.roll(Some(id), faults.lost_write);
@@ -421,15 +451,16 @@ impl AsyncStateStore for ModelStore {
         &self,
         update: &SessionUpdate,
         options: &mut SimOptions,
+        now: UnixTime,
     ) -> Result<Updated, StoreError> {
         if !lock(&self.state).atomic_update {
             // The trait's default: read, apply, write (two store calls, each an await point).
-            let Some(current) = self.get(options).await? else {
+            let Some(current) = self.get(options, now).await? else {
                 return Ok(Updated::Gone);
             };
             return match update.apply(current) {
                 Merged::Updated(state) => {
-                    self.set(&state, options).await?;
+                    self.set(&state, options, now).await?;
                     Ok(Updated::Saved)
                 }
                 Merged::OtherSession => Ok(Updated::Gone),
@@ -451,6 +482,7 @@ impl AsyncStateStore for ModelStore {
                 &*cookie,
                 update,
                 options.cookies.get_or_insert_with(CookieOptions::new),
+                now,
             );
         }
         let (lost, _) = self.roll(Some(id), faults.lost_write);
@@ -495,7 +527,7 @@ impl AsyncStateStore for ModelStore {
         Ok(updated)
     }
 
-    async fn delete(&self, options: &mut SimOptions) -> Result<(), StoreError> {
+    async fn delete(&self, options: &mut SimOptions, now: UnixTime) -> Result<(), StoreError> {
         YieldNow::new().await;
         let Some(id) = options.session else {
             return Ok(());
@@ -509,6 +541,7 @@ impl AsyncStateStore for ModelStore {
             StateStore::delete(
                 &*cookie,
                 options.cookies.get_or_insert_with(CookieOptions::new),
+                now,
             )?;
             lock(&self.state).deleted.insert(id);
             return Ok(());
@@ -529,6 +562,7 @@ impl AsyncStateStore for ModelStore {
         &self,
         claims: &LogoutTokenClaims,
         options: &mut SimOptions,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         YieldNow::new().await;
         let Some(sid) = &claims.sid else {
@@ -539,6 +573,7 @@ impl AsyncStateStore for ModelStore {
                 &*cookie,
                 claims,
                 options.cookies.get_or_insert_with(CookieOptions::new),
+                now,
             )?;
             if let Some(id) = sid.strip_prefix("sid-").and_then(|n| n.parse().ok()) {
                 lock(&self.state).deleted.insert(id);
@@ -563,6 +598,7 @@ impl AsyncTransactionStore for NoTransactions {
         &self,
         _key: &str,
         _options: &mut SimOptions,
+        _now: UnixTime,
     ) -> Result<Option<TransactionData>, StoreError> {
         Ok(None)
     }
@@ -572,11 +608,17 @@ impl AsyncTransactionStore for NoTransactions {
         _key: &str,
         _transaction: &TransactionData,
         _options: &mut SimOptions,
+        _now: UnixTime,
     ) -> Result<(), StoreError> {
         Err(StoreError::new("the simulation starts no logins"))
     }
 
-    async fn delete(&self, _key: &str, _options: &mut SimOptions) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        _key: &str,
+        _options: &mut SimOptions,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }

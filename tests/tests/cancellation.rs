@@ -113,33 +113,47 @@ impl Future for YieldOnce {
 impl AsyncStateStore for GatedStore {
     type Options = TestOptions;
 
-    async fn get(&self, options: &mut TestOptions) -> Result<Option<StateData>, StoreError> {
+    async fn get(
+        &self,
+        options: &mut TestOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
         if self.yield_on_get.swap(false, Ordering::SeqCst) {
             YieldOnce(false).await;
         }
-        auth0_server::store::StateStore::get(&self.inner, options)
+        auth0_server::store::StateStore::get(&self.inner, options, now)
     }
 
-    async fn set(&self, state: &StateData, options: &mut TestOptions) -> Result<(), StoreError> {
+    async fn set(
+        &self,
+        state: &StateData,
+        options: &mut TestOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
         if self.hang_on_set.swap(false, Ordering::SeqCst) {
             if let Some(tx) = self.set_reached.lock().unwrap().take() {
                 let _ = tx.send(());
             }
             std::future::pending::<()>().await;
         }
-        auth0_server::store::StateStore::set(&self.inner, state, options)
+        auth0_server::store::StateStore::set(&self.inner, state, options, now)
     }
 
-    async fn delete(&self, options: &mut TestOptions) -> Result<(), StoreError> {
-        auth0_server::store::StateStore::delete(&self.inner, options)
+    async fn delete(
+        &self,
+        options: &mut TestOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
+        auth0_server::store::StateStore::delete(&self.inner, options, now)
     }
 
     async fn delete_by_logout_token(
         &self,
         claims: &LogoutTokenClaims,
         options: &mut TestOptions,
+        now: auth0_server::protocol::time::UnixTime,
     ) -> Result<(), StoreError> {
-        auth0_server::store::StateStore::delete_by_logout_token(&self.inner, claims, options)
+        auth0_server::store::StateStore::delete_by_logout_token(&self.inner, claims, options, now)
     }
 }
 

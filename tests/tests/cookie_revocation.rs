@@ -50,7 +50,10 @@ fn browser_request(response: &CookieOptions) -> CookieOptions {
 /// A logged-in browser: the session written as cookies, and the request carrying them.
 fn logged_in(client: &Client, state: &StateData) -> CookieOptions {
     let mut o = CookieOptions::new();
-    client.state_store().set(state, &mut o).unwrap();
+    client
+        .state_store()
+        .set(state, &mut o, auth0_server::clock::Clock::system().now())
+        .unwrap();
     browser_request(&o)
 }
 

@@ -13,6 +13,7 @@ use auth0_server::protocol::config::{Config, DEFAULT_SCOPE};
 use auth0_server::protocol::jose::jwe::{self, JweKey};
 use auth0_server::protocol::secret::Secret;
 use auth0_server::protocol::session::{ConnectionTokenSet, Internal, StateData, TokenSet};
+use auth0_server::store::StoreError;
 use auth0_server::store::cookie::chunks::{CHUNK_LEN, MAX_CHUNKS};
 use auth0_server::store::cookie::codec::CookieCodec;
 use auth0_server::store::cookie::{
@@ -97,11 +98,35 @@ impl TestClock {
     }
 }
 
-fn store(secrets: &[&str], clock: &Clock) -> CookieStateStore {
-    CookieStateStore::builder_with_secrets(secrets.iter().copied())
-        .clock(clock.clone())
-        .build()
-        .unwrap()
+/// A cookie store and the clock a client would hand it with every call (stores own no
+/// clock): what these tests call the store directly through.
+struct Clocked {
+    store: CookieStateStore,
+    clock: Clock,
+}
+
+impl Clocked {
+    fn new(store: CookieStateStore, clock: Clock) -> Self {
+        Clocked { store, clock }
+    }
+    fn get(&self, o: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
+        StateStore::get(&self.store, o, self.clock.now())
+    }
+    fn set(&self, s: &StateData, o: &mut CookieOptions) -> Result<(), StoreError> {
+        StateStore::set(&self.store, s, o, self.clock.now())
+    }
+    fn delete(&self, o: &mut CookieOptions) -> Result<(), StoreError> {
+        StateStore::delete(&self.store, o, self.clock.now())
+    }
+}
+
+fn store(secrets: &[&str], clock: &Clock) -> Clocked {
+    Clocked::new(
+        CookieStateStore::builder_with_secrets(secrets.iter().copied())
+            .build()
+            .unwrap(),
+        clock.clone(),
+    )
 }
 
 fn session(id_token_len: usize) -> StateData {
@@ -127,7 +152,7 @@ fn session(id_token_len: usize) -> StateData {
 }
 
 /// Writes `state` with `store` into a fresh jar.
-fn jar_with(store: &CookieStateStore, state: &StateData) -> Jar {
+fn jar_with(store: &Clocked, state: &StateData) -> Jar {
     let mut response = CookieOptions::new();
     store.set(state, &mut response).unwrap();
     let mut jar = Jar::default();
@@ -136,9 +161,9 @@ fn jar_with(store: &CookieStateStore, state: &StateData) -> Jar {
 }
 
 /// `get` on `jar` reads no session and clears every session chunk the jar carried.
-fn assert_no_session_and_cleared(store: &CookieStateStore, jar: &Jar) {
+fn assert_no_session_and_cleared(store: &Clocked, jar: &Jar) {
     let mut req = jar.request();
-    assert_eq!(StateStore::get(store, &mut req).unwrap(), None);
+    assert_eq!(store.get(&mut req).unwrap(), None);
     let cleared: Vec<String> = headers(&req);
     let chunk_names: Vec<&str> = jar
         .names()
@@ -186,11 +211,13 @@ fn set_cookie_headers_sent_back_by_a_browser_read_as_the_same_session() {
     jar.apply(&response);
 
     // A new store (same secret, cold cache) reads what the browser sends back.
-    let other = CookieStateStore::builder_with_secrets([SECRET_A])
-        .clock(clock.clone())
-        .cache_capacity(0)
-        .build()
-        .unwrap();
+    let other = Clocked::new(
+        CookieStateStore::builder_with_secrets([SECRET_A])
+            .cache_capacity(0)
+            .build()
+            .unwrap(),
+        clock.clone(),
+    );
     let mut req = jar.request();
     let loaded = other.get(&mut req).unwrap().expect("session");
     let mut expected = session(100);
@@ -212,7 +239,9 @@ fn loopback_http_app_gets_cookies_without_secure() {
         .build()
         .unwrap();
     let mut response = CookieOptions::new();
-    store.set(&session(10), &mut response).unwrap();
+    Clocked::new(store, Clock::system())
+        .set(&session(10), &mut response)
+        .unwrap();
     let attrs = attributes(&headers(&response)[0]);
     assert!(!attrs.iter().any(|a| a == "Secure"));
     assert!(attrs.iter().any(|a| a == "HttpOnly"));
@@ -308,7 +337,7 @@ fn session_growing_to_three_chunks_and_back_deletes_the_surplus() {
 // Corruption: each is "no session" and clears the cookies
 // ---------------------------------------------------------------------------------------------
 
-fn three_chunk_jar(clock: &Clock) -> (CookieStateStore, Jar) {
+fn three_chunk_jar(clock: &Clock) -> (Clocked, Jar) {
     let store = store(&[SECRET_A], clock);
     let jar = jar_with(&store, &session(2 * CHUNK_LEN));
     assert_eq!(jar.names().len(), 3);
@@ -487,10 +516,12 @@ fn python_sdk_session_cookie_loads_through_the_store() {
     let (secret, salt, token, plaintext) = python_vectors().remove(0);
     assert_eq!(salt, "_a0_session");
     let created = plaintext["internal"]["created_at"].as_u64().unwrap();
-    let store = CookieStateStore::builder_with_secrets([secret])
-        .clock(Clock::from_fn(move || created + 10))
-        .build()
-        .unwrap();
+    let store = Clocked::new(
+        CookieStateStore::builder_with_secrets([secret])
+            .build()
+            .unwrap(),
+        Clock::from_fn(move || created + 10),
+    );
     let mut jar = Jar::default();
     jar.0.insert("_a0_session.0".into(), token);
     let s = store
@@ -512,7 +543,6 @@ fn transaction_cookie_per_state_round_trips_and_tampering_clears_it() {
     use auth0_server::store::TransactionStore;
     let (_t, clock) = TestClock::new();
     let store = CookieTransactionStore::builder_with_secrets([SECRET_A])
-        .clock(clock)
         .build()
         .unwrap();
     let (k1, k2) = (transaction_key("tab-one"), transaction_key("tab-two"));
@@ -522,19 +552,26 @@ fn transaction_cookie_per_state_round_trips_and_tampering_clears_it() {
         ..Default::default()
     };
     let mut resp = CookieOptions::new();
-    store.set(&k1, &tx("tab-one"), &mut resp).unwrap();
-    store.set(&k2, &tx("tab-two"), &mut resp).unwrap();
+    store
+        .set(&k1, &tx("tab-one"), &mut resp, clock.now())
+        .unwrap();
+    store
+        .set(&k2, &tx("tab-two"), &mut resp, clock.now())
+        .unwrap();
     let sent = headers(&resp);
     assert!(sent[0].starts_with("_a0_tx.tab-one.0="));
     assert!(sent[0].ends_with("; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=3600"));
     let mut jar = Jar::default();
     jar.apply(&resp);
-    let got = store.get(&k2, &mut jar.request()).unwrap().unwrap();
+    let got = store
+        .get(&k2, &mut jar.request(), clock.now())
+        .unwrap()
+        .unwrap();
     assert_eq!(got.state.as_deref(), Some("tab-two"));
     assert_eq!(got.created_at, T0);
     assert_eq!(
         store
-            .get(&k1, &mut jar.request())
+            .get(&k1, &mut jar.request(), clock.now())
             .unwrap()
             .unwrap()
             .state
@@ -543,7 +580,7 @@ fn transaction_cookie_per_state_round_trips_and_tampering_clears_it() {
     );
     jar.0.get_mut("_a0_tx.tab-one.0").unwrap().insert(60, 'Q');
     let mut req = jar.request();
-    assert!(store.get(&k1, &mut req).unwrap().is_none());
+    assert!(store.get(&k1, &mut req, clock.now()).unwrap().is_none());
     assert!(headers(&req)[0].starts_with("_a0_tx.tab-one.0=; Max-Age=0;"));
 }
 
@@ -641,11 +678,13 @@ proptest! {
             expected.internal.created_at = T0;
         }
         expected.internal.last_active_at = Some(T0);
-        let cold = CookieStateStore::builder_with_secrets([SECRET_A])
-            .clock(clock.clone())
-            .cache_capacity(0)
-            .build()
-            .unwrap();
+        let cold = Clocked::new(
+            CookieStateStore::builder_with_secrets([SECRET_A])
+                .cache_capacity(0)
+                .build()
+                .unwrap(),
+            clock.clone(),
+        );
         prop_assert_eq!(cold.get(&mut jar.request()).unwrap(), Some(expected.clone()));
         prop_assert_eq!(writer.get(&mut jar.request()).unwrap(), Some(expected));
     }
@@ -726,14 +765,16 @@ fn client_with(
     config: &Config,
     state: &StateData,
 ) -> (ServerClient<CookieStateStore, CookieTransactionStore>, Jar) {
-    let sessions = CookieStateStore::builder(config)
-        .for_app_base_url("http://127.0.0.1:3000")
-        .build()
-        .unwrap();
-    let jar = jar_with(&sessions, state);
+    let sessions = || {
+        CookieStateStore::builder(config)
+            .for_app_base_url("http://127.0.0.1:3000")
+            .build()
+            .unwrap()
+    };
+    let jar = jar_with(&Clocked::new(sessions(), Clock::system()), state);
     let client = ServerClient::builder(
         config.clone(),
-        sessions,
+        sessions(),
         CookieTransactionStore::new(config).unwrap(),
     )
     .build();
@@ -766,7 +807,7 @@ fn expired_token_in_cookies_is_refreshed_and_written_back_as_cookies() {
     jar.apply(&req);
 
     // A fresh store (cold cache, same secret) decodes the rewritten cookies.
-    let reader = CookieStateStore::new(&config).unwrap();
+    let reader = Clocked::new(CookieStateStore::new(&config).unwrap(), Clock::system());
     let saved = reader.get(&mut jar.request()).unwrap().expect("session");
     let set = saved
         .token_sets
@@ -835,8 +876,7 @@ fn a_refresh_that_would_overflow_the_cookies_evicts_cached_tokens_instead_of_fai
         .filter(|n| n.starts_with(DEFAULT_SESSION_COOKIE))
         .count();
     assert!(session_chunks <= MAX_CHUNKS, "{session_chunks} chunks");
-    let saved = CookieStateStore::new(&config)
-        .unwrap()
+    let saved = Clocked::new(CookieStateStore::new(&config).unwrap(), Clock::system())
         .get(&mut jar.request())
         .unwrap()
         .expect("session");

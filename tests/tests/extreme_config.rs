@@ -90,7 +90,13 @@ fn a_cookie_store_with_max_lifetimes_writes_a_bounded_max_age() {
         .expect("cookie store");
     let mut options = CookieOptions::new();
     let session = adapter_support::expired_session(&emu, auth0_emulator::DEFAULT_AUDIENCE);
-    auth0_server::store::StateStore::set(&store, &session, &mut options).expect("set");
+    auth0_server::store::StateStore::set(
+        &store,
+        &session,
+        &mut options,
+        auth0_server::clock::Clock::system().now(),
+    )
+    .expect("set");
     for header in options.set_cookie_headers() {
         let header = header.to_str().unwrap();
         let max_age: u64 = header

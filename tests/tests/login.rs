@@ -281,7 +281,13 @@ fn cookie_stores_round_trip<C: Clients>() {
         .build()
         .unwrap();
     use auth0_server::store::StateStore;
-    let saved = reader.get(&mut b.jar.request()).unwrap().expect("session");
+    let saved = reader
+        .get(
+            &mut b.jar.request(),
+            auth0_server::clock::Clock::system().now(),
+        )
+        .unwrap()
+        .expect("session");
     assert_eq!(session_user(&saved, "sub"), Some("auth0|emulator-user"));
     let first_rt = saved.refresh_token.as_ref().unwrap().expose().to_owned();
     let first_at = saved.token_sets[0].access_token.expose().to_owned();
@@ -296,7 +302,13 @@ fn cookie_stores_round_trip<C: Clients>() {
     );
     assert_ne!(token.access_token.expose(), first_at);
     assert_ne!(b.jar.0, before.0, "the refresh rewrote the cookies");
-    let after = reader.get(&mut b.jar.request()).unwrap().expect("session");
+    let after = reader
+        .get(
+            &mut b.jar.request(),
+            auth0_server::clock::Clock::system().now(),
+        )
+        .unwrap()
+        .expect("session");
     assert_eq!(
         after.token_sets[0].access_token.expose(),
         token.access_token.expose()

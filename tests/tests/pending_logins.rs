@@ -34,7 +34,6 @@ fn thirty_abandoned_logins_leave_a_bounded_cookie_header_and_the_newest_complete
             .unwrap(),
         CookieTransactionStore::builder(&config)
             .for_app_base_url(login_support::CALLBACK)
-            .clock(clock.clone())
             .build()
             .unwrap(),
     )

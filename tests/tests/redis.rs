@@ -212,10 +212,25 @@ fn with_cookie(name: &str, id: &str) -> CookieOptions {
     CookieOptions::from_request_headers(&h)
 }
 
+/// Stores `state` as a new session at `now` (Unix seconds); returns its id.
+fn insert_at(store: &RedisStateStore, state: &StateData, now: u64) -> String {
+    let mut o = CookieOptions::new();
+    store
+        .set(
+            state,
+            &mut o,
+            auth0_server::protocol::time::UnixTime::from_secs(now),
+        )
+        .unwrap();
+    o.cookie(store.cookie()).unwrap().to_owned()
+}
+
 /// Stores `state` as a new session; returns its id.
 fn insert(store: &RedisStateStore, state: &StateData) -> String {
     let mut o = CookieOptions::new();
-    store.set(state, &mut o).unwrap();
+    store
+        .set(state, &mut o, auth0_server::clock::Clock::system().now())
+        .unwrap();
     o.cookie(store.cookie()).unwrap().to_owned()
 }
 
@@ -268,7 +283,13 @@ fn session_round_trip_is_encrypted_at_rest() {
     session.token_sets[0].expires_at = now() + 3600;
 
     let mut first = CookieOptions::new();
-    store.set(&session, &mut first).unwrap();
+    store
+        .set(
+            &session,
+            &mut first,
+            auth0_server::clock::Clock::system().now(),
+        )
+        .unwrap();
     let header = first.set_cookie_headers()[0].to_str().unwrap().to_owned();
     assert!(header.starts_with("__a0_sid="), "{header}");
     assert!(
@@ -299,7 +320,10 @@ fn session_round_trip_is_encrypted_at_rest() {
 
     // The next request reads it back (and writes no cookie).
     let mut next = with_cookie(store.cookie(), &id);
-    let loaded = store.get(&mut next).unwrap().expect("a session");
+    let loaded = store
+        .get(&mut next, auth0_server::clock::Clock::system().now())
+        .unwrap()
+        .expect("a session");
     assert_eq!(loaded.token_sets, session.token_sets);
     assert_eq!(loaded.refresh_token, session.refresh_token);
     assert_eq!(loaded.user, session.user);
@@ -313,10 +337,23 @@ fn session_round_trip_is_encrypted_at_rest() {
 
     // An unknown id is not adopted; delete removes the session and clears the cookie.
     let mut foreign = with_cookie(store.cookie(), "attacker-chosen-id");
-    assert_eq!(store.get(&mut foreign).unwrap(), None);
-    store.set(&session, &mut foreign).unwrap();
+    assert_eq!(
+        store
+            .get(&mut foreign, auth0_server::clock::Clock::system().now())
+            .unwrap(),
+        None
+    );
+    store
+        .set(
+            &session,
+            &mut foreign,
+            auth0_server::clock::Clock::system().now(),
+        )
+        .unwrap();
     assert_ne!(foreign.cookie(store.cookie()), Some("attacker-chosen-id"));
-    store.delete(&mut next).unwrap();
+    store
+        .delete(&mut next, auth0_server::clock::Clock::system().now())
+        .unwrap();
     assert!(
         next.set_cookie_headers()[0]
             .to_str()
@@ -358,7 +395,10 @@ fn backchannel_logout(url: &str, mut conn: Option<&mut redis::Connection>) {
     let bob = insert(store, &session("auth0|bob", "sid-3"));
     let alive = |id: &str| {
         store
-            .get(&mut with_cookie(store.cookie(), id))
+            .get(
+                &mut with_cookie(store.cookie(), id),
+                auth0_server::clock::Clock::system().now(),
+            )
             .unwrap()
             .is_some()
     };
@@ -419,7 +459,10 @@ fn backchannel_logout(url: &str, mut conn: Option<&mut redis::Connection>) {
 
     // Deleting a session directly leaves no index entry behind.
     store
-        .delete(&mut with_cookie(store.cookie(), &bob))
+        .delete(
+            &mut with_cookie(store.cookie(), &bob),
+            auth0_server::clock::Clock::system().now(),
+        )
         .unwrap();
     assert!(!alive(&bob));
     assert!(matches!(sums(&mut conn), None | Some((0, 0))));
@@ -453,7 +496,10 @@ fn two_instances_fifty_callers_one_refresh_on(url: &str) {
     // The shared session now holds the rotated refresh token, which is live.
     let saved = a
         .state_store()
-        .get(&mut with_cookie(&cookie, &id))
+        .get(
+            &mut with_cookie(&cookie, &id),
+            auth0_server::clock::Clock::system().now(),
+        )
         .unwrap()
         .unwrap();
     assert!(emu.refresh_token_is_live(saved.refresh_token.unwrap().expose()));
@@ -632,7 +678,11 @@ fn redis_down_is_a_typed_error_and_writes_nothing() {
     let mut fresh = CookieOptions::new();
     let err = down
         .state_store()
-        .set(&expired_session(&emu, DEFAULT_AUDIENCE), &mut fresh)
+        .set(
+            &expired_session(&emu, DEFAULT_AUDIENCE),
+            &mut fresh,
+            auth0_server::clock::Clock::system().now(),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("Redis"), "{err}");
     assert!(
@@ -657,7 +707,11 @@ fn redis_down_is_a_typed_error_and_writes_nothing() {
         emu.token_requests().is_empty(),
         "no refresh sent uncoordinated"
     );
-    let stored = client.state_store().get(&mut o).unwrap().unwrap();
+    let stored = client
+        .state_store()
+        .get(&mut o, auth0_server::clock::Clock::system().now())
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.refresh_token, session.refresh_token);
     assert_eq!(stored.token_sets, session.token_sets);
 }
@@ -677,11 +731,22 @@ fn transactions_are_encrypted_and_bound_to_the_browser() {
         ..Default::default()
     };
     let mut browser = CookieOptions::new();
-    store.set(&key, &tx, &mut browser).unwrap();
+    store
+        .set(
+            &key,
+            &tx,
+            &mut browser,
+            auth0_server::clock::Clock::system().now(),
+        )
+        .unwrap();
     let header = browser.set_cookie_headers()[0].to_str().unwrap().to_owned();
     assert!(header.starts_with("_a0_tx.state-abc="), "{header}");
     let got = store
-        .get(&key, &mut browser)
+        .get(
+            &key,
+            &mut browser,
+            auth0_server::clock::Clock::system().now(),
+        )
         .unwrap()
         .expect("same browser");
     assert_eq!(got.code_verifier, tx.code_verifier);
@@ -697,12 +762,45 @@ fn transactions_are_encrypted_and_bound_to_the_browser() {
     assert!(!value.contains("verifier-0123456789"));
 
     // Another browser (no binding cookie, or a forged one) finds nothing.
-    assert_eq!(store.get(&key, &mut CookieOptions::new()).unwrap(), None);
+    assert_eq!(
+        store
+            .get(
+                &key,
+                &mut CookieOptions::new(),
+                auth0_server::clock::Clock::system().now()
+            )
+            .unwrap(),
+        None
+    );
     let mut forged = with_cookie(&key, "forged");
-    assert_eq!(store.get(&key, &mut forged).unwrap(), None);
+    assert_eq!(
+        store
+            .get(
+                &key,
+                &mut forged,
+                auth0_server::clock::Clock::system().now()
+            )
+            .unwrap(),
+        None
+    );
 
-    store.delete(&key, &mut browser).unwrap();
-    assert_eq!(store.get(&key, &mut browser).unwrap(), None);
+    store
+        .delete(
+            &key,
+            &mut browser,
+            auth0_server::clock::Clock::system().now(),
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .get(
+                &key,
+                &mut browser,
+                auth0_server::clock::Clock::system().now()
+            )
+            .unwrap(),
+        None
+    );
 }
 
 // Refresh-token lanes across instances: two refreshes that spend one refresh token for two
@@ -1080,7 +1178,12 @@ fn redis_concurrent_updates_of_one_session_all_land_on(url: &str) {
                 });
                 let update = SessionUpdate::between(&base, &after, &[]);
                 let mut o = with_cookie(&cookie, &id);
-                assert_eq!(store.update(&update, &mut o).unwrap(), Updated::Saved);
+                assert_eq!(
+                    store
+                        .update(&update, &mut o, auth0_server::clock::Clock::system().now())
+                        .unwrap(),
+                    Updated::Saved
+                );
             })
         })
         .collect();
@@ -1088,7 +1191,10 @@ fn redis_concurrent_updates_of_one_session_all_land_on(url: &str) {
         t.join().unwrap();
     }
     let mut o = with_cookie(&cookie, &id);
-    let stored = store.get(&mut o).unwrap().unwrap();
+    let stored = store
+        .get(&mut o, auth0_server::clock::Clock::system().now())
+        .unwrap()
+        .unwrap();
     for i in 0..16 {
         assert!(
             stored
@@ -1134,8 +1240,12 @@ fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all_on(url: &str) {
     };
     let (one, two) = (instance(), instance());
     let mut written = CookieOptions::new();
-    one.set(&expired_session(&emu, DEFAULT_AUDIENCE), &mut written)
-        .unwrap();
+    one.set(
+        &expired_session(&emu, DEFAULT_AUDIENCE),
+        &mut written,
+        auth0_server::clock::Clock::system().now(),
+    )
+    .unwrap();
     let cookies: Vec<String> = written
         .cookie_names()
         .into_iter()
@@ -1144,10 +1254,26 @@ fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all_on(url: &str) {
     let mut h = http::HeaderMap::new();
     h.insert(http::header::COOKIE, cookies.join("; ").parse().unwrap());
     let request = CookieOptions::from_request_headers(&h);
-    assert!(two.get(&mut request.clone()).unwrap().is_some());
-    one.delete(&mut request.clone()).unwrap();
     assert!(
-        two.get(&mut request.clone()).unwrap().is_none(),
+        two.get(
+            &mut request.clone(),
+            auth0_server::clock::Clock::system().now()
+        )
+        .unwrap()
+        .is_some()
+    );
+    one.delete(
+        &mut request.clone(),
+        auth0_server::clock::Clock::system().now(),
+    )
+    .unwrap();
+    assert!(
+        two.get(
+            &mut request.clone(),
+            auth0_server::clock::Clock::system().now()
+        )
+        .unwrap()
+        .is_none(),
         "the other instance still serves the ended session"
     );
     if url.contains("+cluster://") {
@@ -1213,7 +1339,10 @@ fn logins_racing_a_backchannel_logout_on(url: &str) {
     });
     let alive = |id: &str| {
         store
-            .get(&mut with_cookie(store.cookie(), id))
+            .get(
+                &mut with_cookie(store.cookie(), id),
+                auth0_server::clock::Clock::system().now(),
+            )
             .unwrap()
             .is_some()
     };
@@ -1237,19 +1366,16 @@ fn logins_racing_a_backchannel_logout_on(url: &str) {
 /// them (so a save costs the same however many sessions the user had).
 #[test]
 fn expired_index_entries_are_dropped_by_the_next_save() {
-    use auth0_server::clock::Clock;
     use std::sync::atomic::{AtomicU64, Ordering};
     let url = require_redis!();
     let p = prefix();
     let emu = Emulator::start(Default::default());
     let cfg = config(&emu);
     let clock = Arc::new(AtomicU64::new(now()));
-    let c = clock.clone();
     let store = RedisStateStore::builder(&cfg, url.as_str())
         .key_prefix(&p)
         .secure(false)
         .absolute_duration(Duration::from_secs(600))
-        .clock(Clock::from_fn(move || c.load(Ordering::SeqCst)))
         .build()
         .unwrap();
     let session = || {
@@ -1268,11 +1394,11 @@ fn expired_index_entries_are_dropped_by_the_next_save() {
             .sum()
     };
     for _ in 0..10 {
-        insert(&store, &session());
+        insert_at(&store, &session(), clock.load(Ordering::SeqCst));
     }
     assert_eq!(entries(&mut conn), 10);
     clock.fetch_add(601, Ordering::SeqCst);
-    insert(&store, &session());
+    insert_at(&store, &session(), clock.load(Ordering::SeqCst));
     assert_eq!(entries(&mut conn), 1, "the expired entries are dropped");
 }
 
@@ -1316,8 +1442,13 @@ fn sessions_indexed_by_an_earlier_version_are_still_logged_out() {
     // The first is saved again by this version (it gains a sorted-set entry); the second is
     // only in the old set.
     let mut o = with_cookie(store.cookie(), &ids[0]);
-    let state = store.get(&mut o).unwrap().unwrap();
-    store.set(&state, &mut o).unwrap();
+    let state = store
+        .get(&mut o, auth0_server::clock::Clock::system().now())
+        .unwrap()
+        .unwrap();
+    store
+        .set(&state, &mut o, auth0_server::clock::Clock::system().now())
+        .unwrap();
     let label: String = redis::cmd("HGET")
         .arg(store.session_key(&ids[0]))
         .arg("sub")
@@ -1366,11 +1497,16 @@ fn a_session_that_moved_to_another_sid_on(url: &str) {
     let id = insert(store, &session);
     session.internal.sid = "sid-new".into();
     let mut o = with_cookie(store.cookie(), &id);
-    store.set(&session, &mut o).unwrap();
+    store
+        .set(&session, &mut o, auth0_server::clock::Clock::system().now())
+        .unwrap();
     assert!(o.set_cookie_headers().is_empty(), "saved under the same id");
     let alive = || {
         store
-            .get(&mut with_cookie(store.cookie(), &id))
+            .get(
+                &mut with_cookie(store.cookie(), &id),
+                auth0_server::clock::Clock::system().now(),
+            )
             .unwrap()
             .is_some()
     };
@@ -1430,7 +1566,10 @@ fn async_store_saves_reads_and_logs_out_on(url: &str) {
             let store = &store;
             async move {
                 let mut o = CookieOptions::new();
-                store.set(&s, &mut o).await.unwrap();
+                store
+                    .set(&s, &mut o, auth0_server::clock::Clock::system().now())
+                    .await
+                    .unwrap();
                 o.cookie(store.cookie()).unwrap().to_owned()
             }
         };
@@ -1438,7 +1577,11 @@ fn async_store_saves_reads_and_logs_out_on(url: &str) {
             let store = &store;
             async move {
                 let mut o = with_cookie(store.cookie(), &id);
-                store.get(&mut o).await.unwrap().is_some()
+                store
+                    .get(&mut o, auth0_server::clock::Clock::system().now())
+                    .await
+                    .unwrap()
+                    .is_some()
             }
         };
         let a1 = insert(session("auth0|alice", "sid-1")).await;
@@ -1447,17 +1590,28 @@ fn async_store_saves_reads_and_logs_out_on(url: &str) {
         assert!(alive(a1.clone()).await && alive(a2.clone()).await);
         let mut o = CookieOptions::new();
         store
-            .delete_by_logout_token(&claims(Some("auth0|alice"), Some("sid-1")), &mut o)
+            .delete_by_logout_token(
+                &claims(Some("auth0|alice"), Some("sid-1")),
+                &mut o,
+                auth0_server::clock::Clock::system().now(),
+            )
             .await
             .unwrap();
         assert!(!alive(a1).await && alive(a2.clone()).await && alive(bob.clone()).await);
         store
-            .delete_by_logout_token(&claims(Some("auth0|alice"), None), &mut o)
+            .delete_by_logout_token(
+                &claims(Some("auth0|alice"), None),
+                &mut o,
+                auth0_server::clock::Clock::system().now(),
+            )
             .await
             .unwrap();
         assert!(!alive(a2).await && alive(bob.clone()).await);
         store
-            .delete(&mut with_cookie(store.cookie(), &bob))
+            .delete(
+                &mut with_cookie(store.cookie(), &bob),
+                auth0_server::clock::Clock::system().now(),
+            )
             .await
             .unwrap();
         assert!(!alive(bob).await);

@@ -23,7 +23,14 @@ fn ceiling_ends_the_session<S, T>(
 {
     let start = time.load(Ordering::SeqCst);
     let mut opts = CookieOptions::new();
-    client.state_store().set(&session, &mut opts).unwrap();
+    client
+        .state_store()
+        .set(
+            &session,
+            &mut opts,
+            auth0_server::protocol::time::UnixTime::from_secs(start),
+        )
+        .unwrap();
     let request = |o: &CookieOptions| {
         // A browser sends back what the last response set.
         let pairs: Vec<String> = o
@@ -57,7 +64,7 @@ fn session(emu: &Emulator, start: u64) -> auth0_server::protocol::session::State
 fn memory_a_session_past_its_session_expiry_is_gone() {
     let emu = Emulator::start(Default::default());
     let (clock, time) = integrity_support::movable_clock();
-    let store = MemoryStateStore::new().secure(false).clock(clock.clone());
+    let store = MemoryStateStore::new().secure(false);
     let client = ServerClient::builder(config(&emu), store, MemoryTransactionStore::new())
         .clock(clock)
         .build();
@@ -72,7 +79,6 @@ fn cookie_a_session_past_its_session_expiry_is_gone() {
     let (clock, time) = integrity_support::movable_clock();
     let store = CookieStateStore::builder(&cfg)
         .secure(false)
-        .clock(clock.clone())
         .build()
         .unwrap();
     let client = ServerClient::builder(

@@ -22,8 +22,10 @@
 //! use auth0_server::protocol::session::StateData;
 //!
 //! let store = MemoryStateStore::new();
+//! // The client reads its clock and hands `now` to every store call.
+//! let now = auth0_server::clock::Clock::system().now();
 //! let mut first = CookieOptions::new();
-//! store.set(&StateData::default(), &mut first)?;
+//! store.set(&StateData::default(), &mut first, now)?;
 //! let set_cookie = first.set_cookie_headers()[0].to_str()?.to_owned();
 //! assert!(set_cookie.starts_with("__a0_sid=") && set_cookie.contains("HttpOnly"));
 //!
@@ -32,17 +34,17 @@
 //! let mut headers = http::HeaderMap::new();
 //! headers.insert(http::header::COOKIE, cookie.parse()?);
 //! let mut next = CookieOptions::from_request_headers(&headers);
-//! assert!(store.get(&mut next)?.is_some());
+//! assert!(store.get(&mut next, now)?.is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::clock::Clock;
 use crate::store::kit::{
     constant_time_eq, cookie_attributes, cookie_attributes_max_age, random_token,
 };
 use crate::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::session::{Merged, SessionLifetime, SessionUpdate, StateData, Updated};
+use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -296,7 +298,6 @@ pub struct MemoryStateStore {
     stamps: AtomicU64,
     cookie_name: String,
     secure: bool,
-    clock: Clock,
     lifetime: SessionLifetime,
     capacity: usize,
 }
@@ -329,16 +330,9 @@ impl MemoryStateStore {
             stamps: AtomicU64::new(0),
             cookie_name: DEFAULT_SESSION_ID_COOKIE.to_owned(),
             secure: true,
-            clock: Clock::system(),
             lifetime: SessionLifetime::default(),
             capacity: DEFAULT_SESSION_CAPACITY,
         }
-    }
-
-    /// Uses another clock (tests, demos).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// The absolute session lifetime (default 7 days from creation).
@@ -382,17 +376,17 @@ impl MemoryStateStore {
         self.len() == 0
     }
 
-    /// Stores a session under a new id and returns the id (for tests and imports). Send the
-    /// id to the browser in the cookie [`MemoryStateStore::cookie`] names.
-    pub fn insert(&self, state: StateData) -> Result<String, StoreError> {
+    /// Stores a session under a new id at `now` and returns the id (for tests and imports).
+    /// Send the id to the browser in the cookie [`MemoryStateStore::cookie`] names.
+    pub fn insert(&self, state: StateData, now: UnixTime) -> Result<String, StoreError> {
         let id = new_id()?;
-        self.put(&id, self.stamped(&state));
+        self.put(&id, self.stamped(&state, now), now);
         Ok(id)
     }
 
-    /// `state` with `created_at` (when 0) and `last_active_at` set to now.
-    fn stamped(&self, state: &StateData) -> StateData {
-        let now = self.clock.now().as_secs();
+    /// `state` with `created_at` (when 0) and `last_active_at` set to `now`.
+    fn stamped(&self, state: &StateData, now: UnixTime) -> StateData {
+        let now = now.as_secs();
         let mut state = state.clone();
         if state.internal.created_at == 0 {
             state.internal.created_at = now;
@@ -419,7 +413,7 @@ impl MemoryStateStore {
 
     /// Inserts under a new id, keeping the store within its capacity: a session past its
     /// absolute lifetime goes first, else the least recently active one.
-    fn put(&self, id: &str, state: StateData) {
+    fn put(&self, id: &str, state: StateData, now: UnixTime) {
         let deadline = self.deadline(&state);
         {
             let mut shard = lock(self.shard(id));
@@ -433,7 +427,7 @@ impl MemoryStateStore {
             }
         }
         while self.len() > self.capacity {
-            if !self.evict_one() {
+            if !self.evict_one(now) {
                 break;
             }
         }
@@ -442,8 +436,8 @@ impl MemoryStateStore {
     /// Removes one session: the one with the earliest absolute deadline when that deadline
     /// has passed, else the least recently active. Visits each shard once (a constant), never
     /// every session. Returns whether a session was removed.
-    fn evict_one(&self) -> bool {
-        let now = self.clock.now().as_secs();
+    fn evict_one(&self, now: UnixTime) -> bool {
+        let now = now.as_secs();
         let mut expired: Option<(u64, usize)> = None;
         let mut oldest: Option<(u64, usize)> = None;
         for (n, shard) in self.shards.iter().enumerate() {
@@ -509,11 +503,14 @@ impl StateStore for MemoryStateStore {
 
     /// The session of the request's id cookie. A session past its lifetime is removed and
     /// its cookie cleared; a session last used more than a minute ago is stamped active.
-    fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
+    fn get(
+        &self,
+        options: &mut CookieOptions,
+        now: UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
         let Some(id) = self.id(options) else {
             return Ok(None);
         };
-        let now = auth0_server_protocol::time::UnixTime::from_secs(self.clock.now().as_secs());
         let mut shard = lock(self.shard(id));
         let Some(i) = shard.find(id) else {
             return Ok(None);
@@ -535,8 +532,13 @@ impl StateStore for MemoryStateStore {
         Ok(shard.slot(i).map(|slot| slot.state.clone()))
     }
 
-    fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
-        let state = self.stamped(state);
+    fn set(
+        &self,
+        state: &StateData,
+        options: &mut CookieOptions,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let state = self.stamped(state, now);
         if let Some(id) = self.id(options) {
             let mut shard = lock(self.shard(id));
             if let Some(i) = shard.find(id) {
@@ -547,7 +549,7 @@ impl StateStore for MemoryStateStore {
             }
         }
         let id = new_id()?;
-        self.put(&id, state);
+        self.put(&id, state, now);
         options.set_cookie(&self.cookie_name, &id, self.attributes());
         Ok(())
     }
@@ -559,11 +561,11 @@ impl StateStore for MemoryStateStore {
         &self,
         update: &SessionUpdate,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<Updated, StoreError> {
         let Some(id) = self.id(options) else {
             return Ok(Updated::Gone);
         };
-        let now = self.clock.now();
         let mut shard = lock(self.shard(id));
         let Some(i) = shard.find(id) else {
             return Ok(Updated::Gone);
@@ -581,14 +583,14 @@ impl StateStore for MemoryStateStore {
             // Another request already saved the same result (callers sharing one refresh).
             return Ok(Updated::Saved);
         }
-        let state = self.stamped(&state);
+        let state = self.stamped(&state, now);
         let deadline = self.deadline(&state);
         let stamp = self.next_stamp();
         shard.replace(i, state, stamp, deadline);
         Ok(Updated::Saved)
     }
 
-    fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
+    fn delete(&self, options: &mut CookieOptions, _now: UnixTime) -> Result<(), StoreError> {
         if let Some(id) = self.id(options) {
             let mut shard = lock(self.shard(id));
             if let Some(i) = shard.find(id) {
@@ -608,6 +610,7 @@ impl StateStore for MemoryStateStore {
         &self,
         claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
+        _now: UnixTime,
     ) -> Result<(), StoreError> {
         let sub_key = match (&claims.sid, &claims.sub) {
             (Some(_), _) => None,
@@ -650,7 +653,6 @@ impl StateStore for MemoryStateStore {
 /// of new transactions never pushes out a login younger than them.
 pub struct MemoryTransactionStore {
     transactions: Mutex<Transactions>,
-    clock: Clock,
     secure: bool,
 }
 
@@ -707,7 +709,6 @@ impl Default for MemoryTransactionStore {
     fn default() -> Self {
         MemoryTransactionStore {
             transactions: Mutex::default(),
-            clock: Clock::default(),
             secure: true,
         }
     }
@@ -725,12 +726,6 @@ impl MemoryTransactionStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Uses another clock (tests, demos).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Whether the binding cookie is marked `Secure` (default `true`; turn off only for
@@ -758,11 +753,12 @@ impl TransactionStore for MemoryTransactionStore {
         &self,
         key: &str,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<Option<TransactionData>, StoreError> {
         let Some(cookie) = options.cookie(key) else {
             return Ok(None);
         };
-        let now = self.clock.now().as_secs();
+        let now = now.as_secs();
         let mut transactions = lock(&self.transactions);
         match transactions.by_key.get(key) {
             Some(p) if Self::is_live(&p.transaction, now) => {
@@ -783,6 +779,7 @@ impl TransactionStore for MemoryTransactionStore {
         key: &str,
         transaction: &TransactionData,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         if !crate::store::cookie::chunks::is_valid_name(key) {
             return Err(StoreError::new(
@@ -790,7 +787,7 @@ impl TransactionStore for MemoryTransactionStore {
             ));
         }
         let binding = random_token(BINDING_BYTES)?;
-        let now = self.clock.now().as_secs();
+        let now = now.as_secs();
         let mut tx = transaction.clone();
         if tx.created_at == 0 {
             tx.created_at = now;
@@ -810,7 +807,12 @@ impl TransactionStore for MemoryTransactionStore {
     }
 
     /// Deletes the transaction and clears its binding cookie.
-    fn delete(&self, key: &str, options: &mut CookieOptions) -> Result<(), StoreError> {
+    fn delete(
+        &self,
+        key: &str,
+        options: &mut CookieOptions,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
         lock(&self.transactions).remove(key);
         if options.cookie(key).is_some() {
             options.remove_cookie(key, self.attributes());
@@ -822,6 +824,7 @@ impl TransactionStore for MemoryTransactionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
@@ -849,8 +852,19 @@ mod tests {
     fn set_creates_an_id_cookie_and_get_reads_it() {
         let store = MemoryStateStore::new();
         let mut o = CookieOptions::new();
-        assert_eq!(store.get(&mut o).unwrap(), None);
-        store.set(&session("a", "s1"), &mut o).unwrap();
+        assert_eq!(
+            store
+                .get(&mut o, crate::clock::Clock::system().now())
+                .unwrap(),
+            None
+        );
+        store
+            .set(
+                &session("a", "s1"),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
+            .unwrap();
         let header = o.set_cookie_headers()[0].to_str().unwrap().to_owned();
         // The attributes every SDK cookie carries (one order for every store now).
         assert!(
@@ -860,11 +874,20 @@ mod tests {
         let id = o.cookie(store.cookie()).unwrap().to_owned();
         assert_eq!(URL_SAFE_NO_PAD.decode(&id).unwrap().len(), 32);
         let mut next = options_for(&store, &id);
-        let got = store.get(&mut next).unwrap().unwrap();
+        let got = store
+            .get(&mut next, crate::clock::Clock::system().now())
+            .unwrap()
+            .unwrap();
         assert_eq!((got.sub(), got.internal.sid.as_str()), (Some("a"), "s1"));
         assert!(got.internal.created_at > 0, "stamped on write");
         // Updating keeps the id and writes no new cookie.
-        store.set(&session("a", "s2"), &mut next).unwrap();
+        store
+            .set(
+                &session("a", "s2"),
+                &mut next,
+                crate::clock::Clock::system().now(),
+            )
+            .unwrap();
         assert!(next.set_cookie_headers().is_empty());
         assert_eq!(store.len(), 1);
     }
@@ -873,7 +896,13 @@ mod tests {
     fn unknown_ids_are_not_adopted() {
         let store = MemoryStateStore::new().secure(false);
         let mut o = options_for(&store, "attacker-chosen");
-        store.set(&session("a", "s"), &mut o).unwrap();
+        store
+            .set(
+                &session("a", "s"),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
+            .unwrap();
         assert_ne!(o.cookie(store.cookie()), Some("attacker-chosen"));
         assert!(
             !o.set_cookie_headers()[0]
@@ -886,9 +915,13 @@ mod tests {
     #[test]
     fn delete_removes_the_session_and_clears_the_cookie() {
         let store = MemoryStateStore::new();
-        let id = store.insert(session("a", "s")).unwrap();
+        let id = store
+            .insert(session("a", "s"), crate::clock::Clock::system().now())
+            .unwrap();
         let mut o = options_for(&store, &id);
-        store.delete(&mut o).unwrap();
+        store
+            .delete(&mut o, crate::clock::Clock::system().now())
+            .unwrap();
         assert!(store.is_empty());
         assert!(
             o.set_cookie_headers()[0]
@@ -901,9 +934,15 @@ mod tests {
     #[test]
     fn logout_token_matches_sid_first_then_sub_of_the_same_issuer() {
         let store = MemoryStateStore::new();
-        store.insert(session("alice", "s1")).unwrap();
-        store.insert(session("alice", "s2")).unwrap();
-        store.insert(session("bob", "s3")).unwrap();
+        store
+            .insert(session("alice", "s1"), crate::clock::Clock::system().now())
+            .unwrap();
+        store
+            .insert(session("alice", "s2"), crate::clock::Clock::system().now())
+            .unwrap();
+        store
+            .insert(session("bob", "s3"), crate::clock::Clock::system().now())
+            .unwrap();
         let mut o = CookieOptions::new();
         let claims = |sub: Option<&str>, sid: Option<&str>, iss: &str| LogoutTokenClaims {
             iss: iss.into(),
@@ -912,16 +951,28 @@ mod tests {
         };
         // sid and sub: only the sid's session ends.
         store
-            .delete_by_logout_token(&claims(Some("alice"), Some("s1"), "https://t/"), &mut o)
+            .delete_by_logout_token(
+                &claims(Some("alice"), Some("s1"), "https://t/"),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
             .unwrap();
         assert_eq!(store.len(), 2);
         // sub of another issuer: nothing.
         store
-            .delete_by_logout_token(&claims(Some("alice"), None, "https://evil/"), &mut o)
+            .delete_by_logout_token(
+                &claims(Some("alice"), None, "https://evil/"),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
             .unwrap();
         assert_eq!(store.len(), 2);
         store
-            .delete_by_logout_token(&claims(Some("alice"), None, "https://t/"), &mut o)
+            .delete_by_logout_token(
+                &claims(Some("alice"), None, "https://t/"),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
             .unwrap();
         assert_eq!(store.len(), 1);
     }
@@ -936,19 +987,23 @@ mod tests {
             Clock::from_fn(move || now.load(Ordering::SeqCst))
         };
         let store = MemoryStateStore::new()
-            .clock(clock)
             .inactivity_duration(Duration::from_secs(100))
             .absolute_duration(Duration::from_secs(250));
-        let id = store.insert(session("a", "s")).unwrap();
+        let id = store.insert(session("a", "s"), clock.now()).unwrap();
         // Used every 90 s: the rolling inactivity limit keeps moving...
         for _ in 0..2 {
             now.fetch_add(90, Ordering::SeqCst);
-            assert!(store.get(&mut options_for(&store, &id)).unwrap().is_some());
+            assert!(
+                store
+                    .get(&mut options_for(&store, &id), clock.now())
+                    .unwrap()
+                    .is_some()
+            );
         }
         // ...until the absolute limit (250 s after creation).
         now.fetch_add(71, Ordering::SeqCst);
         let mut o = options_for(&store, &id);
-        assert_eq!(store.get(&mut o).unwrap(), None);
+        assert_eq!(store.get(&mut o, clock.now()).unwrap(), None);
         assert!(
             o.set_cookie_headers()[0]
                 .to_str()
@@ -957,9 +1012,14 @@ mod tests {
         );
         assert!(store.is_empty());
         // Inactivity alone: 101 s without use.
-        let id = store.insert(session("b", "s")).unwrap();
+        let id = store.insert(session("b", "s"), clock.now()).unwrap();
         now.fetch_add(101, Ordering::SeqCst);
-        assert_eq!(store.get(&mut options_for(&store, &id)).unwrap(), None);
+        assert_eq!(
+            store
+                .get(&mut options_for(&store, &id), clock.now())
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -971,23 +1031,28 @@ mod tests {
             let now = now.clone();
             Clock::from_fn(move || now.load(Ordering::SeqCst))
         };
-        let store = MemoryStateStore::new().clock(clock).capacity(2);
-        let first = store.insert(session("a", "1")).unwrap();
+        let store = MemoryStateStore::new().capacity(2);
+        let first = store.insert(session("a", "1"), clock.now()).unwrap();
         now.fetch_add(1, Ordering::SeqCst);
-        let second = store.insert(session("b", "2")).unwrap();
+        let second = store.insert(session("b", "2"), clock.now()).unwrap();
         now.fetch_add(1, Ordering::SeqCst);
-        let third = store.insert(session("c", "3")).unwrap();
+        let third = store.insert(session("c", "3"), clock.now()).unwrap();
         assert_eq!(store.len(), 2);
-        assert_eq!(store.get(&mut options_for(&store, &first)).unwrap(), None);
+        assert_eq!(
+            store
+                .get(&mut options_for(&store, &first), clock.now())
+                .unwrap(),
+            None
+        );
         assert!(
             store
-                .get(&mut options_for(&store, &second))
+                .get(&mut options_for(&store, &second), clock.now())
                 .unwrap()
                 .is_some()
         );
         assert!(
             store
-                .get(&mut options_for(&store, &third))
+                .get(&mut options_for(&store, &third), clock.now())
                 .unwrap()
                 .is_some()
         );
@@ -1002,15 +1067,25 @@ mod tests {
             let now = now.clone();
             Clock::from_fn(move || now.load(Ordering::SeqCst))
         };
-        let store = MemoryTransactionStore::new().clock(clock);
+        let store = MemoryTransactionStore::new();
         let mut o = CookieOptions::new();
         store
-            .set("_a0_tx.s", &TransactionData::default(), &mut o)
+            .set("_a0_tx.s", &TransactionData::default(), &mut o, clock.now())
             .unwrap();
         now.fetch_add(TRANSACTION_LIFETIME - 1, Ordering::SeqCst);
-        assert!(store.get("_a0_tx.s", &mut o).unwrap().is_some());
+        assert!(
+            store
+                .get("_a0_tx.s", &mut o, clock.now())
+                .unwrap()
+                .is_some()
+        );
         now.fetch_add(1, Ordering::SeqCst);
-        assert!(store.get("_a0_tx.s", &mut o).unwrap().is_none());
+        assert!(
+            store
+                .get("_a0_tx.s", &mut o, clock.now())
+                .unwrap()
+                .is_none()
+        );
     }
 
     fn test_clock() -> (std::sync::Arc<std::sync::atomic::AtomicU64>, Clock) {
@@ -1028,21 +1103,25 @@ mod tests {
         use std::sync::atomic::Ordering;
         let (now, clock) = test_clock();
         let store = MemoryStateStore::new()
-            .clock(clock)
             .capacity(2)
             .absolute_duration(Duration::from_secs(100));
-        let idle = store.insert(session("a", "1")).unwrap();
+        let idle = store.insert(session("a", "1"), clock.now()).unwrap();
         // Created long ago, but used just now: past its absolute lifetime.
         let mut old = session("b", "2");
         old.internal.created_at = 1_000_000 - 500;
         now.fetch_add(10, Ordering::SeqCst);
-        let stale = store.insert(old).unwrap();
-        store.insert(session("c", "3")).unwrap();
+        let stale = store.insert(old, clock.now()).unwrap();
+        store.insert(session("c", "3"), clock.now()).unwrap();
         assert_eq!(store.len(), 2);
-        assert_eq!(store.get(&mut options_for(&store, &stale)).unwrap(), None);
+        assert_eq!(
+            store
+                .get(&mut options_for(&store, &stale), clock.now())
+                .unwrap(),
+            None
+        );
         assert!(
             store
-                .get(&mut options_for(&store, &idle))
+                .get(&mut options_for(&store, &idle), clock.now())
                 .unwrap()
                 .is_some()
         );
@@ -1052,29 +1131,34 @@ mod tests {
     fn a_touched_session_outlives_an_untouched_older_one_at_capacity() {
         use std::sync::atomic::Ordering;
         let (now, clock) = test_clock();
-        let store = MemoryStateStore::new().clock(clock).capacity(3);
-        let first = store.insert(session("a", "1")).unwrap();
+        let store = MemoryStateStore::new().capacity(3);
+        let first = store.insert(session("a", "1"), clock.now()).unwrap();
         now.fetch_add(1, Ordering::SeqCst);
-        let second = store.insert(session("b", "2")).unwrap();
+        let second = store.insert(session("b", "2"), clock.now()).unwrap();
         now.fetch_add(1, Ordering::SeqCst);
-        store.insert(session("c", "3")).unwrap();
+        store.insert(session("c", "3"), clock.now()).unwrap();
         // Used again past the touch interval: now the most recently active.
         now.fetch_add(120, Ordering::SeqCst);
         assert!(
             store
-                .get(&mut options_for(&store, &first))
+                .get(&mut options_for(&store, &first), clock.now())
                 .unwrap()
                 .is_some()
         );
-        store.insert(session("d", "4")).unwrap();
+        store.insert(session("d", "4"), clock.now()).unwrap();
         assert_eq!(store.len(), 3);
         assert!(
             store
-                .get(&mut options_for(&store, &first))
+                .get(&mut options_for(&store, &first), clock.now())
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(store.get(&mut options_for(&store, &second)).unwrap(), None);
+        assert_eq!(
+            store
+                .get(&mut options_for(&store, &second), clock.now())
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -1089,33 +1173,67 @@ mod tests {
         let ids: Vec<String> = (0..200)
             .map(|n| {
                 store
-                    .insert(session(&format!("user{}", n % 10), &format!("s{n}")))
+                    .insert(
+                        session(&format!("user{}", n % 10), &format!("s{n}")),
+                        crate::clock::Clock::system().now(),
+                    )
                     .unwrap()
             })
             .collect();
         // Moving a session to another sid and user re-indexes it.
         let mut moved = options_for(&store, &ids[0]);
-        store.set(&session("mallory", "s-new"), &mut moved).unwrap();
         store
-            .delete_by_logout_token(&claims(None, Some("s0")), &mut o)
+            .set(
+                &session("mallory", "s-new"),
+                &mut moved,
+                crate::clock::Clock::system().now(),
+            )
+            .unwrap();
+        store
+            .delete_by_logout_token(
+                &claims(None, Some("s0")),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
             .unwrap();
         assert_eq!(store.len(), 200);
         store
-            .delete_by_logout_token(&claims(Some("user0"), None), &mut o)
+            .delete_by_logout_token(
+                &claims(Some("user0"), None),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
             .unwrap();
         assert_eq!(store.len(), 181);
         store
-            .delete_by_logout_token(&claims(None, Some("s-new")), &mut o)
+            .delete_by_logout_token(
+                &claims(None, Some("s-new")),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
             .unwrap();
         assert_eq!(store.len(), 180);
         // A deleted session leaves no stale index entry behind.
-        store.delete(&mut options_for(&store, &ids[1])).unwrap();
         store
-            .delete_by_logout_token(&claims(Some("user1"), None), &mut o)
+            .delete(
+                &mut options_for(&store, &ids[1]),
+                crate::clock::Clock::system().now(),
+            )
+            .unwrap();
+        store
+            .delete_by_logout_token(
+                &claims(Some("user1"), None),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
             .unwrap();
         assert_eq!(store.len(), 160);
         store
-            .delete_by_logout_token(&claims(None, Some("s2")), &mut o)
+            .delete_by_logout_token(
+                &claims(None, Some("s2")),
+                &mut o,
+                crate::clock::Clock::system().now(),
+            )
             .unwrap();
         assert_eq!(store.len(), 159);
     }
@@ -1124,15 +1242,25 @@ mod tests {
     fn a_flood_of_transactions_evicts_the_oldest_first() {
         use std::sync::atomic::Ordering;
         let (now, clock) = test_clock();
-        let store = MemoryTransactionStore::new().clock(clock);
+        let store = MemoryTransactionStore::new();
         let mut oldest = CookieOptions::new();
         store
-            .set("_a0_tx.oldest", &TransactionData::default(), &mut oldest)
+            .set(
+                "_a0_tx.oldest",
+                &TransactionData::default(),
+                &mut oldest,
+                clock.now(),
+            )
             .unwrap();
         now.fetch_add(10, Ordering::SeqCst);
         let mut pending = CookieOptions::new();
         store
-            .set("_a0_tx.pending", &TransactionData::default(), &mut pending)
+            .set(
+                "_a0_tx.pending",
+                &TransactionData::default(),
+                &mut pending,
+                clock.now(),
+            )
             .unwrap();
         now.fetch_add(10, Ordering::SeqCst);
         for n in 0..DEFAULT_TRANSACTION_CAPACITY - 1 {
@@ -1141,6 +1269,7 @@ mod tests {
                     &format!("_a0_tx.f{n}"),
                     &TransactionData::default(),
                     &mut CookieOptions::new(),
+                    clock.now(),
                 )
                 .unwrap();
         }
@@ -1153,13 +1282,13 @@ mod tests {
         };
         assert!(
             store
-                .get("_a0_tx.oldest", &mut cookies(&oldest))
+                .get("_a0_tx.oldest", &mut cookies(&oldest), clock.now())
                 .unwrap()
                 .is_none()
         );
         assert!(
             store
-                .get("_a0_tx.pending", &mut cookies(&pending))
+                .get("_a0_tx.pending", &mut cookies(&pending), clock.now())
                 .unwrap()
                 .is_some()
         );

@@ -10,6 +10,11 @@
 //! [`AsyncStateStore`] and [`AsyncTransactionStore`]. Every blocking store is also an async
 //! store (a blanket implementation), which suits stores that never wait on I/O, such as the
 //! in-memory and cookie stores.
+//!
+//! Every call receives `now`: the client's clock, read by the driver (the one place the SDK
+//! reads it). Stores own no clock; expiry, inactivity and the times they stamp on what they
+//! write all come from `now`, so a test (or an application with its own clock) moves time
+//! for the whole client at once.
 
 pub mod cookie;
 mod kit;
@@ -76,9 +81,18 @@ pub trait StateStore: Send + Sync {
     type Options: Send;
     /// The current session, or `None`. A session that cannot be read (tampered, expired,
     /// foreign) is `None`, not an error.
-    fn get(&self, options: &mut Self::Options) -> Result<Option<StateData>, StoreError>;
+    fn get(
+        &self,
+        options: &mut Self::Options,
+        now: UnixTime,
+    ) -> Result<Option<StateData>, StoreError>;
     /// Stores the session (a login creates it; the cookie or id names it afterwards).
-    fn set(&self, state: &StateData, options: &mut Self::Options) -> Result<(), StoreError>;
+    fn set(
+        &self,
+        state: &StateData,
+        options: &mut Self::Options,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
     /// Applies an operation's changes to the session stored now, only if it still exists
     /// (an update-only save, [`SessionUpdate::apply`]): a session deleted by logout,
     /// back-channel logout or expiry while a refresh was in flight stays deleted
@@ -90,20 +104,21 @@ pub trait StateStore: Send + Sync {
         &self,
         update: &SessionUpdate,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> Result<Updated, StoreError> {
-        let Some(current) = self.get(options)? else {
+        let Some(current) = self.get(options, now)? else {
             return Ok(Updated::Gone);
         };
         match update.apply(current) {
             Merged::Updated(state) => {
-                self.set(&state, options)?;
+                self.set(&state, options, now)?;
                 Ok(Updated::Saved)
             }
             Merged::OtherSession => Ok(Updated::Gone),
         }
     }
     /// Deletes the session.
-    fn delete(&self, options: &mut Self::Options) -> Result<(), StoreError>;
+    fn delete(&self, options: &mut Self::Options, now: UnixTime) -> Result<(), StoreError>;
     /// Deletes every session matching a verified back-channel logout token (by `sid`, or by
     /// `sub`, of the same issuer). Stores that cannot enumerate sessions (cookies) return an
     /// error.
@@ -111,6 +126,7 @@ pub trait StateStore: Send + Sync {
         &self,
         claims: &LogoutTokenClaims,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> Result<(), StoreError>;
     /// Records that the back-channel logout token named `key` (its issuer and `jti`, as the
     /// core names it) was accepted, unless it already was, and keeps the record until
@@ -139,6 +155,7 @@ pub trait TransactionStore: Send + Sync {
         &self,
         key: &str,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> Result<Option<TransactionData>, StoreError>;
     /// Stores a transaction under `key`.
     fn set(
@@ -146,9 +163,15 @@ pub trait TransactionStore: Send + Sync {
         key: &str,
         transaction: &TransactionData,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> Result<(), StoreError>;
     /// Deletes the transaction under `key`.
-    fn delete(&self, key: &str, options: &mut Self::Options) -> Result<(), StoreError>;
+    fn delete(
+        &self,
+        key: &str,
+        options: &mut Self::Options,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
 }
 
 /// Where sessions live (async).
@@ -159,26 +182,29 @@ pub trait AsyncStateStore: Send + Sync {
     fn get(
         &self,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send;
     /// See [`StateStore::set`].
     fn set(
         &self,
         state: &StateData,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// See [`StateStore::update`]; the default reads, applies and writes.
     fn update(
         &self,
         update: &SessionUpdate,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Updated, StoreError>> + Send {
         async move {
-            let Some(current) = self.get(options).await? else {
+            let Some(current) = self.get(options, now).await? else {
                 return Ok(Updated::Gone);
             };
             match update.apply(current) {
                 Merged::Updated(state) => {
-                    self.set(&state, options).await?;
+                    self.set(&state, options, now).await?;
                     Ok(Updated::Saved)
                 }
                 Merged::OtherSession => Ok(Updated::Gone),
@@ -189,12 +215,14 @@ pub trait AsyncStateStore: Send + Sync {
     fn delete(
         &self,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// See [`StateStore::delete_by_logout_token`].
     fn delete_by_logout_token(
         &self,
         claims: &LogoutTokenClaims,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// See [`StateStore::record_logout_token_id`]; the default keeps nothing.
     fn record_logout_token_id(
@@ -217,6 +245,7 @@ pub trait AsyncTransactionStore: Send + Sync {
         &self,
         key: &str,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Option<TransactionData>, StoreError>> + Send;
     /// See [`TransactionStore::set`].
     fn set(
@@ -224,12 +253,14 @@ pub trait AsyncTransactionStore: Send + Sync {
         key: &str,
         transaction: &TransactionData,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// See [`TransactionStore::delete`].
     fn delete(
         &self,
         key: &str,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -238,35 +269,42 @@ impl<T: StateStore> AsyncStateStore for T {
     fn get(
         &self,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send {
-        std::future::ready(StateStore::get(self, options))
+        std::future::ready(StateStore::get(self, options, now))
     }
     fn set(
         &self,
         state: &StateData,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(StateStore::set(self, state, options))
+        std::future::ready(StateStore::set(self, state, options, now))
     }
     fn update(
         &self,
         update: &SessionUpdate,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Updated, StoreError>> + Send {
-        std::future::ready(StateStore::update(self, update, options))
+        std::future::ready(StateStore::update(self, update, options, now))
     }
     fn delete(
         &self,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(StateStore::delete(self, options))
+        std::future::ready(StateStore::delete(self, options, now))
     }
     fn delete_by_logout_token(
         &self,
         claims: &LogoutTokenClaims,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(StateStore::delete_by_logout_token(self, claims, options))
+        std::future::ready(StateStore::delete_by_logout_token(
+            self, claims, options, now,
+        ))
     }
     fn record_logout_token_id(
         &self,
@@ -284,22 +322,25 @@ impl<T: TransactionStore> AsyncTransactionStore for T {
         &self,
         key: &str,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Option<TransactionData>, StoreError>> + Send {
-        std::future::ready(TransactionStore::get(self, key, options))
+        std::future::ready(TransactionStore::get(self, key, options, now))
     }
     fn set(
         &self,
         key: &str,
         transaction: &TransactionData,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(TransactionStore::set(self, key, transaction, options))
+        std::future::ready(TransactionStore::set(self, key, transaction, options, now))
     }
     fn delete(
         &self,
         key: &str,
         options: &mut Self::Options,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(TransactionStore::delete(self, key, options))
+        std::future::ready(TransactionStore::delete(self, key, options, now))
     }
 }

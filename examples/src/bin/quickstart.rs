@@ -117,12 +117,11 @@ fn walkthrough() -> Result {
     let config = tenant.config(APP_BASE_URL)?;
     let sessions = CookieStateStore::builder(&config)
         .for_app_base_url(APP_BASE_URL)
-        .clock(clock.clone())
         .build()?;
     let transactions = CookieTransactionStore::builder(&config)
         .for_app_base_url(APP_BASE_URL)
-        .clock(clock.clone())
         .build()?;
+    // The client reads the clock and hands it to the stores with every call.
     let client = ServerClient::builder(config, sessions, transactions)
         .clock(clock)
         .build();

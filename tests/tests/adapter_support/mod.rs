@@ -219,11 +219,20 @@ impl RecordingStore {
 
 impl StateStore for RecordingStore {
     type Options = TestOptions;
-    fn get(&self, options: &mut TestOptions) -> Result<Option<StateData>, StoreError> {
+    fn get(
+        &self,
+        options: &mut TestOptions,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
         self.record("get", options);
         Ok(options.session.clone())
     }
-    fn set(&self, state: &StateData, options: &mut TestOptions) -> Result<(), StoreError> {
+    fn set(
+        &self,
+        state: &StateData,
+        options: &mut TestOptions,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
         self.record("set", options);
         options.session = Some(state.clone());
         Ok(())
@@ -232,6 +241,7 @@ impl StateStore for RecordingStore {
         &self,
         update: &auth0_server::protocol::session::SessionUpdate,
         options: &mut TestOptions,
+        _now: auth0_server::protocol::time::UnixTime,
     ) -> Result<auth0_server::protocol::session::Updated, StoreError> {
         use auth0_server::protocol::session::{Merged, Updated};
         self.record("update", options);
@@ -243,7 +253,11 @@ impl StateStore for RecordingStore {
             _ => Ok(Updated::Gone),
         }
     }
-    fn delete(&self, options: &mut TestOptions) -> Result<(), StoreError> {
+    fn delete(
+        &self,
+        options: &mut TestOptions,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
         self.record("delete", options);
         options.session = None;
         Ok(())
@@ -252,6 +266,7 @@ impl StateStore for RecordingStore {
         &self,
         _claims: &LogoutTokenClaims,
         options: &mut TestOptions,
+        _now: auth0_server::protocol::time::UnixTime,
     ) -> Result<(), StoreError> {
         self.record("delete_by_logout_token", options);
         Ok(())
@@ -264,6 +279,7 @@ impl TransactionStore for RecordingStore {
         &self,
         _key: &str,
         options: &mut TestOptions,
+        _now: auth0_server::protocol::time::UnixTime,
     ) -> Result<Option<TransactionData>, StoreError> {
         self.record("tx_get", options);
         Ok(None)
@@ -273,11 +289,17 @@ impl TransactionStore for RecordingStore {
         _key: &str,
         _t: &TransactionData,
         options: &mut TestOptions,
+        _now: auth0_server::protocol::time::UnixTime,
     ) -> Result<(), StoreError> {
         self.record("tx_set", options);
         Ok(())
     }
-    fn delete(&self, _key: &str, options: &mut TestOptions) -> Result<(), StoreError> {
+    fn delete(
+        &self,
+        _key: &str,
+        options: &mut TestOptions,
+        _now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
         self.record("tx_delete", options);
         Ok(())
     }

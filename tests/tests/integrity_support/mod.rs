@@ -11,6 +11,7 @@ use auth0_server::AccessTokenRequest;
 use auth0_server::blocking::ServerClient;
 use auth0_server::clock::Clock;
 use auth0_server::protocol::session::{SessionUpdate, StateData, TokenSet, Updated};
+use auth0_server::protocol::time::UnixTime;
 use auth0_server::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +34,9 @@ pub fn new_session<S: StateStore<Options = CookieOptions>>(
     state: &StateData,
 ) -> CookieOptions {
     let mut o = CookieOptions::new();
-    store.set(state, &mut o).expect("session stored");
+    store
+        .set(state, &mut o, auth0_server::clock::Clock::system().now())
+        .expect("session stored");
     let id = o.cookie(cookie).expect("session cookie set").to_owned();
     with_cookie(cookie, &id)
 }
@@ -55,7 +58,9 @@ pub fn logout_during_refresh_stays_logged_out<S, T>(
         "/oauth/token",
         Failure::Before(Hook::new(move || {
             let mut o = o.clone();
-            c.state_store().delete(&mut o).expect("logout deletes");
+            c.state_store()
+                .delete(&mut o, auth0_server::clock::Clock::system().now())
+                .expect("logout deletes");
         })),
         1,
     );
@@ -94,7 +99,11 @@ pub fn a_concurrent_save_is_not_overwritten<S, T>(
         Failure::Before(Hook::new(move || {
             // Another request's save, as the store sees it: the session plus its token set.
             let mut o = o.clone();
-            let mut other = c.state_store().get(&mut o).unwrap().expect("session");
+            let mut other = c
+                .state_store()
+                .get(&mut o, auth0_server::clock::Clock::system().now())
+                .unwrap()
+                .expect("session");
             other.token_sets.push(TokenSet {
                 audience: ANALYTICS_AUDIENCE.into(),
                 access_token: "analytics-token".into(),
@@ -102,7 +111,9 @@ pub fn a_concurrent_save_is_not_overwritten<S, T>(
                 expires_at: crate::adapter_support::now() + 600,
                 requested_scope: None,
             });
-            c.state_store().set(&other, &mut o).unwrap();
+            c.state_store()
+                .set(&other, &mut o, auth0_server::clock::Clock::system().now())
+                .unwrap();
         })),
         1,
     );
@@ -133,27 +144,33 @@ pub struct FailingUpdates<S> {
 
 impl<S: StateStore<Options = CookieOptions>> StateStore for FailingUpdates<S> {
     type Options = CookieOptions;
-    fn get(&self, o: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
-        self.inner.get(o)
+    fn get(&self, o: &mut CookieOptions, now: UnixTime) -> Result<Option<StateData>, StoreError> {
+        self.inner.get(o, now)
     }
-    fn set(&self, s: &StateData, o: &mut CookieOptions) -> Result<(), StoreError> {
-        self.inner.set(s, o)
+    fn set(&self, s: &StateData, o: &mut CookieOptions, now: UnixTime) -> Result<(), StoreError> {
+        self.inner.set(s, o, now)
     }
-    fn update(&self, u: &SessionUpdate, o: &mut CookieOptions) -> Result<Updated, StoreError> {
+    fn update(
+        &self,
+        u: &SessionUpdate,
+        o: &mut CookieOptions,
+        now: UnixTime,
+    ) -> Result<Updated, StoreError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::new("injected: the store is unreachable"));
         }
-        self.inner.update(u, o)
+        self.inner.update(u, o, now)
     }
-    fn delete(&self, o: &mut CookieOptions) -> Result<(), StoreError> {
-        self.inner.delete(o)
+    fn delete(&self, o: &mut CookieOptions, now: UnixTime) -> Result<(), StoreError> {
+        self.inner.delete(o, now)
     }
     fn delete_by_logout_token(
         &self,
         c: &auth0_server::protocol::effect::LogoutTokenClaims,
         o: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
-        self.inner.delete_by_logout_token(c, o)
+        self.inner.delete_by_logout_token(c, o, now)
     }
 }
 

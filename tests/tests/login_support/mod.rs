@@ -58,7 +58,9 @@ where
         self.get_access_token(c)
     }
     fn stored(&self, c: &mut CookieOptions) -> Option<StateData> {
-        self.state_store().get(c).expect("state store get")
+        self.state_store()
+            .get(c, auth0_server::clock::Clock::system().now())
+            .expect("state store get")
     }
 }
 
@@ -91,7 +93,10 @@ where
         self.rt.block_on(self.client.get_access_token(c))
     }
     fn stored(&self, c: &mut CookieOptions) -> Option<StateData> {
-        self.client.state_store().get(c).expect("state store get")
+        self.client
+            .state_store()
+            .get(c, auth0_server::clock::Clock::system().now())
+            .expect("state store get")
     }
 }
 
@@ -160,21 +165,35 @@ impl Sessions {
 
 impl StateStore for Sessions {
     type Options = CookieOptions;
-    fn get(&self, o: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
-        self.0.get(o)
+    fn get(
+        &self,
+        o: &mut CookieOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
+        self.0.get(o, now)
     }
-    fn set(&self, s: &StateData, o: &mut CookieOptions) -> Result<(), StoreError> {
-        self.0.set(s, o)
+    fn set(
+        &self,
+        s: &StateData,
+        o: &mut CookieOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
+        self.0.set(s, o, now)
     }
-    fn delete(&self, o: &mut CookieOptions) -> Result<(), StoreError> {
-        self.0.delete(o)
+    fn delete(
+        &self,
+        o: &mut CookieOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
+        self.0.delete(o, now)
     }
     fn delete_by_logout_token(
         &self,
         claims: &LogoutTokenClaims,
         o: &mut CookieOptions,
+        now: auth0_server::protocol::time::UnixTime,
     ) -> Result<(), StoreError> {
-        self.0.delete_by_logout_token(claims, o)
+        self.0.delete_by_logout_token(claims, o, now)
     }
 }
 
@@ -184,14 +203,30 @@ pub struct Transactions(pub Arc<MemoryTransactionStore>);
 
 impl TransactionStore for Transactions {
     type Options = CookieOptions;
-    fn get(&self, k: &str, o: &mut CookieOptions) -> Result<Option<TransactionData>, StoreError> {
-        self.0.get(k, o)
+    fn get(
+        &self,
+        k: &str,
+        o: &mut CookieOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<Option<TransactionData>, StoreError> {
+        self.0.get(k, o, now)
     }
-    fn set(&self, k: &str, t: &TransactionData, o: &mut CookieOptions) -> Result<(), StoreError> {
-        self.0.set(k, t, o)
+    fn set(
+        &self,
+        k: &str,
+        t: &TransactionData,
+        o: &mut CookieOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
+        self.0.set(k, t, o, now)
     }
-    fn delete(&self, k: &str, o: &mut CookieOptions) -> Result<(), StoreError> {
-        self.0.delete(k, o)
+    fn delete(
+        &self,
+        k: &str,
+        o: &mut CookieOptions,
+        now: auth0_server::protocol::time::UnixTime,
+    ) -> Result<(), StoreError> {
+        self.0.delete(k, o, now)
     }
 }
 

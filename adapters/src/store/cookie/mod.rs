@@ -53,7 +53,9 @@
 //! // Request 1 logs in: the session goes out as Set-Cookie headers.
 //! let mut response = CookieOptions::new();
 //! let session: StateData = serde_json::from_str(r#"{"user":{"sub":"auth0|1"}}"#)?;
-//! store.set(&session, &mut response)?;
+//! // The client reads its clock and hands `now` to every store call.
+//! let now = auth0_server::clock::Clock::system().now();
+//! store.set(&session, &mut response, now)?;
 //! let set_cookie = response.set_cookie_headers()[0].to_str()?;
 //! assert!(set_cookie.starts_with("_a0_session.0=eyJ"));
 //! assert!(set_cookie.ends_with("; HttpOnly; SameSite=Lax; Path=/; Max-Age=259200"));
@@ -63,7 +65,7 @@
 //! let pair = set_cookie.split(';').next().unwrap();
 //! headers.insert(http::header::COOKIE, pair.parse()?);
 //! let mut request = CookieOptions::from_request_headers(&headers);
-//! let loaded = store.get(&mut request)?.expect("a session");
+//! let loaded = store.get(&mut request, now)?.expect("a session");
 //! assert_eq!(loaded.sub(), Some("auth0|1"));
 //! assert!(request.set_cookie_headers().is_empty(), "a fresh session is not rewritten");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -87,7 +89,6 @@ use auth0_server_protocol::transaction::{
 use self::cache::SessionCache;
 use self::chunks::{Parts, Read};
 use self::codec::CookieCodec;
-use crate::clock::Clock;
 use crate::store::kit::{self, cookie_attributes, cookie_attributes_max_age};
 use crate::store::revocation::{MemoryRevocations, RevocationList};
 use crate::store::{CookieOptions, LogoutTokenIdRecord, StateStore, StoreError, TransactionStore};
@@ -149,7 +150,6 @@ pub struct CookieStateStore {
     secure: bool,
     absolute: u64,
     inactivity: u64,
-    clock: Clock,
     cache: SessionCache,
     revocations: Arc<dyn RevocationList>,
 }
@@ -174,7 +174,6 @@ pub struct CookieStateStoreBuilder {
     secure: bool,
     absolute: Duration,
     inactivity: Duration,
-    clock: Clock,
     cache_capacity: usize,
     revocations: Arc<dyn RevocationList>,
 }
@@ -197,7 +196,6 @@ impl CookieStateStore {
             secure: true,
             absolute: DEFAULT_ABSOLUTE_DURATION,
             inactivity: DEFAULT_INACTIVITY_DURATION,
-            clock: Clock::system(),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             revocations: Arc::new(MemoryRevocations::new()),
         }
@@ -337,12 +335,6 @@ impl CookieStateStoreBuilder {
         self
     }
 
-    /// The clock (default [`Clock::system`]); tests move it to expire sessions.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// Where ended sessions are recorded (default: a [`MemoryRevocations`] of this store's
     /// own). Share one list between instances — the Redis list, feature `redis` — so that a
     /// logout or back-channel logout received by one instance ends the session on all.
@@ -383,7 +375,6 @@ impl CookieStateStoreBuilder {
             secure: self.secure,
             absolute: self.absolute.as_secs(),
             inactivity: self.inactivity.as_secs(),
-            clock: self.clock,
             cache: SessionCache::new(self.cache_capacity),
             revocations: self.revocations,
         })
@@ -396,15 +387,16 @@ impl StateStore for CookieStateStore {
     /// The session in the request's cookies, or `None`. Invalid or expired cookies are
     /// cleared; a valid session last written more than [`TOUCH_INTERVAL`] seconds ago is
     /// rewritten with `last_active_at = now`.
-    fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
-        let now = self.clock.now().as_secs();
+    fn get(
+        &self,
+        options: &mut CookieOptions,
+        at: UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
+        let now = at.as_secs();
         let Some(mut state) = self.current(options, now)? else {
             return Ok(None);
         };
-        if self.lifetime().needs_touch(
-            &state,
-            auth0_server_protocol::time::UnixTime::from_secs(now),
-        ) {
+        if self.lifetime().needs_touch(&state, at) {
             let mut touched = state.clone();
             touched.internal.last_active_at = Some(now);
             // Extending the rolling expiry is best effort: a session that no longer fits in
@@ -420,8 +412,13 @@ impl StateStore for CookieStateStore {
     /// Writes the session, stamping `internal.last_active_at = now` (and
     /// `internal.created_at = now` when it is 0). Errors when the encrypted session needs
     /// more than [`chunks::MAX_CHUNKS`] cookies.
-    fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
-        let now = self.clock.now().as_secs();
+    fn set(
+        &self,
+        state: &StateData,
+        options: &mut CookieOptions,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let now = now.as_secs();
         let mut state = state.clone();
         if state.internal.created_at == 0 {
             state.internal.created_at = now;
@@ -433,8 +430,7 @@ impl StateStore for CookieStateStore {
     /// Ends the session: records it in the revocation list (so a copy of the cookie taken
     /// before, or a refresh in flight, cannot bring it back) and deletes every chunk of the
     /// session cookie.
-    fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
-        let now = self.clock.now();
+    fn delete(&self, options: &mut CookieOptions, now: UnixTime) -> Result<(), StoreError> {
         let current = self.current(options, now.as_secs());
         // The browser's cookies go whatever happens; a revocation list that cannot be reached
         // is then reported (the session is not ended for copies of the cookie).
@@ -455,8 +451,8 @@ impl StateStore for CookieStateStore {
         &self,
         claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
-        let now = self.clock.now();
         if let Some(ended) = revocation::for_logout_token(claims, now, &self.lifetime()) {
             self.revocations.revoke(&ended, now)?;
         }
@@ -544,18 +540,18 @@ impl CookieStateStore {
 ///     .build()?;
 /// let key = transaction_key("xyzABC123");
 /// let mut opts = CookieOptions::new();
-/// store.set(&key, &TransactionData { state: Some("xyzABC123".into()), ..Default::default() }, &mut opts)?;
+/// let now = auth0_server::clock::Clock::system().now();
+/// store.set(&key, &TransactionData { state: Some("xyzABC123".into()), ..Default::default() }, &mut opts, now)?;
 /// let header = opts.set_cookie_headers()[0].to_str()?;
 /// assert!(header.starts_with("_a0_tx.xyzABC123.0="));
 /// assert!(header.ends_with("; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=3600"));
-/// assert_eq!(store.get(&key, &mut opts)?.unwrap().state.as_deref(), Some("xyzABC123"));
+/// assert_eq!(store.get(&key, &mut opts, now)?.unwrap().state.as_deref(), Some("xyzABC123"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct CookieTransactionStore {
     secrets: Vec<Secret>,
     secure: bool,
     max_age: u64,
-    clock: Clock,
 }
 
 impl std::fmt::Debug for CookieTransactionStore {
@@ -574,7 +570,6 @@ pub struct CookieTransactionStoreBuilder {
     secrets: Vec<Secret>,
     secure: bool,
     max_age: Duration,
-    clock: Clock,
 }
 
 impl CookieTransactionStore {
@@ -591,7 +586,6 @@ impl CookieTransactionStore {
             secrets: secrets.into_iter().map(Secret::new).collect(),
             secure: true,
             max_age: Duration::from_secs(DEFAULT_TRANSACTION_MAX_AGE),
-            clock: Clock::system(),
         }
     }
 
@@ -637,12 +631,6 @@ impl CookieTransactionStoreBuilder {
         self
     }
 
-    /// The clock (default [`Clock::system`]).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// Validates the settings and returns the store. Errors: no secret, a secret shorter
     /// than 32 bytes, or a zero `max_age`.
     pub fn build(self) -> Result<CookieTransactionStore, StoreError> {
@@ -656,7 +644,6 @@ impl CookieTransactionStoreBuilder {
             secrets: self.secrets,
             secure: self.secure,
             max_age: self.max_age.as_secs(),
-            clock: self.clock,
         })
     }
 }
@@ -706,6 +693,7 @@ impl TransactionStore for CookieTransactionStore {
         &self,
         key: &str,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<Option<TransactionData>, StoreError> {
         if !chunks::is_valid_name(key) {
             return Ok(None);
@@ -718,7 +706,7 @@ impl TransactionStore for CookieTransactionStore {
             }
             Read::Value(v) => v,
         };
-        let now = self.clock.now().as_secs();
+        let now = now.as_secs();
         let tx = self
             .codec(key)
             .decrypt(&value)
@@ -738,13 +726,14 @@ impl TransactionStore for CookieTransactionStore {
         key: &str,
         transaction: &TransactionData,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         if !chunks::is_valid_name(key) {
             return Err(StoreError::new(
                 "cookie transaction store: the transaction key is not a valid cookie name",
             ));
         }
-        let now = self.clock.now().as_secs();
+        let now = now.as_secs();
         let mut tx = transaction.clone();
         if tx.created_at == 0 {
             tx.created_at = now;
@@ -772,7 +761,12 @@ impl TransactionStore for CookieTransactionStore {
     }
 
     /// Deletes the transaction's cookies.
-    fn delete(&self, key: &str, options: &mut CookieOptions) -> Result<(), StoreError> {
+    fn delete(
+        &self,
+        key: &str,
+        options: &mut CookieOptions,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
         if chunks::is_valid_name(key) {
             self.clear(key, options);
         }

@@ -2,6 +2,7 @@
 //! `tests/tests/cookie_store.rs`).
 
 use super::*;
+use crate::clock::Clock;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,23 +38,22 @@ fn max_age_is_the_earlier_of_inactivity_and_absolute_limits() {
     let store = CookieStateStore::builder_with_secrets([SECRET])
         .absolute_duration(Duration::from_secs(1000))
         .inactivity_duration(Duration::from_secs(300))
-        .clock(c)
         .build()
         .unwrap();
     let mut o = CookieOptions::new();
-    store.set(&session(), &mut o).unwrap();
+    store.set(&session(), &mut o, c.now()).unwrap();
     let h = o.set_cookie_headers()[0].to_str().unwrap().to_owned();
     assert!(h.ends_with("Max-Age=300"), "{h}");
     // 900 s later (touching every 200 s), the absolute limit is closer than inactivity.
     let mut o = next_request(&o);
     for _ in 0..4 {
         now.fetch_add(200, Ordering::SeqCst);
-        assert!(store.get(&mut o).unwrap().is_some());
+        assert!(store.get(&mut o, c.now()).unwrap().is_some());
         o = next_request(&o);
     }
     now.fetch_add(100, Ordering::SeqCst);
     let mut o2 = o.clone();
-    assert!(store.get(&mut o2).unwrap().is_some());
+    assert!(store.get(&mut o2, c.now()).unwrap().is_some());
     let h = o2.set_cookie_headers()[0].to_str().unwrap().to_owned();
     assert!(h.ends_with("Max-Age=100"), "{h}");
 }
@@ -62,19 +62,18 @@ fn max_age_is_the_earlier_of_inactivity_and_absolute_limits() {
 fn get_within_touch_interval_writes_nothing_after_it_rewrites() {
     let (now, c) = clock();
     let store = CookieStateStore::builder_with_secrets([SECRET])
-        .clock(c)
         .build()
         .unwrap();
     let mut o = CookieOptions::new();
-    store.set(&session(), &mut o).unwrap();
+    store.set(&session(), &mut o, c.now()).unwrap();
     let mut req = next_request(&o);
     now.fetch_add(TOUCH_INTERVAL.as_secs(), Ordering::SeqCst);
-    let s = store.get(&mut req).unwrap().unwrap();
+    let s = store.get(&mut req, c.now()).unwrap().unwrap();
     assert!(req.set_cookie_headers().is_empty());
     assert_eq!(s.internal.last_active_at, Some(T0));
     assert_eq!(s.internal.created_at, T0);
     now.fetch_add(1, Ordering::SeqCst);
-    let s = store.get(&mut req).unwrap().unwrap();
+    let s = store.get(&mut req, c.now()).unwrap().unwrap();
     assert_eq!(req.set_cookie_headers().len(), 1);
     assert_eq!(
         s.internal.last_active_at,
@@ -88,17 +87,16 @@ fn cached_session_is_still_checked_for_expiry() {
     let (now, c) = clock();
     let store = CookieStateStore::builder_with_secrets([SECRET])
         .inactivity_duration(Duration::from_secs(100))
-        .clock(c)
         .build()
         .unwrap();
     let mut o = CookieOptions::new();
-    store.set(&session(), &mut o).unwrap();
+    store.set(&session(), &mut o, c.now()).unwrap();
     assert_eq!(store.cache.len(), 1, "set warms the cache");
     let req = next_request(&o);
-    assert!(store.get(&mut req.clone()).unwrap().is_some());
+    assert!(store.get(&mut req.clone(), c.now()).unwrap().is_some());
     now.fetch_add(100, Ordering::SeqCst);
     let mut r = req.clone();
-    assert!(store.get(&mut r).unwrap().is_none());
+    assert!(store.get(&mut r, c.now()).unwrap().is_none());
     assert_eq!(store.cache.len(), 0);
     assert!(
         r.set_cookie_headers()[0]
@@ -112,17 +110,16 @@ fn cached_session_is_still_checked_for_expiry() {
 fn setting_a_session_past_its_absolute_limit_clears_it() {
     let (_, c) = clock();
     let store = CookieStateStore::builder_with_secrets([SECRET])
-        .clock(c)
         .build()
         .unwrap();
     let mut s = session();
     s.internal.created_at = T0 - DEFAULT_ABSOLUTE_DURATION.as_secs();
     let mut o = next_request(&{
         let mut o = CookieOptions::new();
-        store.set(&session(), &mut o).unwrap();
+        store.set(&session(), &mut o, c.now()).unwrap();
         o
     });
-    store.set(&s, &mut o).unwrap();
+    store.set(&s, &mut o, c.now()).unwrap();
     assert_eq!(o.cookie("_a0_session.0"), None);
 }
 
@@ -136,7 +133,11 @@ fn too_large_session_is_an_error_on_set() {
         "x".repeat(chunks::MAX_CHUNKS * chunks::CHUNK_LEN),
     ));
     let mut o = CookieOptions::new();
-    assert!(store.set(&s, &mut o).is_err());
+    assert!(
+        store
+            .set(&s, &mut o, crate::clock::Clock::system().now())
+            .is_err()
+    );
     assert!(o.set_cookie_headers().is_empty());
 }
 
@@ -206,7 +207,7 @@ fn loopback_http_detection() {
     assert!(s.is_secure());
 }
 
-fn logged_in(store: &CookieStateStore, sid: &str) -> CookieOptions {
+fn logged_in(store: &CookieStateStore, sid: &str, now: UnixTime) -> CookieOptions {
     let mut s = session();
     s.internal.sid = sid.into();
     s.user
@@ -214,7 +215,7 @@ fn logged_in(store: &CookieStateStore, sid: &str) -> CookieOptions {
         .unwrap()
         .insert("iss".into(), "https://t/".into());
     let mut o = CookieOptions::new();
-    store.set(&s, &mut o).unwrap();
+    store.set(&s, &mut o, now).unwrap();
     next_request(&o)
 }
 
@@ -222,16 +223,15 @@ fn logged_in(store: &CookieStateStore, sid: &str) -> CookieOptions {
 fn a_cookie_copied_before_logout_is_no_session_afterwards() {
     let (_, c) = clock();
     let store = CookieStateStore::builder_with_secrets([SECRET])
-        .clock(c)
         .build()
         .unwrap();
-    let request = logged_in(&store, "sid-1");
+    let request = logged_in(&store, "sid-1", c.now());
     let copy = request.clone();
-    let other = logged_in(&store, "sid-2");
-    store.delete(&mut request.clone()).unwrap();
-    assert!(store.get(&mut copy.clone()).unwrap().is_none());
+    let other = logged_in(&store, "sid-2", c.now());
+    store.delete(&mut request.clone(), c.now()).unwrap();
+    assert!(store.get(&mut copy.clone(), c.now()).unwrap().is_none());
     assert!(
-        store.get(&mut other.clone()).unwrap().is_some(),
+        store.get(&mut other.clone(), c.now()).unwrap().is_some(),
         "another session ended too"
     );
 }
@@ -240,21 +240,20 @@ fn a_cookie_copied_before_logout_is_no_session_afterwards() {
 fn back_channel_logout_ends_a_cookie_session_by_sid_or_by_sub() {
     let (now, c) = clock();
     let store = CookieStateStore::builder_with_secrets([SECRET])
-        .clock(c)
         .build()
         .unwrap();
-    let a = logged_in(&store, "sid-a");
-    let b = logged_in(&store, "sid-b");
+    let a = logged_in(&store, "sid-a", c.now());
+    let b = logged_in(&store, "sid-b", c.now());
     let by_sid = LogoutTokenClaims {
         iss: "https://t/".into(),
         sub: None,
         sid: Some("sid-a".into()),
     };
     store
-        .delete_by_logout_token(&by_sid, &mut CookieOptions::new())
+        .delete_by_logout_token(&by_sid, &mut CookieOptions::new(), c.now())
         .unwrap();
-    assert!(store.get(&mut a.clone()).unwrap().is_none());
-    assert!(store.get(&mut b.clone()).unwrap().is_some());
+    assert!(store.get(&mut a.clone(), c.now()).unwrap().is_none());
+    assert!(store.get(&mut b.clone(), c.now()).unwrap().is_some());
     // By `sub`: every session of the user created until then; a later login stays.
     now.fetch_add(10, Ordering::SeqCst);
     let by_sub = LogoutTokenClaims {
@@ -263,32 +262,34 @@ fn back_channel_logout_ends_a_cookie_session_by_sid_or_by_sub() {
         sid: None,
     };
     store
-        .delete_by_logout_token(&by_sub, &mut CookieOptions::new())
+        .delete_by_logout_token(&by_sub, &mut CookieOptions::new(), c.now())
         .unwrap();
-    assert!(store.get(&mut b.clone()).unwrap().is_none());
+    assert!(store.get(&mut b.clone(), c.now()).unwrap().is_none());
     now.fetch_add(1, Ordering::SeqCst);
-    let later = logged_in(&store, "sid-c");
-    assert!(store.get(&mut later.clone()).unwrap().is_some());
+    let later = logged_in(&store, "sid-c", c.now());
+    assert!(store.get(&mut later.clone(), c.now()).unwrap().is_some());
 }
 
 #[test]
 fn transaction_expires_after_max_age_and_is_cleared() {
     let (now, c) = clock();
     let store = CookieTransactionStore::builder_with_secrets([SECRET])
-        .clock(c)
         .build()
         .unwrap();
     let mut o = CookieOptions::new();
     store
-        .set("_a0_tx.s1", &TransactionData::default(), &mut o)
+        .set("_a0_tx.s1", &TransactionData::default(), &mut o, c.now())
         .unwrap();
     let req = next_request(&o);
     now.fetch_add(DEFAULT_TRANSACTION_MAX_AGE - 1, Ordering::SeqCst);
-    let tx = store.get("_a0_tx.s1", &mut req.clone()).unwrap().unwrap();
+    let tx = store
+        .get("_a0_tx.s1", &mut req.clone(), c.now())
+        .unwrap()
+        .unwrap();
     assert_eq!(tx.created_at, T0);
     now.fetch_add(1, Ordering::SeqCst);
     let mut r = req.clone();
-    assert!(store.get("_a0_tx.s1", &mut r).unwrap().is_none());
+    assert!(store.get("_a0_tx.s1", &mut r, c.now()).unwrap().is_none());
     assert_eq!(r.cookie("_a0_tx.s1.0"), None);
 }
 
@@ -306,15 +307,27 @@ fn transactions_for_two_states_do_not_share_cookies_or_keys() {
         state: Some("b".into()),
         ..Default::default()
     };
-    store.set("_a0_tx.a", &a, &mut o).unwrap();
-    store.set("_a0_tx.b", &b, &mut o).unwrap();
+    store
+        .set("_a0_tx.a", &a, &mut o, crate::clock::Clock::system().now())
+        .unwrap();
+    store
+        .set("_a0_tx.b", &b, &mut o, crate::clock::Clock::system().now())
+        .unwrap();
     let mut req = next_request(&o);
     assert_eq!(
-        store.get("_a0_tx.a", &mut req).unwrap().unwrap().state,
+        store
+            .get("_a0_tx.a", &mut req, crate::clock::Clock::system().now())
+            .unwrap()
+            .unwrap()
+            .state,
         a.state
     );
     assert_eq!(
-        store.get("_a0_tx.b", &mut req).unwrap().unwrap().state,
+        store
+            .get("_a0_tx.b", &mut req, crate::clock::Clock::system().now())
+            .unwrap()
+            .unwrap()
+            .state,
         b.state
     );
     // A's cookie copied under B's name does not decrypt (the key is the salt).
@@ -325,11 +338,30 @@ fn transactions_for_two_states_do_not_share_cookies_or_keys() {
         format!("_a0_tx.b.0={value}").parse().unwrap(),
     );
     let mut swapped = CookieOptions::from_request_headers(&h);
-    assert!(store.get("_a0_tx.b", &mut swapped).unwrap().is_none());
     assert!(
         store
-            .set("bad key", &TransactionData::default(), &mut o)
+            .get(
+                "_a0_tx.b",
+                &mut swapped,
+                crate::clock::Clock::system().now()
+            )
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .set(
+                "bad key",
+                &TransactionData::default(),
+                &mut o,
+                crate::clock::Clock::system().now()
+            )
             .is_err()
     );
-    assert!(store.get("bad key", &mut o).unwrap().is_none());
+    assert!(
+        store
+            .get("bad key", &mut o, crate::clock::Clock::system().now())
+            .unwrap()
+            .is_none()
+    );
 }

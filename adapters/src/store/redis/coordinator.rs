@@ -707,7 +707,11 @@ mod tests {
             .refreshes()
             .unwrap();
         let (_, ttl) = r.encode_rotation("g", &Secret::new("rt")).unwrap();
-        assert_eq!(ttl, 24 * 3600 * 1000, "clamped to what Redis accepts");
+        assert_eq!(
+            ttl,
+            flight::ROTATION_LIFETIME.as_millis() as u64,
+            "the grace window is clamped to a day; a rotation lives the session's lifetime"
+        );
         let mut delay = FIRST_DELAY;
         assert!(r.delay(&mut delay, u64::MAX, Instant::now()).is_some());
     }

@@ -174,7 +174,6 @@ use self::pool::{Endpoint, Pool, Topology};
 use super::cookie::chunks;
 use super::cookie::codec::CookieCodec;
 use super::cookie::is_loopback_http;
-use crate::clock::Clock;
 use crate::store::kit;
 pub(crate) use crate::store::kit::random_token;
 use crate::store::{CookieOptions, LogoutTokenIdRecord, StateStore, StoreError, TransactionStore};
@@ -309,7 +308,6 @@ pub(crate) struct Sessions {
     secure: bool,
     absolute: u64,
     inactivity: u64,
-    clock: Clock,
 }
 
 /// A session ready to be written.
@@ -341,10 +339,6 @@ pub(crate) enum Loaded {
 }
 
 impl Sessions {
-    pub(crate) fn now(&self) -> u64 {
-        self.clock.now().as_secs()
-    }
-
     pub(crate) fn id<'a>(&self, options: &'a CookieOptions) -> Option<&'a str> {
         options
             .cookie(&self.cookie_name)
@@ -653,10 +647,10 @@ impl Sessions {
 
     /// The ids listed in the index `label` whose entries have not passed (a cluster logout's
     /// first step).
-    pub(crate) fn list_cmd(&self, label: &str) -> redis::Cmd {
+    pub(crate) fn list_cmd(&self, label: &str, now: UnixTime) -> redis::Cmd {
         let mut cmd = redis::cmd("ZRANGEBYSCORE");
         cmd.arg(format!("{label}:z"))
-            .arg(format!("({}", self.now().saturating_mul(1000)))
+            .arg(format!("({}", now.as_secs().saturating_mul(1000)))
             .arg("+inf");
         cmd
     }
@@ -756,7 +750,6 @@ pub struct RedisStateStoreBuilder {
     secure: bool,
     absolute: Duration,
     inactivity: Duration,
-    clock: Clock,
     cache_capacity: usize,
 }
 
@@ -791,7 +784,6 @@ impl RedisStateStore {
             secure: true,
             absolute: DEFAULT_ABSOLUTE_DURATION,
             inactivity: DEFAULT_INACTIVITY_DURATION,
-            clock: Clock::system(),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
         }
     }
@@ -898,12 +890,6 @@ impl RedisStateStoreBuilder {
         self
     }
 
-    /// The clock (default [`Clock::system`]).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// How many decoded sessions to keep (default [`DEFAULT_CACHE_CAPACITY`]; `0` disables
     /// the cache): a read whose stored value is byte for byte one this store decoded before
     /// reuses that session instead of decrypting and parsing it again. Every read still
@@ -947,7 +933,6 @@ impl RedisStateStoreBuilder {
             secure: self.secure,
             absolute: self.absolute.as_secs(),
             inactivity: self.inactivity.as_secs(),
-            clock: self.clock.clone(),
         })
     }
 
@@ -976,7 +961,11 @@ impl StateStore for RedisStateStore {
     /// The session whose id the cookie carries, or `None` (no cookie, unknown id, expired or
     /// unreadable session — its cookie is then cleared). A session last written more than
     /// [`TOUCH_INTERVAL`] seconds ago is rewritten (rolling expiry).
-    fn get(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
+    fn get(
+        &self,
+        options: &mut CookieOptions,
+        now: UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
         let s = &self.sessions;
         let Some(id) = s.id(options).map(str::to_owned) else {
             return Ok(None);
@@ -985,7 +974,7 @@ impl StateStore for RedisStateStore {
         let value: Option<String> = self.pool.run("reading the session", |c| {
             redis::Cmd::hget(&key, "v").query(c)
         })?;
-        match s.load(&id, value, s.now())? {
+        match s.load(&id, value, now.as_secs())? {
             Loaded::Valid(state) => Ok(Some(state)),
             Loaded::Touch(p) => {
                 if self.save(&id, &p, true, "")? == 1 {
@@ -1010,10 +999,15 @@ impl StateStore for RedisStateStore {
     /// Writes the session (stamping `created_at` when 0 and `last_active_at = now`) under the
     /// cookie's id when that id names a session of the same user, else under a new id whose
     /// cookie is set once the session is written.
-    fn set(&self, state: &StateData, options: &mut CookieOptions) -> Result<(), StoreError> {
+    fn set(
+        &self,
+        state: &StateData,
+        options: &mut CookieOptions,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         let s = &self.sessions;
-        let Some(p) = s.prepare(state, s.now())? else {
-            return self.delete(options);
+        let Some(p) = s.prepare(state, now.as_secs())? else {
+            return self.delete(options, now);
         };
         if let Some(id) = s.id(options).map(str::to_owned)
             && self.save(&id, &p, true, "")? == 1
@@ -1035,6 +1029,7 @@ impl StateStore for RedisStateStore {
         &self,
         update: &SessionUpdate,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<Updated, StoreError> {
         let s = &self.sessions;
         let Some(id) = s.id(options).map(str::to_owned) else {
@@ -1045,7 +1040,7 @@ impl StateStore for RedisStateStore {
             let value: Option<String> = self.pool.run("reading the session", |c| {
                 redis::Cmd::hget(&key, "v").query(c)
             })?;
-            let (read, p) = match s.updated(&id, value, update, s.now())? {
+            let (read, p) = match s.updated(&id, value, update, now.as_secs())? {
                 UpdateStep::Gone => return Ok(Updated::Gone),
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
                 UpdateStep::Write { read, prepared } => (read, *prepared),
@@ -1062,7 +1057,7 @@ impl StateStore for RedisStateStore {
     }
 
     /// Deletes the session and clears its cookie.
-    fn delete(&self, options: &mut CookieOptions) -> Result<(), StoreError> {
+    fn delete(&self, options: &mut CookieOptions, _now: UnixTime) -> Result<(), StoreError> {
         let s = &self.sessions;
         if let Some(id) = s.id(options).map(str::to_owned) {
             self.delete_id(&id)?;
@@ -1078,6 +1073,7 @@ impl StateStore for RedisStateStore {
         &self,
         claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         let s = &self.sessions;
         let Some(target) = s.logout_target(claims) else {
@@ -1090,7 +1086,7 @@ impl StateStore for RedisStateStore {
             return Ok(());
         }
         for label in &target.labels {
-            let list = s.list_cmd(label);
+            let list = s.list_cmd(label, now);
             let ids: Vec<String> = self.pool.run(what, |c| list.query(c))?;
             for id in ids {
                 if target.ending == Ending::Selected {
@@ -1139,7 +1135,6 @@ pub(crate) struct Transactions {
     codec: CookieCodec,
     secure: bool,
     max_age: u64,
-    clock: Clock,
 }
 
 impl Transactions {
@@ -1157,13 +1152,14 @@ impl Transactions {
         &self,
         key: &str,
         transaction: &TransactionData,
+        now: UnixTime,
     ) -> Result<Option<(String, u64, String, u64)>, StoreError> {
         if !chunks::is_valid_name(key) {
             return Err(StoreError::new(
                 "Redis transaction store: the transaction key is not a valid cookie name",
             ));
         }
-        let now = self.clock.now().as_secs();
+        let now = now.as_secs();
         let mut tx = transaction.clone();
         if tx.created_at == 0 {
             tx.created_at = now;
@@ -1202,6 +1198,7 @@ impl Transactions {
         key: &str,
         value: Option<String>,
         options: &CookieOptions,
+        now: UnixTime,
     ) -> Option<TransactionData> {
         let json = self.codec.decrypt(&value?)?;
         let mut stored: serde_json::Value = serde_json::from_slice(&json).ok()?;
@@ -1212,7 +1209,7 @@ impl Transactions {
             return None;
         }
         let tx: TransactionData = serde_json::from_value(stored.get_mut("t")?.take()).ok()?;
-        (tx.created_at.saturating_add(self.max_age) > self.clock.now().as_secs()).then_some(tx)
+        (tx.created_at.saturating_add(self.max_age) > now.as_secs()).then_some(tx)
     }
 }
 
@@ -1242,7 +1239,6 @@ pub struct RedisTransactionStoreBuilder {
     prefix: String,
     secure: bool,
     max_age: Duration,
-    clock: Clock,
 }
 
 impl std::fmt::Debug for RedisTransactionStoreBuilder {
@@ -1273,7 +1269,6 @@ impl RedisTransactionStore {
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             secure: true,
             max_age: Duration::from_secs(DEFAULT_TRANSACTION_MAX_AGE),
-            clock: Clock::system(),
         }
     }
 }
@@ -1303,12 +1298,6 @@ impl RedisTransactionStoreBuilder {
         self
     }
 
-    /// The clock (default [`Clock::system`]).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// How long to wait for a connection to Redis (default 2 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.endpoint.connect_timeout = timeout;
@@ -1333,7 +1322,6 @@ impl RedisTransactionStoreBuilder {
             codec: codec(&self.secrets, TRANSACTION_SALT),
             secure: self.secure,
             max_age: self.max_age.as_secs(),
-            clock: self.clock.clone(),
         })
     }
 
@@ -1363,6 +1351,7 @@ impl TransactionStore for RedisTransactionStore {
         &self,
         key: &str,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<Option<TransactionData>, StoreError> {
         if !chunks::is_valid_name(key) || options.cookie(key).is_none() {
             return Ok(None);
@@ -1371,7 +1360,7 @@ impl TransactionStore for RedisTransactionStore {
         let value: Option<String> = self
             .pool
             .run("reading the transaction", |c| redis::Cmd::get(&k).query(c))?;
-        Ok(self.transactions.load(key, value, options))
+        Ok(self.transactions.load(key, value, options, now))
     }
 
     /// Stores the transaction for its max age and sets its binding cookie.
@@ -1380,10 +1369,11 @@ impl TransactionStore for RedisTransactionStore {
         key: &str,
         transaction: &TransactionData,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         let t = &self.transactions;
-        let Some((value, ttl_ms, binding, max_age)) = t.prepare(key, transaction)? else {
-            return self.delete(key, options);
+        let Some((value, ttl_ms, binding, max_age)) = t.prepare(key, transaction, now)? else {
+            return self.delete(key, options, now);
         };
         let k = t.key(key);
         let () = self.pool.run("writing the transaction", |c| {
@@ -1394,7 +1384,12 @@ impl TransactionStore for RedisTransactionStore {
     }
 
     /// Deletes the transaction and its binding cookie.
-    fn delete(&self, key: &str, options: &mut CookieOptions) -> Result<(), StoreError> {
+    fn delete(
+        &self,
+        key: &str,
+        options: &mut CookieOptions,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
         if !chunks::is_valid_name(key) {
             return Ok(());
         }

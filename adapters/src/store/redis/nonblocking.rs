@@ -116,7 +116,11 @@ impl AsyncRedisStateStore {
         Ok(())
     }
 
-    async fn logout_impl(&self, claims: &LogoutTokenClaims) -> Result<(), StoreError> {
+    async fn logout_impl(
+        &self,
+        claims: &LogoutTokenClaims,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
         let s = &self.sessions;
         let Some(target) = s.logout_target(claims) else {
             return Ok(());
@@ -127,7 +131,7 @@ impl AsyncRedisStateStore {
             return Ok(());
         }
         for label in &target.labels {
-            let ids: Vec<String> = self.cmd(what, &s.list_cmd(label)).await?;
+            let ids: Vec<String> = self.cmd(what, &s.list_cmd(label, now)).await?;
             for id in ids {
                 if target.ending == Ending::Selected {
                     let value: Option<String> =
@@ -149,7 +153,11 @@ impl AsyncRedisStateStore {
         Ok(())
     }
 
-    async fn get_impl(&self, options: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
+    async fn get_impl(
+        &self,
+        options: &mut CookieOptions,
+        now: UnixTime,
+    ) -> Result<Option<StateData>, StoreError> {
         let s = &self.sessions;
         let Some(id) = s.id(options).map(str::to_owned) else {
             return Ok(None);
@@ -162,7 +170,7 @@ impl AsyncRedisStateStore {
                 async move { cmd.query_async(&mut c).await }
             })
             .await?;
-        match s.load(&id, value, s.now())? {
+        match s.load(&id, value, now.as_secs())? {
             Loaded::Valid(state) => Ok(Some(state)),
             Loaded::Touch(p) => {
                 if self.save(&id, &p, true, "").await? == 1 {
@@ -188,9 +196,10 @@ impl AsyncRedisStateStore {
         &self,
         state: &StateData,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
         let s = &self.sessions;
-        let Some(p) = s.prepare(state, s.now())? else {
+        let Some(p) = s.prepare(state, now.as_secs())? else {
             return self.delete_impl(options).await;
         };
         if let Some(id) = s.id(options).map(str::to_owned)
@@ -210,6 +219,7 @@ impl AsyncRedisStateStore {
         &self,
         update: &SessionUpdate,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> Result<Updated, StoreError> {
         let s = &self.sessions;
         let Some(id) = s.id(options).map(str::to_owned) else {
@@ -224,7 +234,7 @@ impl AsyncRedisStateStore {
                     async move { cmd.query_async(&mut c).await }
                 })
                 .await?;
-            let (read, p) = match s.updated(&id, value, update, s.now())? {
+            let (read, p) = match s.updated(&id, value, update, now.as_secs())? {
                 UpdateStep::Gone => return Ok(Updated::Gone),
                 UpdateStep::Unchanged => return Ok(Updated::Saved),
                 UpdateStep::Write { read, prepared } => (read, *prepared),
@@ -256,29 +266,33 @@ impl AsyncStateStore for AsyncRedisStateStore {
     fn get(
         &self,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send {
-        self.get_impl(options)
+        self.get_impl(options, now)
     }
 
     fn set(
         &self,
         state: &StateData,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.set_impl(state, options)
+        self.set_impl(state, options, now)
     }
 
     fn update(
         &self,
         update: &SessionUpdate,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Updated, StoreError>> + Send {
-        self.update_impl(update, options)
+        self.update_impl(update, options, now)
     }
 
     fn delete(
         &self,
         options: &mut CookieOptions,
+        _now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.delete_impl(options)
     }
@@ -287,8 +301,9 @@ impl AsyncStateStore for AsyncRedisStateStore {
         &self,
         claims: &LogoutTokenClaims,
         _options: &mut CookieOptions,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.logout_impl(claims)
+        self.logout_impl(claims, now)
     }
 
     /// See [`RedisStateStore`](super::RedisStateStore)'s: one `SET … NX EXAT`.
@@ -335,6 +350,7 @@ impl AsyncTransactionStore for AsyncRedisTransactionStore {
         &self,
         key: &str,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> impl Future<Output = Result<Option<TransactionData>, StoreError>> + Send {
         let k = self.transactions.key(key);
         let key = key.to_owned();
@@ -349,7 +365,7 @@ impl AsyncTransactionStore for AsyncRedisTransactionStore {
                     async move { cmd.query_async(&mut c).await }
                 })
                 .await?;
-            Ok(self.transactions.load(&key, value, options))
+            Ok(self.transactions.load(&key, value, options, now))
         }
     }
 
@@ -358,13 +374,14 @@ impl AsyncTransactionStore for AsyncRedisTransactionStore {
         key: &str,
         transaction: &TransactionData,
         options: &mut CookieOptions,
+        now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let prepared = self.transactions.prepare(key, transaction);
+        let prepared = self.transactions.prepare(key, transaction, now);
         let k = self.transactions.key(key);
         let key = key.to_owned();
         async move {
             let Some((value, ttl_ms, binding, max_age)) = prepared? else {
-                return self.delete(&key, options).await;
+                return self.delete(&key, options, now).await;
             };
             self.pool
                 .run("writing the transaction", |mut c| {
@@ -382,6 +399,7 @@ impl AsyncTransactionStore for AsyncRedisTransactionStore {
         &self,
         key: &str,
         options: &mut CookieOptions,
+        _now: UnixTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let k = self.transactions.key(key);
         let key = key.to_owned();
