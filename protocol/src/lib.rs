@@ -63,6 +63,7 @@
 #![warn(missing_docs)]
 
 pub mod access_token;
+pub mod client_assertion;
 pub mod config;
 pub mod connection_token;
 pub mod discovery;

@@ -9,6 +9,7 @@
 
 use crate::config::{ClientAuthMethod, Config};
 use crate::display::{SafeText, redact};
+use crate::effect::{AtSend, HttpRequest};
 use crate::jose::jws::unverified_claims;
 use crate::secret::Secret;
 use crate::time::UnixTime;
@@ -335,12 +336,15 @@ pub fn rotated_refresh_token(response: &http::Response<Vec<u8>>) -> Option<Secre
     parse_token_response(response).ok()?.refresh_token
 }
 
-/// Builds a form POST to `endpoint` with the client's authentication applied.
+/// Builds a form POST to `endpoint` (one of `metadata`'s) with the client's authentication
+/// applied: the secret (post or basic), or, for `private_key_jwt`, `client_id` and the mark
+/// that the driver adds a fresh assertion for the discovered issuer when it sends it.
 pub(crate) fn form_post(
     config: &Config,
+    metadata: &crate::discovery::Metadata,
     endpoint: &str,
     params: &[(&str, &str)],
-) -> http::Request<Vec<u8>> {
+) -> HttpRequest {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         form.append_pair(k, v);
@@ -351,20 +355,24 @@ pub(crate) fn form_post(
             "application/x-www-form-urlencoded",
         )
         .header(http::header::ACCEPT, "application/json");
+    let secret = config.client_secret().map_or("", Secret::expose);
+    let mut at_send = None;
     match config.client_auth_method() {
+        ClientAuthMethod::PrivateKeyJwt => {
+            form.append_pair("client_id", config.client_id());
+            at_send = Some(AtSend::ClientAssertion {
+                audience: metadata.issuer.clone(),
+            });
+        }
         ClientAuthMethod::ClientSecretPost => {
             form.append_pair("client_id", config.client_id());
-            form.append_pair("client_secret", config.client_secret().expose());
+            form.append_pair("client_secret", secret);
         }
         ClientAuthMethod::ClientSecretBasic => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
             let enc =
                 |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let creds = format!(
-                "{}:{}",
-                enc(config.client_id()),
-                enc(config.client_secret().expose())
-            );
+            let creds = format!("{}:{}", enc(config.client_id()), enc(secret));
             let value = format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(creds)
@@ -375,7 +383,11 @@ pub(crate) fn form_post(
     }
     // Endpoints come from validated configuration or parsed discovery metadata, so the
     // request always builds; fall back to an empty request rather than panic.
-    builder.body(form.finish().into_bytes()).unwrap_or_default()
+    HttpRequest {
+        request: builder.body(form.finish().into_bytes()).unwrap_or_default(),
+        coalesce: None,
+        at_send,
+    }
 }
 
 /// The request revoking a refresh token (RFC 7009) at the discovered `revocation_endpoint`,
@@ -387,17 +399,15 @@ pub fn revocation_request(
     refresh_token: &Secret,
 ) -> Option<crate::effect::HttpRequest> {
     let endpoint = metadata.revocation_endpoint.as_deref()?;
-    Some(crate::effect::HttpRequest {
-        request: form_post(
-            config,
-            endpoint,
-            &[
-                ("token", refresh_token.expose()),
-                ("token_type_hint", "refresh_token"),
-            ],
-        ),
-        coalesce: None,
-    })
+    Some(form_post(
+        config,
+        metadata,
+        endpoint,
+        &[
+            ("token", refresh_token.expose()),
+            ("token_type_hint", "refresh_token"),
+        ],
+    ))
 }
 
 #[cfg(test)]
