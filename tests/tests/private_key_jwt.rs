@@ -404,3 +404,54 @@ fn a_key_that_cannot_sign_with_the_alg_is_a_configuration_error() {
     );
     assert!(!err.to_string().contains("PRIVATE KEY"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Single-flight: the assertion is no part of what callers share
+// ---------------------------------------------------------------------------------------------
+
+const CALLERS: usize = 20;
+
+/// Concurrent refreshes of one session, half of them for a second audience: per audience one
+/// request goes out (the waiters share its answer and sign nothing), the second request of
+/// the lane spends the rotated token with an assertion of its own, and the emulator accepted
+/// exactly those two assertions.
+#[test]
+fn concurrent_refreshes_sign_once_per_request_sent() {
+    use adapter_support::{RecordingStore, TestOptions, expired_session, lane_audience};
+    use std::sync::Barrier;
+    let emu = emulator(EC_PEM, AssertionAlg::Es256);
+    let store = RecordingStore::default();
+    let client = auth0_server::blocking::ServerClient::builder(
+        config(&emu, EC_PEM, AssertionAlg::Es256),
+        store.clone(),
+        store,
+    )
+    .build();
+    let session = expired_session(&emu, DEFAULT_AUDIENCE);
+    let original = session.refresh_token.clone().unwrap();
+    let barrier = Barrier::new(CALLERS);
+    let tokens: Vec<(usize, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CALLERS)
+            .map(|i| {
+                let (client, barrier) = (client.clone(), &barrier);
+                let mut o = TestOptions::with(&format!("t{i}"), session.clone());
+                s.spawn(move || {
+                    barrier.wait();
+                    let t = client
+                        .get_access_token_with(lane_audience(i), &mut o)
+                        .unwrap();
+                    (i, t.access_token.expose().to_owned())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    adapter_support::assert_two_refreshes_on_one_lane(&emu, original.expose(), &tokens, CALLERS);
+    let sent: Vec<String> = emu
+        .token_requests()
+        .iter()
+        .map(|r| assert_authenticated_by_assertion(&emu, r, AssertionAlg::Es256))
+        .collect();
+    assert_ne!(sent[0], sent[1], "the second request signed afresh");
+    assert_eq!(emu.accepted_client_assertions(), sent);
+}
