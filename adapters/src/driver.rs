@@ -597,14 +597,9 @@ fn complete(
         return Ok(request);
     };
     let random = random_bytes(at_send.random_len()).map_err(|_| Error::Random)?;
-    HttpRequest::complete(
-        request,
-        Some(at_send),
-        shared.core.config(),
-        shared.clock.now(),
-        &random,
-    )
-    .map_err(Error::from)
+    at_send
+        .apply(request, shared.core.config(), shared.clock.now(), &random)
+        .map_err(Error::from)
 }
 
 /// A shared response as the operation's input, with the time it was received (the `now` to

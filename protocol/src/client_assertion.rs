@@ -7,8 +7,8 @@
 //! request that authenticates the client (code exchange, refresh, connection token exchange,
 //! PAR, revocation) leaves the core marked [`AtSend::ClientAssertion`]; right before sending
 //! it, the driver reads the clock, draws [`ASSERTION_RANDOM_LEN`] bytes from the operating
-//! system and calls [`HttpRequest::complete`](crate::effect::HttpRequest::complete), which
-//! calls [`assertion`] here. So every request — a retry, a refresh after a rotation, a resend
+//! system and calls [`AtSend::apply`](crate::effect::AtSend::apply), which calls
+//! [`assertion`] here. So every request — a retry, a refresh after a rotation, a resend
 //! after another caller's request failed — carries a fresh assertion with its own `jti`, and
 //! the core still reads no clock and draws no randomness.
 //!

@@ -118,7 +118,7 @@ pub struct HttpRequest {
     /// send one and hand its response to every operation waiting on that key.
     pub coalesce: Option<Coalesce>,
     /// What the driver must add right before sending, with the time of sending and fresh
-    /// random bytes (see [`HttpRequest::complete`]); `None` for a request sent as it is.
+    /// random bytes (see [`AtSend::apply`]); `None` for a request sent as it is.
     pub at_send: Option<AtSend>,
 }
 
@@ -138,43 +138,25 @@ pub enum AtSend {
 }
 
 impl AtSend {
-    /// How many random bytes completing it needs.
+    /// How many random bytes [`apply`](Self::apply) needs.
     pub fn random_len(&self) -> usize {
         match self {
             AtSend::ClientAssertion { .. } => crate::client_assertion::ASSERTION_RANDOM_LEN,
         }
     }
-}
 
-impl HttpRequest {
-    /// A request sent as it is, unshared.
-    pub fn plain(request: http::Request<Vec<u8>>) -> Self {
-        HttpRequest {
-            request,
-            coalesce: None,
-            at_send: None,
-        }
-    }
-
-    /// How many random bytes [`complete`](Self::complete) needs (0 when nothing is added at
-    /// sending).
-    pub fn random_len(&self) -> usize {
-        self.at_send.as_ref().map_or(0, AtSend::random_len)
-    }
-
-    /// The request ready to send at `now`: [`at_send`](Self::at_send) applied with `random`
-    /// (at least [`random_len`](Self::random_len) bytes drawn from the OS for this sending).
-    /// The driver calls this immediately before sending, once per sending.
-    pub fn complete(
+    /// `request` ready to send at `now`, completed with `random` (at least
+    /// [`random_len`](Self::random_len) bytes drawn from the OS for this one sending). The
+    /// driver calls this immediately before sending, once per sending.
+    pub fn apply(
+        &self,
         request: http::Request<Vec<u8>>,
-        at_send: Option<&AtSend>,
         config: &crate::config::Config,
         now: UnixTime,
         random: &[u8],
     ) -> Result<http::Request<Vec<u8>>, crate::client_assertion::ClientAssertionError> {
-        match at_send {
-            None => Ok(request),
-            Some(AtSend::ClientAssertion { audience }) => {
+        match self {
+            AtSend::ClientAssertion { audience } => {
                 let key = config
                     .assertion_key()
                     .ok_or(crate::client_assertion::ClientAssertionError::NoKey)?;

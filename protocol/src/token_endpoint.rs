@@ -525,6 +525,94 @@ mod tests {
     }
 
     #[test]
+    fn private_key_jwt_sends_the_client_id_and_a_fresh_assertion_never_the_secret() {
+        use crate::config::AssertionAlg;
+        let config = Config::builder("t.auth0.com", "cid")
+            .client_secret("the-client-secret")
+            .private_key_jwt(
+                include_str!("../../tests/data/client_keys/rsa.pem"),
+                AssertionAlg::Rs256,
+            )
+            .secret("0123456789abcdef0123456789abcdef")
+            .build()
+            .unwrap();
+        let metadata: crate::discovery::Metadata = serde_json::from_value(serde_json::json!({
+            "issuer": "https://t.auth0.com/",
+            "authorization_endpoint": "https://t.auth0.com/authorize",
+            "token_endpoint": "https://t.auth0.com/oauth/token",
+        }))
+        .unwrap();
+        let req = form_post(
+            &config,
+            &metadata,
+            &metadata.token_endpoint,
+            &[("grant_type", "refresh_token"), ("refresh_token", "rt")],
+        );
+        assert!(
+            req.request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .is_none()
+        );
+        assert_eq!(
+            req.request.body(),
+            b"grant_type=refresh_token&refresh_token=rt&client_id=cid"
+        );
+        let at_send = req.at_send.clone().unwrap();
+        assert_eq!(
+            at_send,
+            AtSend::ClientAssertion {
+                audience: "https://t.auth0.com/".into()
+            }
+        );
+        let now = UnixTime::from_secs(1_000);
+        let sent = at_send
+            .apply(req.request.clone(), &config, now, &[9; 48])
+            .unwrap();
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(sent.body())
+            .into_owned()
+            .collect();
+        let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "grant_type",
+                "refresh_token",
+                "client_id",
+                "client_assertion_type",
+                "client_assertion"
+            ]
+        );
+        assert_eq!(form[3].1, crate::client_assertion::ASSERTION_TYPE);
+        assert!(!String::from_utf8_lossy(sent.body()).contains("the-client-secret"));
+        // Each sending signs with its own randomness: another jti, another assertion.
+        let again = at_send
+            .apply(req.request.clone(), &config, now, &[8; 48])
+            .unwrap();
+        assert_ne!(again.body(), sent.body());
+        assert_eq!(
+            at_send
+                .apply(req.request, &config, now, &[9; 8])
+                .unwrap_err(),
+            crate::client_assertion::ClientAssertionError::NotEnoughRandom
+        );
+        // A configuration without a key cannot complete it (a driver bug, as an error).
+        let secret_only = Config::builder("t.auth0.com", "cid")
+            .client_secret("s")
+            .secret("0123456789abcdef0123456789abcdef")
+            .build()
+            .unwrap();
+        let plain = form_post(&secret_only, &metadata, &metadata.token_endpoint, &[]);
+        assert!(plain.at_send.is_none());
+        assert_eq!(
+            at_send
+                .apply(plain.request, &secret_only, now, &[9; 48])
+                .unwrap_err(),
+            crate::client_assertion::ClientAssertionError::NoKey
+        );
+    }
+
+    #[test]
     fn error_messages_never_quote_the_body() {
         let e = parse_token_response(&resp(200, r#"{"access_token": 12345, "secret":"leak-me""#))
             .unwrap_err();
