@@ -533,7 +533,9 @@ async fn http<X: Transport>(
                 };
                 // Completed only now that this caller sends it (a caller that takes another's
                 // answer signs nothing). Should that fail, nothing is sent: this caller
-                // reports the error and the waiters try again themselves.
+                // reports the error and the waiters try again themselves. With the Redis
+                // coordinator the request may still wait for another instance's lock before
+                // it goes out: up to `lock_ttl` (default 30 s) of a client assertion's 60 s.
                 let future: FlightFuture = match complete(shared, request, at_send.as_ref()) {
                     Ok(request) => transport.flight(&coalesce, request, shared.clock.clone()),
                     Err(e) => Box::pin(std::future::ready(Settled::CoordinatorFailed(Arc::new(
