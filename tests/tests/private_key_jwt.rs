@@ -357,6 +357,16 @@ fn emulator_refuses_bad_assertions_and_secrets() {
             ],
         ),
         (
+            "issued 2 minutes ahead (Auth0 allows 10 s of skew)",
+            vec![
+                ("client_assertion_type", ASSERTION_TYPE.into()),
+                (
+                    "client_assertion",
+                    assertion(&emu, EC_PEM, AssertionAlg::Es256, &issuer, now() + 120, 50),
+                ),
+            ],
+        ),
+        (
             "wrong assertion type",
             vec![
                 ("client_assertion_type", "urn:example:other".into()),

@@ -107,11 +107,12 @@ fn no_private_key_or_client_assertion_is_logged() {
     let public = AssertionKey::parse(PEM, AssertionAlg::Rs256, None)
         .unwrap()
         .public_jwk();
-    // Access tokens of 40 s: within the 30 s leeway 20 s later. The application's clock is
-    // moved only that far, as the emulator refuses assertions from too far in the future.
+    // Access tokens of 34 s: within the 30 s leeway 5 s later. The application's clock is
+    // moved only that far: like Auth0, the emulator refuses an assertion more than 10 s
+    // ahead of its own clock.
     let emu = Emulator::start(auth0_emulator::EmulatorConfig {
         client_public_key: Some(public),
-        access_token_lifetime: 40,
+        access_token_lifetime: 34,
         ..Default::default()
     });
     let config = auth0_server::Config::builder(emu.issuer_url(), emu.client_id())
@@ -127,7 +128,7 @@ fn no_private_key_or_client_assertion_is_logged() {
         .filter(|l| !l.starts_with("-----"))
         .map(str::to_owned)
         .collect();
-    let text = traced_run(&emu, config, key_lines, 20);
+    let text = traced_run(&emu, config, key_lines, 5);
     let assertions: Vec<String> = emu
         .requests()
         .iter()
