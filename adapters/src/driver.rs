@@ -19,7 +19,8 @@ use crate::trace::{in_span, record, trace_event};
 use auth0_server_protocol::Core;
 use auth0_server_protocol::discovery::CachedMetadata;
 use auth0_server_protocol::effect::{
-    CachedJwks, Coalesce, Effect, HttpRequest, Input, JtiRecord, Operation, Step, UnexpectedInput,
+    AtSend, CachedJwks, Coalesce, Effect, HttpRequest, Input, JtiRecord, Operation, Step,
+    UnexpectedInput,
 };
 use auth0_server_protocol::flight;
 use auth0_server_protocol::session::SaveFailed;
@@ -468,17 +469,23 @@ async fn http<X: Transport>(
     transport: &X,
     request: HttpRequest,
 ) -> Result<(Input, UnixTime, Obtained), Error> {
-    let Some(coalesce) = request.coalesce else {
+    let HttpRequest {
+        request,
+        coalesce,
+        at_send,
+    } = request;
+    let Some(coalesce) = coalesce else {
         // Lifetimes in the answer count from the sending (see `CoordinatedResponse`).
         let sent_at = shared.clock.now();
-        let response = transport.send(request.request).await;
+        let request = complete(shared, request, at_send.as_ref())?;
+        let response = transport.send(request).await;
         record!(
             "status",
             response.as_ref().map_or(0, |r| r.status().as_u16())
         );
         return Ok((Input::Http(response?), sent_at, Obtained::Sent));
     };
-    let mut request = Some(request.request);
+    let mut request = Some(request);
     let mut sent = false;
     loop {
         let now = shared.clock.now();
@@ -522,7 +529,17 @@ async fn http<X: Transport>(
                     }
                     .into());
                 };
-                let future = transport.flight(&coalesce, request, shared.clock.clone());
+                // Completed only now that this caller sends it (a caller that takes another's
+                // answer signs nothing). Should that fail, nothing is sent: this caller
+                // reports the error and the waiters try again themselves. With the Redis
+                // coordinator the request may still wait for another instance's lock before
+                // it goes out: up to `lock_ttl` (default 30 s) of a client assertion's 60 s.
+                let future: FlightFuture = match complete(shared, request, at_send.as_ref()) {
+                    Ok(request) => transport.flight(&coalesce, request, shared.clock.clone()),
+                    Err(e) => Box::pin(std::future::ready(Settled::CoordinatorFailed(Arc::new(
+                        crate::single_flight::Mutex::new(Some(e)),
+                    )))),
+                };
                 shared.flights.start(&flight, future);
                 let detached = shared.flights.wait(flight.clone());
                 transport.detach(Box::pin(async move {
@@ -567,6 +584,22 @@ async fn http<X: Transport>(
             _ => continue,
         }
     }
+}
+
+/// The request ready to send now: what the core left for the moment of sending (a
+/// `private_key_jwt` client assertion) made with the clock's time and fresh OS randomness.
+fn complete(
+    shared: &Shared,
+    request: http::Request<Vec<u8>>,
+    at_send: Option<&AtSend>,
+) -> Result<http::Request<Vec<u8>>, Error> {
+    let Some(at_send) = at_send else {
+        return Ok(request);
+    };
+    let random = random_bytes(at_send.random_len()).map_err(|_| Error::Random)?;
+    at_send
+        .apply(request, shared.core.config(), shared.clock.now(), &random)
+        .map_err(Error::from)
 }
 
 /// A shared response as the operation's input, with the time it was received (the `now` to

@@ -7,6 +7,7 @@
 use crate::store::StoreError;
 use auth0_server_protocol::ErrorCode;
 use auth0_server_protocol::access_token::AccessTokenError;
+use auth0_server_protocol::client_assertion::ClientAssertionError;
 use auth0_server_protocol::connection_token::ConnectionTokenError;
 use auth0_server_protocol::effect::UnexpectedInput;
 use auth0_server_protocol::login::LoginError;
@@ -52,6 +53,9 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed")]
     Random,
+    /// The `private_key_jwt` client assertion could not be made (nothing was sent).
+    #[error(transparent)]
+    ClientAssertion(#[from] ClientAssertionError),
 }
 
 impl From<AccessTokenError> for Error {
@@ -100,6 +104,7 @@ impl Error {
             Error::Transport(e) => e.code(),
             Error::Store(_) => ErrorCode::StoreError,
             Error::Random => ErrorCode::RandomUnavailable,
+            Error::ClientAssertion(e) => e.code(),
         }
     }
 

@@ -6,7 +6,9 @@
 //! Without `AUTH0_DOMAIN` in the environment everything runs offline against the bundled
 //! Auth0 emulator ([`Tenant::emulator`]); with `AUTH0_DOMAIN`, `AUTH0_CLIENT_ID`,
 //! `AUTH0_CLIENT_SECRET`, `AUTH0_SECRET` (and optionally `APP_BASE_URL`, `AUTH0_AUDIENCE`,
-//! `API_URL`) the same binaries talk to a real tenant ([`Tenant::from_env`]).
+//! `API_URL`) the same binaries talk to a real tenant ([`Tenant::from_env`]). An application
+//! that authenticates with `private_key_jwt` sets `AUTH0_CLIENT_ASSERTION_SIGNING_KEY` (and
+//! optionally `AUTH0_CLIENT_ASSERTION_SIGNING_ALG`) instead of `AUTH0_CLIENT_SECRET`.
 //!
 //! Routes of both apps: `/`, `/auth/login`, `/auth/callback`, `/auth/logout`,
 //! `/auth/backchannel-logout` (POST, form field `logout_token`), `/profile`, `/api/data`.
@@ -21,6 +23,7 @@ pub mod serve;
 
 use auth0_emulator::{ANALYTICS_AUDIENCE, DEFAULT_AUDIENCE, Emulator, EmulatorConfig};
 use auth0_server::Config;
+use auth0_server::protocol::config::AssertionAlg;
 
 /// The session encryption secret used with the bundled emulator (never use it for a real
 /// tenant: `AUTH0_SECRET` must be a long random value there).
@@ -43,8 +46,12 @@ pub struct Tenant {
     pub domain: String,
     /// The application's client id.
     pub client_id: String,
-    /// The application's client secret.
+    /// The application's client secret (empty with a signing key).
     pub client_secret: String,
+    /// The `private_key_jwt` signing key (PKCS#8 PEM or JWK) and algorithm, when the
+    /// application authenticates with one (`AUTH0_CLIENT_ASSERTION_SIGNING_KEY`,
+    /// `AUTH0_CLIENT_ASSERTION_SIGNING_ALG`).
+    pub client_assertion_signing_key: Option<(String, AssertionAlg)>,
     /// The secret the session cookies are encrypted with (`AUTH0_SECRET`).
     pub secret: String,
     /// The default audience (`AUTH0_AUDIENCE`; the emulator's API when running offline).
@@ -83,10 +90,32 @@ impl Tenant {
         let required = |name: &str| {
             var(name).ok_or_else(|| format!("AUTH0_DOMAIN is set, so {name} must be set too"))
         };
+        let client_assertion_signing_key = match var("AUTH0_CLIENT_ASSERTION_SIGNING_KEY") {
+            None => None,
+            Some(key) => Some((
+                key,
+                match var("AUTH0_CLIENT_ASSERTION_SIGNING_ALG").as_deref() {
+                    None | Some("RS256") => AssertionAlg::Rs256,
+                    Some("PS256") => AssertionAlg::Ps256,
+                    Some("ES256") => AssertionAlg::Es256,
+                    Some(_) => {
+                        return Err(
+                            "AUTH0_CLIENT_ASSERTION_SIGNING_ALG must be RS256, PS256 or ES256"
+                                .into(),
+                        );
+                    }
+                },
+            )),
+        };
+        let client_secret = match &client_assertion_signing_key {
+            Some(_) => var("AUTH0_CLIENT_SECRET").unwrap_or_default(),
+            None => required("AUTH0_CLIENT_SECRET")?,
+        };
         Ok(Tenant {
             domain,
             client_id: required("AUTH0_CLIENT_ID")?,
-            client_secret: required("AUTH0_CLIENT_SECRET")?,
+            client_secret,
+            client_assertion_signing_key,
             secret: required("AUTH0_SECRET")?,
             audience: var("AUTH0_AUDIENCE"),
             api_url: var("API_URL"),
@@ -102,6 +131,7 @@ impl Tenant {
             domain: emulator.base_url(),
             client_id: emulator.client_id().to_owned(),
             client_secret: emulator.client_secret().to_owned(),
+            client_assertion_signing_key: None,
             secret: EMULATOR_APP_SECRET.to_owned(),
             audience: Some(DEFAULT_AUDIENCE.to_owned()),
             api_url: Some(emulator.url("/api/data")),
@@ -137,6 +167,9 @@ impl Tenant {
         }
         if self.emulator.is_some() {
             builder = builder.scope_for(ANALYTICS_AUDIENCE, ANALYTICS_SCOPE);
+        }
+        if let Some((key, alg)) = &self.client_assertion_signing_key {
+            builder = builder.private_key_jwt(key, *alg);
         }
         builder.build()
     }

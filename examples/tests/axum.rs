@@ -239,6 +239,7 @@ fn redis_app_on_two_instances_shares_sessions_and_backchannel_logout() {
         domain: first.domain.clone(),
         client_id: first.client_id.clone(),
         client_secret: first.client_secret.clone(),
+        client_assertion_signing_key: None,
         secret: first.secret.clone(),
         audience: first.audience.clone(),
         api_url: first.api_url.clone(),

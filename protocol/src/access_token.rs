@@ -272,12 +272,12 @@ pub fn refresh_request(
     }
     let lane = refresh_token_hash(refresh_token);
     HttpRequest {
-        request: form_post(config, &metadata.token_endpoint, &params),
         coalesce: Some(Coalesce {
             key: format!("refresh {lane} {audience_key} {}", scope.unwrap_or("")),
             remember: true,
             lane: Some(lane),
         }),
+        ..form_post(config, metadata, &metadata.token_endpoint, &params)
     }
 }
 
@@ -594,7 +594,7 @@ impl Operation for GetAccessToken {
                         // A server that echoes what it was sent must not put it in a log.
                         let sent = [
                             session.refresh_token.as_ref().map_or("", Secret::expose),
-                            self.config.client_secret().expose(),
+                            self.config.client_secret().map_or("", Secret::expose),
                         ];
                         return self.finish(Err(AccessTokenError::from_response(e.redact(&sent))));
                     }

@@ -30,6 +30,8 @@
 //! is served from another URL than the issuer's (a proxy); the discovered `issuer` must then
 //! equal the override exactly.
 
+pub use crate::client_assertion::AssertionAlg;
+use crate::client_assertion::AssertionKey;
 use crate::error_code::ErrorCode;
 use crate::secret::Secret;
 pub use crate::time::DEFAULT_CLOCK_TOLERANCE;
@@ -57,6 +59,10 @@ pub enum ClientAuthMethod {
     ClientSecretPost,
     /// HTTP Basic authentication with the URL-encoded client id and secret.
     ClientSecretBasic,
+    /// `private_key_jwt` (RFC 7523, OpenID Connect Core §9): a JWT signed with the client's
+    /// private key, fresh for every request; no secret is sent. Chosen by configuring a key
+    /// with [`ConfigBuilder::private_key_jwt`].
+    PrivateKeyJwt,
 }
 
 /// The configured default scopes: one string for every audience, or one string per audience
@@ -108,8 +114,9 @@ pub struct Config {
     issuer_override: Option<String>,
     domain_is_loopback: bool,
     client_id: String,
-    client_secret: Secret,
+    client_secret: Option<Secret>,
     client_auth: ClientAuthMethod,
+    assertion_key: Option<AssertionKey>,
     secrets: Vec<Secret>,
     authorization_params: AuthorizationParams,
     leeway: Duration,
@@ -126,6 +133,7 @@ impl fmt::Debug for Config {
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("client_auth", &self.client_auth)
+            .field("assertion_key", &self.assertion_key)
             .field(
                 "secrets",
                 &format_args!("[{} redacted]", self.secrets.len()),
@@ -150,6 +158,8 @@ impl Config {
             client_id: client_id.into(),
             client_secret: None,
             client_auth: ClientAuthMethod::default(),
+            assertion_key: None,
+            assertion_kid: None,
             secrets: Vec::new(),
             params: AuthorizationParams::default(),
             scope_map: None,
@@ -191,13 +201,18 @@ impl Config {
     pub fn client_id(&self) -> &str {
         &self.client_id
     }
-    /// The client secret.
-    pub fn client_secret(&self) -> &Secret {
-        &self.client_secret
+    /// The client secret, when one is configured (with `private_key_jwt` it is optional
+    /// and never sent).
+    pub fn client_secret(&self) -> Option<&Secret> {
+        self.client_secret.as_ref()
     }
     /// The client authentication method.
     pub fn client_auth_method(&self) -> ClientAuthMethod {
         self.client_auth
+    }
+    /// The `private_key_jwt` signing key, when one is configured.
+    pub fn assertion_key(&self) -> Option<&AssertionKey> {
+        self.assertion_key.as_ref()
     }
     /// The encryption secrets: the first encrypts, all decrypt.
     pub fn secrets(&self) -> &[Secret] {
@@ -264,6 +279,8 @@ pub struct ConfigBuilder {
     client_id: String,
     client_secret: Option<Secret>,
     client_auth: ClientAuthMethod,
+    assertion_key: Option<(Secret, AssertionAlg)>,
+    assertion_kid: Option<String>,
     secrets: Vec<Secret>,
     params: AuthorizationParams,
     scope_map: Option<BTreeMap<String, String>>,
@@ -298,14 +315,57 @@ impl ConfigBuilder {
         self.allow_hs256 = yes;
         self
     }
-    /// The client secret (required).
+    /// The client secret (required, unless a [`private_key_jwt`](Self::private_key_jwt) key
+    /// is configured).
     pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
         self.client_secret = Some(Secret::new(secret));
         self
     }
-    /// How the client authenticates: `client_secret_post` (default) or `client_secret_basic`.
+    /// How the client authenticates with its secret: `client_secret_post` (default) or
+    /// `client_secret_basic`. A [`private_key_jwt`](Self::private_key_jwt) key wins over
+    /// either: with a key configured the secret is never sent.
     pub fn client_auth_method(mut self, method: ClientAuthMethod) -> Self {
         self.client_auth = method;
+        self
+    }
+    /// Authenticates the client with `private_key_jwt` (RFC 7523, OpenID Connect Core §9):
+    /// every request to the token, PAR and revocation endpoints carries a fresh assertion
+    /// signed with `private_key` (`iss` = `sub` = client id, `aud` = the discovered issuer,
+    /// 60 s lifetime, random `jti`; see [`client_assertion`](crate::client_assertion)), and
+    /// no client secret is sent. Register the public half with the application in Auth0
+    /// (Credentials → Private Key JWT).
+    ///
+    /// `private_key` is an unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`) or a
+    /// private JWK (JSON): an RSA key of at least 2048 bits for [`AssertionAlg::Rs256`]
+    /// (Auth0's default) and [`AssertionAlg::Ps256`], a P-256 key for
+    /// [`AssertionAlg::Es256`]. [`build`](Self::build) parses it and refuses a key that
+    /// cannot sign with `alg`; the key never appears in `Debug` output or errors.
+    ///
+    /// ```
+    /// use auth0_server_protocol::config::{AssertionAlg, ClientAuthMethod, Config};
+    /// // The test fixture key (tests/data/client_keys/ec.pem) as a JWK; in production read
+    /// // the PEM or JWK from a secret store.
+    /// let jwk = r#"{"kty":"EC","crv":"P-256","kid":"docs-key",
+    ///     "d":"JLC9oc5eG0UhYKkkrpM2PVTAwwP7mZv8qo5nYrgHC_M",
+    ///     "x":"lLm-LR-AQq_kF9jud3QC-G3zp2SZQ4lESLSdNqSe0NU",
+    ///     "y":"0uhQuNO2flc2Q3Ryy2AVDlGvKpdlbKEiaprynmphj_U"}"#;
+    /// let config = Config::builder("tenant.auth0.com", "my-client-id")
+    ///     .private_key_jwt(jwk, AssertionAlg::Es256)
+    ///     .secret("a-cookie-secret-of-at-least-32-bytes!")
+    ///     .build()?;
+    /// assert_eq!(config.client_auth_method(), ClientAuthMethod::PrivateKeyJwt);
+    /// assert_eq!(config.assertion_key().and_then(|k| k.kid()), Some("docs-key"));
+    /// assert!(!format!("{config:?}").contains("JLC9"));
+    /// # Ok::<(), auth0_server_protocol::config::ConfigError>(())
+    /// ```
+    pub fn private_key_jwt(mut self, private_key: impl Into<String>, alg: AssertionAlg) -> Self {
+        self.assertion_key = Some((Secret::new(private_key), alg));
+        self
+    }
+    /// The `kid` header of the client assertions, naming the key among the ones registered
+    /// for the application (optional; default: the JWK's `kid`, if the key was a JWK).
+    pub fn client_assertion_kid(mut self, kid: impl Into<String>) -> Self {
+        self.assertion_kid = Some(kid.into());
         self
     }
     /// Adds an encryption secret (at least 32 bytes). The first one added encrypts; every one
@@ -391,9 +451,35 @@ impl ConfigBuilder {
         if self.client_id.trim().is_empty() {
             return Err(ConfigError::new("client_id", "must not be empty"));
         }
+        let assertion_key = match &self.assertion_key {
+            Some((pem, alg)) => Some(AssertionKey::parse(
+                pem.expose(),
+                *alg,
+                self.assertion_kid.clone(),
+            )?),
+            None if self.client_auth == ClientAuthMethod::PrivateKeyJwt => {
+                return Err(ConfigError::new(
+                    "private_key_jwt",
+                    "is the client authentication method but no private key is configured",
+                ));
+            }
+            None => None,
+        };
         let client_secret = match self.client_secret {
-            Some(s) if !s.expose().is_empty() => s,
+            Some(s) if !s.expose().is_empty() => Some(s),
+            _ if assertion_key.is_some() => None,
             _ => return Err(ConfigError::new("client_secret", "is required")),
+        };
+        if self.allow_hs256 && client_secret.is_none() {
+            return Err(ConfigError::new(
+                "allow_hs256_id_tokens",
+                "needs the client secret (the HS256 key)",
+            ));
+        }
+        let client_auth = if assertion_key.is_some() {
+            ClientAuthMethod::PrivateKeyJwt
+        } else {
+            self.client_auth
         };
         if self.secrets.is_empty() {
             return Err(ConfigError::new(
@@ -446,7 +532,8 @@ impl ConfigBuilder {
             domain_is_loopback: loopback,
             client_id: self.client_id,
             client_secret,
-            client_auth: self.client_auth,
+            client_auth,
+            assertion_key,
             secrets: self.secrets,
             authorization_params: params,
             leeway: self.leeway,
@@ -628,6 +715,55 @@ mod tests {
         assert_eq!(c.audience_key(Some("https://x")), "https://x");
         let c = base("t.auth0.com").audience("https://api").build().unwrap();
         assert_eq!(c.audience_key(None), "https://api");
+    }
+
+    const RSA_PEM: &str = include_str!("../../tests/data/client_keys/rsa.pem");
+
+    #[test]
+    fn a_private_key_makes_the_secret_optional_and_wins_over_it() {
+        let c = Config::builder("t.auth0.com", "cid")
+            .private_key_jwt(RSA_PEM, AssertionAlg::Rs256)
+            .secret("0123456789abcdef0123456789abcdef")
+            .build()
+            .unwrap();
+        assert_eq!(c.client_auth_method(), ClientAuthMethod::PrivateKeyJwt);
+        assert!(c.client_secret().is_none());
+        assert_eq!(
+            c.assertion_key().map(|k| k.alg()),
+            Some(AssertionAlg::Rs256)
+        );
+        let c = base("t.auth0.com")
+            .client_auth_method(ClientAuthMethod::ClientSecretBasic)
+            .private_key_jwt(RSA_PEM, AssertionAlg::Ps256)
+            .client_assertion_kid("kid-1")
+            .build()
+            .unwrap();
+        assert_eq!(c.client_auth_method(), ClientAuthMethod::PrivateKeyJwt);
+        assert_eq!(c.assertion_key().and_then(|k| k.kid()), Some("kid-1"));
+        let out = format!("{c:?}");
+        assert!(!out.contains("MII") && out.contains("redacted"), "{out}");
+    }
+
+    #[test]
+    fn private_key_jwt_without_a_usable_key_is_refused() {
+        let err = base("t.auth0.com")
+            .client_auth_method(ClientAuthMethod::PrivateKeyJwt)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field, "private_key_jwt");
+        let err = base("t.auth0.com")
+            .private_key_jwt(RSA_PEM, AssertionAlg::Es256)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field, "private_key_jwt");
+        assert_eq!(err.code(), "invalid_configuration");
+        let err = Config::builder("t.auth0.com", "cid")
+            .private_key_jwt(RSA_PEM, AssertionAlg::Rs256)
+            .secret("0123456789abcdef0123456789abcdef")
+            .allow_hs256_id_tokens(true)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field, "allow_hs256_id_tokens");
     }
 
     #[test]

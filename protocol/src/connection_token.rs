@@ -184,7 +184,6 @@ pub fn exchange_request(
     }
     let lane = refresh_token_hash(refresh_token);
     HttpRequest {
-        request: form_post(config, &metadata.token_endpoint, &params),
         coalesce: Some(Coalesce {
             key: format!(
                 "connection {lane} {} {}",
@@ -196,6 +195,7 @@ pub fn exchange_request(
             // with the rotated token once a refresh has rotated it.
             lane: Some(lane),
         }),
+        ..form_post(config, metadata, &metadata.token_endpoint, &params)
     }
 }
 
@@ -399,7 +399,7 @@ impl Operation for GetConnectionToken {
                     let sent: Vec<&str> = spent
                         .iter()
                         .map(Secret::expose)
-                        .chain([self.config.client_secret().expose()])
+                        .chain([self.config.client_secret().map_or("", Secret::expose)])
                         .collect();
                     self.finish(Err(ConnectionTokenError::FailedToExchange(e.redact(&sent))))
                 }

@@ -117,6 +117,70 @@ pub struct HttpRequest {
     /// When set, concurrent requests with the same key are the same request: the driver may
     /// send one and hand its response to every operation waiting on that key.
     pub coalesce: Option<Coalesce>,
+    /// What the driver must add right before sending, with the time of sending and fresh
+    /// random bytes (see [`AtSend::apply`]); `None` for a request sent as it is.
+    pub at_send: Option<AtSend>,
+}
+
+/// A part of a request that must be made at the moment it is sent: it needs the time and
+/// fresh randomness, which the pure core does not have. The driver completes it once per
+/// actual sending (never for a request that takes another caller's answer), so a resent
+/// request gets a new one; it is not part of any [`Coalesce`] key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AtSend {
+    /// Append a `private_key_jwt` client assertion for `audience` (the discovered issuer) to
+    /// the form body: `client_assertion_type` and `client_assertion` (RFC 7523 §2.2).
+    ClientAssertion {
+        /// The assertion's `aud`.
+        audience: String,
+    },
+}
+
+impl AtSend {
+    /// How many random bytes [`apply`](Self::apply) needs.
+    pub fn random_len(&self) -> usize {
+        match self {
+            AtSend::ClientAssertion { .. } => crate::client_assertion::ASSERTION_RANDOM_LEN,
+        }
+    }
+
+    /// `request` ready to send at `now`, completed with `random` (at least
+    /// [`random_len`](Self::random_len) bytes drawn from the OS for this one sending). The
+    /// driver calls this immediately before sending, once per sending.
+    pub fn apply(
+        &self,
+        request: http::Request<Vec<u8>>,
+        config: &crate::config::Config,
+        now: UnixTime,
+        random: &[u8],
+    ) -> Result<http::Request<Vec<u8>>, crate::client_assertion::ClientAssertionError> {
+        match self {
+            AtSend::ClientAssertion { audience } => {
+                let key = config
+                    .assertion_key()
+                    .ok_or(crate::client_assertion::ClientAssertionError::NoKey)?;
+                let jwt = crate::client_assertion::assertion(
+                    key,
+                    config.client_id(),
+                    audience,
+                    now,
+                    random,
+                )?;
+                let (parts, mut body) = request.into_parts();
+                let mut form = url::form_urlencoded::Serializer::for_suffix(
+                    String::from_utf8(std::mem::take(&mut body)).unwrap_or_default(),
+                    0,
+                );
+                form.append_pair(
+                    "client_assertion_type",
+                    crate::client_assertion::ASSERTION_TYPE,
+                );
+                form.append_pair("client_assertion", &jwt);
+                Ok(http::Request::from_parts(parts, form.finish().into_bytes()))
+            }
+        }
+    }
 }
 
 /// How a request may be shared between operations.
@@ -157,6 +221,7 @@ impl fmt::Debug for HttpRequest {
             .field("method", self.request.method())
             .field("path", &self.request.uri().path())
             .field("coalesce", &self.coalesce)
+            .field("at_send", &self.at_send)
             .finish_non_exhaustive()
     }
 }

@@ -153,6 +153,10 @@ pub enum ErrorCode {
     StoreError,
     /// `random_unavailable`: the operating system's random number generator failed.
     RandomUnavailable,
+
+    // --- client authentication ---
+    /// `client_assertion_failed`: the `private_key_jwt` client assertion could not be made.
+    ClientAssertionFailed,
 }
 
 impl ErrorCode {
@@ -217,6 +221,7 @@ impl ErrorCode {
             ErrorCode::ResponseTooLarge => "response_too_large",
             ErrorCode::StoreError => "store_error",
             ErrorCode::RandomUnavailable => "random_unavailable",
+            ErrorCode::ClientAssertionFailed => "client_assertion_failed",
         }
     }
 }

@@ -16,7 +16,9 @@
 //! - the machine's vocabulary: [`effect`] (what an operation asks its driver for);
 //! - the protocol's data: [`discovery`] (OIDC metadata), [`token_endpoint`] (requests and
 //!   response parsing), [`session`] (the stored session), [`transaction`] (in-flight logins),
-//!   [`config`] (validated client configuration), [`jose`] (JWS, JWK, JWE);
+//!   [`config`] (validated client configuration), [`client_assertion`] (`private_key_jwt`:
+//!   the key and the signed assertion the driver adds when it sends a request), [`jose`]
+//!   (JWS, JWK, JWE);
 //! - the shared vocabulary at the bottom: [`time`], [`scope`] (scope merging and comparison),
 //!   [`secret`], [`ErrorCode`], the reserved authorization parameters.
 //!
@@ -63,6 +65,7 @@
 #![warn(missing_docs)]
 
 pub mod access_token;
+pub mod client_assertion;
 pub mod config;
 pub mod connection_token;
 pub mod discovery;

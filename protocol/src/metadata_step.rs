@@ -64,6 +64,7 @@ impl MetadataStep {
                         remember: true,
                         lane: None,
                     }),
+                    at_send: None,
                 })))
             }
             (MetadataStep::Fetching, Input::Http(response)) => {

@@ -110,8 +110,9 @@ impl VerifySignedToken {
                 &AlgorithmPolicy {
                     advertised: metadata.id_token_signing_alg_values_supported.as_deref(),
                     hs256_secret: config
-                        .allows_hs256()
-                        .then(|| config.client_secret().expose().as_bytes()),
+                        .client_secret()
+                        .filter(|_| config.allows_hs256())
+                        .map(|s| s.expose().as_bytes()),
                 },
             ),
             None => Err(JoseError::Malformed("token already consumed")),
@@ -136,6 +137,7 @@ impl VerifySignedToken {
                 remember: false,
                 lane: None,
             }),
+            at_send: None,
         })))
     }
 

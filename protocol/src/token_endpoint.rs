@@ -9,6 +9,7 @@
 
 use crate::config::{ClientAuthMethod, Config};
 use crate::display::{SafeText, redact};
+use crate::effect::{AtSend, HttpRequest};
 use crate::jose::jws::unverified_claims;
 use crate::secret::Secret;
 use crate::time::UnixTime;
@@ -335,12 +336,15 @@ pub fn rotated_refresh_token(response: &http::Response<Vec<u8>>) -> Option<Secre
     parse_token_response(response).ok()?.refresh_token
 }
 
-/// Builds a form POST to `endpoint` with the client's authentication applied.
+/// Builds a form POST to `endpoint` (one of `metadata`'s) with the client's authentication
+/// applied: the secret (post or basic), or, for `private_key_jwt`, `client_id` and the mark
+/// that the driver adds a fresh assertion for the discovered issuer when it sends it.
 pub(crate) fn form_post(
     config: &Config,
+    metadata: &crate::discovery::Metadata,
     endpoint: &str,
     params: &[(&str, &str)],
-) -> http::Request<Vec<u8>> {
+) -> HttpRequest {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         form.append_pair(k, v);
@@ -351,20 +355,24 @@ pub(crate) fn form_post(
             "application/x-www-form-urlencoded",
         )
         .header(http::header::ACCEPT, "application/json");
+    let secret = config.client_secret().map_or("", Secret::expose);
+    let mut at_send = None;
     match config.client_auth_method() {
+        ClientAuthMethod::PrivateKeyJwt => {
+            form.append_pair("client_id", config.client_id());
+            at_send = Some(AtSend::ClientAssertion {
+                audience: metadata.issuer.clone(),
+            });
+        }
         ClientAuthMethod::ClientSecretPost => {
             form.append_pair("client_id", config.client_id());
-            form.append_pair("client_secret", config.client_secret().expose());
+            form.append_pair("client_secret", secret);
         }
         ClientAuthMethod::ClientSecretBasic => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
             let enc =
                 |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let creds = format!(
-                "{}:{}",
-                enc(config.client_id()),
-                enc(config.client_secret().expose())
-            );
+            let creds = format!("{}:{}", enc(config.client_id()), enc(secret));
             let value = format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(creds)
@@ -375,7 +383,11 @@ pub(crate) fn form_post(
     }
     // Endpoints come from validated configuration or parsed discovery metadata, so the
     // request always builds; fall back to an empty request rather than panic.
-    builder.body(form.finish().into_bytes()).unwrap_or_default()
+    HttpRequest {
+        request: builder.body(form.finish().into_bytes()).unwrap_or_default(),
+        coalesce: None,
+        at_send,
+    }
 }
 
 /// The request revoking a refresh token (RFC 7009) at the discovered `revocation_endpoint`,
@@ -387,17 +399,15 @@ pub fn revocation_request(
     refresh_token: &Secret,
 ) -> Option<crate::effect::HttpRequest> {
     let endpoint = metadata.revocation_endpoint.as_deref()?;
-    Some(crate::effect::HttpRequest {
-        request: form_post(
-            config,
-            endpoint,
-            &[
-                ("token", refresh_token.expose()),
-                ("token_type_hint", "refresh_token"),
-            ],
-        ),
-        coalesce: None,
-    })
+    Some(form_post(
+        config,
+        metadata,
+        endpoint,
+        &[
+            ("token", refresh_token.expose()),
+            ("token_type_hint", "refresh_token"),
+        ],
+    ))
 }
 
 #[cfg(test)]
@@ -511,6 +521,94 @@ mod tests {
         assert_eq!(
             parse_token_response(&body(MAX_SCOPE_LEN + 2)),
             Err(ResponseError::ScopeTooLarge { status: 200 })
+        );
+    }
+
+    #[test]
+    fn private_key_jwt_sends_the_client_id_and_a_fresh_assertion_never_the_secret() {
+        use crate::config::AssertionAlg;
+        let config = Config::builder("t.auth0.com", "cid")
+            .client_secret("the-client-secret")
+            .private_key_jwt(
+                include_str!("../../tests/data/client_keys/rsa.pem"),
+                AssertionAlg::Rs256,
+            )
+            .secret("0123456789abcdef0123456789abcdef")
+            .build()
+            .unwrap();
+        let metadata: crate::discovery::Metadata = serde_json::from_value(serde_json::json!({
+            "issuer": "https://t.auth0.com/",
+            "authorization_endpoint": "https://t.auth0.com/authorize",
+            "token_endpoint": "https://t.auth0.com/oauth/token",
+        }))
+        .unwrap();
+        let req = form_post(
+            &config,
+            &metadata,
+            &metadata.token_endpoint,
+            &[("grant_type", "refresh_token"), ("refresh_token", "rt")],
+        );
+        assert!(
+            req.request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .is_none()
+        );
+        assert_eq!(
+            req.request.body(),
+            b"grant_type=refresh_token&refresh_token=rt&client_id=cid"
+        );
+        let at_send = req.at_send.clone().unwrap();
+        assert_eq!(
+            at_send,
+            AtSend::ClientAssertion {
+                audience: "https://t.auth0.com/".into()
+            }
+        );
+        let now = UnixTime::from_secs(1_000);
+        let sent = at_send
+            .apply(req.request.clone(), &config, now, &[9; 48])
+            .unwrap();
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(sent.body())
+            .into_owned()
+            .collect();
+        let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "grant_type",
+                "refresh_token",
+                "client_id",
+                "client_assertion_type",
+                "client_assertion"
+            ]
+        );
+        assert_eq!(form[3].1, crate::client_assertion::ASSERTION_TYPE);
+        assert!(!String::from_utf8_lossy(sent.body()).contains("the-client-secret"));
+        // Each sending signs with its own randomness: another jti, another assertion.
+        let again = at_send
+            .apply(req.request.clone(), &config, now, &[8; 48])
+            .unwrap();
+        assert_ne!(again.body(), sent.body());
+        assert_eq!(
+            at_send
+                .apply(req.request, &config, now, &[9; 8])
+                .unwrap_err(),
+            crate::client_assertion::ClientAssertionError::NotEnoughRandom
+        );
+        // A configuration without a key cannot complete it (a driver bug, as an error).
+        let secret_only = Config::builder("t.auth0.com", "cid")
+            .client_secret("s")
+            .secret("0123456789abcdef0123456789abcdef")
+            .build()
+            .unwrap();
+        let plain = form_post(&secret_only, &metadata, &metadata.token_endpoint, &[]);
+        assert!(plain.at_send.is_none());
+        assert_eq!(
+            at_send
+                .apply(plain.request, &secret_only, now, &[9; 48])
+                .unwrap_err(),
+            crate::client_assertion::ClientAssertionError::NoKey
         );
     }
 

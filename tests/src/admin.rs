@@ -74,6 +74,12 @@ pub struct SignOptions {
 }
 
 impl Emulator {
+    /// The `jti` of every `private_key_jwt` client assertion the emulator accepted, in order
+    /// (a refused one — bad signature, wrong claims, a replay — is not listed).
+    pub fn accepted_client_assertions(&self) -> Vec<String> {
+        self.shared.lock().accepted_assertions.clone()
+    }
+
     /// Makes the next `times` requests to `path` (any method) fail with `failure`.
     /// Injections for the same path queue up in call order.
     pub fn fail_next(&self, path: &str, failure: Failure, times: usize) {

@@ -179,8 +179,15 @@ impl Default for ProviderShape {
 pub struct EmulatorConfig {
     /// The one registered client (default `emulator-client`).
     pub client_id: String,
-    /// Its secret (default: 48 characters).
+    /// Its secret (default: 48 characters). Refused when
+    /// [`client_public_key`](Self::client_public_key) is set.
     pub client_secret: String,
+    /// The client's registered public key (a JWK: RSA `n`/`e`, or EC P-256 `crv`/`x`/`y`)
+    /// for `private_key_jwt` (RFC 7523). When set, the client must authenticate with a
+    /// signed `client_assertion` (RS256 or PS256 for an RSA key, ES256 for a P-256 key)
+    /// and a `client_secret` is refused, as Auth0 does for an application whose
+    /// authentication method is Private Key JWT. Default none.
+    pub client_public_key: Option<Value>,
     /// The tenant's default audience (default [`DEFAULT_AUDIENCE`]). Requests for an audience
     /// outside the refresh-token policies get a token for this audience, as Auth0 does.
     pub default_audience: Option<String>,
@@ -243,6 +250,7 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             client_id: "emulator-client".into(),
             client_secret: "emulator-client-secret-0123456789abcdefghijklmno".into(),
+            client_public_key: None,
             default_audience: Some(DEFAULT_AUDIENCE.into()),
             refresh_token_policies: vec![
                 RefreshTokenPolicy::new(DEFAULT_AUDIENCE, &DEFAULT_API_SCOPES),

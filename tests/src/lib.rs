@@ -194,6 +194,8 @@ impl Emulator {
                 backchannel_logout_uri: config.backchannel_logout_uri.clone(),
                 deliveries: Vec::new(),
                 mfa_policies: config.mfa_policies.clone(),
+                assertion_jtis: HashMap::new(),
+                accepted_assertions: Vec::new(),
             }),
             config,
         });

@@ -57,6 +57,10 @@ pub(crate) struct State {
     pub(crate) deliveries: Vec<BackchannelDelivery>,
     /// Multi-factor policies of the refresh-token grant.
     pub(crate) mfa_policies: Vec<MfaPolicy>,
+    /// `jti`s of the client assertions accepted, with their `exp`: a replay is refused.
+    pub(crate) assertion_jtis: HashMap<String, u64>,
+    /// Every client assertion `jti` accepted, in order.
+    pub(crate) accepted_assertions: Vec<String>,
 }
 
 /// What the server thread and the handle share.

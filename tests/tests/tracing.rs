@@ -5,7 +5,7 @@
 //! asserts both what an operator sees (operation spans with their outcome, HTTP spans with
 //! endpoint and status, store spans) and that no secret of the run appears anywhere: the
 //! client secret, the session secret, the authorization code, `state`, the tokens, the session
-//! cookie's value.
+//! cookie's value; and, with `private_key_jwt`, the private key and every client assertion.
 
 mod adapter_support;
 mod login_support;
@@ -93,10 +93,71 @@ impl Subscriber for Capturing {
 #[test]
 fn a_whole_run_is_traced_and_no_secret_is_logged() {
     let emu = Emulator::start(Default::default());
+    // Past the access token's hour, within the refreshed ID token's lifetime (a token whose
+    // `exp` is behind the application's clock is refused).
+    traced_run(&emu, login_support::config(&emu), Vec::new(), 2 * 3_600);
+}
+
+/// With `private_key_jwt`, neither the private key nor any client assertion sent appears in
+/// the trace.
+#[test]
+fn no_private_key_or_client_assertion_is_logged() {
+    use auth0_server::protocol::client_assertion::{AssertionAlg, AssertionKey};
+    const PEM: &str = include_str!("../data/client_keys/rsa.pem");
+    let public = AssertionKey::parse(PEM, AssertionAlg::Rs256, None)
+        .unwrap()
+        .public_jwk();
+    // Access tokens of 34 s: within the 30 s leeway 5 s later. The application's clock is
+    // moved only that far: like Auth0, the emulator refuses an assertion more than 10 s
+    // ahead of its own clock.
+    let emu = Emulator::start(auth0_emulator::EmulatorConfig {
+        client_public_key: Some(public),
+        access_token_lifetime: 34,
+        ..Default::default()
+    });
+    let config = auth0_server::Config::builder(emu.issuer_url(), emu.client_id())
+        .private_key_jwt(PEM, AssertionAlg::Rs256)
+        .secret(SECRET)
+        .redirect_uri(login_support::CALLBACK)
+        .audience(auth0_emulator::DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    // Every line of the PEM's base64 body.
+    let key_lines = PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::to_owned)
+        .collect();
+    let text = traced_run(&emu, config, key_lines, 5);
+    let assertions: Vec<String> = emu
+        .requests()
+        .iter()
+        .filter_map(|r| r.param("client_assertion").map(str::to_owned))
+        .collect();
+    assert!(assertions.len() >= 2, "a code exchange and a refresh");
+    for assertion in &assertions {
+        for part in assertion.split('.') {
+            assert!(
+                !text.contains(part),
+                "a client assertion appeared in the trace:\n{text}"
+            );
+        }
+    }
+}
+
+/// Logs in, reads a cached token, moves the application's clock `advance` seconds and
+/// refreshes, logs out, capturing the trace; checks what an operator sees and that none of
+/// `secrets` (plus the run's own) appears. Returns the trace.
+fn traced_run(
+    emu: &Emulator,
+    config: auth0_server::Config,
+    mut secrets: Vec<String>,
+    advance: u64,
+) -> String {
     let offset = Arc::new(AtomicU64::new(0));
     let o = offset.clone();
     let client = blocking::ServerClient::builder(
-        login_support::config(&emu),
+        config,
         MemoryStateStore::new(),
         MemoryTransactionStore::new(),
     )
@@ -105,7 +166,7 @@ fn a_whole_run_is_traced_and_no_secret_is_logged() {
     }))
     .build();
     let capture = Arc::new(Capture::default());
-    let mut secrets = vec![emu.client_secret().to_owned(), SECRET.to_owned()];
+    secrets.extend([emu.client_secret().to_owned(), SECRET.to_owned()]);
     tracing::subscriber::with_default(Capturing(capture.clone()), || {
         let mut browser = Browser::new(&client as &dyn LoginApi);
         let (url, callback, _) = browser.login(StartLoginOptions::default());
@@ -125,9 +186,7 @@ fn a_whole_run_is_traced_and_no_secret_is_logged() {
         secrets.extend(browser.jar.0.values().cloned());
         // A cache hit, then a refresh once the access token has expired.
         browser.request(|api, c| api.token(c)).expect("cache hit");
-        // Past the access token's hour, within the refreshed ID token's lifetime (a token
-        // whose `exp` is behind the application's clock is refused).
-        offset.store(2 * 3_600, Ordering::SeqCst);
+        offset.store(advance, Ordering::SeqCst);
         let refreshed = browser.request(|api, c| api.token(c)).expect("refresh");
         secrets.push(refreshed.access_token.expose().to_owned());
         let second = browser.session().expect("the session after the refresh");
@@ -191,4 +250,5 @@ fn a_whole_run_is_traced_and_no_secret_is_logged() {
         );
     }
     assert!(!text.contains('?'), "no URL with a query string:\n{text}");
+    text
 }

@@ -3,12 +3,14 @@
 use super::{Auth0, AuthPaths};
 use crate::Config;
 use crate::nonblocking::{HttpClient, ServerClient};
-use crate::protocol::config::ConfigError;
+use crate::protocol::Secret;
+use crate::protocol::config::{AssertionAlg, ConfigError};
 use crate::store::StoreError;
 use crate::store::cookie::{CookieStateStore, CookieTransactionStore};
 use std::fmt;
 
-/// The variables [`EnvConfig::from_env`] requires.
+/// The variables [`EnvConfig::from_env`] requires (`AUTH0_CLIENT_SECRET` only without
+/// `AUTH0_CLIENT_ASSERTION_SIGNING_KEY`).
 pub const REQUIRED_VARS: [&str; 5] = [
     "AUTH0_DOMAIN",
     "AUTH0_CLIENT_ID",
@@ -21,6 +23,11 @@ pub const REQUIRED_VARS: [&str; 5] = [
 /// `AUTH0_CLIENT_ID`, `AUTH0_CLIENT_SECRET`, `AUTH0_SECRET` (at least 32 bytes; encrypts the
 /// cookies), `APP_BASE_URL` (`https://app.example.com`), and optionally `AUTH0_AUDIENCE` and
 /// `AUTH0_SCOPE` (default `openid profile email offline_access`).
+///
+/// For `private_key_jwt` client authentication set `AUTH0_CLIENT_ASSERTION_SIGNING_KEY` (the
+/// private key: PKCS#8 PEM or JWK) and optionally `AUTH0_CLIENT_ASSERTION_SIGNING_ALG`
+/// (`RS256`, the default, `PS256` or `ES256`) instead of `AUTH0_CLIENT_SECRET`; see
+/// [`ConfigBuilder::private_key_jwt`](crate::protocol::config::ConfigBuilder::private_key_jwt).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct EnvConfig {
@@ -28,8 +35,11 @@ pub struct EnvConfig {
     pub domain: String,
     /// `AUTH0_CLIENT_ID`.
     pub client_id: String,
-    /// `AUTH0_CLIENT_SECRET`.
+    /// `AUTH0_CLIENT_SECRET` (empty when a signing key replaces it).
     pub client_secret: String,
+    /// `AUTH0_CLIENT_ASSERTION_SIGNING_KEY` and `AUTH0_CLIENT_ASSERTION_SIGNING_ALG`, when
+    /// the client authenticates with `private_key_jwt`. Never shown by `Debug`.
+    pub client_assertion_signing_key: Option<(Secret, AssertionAlg)>,
     /// `AUTH0_SECRET`.
     pub secret: String,
     /// `APP_BASE_URL`, without a trailing `/`.
@@ -48,6 +58,13 @@ impl fmt::Debug for EnvConfig {
             .field("app_base_url", &self.app_base_url)
             .field("audience", &self.audience)
             .field("scope", &self.scope)
+            .field(
+                "client_assertion_signing_alg",
+                &self
+                    .client_assertion_signing_key
+                    .as_ref()
+                    .map(|(_, alg)| alg),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -88,13 +105,32 @@ impl EnvConfig {
     /// [`EnvError::Missing`] naming every required variable that is unset or empty.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<EnvConfig, EnvError> {
         let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let signing_key = get("AUTH0_CLIENT_ASSERTION_SIGNING_KEY");
         let missing: Vec<&'static str> = REQUIRED_VARS
             .into_iter()
+            .filter(|name| !(signing_key.is_some() && *name == "AUTH0_CLIENT_SECRET"))
             .filter(|name| get(name).is_none())
             .collect();
         if !missing.is_empty() {
             return Err(EnvError::Missing { missing });
         }
+        let client_assertion_signing_key = match signing_key {
+            None => None,
+            Some(key) => {
+                let alg = match get("AUTH0_CLIENT_ASSERTION_SIGNING_ALG").as_deref() {
+                    None | Some("RS256") => AssertionAlg::Rs256,
+                    Some("PS256") => AssertionAlg::Ps256,
+                    Some("ES256") => AssertionAlg::Es256,
+                    Some(_) => {
+                        return Err(EnvError::Config(ConfigError {
+                            field: "AUTH0_CLIENT_ASSERTION_SIGNING_ALG",
+                            reason: "must be RS256, PS256 or ES256".into(),
+                        }));
+                    }
+                };
+                Some((Secret::new(key), alg))
+            }
+        };
         let required = |name: &str| get(name).unwrap_or_default();
         Ok(EnvConfig {
             domain: required("AUTH0_DOMAIN"),
@@ -104,6 +140,7 @@ impl EnvConfig {
             app_base_url: required("APP_BASE_URL").trim_end_matches('/').to_owned(),
             audience: get("AUTH0_AUDIENCE"),
             scope: get("AUTH0_SCOPE"),
+            client_assertion_signing_key,
         })
     }
 
@@ -119,6 +156,9 @@ impl EnvConfig {
             .scope(self.scope.as_deref().unwrap_or(DEFAULT_SCOPE));
         if let Some(audience) = &self.audience {
             builder = builder.audience(audience);
+        }
+        if let Some((key, alg)) = &self.client_assertion_signing_key {
+            builder = builder.private_key_jwt(key.expose(), *alg);
         }
         builder.build()
     }
@@ -172,10 +212,42 @@ mod tests {
     }
 
     #[test]
+    fn a_signing_key_replaces_the_client_secret() {
+        const PEM: &str = include_str!("../../../tests/data/client_keys/ec.pem");
+        let vars = |alg: Option<&'static str>| {
+            move |name: &str| match name {
+                "AUTH0_CLIENT_SECRET" => None,
+                "AUTH0_CLIENT_ASSERTION_SIGNING_KEY" => Some(PEM.to_owned()),
+                "AUTH0_CLIENT_ASSERTION_SIGNING_ALG" => alg.map(str::to_owned),
+                "APP_BASE_URL" => Some("https://app.example.com".into()),
+                "AUTH0_SECRET" => Some("a-secret-of-at-least-32-bytes-long!!".into()),
+                _ => Some("v".into()),
+            }
+        };
+        let env = EnvConfig::from_vars(vars(Some("ES256"))).unwrap();
+        assert!(!format!("{env:?}").contains("PRIVATE KEY"));
+        let config = env.config("/auth/callback").unwrap();
+        assert_eq!(
+            config.client_auth_method(),
+            crate::protocol::config::ClientAuthMethod::PrivateKeyJwt
+        );
+        // RS256 by default: an EC key cannot sign it.
+        let env = EnvConfig::from_vars(vars(None)).unwrap();
+        assert_eq!(env.config("/cb").unwrap_err().field, "private_key_jwt");
+        let err = EnvConfig::from_vars(vars(Some("HS256"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("AUTH0_CLIENT_ASSERTION_SIGNING_ALG"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn reads_optional_variables() {
         let env = EnvConfig::from_vars(|name| match name {
             "AUTH0_AUDIENCE" => Some("https://api.example.com".into()),
             "AUTH0_SCOPE" => Some(" ".into()),
+            "AUTH0_CLIENT_ASSERTION_SIGNING_KEY" | "AUTH0_CLIENT_ASSERTION_SIGNING_ALG" => None,
             "APP_BASE_URL" => Some("https://app.example.com/".into()),
             "AUTH0_SECRET" => Some("a-secret-of-at-least-32-bytes-long!!".into()),
             _ => Some("v".into()),

@@ -6,7 +6,7 @@ use super::callback::{Callback, parse_callback};
 use super::error::LoginError;
 use crate::config::Config;
 use crate::discovery::Metadata;
-use crate::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
 use crate::jose::claims::{IdTokenExpectations, validate_id_token};
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
@@ -284,17 +284,14 @@ impl Operation for CompleteInteractiveLogin {
                         ("redirect_uri", redirect_uri),
                         ("code_verifier", verifier),
                     ];
-                    let request = form_post(&self.config, &m.token_endpoint, &params);
+                    let request = form_post(&self.config, &m, &m.token_endpoint, &params);
                     self.state = CompleteState::Exchanging {
                         key,
                         transaction: tx,
                         metadata: m,
                         code,
                     };
-                    Step::Effect(Effect::Http(Box::new(HttpRequest {
-                        request,
-                        coalesce: None,
-                    })))
+                    Step::Effect(Effect::Http(Box::new(request)))
                 }
                 MetadataOutcome::Effect(e) => {
                     self.state = CompleteState::Metadata {
@@ -324,7 +321,7 @@ impl Operation for CompleteInteractiveLogin {
                         let sent = [
                             code.expose(),
                             tx.code_verifier.as_ref().map_or("", Secret::expose),
-                            self.config.client_secret().expose(),
+                            self.config.client_secret().map_or("", Secret::expose),
                         ];
                         return self
                             .fail_and_forget(key, LoginError::CodeExchange(e.redact(&sent)));

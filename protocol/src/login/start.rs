@@ -4,7 +4,7 @@
 use super::error::LoginError;
 use crate::config::Config;
 use crate::discovery::Metadata;
-use crate::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
+use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
 use crate::jose::b64;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::params::RESERVED_PARAMS;
@@ -343,15 +343,12 @@ impl StartInteractiveLogin {
                 .filter(|(k, _)| k != "client_id")
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            let http = form_post(&self.config, &endpoint, &params);
+            let http = form_post(&self.config, &metadata, &endpoint, &params);
             self.state = StartState::Pushing {
                 request: Box::new(request),
                 metadata,
             };
-            return Step::Effect(Effect::Http(Box::new(HttpRequest {
-                request: http,
-                coalesce: None,
-            })));
+            return Step::Effect(Effect::Http(Box::new(http)));
         }
         match authorization_url(&metadata.authorization_endpoint, &request.params) {
             Ok(url) => self.save(request, url),
@@ -405,7 +402,7 @@ impl Operation for StartInteractiveLogin {
             (StartState::Pushing { request, metadata }, Input::Http(response)) => {
                 let status = response.status().as_u16();
                 if !response.status().is_success() {
-                    let secret = [self.config.client_secret().expose()];
+                    let secret = [self.config.client_secret().map_or("", Secret::expose)];
                     return self.finish(Err(LoginError::ParFailed(
                         parse_error_body(status, response.body()).redact(&secret),
                     )));

@@ -1,13 +1,31 @@
 //! Client authentication at the token, PAR and revocation endpoints: `client_secret_post` or
-//! `client_secret_basic`, never both.
+//! `client_secret_basic`, never both; or `private_key_jwt` for a client registered with a
+//! public key.
 
 use super::reply::Reply;
+use super::{form, now};
 use crate::jwt;
 use crate::{RecordedRequest, Shared};
+use serde_json::{Map, Value};
 
-/// Client authentication (client_secret_post or client_secret_basic). `Err` is the answer.
+/// The `client_assertion_type` of RFC 7523 §2.2.
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Longest an assertion may be valid from now (`exp` − now): Auth0's documented maximum of
+/// five minutes ("Authenticate with Private Key JWT").
+const MAX_ASSERTION_LIFETIME: u64 = 300;
+
+/// Clock skew tolerated on `iat` (in the future) and `exp` (just past): the 10 s Auth0
+/// documents for `iat` and `nbf`.
+const SKEW: u64 = 10;
+
+/// Client authentication (client_secret_post or client_secret_basic, or private_key_jwt for a
+/// client with a registered public key). `Err` is the answer.
 pub(crate) fn authenticate_client(shared: &Shared, req: &RecordedRequest) -> Result<(), Reply> {
     let cfg = &shared.config;
+    if let Some(public_key) = &cfg.client_public_key {
+        return authenticate_assertion(shared, req, public_key);
+    }
     let form_id = req
         .form
         .iter()
@@ -82,4 +100,128 @@ pub(crate) fn authenticate_client(shared: &Shared, req: &RecordedRequest) -> Res
 /// Compares secrets without an early exit on the first differing byte.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn invalid_client(description: &str) -> Reply {
+    Reply::oauth_error(401, "invalid_client", description)
+}
+
+/// `private_key_jwt` (RFC 7523 §3, OpenID Connect Core §9): exactly one method (no secret,
+/// no Basic header), the assertion's signature by the registered key, `iss` = `sub` =
+/// client id, `aud` exactly the issuer (one string: the issuer identifier, as
+/// draft-ietf-oauth-rfc7523bis requires; the token endpoint URL or an array is refused),
+/// `exp` in the future and at most five minutes away, `iat` not in the future, and a `jti`
+/// never seen before (recorded until the assertion expires).
+fn authenticate_assertion(
+    shared: &Shared,
+    req: &RecordedRequest,
+    public_key: &Value,
+) -> Result<(), Reply> {
+    if form(req, "client_secret").is_some() || req.header("authorization").is_some() {
+        return Err(invalid_client(
+            "This client authenticates with private_key_jwt; a client secret is not allowed",
+        ));
+    }
+    if form(req, "client_assertion_type") != Some(ASSERTION_TYPE) {
+        return Err(invalid_client(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let Some(assertion) = form(req, "client_assertion") else {
+        return Err(invalid_client("Missing client_assertion"));
+    };
+    let client_id = &shared.config.client_id;
+    if form(req, "client_id").is_some_and(|id| id != client_id) {
+        return Err(invalid_client("client_id mismatch"));
+    }
+    let (header, claims) = verify_signature(assertion, public_key)
+        .ok_or_else(|| invalid_client("Invalid client_assertion signature"))?;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
+        return Err(invalid_client(
+            "client_assertion iss and sub must be the client_id",
+        ));
+    }
+    if claims.get("aud") != Some(&Value::String(shared.issuer())) {
+        return Err(invalid_client("client_assertion aud must be the issuer"));
+    }
+    if header
+        .get("typ")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "JWT")
+    {
+        return Err(invalid_client("client_assertion typ must be JWT"));
+    }
+    let now = now();
+    let number = |name: &str| claims.get(name).and_then(Value::as_u64);
+    let Some(exp) = number("exp") else {
+        return Err(invalid_client("client_assertion has no exp"));
+    };
+    if exp + SKEW <= now || exp > now + MAX_ASSERTION_LIFETIME {
+        return Err(invalid_client(
+            "client_assertion is expired or lives too long",
+        ));
+    }
+    if number("iat").is_some_and(|iat| iat > now + SKEW) {
+        return Err(invalid_client("client_assertion iat is in the future"));
+    }
+    let Some(jti) = text("jti").filter(|j| !j.is_empty()) else {
+        return Err(invalid_client("client_assertion has no jti"));
+    };
+    let mut state = shared.lock();
+    state.assertion_jtis.retain(|_, until| *until + SKEW > now);
+    if state.assertion_jtis.contains_key(jti) {
+        return Err(invalid_client("client_assertion jti has already been used"));
+    }
+    state.assertion_jtis.insert(jti.to_owned(), exp);
+    state.accepted_assertions.push(jti.to_owned());
+    Ok(())
+}
+
+/// The header and claims of `jws` when its signature verifies with the public JWK (RS256 or
+/// PS256 for an RSA key, ES256 for a P-256 key).
+fn verify_signature(jws: &str, jwk: &Value) -> Option<(Map<String, Value>, Map<String, Value>)> {
+    use rsa::signature::Verifier;
+    let mut parts = jws.split('.');
+    let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header = jwt::decode_header(jws)?;
+    let claims = jwt::decode_payload(jws)?;
+    let input = format!("{h}.{p}");
+    let sig = jwt::b64_decode(s)?;
+    let field = |name: &str| {
+        jwk.get(name)
+            .and_then(Value::as_str)
+            .and_then(jwt::b64_decode)
+    };
+    let ok = match (jwk.get("kty")?.as_str()?, header.get("alg")?.as_str()?) {
+        ("RSA", alg @ ("RS256" | "PS256")) => {
+            let public = rsa::RsaPublicKey::new(
+                rsa::BigUint::from_bytes_be(&field("n")?),
+                rsa::BigUint::from_bytes_be(&field("e")?),
+            )
+            .ok()?;
+            if alg == "RS256" {
+                let key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
+                let sig = rsa::pkcs1v15::Signature::try_from(&sig[..]).ok()?;
+                key.verify(input.as_bytes(), &sig).is_ok()
+            } else {
+                let key = rsa::pss::VerifyingKey::<sha2::Sha256>::new(public);
+                let sig = rsa::pss::Signature::try_from(&sig[..]).ok()?;
+                key.verify(input.as_bytes(), &sig).is_ok()
+            }
+        }
+        ("EC", "ES256") => {
+            let mut point = vec![4u8];
+            point.extend(field("x")?);
+            point.extend(field("y")?);
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).ok()?;
+            let sig = p256::ecdsa::Signature::from_slice(&sig).ok()?;
+            key.verify(input.as_bytes(), &sig).is_ok()
+        }
+        _ => false,
+    };
+    ok.then_some((header, claims))
 }

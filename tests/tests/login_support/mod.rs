@@ -11,8 +11,8 @@ use auth0_server::protocol::transaction::TransactionData;
 use auth0_server::store::memory::{MemoryStateStore, MemoryTransactionStore};
 use auth0_server::store::{CookieOptions, StateStore, StoreError, TransactionStore};
 use auth0_server::{
-    AccessToken, Config, Error, LoginResult, LogoutOptions, StartLoginOptions, blocking,
-    nonblocking,
+    AccessToken, Config, ConnectionToken, ConnectionTokenRequest, Error, LoginResult,
+    LogoutOptions, StartLoginOptions, blocking, nonblocking,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +35,12 @@ pub trait LoginApi {
     fn token(&self, c: &mut CookieOptions) -> Result<AccessToken, Error>;
     /// The raw session the state store holds for these cookies.
     fn stored(&self, c: &mut CookieOptions) -> Option<StateData>;
+    /// `get_access_token_for_connection`.
+    fn connection(
+        &self,
+        r: ConnectionTokenRequest,
+        c: &mut CookieOptions,
+    ) -> Result<ConnectionToken, Error>;
 }
 
 impl<S, T> LoginApi for blocking::ServerClient<S, T>
@@ -61,6 +67,13 @@ where
         self.state_store()
             .get(c, auth0_server::clock::Clock::system().now())
             .expect("state store get")
+    }
+    fn connection(
+        &self,
+        r: ConnectionTokenRequest,
+        c: &mut CookieOptions,
+    ) -> Result<ConnectionToken, Error> {
+        self.get_access_token_for_connection(r, c)
     }
 }
 
@@ -97,6 +110,14 @@ where
             .state_store()
             .get(c, auth0_server::clock::Clock::system().now())
             .expect("state store get")
+    }
+    fn connection(
+        &self,
+        r: ConnectionTokenRequest,
+        c: &mut CookieOptions,
+    ) -> Result<ConnectionToken, Error> {
+        self.rt
+            .block_on(self.client.get_access_token_for_connection(r, c))
     }
 }
 
