@@ -1,17 +1,17 @@
 //! Raw bytes as Redis would send them, end to end: the `redis` crate's reply parser
 //! (`parse_redis_value`, RESP2 and RESP3), then every typed reply the Redis stores, the
 //! coordinator and the revocation list ask for (`Option<String>` of `HGET`/`GET`,
-//! `(i64, String)` of the acquire script, `(i64, String, String)` of the delete and end
-//! scripts, `Vec<String>` of an index listing, `Vec<Option<u64>>` of the revocation `MGET`,
-//! `i64` of the save script), each handed to the decoder that reads it
+//! and of the logout-token `SET … NX`, `(i64, String)` of the acquire script,
+//! `(i64, String, String)` of the delete and end scripts, `Vec<String>` of an index listing,
+//! `Vec<Option<u64>>` of the revocation `MGET`, `i64` of the save script), each handed to the decoder that reads it
 //! (`auth0_server::store::redis::fuzzing`). Invariants: no panic; a conversion either fails
 //! with the crate's typed error or its value is decoded; nothing unsealed is accepted.
 #![no_main]
 
-use auth0_server::store::CookieOptions;
 use auth0_server::store::redis::fuzzing::{RedisDecoders, SessionRead};
+use auth0_server::store::{CookieOptions, LogoutTokenIdRecord};
 use auth0_server_fuzz::config;
-use auth0_server_protocol::effect::{Coalesce, LogoutTokenClaims};
+use auth0_server_protocol::effect::{Coalesce, JtiRecord, LogoutTokenClaims};
 use auth0_server_protocol::time::UnixTime;
 use libfuzzer_sys::fuzz_target;
 use redis::{FromRedisValue, Value};
@@ -51,8 +51,15 @@ fuzz_target!(|data: &[u8]| {
         },
     ];
     for d in decoders() {
-        // A session or transaction value (HGET / GET).
+        // A session or transaction value (HGET / GET), or the logout-token record's answer.
         if let Some(v) = reply::<Option<String>>(&value) {
+            let recorded = RedisDecoders::logout_token_id_answer(v.clone());
+            let first = LogoutTokenIdRecord::Kept(JtiRecord::FirstSeen);
+            assert_eq!(
+                recorded == first,
+                v.is_some(),
+                "OK means first seen, nil a replay"
+            );
             for id in ["id", "other-id"] {
                 match d.read_session(id, v.clone()) {
                     Ok(SessionRead::Gone { leftover }) => assert_eq!(leftover, v.is_some()),
@@ -89,9 +96,16 @@ fuzz_target!(|data: &[u8]| {
                 sub: Some("auth0|user".into()),
                 sid: Some("sid".into()),
             };
-            let ids = ids.unwrap_or_default();
+            let listed: Vec<(String, Option<String>)> = ids
+                .unwrap_or_default()
+                .into_iter()
+                .take(64)
+                .map(|id| (id, Some("stored".to_owned())))
+                .collect();
             let ended = ended.unwrap_or((1, "auth0:i:sid:x".into(), String::new()));
-            let _ = d.logout_commands(&claims, &ids[..ids.len().min(64)], ended);
+            let (_, ended_ids) = d.logout_commands(&claims, &listed, ended);
+            // The token names `sid` and `sub`: only sessions that decode and match are ended.
+            assert!(ended_ids.is_empty(), "ended a session it could not read");
         }
         // The revocation list's MGET: one Unix time per entry, or nil.
         if let Some(entries) = reply::<Vec<Option<u64>>>(&value) {

@@ -33,6 +33,8 @@ use std::sync::OnceLock;
 
 /// "Now": the fixture session (created 2100-01-01) is a few hours old.
 const NOW: u64 = 4_102_441_200 + 7_200;
+/// The fixture session's issuer.
+const ISS: &str = "https://bench.local/";
 
 #[derive(Arbitrary, Debug)]
 enum Value {
@@ -108,10 +110,13 @@ enum Read {
         ttl: String,
     },
     Logout {
-        iss: String,
+        /// The token's issuer: the fixture session's, or this one.
+        iss: Option<String>,
         sid: Option<String>,
         sub: Option<String>,
-        ids: Vec<String>,
+        /// The sessions an index lists, each with its stored value; a shaped session with
+        /// `binding_matches` carries the token's `sid` and `sub`.
+        listed: Vec<(String, Value)>,
         /// The end script's reply: deleted, and the session's two index labels.
         reply: (bool, String, String),
     },
@@ -430,19 +435,43 @@ fuzz_target!(|input: Input| {
                 iss,
                 sid,
                 sub,
-                ids,
+                listed,
                 reply,
             } => {
                 let claims = LogoutTokenClaims {
-                    iss: iss.clone(),
+                    iss: iss.clone().unwrap_or_else(|| ISS.to_owned()),
                     sub: sub.clone(),
                     sid: sid.clone(),
                 };
-                let ids: Vec<String> = ids.iter().take(64).cloned().collect();
+                let mut genuine = Vec::new();
+                let listed: Vec<(String, Option<String>)> = listed
+                    .iter()
+                    .take(16)
+                    .map(|(id, value)| {
+                        let stored = store_value(&cached, Stored::Session, value, |f| {
+                            let mut f = f.clone();
+                            if f.binding_matches {
+                                f.sid = sid.clone().unwrap_or_default();
+                                f.sub = sub.clone().unwrap_or_default();
+                            }
+                            session_json(&f)
+                        });
+                        if matches!(stored, Some((_, true))) {
+                            genuine.push(id.clone());
+                        }
+                        (id.clone(), stored.map(|(v, _)| v))
+                    })
+                    .collect();
                 let reply = (i64::from(reply.0), reply.1.clone(), reply.2.clone());
-                let built = cached.logout_commands(&claims, &ids, reply);
+                let (built, ended) = cached.logout_commands(&claims, &listed, reply);
                 if sid.as_deref() == Some("") || (sid.is_none() && sub.is_none()) {
                     assert_eq!(built, 0, "a logout naming nothing built commands");
+                }
+                if sid.is_some() && sub.is_some() {
+                    // Each listed session is read and checked by the core's rule first.
+                    for id in &ended {
+                        assert!(genuine.contains(id), "ended a session it could not read");
+                    }
                 }
             }
             Read::UpdateAnswer(answer) => {

@@ -8,20 +8,23 @@
 //!   binding cookie it is compared with;
 //! * the acquire script's reply to a waiting coordinator: a published answer (status,
 //!   content type, body, receive time) or rotation, bound to its key or lane, or a lock TTL;
-//! * the replies of the save, delete and end scripts, and the session ids an index lists
-//!   (a cluster back-channel logout), from which further commands are built.
+//! * the replies of the save, delete and end scripts and of the logout-token `jti` record,
+//!   and the session ids an index lists with their stored values (a back-channel logout on a
+//!   cluster, or for a token naming both `sid` and `sub`), from which further commands are
+//!   built.
 //!
 //! The stores' own code does the work: these functions only call it with a fixed clock.
 
 use super::coordinator::fuzzing as coord;
+use super::pool::Topology;
 use super::{
-    RedisRefreshCoordinator, RedisStateStore, RedisTransactionStore, Sessions, Transactions,
-    UpdateStep, ended, update_written,
+    Ending, RedisRefreshCoordinator, RedisStateStore, RedisTransactionStore, Sessions,
+    Transactions, UpdateStep, ended, logout_token_id_recorded, update_written,
 };
 use crate::clock::Clock;
 use crate::coordinator::Coordinated;
 use crate::error::Error;
-use crate::store::{CookieOptions, StoreError};
+use crate::store::{CookieOptions, LogoutTokenIdRecord, StoreError};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::effect::{Coalesce, LogoutTokenClaims};
 use auth0_server_protocol::session::{SessionUpdate, StateData, Updated};
@@ -176,33 +179,47 @@ impl RedisDecoders {
         coord::wait(&self.refreshes, reply)
     }
 
-    /// The commands a cluster back-channel logout for `claims` builds from what Redis
-    /// answers: the `ids` an index lists, then each end script's `reply`. How many.
+    /// The commands a back-channel logout for `claims` builds from what Redis answers: on
+    /// a cluster (or for a token naming both `sid` and `sub`), the sessions an index lists,
+    /// each with its stored value (read to check the token selects it), then each end
+    /// script's `reply`. How many commands, and the ids it ends.
     pub fn logout_commands(
         &self,
         claims: &LogoutTokenClaims,
-        ids: &[String],
+        listed: &[(String, Option<String>)],
         reply: (i64, String, String),
-    ) -> usize {
+    ) -> (usize, Vec<String>) {
         let s = &self.sessions;
         let Some(target) = s.logout_target(claims) else {
-            return 0;
+            return (0, Vec::new());
         };
-        let mut built = 1;
-        let _ = s.logout_script(&target);
-        let (deleted, labels) = ended(reply);
+        if s.topology == Topology::Standalone && target.ending == Ending::Labelled {
+            let _ = s.logout_script(&target);
+            return (1, Vec::new());
+        }
+        let mut built = 0;
+        let mut ended_ids = Vec::new();
         for label in &target.labels {
             let _ = s.list_cmd(label);
             built += 1;
-            for id in ids {
+            for (id, value) in listed {
+                if target.ending == Ending::Selected && !s.selected(id, value.clone(), claims) {
+                    continue;
+                }
                 let _ = s.end_script(id, &target, label);
                 built += 1;
-                if deleted {
-                    built += s.unindex_cmds(id, &labels).len();
+                if let (true, labels) = ended(reply.clone()) {
+                    built += Sessions::unindex_ended_cmds(id, &labels).len();
+                    ended_ids.push(id.clone());
                 }
             }
         }
-        built
+        (built, ended_ids)
+    }
+
+    /// What the `SET … NX EXAT` recording a logout token's `jti` answered.
+    pub fn logout_token_id_answer(reply: Option<String>) -> LogoutTokenIdRecord {
+        logout_token_id_recorded(reply)
     }
 
     /// What the save script's answer to an update-only save means.
