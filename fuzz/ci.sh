@@ -32,6 +32,16 @@ fi
 cargo +nightly fuzz build
 targets=$(cargo +nightly fuzz list)
 
+# Longest input per target (libFuzzer's -max_len; 0 = its default, the larger of 4096 and the
+# longest seed). The Redis targets read values up to the 64 KiB JWE limit (MAX_JWE_LEN) and
+# beyond: their inputs must be able to get there.
+max_len() {
+  case "$1" in
+    redis_values | redis_replies) echo 140000 ;;
+    *) echo 0 ;;
+  esac
+}
+
 mkdir -p artifacts/logs
 failed=()
 table=$'| target | exec/s | total execs | result |\n|---|---:|---:|---|'
@@ -45,7 +55,7 @@ for t in $targets; do
   # One job, one worker (the machine is shared); libFuzzer then logs to fuzz-0.log.
   if cargo +nightly fuzz run "$t" "$work" "corpus/$t" -- \
       -max_total_time="$secs" -seed="${FUZZ_SEED:-1}" -runs="${FUZZ_RUNS:-300000}" \
-      -jobs=1 -workers=1 -timeout=10 -rss_limit_mb=2048 \
+      -jobs=1 -workers=1 -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
       -print_final_stats=1; then
     result=ok
   else

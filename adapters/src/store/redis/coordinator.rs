@@ -25,6 +25,9 @@ pub const DEFAULT_FAILURE_TTL: Duration = Duration::from_secs(2);
 const FIRST_DELAY: Duration = flight::FIRST_POLL_DELAY;
 const FENCE_BYTES: usize = 16;
 
+/// The pure decoding for the fuzz targets (`super::fuzzing`).
+pub(super) mod fuzzing;
+
 /// Settings and pure logic shared by the blocking and the async coordinator.
 pub(crate) struct Refreshes {
     prefix: String,

@@ -148,6 +148,9 @@
 
 mod cache;
 mod coordinator;
+/// Fuzzing entry points (not API): see `fuzz/fuzz_targets/redis_*.rs`.
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "redis-tokio")]
 mod nonblocking;
 mod pool;
