@@ -104,7 +104,6 @@ fn fixture() -> Fixture {
 
 fn store(fx: &Fixture, cache: usize) -> CookieStateStore {
     CookieStateStore::builder(&fx.config)
-        .clock(fx.clock.clone())
         .cache_capacity(cache)
         .build()
         .expect("store")
@@ -115,7 +114,7 @@ fn store(fx: &Fixture, cache: usize) -> CookieStateStore {
 fn cookie_header(fx: &Fixture) -> String {
     let mut response = CookieOptions::new();
     store(fx, 0)
-        .set(&fx.session, &mut response)
+        .set(&fx.session, &mut response, fx.clock.now())
         .expect("session fits");
     let pairs: Vec<&str> = response
         .set_cookie_headers()
@@ -142,7 +141,6 @@ type Client = ServerClient<CookieStateStore, CookieTransactionStore>;
 
 fn client(fx: &Fixture, cache: usize) -> Client {
     let transactions = CookieTransactionStore::builder(&fx.config)
-        .clock(fx.clock.clone())
         .build()
         .expect("store");
     ServerClient::builder(fx.config.clone(), store(fx, cache), transactions)
@@ -161,7 +159,7 @@ fn serve_client(client: &Client, headers: &HeaderMap) -> usize {
 fn serve_store(fx: &Fixture, store: &CookieStateStore, headers: &HeaderMap) -> usize {
     let mut options = CookieOptions::from_request_headers(headers);
     let state = store
-        .get(&mut options)
+        .get(&mut options, fx.clock.now())
         .expect("no store error")
         .expect("a session");
     let audience = fx.config.audience_key(None);

@@ -73,7 +73,10 @@ fuzz_target!(|data: &[u8]| {
                     .expect("valid"),
             ),
             Effect::RecordLogoutTokenId { key, .. } => {
-                assert!(key.starts_with(ISSUER), "a replay record outside the issuer");
+                assert!(
+                    key.starts_with(ISSUER),
+                    "a replay record outside the issuer"
+                );
                 Input::LogoutTokenId(auth0_server_protocol::effect::JtiRecord::FirstSeen)
             }
             Effect::DeleteSessionsByLogoutToken(claims) => {

@@ -106,10 +106,9 @@ fuzz_target!(|data: &[u8]| {
             })),
             Effect::Http(req) => {
                 assert!(answer.is_none(), "a second exchange request");
-                let form: Vec<(String, String)> =
-                    url::form_urlencoded::parse(req.request.body())
-                        .into_owned()
-                        .collect();
+                let form: Vec<(String, String)> = url::form_urlencoded::parse(req.request.body())
+                    .into_owned()
+                    .collect();
                 let param = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
                 assert_eq!(
                     param("subject_token"),

@@ -102,7 +102,11 @@ impl Claims {
         if let Some(org) = &self.org_id {
             claims["org_id"] = json!(org);
         }
-        sign(PEM_A, json!({"alg": "RS256", "typ": "JWT", "kid": "a"}), claims)
+        sign(
+            PEM_A,
+            json!({"alg": "RS256", "typ": "JWT", "kid": "a"}),
+            claims,
+        )
     }
 }
 
@@ -121,7 +125,9 @@ fn metadata() -> Arc<Metadata> {
 
 fn transaction() -> TransactionData {
     TransactionData {
-        code_verifier: Some(Secret::new("verifier-verifier-verifier-verifier-verifier-0")),
+        code_verifier: Some(Secret::new(
+            "verifier-verifier-verifier-verifier-verifier-0",
+        )),
         state: Some(STATE.into()),
         nonce: Some(NONCE.into()),
         redirect_uri: Some("https://app.example.com/callback".into()),

@@ -13,7 +13,7 @@
 //!   cluster, or for a token naming both `sid` and `sub`), from which further commands are
 //!   built.
 //!
-//! The stores' own code does the work: these functions only call it with a fixed clock.
+//! The stores' own code does the work: these functions only call it at a fixed `now`.
 
 use super::coordinator::fuzzing as coord;
 use super::pool::Topology;
@@ -21,7 +21,6 @@ use super::{
     Ending, RedisRefreshCoordinator, RedisStateStore, RedisTransactionStore, Sessions,
     Transactions, UpdateStep, ended, logout_token_id_recorded, update_written,
 };
-use crate::clock::Clock;
 use crate::coordinator::Coordinated;
 use crate::error::Error;
 use crate::store::{CookieOptions, LogoutTokenIdRecord, StoreError};
@@ -96,16 +95,11 @@ impl RedisDecoders {
         } else {
             "redis://127.0.0.1:1/"
         };
-        let secs = now.as_secs();
-        let clock = Clock::from_fn(move || secs);
         Ok(RedisDecoders {
             sessions: RedisStateStore::builder(config, url)
-                .clock(clock.clone())
                 .cache_capacity(cache_capacity)
                 .sessions()?,
-            transactions: RedisTransactionStore::builder(config, url)
-                .clock(clock)
-                .transactions()?,
+            transactions: RedisTransactionStore::builder(config, url).transactions()?,
             refreshes: coord::refreshes(&RedisRefreshCoordinator::builder(config, url))?,
             now,
         })
@@ -157,7 +151,7 @@ impl RedisDecoders {
         value: Option<String>,
         options: &CookieOptions,
     ) -> Option<TransactionData> {
-        self.transactions.load(key, value, options)
+        self.transactions.load(key, value, options, self.now)
     }
 
     /// The bindings of a published answer for `request` and of its lane's rotation.
@@ -200,7 +194,7 @@ impl RedisDecoders {
         let mut built = 0;
         let mut ended_ids = Vec::new();
         for label in &target.labels {
-            let _ = s.list_cmd(label);
+            let _ = s.list_cmd(label, self.now);
             built += 1;
             for (id, value) in listed {
                 if target.ending == Ending::Selected && !s.selected(id, value.clone(), claims) {
