@@ -27,9 +27,10 @@ use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
 use auth0_server::store::{CookieOptions, StateStore};
 use divan::{Bencher, black_box};
 use http::HeaderMap;
-use serde_json::Value;
 
-const SECRET: &str = "benchmark-secret-benchmark-secret-0123456789";
+#[path = "support/bench_session.rs"]
+mod bench_session;
+use bench_session::config_session_clock;
 
 fn main() {
     divan::main();
@@ -44,24 +45,8 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let file: Value = serde_json::from_str(include_str!("../../tests/data/session.json"))
-        .expect("session.json is JSON");
-    let params = &file["authorization_params"];
-    let mut builder = Config::builder("bench.local", "bench-client")
-        .client_secret("bench-client-secret")
-        .secret(SECRET)
-        .audience(params["audience"].as_str().expect("audience"));
-    for (audience, scope) in params["scope"].as_object().expect("scope map") {
-        builder = builder.scope_for(audience.as_str(), scope.as_str().expect("scope"));
-    }
-    let config = builder.build().expect("valid config");
-    let session = StateData::from_json(file["session"].to_string().as_bytes()).expect("a session");
-    // Inside the session's lifetime, and less than a minute after it was written: no
-    // rolling rewrite on read.
-    let now = session.internal.created_at + 30;
-    let clock = Clock::from_fn(move || now);
-
-    let writer = store(&config, &clock, 1);
+    let (config, session, clock) = config_session_clock();
+    let writer = store(&config, 1);
     let mut response = CookieOptions::new();
     writer
         .set(&session, &mut response, clock.now())
@@ -88,7 +73,7 @@ fn fixture() -> Fixture {
     }
 }
 
-fn store(config: &Config, _clock: &Clock, cache: usize) -> CookieStateStore {
+fn store(config: &Config, cache: usize) -> CookieStateStore {
     CookieStateStore::builder(config)
         .cache_capacity(cache)
         .build()
@@ -117,14 +102,14 @@ fn serve(fx: &Fixture, store: &CookieStateStore) -> usize {
 #[divan::bench(sample_count = 500, sample_size = 20)]
 fn cold_request(bencher: Bencher) {
     let fx = fixture();
-    let cold = store(&fx.config, &fx.clock, 0);
+    let cold = store(&fx.config, 0);
     bencher.bench_local(|| serve(black_box(&fx), &cold));
 }
 
 #[divan::bench(sample_count = 500, sample_size = 20)]
 fn warm_request(bencher: Bencher) {
     let fx = fixture();
-    let warm = store(&fx.config, &fx.clock, 1024);
+    let warm = store(&fx.config, 1024);
     serve(&fx, &warm);
     bencher.bench_local(|| serve(black_box(&fx), &warm));
 }
@@ -132,7 +117,7 @@ fn warm_request(bencher: Bencher) {
 #[divan::bench(sample_count = 500, sample_size = 20)]
 fn encode(bencher: Bencher) {
     let fx = fixture();
-    let writer = store(&fx.config, &fx.clock, 0);
+    let writer = store(&fx.config, 0);
     bencher.bench_local(|| {
         let mut response = CookieOptions::new();
         writer
@@ -146,13 +131,9 @@ fn client(fx: &Fixture, cache: usize) -> ServerClient<CookieStateStore, CookieTr
     let transactions = CookieTransactionStore::builder(&fx.config)
         .build()
         .expect("store");
-    ServerClient::builder(
-        fx.config.clone(),
-        store(&fx.config, &fx.clock, cache),
-        transactions,
-    )
-    .clock(fx.clock.clone())
-    .build()
+    ServerClient::builder(fx.config.clone(), store(&fx.config, cache), transactions)
+        .clock(fx.clock.clone())
+        .build()
 }
 
 /// One request through the public API.

@@ -34,12 +34,12 @@ use auth0_server::protocol::time::UnixTime;
 use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
 use auth0_server::store::{CookieOptions, StateStore};
 use http::HeaderMap;
-use serde_json::Value;
 use std::hint::black_box;
 use std::time::Instant;
 
-/// The application secret (the Python and JS programs use the same one).
-const SECRET: &str = "benchmark-secret-benchmark-secret-0123456789";
+#[path = "support/bench_session.rs"]
+mod bench_session;
+use bench_session::config_session_clock;
 
 struct Settings {
     iterations: usize,
@@ -80,25 +80,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let file: Value = serde_json::from_str(include_str!("../../tests/data/session.json"))
-        .expect("session.json is JSON");
-    let params = &file["authorization_params"];
-    let mut builder = Config::builder("bench.local", "bench-client")
-        .client_secret("bench-client-secret")
-        .secret(SECRET)
-        .audience(params["audience"].as_str().expect("audience"));
-    for (audience, scope) in params["scope"].as_object().expect("scope map") {
-        builder = builder.scope_for(audience.as_str(), scope.as_str().expect("scope"));
-    }
-    let config = builder.build().expect("valid config");
-    let session = StateData::from_json(file["session"].to_string().as_bytes()).expect("a session");
-    // Inside the session's lifetime, less than a minute after it was written: no rolling
-    // rewrite on read.
-    let now = session.internal.created_at + 30;
+    let (config, session, clock) = config_session_clock();
     Fixture {
         config,
         session,
-        clock: Clock::from_fn(move || now),
+        clock,
     }
 }
 

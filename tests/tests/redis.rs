@@ -42,6 +42,11 @@ type Async = auth0_server::nonblocking::ServerClient<
     ReqwestClient,
 >;
 
+/// The wall clock, for store calls made outside a client (which would hand them its clock).
+fn system_now() -> auth0_server::protocol::time::UnixTime {
+    auth0_server::clock::Clock::system().now()
+}
+
 /// The Redis URL when Redis answers; `None` (skip) when it does not and `CI` is unset.
 fn redis_url() -> Option<String> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned());
@@ -228,9 +233,7 @@ fn insert_at(store: &RedisStateStore, state: &StateData, now: u64) -> String {
 /// Stores `state` as a new session; returns its id.
 fn insert(store: &RedisStateStore, state: &StateData) -> String {
     let mut o = CookieOptions::new();
-    store
-        .set(state, &mut o, auth0_server::clock::Clock::system().now())
-        .unwrap();
+    store.set(state, &mut o, system_now()).unwrap();
     o.cookie(store.cookie()).unwrap().to_owned()
 }
 
@@ -283,13 +286,7 @@ fn session_round_trip_is_encrypted_at_rest() {
     session.token_sets[0].expires_at = now() + 3600;
 
     let mut first = CookieOptions::new();
-    store
-        .set(
-            &session,
-            &mut first,
-            auth0_server::clock::Clock::system().now(),
-        )
-        .unwrap();
+    store.set(&session, &mut first, system_now()).unwrap();
     let header = first.set_cookie_headers()[0].to_str().unwrap().to_owned();
     assert!(header.starts_with("__a0_sid="), "{header}");
     assert!(
@@ -321,7 +318,7 @@ fn session_round_trip_is_encrypted_at_rest() {
     // The next request reads it back (and writes no cookie).
     let mut next = with_cookie(store.cookie(), &id);
     let loaded = store
-        .get(&mut next, auth0_server::clock::Clock::system().now())
+        .get(&mut next, system_now())
         .unwrap()
         .expect("a session");
     assert_eq!(loaded.token_sets, session.token_sets);
@@ -337,23 +334,10 @@ fn session_round_trip_is_encrypted_at_rest() {
 
     // An unknown id is not adopted; delete removes the session and clears the cookie.
     let mut foreign = with_cookie(store.cookie(), "attacker-chosen-id");
-    assert_eq!(
-        store
-            .get(&mut foreign, auth0_server::clock::Clock::system().now())
-            .unwrap(),
-        None
-    );
-    store
-        .set(
-            &session,
-            &mut foreign,
-            auth0_server::clock::Clock::system().now(),
-        )
-        .unwrap();
+    assert_eq!(store.get(&mut foreign, system_now()).unwrap(), None);
+    store.set(&session, &mut foreign, system_now()).unwrap();
     assert_ne!(foreign.cookie(store.cookie()), Some("attacker-chosen-id"));
-    store
-        .delete(&mut next, auth0_server::clock::Clock::system().now())
-        .unwrap();
+    store.delete(&mut next, system_now()).unwrap();
     assert!(
         next.set_cookie_headers()[0]
             .to_str()
@@ -395,10 +379,7 @@ fn backchannel_logout(url: &str, mut conn: Option<&mut redis::Connection>) {
     let bob = insert(store, &session("auth0|bob", "sid-3"));
     let alive = |id: &str| {
         store
-            .get(
-                &mut with_cookie(store.cookie(), id),
-                auth0_server::clock::Clock::system().now(),
-            )
+            .get(&mut with_cookie(store.cookie(), id), system_now())
             .unwrap()
             .is_some()
     };
@@ -459,10 +440,7 @@ fn backchannel_logout(url: &str, mut conn: Option<&mut redis::Connection>) {
 
     // Deleting a session directly leaves no index entry behind.
     store
-        .delete(
-            &mut with_cookie(store.cookie(), &bob),
-            auth0_server::clock::Clock::system().now(),
-        )
+        .delete(&mut with_cookie(store.cookie(), &bob), system_now())
         .unwrap();
     assert!(!alive(&bob));
     assert!(matches!(sums(&mut conn), None | Some((0, 0))));
@@ -496,10 +474,7 @@ fn two_instances_fifty_callers_one_refresh_on(url: &str) {
     // The shared session now holds the rotated refresh token, which is live.
     let saved = a
         .state_store()
-        .get(
-            &mut with_cookie(&cookie, &id),
-            auth0_server::clock::Clock::system().now(),
-        )
+        .get(&mut with_cookie(&cookie, &id), system_now())
         .unwrap()
         .unwrap();
     assert!(emu.refresh_token_is_live(saved.refresh_token.unwrap().expose()));
@@ -681,7 +656,7 @@ fn redis_down_is_a_typed_error_and_writes_nothing() {
         .set(
             &expired_session(&emu, DEFAULT_AUDIENCE),
             &mut fresh,
-            auth0_server::clock::Clock::system().now(),
+            system_now(),
         )
         .unwrap_err();
     assert!(err.to_string().contains("Redis"), "{err}");
@@ -709,7 +684,7 @@ fn redis_down_is_a_typed_error_and_writes_nothing() {
     );
     let stored = client
         .state_store()
-        .get(&mut o, auth0_server::clock::Clock::system().now())
+        .get(&mut o, system_now())
         .unwrap()
         .unwrap();
     assert_eq!(stored.refresh_token, session.refresh_token);
@@ -731,22 +706,11 @@ fn transactions_are_encrypted_and_bound_to_the_browser() {
         ..Default::default()
     };
     let mut browser = CookieOptions::new();
-    store
-        .set(
-            &key,
-            &tx,
-            &mut browser,
-            auth0_server::clock::Clock::system().now(),
-        )
-        .unwrap();
+    store.set(&key, &tx, &mut browser, system_now()).unwrap();
     let header = browser.set_cookie_headers()[0].to_str().unwrap().to_owned();
     assert!(header.starts_with("_a0_tx.state-abc="), "{header}");
     let got = store
-        .get(
-            &key,
-            &mut browser,
-            auth0_server::clock::Clock::system().now(),
-        )
+        .get(&key, &mut browser, system_now())
         .unwrap()
         .expect("same browser");
     assert_eq!(got.code_verifier, tx.code_verifier);
@@ -764,43 +728,15 @@ fn transactions_are_encrypted_and_bound_to_the_browser() {
     // Another browser (no binding cookie, or a forged one) finds nothing.
     assert_eq!(
         store
-            .get(
-                &key,
-                &mut CookieOptions::new(),
-                auth0_server::clock::Clock::system().now()
-            )
+            .get(&key, &mut CookieOptions::new(), system_now())
             .unwrap(),
         None
     );
     let mut forged = with_cookie(&key, "forged");
-    assert_eq!(
-        store
-            .get(
-                &key,
-                &mut forged,
-                auth0_server::clock::Clock::system().now()
-            )
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.get(&key, &mut forged, system_now()).unwrap(), None);
 
-    store
-        .delete(
-            &key,
-            &mut browser,
-            auth0_server::clock::Clock::system().now(),
-        )
-        .unwrap();
-    assert_eq!(
-        store
-            .get(
-                &key,
-                &mut browser,
-                auth0_server::clock::Clock::system().now()
-            )
-            .unwrap(),
-        None
-    );
+    store.delete(&key, &mut browser, system_now()).unwrap();
+    assert_eq!(store.get(&key, &mut browser, system_now()).unwrap(), None);
 }
 
 // Refresh-token lanes across instances: two refreshes that spend one refresh token for two
@@ -1179,9 +1115,7 @@ fn redis_concurrent_updates_of_one_session_all_land_on(url: &str) {
                 let update = SessionUpdate::between(&base, &after, &[]);
                 let mut o = with_cookie(&cookie, &id);
                 assert_eq!(
-                    store
-                        .update(&update, &mut o, auth0_server::clock::Clock::system().now())
-                        .unwrap(),
+                    store.update(&update, &mut o, system_now()).unwrap(),
                     Updated::Saved
                 );
             })
@@ -1191,10 +1125,7 @@ fn redis_concurrent_updates_of_one_session_all_land_on(url: &str) {
         t.join().unwrap();
     }
     let mut o = with_cookie(&cookie, &id);
-    let stored = store
-        .get(&mut o, auth0_server::clock::Clock::system().now())
-        .unwrap()
-        .unwrap();
+    let stored = store.get(&mut o, system_now()).unwrap().unwrap();
     for i in 0..16 {
         assert!(
             stored
@@ -1243,7 +1174,7 @@ fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all_on(url: &str) {
     one.set(
         &expired_session(&emu, DEFAULT_AUDIENCE),
         &mut written,
-        auth0_server::clock::Clock::system().now(),
+        system_now(),
     )
     .unwrap();
     let cookies: Vec<String> = written
@@ -1255,25 +1186,15 @@ fn a_cookie_session_logged_out_on_one_instance_is_ended_on_all_on(url: &str) {
     h.insert(http::header::COOKIE, cookies.join("; ").parse().unwrap());
     let request = CookieOptions::from_request_headers(&h);
     assert!(
-        two.get(
-            &mut request.clone(),
-            auth0_server::clock::Clock::system().now()
-        )
-        .unwrap()
-        .is_some()
+        two.get(&mut request.clone(), system_now())
+            .unwrap()
+            .is_some()
     );
-    one.delete(
-        &mut request.clone(),
-        auth0_server::clock::Clock::system().now(),
-    )
-    .unwrap();
+    one.delete(&mut request.clone(), system_now()).unwrap();
     assert!(
-        two.get(
-            &mut request.clone(),
-            auth0_server::clock::Clock::system().now()
-        )
-        .unwrap()
-        .is_none(),
+        two.get(&mut request.clone(), system_now())
+            .unwrap()
+            .is_none(),
         "the other instance still serves the ended session"
     );
     if url.contains("+cluster://") {
@@ -1339,10 +1260,7 @@ fn logins_racing_a_backchannel_logout_on(url: &str) {
     });
     let alive = |id: &str| {
         store
-            .get(
-                &mut with_cookie(store.cookie(), id),
-                auth0_server::clock::Clock::system().now(),
-            )
+            .get(&mut with_cookie(store.cookie(), id), system_now())
             .unwrap()
             .is_some()
     };
@@ -1442,13 +1360,8 @@ fn sessions_indexed_by_an_earlier_version_are_still_logged_out() {
     // The first is saved again by this version (it gains a sorted-set entry); the second is
     // only in the old set.
     let mut o = with_cookie(store.cookie(), &ids[0]);
-    let state = store
-        .get(&mut o, auth0_server::clock::Clock::system().now())
-        .unwrap()
-        .unwrap();
-    store
-        .set(&state, &mut o, auth0_server::clock::Clock::system().now())
-        .unwrap();
+    let state = store.get(&mut o, system_now()).unwrap().unwrap();
+    store.set(&state, &mut o, system_now()).unwrap();
     let label: String = redis::cmd("HGET")
         .arg(store.session_key(&ids[0]))
         .arg("sub")
@@ -1497,16 +1410,11 @@ fn a_session_that_moved_to_another_sid_on(url: &str) {
     let id = insert(store, &session);
     session.internal.sid = "sid-new".into();
     let mut o = with_cookie(store.cookie(), &id);
-    store
-        .set(&session, &mut o, auth0_server::clock::Clock::system().now())
-        .unwrap();
+    store.set(&session, &mut o, system_now()).unwrap();
     assert!(o.set_cookie_headers().is_empty(), "saved under the same id");
     let alive = || {
         store
-            .get(
-                &mut with_cookie(store.cookie(), &id),
-                auth0_server::clock::Clock::system().now(),
-            )
+            .get(&mut with_cookie(store.cookie(), &id), system_now())
             .unwrap()
             .is_some()
     };
@@ -1566,10 +1474,7 @@ fn async_store_saves_reads_and_logs_out_on(url: &str) {
             let store = &store;
             async move {
                 let mut o = CookieOptions::new();
-                store
-                    .set(&s, &mut o, auth0_server::clock::Clock::system().now())
-                    .await
-                    .unwrap();
+                store.set(&s, &mut o, system_now()).await.unwrap();
                 o.cookie(store.cookie()).unwrap().to_owned()
             }
         };
@@ -1577,11 +1482,7 @@ fn async_store_saves_reads_and_logs_out_on(url: &str) {
             let store = &store;
             async move {
                 let mut o = with_cookie(store.cookie(), &id);
-                store
-                    .get(&mut o, auth0_server::clock::Clock::system().now())
-                    .await
-                    .unwrap()
-                    .is_some()
+                store.get(&mut o, system_now()).await.unwrap().is_some()
             }
         };
         let a1 = insert(session("auth0|alice", "sid-1")).await;
@@ -1593,25 +1494,18 @@ fn async_store_saves_reads_and_logs_out_on(url: &str) {
             .delete_by_logout_token(
                 &claims(Some("auth0|alice"), Some("sid-1")),
                 &mut o,
-                auth0_server::clock::Clock::system().now(),
+                system_now(),
             )
             .await
             .unwrap();
         assert!(!alive(a1).await && alive(a2.clone()).await && alive(bob.clone()).await);
         store
-            .delete_by_logout_token(
-                &claims(Some("auth0|alice"), None),
-                &mut o,
-                auth0_server::clock::Clock::system().now(),
-            )
+            .delete_by_logout_token(&claims(Some("auth0|alice"), None), &mut o, system_now())
             .await
             .unwrap();
         assert!(!alive(a2).await && alive(bob.clone()).await);
         store
-            .delete(
-                &mut with_cookie(store.cookie(), &bob),
-                auth0_server::clock::Clock::system().now(),
-            )
+            .delete(&mut with_cookie(store.cookie(), &bob), system_now())
             .await
             .unwrap();
         assert!(!alive(bob).await);

@@ -829,6 +829,11 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
 
+    /// The wall clock, for store calls made outside a client (which would hand them its clock).
+    fn system_now() -> UnixTime {
+        Clock::system().now()
+    }
+
     fn session(sub: &str, sid: &str) -> StateData {
         let mut s = StateData::default();
         let serde_json::Value::Object(user) = json!({"sub": sub, "iss": "https://t/"}) else {
@@ -852,18 +857,9 @@ mod tests {
     fn set_creates_an_id_cookie_and_get_reads_it() {
         let store = MemoryStateStore::new();
         let mut o = CookieOptions::new();
-        assert_eq!(
-            store
-                .get(&mut o, crate::clock::Clock::system().now())
-                .unwrap(),
-            None
-        );
+        assert_eq!(store.get(&mut o, system_now()).unwrap(), None);
         store
-            .set(
-                &session("a", "s1"),
-                &mut o,
-                crate::clock::Clock::system().now(),
-            )
+            .set(&session("a", "s1"), &mut o, system_now())
             .unwrap();
         let header = o.set_cookie_headers()[0].to_str().unwrap().to_owned();
         // The attributes every SDK cookie carries (one order for every store now).
@@ -874,19 +870,12 @@ mod tests {
         let id = o.cookie(store.cookie()).unwrap().to_owned();
         assert_eq!(URL_SAFE_NO_PAD.decode(&id).unwrap().len(), 32);
         let mut next = options_for(&store, &id);
-        let got = store
-            .get(&mut next, crate::clock::Clock::system().now())
-            .unwrap()
-            .unwrap();
+        let got = store.get(&mut next, system_now()).unwrap().unwrap();
         assert_eq!((got.sub(), got.internal.sid.as_str()), (Some("a"), "s1"));
         assert!(got.internal.created_at > 0, "stamped on write");
         // Updating keeps the id and writes no new cookie.
         store
-            .set(
-                &session("a", "s2"),
-                &mut next,
-                crate::clock::Clock::system().now(),
-            )
+            .set(&session("a", "s2"), &mut next, system_now())
             .unwrap();
         assert!(next.set_cookie_headers().is_empty());
         assert_eq!(store.len(), 1);
@@ -896,13 +885,7 @@ mod tests {
     fn unknown_ids_are_not_adopted() {
         let store = MemoryStateStore::new().secure(false);
         let mut o = options_for(&store, "attacker-chosen");
-        store
-            .set(
-                &session("a", "s"),
-                &mut o,
-                crate::clock::Clock::system().now(),
-            )
-            .unwrap();
+        store.set(&session("a", "s"), &mut o, system_now()).unwrap();
         assert_ne!(o.cookie(store.cookie()), Some("attacker-chosen"));
         assert!(
             !o.set_cookie_headers()[0]
@@ -915,13 +898,9 @@ mod tests {
     #[test]
     fn delete_removes_the_session_and_clears_the_cookie() {
         let store = MemoryStateStore::new();
-        let id = store
-            .insert(session("a", "s"), crate::clock::Clock::system().now())
-            .unwrap();
+        let id = store.insert(session("a", "s"), system_now()).unwrap();
         let mut o = options_for(&store, &id);
-        store
-            .delete(&mut o, crate::clock::Clock::system().now())
-            .unwrap();
+        store.delete(&mut o, system_now()).unwrap();
         assert!(store.is_empty());
         assert!(
             o.set_cookie_headers()[0]
@@ -934,15 +913,9 @@ mod tests {
     #[test]
     fn logout_token_matches_sid_first_then_sub_of_the_same_issuer() {
         let store = MemoryStateStore::new();
-        store
-            .insert(session("alice", "s1"), crate::clock::Clock::system().now())
-            .unwrap();
-        store
-            .insert(session("alice", "s2"), crate::clock::Clock::system().now())
-            .unwrap();
-        store
-            .insert(session("bob", "s3"), crate::clock::Clock::system().now())
-            .unwrap();
+        store.insert(session("alice", "s1"), system_now()).unwrap();
+        store.insert(session("alice", "s2"), system_now()).unwrap();
+        store.insert(session("bob", "s3"), system_now()).unwrap();
         let mut o = CookieOptions::new();
         let claims = |sub: Option<&str>, sid: Option<&str>, iss: &str| LogoutTokenClaims {
             iss: iss.into(),
@@ -954,7 +927,7 @@ mod tests {
             .delete_by_logout_token(
                 &claims(Some("alice"), Some("s1"), "https://t/"),
                 &mut o,
-                crate::clock::Clock::system().now(),
+                system_now(),
             )
             .unwrap();
         assert_eq!(store.len(), 2);
@@ -963,7 +936,7 @@ mod tests {
             .delete_by_logout_token(
                 &claims(Some("alice"), None, "https://evil/"),
                 &mut o,
-                crate::clock::Clock::system().now(),
+                system_now(),
             )
             .unwrap();
         assert_eq!(store.len(), 2);
@@ -971,7 +944,7 @@ mod tests {
             .delete_by_logout_token(
                 &claims(Some("alice"), None, "https://t/"),
                 &mut o,
-                crate::clock::Clock::system().now(),
+                system_now(),
             )
             .unwrap();
         assert_eq!(store.len(), 1);
@@ -1175,7 +1148,7 @@ mod tests {
                 store
                     .insert(
                         session(&format!("user{}", n % 10), &format!("s{n}")),
-                        crate::clock::Clock::system().now(),
+                        system_now(),
                     )
                     .unwrap()
             })
@@ -1183,57 +1156,30 @@ mod tests {
         // Moving a session to another sid and user re-indexes it.
         let mut moved = options_for(&store, &ids[0]);
         store
-            .set(
-                &session("mallory", "s-new"),
-                &mut moved,
-                crate::clock::Clock::system().now(),
-            )
+            .set(&session("mallory", "s-new"), &mut moved, system_now())
             .unwrap();
         store
-            .delete_by_logout_token(
-                &claims(None, Some("s0")),
-                &mut o,
-                crate::clock::Clock::system().now(),
-            )
+            .delete_by_logout_token(&claims(None, Some("s0")), &mut o, system_now())
             .unwrap();
         assert_eq!(store.len(), 200);
         store
-            .delete_by_logout_token(
-                &claims(Some("user0"), None),
-                &mut o,
-                crate::clock::Clock::system().now(),
-            )
+            .delete_by_logout_token(&claims(Some("user0"), None), &mut o, system_now())
             .unwrap();
         assert_eq!(store.len(), 181);
         store
-            .delete_by_logout_token(
-                &claims(None, Some("s-new")),
-                &mut o,
-                crate::clock::Clock::system().now(),
-            )
+            .delete_by_logout_token(&claims(None, Some("s-new")), &mut o, system_now())
             .unwrap();
         assert_eq!(store.len(), 180);
         // A deleted session leaves no stale index entry behind.
         store
-            .delete(
-                &mut options_for(&store, &ids[1]),
-                crate::clock::Clock::system().now(),
-            )
+            .delete(&mut options_for(&store, &ids[1]), system_now())
             .unwrap();
         store
-            .delete_by_logout_token(
-                &claims(Some("user1"), None),
-                &mut o,
-                crate::clock::Clock::system().now(),
-            )
+            .delete_by_logout_token(&claims(Some("user1"), None), &mut o, system_now())
             .unwrap();
         assert_eq!(store.len(), 160);
         store
-            .delete_by_logout_token(
-                &claims(None, Some("s2")),
-                &mut o,
-                crate::clock::Clock::system().now(),
-            )
+            .delete_by_logout_token(&claims(None, Some("s2")), &mut o, system_now())
             .unwrap();
         assert_eq!(store.len(), 159);
     }

@@ -6,6 +6,11 @@ use crate::clock::Clock;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The wall clock, for store calls made outside a client (which would hand them its clock).
+fn system_now() -> UnixTime {
+    Clock::system().now()
+}
+
 const SECRET: &str = "unit-test-secret-unit-test-secret-0123";
 const T0: u64 = 1_750_000_000;
 
@@ -133,11 +138,7 @@ fn too_large_session_is_an_error_on_set() {
         "x".repeat(chunks::MAX_CHUNKS * chunks::CHUNK_LEN),
     ));
     let mut o = CookieOptions::new();
-    assert!(
-        store
-            .set(&s, &mut o, crate::clock::Clock::system().now())
-            .is_err()
-    );
+    assert!(store.set(&s, &mut o, system_now()).is_err());
     assert!(o.set_cookie_headers().is_empty());
 }
 
@@ -307,16 +308,12 @@ fn transactions_for_two_states_do_not_share_cookies_or_keys() {
         state: Some("b".into()),
         ..Default::default()
     };
-    store
-        .set("_a0_tx.a", &a, &mut o, crate::clock::Clock::system().now())
-        .unwrap();
-    store
-        .set("_a0_tx.b", &b, &mut o, crate::clock::Clock::system().now())
-        .unwrap();
+    store.set("_a0_tx.a", &a, &mut o, system_now()).unwrap();
+    store.set("_a0_tx.b", &b, &mut o, system_now()).unwrap();
     let mut req = next_request(&o);
     assert_eq!(
         store
-            .get("_a0_tx.a", &mut req, crate::clock::Clock::system().now())
+            .get("_a0_tx.a", &mut req, system_now())
             .unwrap()
             .unwrap()
             .state,
@@ -324,7 +321,7 @@ fn transactions_for_two_states_do_not_share_cookies_or_keys() {
     );
     assert_eq!(
         store
-            .get("_a0_tx.b", &mut req, crate::clock::Clock::system().now())
+            .get("_a0_tx.b", &mut req, system_now())
             .unwrap()
             .unwrap()
             .state,
@@ -340,27 +337,18 @@ fn transactions_for_two_states_do_not_share_cookies_or_keys() {
     let mut swapped = CookieOptions::from_request_headers(&h);
     assert!(
         store
-            .get(
-                "_a0_tx.b",
-                &mut swapped,
-                crate::clock::Clock::system().now()
-            )
+            .get("_a0_tx.b", &mut swapped, system_now())
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .set(
-                "bad key",
-                &TransactionData::default(),
-                &mut o,
-                crate::clock::Clock::system().now()
-            )
+            .set("bad key", &TransactionData::default(), &mut o, system_now())
             .is_err()
     );
     assert!(
         store
-            .get("bad key", &mut o, crate::clock::Clock::system().now())
+            .get("bad key", &mut o, system_now())
             .unwrap()
             .is_none()
     );
