@@ -25,7 +25,6 @@
 //! non-constant-time modular exponentiation (RUSTSEC-2023-0071, "Marvin"); the messages
 //! signed here are the SDK's own assertions, never chosen by a third party.
 
-use crate::config::ConfigError;
 use crate::error_code::ErrorCode;
 use crate::jose::b64;
 use crate::time::UnixTime;
@@ -110,11 +109,17 @@ impl fmt::Debug for AssertionKey {
     }
 }
 
-const FIELD: &str = "private_key_jwt";
+/// Why a private key cannot sign client assertions. The reason never quotes the key; the
+/// configuration reports it as an error of its `private_key_jwt` field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct InvalidKey {
+    /// What is wrong with the key.
+    pub reason: String,
+}
 
-fn invalid(reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: FIELD,
+fn invalid(reason: impl Into<String>) -> InvalidKey {
+    InvalidKey {
         reason: reason.into(),
     }
 }
@@ -124,7 +129,7 @@ impl AssertionKey {
     /// with `d`, and for RSA `p` and `q`) — and checks it can sign with `alg`: an RSA key of
     /// at least 2048 bits for RS256 and PS256, a P-256 key for ES256. `kid` overrides the
     /// JWK's own `kid`. The error never quotes the key.
-    pub fn parse(key: &str, alg: AssertionAlg, kid: Option<String>) -> Result<Self, ConfigError> {
+    pub fn parse(key: &str, alg: AssertionAlg, kid: Option<String>) -> Result<Self, InvalidKey> {
         let trimmed = key.trim_start();
         let (material, jwk_kid) = if trimmed.starts_with('{') {
             parse_jwk(trimmed)?
@@ -241,7 +246,7 @@ impl AssertionKey {
     }
 }
 
-fn parse_pkcs8_pem(pem: &str) -> Result<KeyMaterial, ConfigError> {
+fn parse_pkcs8_pem(pem: &str) -> Result<KeyMaterial, InvalidKey> {
     use p256::pkcs8::DecodePrivateKey;
     if let Ok(k) = rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
         return Ok(KeyMaterial::Rsa(Box::new(k)));
@@ -254,11 +259,11 @@ fn parse_pkcs8_pem(pem: &str) -> Result<KeyMaterial, ConfigError> {
     }
 }
 
-fn parse_jwk(json: &str) -> Result<(KeyMaterial, Option<String>), ConfigError> {
+fn parse_jwk(json: &str) -> Result<(KeyMaterial, Option<String>), InvalidKey> {
     let jwk: Map<String, Value> =
         serde_json::from_str(json).map_err(|_| invalid("is not a JSON object (a JWK)"))?;
     let text = |name: &str| jwk.get(name).and_then(Value::as_str);
-    let bytes = |name: &'static str| -> Result<Vec<u8>, ConfigError> {
+    let bytes = |name: &'static str| -> Result<Vec<u8>, InvalidKey> {
         let v = text(name).ok_or_else(|| invalid(format!("JWK has no `{name}`")))?;
         b64::decode(v).map_err(|_| invalid(format!("JWK `{name}` is not base64url")))
     };
@@ -452,7 +457,6 @@ mod tests {
             (RSA_1024_PEM, AssertionAlg::Rs256),
         ] {
             let e = AssertionKey::parse(pem, alg, None).unwrap_err();
-            assert_eq!(e.field, "private_key_jwt");
             assert!(!e.reason.contains("MII"), "{e}");
         }
         for junk in [

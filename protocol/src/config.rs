@@ -452,11 +452,10 @@ impl ConfigBuilder {
             return Err(ConfigError::new("client_id", "must not be empty"));
         }
         let assertion_key = match &self.assertion_key {
-            Some((pem, alg)) => Some(AssertionKey::parse(
-                pem.expose(),
-                *alg,
-                self.assertion_kid.clone(),
-            )?),
+            Some((pem, alg)) => Some(
+                AssertionKey::parse(pem.expose(), *alg, self.assertion_kid.clone())
+                    .map_err(|e| ConfigError::new("private_key_jwt", e.reason))?,
+            ),
             None if self.client_auth == ClientAuthMethod::PrivateKeyJwt => {
                 return Err(ConfigError::new(
                     "private_key_jwt",
