@@ -708,9 +708,9 @@ impl Operation for GetAccessToken {
                             reason,
                         };
                         match keep {
-                            Some(effect) => {
+                            Some(keep) => {
                                 self.state = State::KeepingRotation { error };
-                                Step::Effect(effect)
+                                Step::Effect(keep.into())
                             }
                             None => self.finish(Err(error)),
                         }

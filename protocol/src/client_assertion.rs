@@ -5,7 +5,7 @@
 //! The key is parsed and checked once, when the configuration is built
 //! ([`ConfigBuilder::private_key_jwt`](crate::config::ConfigBuilder::private_key_jwt)). Each
 //! request that authenticates the client (code exchange, refresh, connection token exchange,
-//! PAR, revocation) leaves the core marked [`AtSend::ClientAssertion`]; right before sending
+//! PAR, revocation) leaves the core marked [`AtSend::ClientAssertion`](crate::effect::AtSend::ClientAssertion); right before sending
 //! it, the driver reads the clock, draws [`ASSERTION_RANDOM_LEN`] bytes from the operating
 //! system and calls [`AtSend::apply`](crate::effect::AtSend::apply), which calls
 //! [`assertion`] here. So every request — a retry, a refresh after a rotation, a resend

@@ -418,9 +418,9 @@ impl Operation for GetConnectionToken {
                             reason,
                         };
                         match keep {
-                            Some(effect) => {
+                            Some(keep) => {
                                 self.state = State::KeepingRotation { error };
-                                Step::Effect(effect)
+                                Step::Effect(keep.into())
                             }
                             None => self.finish(Err(error)),
                         }

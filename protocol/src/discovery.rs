@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::time::UnixTime;
-use crate::token_endpoint::{MAX_RESPONSE_BODY, ResponseError};
+use crate::token_response::{MAX_RESPONSE_BODY, ResponseError};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,7 +158,7 @@ pub fn parse_metadata(
         return Err(ResponseError::TooLarge { status });
     }
     if !response.status().is_success() {
-        return Err(crate::token_endpoint::parse_error_body(status, body));
+        return Err(crate::token_response::parse_error_body(status, body));
     }
     let metadata: Metadata = serde_json::from_slice(body).map_err(|_| ResponseError::Invalid {
         status,

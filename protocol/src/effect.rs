@@ -341,3 +341,12 @@ pub struct UnexpectedInput {
     /// What the operation was waiting for.
     pub expected: &'static str,
 }
+
+impl From<crate::session::KeepRotation> for Effect {
+    fn from(keep: crate::session::KeepRotation) -> Self {
+        Effect::KeepRotation {
+            lanes: keep.lanes,
+            rotated_to: keep.rotated_to,
+        }
+    }
+}

@@ -13,9 +13,11 @@
 //!   [`user_session`] (`get_user`/`get_session`), [`login`] (one module per step: start,
 //!   callback, complete) and [`logout`] (logout, back-channel logout);
 //! - the steps they share: fetching discovery metadata, verifying a signed token;
+//! - the requests they send: [`token_endpoint`] (grant and revocation requests, with client
+//!   authentication);
 //! - the machine's vocabulary: [`effect`] (what an operation asks its driver for);
-//! - the protocol's data: [`discovery`] (OIDC metadata), [`token_endpoint`] (requests and
-//!   response parsing), [`session`] (the stored session), [`transaction`] (in-flight logins),
+//! - the protocol's data: [`discovery`] (OIDC metadata), [`token_response`] (what a token
+//!   endpoint answers), [`session`] (the stored session), [`transaction`] (in-flight logins),
 //!   [`config`] (validated client configuration), [`client_assertion`] (`private_key_jwt`:
 //!   the key and the signed assertion the driver adds when it sends a request), [`jose`]
 //!   (JWS, JWK, JWE);
@@ -86,6 +88,7 @@ mod signed_token;
 pub mod testing;
 pub mod time;
 pub mod token_endpoint;
+pub mod token_response;
 pub mod transaction;
 pub mod user_session;
 

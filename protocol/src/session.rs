@@ -9,7 +9,7 @@ use crate::config::AUDIENCE_DEFAULT_KEY;
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::time::UnixTime;
-use crate::token_endpoint::TokenResponse;
+use crate::token_response::TokenResponse;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -19,7 +19,8 @@ pub mod revocation;
 mod update;
 pub use budget::fit_within;
 pub use update::{
-    Merged, SaveFailed, SessionIdentity, SessionUpdate, UpdateNext, Updated, after_update,
+    KeepRotation, Merged, SaveFailed, SessionIdentity, SessionUpdate, UpdateNext, Updated,
+    after_update,
 };
 
 /// The user's ID-token claims, as stored in the session.

@@ -11,7 +11,7 @@
 //! Redis so every instance sees it) only stores what they say.
 
 use super::{SessionLifetime, StateData};
-use crate::effect::LogoutTokenClaims;
+use crate::jose::claims::LogoutTokenClaims;
 use crate::time::UnixTime;
 use sha2::{Digest, Sha256};
 

@@ -15,7 +15,7 @@
 
 use super::{ConnectionTokenSet, StateData, TokenSet, UserClaims, store_token_set};
 use crate::secret::Secret;
-use crate::token_endpoint::refresh_token_hash;
+use crate::token_response::refresh_token_hash;
 use std::fmt;
 
 /// Which session an update belongs to: the session's `sid` and creation time. A session
@@ -255,6 +255,17 @@ impl SessionUpdate {
     }
 }
 
+/// A rotation the process keeps because the session holding the replaced refresh token
+/// could not be saved: the lanes (hashes of the refresh tokens the operation spent) and the
+/// token they were rotated to.
+#[derive(Clone, Debug)]
+pub struct KeepRotation {
+    /// The lanes whose rotation is kept.
+    pub lanes: Vec<String>,
+    /// The refresh token they were rotated to.
+    pub rotated_to: Secret,
+}
+
 /// What an operation does after an update-only save, decided by [`after_update`].
 #[derive(Debug)]
 pub enum UpdateNext {
@@ -265,9 +276,9 @@ pub enum UpdateNext {
     Gone,
     /// The store failed: the operation fails with `session_not_saved`.
     Failed {
-        /// When the update rotated the refresh token: the effect that keeps the new one in the
-        /// process (performed before failing).
-        keep: Option<crate::effect::Effect>,
+        /// When the update rotated the refresh token: the rotation to keep in the process
+        /// (asked of the driver as `Effect::KeepRotation` before failing).
+        keep: Option<KeepRotation>,
         /// Whether the rotated refresh token is kept.
         refresh_token_kept: bool,
         /// What the store reported.
@@ -284,7 +295,7 @@ pub fn after_update(update: &SessionUpdate, outcome: Result<Updated, SaveFailed>
             let keep = update
                 .rotation()
                 .filter(|(_, lanes)| !lanes.is_empty())
-                .map(|(to, lanes)| crate::effect::Effect::KeepRotation {
+                .map(|(to, lanes)| KeepRotation {
                     lanes: lanes.to_vec(),
                     rotated_to: to.clone(),
                 });
