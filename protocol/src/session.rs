@@ -307,6 +307,18 @@ pub enum SessionDecodeError {
 }
 
 impl StateData {
+    /// The session as a store writes it at `now`: created now when it never was
+    /// (`internal.created_at` 0), and last active now. Every store stamps what it writes with
+    /// this.
+    pub fn written_at(&self, now: UnixTime) -> StateData {
+        let mut state = self.clone();
+        if state.internal.created_at == 0 {
+            state.internal.created_at = now.as_secs();
+        }
+        state.internal.last_active_at = Some(now.as_secs());
+        state
+    }
+
     /// Parses session JSON, tolerating other implementations' output.
     pub fn from_json(bytes: &[u8]) -> Result<StateData, SessionDecodeError> {
         if bytes.len() > MAX_SESSION_JSON {
@@ -502,6 +514,16 @@ mod tests {
             ["broad-new"],
             "covered, no fresher: replaced"
         );
+    }
+
+    #[test]
+    fn a_written_session_is_created_once_and_active_at_each_write() {
+        let fresh = StateData::default().written_at(UnixTime::from_secs(100));
+        assert_eq!(fresh.internal.created_at, 100);
+        assert_eq!(fresh.internal.last_active_at, Some(100));
+        let again = fresh.written_at(UnixTime::from_secs(250));
+        assert_eq!(again.internal.created_at, 100, "creation time kept");
+        assert_eq!(again.internal.last_active_at, Some(250));
     }
 
     #[test]

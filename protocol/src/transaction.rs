@@ -77,3 +77,15 @@ pub struct TransactionData {
     #[serde(default)]
     pub created_at: u64,
 }
+
+impl TransactionData {
+    /// The transaction as a store writes it at `now`: started now when it has no start time
+    /// (`created_at` 0). Every transaction store stamps what it writes with this.
+    pub fn written_at(&self, now: crate::time::UnixTime) -> TransactionData {
+        let mut tx = self.clone();
+        if tx.created_at == 0 {
+            tx.created_at = now.as_secs();
+        }
+        tx
+    }
+}

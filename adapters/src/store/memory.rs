@@ -380,19 +380,8 @@ impl MemoryStateStore {
     /// Send the id to the browser in the cookie [`MemoryStateStore::cookie`] names.
     pub fn insert(&self, state: StateData, now: UnixTime) -> Result<String, StoreError> {
         let id = new_id()?;
-        self.put(&id, self.stamped(&state, now), now);
+        self.put(&id, state.written_at(now), now);
         Ok(id)
-    }
-
-    /// `state` with `created_at` (when 0) and `last_active_at` set to `now`.
-    fn stamped(&self, state: &StateData, now: UnixTime) -> StateData {
-        let now = now.as_secs();
-        let mut state = state.clone();
-        if state.internal.created_at == 0 {
-            state.internal.created_at = now;
-        }
-        state.internal.last_active_at = Some(now);
-        state
     }
 
     fn shard(&self, id: &str) -> &Mutex<Shard> {
@@ -538,7 +527,7 @@ impl StateStore for MemoryStateStore {
         options: &mut CookieOptions,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let state = self.stamped(state, now);
+        let state = state.written_at(now);
         if let Some(id) = self.id(options) {
             let mut shard = lock(self.shard(id));
             if let Some(i) = shard.find(id) {
@@ -583,7 +572,7 @@ impl StateStore for MemoryStateStore {
             // Another request already saved the same result (callers sharing one refresh).
             return Ok(Updated::Saved);
         }
-        let state = self.stamped(&state, now);
+        let state = state.written_at(now);
         let deadline = self.deadline(&state);
         let stamp = self.next_stamp();
         shard.replace(i, state, stamp, deadline);
@@ -787,11 +776,8 @@ impl TransactionStore for MemoryTransactionStore {
             ));
         }
         let binding = random_token(BINDING_BYTES)?;
+        let tx = transaction.written_at(now);
         let now = now.as_secs();
-        let mut tx = transaction.clone();
-        if tx.created_at == 0 {
-            tx.created_at = now;
-        }
         let max_age = tx
             .created_at
             .saturating_add(TRANSACTION_LIFETIME)

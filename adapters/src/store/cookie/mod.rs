@@ -418,13 +418,7 @@ impl StateStore for CookieStateStore {
         options: &mut CookieOptions,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        let now = now.as_secs();
-        let mut state = state.clone();
-        if state.internal.created_at == 0 {
-            state.internal.created_at = now;
-        }
-        state.internal.last_active_at = Some(now);
-        self.write(state, options, now)
+        self.write(state.written_at(now), options, now.as_secs())
     }
 
     /// Ends the session: records it in the revocation list (so a copy of the cookie taken
@@ -733,11 +727,8 @@ impl TransactionStore for CookieTransactionStore {
                 "cookie transaction store: the transaction key is not a valid cookie name",
             ));
         }
+        let tx = transaction.written_at(now);
         let now = now.as_secs();
-        let mut tx = transaction.clone();
-        if tx.created_at == 0 {
-            tx.created_at = now;
-        }
         let expires_at = tx.created_at.saturating_add(self.max_age);
         if expires_at <= now {
             self.clear(key, options);

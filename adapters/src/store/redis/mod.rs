@@ -396,12 +396,7 @@ impl Sessions {
         state: &StateData,
         now: u64,
     ) -> Result<Option<Prepared>, StoreError> {
-        let mut state = state.clone();
-        if state.internal.created_at == 0 {
-            state.internal.created_at = now;
-        }
-        state.internal.last_active_at = Some(now);
-        self.encode(state, now)
+        self.encode(state.written_at(UnixTime::from_secs(now)), now)
     }
 
     fn encode(&self, state: StateData, now: u64) -> Result<Option<Prepared>, StoreError> {
@@ -1162,11 +1157,8 @@ impl Transactions {
                 "Redis transaction store: the transaction key is not a valid cookie name",
             ));
         }
+        let tx = transaction.written_at(now);
         let now = now.as_secs();
-        let mut tx = transaction.clone();
-        if tx.created_at == 0 {
-            tx.created_at = now;
-        }
         let expires_at = tx.created_at.saturating_add(self.max_age);
         if expires_at <= now {
             return Ok(None);
