@@ -362,14 +362,20 @@ pub struct GetAccessToken {
     restarted: bool,
 }
 
-/// Whether a refreshed access token is stale on arrival: it had expired by the time its
-/// answer was applied and saved (`now`). That happens when a request is continued long after
-/// its answer arrived — a leader dropped after sending, its flight continued by a caller an
-/// hour later. The session is saved with the answer all the same (its rotated refresh token
-/// must not be lost), and the operation starts over once, from the saved session, rather than
-/// hand out a token the API would refuse.
-pub fn stale_on_arrival(token: &AccessToken, now: UnixTime) -> bool {
-    UnixTime::from_secs(token.expires_at) <= now
+/// Whether a refreshed access token is stale on arrival: it was still valid when its answer
+/// was received (`received_at`) but had expired by the time the answer was applied and saved
+/// (`now`). That happens when a request is continued long after its answer arrived — a leader
+/// dropped after sending, its flight continued by a caller an hour later. The session is saved
+/// with the answer all the same (its rotated refresh token must not be lost), and the
+/// operation starts over once, from the saved session, rather than hand out a token the API
+/// would refuse.
+///
+/// A token the server issued already expired (`expires_in: 0`) is not stale on arrival: the
+/// delay did not cause it, and asking again would only spend another refresh on the same
+/// answer. The caller gets it as issued.
+pub fn stale_on_arrival(token: &AccessToken, received_at: UnixTime, now: UnixTime) -> bool {
+    let expires_at = UnixTime::from_secs(token.expires_at);
+    received_at < expires_at && expires_at <= now
 }
 
 #[derive(Debug)]
@@ -406,6 +412,8 @@ enum State {
         result: Result<AccessToken, AccessTokenError>,
         update: Box<SessionUpdate>,
         metadata: Arc<Metadata>,
+        /// When the answer being saved was received ([`stale_on_arrival`]).
+        received_at: UnixTime,
     },
     /// The session ended while the refresh was in flight: revoking the refresh token it
     /// obtained (best effort), then failing with `missing_session`.
@@ -672,12 +680,15 @@ impl Operation for GetAccessToken {
                     result,
                     update,
                     metadata,
+                    received_at,
                 },
                 Input::Updated(outcome),
             ) => {
                 match after_update(&update, outcome) {
                     UpdateNext::Saved => match &result {
-                        Ok(token) if !self.restarted && stale_on_arrival(token, now) => {
+                        Ok(token)
+                            if !self.restarted && stale_on_arrival(token, received_at, now) =>
+                        {
                             self.restarted = true;
                             self.state = State::LoadingSession;
                             Step::Effect(Effect::LoadSession)
@@ -753,6 +764,7 @@ impl GetAccessToken {
                     result,
                     update: update.clone(),
                     metadata,
+                    received_at: now,
                 };
                 Step::Effect(Effect::UpdateSession(update))
             }

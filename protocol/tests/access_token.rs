@@ -1297,17 +1297,22 @@ fn a_refresh_token_obtained_for_a_session_that_ended_meanwhile_is_revoked() {
     assert!(rec.saved_sessions().is_empty());
 }
 
-/// Finding F2 of the simulation: a refresh whose answer is applied long after it arrived (a
-/// leader dropped after sending, its flight continued by a caller an hour later) holds an
-/// access token that has already expired. The session is saved with it (its rotated refresh
-/// token kept), and the operation starts over once from the saved session: the caller gets a
-/// fresh token, obtained with the rotated refresh token, never the stale one.
-#[test]
-fn an_answer_stale_on_arrival_is_saved_then_refreshed_once_more() {
+/// What a refresh did when its answer was applied `delay` seconds after it arrived.
+struct DelayedRefresh {
+    token: auth0_server_protocol::access_token::AccessToken,
+    /// The bodies of the token requests sent.
+    sent: Vec<String>,
+    stored: StateData,
+}
+
+/// Runs `get_access_token` on an expired session whose first refresh answer (lifetime
+/// `expires_in`, sent at NOW) is saved `delay` seconds later; any further refresh is answered
+/// with a fresh token at that later time.
+fn refresh_applied_after(expires_in: u64, delay: u64) -> DelayedRefresh {
     use auth0_server_protocol::session::Merged;
     let core = core(config_builder());
     let mut op = core.get_access_token(AccessTokenRequest::default());
-    let later = NOW + 3600;
+    let later = NOW + delay;
     let mut stored = session(vec![]);
     let mut input = Input::Start;
     let mut now = NOW;
@@ -1322,15 +1327,15 @@ fn an_answer_stale_on_arrival_is_saved_then_refreshed_once_more() {
             Step::Effect(Effect::Http(request)) => {
                 sent.push(String::from_utf8(request.request.body().clone()).unwrap());
                 // The first answer was sent (and its lifetime counts) from NOW.
-                let (access_token, rotated, at) = if sent.len() == 1 {
-                    ("stale-at", ROTATED_REFRESH_TOKEN, NOW)
+                let (access_token, rotated, at, lifetime) = if sent.len() == 1 {
+                    ("stale-at", ROTATED_REFRESH_TOKEN, NOW, expires_in)
                 } else {
-                    ("fresh-at", "third-refresh-token", later)
+                    ("fresh-at", "third-refresh-token", later, 600)
                 };
                 now = at;
                 input = Input::Http(token_response(
                     access_token,
-                    json!({"expires_in": 600, "refresh_token": rotated}),
+                    json!({"expires_in": lifetime, "refresh_token": rotated}),
                 ));
             }
             Step::Effect(Effect::UpdateSession(update)) => {
@@ -1345,6 +1350,25 @@ fn an_answer_stale_on_arrival_is_saved_then_refreshed_once_more() {
         }
         assert!(sent.len() <= 2, "refreshed more than once more");
     };
+    DelayedRefresh {
+        token,
+        sent,
+        stored,
+    }
+}
+
+/// Finding F2 of the simulation: a refresh whose answer is applied long after it arrived (a
+/// leader dropped after sending, its flight continued by a caller an hour later) holds an
+/// access token that has already expired. The session is saved with it (its rotated refresh
+/// token kept), and the operation starts over once from the saved session: the caller gets a
+/// fresh token, obtained with the rotated refresh token, never the stale one.
+#[test]
+fn an_answer_stale_on_arrival_is_saved_then_refreshed_once_more() {
+    let DelayedRefresh {
+        token,
+        sent,
+        stored,
+    } = refresh_applied_after(600, 3600);
     assert_eq!(token.access_token.expose(), "fresh-at");
     assert_eq!(sent.len(), 2);
     let second = url::form_urlencoded::parse(sent[1].as_bytes())
@@ -1359,4 +1383,36 @@ fn an_answer_stale_on_arrival_is_saved_then_refreshed_once_more() {
         stored.refresh_token.as_ref().map(Secret::expose),
         Some("third-refresh-token")
     );
+}
+
+/// A server that issues an access token already expired (`expires_in: 0`) gets one refresh
+/// per call, not two: the token was stale before any delay, and asking again would only spend
+/// the rotated refresh token on the same answer (found by the `access_token_machine` fuzzer).
+#[test]
+fn an_answer_issued_expired_is_not_refreshed_again() {
+    let r = refresh_applied_after(0, 0);
+    assert_eq!(r.sent.len(), 1);
+    assert_eq!(r.token.access_token.expose(), "stale-at");
+    let r = refresh_applied_after(0, 3600);
+    assert_eq!(
+        r.sent.len(),
+        1,
+        "the delay did not make it stale: it was issued so"
+    );
+}
+
+proptest::proptest! {
+    /// One call refreshes a second time exactly when the delay between receiving the answer
+    /// and saving it made a token that was valid on receipt expire.
+    #[test]
+    fn a_second_refresh_only_when_the_delay_expired_the_answer(
+        expires_in in 0u64..5_000,
+        delay in 0u64..5_000,
+    ) {
+        let r = refresh_applied_after(expires_in, delay);
+        let expected = if expires_in > 0 && expires_in <= delay { 2 } else { 1 };
+        proptest::prop_assert_eq!(r.sent.len(), expected);
+        let fresh = if expected == 2 { "fresh-at" } else { "stale-at" };
+        proptest::prop_assert_eq!(r.token.access_token.expose(), fresh);
+    }
 }
