@@ -43,7 +43,9 @@ use auth0_server_protocol::config::Config;
 use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::effect::{Coalesce, Operation};
-use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
+use auth0_server_protocol::login::{
+    LoginResult, StartLoginOptions, TokenExchangeRequest, TokenExchangeResult,
+};
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
 use auth0_server_protocol::token_endpoint::MAX_RESPONSE_BODY;
@@ -306,6 +308,43 @@ where
             "complete_interactive_login",
             "",
             self.core().complete_interactive_login(callback_url),
+            store_options,
+        )
+    }
+
+    /// Custom Token Exchange (RFC 8693): Auth0 tokens for a token the application already
+    /// trusts (`subject_token` of the type the tenant's exchange profile names). No session is
+    /// read or written; an ID token in the answer is verified and its claims returned.
+    /// The request is checked first: a blank or `Bearer `-prefixed token, a reserved type URI
+    /// or a reserved extra parameter is an `invalid_parameter` error and nothing is sent.
+    pub fn custom_token_exchange(
+        &self,
+        request: TokenExchangeRequest,
+    ) -> Result<TokenExchangeResult, Error>
+    where
+        S::Options: Default,
+    {
+        self.run(
+            "custom_token_exchange",
+            request.audience.clone().as_deref().unwrap_or_default(),
+            self.core().custom_token_exchange(request),
+            &mut S::Options::default(),
+        )
+    }
+
+    /// Logs the user in with a Custom Token Exchange: asks for `openid` (and the configured
+    /// scope), verifies the ID token as an interactive login does (signature, issuer,
+    /// audience, expiry, organization, session ceiling) and replaces the session with one
+    /// built from the answer. Returns the granted `authorization_details`.
+    pub fn login_with_token_exchange(
+        &self,
+        request: TokenExchangeRequest,
+        store_options: &mut S::Options,
+    ) -> Result<LoginResult, Error> {
+        self.run(
+            "login_with_token_exchange",
+            "",
+            self.core().login_with_token_exchange(request),
             store_options,
         )
     }

@@ -113,6 +113,12 @@
 //! assert_eq!(err.code(), "missing_session");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Without a browser, a token the application already trusts (a legacy system's session, a
+//! partner's assertion) becomes Auth0 tokens by Custom Token Exchange:
+//! `client.custom_token_exchange(TokenExchangeRequest::new(token, "urn:acme:legacy-token"))`
+//! returns them without a session, and `client.login_with_token_exchange(…, &mut cookies)`
+//! logs the user in from it ([`TokenExchangeRequest`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -136,7 +142,9 @@ pub use auth0_server_protocol as protocol;
 pub use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 pub use auth0_server_protocol::config::Config;
 pub use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
-pub use auth0_server_protocol::login::{LoginResult, StartLoginOptions};
+pub use auth0_server_protocol::login::{
+    LoginResult, StartLoginOptions, TokenExchangeRequest, TokenExchangeResult,
+};
 pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
 /// The scripted driver (feature `test-util`): "given this session and these responses, the SDK
 /// sends exactly this and saves exactly that", to test an application's auth handling offline.

@@ -41,7 +41,8 @@ pub enum ErrorCode {
     SessionNotSaved,
     /// `invalid_request`: the call's arguments are unusable (e.g. an empty connection name).
     InvalidRequest,
-    /// `failed_to_exchange_token`: a connection token exchange was refused or unusable.
+    /// `failed_to_exchange_token`: a token exchange (a connection token, or a Custom Token
+    /// Exchange) was refused or its answer was unusable.
     FailedToExchangeToken,
 
     // --- the tenant's metadata and keys ---

@@ -121,7 +121,10 @@ pub use secret::Secret;
 use access_token::{AccessTokenRequest, GetAccessToken};
 use config::Config;
 use connection_token::{ConnectionTokenRequest, GetConnectionToken};
-use login::{CompleteInteractiveLogin, StartInteractiveLogin, StartLoginOptions};
+use login::{
+    CompleteInteractiveLogin, CustomTokenExchange, LoginWithTokenExchange, StartInteractiveLogin,
+    StartLoginOptions, TokenExchangeRequest,
+};
 use logout::{HandleBackchannelLogout, Logout, LogoutOptions};
 use std::sync::Arc;
 use user_session::{GetSession, GetUser};
@@ -176,6 +179,21 @@ impl Core {
     /// `complete_interactive_login`: handles the callback URL Auth0 redirected to.
     pub fn complete_interactive_login(&self, callback_url: &str) -> CompleteInteractiveLogin {
         CompleteInteractiveLogin::new(self.config.clone(), callback_url)
+    }
+
+    /// `custom_token_exchange`: Auth0 tokens for a subject token (Custom Token Exchange,
+    /// RFC 8693); no session is read or written.
+    pub fn custom_token_exchange(&self, request: TokenExchangeRequest) -> CustomTokenExchange {
+        CustomTokenExchange::new(self.config.clone(), request)
+    }
+
+    /// `login_with_token_exchange`: a Custom Token Exchange whose verified answer replaces
+    /// the session, as a completed interactive login does.
+    pub fn login_with_token_exchange(
+        &self,
+        request: TokenExchangeRequest,
+    ) -> LoginWithTokenExchange {
+        LoginWithTokenExchange::new(self.config.clone(), request)
     }
 
     /// `logout`: ends the session and returns the Auth0 logout URL.

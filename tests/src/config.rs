@@ -18,6 +18,17 @@ pub struct FederatedConnection {
     pub expires_in: u64,
 }
 
+/// A Custom Token Exchange profile of the tenant (RFC 8693, Auth0's profile): the
+/// `subject_token_type` it handles, and what its Action decides for each subject token it
+/// accepts (the user it sets); any other subject token is rejected as invalid.
+#[derive(Clone, Debug)]
+pub struct TokenExchangeProfile {
+    /// The profile's subject token type URI, e.g. `urn:acme:legacy-token`.
+    pub subject_token_type: String,
+    /// Accepted subject tokens and the user claims (with `sub`) each one logs in.
+    pub subjects: Vec<(String, Map<String, Value>)>,
+}
+
 /// One Multi-Resource Refresh Token policy of the registered client (Auth0's
 /// `refresh_token.policies[]`): a refresh token may be exchanged for an access token to
 /// `audience` carrying at most the scopes in `scope`.
@@ -224,6 +235,9 @@ pub struct EmulatorConfig {
     pub connections: Vec<FederatedConnection>,
     /// Scopes never granted (removed from requested scopes). Default empty.
     pub denied_scopes: Vec<String>,
+    /// Custom Token Exchange profiles (default: one, [`LEGACY_TOKEN_TYPE`], accepting
+    /// [`LEGACY_SUBJECT_TOKEN`] for the default user).
+    pub token_exchange_profiles: Vec<TokenExchangeProfile>,
     /// Which provider shape to play (default [`ProviderShape::auth0`]).
     pub provider: ProviderShape,
 }
@@ -270,6 +284,10 @@ impl Default for EmulatorConfig {
                 expires_in: 3600,
             }],
             denied_scopes: Vec::new(),
+            token_exchange_profiles: vec![TokenExchangeProfile {
+                subject_token_type: crate::LEGACY_TOKEN_TYPE.into(),
+                subjects: vec![(crate::LEGACY_SUBJECT_TOKEN.into(), Self::default_user())],
+            }],
             provider: ProviderShape::default(),
         }
     }

@@ -38,6 +38,7 @@ pub use admin::{KeyChoice, RefreshGrant, SignAlg, SignOptions};
 pub use config::{
     ANALYTICS_API_SCOPES, DEFAULT_API_SCOPES, EmulatorConfig, FederatedConnection, MfaPolicy,
     MfaRequirements, MfaTarget, ProviderAlg, ProviderShape, RefreshTokenPolicy,
+    TokenExchangeProfile,
 };
 pub use jwt::{decode_header, decode_payload};
 pub use server::backchannel::{BackchannelDelivery, DeliveryOutcome, LogoutTrigger};
@@ -57,6 +58,12 @@ pub const REFRESH_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:refresh_t
 /// The `requested_token_type` (and answered `issued_token_type`) of a federated exchange.
 pub const FEDERATED_TOKEN_TYPE: &str =
     "http://auth0.com/oauth/token-type/federated-connection-access-token";
+/// The token exchange grant type (RFC 8693), used by Custom Token Exchange.
+pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The subject token type of the default Custom Token Exchange profile.
+pub const LEGACY_TOKEN_TYPE: &str = "urn:acme:legacy-token";
+/// The subject token the default Custom Token Exchange profile accepts (for the default user).
+pub const LEGACY_SUBJECT_TOKEN: &str = "legacy-session-of-emulator-user";
 
 /// One HTTP request as the emulator received it.
 #[derive(Clone, Debug, PartialEq, Eq)]

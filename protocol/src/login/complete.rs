@@ -36,9 +36,25 @@ pub fn session_from_login(
     claims: serde_json::Map<String, Value>,
     now: UnixTime,
 ) -> StateData {
-    let audience_key = config
-        .audience_key(transaction.audience.as_deref())
-        .to_owned();
+    session_from_tokens(
+        config.audience_key(transaction.audience.as_deref()),
+        transaction.scope.as_deref(),
+        response,
+        claims,
+        now,
+    )
+}
+
+/// Builds a new session from a verified token response (an interactive login's, or a login
+/// by token exchange's): the user is the ID token's `claims`, the one token set is for
+/// `audience_key` and the `requested_scope`, and the answer was received at `now`.
+pub fn session_from_tokens(
+    audience_key: &str,
+    requested_scope: Option<&str>,
+    response: &TokenResponse,
+    claims: serde_json::Map<String, Value>,
+    now: UnixTime,
+) -> StateData {
     let sid = claims
         .get("sid")
         .and_then(Value::as_str)
@@ -49,8 +65,8 @@ pub fn session_from_login(
         id_token: response.id_token.clone(),
         refresh_token: response.refresh_token.clone(),
         token_sets: vec![token_set(
-            &audience_key,
-            transaction.scope.as_deref(),
+            audience_key,
+            requested_scope,
             response,
             response.expires_at(now).as_secs(),
         )],

@@ -59,6 +59,9 @@ pub enum LoginError {
     /// The code exchange failed.
     #[error("the authorization code exchange failed: {0}")]
     CodeExchange(ResponseError),
+    /// A token exchange ([`super::token_exchange`]) was refused, or its answer was unusable.
+    #[error("the token exchange failed: {0}")]
+    TokenExchange(ResponseError),
     /// The token response has no ID token.
     #[error("the token response has no ID token")]
     MissingIdToken,
@@ -98,6 +101,7 @@ impl LoginError {
             LoginError::MissingCode => ErrorCode::MissingCode,
             LoginError::InvalidCallbackIssuer { .. } => ErrorCode::InvalidCallbackIssuer,
             LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
+            LoginError::TokenExchange(_) => ErrorCode::FailedToExchangeToken,
             LoginError::MissingIdToken => ErrorCode::MissingIdToken,
             LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
             LoginError::Jwks(_) => ErrorCode::JwksFetchFailed,

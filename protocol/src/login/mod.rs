@@ -12,6 +12,9 @@
 //! 4. [`refreshed_id_token`]: the ID token a later refresh returns, verified like the login's
 //!    before it replaces anything.
 //!
+//! Logging in without a browser: [`token_exchange`] trades a token the application trusts for
+//! Auth0 tokens (Custom Token Exchange), with or without creating a session.
+//!
 //! [`LoginError`] is the error of every step.
 
 pub mod callback;
@@ -19,12 +22,19 @@ pub mod complete;
 mod error;
 pub mod refreshed_id_token;
 pub mod start;
+pub mod token_exchange;
 
 pub use crate::params::RESERVED_PARAMS;
 pub use callback::{Callback, MAX_CALLBACK_URL, parse_callback};
-pub use complete::{CompleteInteractiveLogin, LoginResult, session_from_login};
+pub use complete::{
+    CompleteInteractiveLogin, LoginResult, session_from_login, session_from_tokens,
+};
 pub use error::LoginError;
 pub use start::{
     AuthorizationRequest, LOGIN_RANDOM_BYTES, LoginSecrets, StartInteractiveLogin,
     StartLoginOptions, authorization_params, authorization_url, code_challenge,
+};
+pub use token_exchange::{
+    ActorToken, CustomTokenExchange, LoginWithTokenExchange, TokenExchangeRequest,
+    TokenExchangeResult,
 };

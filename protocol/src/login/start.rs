@@ -127,7 +127,7 @@ pub fn code_challenge(verifier: &str) -> String {
 /// The login scope for an audience key: the call's scope, else the configured one (the map
 /// entry for the audience, or the configured string), else the default; `openid` is always
 /// included because the login needs an ID token.
-fn login_scope(config: &Config, audience_key: &str, call: Option<&str>) -> String {
+pub(crate) fn login_scope(config: &Config, audience_key: &str, call: Option<&str>) -> String {
     let configured = call.or_else(|| {
         config
             .authorization_params()

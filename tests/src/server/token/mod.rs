@@ -1,13 +1,14 @@
 //! `POST /oauth/token`: client authentication, then one module per grant type.
 
 mod code;
+mod custom_exchange;
 mod federated;
 mod refresh;
 
 use super::client_auth::authenticate_client;
 use super::form;
 use super::reply::Reply;
-use crate::{FEDERATED_GRANT_TYPE, RecordedRequest, Shared};
+use crate::{FEDERATED_GRANT_TYPE, RecordedRequest, Shared, TOKEN_EXCHANGE_GRANT_TYPE};
 
 /// `POST /oauth/token`: authenticates the client, then dispatches on `grant_type`.
 pub(crate) fn token(shared: &Shared, req: &RecordedRequest) -> Reply {
@@ -18,6 +19,7 @@ pub(crate) fn token(shared: &Shared, req: &RecordedRequest) -> Reply {
         Some("refresh_token") => refresh::refresh_grant(shared, req),
         Some("authorization_code") => code::code_grant(shared, req),
         Some(FEDERATED_GRANT_TYPE) => federated::federated_grant(shared, req),
+        Some(TOKEN_EXCHANGE_GRANT_TYPE) => custom_exchange::custom_exchange_grant(shared, req),
         Some(other) => Reply::oauth_error(
             400,
             "unsupported_grant_type",

@@ -1,0 +1,615 @@
+//! Custom Token Exchange (RFC 8693, Auth0's profile): trade a token the application already
+//! trusts (a legacy system's token, a partner's assertion) for Auth0 tokens.
+//!
+//! Two operations share one state machine:
+//!
+//! * [`CustomTokenExchange`] ([`Core::custom_token_exchange`](crate::Core::custom_token_exchange))
+//!   returns the tokens and touches no session;
+//! * [`LoginWithTokenExchange`]
+//!   ([`Core::login_with_token_exchange`](crate::Core::login_with_token_exchange)) asks for
+//!   `openid`, verifies the ID token exactly as an interactive login does (signature, `iss`,
+//!   `aud`, `azp`, expiry, organization, the IPSIE ceiling), and replaces the session with one
+//!   built from the answer.
+//!
+//! The request is checked before anything is sent ([`TokenExchangeRequest::check`]): the
+//! subject and actor tokens must be bare tokens (no `Bearer ` prefix, no surrounding
+//! whitespace), the token types absolute URIs outside the namespaces Auth0 reserves, an actor
+//! token comes with its type, and extra parameters may not override what the SDK sets.
+
+use super::complete::session_from_tokens;
+use super::error::LoginError;
+use super::start::login_scope;
+use crate::config::Config;
+use crate::discovery::Metadata;
+use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
+use crate::jose::claims::{IdTokenExpectations, validate_id_token};
+use crate::login::complete::LoginResult;
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
+use crate::secret::Secret;
+use crate::session::{StateData, session_ceiling};
+use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
+use crate::time::UnixTime;
+use crate::token_endpoint::{TokenResponse, form_post, parse_token_response};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// The grant type of a token exchange (RFC 8693 §2.1).
+pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// Longest subject or actor token accepted, in bytes.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Most extra parameters one exchange may carry.
+pub const MAX_EXTRA_PARAMS: usize = 20;
+
+/// Token-type namespaces Auth0 reserves: a Custom Token Exchange profile's
+/// `subject_token_type` may not use them.
+const RESERVED_TYPE_PREFIXES: [&str; 7] = [
+    "urn:ietf:",
+    "urn:auth0:",
+    "urn:okta:",
+    "http://auth0.com",
+    "https://auth0.com",
+    "http://okta.com",
+    "https://okta.com",
+];
+
+/// Parameters the SDK sets itself, or that have a field of their own: never accepted as extra
+/// parameters.
+const RESERVED_PARAMS: [&str; 17] = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "requested_token_type",
+    "audience",
+    "resource",
+    "scope",
+    "organization",
+    "connection",
+    "login_hint",
+    "redirect_uri",
+];
+
+/// An actor token (RFC 8693 §2.1 `actor_token`): who acts on behalf of the subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorToken {
+    /// The token.
+    pub token: Secret,
+    /// Its type URI (`actor_token_type`).
+    pub token_type: String,
+}
+
+/// What to exchange, and for what.
+///
+/// ```
+/// use auth0_server_protocol::login::TokenExchangeRequest;
+/// let request = TokenExchangeRequest::new("legacy-token-value", "urn:acme:legacy-token")
+///     .audience("https://api.example.com/")
+///     .scope("read:orders");
+/// assert!(request.check().is_ok());
+/// assert!(TokenExchangeRequest::new("Bearer abc", "urn:acme:legacy-token").check().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenExchangeRequest {
+    /// The token being exchanged (`subject_token`).
+    pub subject_token: Secret,
+    /// Its type URI (`subject_token_type`), the one the tenant's Custom Token Exchange
+    /// profile names, e.g. `urn:acme:legacy-token`.
+    pub subject_token_type: String,
+    /// The API the tokens are for; the configured audience when `None`.
+    pub audience: Option<String>,
+    /// The scope asked for (space-separated).
+    pub scope: Option<String>,
+    /// The organization (`org_…` id or name) to log in to; checked against the ID token.
+    pub organization: Option<String>,
+    /// An actor token, when someone acts on behalf of the subject.
+    pub actor: Option<ActorToken>,
+    /// Further parameters for the tenant's exchange Action, in order.
+    pub extra: Vec<(String, String)>,
+}
+
+impl TokenExchangeRequest {
+    /// Exchange `subject_token` of type `subject_token_type`.
+    pub fn new(subject_token: impl Into<String>, subject_token_type: impl Into<String>) -> Self {
+        TokenExchangeRequest {
+            subject_token: Secret::new(subject_token.into()),
+            subject_token_type: subject_token_type.into(),
+            audience: None,
+            scope: None,
+            organization: None,
+            actor: None,
+            extra: Vec::new(),
+        }
+    }
+    /// Sets the audience.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+    /// Sets the scope.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+    /// Sets the organization.
+    pub fn organization(mut self, organization: impl Into<String>) -> Self {
+        self.organization = Some(organization.into());
+        self
+    }
+    /// Sets the actor token and its type.
+    pub fn actor(mut self, token: impl Into<String>, token_type: impl Into<String>) -> Self {
+        self.actor = Some(ActorToken {
+            token: Secret::new(token.into()),
+            token_type: token_type.into(),
+        });
+        self
+    }
+    /// Adds an extra parameter for the tenant's exchange Action.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.push((name.into(), value.into()));
+        self
+    }
+
+    /// Checks the request before anything is sent; the error names the offending field,
+    /// never its value.
+    pub fn check(&self) -> Result<(), LoginError> {
+        check_token("subject_token", self.subject_token.expose())?;
+        check_type("subject_token_type", &self.subject_token_type, true)?;
+        if let Some(actor) = &self.actor {
+            check_token("actor_token", actor.token.expose())?;
+            check_type("actor_token_type", &actor.token_type, false)?;
+        }
+        for (name, value) in [
+            ("audience", &self.audience),
+            ("scope", &self.scope),
+            ("organization", &self.organization),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(invalid(format!("{name} must not be blank when given")));
+            }
+        }
+        if self.extra.len() > MAX_EXTRA_PARAMS {
+            return Err(invalid(format!(
+                "at most {MAX_EXTRA_PARAMS} extra parameters are accepted"
+            )));
+        }
+        for (name, _) in &self.extra {
+            if name.trim().is_empty() {
+                return Err(invalid("an extra parameter has no name".into()));
+            }
+            if RESERVED_PARAMS.contains(&name.as_str()) {
+                return Err(invalid(format!(
+                    "`{}` is set by the SDK or has its own field; it cannot be an extra parameter",
+                    crate::display::SafeText(name)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(reason: String) -> LoginError {
+    LoginError::InvalidParameter(reason)
+}
+
+/// A subject or actor token: present, bare (no scheme prefix, no surrounding whitespace),
+/// bounded.
+fn check_token(name: &str, token: &str) -> Result<(), LoginError> {
+    if token.trim().is_empty() {
+        return Err(invalid(format!("{name} must not be blank")));
+    }
+    if token.trim() != token {
+        return Err(invalid(format!(
+            "{name} must not have leading or trailing whitespace"
+        )));
+    }
+    if token
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
+    {
+        return Err(invalid(format!(
+            "{name} must be the bare token, without a `Bearer ` prefix"
+        )));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid(format!(
+            "{name} is longer than {MAX_TOKEN_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A token type: an absolute URI without whitespace; a subject token type outside the
+/// namespaces Auth0 reserves.
+fn check_type(name: &str, token_type: &str, custom: bool) -> Result<(), LoginError> {
+    if token_type.is_empty() || token_type.len() > 512 {
+        return Err(invalid(format!(
+            "{name} must be a URI of at most 512 bytes"
+        )));
+    }
+    if token_type.chars().any(char::is_whitespace) || url::Url::parse(token_type).is_err() {
+        return Err(invalid(format!("{name} must be an absolute URI")));
+    }
+    let lower = token_type.to_ascii_lowercase();
+    if custom && RESERVED_TYPE_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+        return Err(invalid(format!(
+            "{name} uses a namespace Auth0 reserves; a Custom Token Exchange profile needs a type URI of its own"
+        )));
+    }
+    Ok(())
+}
+
+/// What a token exchange returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenExchangeResult {
+    /// The access token.
+    pub access_token: Secret,
+    /// Its `token_type`, when sent.
+    pub token_type: Option<String>,
+    /// When the access token expires.
+    pub expires_at: UnixTime,
+    /// The granted scope, when sent.
+    pub scope: Option<String>,
+    /// A refresh token, when the exchange granted one (`offline_access`).
+    pub refresh_token: Option<Secret>,
+    /// The ID token, when one was returned (then verified: see `claims`).
+    pub id_token: Option<Secret>,
+    /// The claims of the ID token, verified like a login's (signature, issuer, audience,
+    /// expiry, organization); `None` without an ID token. Read `act` here for the actor.
+    pub claims: Option<Map<String, Value>>,
+    /// Rich Authorization Request details granted, when any.
+    pub authorization_details: Option<Value>,
+}
+
+impl TokenExchangeResult {
+    fn new(
+        response: TokenResponse,
+        claims: Option<Map<String, Value>>,
+        now: UnixTime,
+    ) -> TokenExchangeResult {
+        let expires_at = response.expires_at(now);
+        TokenExchangeResult {
+            access_token: response.access_token,
+            token_type: response.token_type,
+            expires_at,
+            scope: response.scope,
+            refresh_token: response.refresh_token,
+            id_token: response.id_token,
+            claims,
+            authorization_details: response.authorization_details,
+        }
+    }
+}
+
+/// The form parameters of an exchange, in order; `scope` is the one to send.
+fn exchange_params<'a>(
+    config: &'a Config,
+    request: &'a TokenExchangeRequest,
+    scope: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("grant_type", GRANT_TYPE),
+        ("subject_token", request.subject_token.expose()),
+        ("subject_token_type", request.subject_token_type.as_str()),
+    ];
+    if let Some(audience) = request
+        .audience
+        .as_deref()
+        .or(config.authorization_params().audience.as_deref())
+    {
+        params.push(("audience", audience));
+    }
+    if let Some(scope) = scope {
+        params.push(("scope", scope));
+    }
+    if let Some(organization) = &request.organization {
+        params.push(("organization", organization));
+    }
+    if let Some(actor) = &request.actor {
+        params.push(("actor_token", actor.token.expose()));
+        params.push(("actor_token_type", &actor.token_type));
+    }
+    params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    params
+}
+
+/// Which of the two operations runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Return the tokens; no session.
+    Tokens,
+    /// Create the session from the answer.
+    Session,
+}
+
+#[derive(Debug)]
+enum State {
+    Start,
+    Metadata {
+        meta: MetadataStep,
+    },
+    Exchanging {
+        metadata: Arc<Metadata>,
+        scope: Option<String>,
+    },
+    Verifying {
+        response: Box<TokenResponse>,
+        scope: Option<String>,
+        verify: VerifySignedToken,
+        received_at: UnixTime,
+    },
+    Replacing {
+        session: Box<StateData>,
+        result: Box<LoginResult>,
+    },
+    Saving {
+        result: Box<LoginResult>,
+    },
+    Finished,
+}
+
+/// The exchange both operations run.
+#[derive(Debug)]
+struct Exchange {
+    config: Arc<Config>,
+    request: TokenExchangeRequest,
+    mode: Mode,
+    state: State,
+}
+
+/// What the exchange ends with.
+enum Ended {
+    Tokens(TokenExchangeResult),
+    Session(LoginResult),
+}
+
+impl Exchange {
+    fn finish(&mut self, r: Result<Ended, LoginError>) -> Step<Ended, LoginError> {
+        self.state = State::Finished;
+        Step::Done(r)
+    }
+
+    fn audience_key(&self) -> String {
+        self.config
+            .audience_key(self.request.audience.as_deref())
+            .to_owned()
+    }
+
+    /// The scope sent: the request's as given; for a login, the login scope (always with
+    /// `openid`, the configured default when the request names none).
+    fn scope(&self) -> Option<String> {
+        match self.mode {
+            Mode::Tokens => self.request.scope.clone(),
+            Mode::Session => Some(login_scope(
+                &self.config,
+                &self.audience_key(),
+                self.request.scope.as_deref(),
+            )),
+        }
+    }
+
+    /// The answer is verified (when it has an ID token): the tokens, or the session to save.
+    fn verified(
+        &mut self,
+        response: TokenResponse,
+        scope: Option<String>,
+        claims: Option<Map<String, Value>>,
+        received_at: UnixTime,
+        now: UnixTime,
+    ) -> Step<Ended, LoginError> {
+        match (self.mode, claims) {
+            (Mode::Tokens, claims) => self.finish(Ok(Ended::Tokens(TokenExchangeResult::new(
+                response,
+                claims,
+                received_at,
+            )))),
+            (Mode::Session, None) => self.finish(Err(LoginError::MissingIdToken)),
+            (Mode::Session, Some(claims)) => {
+                let ceiling = match session_ceiling(&claims, now) {
+                    Ok(ceiling) => ceiling,
+                    Err(e) => return self.finish(Err(e.into())),
+                };
+                let mut session = session_from_tokens(
+                    &self.audience_key(),
+                    scope.as_deref(),
+                    &response,
+                    claims,
+                    received_at,
+                );
+                session.internal.session_expires_at = ceiling.map(UnixTime::as_secs);
+                let result = LoginResult {
+                    app_state: None,
+                    authorization_details: response.authorization_details.clone(),
+                };
+                self.state = State::Replacing {
+                    session: Box::new(session),
+                    result: Box::new(result),
+                };
+                Step::Effect(Effect::DeleteSession)
+            }
+        }
+    }
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<Ended, LoginError> {
+        match (std::mem::replace(&mut self.state, State::Finished), input) {
+            (State::Start, Input::Start) => {
+                if let Err(e) = self.request.check() {
+                    return self.finish(Err(e));
+                }
+                let (meta, effect) = MetadataStep::start();
+                self.state = State::Metadata { meta };
+                Step::Effect(effect)
+            }
+            (State::Metadata { mut meta }, input) => match meta.handle(&self.config, input, now) {
+                MetadataOutcome::Ready(metadata) => {
+                    let scope = self.scope();
+                    let params = exchange_params(&self.config, &self.request, scope.as_deref());
+                    let request =
+                        form_post(&self.config, &metadata, &metadata.token_endpoint, &params);
+                    self.state = State::Exchanging { metadata, scope };
+                    Step::Effect(Effect::Http(Box::new(request)))
+                }
+                MetadataOutcome::Effect(e) => {
+                    self.state = State::Metadata { meta };
+                    Step::Effect(e)
+                }
+                MetadataOutcome::Failed(e) => self.finish(Err(LoginError::Discovery(e))),
+                MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
+            },
+            (State::Exchanging { metadata, scope }, Input::Http(response)) => {
+                let parsed = match parse_token_response(&response) {
+                    Ok(parsed) => parsed,
+                    Err(e) => {
+                        // A server that echoes what it was sent must not put it in a log.
+                        let sent = [
+                            self.request.subject_token.expose(),
+                            self.request.actor.as_ref().map_or("", |a| a.token.expose()),
+                            self.config.client_secret().map_or("", Secret::expose),
+                        ];
+                        return self.finish(Err(LoginError::TokenExchange(e.redact(&sent))));
+                    }
+                };
+                let Some(id_token) = parsed.id_token.clone() else {
+                    return self.verified(parsed, scope, None, now, now);
+                };
+                match VerifySignedToken::start_with_metadata(id_token.expose(), metadata) {
+                    Ok((verify, effect)) => {
+                        self.state = State::Verifying {
+                            response: Box::new(parsed),
+                            scope,
+                            verify,
+                            received_at: now,
+                        };
+                        Step::Effect(effect)
+                    }
+                    Err(e) => self.finish(Err(LoginError::InvalidIdToken(e))),
+                }
+            }
+            (
+                State::Verifying {
+                    response,
+                    scope,
+                    mut verify,
+                    received_at,
+                },
+                input,
+            ) => match verify.handle(&self.config, input, now) {
+                VerifyOutcome::Verified(claims, metadata) => {
+                    let expectations = IdTokenExpectations {
+                        issuer: &metadata.issuer,
+                        client_id: self.config.client_id(),
+                        nonce: None,
+                        max_age: None,
+                        organization: self.request.organization.as_deref(),
+                        now,
+                        clock_tolerance: self.config.clock_tolerance(),
+                    };
+                    if let Err(e) = validate_id_token(&claims, &expectations) {
+                        return self.finish(Err(LoginError::InvalidIdToken(e)));
+                    }
+                    self.verified(*response, scope, Some(claims), received_at, now)
+                }
+                VerifyOutcome::Effect(e) => {
+                    self.state = State::Verifying {
+                        response,
+                        scope,
+                        verify,
+                        received_at,
+                    };
+                    Step::Effect(e)
+                }
+                VerifyOutcome::Failed(VerifyFailure::Token(e)) => {
+                    self.finish(Err(LoginError::InvalidIdToken(e)))
+                }
+                VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
+            },
+            (State::Replacing { session, result }, Input::Done) => {
+                self.state = State::Saving { result };
+                Step::Effect(Effect::SaveSession(session))
+            }
+            (State::Saving { result }, Input::Done) => self.finish(Ok(Ended::Session(*result))),
+            (state, _) => {
+                let expected = match state {
+                    State::Start => "Start",
+                    State::Metadata { .. } => "metadata",
+                    State::Exchanging { .. } => "Http (token exchange)",
+                    State::Verifying { .. } => "ID token verification",
+                    State::Replacing { .. } => "DeleteSession",
+                    State::Saving { .. } => "SaveSession",
+                    State::Finished => "nothing (the operation has finished)",
+                };
+                self.finish(Err(UnexpectedInput { expected }.into()))
+            }
+        }
+    }
+}
+
+/// The `custom_token_exchange` operation: tokens for a subject token, no session.
+#[derive(Debug)]
+pub struct CustomTokenExchange(Exchange);
+
+impl CustomTokenExchange {
+    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
+        CustomTokenExchange(Exchange {
+            config,
+            request,
+            mode: Mode::Tokens,
+            state: State::Start,
+        })
+    }
+}
+
+impl Operation for CustomTokenExchange {
+    type Output = TokenExchangeResult;
+    type Error = LoginError;
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
+        match self.0.step(input, now) {
+            Step::Effect(e) => Step::Effect(e),
+            Step::Done(Ok(Ended::Tokens(t))) => Step::Done(Ok(t)),
+            Step::Done(Ok(Ended::Session(_))) => Step::Done(Err(UnexpectedInput {
+                expected: "a token exchange without a session",
+            }
+            .into())),
+            Step::Done(Err(e)) => Step::Done(Err(e)),
+        }
+    }
+}
+
+/// The `login_with_token_exchange` operation: a session from a subject token.
+#[derive(Debug)]
+pub struct LoginWithTokenExchange(Exchange);
+
+impl LoginWithTokenExchange {
+    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
+        LoginWithTokenExchange(Exchange {
+            config,
+            request,
+            mode: Mode::Session,
+            state: State::Start,
+        })
+    }
+}
+
+impl Operation for LoginWithTokenExchange {
+    type Output = LoginResult;
+    type Error = LoginError;
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
+        match self.0.step(input, now) {
+            Step::Effect(e) => Step::Effect(e),
+            Step::Done(Ok(Ended::Session(r))) => Step::Done(Ok(r)),
+            Step::Done(Ok(Ended::Tokens(_))) => Step::Done(Err(UnexpectedInput {
+                expected: "a login by token exchange",
+            }
+            .into())),
+            Step::Done(Err(e)) => Step::Done(Err(e)),
+        }
+    }
+}
