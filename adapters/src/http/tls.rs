@@ -124,11 +124,16 @@ impl ClientCertificate {
     }
 
     /// The chain, client certificate first (DER).
+    #[cfg(feature = "blocking")]
     pub(crate) fn chain(&self) -> &[CertificateDer<'static>] {
         &self.chain
     }
 
     /// The private key as PEM, labelled with its kind (what ureq reads).
+    #[cfg(any(
+        feature = "blocking",
+        all(feature = "reqwest", not(feature = "reqwest-native-tls"))
+    ))]
     pub(crate) fn key_pem(&self) -> Vec<u8> {
         let label = match &*self.key {
             PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
@@ -139,7 +144,7 @@ impl ClientCertificate {
     }
 
     /// The chain then the key, as PEM (what `reqwest::Identity::from_pem` reads).
-    #[cfg(feature = "reqwest")]
+    #[cfg(all(feature = "reqwest", not(feature = "reqwest-native-tls")))]
     pub(crate) fn identity_pem(&self) -> Vec<u8> {
         let mut pem = self.chain_pem();
         pem.extend(self.key_pem());
@@ -275,7 +280,7 @@ mod tests {
     #[test]
     fn a_matching_chain_and_key_are_accepted_and_the_key_is_never_shown() {
         let c = ClientCertificate::from_pem(CLIENT, CLIENT_KEY).unwrap();
-        assert_eq!(c.chain().len(), 1);
+        assert_eq!(c.chain.len(), 1);
         assert_eq!(c.x5t_s256().len(), 43);
         let shown = format!("{c:?}");
         let key_line = CLIENT_KEY.lines().nth(1).unwrap();
@@ -283,7 +288,7 @@ mod tests {
         assert!(shown.contains("[redacted]"), "{shown}");
         let with_intermediate = format!("{CLIENT}{CA}");
         let c = ClientCertificate::from_pem(with_intermediate, CLIENT_KEY).unwrap();
-        assert_eq!(c.chain().len(), 2);
+        assert_eq!(c.chain.len(), 2);
     }
 
     #[test]
