@@ -4,7 +4,8 @@
 //!
 //! For `tls_client_auth` (a certificate issued by the test CA, registered by subject) and
 //! `self_signed_tls_client_auth` (a registered self-signed certificate): a login with PAR and
-//! the code exchange, a refresh and a logout that revokes the refresh token all go to the
+//! the code exchange, a refresh, a connection token exchange and a logout that revokes the
+//! refresh token all go to the
 //! `mtls_endpoint_aliases` over TLS with the client certificate, carry `client_id` and no
 //! secret, and the access tokens are bound to the certificate (`cnf.x5t#S256`). A wrong
 //! certificate is a typed `invalid_client` error and nothing is saved.
@@ -22,7 +23,7 @@ use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RecordedRequest
 use auth0_server::http::{ClientCertificate, RootCertificates};
 use auth0_server::protocol::config::ClientAuthMethod;
 use auth0_server::protocol::login::LoginError;
-use auth0_server::{Config, Error, LogoutOptions, StartLoginOptions};
+use auth0_server::{Config, ConnectionTokenRequest, Error, LogoutOptions, StartLoginOptions};
 use login_support::{Browser, CALLBACK, Sessions, TlsClients, Transactions};
 
 /// The two registrations, and the certificate and key each accepts.
@@ -155,6 +156,13 @@ fn whole_session<C: TlsClients>(kind: Kind) {
         Some(certificate.x5t_s256()),
         "the refreshed access token is bound too"
     );
+    let connection = b
+        .request(|api, c| api.connection(ConnectionTokenRequest::new("google-oauth2"), c))
+        .expect("connection token");
+    assert_eq!(
+        connection.access_token.expose(),
+        "ya29.emulator-google-access-token"
+    );
     let rt = b
         .session()
         .and_then(|s| s.refresh_token)
@@ -185,9 +193,10 @@ fn whole_session<C: TlsClients>(kind: Kind) {
             "/oauth/par",
             "/oauth/token",
             "/oauth/token",
+            "/oauth/token",
             "/oauth/revoke"
         ],
-        "PAR, code exchange, refresh, revocation"
+        "PAR, code exchange, refresh, connection token, revocation"
     );
     for r in &authenticated {
         assert_authenticated_by_certificate(&emu, r, &certificate);
