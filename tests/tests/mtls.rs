@@ -23,7 +23,10 @@ use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RecordedRequest
 use auth0_server::http::{ClientCertificate, RootCertificates};
 use auth0_server::protocol::config::ClientAuthMethod;
 use auth0_server::protocol::login::LoginError;
-use auth0_server::{Config, ConnectionTokenRequest, Error, LogoutOptions, StartLoginOptions};
+use auth0_server::store::CookieOptions;
+use auth0_server::{
+    Config, ConnectionTokenRequest, Error, LogoutOptions, StartLoginOptions, TransportErrorKind,
+};
 use login_support::{Browser, CALLBACK, Sessions, TlsClients, Transactions};
 
 /// The two registrations, and the certificate and key each accepts.
@@ -240,6 +243,35 @@ fn wrong_certificate_is_refused<C: TlsClients>(kind: Kind, presented: ClientCert
     assert_authenticated_by_certificate(&emu, &token[0], &presented);
 }
 
+/// Without the test CA among its roots the client does not trust the TLS listener: the
+/// server certificate is verified (a transport error naming the TLS handshake), nothing is
+/// sent in clear.
+fn the_listener_is_untrusted_without_the_test_ca<C: TlsClients>() {
+    let emu = emulator(Kind::CaIssued);
+    let api = C::build_tls(
+        config(&emu, ClientAuthMethod::TlsClientAuth),
+        Sessions::default(),
+        Transactions::default(),
+        Kind::CaIssued.certificate(),
+        RootCertificates::default(),
+    );
+    let mut cookies = CookieOptions::from_request_headers(&http::HeaderMap::new());
+    let err = api
+        .start(StartLoginOptions::new().pushed(true), &mut cookies)
+        .unwrap_err();
+    match &err {
+        Error::Transport(t) => {
+            assert_eq!(t.kind(), TransportErrorKind::Connect, "{t}");
+            assert!(t.to_string().contains("TLS handshake"), "{t}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        emu.requests_to("/oauth/par").is_empty(),
+        "nothing reached it"
+    );
+}
+
 fn wrong_ca() -> ClientCertificate {
     ClientCertificate::from_pem(WRONG_CLIENT_CERT_PEM, WRONG_CLIENT_KEY_PEM).unwrap()
 }
@@ -258,6 +290,10 @@ macro_rules! per_client {
         #[test]
         fn a_certificate_from_another_ca_is_invalid_client() {
             wrong_certificate_is_refused::<$client>(Kind::CaIssued, wrong_ca());
+        }
+        #[test]
+        fn the_tls_listener_is_untrusted_without_the_test_ca() {
+            the_listener_is_untrusted_without_the_test_ca::<$client>();
         }
         #[test]
         fn an_unregistered_self_signed_certificate_is_invalid_client() {
