@@ -101,6 +101,7 @@ pub struct ServerClientBuilder<S, T> {
     state_store: S,
     transaction_store: T,
     agent: Option<ureq::Agent>,
+    tls: crate::http::tls::TlsSettings,
     connect_timeout: Duration,
     read_timeout: Duration,
     max_response_body: usize,
@@ -125,6 +126,45 @@ impl<S, T> ServerClientBuilder<S, T> {
     /// redirects, and this builder's timeouts.
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
+        self
+    }
+
+    /// The client certificate presented to servers that ask for one: mutual TLS with the
+    /// authorization server (`tls_client_auth` / `self_signed_tls_client_auth`, RFC 8705;
+    /// configure the method with `ConfigBuilder::tls_client_auth`). Applies to the agent this
+    /// builder makes, not to one given with [`agent`](Self::agent) (configure that one's
+    /// TLS yourself).
+    ///
+    /// ```no_run
+    /// use auth0_server::blocking::ServerClient;
+    /// use auth0_server::http::ClientCertificate;
+    /// use auth0_server::store::memory::{MemoryStateStore, MemoryTransactionStore};
+    /// use auth0_server::Config;
+    /// let config = Config::builder("tenant.auth0.com", "client-id")
+    ///     .tls_client_auth()
+    ///     .secret("a-secret-of-at-least-32-bytes-long!!")
+    ///     .build()?;
+    /// let certificate = ClientCertificate::from_pem(
+    ///     std::fs::read("client-chain.pem")?,
+    ///     std::fs::read("client-key.pem")?,
+    /// )?;
+    /// let client = ServerClient::builder(config, MemoryStateStore::new(), MemoryTransactionStore::new())
+    ///     .client_certificate(certificate)
+    ///     .build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn client_certificate(mut self, certificate: crate::http::ClientCertificate) -> Self {
+        self.tls.client_certificate = Some(certificate);
+        self
+    }
+
+    /// Root certificates to trust in addition to the Mozilla roots (with the
+    /// `blocking-platform-verifier` feature: instead of the platform verifier, which cannot
+    /// take extra roots), for an authorization server whose certificate comes from a private
+    /// certificate authority. Adds to the ones given before. Applies to the agent this builder
+    /// makes, not to one given with [`agent`](Self::agent).
+    pub fn add_root_certificates(mut self, roots: crate::http::RootCertificates) -> Self {
+        self.tls.extra_roots = std::mem::take(&mut self.tls.extra_roots).and(roots);
         self
     }
 
@@ -165,11 +205,14 @@ impl<S, T> ServerClientBuilder<S, T> {
     /// The client.
     pub fn build(self) -> ServerClient<S, T> {
         let agent = self.agent.unwrap_or_else(|| {
-            crate::http::ureq::agent(crate::http::ureq::Limits {
-                connect_timeout: self.connect_timeout,
-                read_timeout: self.read_timeout,
-                max_response_body: self.max_response_body,
-            })
+            crate::http::ureq::agent(
+                crate::http::ureq::Limits {
+                    connect_timeout: self.connect_timeout,
+                    read_timeout: self.read_timeout,
+                    max_response_body: self.max_response_body,
+                },
+                &self.tls,
+            )
         });
         ServerClient {
             inner: Arc::new(Inner {
@@ -206,6 +249,7 @@ where
             state_store,
             transaction_store,
             agent: None,
+            tls: Default::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
             max_response_body: DEFAULT_MAX_RESPONSE_BODY,

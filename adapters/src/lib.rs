@@ -25,6 +25,16 @@
 //! `auth0-server = { version = "0.1", default-features = false, features = ["reqwest"] }`.
 //! Both HTTP clients take proxies from `HTTPS_PROXY`/`NO_PROXY`; see [`http`].
 //!
+//! # Client authentication
+//!
+//! The [`Config`] names how the application authenticates to Auth0: a client secret (post or
+//! Basic), `private_key_jwt` (`ConfigBuilder::private_key_jwt`), or mutual TLS
+//! (`ConfigBuilder::tls_client_auth` / `self_signed_tls_client_auth`, RFC 8705). For mTLS both
+//! shipped HTTP clients take the client certificate and its key directly
+//! ([`http::ClientCertificate`]: `blocking::ServerClientBuilder::client_certificate`,
+//! `http::ReqwestClientBuilder::client_certificate`), plus extra trusted roots for a private
+//! PKI ([`http::RootCertificates`]); the README's "Client authentication" section shows each.
+//!
 //! # Walkthrough: login, callback, tokens, logout
 //!
 //! One client per application, built once. Each request handler gives it the request's

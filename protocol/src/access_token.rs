@@ -277,7 +277,12 @@ pub fn refresh_request(
             remember: true,
             lane: Some(lane),
         }),
-        ..form_post(config, metadata, &metadata.token_endpoint, &params)
+        ..form_post(
+            config,
+            metadata,
+            metadata.token_endpoint_for(config.client_auth_method().transport()),
+            &params,
+        )
     }
 }
 

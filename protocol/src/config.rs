@@ -18,6 +18,16 @@
 //! # Ok::<(), auth0_server_protocol::config::ConfigError>(())
 //! ```
 //!
+//! # Client authentication
+//!
+//! [`ClientAuthMethod`]: a client secret (`client_secret_post`, the default, or
+//! `client_secret_basic`), a private key ([`ConfigBuilder::private_key_jwt`], RFC 7523), or
+//! a client certificate in the TLS handshake ([`ConfigBuilder::tls_client_auth`],
+//! [`ConfigBuilder::self_signed_tls_client_auth`], RFC 8705). With mTLS the requests that
+//! authenticate the client go to discovery's `mtls_endpoint_aliases`
+//! ([`Metadata::endpoint`](crate::discovery::Metadata::endpoint)) and the certificate is the
+//! HTTP client's: the adapters' shipped clients take it directly.
+//!
 //! # Which issuer is trusted
 //!
 //! The domain may be a host (`tenant.auth0.com`), an origin, or a full issuer URL with a path
@@ -50,7 +60,7 @@ pub const DEFAULT_DISCOVERY_TTL: Duration = Duration::from_secs(600);
 /// Minimum length of each encryption secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
-/// How the client authenticates at the token and PAR endpoints.
+/// How the client authenticates at the token, PAR and revocation endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ClientAuthMethod {
@@ -63,6 +73,56 @@ pub enum ClientAuthMethod {
     /// private key, fresh for every request; no secret is sent. Chosen by configuring a key
     /// with [`ConfigBuilder::private_key_jwt`].
     PrivateKeyJwt,
+    /// `tls_client_auth` (RFC 8705 §2.1): the client proves itself with a certificate from a
+    /// certificate authority, in the TLS handshake; the form carries `client_id` and no
+    /// secret. Requests go to discovery's `mtls_endpoint_aliases` when it has them. The
+    /// certificate and its key are given to the HTTP client. Chosen with
+    /// [`ConfigBuilder::tls_client_auth`].
+    TlsClientAuth,
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): as [`TlsClientAuth`](Self::TlsClientAuth)
+    /// with a self-signed certificate registered with the application. Chosen with
+    /// [`ConfigBuilder::self_signed_tls_client_auth`].
+    SelfSignedTlsClientAuth,
+}
+
+impl ClientAuthMethod {
+    /// The transport the client authenticates over: mutual TLS for
+    /// [`TlsClientAuth`](Self::TlsClientAuth) and
+    /// [`SelfSignedTlsClientAuth`](Self::SelfSignedTlsClientAuth), which send their
+    /// requests to the mTLS endpoint aliases; plain TLS for the others.
+    pub fn transport(self) -> ClientTransport {
+        match self {
+            ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth => {
+                ClientTransport::MutualTls
+            }
+            ClientAuthMethod::ClientSecretPost
+            | ClientAuthMethod::ClientSecretBasic
+            | ClientAuthMethod::PrivateKeyJwt => ClientTransport::Tls,
+        }
+    }
+
+    /// The method's name in OAuth metadata (`token_endpoint_auth_method`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAuthMethod::ClientSecretPost => "client_secret_post",
+            ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+            ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
+            ClientAuthMethod::TlsClientAuth => "tls_client_auth",
+            ClientAuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+}
+
+/// How the client's requests to the authorization server are authenticated at the transport
+/// level, which decides the endpoints they go to
+/// ([`Metadata::endpoint`](crate::discovery::Metadata::endpoint)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientTransport {
+    /// Server-authenticated TLS: the discovered endpoints.
+    Tls,
+    /// Mutual TLS with a client certificate (RFC 8705): the `mtls_endpoint_aliases`, where
+    /// discovery lists one, else the discovered endpoint.
+    MutualTls,
 }
 
 /// The configured default scopes: one string for every audience, or one string per audience
@@ -201,8 +261,8 @@ impl Config {
     pub fn client_id(&self) -> &str {
         &self.client_id
     }
-    /// The client secret, when one is configured (with `private_key_jwt` it is optional
-    /// and never sent).
+    /// The client secret, when one is configured (with `private_key_jwt` or mTLS it is
+    /// optional and never sent).
     pub fn client_secret(&self) -> Option<&Secret> {
         self.client_secret.as_ref()
     }
@@ -316,14 +376,19 @@ impl ConfigBuilder {
         self
     }
     /// The client secret (required, unless a [`private_key_jwt`](Self::private_key_jwt) key
-    /// is configured).
+    /// or mTLS client authentication ([`tls_client_auth`](Self::tls_client_auth),
+    /// [`self_signed_tls_client_auth`](Self::self_signed_tls_client_auth)) is configured).
     pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
         self.client_secret = Some(Secret::new(secret));
         self
     }
-    /// How the client authenticates with its secret: `client_secret_post` (default) or
-    /// `client_secret_basic`. A [`private_key_jwt`](Self::private_key_jwt) key wins over
-    /// either: with a key configured the secret is never sent.
+    /// How the client authenticates: with its secret, `client_secret_post` (default) or
+    /// `client_secret_basic`; or with a client certificate, [`ClientAuthMethod::TlsClientAuth`]
+    /// or [`ClientAuthMethod::SelfSignedTlsClientAuth`] (as
+    /// [`tls_client_auth`](Self::tls_client_auth) and
+    /// [`self_signed_tls_client_auth`](Self::self_signed_tls_client_auth)). A
+    /// [`private_key_jwt`](Self::private_key_jwt) key wins over a secret method: with a key
+    /// configured the secret is never sent; a key and an mTLS method together are refused.
     pub fn client_auth_method(mut self, method: ClientAuthMethod) -> Self {
         self.client_auth = method;
         self
@@ -361,6 +426,34 @@ impl ConfigBuilder {
     pub fn private_key_jwt(mut self, private_key: impl Into<String>, alg: AssertionAlg) -> Self {
         self.assertion_key = Some((Secret::new(private_key), alg));
         self
+    }
+    /// Authenticates the client with mutual TLS and a certificate issued by a certificate
+    /// authority (`tls_client_auth`, RFC 8705 §2.1): Auth0 checks the chain and the subject
+    /// registered with the application. The token, PAR and revocation requests carry
+    /// `client_id` and no secret, and go to discovery's `mtls_endpoint_aliases` when it
+    /// lists them. The certificate and its private key are given to the HTTP client, not
+    /// here: `blocking::ServerClientBuilder::client_certificate` or
+    /// `ReqwestClientBuilder::client_certificate` in the `auth0-server` crate. Access tokens
+    /// Auth0 issues over it may be bound to the certificate (`cnf.x5t#S256`, RFC 8705 §3).
+    ///
+    /// ```
+    /// use auth0_server_protocol::config::{ClientAuthMethod, ClientTransport, Config};
+    /// let config = Config::builder("tenant.auth0.com", "my-client-id")
+    ///     .tls_client_auth()
+    ///     .secret("a-cookie-secret-of-at-least-32-bytes!")
+    ///     .build()?;
+    /// assert_eq!(config.client_auth_method(), ClientAuthMethod::TlsClientAuth);
+    /// assert_eq!(config.client_auth_method().transport(), ClientTransport::MutualTls);
+    /// # Ok::<(), auth0_server_protocol::config::ConfigError>(())
+    /// ```
+    pub fn tls_client_auth(self) -> Self {
+        self.client_auth_method(ClientAuthMethod::TlsClientAuth)
+    }
+    /// Authenticates the client with mutual TLS and a self-signed certificate registered with
+    /// the application (`self_signed_tls_client_auth`, RFC 8705 §2.2); otherwise as
+    /// [`tls_client_auth`](Self::tls_client_auth).
+    pub fn self_signed_tls_client_auth(self) -> Self {
+        self.client_auth_method(ClientAuthMethod::SelfSignedTlsClientAuth)
     }
     /// The `kid` header of the client assertions, naming the key among the ones registered
     /// for the application (optional; default: the JWK's `kid`, if the key was a JWK).
@@ -464,9 +557,16 @@ impl ConfigBuilder {
             }
             None => None,
         };
+        let mutual_tls = self.client_auth.transport() == ClientTransport::MutualTls;
+        if mutual_tls && assertion_key.is_some() {
+            return Err(ConfigError::new(
+                "private_key_jwt",
+                "and mTLS client authentication (tls_client_auth) cannot both be configured",
+            ));
+        }
         let client_secret = match self.client_secret {
             Some(s) if !s.expose().is_empty() => Some(s),
-            _ if assertion_key.is_some() => None,
+            _ if assertion_key.is_some() || mutual_tls => None,
             _ => return Err(ConfigError::new("client_secret", "is required")),
         };
         if self.allow_hs256 && client_secret.is_none() {
@@ -763,6 +863,47 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.field, "allow_hs256_id_tokens");
+    }
+
+    #[test]
+    fn mtls_methods_need_no_secret_and_exclude_a_private_key() {
+        let no_secret =
+            || Config::builder("t.auth0.com", "cid").secret("0123456789abcdef0123456789abcdef");
+        for (builder, method) in [
+            (
+                no_secret().tls_client_auth(),
+                ClientAuthMethod::TlsClientAuth,
+            ),
+            (
+                no_secret().self_signed_tls_client_auth(),
+                ClientAuthMethod::SelfSignedTlsClientAuth,
+            ),
+            (
+                base("t.auth0.com").client_auth_method(ClientAuthMethod::TlsClientAuth),
+                ClientAuthMethod::TlsClientAuth,
+            ),
+        ] {
+            let c = builder.build().unwrap();
+            assert_eq!(c.client_auth_method(), method);
+            assert_eq!(
+                c.client_auth_method().transport(),
+                ClientTransport::MutualTls
+            );
+        }
+        assert_eq!(
+            ClientAuthMethod::SelfSignedTlsClientAuth.name(),
+            "self_signed_tls_client_auth"
+        );
+        assert_eq!(
+            ClientAuthMethod::PrivateKeyJwt.transport(),
+            ClientTransport::Tls
+        );
+        let err = no_secret()
+            .tls_client_auth()
+            .private_key_jwt(RSA_PEM, AssertionAlg::Rs256)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field, "private_key_jwt");
     }
 
     #[test]

@@ -195,7 +195,12 @@ pub fn exchange_request(
             // with the rotated token once a refresh has rotated it.
             lane: Some(lane),
         }),
-        ..form_post(config, metadata, &metadata.token_endpoint, &params)
+        ..form_post(
+            config,
+            metadata,
+            metadata.token_endpoint_for(config.client_auth_method().transport()),
+            &params,
+        )
     }
 }
 

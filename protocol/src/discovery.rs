@@ -4,7 +4,7 @@
 //! The cache itself is plain data ([`CachedMetadata`]) that the adapter keeps and hands back;
 //! the core only decides, from `now` and the configured TTL, whether it must be refetched.
 
-use crate::config::Config;
+use crate::config::{ClientTransport, Config};
 use crate::time::UnixTime;
 use crate::token_response::{MAX_RESPONSE_BODY, ResponseError};
 use serde::Deserialize;
@@ -44,6 +44,87 @@ pub struct Metadata {
     /// The JWS algorithms the provider signs ID tokens with, when advertised.
     #[serde(default, deserialize_with = "lenient_strings")]
     pub id_token_signing_alg_values_supported: Option<Vec<String>>,
+    /// The UserInfo endpoint.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// RFC 8705 §5: the endpoints to use instead when the client authenticates with mutual
+    /// TLS (usually on another host that asks for a client certificate).
+    #[serde(default)]
+    pub mtls_endpoint_aliases: Option<MtlsEndpointAliases>,
+}
+
+/// The `mtls_endpoint_aliases` of RFC 8705 §5: where a client using mutual TLS sends the
+/// requests that would go to the endpoint of the same name. Members not listed here are
+/// ignored; a listed member is validated like every other endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct MtlsEndpointAliases {
+    /// The token endpoint over mTLS.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// The Pushed Authorization Request endpoint over mTLS.
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// The token revocation endpoint over mTLS.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    /// The UserInfo endpoint over mTLS (where a certificate-bound access token is accepted).
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// The token introspection endpoint over mTLS.
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
+    /// The device authorization endpoint over mTLS.
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
+}
+
+/// An endpoint the client may send an authenticated request to, as named in discovery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `token_endpoint`: code exchange, refresh, token exchange.
+    Token,
+    /// `pushed_authorization_request_endpoint` (RFC 9126).
+    PushedAuthorizationRequest,
+    /// `revocation_endpoint` (RFC 7009).
+    Revocation,
+    /// `userinfo_endpoint`.
+    Userinfo,
+}
+
+impl Metadata {
+    /// Where a request for `endpoint` goes for a client authenticating over `transport`: with
+    /// [`ClientTransport::MutualTls`], the `mtls_endpoint_aliases` entry when discovery lists
+    /// one (RFC 8705 §5), else the endpoint itself; with [`ClientTransport::Tls`], always the
+    /// endpoint itself (aliases are only for mTLS clients). `None` when the provider has
+    /// neither.
+    pub fn endpoint(&self, endpoint: Endpoint, transport: ClientTransport) -> Option<&str> {
+        let alias = match (transport, &self.mtls_endpoint_aliases) {
+            (ClientTransport::MutualTls, Some(aliases)) => match endpoint {
+                Endpoint::Token => aliases.token_endpoint.as_deref(),
+                Endpoint::PushedAuthorizationRequest => {
+                    aliases.pushed_authorization_request_endpoint.as_deref()
+                }
+                Endpoint::Revocation => aliases.revocation_endpoint.as_deref(),
+                Endpoint::Userinfo => aliases.userinfo_endpoint.as_deref(),
+            },
+            _ => None,
+        };
+        alias.or(match endpoint {
+            Endpoint::Token => Some(self.token_endpoint.as_str()),
+            Endpoint::PushedAuthorizationRequest => {
+                self.pushed_authorization_request_endpoint.as_deref()
+            }
+            Endpoint::Revocation => self.revocation_endpoint.as_deref(),
+            Endpoint::Userinfo => self.userinfo_endpoint.as_deref(),
+        })
+    }
+
+    /// The token endpoint for `transport` (see [`endpoint`](Self::endpoint)).
+    pub fn token_endpoint_for(&self, transport: ClientTransport) -> &str {
+        self.endpoint(Endpoint::Token, transport)
+            .unwrap_or(&self.token_endpoint)
+    }
 }
 
 /// A boolean member that is not a boolean counts as absent (`false`).
@@ -178,8 +259,19 @@ pub fn parse_metadata(
         metadata.pushed_authorization_request_endpoint.as_ref(),
         metadata.end_session_endpoint.as_ref(),
         metadata.revocation_endpoint.as_ref(),
+        metadata.userinfo_endpoint.as_ref(),
     ];
-    for endpoint in endpoints.into_iter().flatten() {
+    let aliases = metadata.mtls_endpoint_aliases.iter().flat_map(|a| {
+        [
+            a.token_endpoint.as_ref(),
+            a.pushed_authorization_request_endpoint.as_ref(),
+            a.revocation_endpoint.as_ref(),
+            a.userinfo_endpoint.as_ref(),
+            a.introspection_endpoint.as_ref(),
+            a.device_authorization_endpoint.as_ref(),
+        ]
+    });
+    for endpoint in endpoints.into_iter().chain(aliases).flatten() {
         if !endpoint_allowed(endpoint) {
             return Err(ResponseError::Invalid {
                 status,

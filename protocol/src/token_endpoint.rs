@@ -8,9 +8,11 @@ use base64::Engine;
 
 pub use crate::token_response::*;
 
-/// Builds a form POST to `endpoint` (one of `metadata`'s) with the client's authentication
-/// applied: the secret (post or basic), or, for `private_key_jwt`, `client_id` and the mark
-/// that the driver adds a fresh assertion for the discovered issuer when it sends it.
+/// Builds a form POST to `endpoint` (one of `metadata`'s, chosen with
+/// [`Metadata::endpoint`](crate::discovery::Metadata::endpoint) for the client's transport)
+/// with the client's authentication applied: the secret (post or basic); for
+/// `private_key_jwt`, `client_id` and the mark that the driver adds a fresh assertion for the
+/// discovered issuer when it sends it; for mTLS, `client_id` alone.
 pub(crate) fn form_post(
     config: &Config,
     metadata: &crate::discovery::Metadata,
@@ -40,6 +42,11 @@ pub(crate) fn form_post(
             form.append_pair("client_id", config.client_id());
             form.append_pair("client_secret", secret);
         }
+        // RFC 8705 §2: the certificate in the TLS handshake authenticates; the form only
+        // names the client.
+        ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth => {
+            form.append_pair("client_id", config.client_id());
+        }
         ClientAuthMethod::ClientSecretBasic => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
             let enc =
@@ -62,15 +69,19 @@ pub(crate) fn form_post(
     }
 }
 
-/// The request revoking a refresh token (RFC 7009) at the discovered `revocation_endpoint`,
-/// with the client's authentication; `None` when the server advertises none. Revoking a
-/// rotating refresh token revokes its whole family at Auth0.
+/// The request revoking a refresh token (RFC 7009) at the discovered `revocation_endpoint`
+/// (its mTLS alias for an mTLS client), with the client's authentication; `None` when the
+/// server advertises none. Revoking a rotating refresh token revokes its whole family at
+/// Auth0.
 pub fn revocation_request(
     config: &Config,
     metadata: &crate::discovery::Metadata,
     refresh_token: &Secret,
 ) -> Option<crate::effect::HttpRequest> {
-    let endpoint = metadata.revocation_endpoint.as_deref()?;
+    let endpoint = metadata.endpoint(
+        crate::discovery::Endpoint::Revocation,
+        config.client_auth_method().transport(),
+    )?;
     Some(form_post(
         config,
         metadata,

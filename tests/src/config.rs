@@ -184,6 +184,24 @@ impl Default for ProviderShape {
     }
 }
 
+/// An mTLS client's registration (RFC 8705 §2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsClientAuth {
+    /// `tls_client_auth`: a certificate issued by the test CA ([`crate::tls::TEST_CA_PEM`])
+    /// whose subject is this RFC 4514 distinguished name (e.g.
+    /// [`crate::tls::CLIENT_SUBJECT_DN`]).
+    CaIssued {
+        /// The registered subject.
+        subject_dn: String,
+    },
+    /// `self_signed_tls_client_auth`: exactly this certificate (PEM), compared by its SHA-256
+    /// thumbprint.
+    SelfSigned {
+        /// The registered certificate.
+        certificate_pem: String,
+    },
+}
+
 /// How the emulator behaves. Build with struct update syntax:
 /// `EmulatorConfig { rotation: false, ..Default::default() }`.
 #[derive(Clone, Debug)]
@@ -199,6 +217,13 @@ pub struct EmulatorConfig {
     /// and a `client_secret` is refused, as Auth0 does for an application whose
     /// authentication method is Private Key JWT. Default none.
     pub client_public_key: Option<Value>,
+    /// The client authenticates with mutual TLS (RFC 8705) instead: the emulator runs a TLS
+    /// listener ([`Emulator::tls_base_url`](crate::Emulator::tls_base_url)), discovery lists
+    /// `mtls_endpoint_aliases` on it, and the token, PAR and revocation endpoints require a
+    /// client certificate there that this registration accepts (a secret or an assertion is
+    /// refused; every failure is 401 `invalid_client`). Access tokens issued to it carry
+    /// `cnf: {"x5t#S256": <the certificate's thumbprint>}`. Default none.
+    pub tls_client_auth: Option<TlsClientAuth>,
     /// The tenant's default audience (default [`DEFAULT_AUDIENCE`]). Requests for an audience
     /// outside the refresh-token policies get a token for this audience, as Auth0 does.
     pub default_audience: Option<String>,
@@ -265,6 +290,7 @@ impl Default for EmulatorConfig {
             client_id: "emulator-client".into(),
             client_secret: "emulator-client-secret-0123456789abcdefghijklmno".into(),
             client_public_key: None,
+            tls_client_auth: None,
             default_audience: Some(DEFAULT_AUDIENCE.into()),
             refresh_token_policies: vec![
                 RefreshTokenPolicy::new(DEFAULT_AUDIENCE, &DEFAULT_API_SCOPES),

@@ -25,6 +25,7 @@ mod config;
 mod jwt;
 mod server;
 mod state;
+pub mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +38,7 @@ use serde_json::Value;
 pub use admin::{KeyChoice, RefreshGrant, SignAlg, SignOptions};
 pub use config::{
     ANALYTICS_API_SCOPES, DEFAULT_API_SCOPES, EmulatorConfig, FederatedConnection, MfaPolicy,
-    MfaRequirements, MfaTarget, ProviderAlg, ProviderShape, RefreshTokenPolicy,
+    MfaRequirements, MfaTarget, ProviderAlg, ProviderShape, RefreshTokenPolicy, TlsClientAuth,
     TokenExchangeProfile,
 };
 pub use jwt::{decode_header, decode_payload};
@@ -83,6 +84,9 @@ pub struct RecordedRequest {
     /// The client's address (one per TCP connection: equal addresses mean a reused
     /// keep-alive connection).
     pub peer: Option<std::net::SocketAddr>,
+    /// Set when the request came through the TLS listener (the mTLS endpoint aliases), with
+    /// the client certificate it presented.
+    pub tls: Option<tls::TlsPeer>,
 }
 
 impl RecordedRequest {
@@ -150,6 +154,8 @@ impl std::fmt::Debug for Hook {
 
 /// A running emulator. The server stops when this is dropped.
 pub struct Emulator {
+    /// The TLS listener in front of the HTTP one, when an mTLS client is registered.
+    tls_front: Option<tls::TlsFront>,
     shared: Arc<Shared>,
     server: Arc<tiny_http::Server>,
     stop: Arc<AtomicBool>,
@@ -182,7 +188,17 @@ impl Emulator {
             user.insert("sub".into(), "auth0|emulator-user".into());
         }
         let _ = jwt::keys(); // parse the keys before the first request needs them
+        // With an mTLS client registered, a TLS listener in front of this one (src/tls.rs).
+        let tls_peers = tls::Peers::default();
+        let tls_front = config.tls_client_auth.as_ref().map(|_| {
+            tls::TlsFront::start(
+                std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                tls_peers.clone(),
+            )
+        });
         let shared = Arc::new(Shared {
+            tls_base_url: tls_front.as_ref().map(tls::TlsFront::base_url),
+            tls_peers,
             base_url: format!("http://127.0.0.1:{port}"),
             state: Mutex::new(State {
                 requests: Vec::new(),
@@ -215,6 +231,7 @@ impl Emulator {
                 .expect("spawn emulator thread")
         };
         Emulator {
+            tls_front,
             shared,
             server,
             stop,
@@ -225,6 +242,13 @@ impl Emulator {
     /// `http://127.0.0.1:PORT`: also the SDK's `domain`.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// `https://127.0.0.1:PORT`: the TLS listener the mTLS endpoint aliases point at, when a
+    /// [`tls_client_auth`](EmulatorConfig::tls_client_auth) client is registered. Its server
+    /// certificate is issued by [`tls::TEST_CA_PEM`] for `127.0.0.1` and `localhost`.
+    pub fn tls_base_url(&self) -> Option<String> {
+        self.shared.tls_base_url.clone()
     }
 
     /// The issuer: `base_url + "/"` for the Auth0 shape; `base_url + issuer_path` (no
@@ -294,6 +318,8 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        // The TLS listener first: it forwards to the HTTP one.
+        drop(self.tls_front.take());
         self.stop.store(true, Ordering::SeqCst);
         self.server.unblock();
         if let Some(t) = self.thread.take() {

@@ -67,6 +67,10 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     pub(crate) config: EmulatorConfig,
     pub(crate) base_url: String,
+    /// `https://127.0.0.1:PORT` of the TLS listener, when it runs.
+    pub(crate) tls_base_url: Option<String>,
+    /// The TLS listener's open connections (see `crate::tls`).
+    pub(crate) tls_peers: crate::tls::Peers,
     pub(crate) state: Mutex<State>,
 }
 

@@ -23,6 +23,14 @@
 //! [`ReqwestClient::from_client`]) for any other proxy, TLS or root-certificate setting, for
 //! instance reqwest's `use_preconfigured_tls` with a `rustls-platform-verifier` configuration.
 //!
+//! **Mutual TLS** (RFC 8705: `tls_client_auth`, `self_signed_tls_client_auth`). Both
+//! clients take the client certificate chain and its private key directly
+//! ([`ClientCertificate`]: `blocking::ServerClientBuilder::client_certificate`,
+//! [`ReqwestClientBuilder::client_certificate`]), and, for a private PKI, extra root
+//! certificates to trust ([`RootCertificates`]); no custom transport to write. The
+//! configuration names the method (`ConfigBuilder::tls_client_auth`) and the core sends the
+//! token, PAR and revocation requests to discovery's `mtls_endpoint_aliases`.
+//!
 //! **Errors.** A request that gets no response is a [`TransportError`](crate::TransportError)
 //! whose message names the method, the host and the path (never the query) and what failed:
 //! the DNS lookup, the TCP connection, the TLS handshake, a timeout, an `http://` URL
@@ -35,8 +43,13 @@
 
 #[cfg(feature = "reqwest")]
 mod reqwest;
+#[cfg(any(feature = "blocking", feature = "reqwest"))]
+pub(crate) mod tls;
 #[cfg(feature = "blocking")]
 pub(crate) mod ureq;
+
+#[cfg(any(feature = "blocking", feature = "reqwest"))]
+pub use self::tls::{ClientCertificate, RootCertificates, TlsError};
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::{ReqwestClient, ReqwestClientBuilder};

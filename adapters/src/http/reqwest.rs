@@ -57,6 +57,7 @@ pub struct ReqwestClientBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     max_response_body: usize,
+    tls: super::tls::TlsSettings,
 }
 
 impl ReqwestClientBuilder {
@@ -78,11 +79,40 @@ impl ReqwestClientBuilder {
         self
     }
 
+    /// The client certificate presented to servers that ask for one: mutual TLS with the
+    /// authorization server (`tls_client_auth` / `self_signed_tls_client_auth`, RFC 8705;
+    /// configure the method with `ConfigBuilder::tls_client_auth`). With
+    /// `reqwest-native-tls` the key must be PKCS#8.
+    ///
+    /// ```no_run
+    /// use auth0_server::http::{ClientCertificate, ReqwestClient};
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let certificate = ClientCertificate::from_pem(
+    ///     std::fs::read("client-chain.pem")?,
+    ///     std::fs::read("client-key.pem")?,
+    /// )?;
+    /// let http = ReqwestClient::builder().client_certificate(certificate).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn client_certificate(mut self, certificate: super::ClientCertificate) -> Self {
+        self.tls.client_certificate = Some(certificate);
+        self
+    }
+
+    /// Root certificates to trust in addition to the client's usual ones, for an
+    /// authorization server whose certificate comes from a private certificate authority.
+    /// Adds to the ones given before.
+    pub fn add_root_certificates(mut self, roots: super::RootCertificates) -> Self {
+        self.tls.extra_roots = std::mem::take(&mut self.tls.extra_roots).and(roots);
+        self
+    }
+
     /// The client.
     ///
     /// # Errors
     /// When `reqwest` cannot initialise TLS (for instance no usable root certificates with
-    /// `reqwest-native-roots` alone, or the platform TLS library failing).
+    /// `reqwest-native-roots` alone, or the platform TLS library failing), or, with
+    /// `reqwest-native-tls`, a client certificate whose key is not PKCS#8.
     pub fn build(self) -> Result<ReqwestClient, reqwest::Error> {
         let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -90,6 +120,20 @@ impl ReqwestClientBuilder {
             .timeout(self.timeout.min(super::MAX_TIMEOUT));
         #[cfg(feature = "reqwest-native-tls")]
         let builder = builder.use_native_tls();
+        let mut builder = builder;
+        for root in self.tls.extra_roots.certs() {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_der(root.as_ref())?);
+        }
+        if let Some(cert) = &self.tls.client_certificate {
+            #[cfg(not(feature = "reqwest-native-tls"))]
+            let identity = reqwest::Identity::from_pem(&cert.identity_pem())?;
+            #[cfg(feature = "reqwest-native-tls")]
+            let identity = reqwest::Identity::from_pkcs8_pem(
+                &cert.chain_pem(),
+                &cert.pkcs8_key_pem().unwrap_or_default(),
+            )?;
+            builder = builder.identity(identity);
+        }
         Ok(ReqwestClient {
             client: builder.build()?,
             max_response_body: self.max_response_body,
@@ -113,6 +157,7 @@ impl ReqwestClient {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+            tls: Default::default(),
         }
     }
 

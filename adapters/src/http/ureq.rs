@@ -30,8 +30,9 @@ impl Limits {
 }
 
 /// A new agent for `limits`: statuses as responses, no redirects, TLS as the crate's features
-/// choose (rustls with the webpki roots by default), proxy from the environment.
-pub(crate) fn agent(limits: Limits) -> ureq::Agent {
+/// choose (rustls with the webpki roots by default) plus `tls`'s client certificate and extra
+/// roots, proxy from the environment.
+pub(crate) fn agent(limits: Limits, tls: &super::tls::TlsSettings) -> ureq::Agent {
     let limits = limits.clamped();
     let builder = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -39,19 +40,39 @@ pub(crate) fn agent(limits: Limits) -> ureq::Agent {
         .timeout_connect(Some(limits.connect_timeout))
         .timeout_recv_response(Some(limits.read_timeout))
         .timeout_recv_body(Some(limits.read_timeout));
-    #[cfg(any(
-        feature = "blocking-platform-verifier",
-        feature = "blocking-native-tls"
-    ))]
-    let builder = {
-        let tls = ureq::tls::TlsConfig::builder();
-        #[cfg(feature = "blocking-platform-verifier")]
-        let tls = tls.root_certs(ureq::tls::RootCerts::PlatformVerifier);
-        #[cfg(feature = "blocking-native-tls")]
-        let tls = tls.provider(ureq::tls::TlsProvider::NativeTls);
-        builder.tls_config(tls.build())
+    let config = ureq::tls::TlsConfig::builder();
+    #[cfg(feature = "blocking-platform-verifier")]
+    let config = config.root_certs(ureq::tls::RootCerts::PlatformVerifier);
+    #[cfg(feature = "blocking-native-tls")]
+    let config = config.provider(ureq::tls::TlsProvider::NativeTls);
+    let config = config.client_cert(tls.client_certificate.as_ref().and_then(client_cert));
+    // Extra roots join the Mozilla roots (ureq's default, as whole certificates); with the
+    // platform verifier they replace it (ureq cannot add roots to it).
+    let config = if tls.extra_roots.is_empty() {
+        config
+    } else {
+        let roots: Vec<ureq::tls::Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .chain(tls.extra_roots.certs())
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        config.root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
     };
-    builder.build().new_agent()
+    builder.tls_config(config.build()).build().new_agent()
+}
+
+/// The client certificate as ureq takes it. It was checked by
+/// [`super::ClientCertificate::from_pem`] (so ureq's own check, which panics, cannot fail),
+/// and the key PEM is the one it read, so ureq reads it too: `None` cannot happen.
+fn client_cert(cert: &super::ClientCertificate) -> Option<ureq::tls::ClientCert> {
+    use ureq::tls::{Certificate, PrivateKey};
+    let chain: Vec<Certificate<'static>> = cert
+        .chain()
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    let key = PrivateKey::from_pem(&cert.key_pem()).ok()?;
+    Some(ureq::tls::ClientCert::new_with_certs(&chain, key))
 }
 
 /// Sends one request through `agent` and reads the whole response.

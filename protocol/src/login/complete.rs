@@ -300,7 +300,12 @@ impl Operation for CompleteInteractiveLogin {
                         ("redirect_uri", redirect_uri),
                         ("code_verifier", verifier),
                     ];
-                    let request = form_post(&self.config, &m, &m.token_endpoint, &params);
+                    let request = form_post(
+                        &self.config,
+                        &m,
+                        m.token_endpoint_for(self.config.client_auth_method().transport()),
+                        &params,
+                    );
                     self.state = CompleteState::Exchanging {
                         key,
                         transaction: tx,

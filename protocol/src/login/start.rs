@@ -333,7 +333,13 @@ impl StartInteractiveLogin {
             Err(e) => return self.finish(Err(e)),
         };
         if self.options.pushed_authorization_requests {
-            let Some(endpoint) = metadata.pushed_authorization_request_endpoint.clone() else {
+            let Some(endpoint) = metadata
+                .endpoint(
+                    crate::discovery::Endpoint::PushedAuthorizationRequest,
+                    self.config.client_auth_method().transport(),
+                )
+                .map(str::to_owned)
+            else {
                 return self.finish(Err(LoginError::ParNotSupported));
             };
             // client_id is added by client authentication.

@@ -1,6 +1,7 @@
 //! Client authentication at the token, PAR and revocation endpoints: `client_secret_post` or
-//! `client_secret_basic`, never both; or `private_key_jwt` for a client registered with a
-//! public key.
+//! `client_secret_basic`, never both; `private_key_jwt` for a client registered with a
+//! public key; or mutual TLS (`tls_client_auth`, `self_signed_tls_client_auth`) for a client
+//! registered with a certificate subject or a self-signed certificate.
 
 use super::reply::Reply;
 use super::{form, now};
@@ -23,6 +24,9 @@ const SKEW: u64 = 10;
 /// client with a registered public key). `Err` is the answer.
 pub(crate) fn authenticate_client(shared: &Shared, req: &RecordedRequest) -> Result<(), Reply> {
     let cfg = &shared.config;
+    if let Some(registration) = &cfg.tls_client_auth {
+        return authenticate_certificate(shared, req, registration);
+    }
     if let Some(public_key) = &cfg.client_public_key {
         return authenticate_assertion(shared, req, public_key);
     }
@@ -224,4 +228,54 @@ fn verify_signature(jws: &str, jwk: &Value) -> Option<(Map<String, Value>, Map<S
         _ => false,
     };
     ok.then_some((header, claims))
+}
+
+/// Mutual TLS (RFC 8705 §2): the request came through the TLS listener with a client
+/// certificate; `client_id` names the client; no secret, Basic header or assertion; and the
+/// certificate is the registered one: issued by the test CA with the registered subject
+/// (`tls_client_auth`), or the registered self-signed certificate, by thumbprint
+/// (`self_signed_tls_client_auth`). Every failure is 401 `invalid_client`.
+fn authenticate_certificate(
+    shared: &Shared,
+    req: &RecordedRequest,
+    registration: &crate::TlsClientAuth,
+) -> Result<(), Reply> {
+    if form(req, "client_secret").is_some()
+        || req.header("authorization").is_some()
+        || form(req, "client_assertion").is_some()
+    {
+        return Err(invalid_client(
+            "This client authenticates with a client certificate; other credentials are not allowed",
+        ));
+    }
+    if form(req, "client_id") != Some(shared.config.client_id.as_str()) {
+        return Err(invalid_client("Missing or unknown client_id"));
+    }
+    let Some(chain) = req
+        .tls
+        .as_ref()
+        .map(|t| &t.client_chain)
+        .filter(|c| !c.is_empty())
+    else {
+        return Err(invalid_client(
+            "A client certificate is required (use the mtls_endpoint_aliases)",
+        ));
+    };
+    match registration {
+        crate::TlsClientAuth::CaIssued { subject_dn } => {
+            crate::tls::check_ca_issued(chain, subject_dn).map_err(invalid_client)
+        }
+        crate::TlsClientAuth::SelfSigned { certificate_pem } => {
+            let registered = crate::tls::certificate_der(certificate_pem)
+                .map(|der| crate::tls::thumbprint(&der));
+            let presented = crate::tls::thumbprint(&chain[0]);
+            if registered.as_deref() == Some(presented.as_str()) {
+                Ok(())
+            } else {
+                Err(invalid_client(
+                    "The client certificate is not the registered one",
+                ))
+            }
+        }
+    }
 }

@@ -46,6 +46,24 @@ pub(crate) fn discovery(shared: &Shared) -> Reply {
     if shape.iss_in_callback {
         document["authorization_response_iss_parameter_supported"] = json!(true);
     }
+    // RFC 8705 §5: with an mTLS client registered, the TLS listener serves the same paths.
+    if let Some(tls) = &shared.tls_base_url {
+        let tls = format!("{tls}{}", shape.issuer_path);
+        document["mtls_endpoint_aliases"] = json!({
+            "token_endpoint": format!("{tls}/oauth/token"),
+            "revocation_endpoint": format!("{tls}/oauth/revoke"),
+            "pushed_authorization_request_endpoint": format!("{tls}/oauth/par"),
+            "userinfo_endpoint": format!("{tls}/userinfo"),
+        });
+        document["tls_client_certificate_bound_access_tokens"] = json!(true);
+        document["token_endpoint_auth_methods_supported"] = json!([
+            "client_secret_post",
+            "client_secret_basic",
+            "private_key_jwt",
+            "tls_client_auth",
+            "self_signed_tls_client_auth"
+        ]);
+    }
     Reply::json(200, &document)
 }
 

@@ -110,7 +110,15 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         .read_to_end(&mut body)
         .map(|n| n as u64 > MAX_BODY)
         .unwrap_or(false);
-    let recorded = record(&request, body);
+    let mut recorded = record(&request, body);
+    recorded.tls = recorded.peer.and_then(|peer| {
+        shared
+            .tls_peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&peer.port())
+            .cloned()
+    });
     let failure = {
         let mut state = shared.lock();
         state.requests.push(recorded.clone());
@@ -222,6 +230,7 @@ fn record(request: &tiny_http::Request, body: Vec<u8>) -> RecordedRequest {
         form,
         body,
         peer: request.remote_addr().copied(),
+        tls: None,
     }
 }
 

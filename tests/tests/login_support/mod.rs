@@ -168,6 +168,75 @@ impl Clients for Nonblocking {
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Either client with a client certificate and extra trusted roots (the mTLS tests).
+pub trait TlsClients {
+    /// A client over these stores whose HTTP client presents `certificate` and trusts `roots`
+    /// too.
+    fn build_tls<S, T>(
+        config: Config,
+        state: S,
+        tx: T,
+        certificate: auth0_server::http::ClientCertificate,
+        roots: auth0_server::http::RootCertificates,
+    ) -> Box<dyn LoginApi>
+    where
+        S: StateStore<Options = CookieOptions> + Send + Sync + 'static,
+        T: TransactionStore<Options = CookieOptions> + Send + Sync + 'static;
+}
+
+impl TlsClients for Blocking {
+    fn build_tls<S, T>(
+        config: Config,
+        state: S,
+        tx: T,
+        certificate: auth0_server::http::ClientCertificate,
+        roots: auth0_server::http::RootCertificates,
+    ) -> Box<dyn LoginApi>
+    where
+        S: StateStore<Options = CookieOptions> + Send + Sync + 'static,
+        T: TransactionStore<Options = CookieOptions> + Send + Sync + 'static,
+    {
+        Box::new(
+            blocking::ServerClient::builder(config, state, tx)
+                .client_certificate(certificate)
+                .add_root_certificates(roots)
+                .build(),
+        )
+    }
+}
+
+impl TlsClients for Nonblocking {
+    fn build_tls<S, T>(
+        config: Config,
+        state: S,
+        tx: T,
+        certificate: auth0_server::http::ClientCertificate,
+        roots: auth0_server::http::RootCertificates,
+    ) -> Box<dyn LoginApi>
+    where
+        S: StateStore<Options = CookieOptions> + Send + Sync + 'static,
+        T: TransactionStore<Options = CookieOptions> + Send + Sync + 'static,
+    {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let http = rt.block_on(async {
+            adapter_support::ReqwestClient::builder()
+                .timeout(TIMEOUT)
+                .client_certificate(certificate)
+                .add_root_certificates(roots)
+                .build()
+                .expect("reqwest client with a client certificate")
+        });
+        Box::new(Async {
+            client: nonblocking::ServerClient::builder(config, state, tx, http).build(),
+            rt,
+        })
+    }
+}
+
 /// A [`MemoryStateStore`] the test can also inspect (how many sessions it holds).
 #[derive(Clone, Default)]
 pub struct Sessions(pub Arc<MemoryStateStore>);
