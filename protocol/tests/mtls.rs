@@ -308,3 +308,36 @@ fn an_mtls_revocation_goes_to_the_alias_with_the_client_id_and_no_secret() {
     assert_eq!(names, ["token", "token_type_hint", "client_id"]);
     assert!(req.request.headers().get("authorization").is_none());
 }
+
+/// A Custom Token Exchange by an mTLS client goes to the token endpoint's alias with
+/// `client_id` and no secret, like every other token request.
+#[test]
+fn a_custom_token_exchange_goes_to_the_alias() {
+    use auth0_server_protocol::effect::{Effect, Input, Operation, Step};
+    use auth0_server_protocol::login::TokenExchangeRequest;
+    let core = auth0_server_protocol::Core::new(mtls_config(ClientAuthMethod::TlsClientAuth));
+    let mut op =
+        core.custom_token_exchange(TokenExchangeRequest::new("legacy", "urn:acme:legacy-token"));
+    let mut input = Input::Start;
+    loop {
+        match op.step(input, UnixTime::from_secs(NOW)) {
+            Step::Effect(Effect::LoadMetadata) => {
+                input = Input::Metadata(Some(auth0_server_protocol::discovery::CachedMetadata {
+                    metadata: Arc::new(aliased_metadata()),
+                    fetched_at: UnixTime::from_secs(NOW),
+                }))
+            }
+            Step::Effect(Effect::Http(request)) => {
+                assert_eq!(
+                    request.request.uri().to_string(),
+                    "https://mtls.tenant.auth0.com/oauth/token"
+                );
+                let body = String::from_utf8(request.request.body().clone()).unwrap();
+                assert!(body.contains("client_id="), "{body}");
+                assert!(!body.contains("client_secret"), "{body}");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -450,8 +450,12 @@ impl Exchange {
                 MetadataOutcome::Ready(metadata) => {
                     let scope = self.scope();
                     let params = exchange_params(&self.config, &self.request, scope.as_deref());
-                    let request =
-                        form_post(&self.config, &metadata, &metadata.token_endpoint, &params);
+                    let request = form_post(
+                        &self.config,
+                        &metadata,
+                        metadata.token_endpoint_for(self.config.client_auth_method().transport()),
+                        &params,
+                    );
                     self.state = State::Exchanging { metadata, scope };
                     Step::Effect(Effect::Http(Box::new(request)))
                 }
