@@ -44,7 +44,8 @@ use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRe
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::effect::{Coalesce, Operation};
 use auth0_server_protocol::login::{
-    LoginResult, StartLoginOptions, TokenExchangeRequest, TokenExchangeResult,
+    BackchannelHandle, BackchannelLoginRequest, BackchannelPoll, LoginResult, StartLoginOptions,
+    TokenExchangeRequest, TokenExchangeResult,
 };
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
@@ -107,6 +108,7 @@ pub struct ServerClientBuilder<S, T> {
     max_response_body: usize,
     clock: Clock,
     rotation_grace: Duration,
+    sleeper: crate::sleep::Sleeper,
     coordinator: Option<Arc<dyn RefreshCoordinator>>,
 }
 
@@ -186,6 +188,14 @@ impl<S, T> ServerClientBuilder<S, T> {
         self
     }
 
+    /// How the client waits between CIBA polls (default: [`Sleeper::thread`](crate::sleep::Sleeper::thread),
+    /// `std::thread::sleep`). Tests give one that records the waits and returns at once:
+    /// `Sleeper::blocking(move |d| waits.lock().unwrap().push(d))`.
+    pub fn sleeper(mut self, sleeper: crate::sleep::Sleeper) -> Self {
+        self.sleeper = sleeper;
+        self
+    }
+
     /// The clock (default: the system clock). Tests move time with [`Clock::from_fn`].
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -216,7 +226,8 @@ impl<S, T> ServerClientBuilder<S, T> {
         });
         ServerClient {
             inner: Arc::new(Inner {
-                shared: Shared::new(Core::new(self.config), self.clock, self.rotation_grace),
+                shared: Shared::new(Core::new(self.config), self.clock, self.rotation_grace)
+                    .with_sleeper(self.sleeper),
                 state_store: self.state_store,
                 transaction_store: self.transaction_store,
                 transport: BlockingTransport {
@@ -255,6 +266,7 @@ where
             max_response_body: DEFAULT_MAX_RESPONSE_BODY,
             clock: Clock::system(),
             rotation_grace: DEFAULT_ROTATION_GRACE,
+            sleeper: crate::sleep::Sleeper::thread(),
             coordinator: None,
         }
     }
@@ -389,6 +401,82 @@ where
             "login_with_token_exchange",
             "",
             self.core().login_with_token_exchange(request),
+            store_options,
+        )
+    }
+
+    /// Logs a user in on another device by CIBA (Client-Initiated Backchannel
+    /// Authentication): asks Auth0 to have user `request.user_id` approve (showing the
+    /// binding message on both devices), polls the token endpoint at the interval Auth0 names
+    /// (waiting through the client's sleeper; 5 s more after each `slow_down`; never past the
+    /// request's expiry), verifies the ID token as an interactive login does, and replaces
+    /// the session with one built from its claims. Returns the granted
+    /// `authorization_details`. A denial is an `access_denied` error, a request that expired
+    /// a `backchannel_authentication_expired` one; an invalid binding message is refused
+    /// before anything is sent.
+    pub fn login_backchannel(
+        &self,
+        request: BackchannelLoginRequest,
+        store_options: &mut S::Options,
+    ) -> Result<LoginResult, Error> {
+        let audience = request.audience.clone().unwrap_or_default();
+        self.run(
+            "login_backchannel",
+            &audience,
+            self.core().login_backchannel(request),
+            store_options,
+        )
+    }
+
+    /// CIBA as [`login_backchannel`](Self::login_backchannel), returning the tokens (the ID
+    /// token verified, its claims in `claims`); no session is read or written.
+    pub fn backchannel_authentication(
+        &self,
+        request: BackchannelLoginRequest,
+    ) -> Result<TokenExchangeResult, Error>
+    where
+        S::Options: Default,
+    {
+        let audience = request.audience.clone().unwrap_or_default();
+        self.run(
+            "backchannel_authentication",
+            &audience,
+            self.core().backchannel_authentication(request),
+            &mut S::Options::default(),
+        )
+    }
+
+    /// Starts a CIBA login without waiting: sends the backchannel authentication request and
+    /// returns the handle to poll with ([`poll_backchannel_login`](Self::poll_backchannel_login),
+    /// after `handle.interval`). For applications that schedule their own polling.
+    pub fn start_backchannel_login(
+        &self,
+        request: BackchannelLoginRequest,
+    ) -> Result<BackchannelHandle, Error>
+    where
+        S::Options: Default,
+    {
+        self.run(
+            "start_backchannel_login",
+            "",
+            self.core().start_backchannel_login(request),
+            &mut S::Options::default(),
+        )
+    }
+
+    /// Polls a started CIBA login once: [`BackchannelPoll::Pending`] with the wait before the
+    /// next poll (store it as the handle's new `interval`), or, once the user approved, the
+    /// session created as by [`login_backchannel`](Self::login_backchannel). Nothing is sent
+    /// at or after the handle's expiry (a `backchannel_authentication_expired` error).
+    pub fn poll_backchannel_login(
+        &self,
+        handle: BackchannelHandle,
+        store_options: &mut S::Options,
+    ) -> Result<BackchannelPoll, Error> {
+        self.run(
+            "poll_backchannel_login",
+            "",
+            self.core().poll_backchannel_login(handle),
             store_options,
         )
     }

@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) core: Core,
     pub(crate) clock: Clock,
     pub(crate) flights: Arc<SingleFlight>,
+    /// How this client waits when the core asks it to ([`Effect::Wait`]).
+    pub(crate) sleeper: crate::sleep::Sleeper,
     metadata: Mutex<Option<CachedMetadata>>,
     jwks: Mutex<Option<CachedJwks>>,
     /// Logout tokens accepted by this process (`{iss} {jti}` → until when to remember them):
@@ -138,10 +140,17 @@ impl Shared {
             core,
             clock,
             flights: Arc::new(SingleFlight::new(rotation_grace)),
+            sleeper: crate::sleep::Sleeper::thread(),
             metadata: Mutex::new(None),
             jwks: Mutex::new(None),
             logout_token_ids: Mutex::new(JtiLedger::default()),
         }
+    }
+
+    /// The same, waiting through `sleeper` ([`Effect::Wait`]).
+    pub(crate) fn with_sleeper(mut self, sleeper: crate::sleep::Sleeper) -> Self {
+        self.sleeper = sleeper;
+        self
     }
 
     /// Performs a cache or randomness effect (`LoadMetadata`, `StoreMetadata`, `LoadJwks`,
@@ -354,6 +363,16 @@ where
             #[cfg(not(feature = "tracing"))]
             let _ = (method, path);
             return Ok((input, Some(observed_at), how));
+        }
+        Effect::Wait(duration) => {
+            trace_event!(
+                ::tracing::Level::DEBUG,
+                seconds = duration.as_secs(),
+                "waiting before the next poll"
+            );
+            shared.sleeper.sleep(duration).await;
+            // The next step sees the time after the wait.
+            return Ok((Input::Done, Some(shared.clock.now()), Obtained::Nothing));
         }
         Effect::LoadSession => Input::Session(
             in_span!(

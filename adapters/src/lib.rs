@@ -128,7 +128,11 @@
 //! partner's assertion) becomes Auth0 tokens by Custom Token Exchange:
 //! `client.custom_token_exchange(TokenExchangeRequest::new(token, "urn:acme:legacy-token"))`
 //! returns them without a session, and `client.login_with_token_exchange(…, &mut cookies)`
-//! logs the user in from it ([`TokenExchangeRequest`]).
+//! logs the user in from it ([`TokenExchangeRequest`]). A user at another device (a call
+//! centre, a kiosk) logs in by CIBA: `client.login_backchannel(BackchannelLoginRequest::new(
+//! user_id, "Approve login #42"), &mut cookies)` asks them to approve on their phone, polls
+//! until they answer, verifies the ID token and creates the session
+//! ([`BackchannelLoginRequest`]; waits go through a [`sleep::Sleeper`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -145,6 +149,7 @@ pub mod nonblocking;
 mod single_flight;
 #[cfg(all(test, shuttle))]
 mod single_flight_shuttle;
+pub mod sleep;
 pub mod store;
 mod trace;
 
@@ -153,7 +158,8 @@ pub use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 pub use auth0_server_protocol::config::Config;
 pub use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
 pub use auth0_server_protocol::login::{
-    LoginResult, StartLoginOptions, TokenExchangeRequest, TokenExchangeResult,
+    BackchannelHandle, BackchannelLoginRequest, BackchannelPoll, LoginResult, StartLoginOptions,
+    TokenExchangeRequest, TokenExchangeResult,
 };
 pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
 /// The scripted driver (feature `test-util`): "given this session and these responses, the SDK

@@ -47,6 +47,10 @@ pub struct Metadata {
     /// The UserInfo endpoint.
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// The CIBA backchannel authentication endpoint (OpenID CIBA Core 1.0 §4), where a
+    /// login on another device starts.
+    #[serde(default)]
+    pub backchannel_authentication_endpoint: Option<String>,
     /// RFC 8705 §5: the endpoints to use instead when the client authenticates with mutual
     /// TLS (usually on another host that asks for a client certificate).
     #[serde(default)]
@@ -76,6 +80,9 @@ pub struct MtlsEndpointAliases {
     /// The device authorization endpoint over mTLS.
     #[serde(default)]
     pub device_authorization_endpoint: Option<String>,
+    /// The CIBA backchannel authentication endpoint over mTLS.
+    #[serde(default)]
+    pub backchannel_authentication_endpoint: Option<String>,
 }
 
 /// An endpoint the client may send an authenticated request to, as named in discovery.
@@ -90,6 +97,8 @@ pub enum Endpoint {
     Revocation,
     /// `userinfo_endpoint`.
     Userinfo,
+    /// `backchannel_authentication_endpoint` (OpenID CIBA Core 1.0).
+    BackchannelAuthentication,
 }
 
 impl Metadata {
@@ -107,6 +116,9 @@ impl Metadata {
                 }
                 Endpoint::Revocation => aliases.revocation_endpoint.as_deref(),
                 Endpoint::Userinfo => aliases.userinfo_endpoint.as_deref(),
+                Endpoint::BackchannelAuthentication => {
+                    aliases.backchannel_authentication_endpoint.as_deref()
+                }
             },
             _ => None,
         };
@@ -117,6 +129,9 @@ impl Metadata {
             }
             Endpoint::Revocation => self.revocation_endpoint.as_deref(),
             Endpoint::Userinfo => self.userinfo_endpoint.as_deref(),
+            Endpoint::BackchannelAuthentication => {
+                self.backchannel_authentication_endpoint.as_deref()
+            }
         })
     }
 
@@ -260,6 +275,7 @@ pub fn parse_metadata(
         metadata.end_session_endpoint.as_ref(),
         metadata.revocation_endpoint.as_ref(),
         metadata.userinfo_endpoint.as_ref(),
+        metadata.backchannel_authentication_endpoint.as_ref(),
     ];
     let aliases = metadata.mtls_endpoint_aliases.iter().flat_map(|a| {
         [
@@ -269,6 +285,7 @@ pub fn parse_metadata(
             a.userinfo_endpoint.as_ref(),
             a.introspection_endpoint.as_ref(),
             a.device_authorization_endpoint.as_ref(),
+            a.backchannel_authentication_endpoint.as_ref(),
         ]
     });
     for endpoint in endpoints.into_iter().chain(aliases).flatten() {

@@ -79,6 +79,10 @@ pub enum Effect {
         /// How many bytes.
         len: usize,
     },
+    /// Wait this long before the next step (CIBA polling: the interval the server asked
+    /// for); answer [`Input::Done`] once it has passed. The adapter only waits, through its
+    /// sleeper; the core decided how long.
+    Wait(std::time::Duration),
     /// Record that a logout token with this identity (`{iss} {jti}`) was accepted, unless it
     /// already was: remember it until `until` (the token's `exp` plus the clock tolerance;
     /// after that the token is refused as expired anyway). The check and the record are one
@@ -250,6 +254,7 @@ impl fmt::Debug for Effect {
             Effect::LoadJwks => f.write_str("LoadJwks"),
             Effect::StoreJwks(_) => f.write_str("StoreJwks(..)"),
             Effect::Random { len } => write!(f, "Random({len})"),
+            Effect::Wait(d) => write!(f, "Wait({}s)", d.as_secs()),
             Effect::RecordLogoutTokenId { until, .. } => {
                 write!(f, "RecordLogoutTokenId(until {})", until.as_secs())
             }

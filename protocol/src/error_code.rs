@@ -77,6 +77,17 @@ pub enum ErrorCode {
     FailedToExchangeCode,
     /// `missing_id_token`: the token response has no ID token.
     MissingIdToken,
+    /// `backchannel_authentication_not_supported`: a CIBA login was asked for but the tenant's
+    /// discovery lists no `backchannel_authentication_endpoint`.
+    BackchannelAuthenticationNotSupported,
+    /// `backchannel_authentication_failed`: the backchannel authentication request was
+    /// refused, or its answer was unusable.
+    BackchannelAuthenticationFailed,
+    /// `backchannel_authentication_expired`: the user did not approve the CIBA request before
+    /// it expired (`expired_token`, or the `expires_in` deadline passed while polling).
+    BackchannelAuthenticationExpired,
+    /// `access_denied`: the user (or the tenant's policy) denied the CIBA request.
+    AccessDenied,
     /// `invalid_id_token`: the ID token failed verification (the token error says why).
     InvalidIdToken,
 
@@ -189,6 +200,12 @@ impl ErrorCode {
             ErrorCode::FailedToExchangeCode => "failed_to_exchange_code",
             ErrorCode::MissingIdToken => "missing_id_token",
             ErrorCode::InvalidIdToken => "invalid_id_token",
+            ErrorCode::BackchannelAuthenticationNotSupported => {
+                "backchannel_authentication_not_supported"
+            }
+            ErrorCode::BackchannelAuthenticationFailed => "backchannel_authentication_failed",
+            ErrorCode::BackchannelAuthenticationExpired => "backchannel_authentication_expired",
+            ErrorCode::AccessDenied => "access_denied",
             ErrorCode::EndSessionNotSupported => "end_session_not_supported",
             ErrorCode::InvalidReturnTo => "invalid_return_to",
             ErrorCode::InvalidLogoutToken => "invalid_logout_token",

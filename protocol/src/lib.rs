@@ -122,6 +122,10 @@ use access_token::{AccessTokenRequest, GetAccessToken};
 use config::Config;
 use connection_token::{ConnectionTokenRequest, GetConnectionToken};
 use login::{
+    BackchannelAuthenticationGrant, BackchannelHandle, BackchannelLoginRequest, LoginBackchannel,
+    PollBackchannelLogin, StartBackchannelLogin,
+};
+use login::{
     CompleteInteractiveLogin, CustomTokenExchange, LoginWithTokenExchange, StartInteractiveLogin,
     StartLoginOptions, TokenExchangeRequest,
 };
@@ -194,6 +198,37 @@ impl Core {
         request: TokenExchangeRequest,
     ) -> LoginWithTokenExchange {
         LoginWithTokenExchange::new(self.config.clone(), request)
+    }
+
+    /// `login_backchannel`: CIBA — asks the user to approve a login on another device, polls
+    /// until they answer (waiting through [`Effect::Wait`](effect::Effect::Wait)), verifies
+    /// the ID token and replaces the session.
+    pub fn login_backchannel(&self, request: BackchannelLoginRequest) -> LoginBackchannel {
+        LoginBackchannel::new(self.config.clone(), request)
+    }
+
+    /// `backchannel_authentication`: CIBA as [`login_backchannel`](Self::login_backchannel),
+    /// returning the verified tokens; no session is read or written.
+    pub fn backchannel_authentication(
+        &self,
+        request: BackchannelLoginRequest,
+    ) -> BackchannelAuthenticationGrant {
+        BackchannelAuthenticationGrant::new(self.config.clone(), request)
+    }
+
+    /// `start_backchannel_login`: sends the CIBA request and returns the handle to poll with
+    /// ([`poll_backchannel_login`](Self::poll_backchannel_login)); nothing waits.
+    pub fn start_backchannel_login(
+        &self,
+        request: BackchannelLoginRequest,
+    ) -> StartBackchannelLogin {
+        StartBackchannelLogin::new(self.config.clone(), request)
+    }
+
+    /// `poll_backchannel_login`: one poll of a started CIBA login; pending, or the session
+    /// created.
+    pub fn poll_backchannel_login(&self, handle: BackchannelHandle) -> PollBackchannelLogin {
+        PollBackchannelLogin::new(self.config.clone(), handle)
     }
 
     /// `logout`: ends the session and returns the Auth0 logout URL.

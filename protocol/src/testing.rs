@@ -62,6 +62,8 @@ pub enum Recorded {
     StoreMetadata(CachedMetadata),
     /// `Http`, with the request.
     Http(RecordedRequest),
+    /// `Wait`, with how long: the script's clock moves on by that much.
+    Wait(std::time::Duration),
     /// Any other effect (transactions, JWKS, randomness), by its `Debug` name.
     Other(String),
 }
@@ -172,7 +174,19 @@ impl Recording {
                     let path = r.uri.parse::<http::Uri>().map(|u| u.path().to_owned());
                     format!("{} {}", r.method, path.unwrap_or_default())
                 }
+                Recorded::Wait(d) => format!("Wait({}s)", d.as_secs()),
                 Recorded::Other(s) => s.clone(),
+            })
+            .collect()
+    }
+
+    /// Every `Wait`, in order: how long the operation asked to wait each time.
+    pub fn waits(&self) -> Vec<std::time::Duration> {
+        self.0
+            .iter()
+            .filter_map(|e| match e {
+                Recorded::Wait(d) => Some(*d),
+                _ => None,
             })
             .collect()
     }
@@ -241,7 +255,7 @@ impl Script {
         mut op: O,
         now: impl Into<UnixTime>,
     ) -> (Result<O::Output, O::Error>, Recording) {
-        let now = now.into();
+        let mut now = now.into();
         let mut rec = Recording::default();
         let mut input = Input::Start;
         let max = self.max_steps.unwrap_or(32);
@@ -258,6 +272,13 @@ impl Script {
                 }
                 Step::Effect(effect) => effect,
             };
+            if let Effect::Wait(d) = effect {
+                // Waiting takes time: the next step sees the clock moved on.
+                rec.0.push(Recorded::Wait(d));
+                now = now + d;
+                input = Input::Done;
+                continue;
+            }
             input = self.answer(effect, &mut rec);
         }
         panic!(

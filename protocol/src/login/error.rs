@@ -62,6 +62,25 @@ pub enum LoginError {
     /// A token exchange ([`super::token_exchange`]) was refused, or its answer was unusable.
     #[error("the token exchange failed: {0}")]
     TokenExchange(ResponseError),
+    /// A CIBA login was asked for, but the tenant's discovery lists no
+    /// `backchannel_authentication_endpoint`.
+    #[error("backchannel authentication (CIBA) is not supported by this tenant")]
+    BackchannelNotSupported,
+    /// The backchannel authentication request, or a poll, was refused, or its answer was
+    /// unusable ([`super::ciba`]).
+    #[error("the backchannel authentication failed: {0}")]
+    Backchannel(ResponseError),
+    /// The user did not answer the backchannel authentication before it expired
+    /// (`expired_token`, or the request's `expires_in` deadline passed while polling).
+    #[error("the backchannel authentication expired before the user approved it")]
+    BackchannelExpired,
+    /// The user, or the tenant's policy, denied the backchannel authentication
+    /// (`access_denied`).
+    #[error("the backchannel authentication was denied{}", .error_description.as_deref().map(|d| format!(": {}", SafeText(d))).unwrap_or_default())]
+    AccessDenied {
+        /// The server's `error_description`.
+        error_description: Option<String>,
+    },
     /// The token response has no ID token.
     #[error("the token response has no ID token")]
     MissingIdToken,
@@ -102,6 +121,10 @@ impl LoginError {
             LoginError::InvalidCallbackIssuer { .. } => ErrorCode::InvalidCallbackIssuer,
             LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
             LoginError::TokenExchange(_) => ErrorCode::FailedToExchangeToken,
+            LoginError::BackchannelNotSupported => ErrorCode::BackchannelAuthenticationNotSupported,
+            LoginError::Backchannel(_) => ErrorCode::BackchannelAuthenticationFailed,
+            LoginError::BackchannelExpired => ErrorCode::BackchannelAuthenticationExpired,
+            LoginError::AccessDenied { .. } => ErrorCode::AccessDenied,
             LoginError::MissingIdToken => ErrorCode::MissingIdToken,
             LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
             LoginError::Jwks(_) => ErrorCode::JwksFetchFailed,

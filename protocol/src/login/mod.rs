@@ -13,11 +13,13 @@
 //!    before it replaces anything.
 //!
 //! Logging in without a browser: [`token_exchange`] trades a token the application trusts for
-//! Auth0 tokens (Custom Token Exchange), with or without creating a session.
+//! Auth0 tokens (Custom Token Exchange), with or without creating a session; [`ciba`] logs a
+//! user in on another device (Client-Initiated Backchannel Authentication, poll mode).
 //!
 //! [`LoginError`] is the error of every step.
 
 pub mod callback;
+pub mod ciba;
 pub mod complete;
 mod error;
 pub mod refreshed_id_token;
@@ -26,6 +28,10 @@ pub mod token_exchange;
 
 pub use crate::params::RESERVED_PARAMS;
 pub use callback::{Callback, MAX_CALLBACK_URL, parse_callback};
+pub use ciba::{
+    BackchannelAuthenticationGrant, BackchannelHandle, BackchannelLoginRequest, BackchannelPoll,
+    LoginBackchannel, PollBackchannelLogin, StartBackchannelLogin,
+};
 pub use complete::{
     CompleteInteractiveLogin, LoginResult, session_from_login, session_from_tokens,
 };

@@ -245,7 +245,7 @@ fn check_type(name: &str, token_type: &str, custom: bool) -> Result<(), LoginErr
     Ok(())
 }
 
-/// What a token exchange returned.
+/// What a token exchange (or a CIBA login without a session) returned.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenExchangeResult {
     /// The access token.
@@ -268,7 +268,7 @@ pub struct TokenExchangeResult {
 }
 
 impl TokenExchangeResult {
-    fn new(
+    pub(crate) fn new(
         response: TokenResponse,
         claims: Option<Map<String, Value>>,
         now: UnixTime,
