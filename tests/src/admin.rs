@@ -9,6 +9,24 @@ use crate::server::backchannel::{self, BackchannelDelivery, LogoutTrigger};
 use crate::server::{self, mint};
 use crate::{Emulator, Failure, MfaPolicy, RefreshEntry, jwt};
 
+/// What one poll of a backchannel authentication (CIBA) is answered with; see
+/// [`Emulator::script_ciba`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CibaStep {
+    /// `authorization_pending` (HTTP 400): the user has not answered yet.
+    Pending,
+    /// `slow_down` (HTTP 400): the client polls too fast.
+    SlowDown,
+    /// The user approved: tokens and an ID token for the user.
+    Approve,
+    /// The user approved, but the ID token is for another audience (a client must refuse it).
+    ApproveWithIdTokenAudience(String),
+    /// `access_denied` (HTTP 400): the user denied.
+    Deny,
+    /// `expired_token` (HTTP 400): the request expired.
+    Expire,
+}
+
 /// A refresh-token grant minted directly with [`Emulator::issue_refresh_token`].
 #[derive(Clone, Debug)]
 pub struct RefreshGrant {
@@ -247,6 +265,13 @@ impl Emulator {
         let mut s = self.shared.lock();
         s.previous_key = Some(s.current_key);
         s.current_key = (s.current_key + 1) % jwt::keys().len();
+    }
+
+    /// The script every backchannel authentication started from now on follows, one step per
+    /// poll; once it is used up, polls answer `authorization_pending` (until the request's
+    /// expiry, then `expired_token`). Default: `[Approve]`.
+    pub fn script_ciba(&self, steps: Vec<CibaStep>) {
+        self.shared.lock().ciba_script = steps;
     }
 
     /// The `kid` of the current signing key.

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use admin::{KeyChoice, RefreshGrant, SignAlg, SignOptions};
+pub use admin::{CibaStep, KeyChoice, RefreshGrant, SignAlg, SignOptions};
 pub use config::{
     ANALYTICS_API_SCOPES, DEFAULT_API_SCOPES, EmulatorConfig, FederatedConnection, MfaPolicy,
     MfaRequirements, MfaTarget, ProviderAlg, ProviderShape, RefreshTokenPolicy, TlsClientAuth,
@@ -43,7 +43,7 @@ pub use config::{
 };
 pub use jwt::{decode_header, decode_payload};
 pub use server::backchannel::{BackchannelDelivery, DeliveryOutcome, LogoutTrigger};
-pub(crate) use state::{CodeEntry, RefreshEntry, Shared, State};
+pub(crate) use state::{CibaEntry, CodeEntry, RefreshEntry, Shared, State};
 
 /// The audience of the emulator's protected API (`/api/data`) and the default audience.
 pub const DEFAULT_AUDIENCE: &str = "https://api.example.com";
@@ -59,6 +59,8 @@ pub const REFRESH_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:refresh_t
 /// The `requested_token_type` (and answered `issued_token_type`) of a federated exchange.
 pub const FEDERATED_TOKEN_TYPE: &str =
     "http://auth0.com/oauth/token-type/federated-connection-access-token";
+/// The CIBA grant type (OpenID CIBA Core 1.0 §10.1): a poll of a backchannel authentication.
+pub const CIBA_GRANT_TYPE: &str = "urn:openid:params:grant-type:ciba";
 /// The token exchange grant type (RFC 8693), used by Custom Token Exchange.
 pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// The subject token type of the default Custom Token Exchange profile.
@@ -219,6 +221,8 @@ impl Emulator {
                 mfa_policies: config.mfa_policies.clone(),
                 assertion_jtis: HashMap::new(),
                 accepted_assertions: Vec::new(),
+                ciba: HashMap::new(),
+                ciba_script: vec![CibaStep::Approve],
             }),
             config,
         });

@@ -34,6 +34,20 @@ pub(crate) struct RefreshEntry {
     pub(crate) rotated: bool,
 }
 
+/// A backchannel authentication started at `/bc-authorize`, until approved, denied or
+/// expired.
+#[derive(Clone, Debug)]
+pub(crate) struct CibaEntry {
+    pub(crate) scope: String,
+    pub(crate) audience: Option<String>,
+    pub(crate) authorization_details: Option<Value>,
+    #[allow(dead_code)]
+    pub(crate) binding_message: String,
+    pub(crate) expires_at: u64,
+    /// What the next polls are answered with, in order (then: still pending).
+    pub(crate) script: std::collections::VecDeque<crate::CibaStep>,
+}
+
 /// Mutable emulator state.
 pub(crate) struct State {
     pub(crate) requests: Vec<RecordedRequest>,
@@ -61,6 +75,11 @@ pub(crate) struct State {
     pub(crate) assertion_jtis: HashMap<String, u64>,
     /// Every client assertion `jti` accepted, in order.
     pub(crate) accepted_assertions: Vec<String>,
+    /// Backchannel authentications in progress, by `auth_req_id`.
+    pub(crate) ciba: HashMap<String, CibaEntry>,
+    /// The script each new backchannel authentication follows (default: approved at the
+    /// first poll).
+    pub(crate) ciba_script: Vec<crate::CibaStep>,
 }
 
 /// What the server thread and the handle share.

@@ -23,6 +23,8 @@ pub(crate) fn discovery(shared: &Shared) -> Reply {
             "revocation_endpoint": format!("{base}/oauth/revoke"),
             "end_session_endpoint": format!("{base}/oidc/logout"),
             "pushed_authorization_request_endpoint": format!("{base}/oauth/par"),
+            "backchannel_authentication_endpoint": format!("{base}/bc-authorize"),
+            "backchannel_token_delivery_modes_supported": ["poll"],
             "require_pushed_authorization_requests": false,
             "scopes_supported": ["openid", "profile", "offline_access", "name", "given_name", "family_name",
                 "nickname", "email", "email_verified", "picture", "created_at", "identities", "phone", "address"],
@@ -54,6 +56,7 @@ pub(crate) fn discovery(shared: &Shared) -> Reply {
             "revocation_endpoint": format!("{tls}/oauth/revoke"),
             "pushed_authorization_request_endpoint": format!("{tls}/oauth/par"),
             "userinfo_endpoint": format!("{tls}/userinfo"),
+            "backchannel_authentication_endpoint": format!("{tls}/bc-authorize"),
         });
         document["tls_client_certificate_bound_access_tokens"] = json!(true);
         document["token_endpoint_auth_methods_supported"] = json!([

@@ -6,6 +6,7 @@
 //! | [`discovery`] | `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json` |
 //! | [`authorize`] | `GET /authorize`, `POST /oauth/par` |
 //! | [`token`] | `POST /oauth/token` (one submodule per grant type) |
+//! | [`ciba`] | `POST /bc-authorize` (CIBA; its polls are a grant of [`token`]) |
 //! | [`logout`] | `GET /v2/logout`, `GET /oidc/logout`, `POST /oauth/revoke` |
 //! | [`resource`] | `GET /userinfo`, `GET /api/data` (bearer-protected) |
 //!
@@ -16,6 +17,7 @@
 
 mod authorize;
 pub(crate) mod backchannel;
+mod ciba;
 mod client_auth;
 mod discovery;
 mod logout;
@@ -247,6 +249,7 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("POST", "/oauth/token") => token::token(shared, req),
         ("GET", "/authorize") => authorize::authorize(shared, req),
         ("POST", "/oauth/par") => authorize::par(shared, req),
+        ("POST", "/bc-authorize") => ciba::bc_authorize(shared, req),
         ("GET", "/v2/logout") => logout::v2_logout(shared, req),
         ("GET", "/oidc/logout") => logout::oidc_logout(shared, req),
         ("POST", "/oauth/revoke") => logout::revoke(shared, req),
@@ -259,6 +262,7 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
             | "/oauth/token"
             | "/authorize"
             | "/oauth/par"
+            | "/bc-authorize"
             | "/v2/logout"
             | "/oidc/logout"
             | "/oauth/revoke"

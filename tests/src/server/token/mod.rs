@@ -1,5 +1,6 @@
 //! `POST /oauth/token`: client authentication, then one module per grant type.
 
+mod ciba;
 mod code;
 mod custom_exchange;
 mod federated;
@@ -8,7 +9,9 @@ mod refresh;
 use super::client_auth::authenticate_client;
 use super::form;
 use super::reply::Reply;
-use crate::{FEDERATED_GRANT_TYPE, RecordedRequest, Shared, TOKEN_EXCHANGE_GRANT_TYPE};
+use crate::{
+    CIBA_GRANT_TYPE, FEDERATED_GRANT_TYPE, RecordedRequest, Shared, TOKEN_EXCHANGE_GRANT_TYPE,
+};
 
 /// `POST /oauth/token`: authenticates the client, then dispatches on `grant_type`.
 pub(crate) fn token(shared: &Shared, req: &RecordedRequest) -> Reply {
@@ -58,6 +61,7 @@ fn grant(shared: &Shared, req: &RecordedRequest) -> Reply {
         Some("authorization_code") => code::code_grant(shared, req),
         Some(FEDERATED_GRANT_TYPE) => federated::federated_grant(shared, req),
         Some(TOKEN_EXCHANGE_GRANT_TYPE) => custom_exchange::custom_exchange_grant(shared, req),
+        Some(CIBA_GRANT_TYPE) => ciba::ciba_grant(shared, req),
         Some(other) => Reply::oauth_error(
             400,
             "unsupported_grant_type",
