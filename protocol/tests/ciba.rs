@@ -398,3 +398,58 @@ fn backchannel_authentication_returns_verified_tokens_without_a_session() {
     );
     assert!(!rec.names().iter().any(|n| n.contains("Session")));
 }
+
+/// An mTLS client starts at the backchannel endpoint's `mtls_endpoint_aliases` entry and polls
+/// at the token endpoint's, with `client_id` and never the secret; a TLS client uses the
+/// endpoints themselves.
+#[test]
+fn an_mtls_client_uses_the_aliases() {
+    use auth0_server_protocol::config::ClientAuthMethod;
+    use auth0_server_protocol::discovery::MtlsEndpointAliases;
+    const MTLS: &str = "https://mtls.tenant.auth0.com";
+    let metadata = CachedMetadata {
+        metadata: Arc::new(Metadata {
+            backchannel_authentication_endpoint: Some(BC_ENDPOINT.into()),
+            mtls_endpoint_aliases: Some(MtlsEndpointAliases {
+                token_endpoint: Some(format!("{MTLS}/oauth/token")),
+                backchannel_authentication_endpoint: Some(format!("{MTLS}/bc-authorize")),
+                ..Default::default()
+            }),
+            ..metadata()
+        }),
+        fetched_at: UnixTime::from_secs(NOW - 10),
+    };
+    for (method, start, poll) in [
+        (
+            ClientAuthMethod::TlsClientAuth,
+            format!("{MTLS}/bc-authorize"),
+            format!("{MTLS}/oauth/token"),
+        ),
+        (
+            ClientAuthMethod::ClientSecretPost,
+            BC_ENDPOINT.to_owned(),
+            TOKEN_ENDPOINT.to_owned(),
+        ),
+    ] {
+        let core = core(config_builder().client_auth_method(method));
+        let (result, rec) = Script::new()
+            .metadata(Some(metadata.clone()))
+            .http(started(60, Some(5)))
+            .http(oauth_error("access_denied"))
+            .run(
+                core.login_backchannel(BackchannelLoginRequest::new(SUB, "Hi")),
+                NOW,
+            );
+        assert_eq!(result.unwrap_err().code(), "access_denied");
+        let http = rec.http_requests();
+        assert_eq!(
+            (http[0].uri.as_str(), http[1].uri.as_str()),
+            (start.as_str(), poll.as_str())
+        );
+        let mtls = method == ClientAuthMethod::TlsClientAuth;
+        for request in http {
+            assert_eq!(request.param("client_id"), Some(CLIENT_ID));
+            assert_eq!(request.param("client_secret").is_some(), !mtls);
+        }
+    }
+}
