@@ -203,7 +203,7 @@ fn invalid(reason: String) -> LoginError {
 }
 
 /// The form parameters of the backchannel authentication request, in order (without client
-/// authentication, which [`form_post`] adds). `scope` is the one to send; `issuer` the
+/// authentication, which the request builder adds). `scope` is the one to send; `issuer` the
 /// discovered issuer, named in the `login_hint`.
 pub fn start_params(
     config: &Config,
