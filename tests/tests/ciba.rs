@@ -4,6 +4,7 @@
 //! on instead of sleeping, so the waits are asserted exactly and nothing really sleeps.
 
 mod adapter_support;
+mod emulator_support;
 
 use adapter_support::{config, param};
 use auth0_emulator::{CIBA_GRANT_TYPE, CibaStep, DEFAULT_AUDIENCE, Emulator};
@@ -343,6 +344,113 @@ fn start_then_poll_on_the_apps_schedule(make: MakeClient) {
         .unwrap()
         .expect("a session");
     assert_eq!(session.user.unwrap()["sub"], emu.user_claims()["sub"]);
+}
+
+/// The emulator refuses what Auth0 refuses at `/bc-authorize` (so the clients' success above
+/// means they sent what Auth0 accepts), and answers an unknown `auth_req_id` `invalid_grant`.
+#[test]
+fn the_emulator_checks_backchannel_requests_as_auth0_does() {
+    use emulator_support::{agent, answer};
+    let emu = Emulator::start(Default::default());
+    let sub = user_id(&emu);
+    let hint = |iss: &str, sub: &str| {
+        serde_json::json!({"format": "iss_sub", "iss": iss, "sub": sub}).to_string()
+    };
+    let good = hint(&emu.issuer(), &sub);
+    let post = |params: &[(&str, &str)], authenticated: bool| {
+        let mut all: Vec<(&str, &str)> = params.to_vec();
+        if authenticated {
+            all.push(("client_id", emu.client_id()));
+            all.push(("client_secret", emu.client_secret()));
+        }
+        answer(
+            agent()
+                .post(emu.url("/bc-authorize"))
+                .send_form(all.iter().copied()),
+        )
+    };
+    let ok = post(
+        &[
+            ("scope", "openid"),
+            ("login_hint", &good),
+            ("binding_message", "Hi 42"),
+        ],
+        true,
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.json()["interval"], 5);
+    let other_issuer = hint("https://evil.example/", &sub);
+    let other_user = hint(&emu.issuer(), "auth0|someone-else");
+    for (params, authenticated, error) in [
+        (
+            vec![
+                ("scope", "openid"),
+                ("login_hint", good.as_str()),
+                ("binding_message", "Hi"),
+            ],
+            false,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("scope", "profile"),
+                ("login_hint", good.as_str()),
+                ("binding_message", "Hi"),
+            ],
+            true,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("scope", "openid"),
+                ("login_hint", other_issuer.as_str()),
+                ("binding_message", "Hi"),
+            ],
+            true,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("scope", "openid"),
+                ("login_hint", other_user.as_str()),
+                ("binding_message", "Hi"),
+            ],
+            true,
+            "unknown_user_id",
+        ),
+        (
+            vec![
+                ("scope", "openid"),
+                ("login_hint", good.as_str()),
+                ("binding_message", "a\nb"),
+            ],
+            true,
+            "invalid_binding_message",
+        ),
+        (
+            vec![("scope", "openid"), ("login_hint", good.as_str())],
+            true,
+            "invalid_request",
+        ),
+    ] {
+        let refused = post(&params, authenticated);
+        assert!(
+            refused.status == 400 || refused.status == 401,
+            "{params:?}: {}",
+            refused.status
+        );
+        assert_eq!(refused.json()["error"], error, "{params:?}");
+    }
+    let unknown = answer(agent().post(emu.url("/oauth/token")).send_form([
+        ("grant_type", CIBA_GRANT_TYPE),
+        ("auth_req_id", "unknown"),
+        ("client_id", emu.client_id()),
+        ("client_secret", emu.client_secret()),
+    ]));
+    assert_eq!(
+        (unknown.status, unknown.json()["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 macro_rules! both_clients {
