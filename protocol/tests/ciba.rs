@@ -112,6 +112,44 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Any answer of the backchannel endpoint is read without panicking; what is accepted has
+    /// an `auth_req_id`, an interval of at least 1 s and a deadline after now.
+    #[test]
+    fn any_start_answer_is_read_without_panicking(
+        status in prop::sample::select(vec![200u16, 400, 401, 500]),
+        auth_req_id in prop::option::of(".{0,12}"),
+        expires_in in prop::option::of(prop_oneof![
+            (-5i64..1_000_000).prop_map(serde_json::Value::from),
+            Just(serde_json::Value::from(1.5)),
+            Just(serde_json::Value::from("60")),
+        ]),
+        interval in prop::option::of((-5i64..100).prop_map(serde_json::Value::from)),
+        junk in prop::collection::vec(any::<u8>(), 0..32),
+        use_junk in any::<bool>(),
+    ) {
+        let body = if use_junk {
+            junk
+        } else {
+            let mut o = serde_json::Map::new();
+            if let Some(id) = auth_req_id { o.insert("auth_req_id".into(), id.into()); }
+            if let Some(e) = expires_in { o.insert("expires_in".into(), e); }
+            if let Some(i) = interval { o.insert("interval".into(), i); }
+            serde_json::Value::Object(o).to_string().into_bytes()
+        };
+        let response = raw(status, "application/json", body);
+        let now = UnixTime::from_secs(NOW);
+        if let Ok(handle) = auth0_server_protocol::login::ciba::parse_start_response(
+            &response, now, None, "openid".into(),
+        ) {
+            prop_assert_eq!(status, 200);
+            prop_assert!(!handle.auth_req_id.expose().is_empty());
+            prop_assert!(handle.interval >= Duration::from_secs(1));
+            prop_assert!(handle.expires_at > now);
+        }
+    }
+}
+
 #[test]
 fn invalid_requests_are_refused_before_anything_is_sent() {
     for bad in [
