@@ -50,7 +50,7 @@ use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRe
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::effect::{Coalesce, Operation};
 use auth0_server_protocol::login::{
-    LoginResult, StartLoginOptions, TokenExchangeRequest, TokenExchangeResult,
+    LinkUserOptions, LoginResult, StartLoginOptions, TokenExchangeRequest, TokenExchangeResult,
 };
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
@@ -330,6 +330,42 @@ where
             "complete_interactive_login",
             "",
             self.core().complete_interactive_login(callback_url),
+            store_options,
+        )
+        .await
+    }
+
+    /// Starts linking another connection's identity to the logged-in user's account: saves
+    /// a login transaction that remembers the link and returns the authorization URL
+    /// (`scope=openid link_account offline_access`, the session's ID token as
+    /// `id_token_hint`, `requested_connection`). The callback is completed by
+    /// [`complete_interactive_login`](Self::complete_interactive_login), which merges the
+    /// answer into the session. Without a logged-in user: `missing_session`.
+    pub async fn start_link_user(
+        &self,
+        options: LinkUserOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.run(
+            "start_link_user",
+            "",
+            self.core().start_link_user(options),
+            store_options,
+        )
+        .await
+    }
+
+    /// As [`start_link_user`](Self::start_link_user), removing the connection's identity
+    /// from the account (`unlink_account`).
+    pub async fn start_unlink_user(
+        &self,
+        options: LinkUserOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.run(
+            "start_unlink_user",
+            "",
+            self.core().start_unlink_user(options),
             store_options,
         )
         .await

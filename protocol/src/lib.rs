@@ -196,6 +196,19 @@ impl Core {
         LoginWithTokenExchange::new(self.config.clone(), request)
     }
 
+    /// `start_link_user`: the authorization URL that links another connection's identity to
+    /// the logged-in user's account; complete it with
+    /// [`complete_interactive_login`](Self::complete_interactive_login).
+    pub fn start_link_user(&self, options: login::LinkUserOptions) -> login::StartLinkUser {
+        login::StartLinkUser::new(self.config.clone(), login::LinkAction::Link, options)
+    }
+
+    /// `start_unlink_user`: as [`start_link_user`](Self::start_link_user), removing the
+    /// identity instead.
+    pub fn start_unlink_user(&self, options: login::LinkUserOptions) -> login::StartLinkUser {
+        login::StartLinkUser::new(self.config.clone(), login::LinkAction::Unlink, options)
+    }
+
     /// `logout`: ends the session and returns the Auth0 logout URL.
     pub fn logout(&self, options: LogoutOptions) -> Logout {
         Logout::new(self.config.clone(), options)

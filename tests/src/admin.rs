@@ -80,6 +80,11 @@ impl Emulator {
         self.shared.lock().accepted_assertions.clone()
     }
 
+    /// Every account (un)linking request `/authorize` accepted, in order.
+    pub fn account_link_requests(&self) -> Vec<crate::AccountLinkRequest> {
+        self.shared.lock().account_links.clone()
+    }
+
     /// Makes the next `times` requests to `path` (any method) fail with `failure`.
     /// Injections for the same path queue up in call order.
     pub fn fail_next(&self, path: &str, failure: Failure, times: usize) {

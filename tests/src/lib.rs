@@ -43,6 +43,20 @@ pub use config::{
 };
 pub use jwt::{decode_header, decode_payload};
 pub use server::backchannel::{BackchannelDelivery, DeliveryOutcome, LogoutTrigger};
+/// An account linking (or unlinking) request `/authorize` accepted: the session's ID token
+/// named the user in `id_token_hint`, and the identity of `connection` was (un)linked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountLinkRequest {
+    /// `link_account` or `unlink_account`.
+    pub action: String,
+    /// The user whose account changed (`sub` of the `id_token_hint`).
+    pub sub: String,
+    /// `requested_connection`.
+    pub connection: String,
+    /// `requested_connection_scope`, when sent.
+    pub connection_scope: Option<String>,
+}
+
 pub(crate) use state::{CodeEntry, RefreshEntry, Shared, State};
 
 /// The audience of the emulator's protected API (`/api/data`) and the default audience.
@@ -219,6 +233,7 @@ impl Emulator {
                 mfa_policies: config.mfa_policies.clone(),
                 assertion_jtis: HashMap::new(),
                 accepted_assertions: Vec::new(),
+                account_links: Vec::new(),
             }),
             config,
         });

@@ -61,6 +61,8 @@ pub(crate) struct State {
     pub(crate) assertion_jtis: HashMap<String, u64>,
     /// Every client assertion `jti` accepted, in order.
     pub(crate) accepted_assertions: Vec<String>,
+    /// Every account (un)linking request `/authorize` accepted, in order.
+    pub(crate) account_links: Vec<crate::AccountLinkRequest>,
 }
 
 /// What the server thread and the handle share.

@@ -152,6 +152,14 @@ enum CompleteState {
         result: Box<LoginResult>,
         session: Box<StateData>,
     },
+    /// An account-linking answer is verified; the session it merges into is being read.
+    LinkLoading {
+        key: String,
+        result: Box<LoginResult>,
+        link: super::link::AccountLink,
+        /// The session-to-be of the answer (user, tokens, ceiling), merged into the one read.
+        linked: Box<StateData>,
+    },
     /// The new session is being saved.
     Saving {
         key: String,
@@ -396,6 +404,19 @@ impl Operation for CompleteInteractiveLogin {
                         app_state: tx.app_state.clone(),
                         authorization_details: response.authorization_details.clone(),
                     };
+                    if let Some(link) = tx.link.clone() {
+                        // A link keeps the account: the answer must name the user who started it.
+                        if session.sub() != Some(link.sub.as_str()) {
+                            return self.fail_and_forget(key, LoginError::SessionMismatch);
+                        }
+                        self.state = CompleteState::LinkLoading {
+                            key,
+                            result: Box::new(result),
+                            link,
+                            linked: Box::new(session),
+                        };
+                        return Step::Effect(Effect::LoadSession);
+                    }
                     self.state = CompleteState::Replacing {
                         key,
                         result: Box::new(result),
@@ -428,6 +449,33 @@ impl Operation for CompleteInteractiveLogin {
                 self.state = CompleteState::Saving { key, result };
                 Step::Effect(Effect::SaveSession(session))
             }
+            (
+                CompleteState::LinkLoading {
+                    key,
+                    result,
+                    link,
+                    linked,
+                },
+                Input::Session(current),
+            ) => {
+                let Some(current) = current else {
+                    return self.fail_and_forget(key, LoginError::MissingSession);
+                };
+                if current.sub() != Some(link.sub.as_str()) {
+                    return self.fail_and_forget(key, LoginError::SessionMismatch);
+                }
+                let linked = *linked;
+                let merged = super::link::merge_linked(
+                    current,
+                    linked.user.unwrap_or_default(),
+                    linked.id_token,
+                    linked.refresh_token,
+                    linked.token_sets.into_iter().next(),
+                    linked.internal.session_expires_at.map(UnixTime::from_secs),
+                );
+                self.state = CompleteState::Saving { key, result };
+                Step::Effect(Effect::SaveSession(Box::new(merged)))
+            }
             (CompleteState::Saving { key, result }, Input::Done) => {
                 self.state = CompleteState::Deleting { result };
                 Step::Effect(Effect::DeleteTransaction { key })
@@ -447,6 +495,7 @@ impl Operation for CompleteInteractiveLogin {
                     CompleteState::Exchanging { .. } => "Http (code exchange)",
                     CompleteState::Verifying { .. } => "ID token verification",
                     CompleteState::Replacing { .. } => "DeleteSession",
+                    CompleteState::LinkLoading { .. } => "LoadSession",
                     CompleteState::Saving { .. } => "SaveSession",
                     CompleteState::Finished => "nothing (the operation has finished)",
                 };

@@ -62,6 +62,13 @@ pub enum LoginError {
     /// A token exchange ([`super::token_exchange`]) was refused, or its answer was unusable.
     #[error("the token exchange failed: {0}")]
     TokenExchange(ResponseError),
+    /// The operation needs a logged-in user (with an ID token) and there is none.
+    #[error("there is no session: the user is not logged in")]
+    MissingSession,
+    /// An account-linking callback does not belong to the session's user: the session ended
+    /// or changed hands since the link started, or the ID token names someone else.
+    #[error("the account-linking answer is for another user than the session's")]
+    SessionMismatch,
     /// The token response has no ID token.
     #[error("the token response has no ID token")]
     MissingIdToken,
@@ -102,6 +109,8 @@ impl LoginError {
             LoginError::InvalidCallbackIssuer { .. } => ErrorCode::InvalidCallbackIssuer,
             LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
             LoginError::TokenExchange(_) => ErrorCode::FailedToExchangeToken,
+            LoginError::MissingSession => ErrorCode::MissingSession,
+            LoginError::SessionMismatch => ErrorCode::SessionMismatch,
             LoginError::MissingIdToken => ErrorCode::MissingIdToken,
             LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
             LoginError::Jwks(_) => ErrorCode::JwksFetchFailed,

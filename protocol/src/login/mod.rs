@@ -12,6 +12,9 @@
 //! 4. [`refreshed_id_token`]: the ID token a later refresh returns, verified like the login's
 //!    before it replaces anything.
 //!
+//! Account linking: [`link`] starts a login that adds (or removes) another connection's
+//! identity to the logged-in user's account; its callback merges into the session.
+//!
 //! Logging in without a browser: [`token_exchange`] trades a token the application trusts for
 //! Auth0 tokens (Custom Token Exchange), with or without creating a session.
 //!
@@ -20,6 +23,7 @@
 pub mod callback;
 pub mod complete;
 mod error;
+pub mod link;
 pub mod refreshed_id_token;
 pub mod start;
 pub mod token_exchange;
@@ -30,6 +34,7 @@ pub use complete::{
     CompleteInteractiveLogin, LoginResult, session_from_login, session_from_tokens,
 };
 pub use error::LoginError;
+pub use link::{AccountLink, LinkAction, LinkUserOptions, StartLinkUser};
 pub use start::{
     AuthorizationRequest, LOGIN_RANDOM_BYTES, LoginSecrets, StartInteractiveLogin,
     StartLoginOptions, authorization_params, authorization_url, code_challenge,

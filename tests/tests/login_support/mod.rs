@@ -41,6 +41,13 @@ pub trait LoginApi {
         r: ConnectionTokenRequest,
         c: &mut CookieOptions,
     ) -> Result<ConnectionToken, Error>;
+    /// `start_link_user` (or `start_unlink_user` when `unlink`).
+    fn link(
+        &self,
+        unlink: bool,
+        o: auth0_server::LinkUserOptions,
+        c: &mut CookieOptions,
+    ) -> Result<url::Url, Error>;
 }
 
 impl<S, T> LoginApi for blocking::ServerClient<S, T>
@@ -74,6 +81,18 @@ where
         c: &mut CookieOptions,
     ) -> Result<ConnectionToken, Error> {
         self.get_access_token_for_connection(r, c)
+    }
+    fn link(
+        &self,
+        unlink: bool,
+        o: auth0_server::LinkUserOptions,
+        c: &mut CookieOptions,
+    ) -> Result<url::Url, Error> {
+        if unlink {
+            self.start_unlink_user(o, c)
+        } else {
+            self.start_link_user(o, c)
+        }
     }
 }
 
@@ -118,6 +137,18 @@ where
     ) -> Result<ConnectionToken, Error> {
         self.rt
             .block_on(self.client.get_access_token_for_connection(r, c))
+    }
+    fn link(
+        &self,
+        unlink: bool,
+        o: auth0_server::LinkUserOptions,
+        c: &mut CookieOptions,
+    ) -> Result<url::Url, Error> {
+        if unlink {
+            self.rt.block_on(self.client.start_unlink_user(o, c))
+        } else {
+            self.rt.block_on(self.client.start_link_user(o, c))
+        }
     }
 }
 
