@@ -44,7 +44,8 @@ use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRe
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::effect::{Coalesce, Operation};
 use auth0_server_protocol::login::{
-    LinkUserOptions, LoginResult, StartLoginOptions, TokenExchangeRequest, TokenExchangeResult,
+    LinkUserOptions, LoginResult, PasswordlessOtp, PasswordlessStart, StartLoginOptions,
+    TokenExchangeRequest, TokenExchangeResult,
 };
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
@@ -352,6 +353,41 @@ where
             "complete_interactive_login",
             "",
             self.core().complete_interactive_login(callback_url),
+            store_options,
+        )
+    }
+
+    /// Passwordless, step 1: Auth0 sends the user a one-time code (email or SMS) or a magic
+    /// link (email). For a magic link a login transaction is saved, and the link's callback is
+    /// completed by [`complete_interactive_login`](Self::complete_interactive_login). Inputs
+    /// are checked first (`invalid_parameter`, nothing sent); a refusal is
+    /// `passwordless_failed`.
+    pub fn start_passwordless(
+        &self,
+        start: PasswordlessStart,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "start_passwordless",
+            "",
+            self.core().start_passwordless(start),
+            store_options,
+        )
+    }
+
+    /// Passwordless, step 2: logs the user in with the one-time code they received — the
+    /// ID token verified as an interactive login's, the session replaced. A wrong, expired or
+    /// used code is `passwordless_failed` and nothing is saved.
+    pub fn login_with_passwordless(
+        &self,
+        otp: PasswordlessOtp,
+        store_options: &mut S::Options,
+    ) -> Result<LoginResult, Error> {
+        let audience = otp.audience.clone().unwrap_or_default();
+        self.run(
+            "login_with_passwordless",
+            &audience,
+            self.core().login_with_passwordless(otp),
             store_options,
         )
     }

@@ -153,7 +153,8 @@ pub use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 pub use auth0_server_protocol::config::Config;
 pub use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
 pub use auth0_server_protocol::login::{
-    LinkUserOptions, LoginResult, StartLoginOptions, TokenExchangeRequest, TokenExchangeResult,
+    LinkUserOptions, LoginResult, PasswordlessOtp, PasswordlessStart, StartLoginOptions,
+    TokenExchangeRequest, TokenExchangeResult,
 };
 pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
 /// The scripted driver (feature `test-util`): "given this session and these responses, the SDK

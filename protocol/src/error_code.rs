@@ -75,6 +75,9 @@ pub enum ErrorCode {
     MissingCode,
     /// `failed_to_exchange_code`: the authorization code exchange failed.
     FailedToExchangeCode,
+    /// `passwordless_failed`: Auth0 refused to send a passwordless code or link, or refused
+    /// the one-time code (wrong, expired or used).
+    PasswordlessFailed,
     /// `missing_id_token`: the token response has no ID token.
     MissingIdToken,
     /// `invalid_id_token`: the ID token failed verification (the token error says why).
@@ -187,6 +190,7 @@ impl ErrorCode {
             ErrorCode::AuthorizationError => "authorization_error",
             ErrorCode::MissingCode => "missing_code",
             ErrorCode::FailedToExchangeCode => "failed_to_exchange_code",
+            ErrorCode::PasswordlessFailed => "passwordless_failed",
             ErrorCode::MissingIdToken => "missing_id_token",
             ErrorCode::InvalidIdToken => "invalid_id_token",
             ErrorCode::EndSessionNotSupported => "end_session_not_supported",

@@ -196,6 +196,21 @@ impl Core {
         LoginWithTokenExchange::new(self.config.clone(), request)
     }
 
+    /// `start_passwordless`: Auth0 sends the user a one-time code (email or SMS) or a magic
+    /// link (email; its callback is completed by
+    /// [`complete_interactive_login`](Self::complete_interactive_login)).
+    pub fn start_passwordless(&self, start: login::PasswordlessStart) -> login::StartPasswordless {
+        login::StartPasswordless::new(self.config.clone(), start)
+    }
+
+    /// `login_with_passwordless`: a session from the one-time code the user received.
+    pub fn login_with_passwordless(
+        &self,
+        otp: login::PasswordlessOtp,
+    ) -> login::LoginWithPasswordless {
+        login::LoginWithPasswordless::new(self.config.clone(), otp)
+    }
+
     /// `start_link_user`: the authorization URL that links another connection's identity to
     /// the logged-in user's account; complete it with
     /// [`complete_interactive_login`](Self::complete_interactive_login).

@@ -80,6 +80,12 @@ impl Emulator {
         self.shared.lock().accepted_assertions.clone()
     }
 
+    /// Every passwordless message `/passwordless/start` "sent", in order (with its code or
+    /// magic link).
+    pub fn passwordless_messages(&self) -> Vec<crate::PasswordlessMessage> {
+        self.shared.lock().passwordless_messages.clone()
+    }
+
     /// Every account (un)linking request `/authorize` accepted, in order.
     pub fn account_link_requests(&self) -> Vec<crate::AccountLinkRequest> {
         self.shared.lock().account_links.clone()

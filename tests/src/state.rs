@@ -61,6 +61,10 @@ pub(crate) struct State {
     pub(crate) assertion_jtis: HashMap<String, u64>,
     /// Every client assertion `jti` accepted, in order.
     pub(crate) accepted_assertions: Vec<String>,
+    /// Live passwordless codes: (connection, recipient) → (code, expiry).
+    pub(crate) passwordless_codes: HashMap<(String, String), (String, u64)>,
+    /// Every passwordless message "sent", in order.
+    pub(crate) passwordless_messages: Vec<crate::PasswordlessMessage>,
     /// Every account (un)linking request `/authorize` accepted, in order.
     pub(crate) account_links: Vec<crate::AccountLinkRequest>,
 }

@@ -296,18 +296,16 @@ impl Operation for CompleteInteractiveLogin {
                     if let Err(e) = check_callback_issuer(&m, sent_iss.as_deref()) {
                         return self.fail_and_forget(key, e);
                     }
-                    let verifier = tx
-                        .code_verifier
-                        .as_ref()
-                        .map(Secret::expose)
-                        .unwrap_or_default();
                     let redirect_uri = tx.redirect_uri.as_deref().unwrap_or_default();
-                    let params = [
+                    let mut params = vec![
                         ("grant_type", "authorization_code"),
                         ("code", code.expose()),
                         ("redirect_uri", redirect_uri),
-                        ("code_verifier", verifier),
                     ];
+                    // A magic link's login was started by Auth0 without PKCE: no verifier.
+                    if let Some(verifier) = &tx.code_verifier {
+                        params.push(("code_verifier", verifier.expose()));
+                    }
                     let request = form_post(
                         &self.config,
                         &m,

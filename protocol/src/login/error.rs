@@ -62,6 +62,9 @@ pub enum LoginError {
     /// A token exchange ([`super::token_exchange`]) was refused, or its answer was unusable.
     #[error("the token exchange failed: {0}")]
     TokenExchange(ResponseError),
+    /// A passwordless start or one-time-code login was refused, or its answer was unusable.
+    #[error("the passwordless login failed: {0}")]
+    Passwordless(ResponseError),
     /// The operation needs a logged-in user (with an ID token) and there is none.
     #[error("there is no session: the user is not logged in")]
     MissingSession,
@@ -110,6 +113,7 @@ impl LoginError {
             LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
             LoginError::TokenExchange(_) => ErrorCode::FailedToExchangeToken,
             LoginError::MissingSession => ErrorCode::MissingSession,
+            LoginError::Passwordless(_) => ErrorCode::PasswordlessFailed,
             LoginError::SessionMismatch => ErrorCode::SessionMismatch,
             LoginError::MissingIdToken => ErrorCode::MissingIdToken,
             LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,

@@ -16,14 +16,17 @@
 //! identity to the logged-in user's account; its callback merges into the session.
 //!
 //! Logging in without a browser: [`token_exchange`] trades a token the application trusts for
-//! Auth0 tokens (Custom Token Exchange), with or without creating a session.
+//! Auth0 tokens (Custom Token Exchange), with or without creating a session; [`passwordless`]
+//! sends a one-time code or magic link and logs the user in with it.
 //!
 //! [`LoginError`] is the error of every step.
 
 pub mod callback;
 pub mod complete;
 mod error;
+mod grant;
 pub mod link;
+pub mod passwordless;
 pub mod refreshed_id_token;
 pub mod start;
 pub mod token_exchange;
@@ -35,6 +38,10 @@ pub use complete::{
 };
 pub use error::LoginError;
 pub use link::{AccountLink, LinkAction, LinkUserOptions, StartLinkUser};
+pub use passwordless::{
+    LoginWithPasswordless, PasswordlessConnection, PasswordlessOtp, PasswordlessSend,
+    PasswordlessStart, StartPasswordless,
+};
 pub use start::{
     AuthorizationRequest, LOGIN_RANDOM_BYTES, LoginSecrets, StartInteractiveLogin,
     StartLoginOptions, authorization_params, authorization_url, code_challenge,

@@ -20,6 +20,7 @@ mod client_auth;
 mod discovery;
 mod logout;
 pub(crate) mod mint;
+mod passwordless;
 mod reply;
 mod resource;
 mod token;
@@ -250,6 +251,7 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("GET", "/v2/logout") => logout::v2_logout(shared, req),
         ("GET", "/oidc/logout") => logout::oidc_logout(shared, req),
         ("POST", "/oauth/revoke") => logout::revoke(shared, req),
+        ("POST", "/passwordless/start") => passwordless::start(shared, req),
         ("GET", "/userinfo") => resource::userinfo(shared, req),
         ("GET", "/api/data") => resource::api_data(shared, req),
         (
