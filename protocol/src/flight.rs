@@ -19,7 +19,7 @@
 use crate::effect::Coalesce;
 use crate::secret::Secret;
 use crate::time::UnixTime;
-use crate::token_endpoint::parse_token_response;
+use crate::token_endpoint::parse_token_response_expecting;
 use crate::token_endpoint::refresh_token_hash;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -202,7 +202,8 @@ pub fn settle(request: &Coalesce, response: &http::Response<Vec<u8>>) -> Settlem
         (false, true) => Share::WaitersOnly,
     };
     let parsed = well_formed
-        .then(|| parse_token_response(response).ok())
+        // Whatever the token type: DPoP answers rotate refresh tokens too.
+        .then(|| parse_token_response_expecting(response, None).ok())
         .flatten();
     let expires_in = parsed
         .as_ref()

@@ -47,7 +47,7 @@
 //!         scope: Some("openid profile email offline_access".into()),
 //!         expires_at: now.as_secs() + 3600, // stored as Unix seconds
 //!         requested_scope: None,
-//!     }],
+//!     , token_type: Default::default() }],
 //!     ..Default::default()
 //! };
 //!
@@ -72,6 +72,7 @@ pub mod config;
 pub mod connection_token;
 pub mod discovery;
 pub mod display;
+pub mod dpop;
 pub mod effect;
 mod error_code;
 pub mod flight;

@@ -10,7 +10,8 @@ pub use crate::token_response::*;
 
 /// Builds a form POST to `endpoint` (one of `metadata`'s) with the client's authentication
 /// applied: the secret (post or basic), or, for `private_key_jwt`, `client_id` and the mark
-/// that the driver adds a fresh assertion for the discovered issuer when it sends it.
+/// that the driver adds a fresh assertion for the discovered issuer when it sends it. With a
+/// DPoP key configured, the request is also marked for a DPoP proof made at sending.
 pub(crate) fn form_post(
     config: &Config,
     metadata: &crate::discovery::Metadata,
@@ -28,11 +29,11 @@ pub(crate) fn form_post(
         )
         .header(http::header::ACCEPT, "application/json");
     let secret = config.client_secret().map_or("", Secret::expose);
-    let mut at_send = None;
+    let mut at_send = Vec::new();
     match config.client_auth_method() {
         ClientAuthMethod::PrivateKeyJwt => {
             form.append_pair("client_id", config.client_id());
-            at_send = Some(AtSend::ClientAssertion {
+            at_send.push(AtSend::ClientAssertion {
                 audience: metadata.issuer.clone(),
             });
         }
@@ -53,6 +54,9 @@ pub(crate) fn form_post(
             form.append_pair("client_id", config.client_id());
         }
     }
+    if config.dpop_key().is_some() {
+        at_send.push(AtSend::DpopProof { nonce: None });
+    }
     // Endpoints come from validated configuration or parsed discovery metadata, so the
     // request always builds; fall back to an empty request rather than panic.
     HttpRequest {
@@ -71,7 +75,7 @@ pub fn revocation_request(
     refresh_token: &Secret,
 ) -> Option<crate::effect::HttpRequest> {
     let endpoint = metadata.revocation_endpoint.as_deref()?;
-    Some(form_post(
+    let mut request = form_post(
         config,
         metadata,
         endpoint,
@@ -79,7 +83,12 @@ pub fn revocation_request(
             ("token", refresh_token.expose()),
             ("token_type_hint", "refresh_token"),
         ],
-    ))
+    );
+    // RFC 9449 defines proofs for the token endpoint, PAR and resources, not revocation.
+    request
+        .at_send
+        .retain(|a| !matches!(a, AtSend::DpopProof { .. }));
+    Some(request)
 }
 
 #[cfg(test)]
@@ -231,7 +240,7 @@ mod tests {
             req.request.body(),
             b"grant_type=refresh_token&refresh_token=rt&client_id=cid"
         );
-        let at_send = req.at_send.clone().unwrap();
+        let at_send = req.at_send[0].clone();
         assert_eq!(
             at_send,
             AtSend::ClientAssertion {
@@ -240,7 +249,7 @@ mod tests {
         );
         let now = UnixTime::from_secs(1_000);
         let sent = at_send
-            .apply(req.request.clone(), &config, now, &[9; 48])
+            .apply(req.request.clone(), &config, now, &[9; 48], None)
             .unwrap();
         let form: Vec<(String, String)> = url::form_urlencoded::parse(sent.body())
             .into_owned()
@@ -260,14 +269,14 @@ mod tests {
         assert!(!String::from_utf8_lossy(sent.body()).contains("the-client-secret"));
         // Each sending signs with its own randomness: another jti, another assertion.
         let again = at_send
-            .apply(req.request.clone(), &config, now, &[8; 48])
+            .apply(req.request.clone(), &config, now, &[8; 48], None)
             .unwrap();
         assert_ne!(again.body(), sent.body());
         assert_eq!(
             at_send
-                .apply(req.request, &config, now, &[9; 8])
+                .apply(req.request, &config, now, &[9; 8], None)
                 .unwrap_err(),
-            crate::client_assertion::ClientAssertionError::NotEnoughRandom
+            crate::client_assertion::ClientAssertionError::NotEnoughRandom.into()
         );
         // A configuration without a key cannot complete it (a driver bug, as an error).
         let secret_only = Config::builder("t.auth0.com", "cid")
@@ -276,12 +285,12 @@ mod tests {
             .build()
             .unwrap();
         let plain = form_post(&secret_only, &metadata, &metadata.token_endpoint, &[]);
-        assert!(plain.at_send.is_none());
+        assert!(plain.at_send.is_empty());
         assert_eq!(
             at_send
-                .apply(plain.request, &secret_only, now, &[9; 48])
+                .apply(plain.request, &secret_only, now, &[9; 48], None)
                 .unwrap_err(),
-            crate::client_assertion::ClientAssertionError::NoKey
+            crate::client_assertion::ClientAssertionError::NoKey.into()
         );
     }
 

@@ -97,6 +97,9 @@ impl LoginError {
             LoginError::Authorization { .. } => ErrorCode::AuthorizationError,
             LoginError::MissingCode => ErrorCode::MissingCode,
             LoginError::InvalidCallbackIssuer { .. } => ErrorCode::InvalidCallbackIssuer,
+            LoginError::CodeExchange(crate::token_response::ResponseError::TokenTypeMismatch {
+                ..
+            }) => ErrorCode::TokenTypeMismatch,
             LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
             LoginError::MissingIdToken => ErrorCode::MissingIdToken,
             LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
