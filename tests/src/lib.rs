@@ -196,6 +196,7 @@ impl Emulator {
                 mfa_policies: config.mfa_policies.clone(),
                 assertion_jtis: HashMap::new(),
                 accepted_assertions: Vec::new(),
+                dpop: Default::default(),
             }),
             config,
         });

@@ -61,6 +61,8 @@ pub(crate) struct State {
     pub(crate) assertion_jtis: HashMap<String, u64>,
     /// Every client assertion `jti` accepted, in order.
     pub(crate) accepted_assertions: Vec<String>,
+    /// DPoP: replay record, nonces, the bearer-answer switch, accepted proofs.
+    pub(crate) dpop: crate::server::dpop::DpopState,
 }
 
 /// What the server thread and the handle share.

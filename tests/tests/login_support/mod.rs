@@ -5,6 +5,7 @@
 
 use crate::adapter_support::{self, SECRET};
 use auth0_emulator::{Emulator, EmulatorConfig};
+use auth0_server::protocol::dpop::DpopHeaders;
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::StateData;
 use auth0_server::protocol::transaction::TransactionData;
@@ -41,6 +42,14 @@ pub trait LoginApi {
         r: ConnectionTokenRequest,
         c: &mut CookieOptions,
     ) -> Result<ConnectionToken, Error>;
+    /// `dpop_headers`.
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error>;
 }
 
 impl<S, T> LoginApi for blocking::ServerClient<S, T>
@@ -74,6 +83,15 @@ where
         c: &mut CookieOptions,
     ) -> Result<ConnectionToken, Error> {
         self.get_access_token_for_connection(r, c)
+    }
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error> {
+        blocking::ServerClient::dpop_headers(self, token, method, url, nonce)
     }
 }
 
@@ -118,6 +136,15 @@ where
     ) -> Result<ConnectionToken, Error> {
         self.rt
             .block_on(self.client.get_access_token_for_connection(r, c))
+    }
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error> {
+        self.client.dpop_headers(token, method, url, nonce)
     }
 }
 
