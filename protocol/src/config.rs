@@ -18,6 +18,14 @@
 //! # Ok::<(), auth0_server_protocol::config::ConfigError>(())
 //! ```
 //!
+//! # Client authentication and sender-constrained tokens
+//!
+//! The client authenticates with its secret (`client_secret_post`, or `client_secret_basic`
+//! via [`ConfigBuilder::client_auth_method`]) or with a private key
+//! ([`ConfigBuilder::private_key_jwt`]). Independently, [`ConfigBuilder::dpop`] binds the
+//! tokens to an ES256 key (DPoP, RFC 9449; see [`crate::dpop`]): proofs on every token-endpoint
+//! request and PAR, `token_type: DPoP` required, tokens stored with their [`TokenType`].
+//!
 //! # Which issuer is trusted
 //!
 //! The domain may be a host (`tenant.auth0.com`), an origin, or a full issuer URL with a path

@@ -19,8 +19,9 @@
 //! - the protocol's data: [`discovery`] (OIDC metadata), [`token_response`] (what a token
 //!   endpoint answers), [`session`] (the stored session), [`transaction`] (in-flight logins),
 //!   [`config`] (validated client configuration), [`client_assertion`] (`private_key_jwt`:
-//!   the key and the signed assertion the driver adds when it sends a request), [`jose`]
-//!   (JWS, JWK, JWE);
+//!   the key and the signed assertion the driver adds when it sends a request), [`dpop`]
+//!   (DPoP, RFC 9449: the key, the proofs the driver adds when it sends a request, the
+//!   nonce-retry decisions, the headers of a resource request), [`jose`] (JWS, JWK, JWE);
 //! - the shared vocabulary at the bottom: [`time`], [`scope`] (scope merging and comparison),
 //!   [`secret`], [`ErrorCode`], the reserved authorization parameters.
 //!
