@@ -48,7 +48,8 @@
 //!         scope: Some("openid profile email offline_access".into()),
 //!         expires_at: now.as_secs() + 3600, // stored as Unix seconds
 //!         requested_scope: None,
-//!     , token_type: Default::default() }],
+//!         token_type: Default::default(),
+//!     }],
 //!     ..Default::default()
 //! };
 //!
