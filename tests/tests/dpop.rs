@@ -228,6 +228,28 @@ fn bearer_refresh_is_refused<C: Clients>() {
     assert!(matches!(err, Error::Dpop(_)));
 }
 
+/// A nonce required from the first request on: PAR is challenged and retried, and the code
+/// exchange carries the remembered nonce without a challenge of its own.
+fn nonce_from_the_start<C: Clients>() {
+    let emu = emulator();
+    emu.require_dpop_nonce(true);
+    let api = C::build(config(&emu), Sessions::default(), Transactions::default());
+    let mut b = Browser::new(&*api);
+    b.login(StartLoginOptions::new().pushed(true));
+    assert_eq!(emu.dpop_nonce_challenges(), 1, "PAR only");
+    let paths: Vec<String> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(paths, ["/oauth/par", "/oauth/par", "/oauth/token"]);
+    assert_eq!(
+        b.session().expect("session").token_sets[0].token_type,
+        TokenType::Dpop
+    );
+}
+
 macro_rules! per_client {
     ($client:ty) => {
         use super::*;
@@ -244,6 +266,10 @@ macro_rules! per_client {
             bearer_answer_is_refused::<$client>();
         }
         #[test]
+        fn a_nonce_required_from_the_start_challenges_par_once() {
+            nonce_from_the_start::<$client>();
+        }
+        #[test]
         fn a_bearer_answer_to_a_dpop_refresh_is_a_typed_error() {
             bearer_refresh_is_refused::<$client>();
         }
@@ -256,6 +282,49 @@ mod blocking {
 
 mod nonblocking {
     per_client!(login_support::Nonblocking);
+}
+
+/// Concurrent refreshes of one session under a nonce challenge: everyone gets a DPoP token,
+/// and the retries never spend one refresh token twice (rotation is on: a second spending
+/// would trip reuse detection and revoke the family).
+#[test]
+fn concurrent_refreshes_under_a_nonce_challenge_never_spend_a_refresh_token_twice() {
+    let emu = emulator();
+    let sessions = Sessions::default();
+    let client = auth0_server::blocking::ServerClient::builder(
+        config(&emu),
+        sessions,
+        Transactions::default(),
+    )
+    .build();
+    let mut b = Browser::new(&client);
+    b.login(StartLoginOptions::new());
+    emu.require_dpop_nonce(true);
+    let barrier = std::sync::Barrier::new(6);
+    let tokens: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let mut cookies = b.jar.request();
+                let (client, barrier) = (&client, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    client.get_access_token(&mut cookies)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for token in &tokens {
+        let token = token.as_ref().expect("a DPoP token for every caller");
+        assert_eq!(token.token_type, TokenType::Dpop);
+    }
+    assert_eq!(emu.reuse_detections(), 0, "no refresh token spent twice");
+    assert!(emu.dpop_nonce_challenges() >= 1);
+    let rt = b
+        .session()
+        .and_then(|s| s.refresh_token)
+        .expect("refresh token");
+    assert!(emu.refresh_token_is_live(rt.expose()));
 }
 
 // ---------------------------------------------------------------------------------------------
