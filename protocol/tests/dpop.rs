@@ -367,3 +367,25 @@ fn resource_headers_need_a_dpop_bound_token() {
         DpopError::NotEnoughRandom
     );
 }
+
+#[test]
+fn a_nonce_challenge_spent_nothing_and_is_never_remembered_or_published() {
+    use auth0_server_protocol::effect::Coalesce;
+    use auth0_server_protocol::flight::{Share, settle};
+    let refresh = Coalesce {
+        key: "refresh lane default ".into(),
+        remember: true,
+        lane: Some("lane".into()),
+    };
+    let challenge = answer(
+        400,
+        &[("dpop-nonce", "n-1")],
+        r#"{"error":"use_dpop_nonce","error_description":"nonce required"}"#,
+    );
+    let settled = settle(&refresh, &challenge);
+    assert_eq!(settled.share, Share::Unspent);
+    assert!(settled.rotated_to.is_none());
+    // Without the nonce header it is an ordinary failure.
+    let no_nonce = answer(400, &[], r#"{"error":"use_dpop_nonce"}"#);
+    assert_eq!(settle(&refresh, &no_nonce).share, Share::FailureOnly);
+}

@@ -327,6 +327,61 @@ fn concurrent_refreshes_under_a_nonce_challenge_never_spend_a_refresh_token_twic
     assert!(emu.refresh_token_is_live(rt.expose()));
 }
 
+/// Two application instances coordinating refreshes through Redis (`REDIS_URL`; skipped
+/// without it), one session, a nonce challenge: the challenge spent nothing, so it is not
+/// published — each instance's retry is really sent (a published copy would be taken
+/// instead, and carries no `DPoP-Nonce` header) — and no refresh token is spent twice.
+#[test]
+fn a_nonce_challenge_is_retried_across_instances_coordinated_by_redis() {
+    use auth0_server::store::redis::RedisRefreshCoordinator;
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        eprintln!("skipped: set REDIS_URL to run against a Redis");
+        return;
+    };
+    let emu = emulator();
+    let sessions = Sessions::default();
+    let prefix = format!("dpop-test-{}:", adapter_support::now());
+    let instance = || {
+        let cfg = config(&emu);
+        let coordinator = RedisRefreshCoordinator::builder(&cfg, &url)
+            .key_prefix(&prefix)
+            .build()
+            .expect("coordinator");
+        auth0_server::blocking::ServerClient::builder(
+            cfg,
+            sessions.clone(),
+            Transactions::default(),
+        )
+        .coordinator(coordinator)
+        .build()
+    };
+    let (a, b_instance) = (instance(), instance());
+    let mut b = Browser::new(&a);
+    b.login(StartLoginOptions::new());
+    emu.require_dpop_nonce(true);
+    let barrier = std::sync::Barrier::new(2);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [&a, &b_instance]
+            .into_iter()
+            .map(|client| {
+                let mut cookies = b.jar.request();
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    client.get_access_token(&mut cookies)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &results {
+        let token = r.as_ref().expect("a DPoP token on both instances");
+        assert_eq!(token.token_type, TokenType::Dpop);
+    }
+    assert!(emu.dpop_nonce_challenges() >= 1);
+    assert_eq!(emu.reuse_detections(), 0, "no refresh token spent twice");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The emulator's verification, over plain HTTP
 // ---------------------------------------------------------------------------------------------
