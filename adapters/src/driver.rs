@@ -618,7 +618,8 @@ async fn http_once<X: Transport>(
                 // answer signs nothing). Should that fail, nothing is sent: this caller
                 // reports the error and the waiters try again themselves. With the Redis
                 // coordinator the request may still wait for another instance's lock before
-                // it goes out: up to `lock_ttl` (default 30 s) of a client assertion's 60 s.
+                // it goes out: up to `lock_ttl` (default 30 s) of a client assertion's 60 s,
+                // and a DPoP proof's `iat` ages as much (servers accept some minutes).
                 let future: FlightFuture = match complete(shared, request, &at_send) {
                     Ok(request) => transport.flight(&coalesce, request, shared.clock.clone()),
                     Err(e) => Box::pin(std::future::ready(Settled::CoordinatorFailed(Arc::new(
