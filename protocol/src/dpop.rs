@@ -154,6 +154,9 @@ pub fn htu(url: &str) -> Result<String, DpopError> {
     }
     url.set_query(None);
     url.set_fragment(None);
+    // Credentials in a URL (deprecated for http) are never copied into a proof.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     Ok(url.into())
 }
 
@@ -277,15 +280,20 @@ pub fn nonce_of(headers: &http::HeaderMap) -> Option<String> {
     ok.then(|| value.to_owned())
 }
 
-/// Whether a `WWW-Authenticate` header challenges with `DPoP` and `error="use_dpop_nonce"`.
+/// Whether a `WWW-Authenticate` header challenges with `DPoP` (first, or after a comma among
+/// several challenges) and `error="use_dpop_nonce"`.
 fn challenges_for_nonce(headers: &http::HeaderMap) -> bool {
     headers
         .get_all(http::header::WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| {
-            let v = v.trim_start();
-            v.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
+            let dpop_scheme = v.split(',').any(|part| {
+                let part = part.trim_start();
+                part.get(..5)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
+            });
+            dpop_scheme
                 && v.split([',', ' '])
                     .filter_map(|p| p.trim().split_once('='))
                     .any(|(k, val)| {

@@ -181,6 +181,11 @@ fn htu_is_the_url_without_query_and_fragment() {
         dpop::htu("http://127.0.0.1:8080/api/dpop?page=2").unwrap(),
         "http://127.0.0.1:8080/api/dpop"
     );
+    assert_eq!(
+        dpop::htu("https://user:pass@api.example.com/x?q").unwrap(),
+        "https://api.example.com/x",
+        "no credentials in a proof"
+    );
     for bad in ["/relative", "mailto:a@b", "not a url", "file:///etc/passwd"] {
         assert_eq!(dpop::htu(bad), Err(DpopError::InvalidUrl), "{bad}");
     }
@@ -388,4 +393,20 @@ fn a_nonce_challenge_spent_nothing_and_is_never_remembered_or_published() {
     // Without the nonce header it is an ordinary failure.
     let no_nonce = answer(400, &[], r#"{"error":"use_dpop_nonce"}"#);
     assert_eq!(settle(&refresh, &no_nonce).share, Share::FailureOnly);
+}
+
+#[test]
+fn a_dpop_challenge_among_several_is_recognised() {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "www-authenticate",
+        r#"Bearer realm="api", DPoP algs="ES256", error="use_dpop_nonce""#
+            .parse()
+            .unwrap(),
+    );
+    headers.insert("dpop-nonce", "n-9".parse().unwrap());
+    assert_eq!(
+        dpop::resource_retry(http::StatusCode::UNAUTHORIZED, &headers, 0),
+        NonceRetry::RetryWith("n-9".into())
+    );
 }
