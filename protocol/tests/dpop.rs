@@ -410,3 +410,41 @@ fn a_dpop_challenge_among_several_is_recognised() {
         NonceRetry::RetryWith("n-9".into())
     );
 }
+
+#[test]
+fn a_request_can_need_a_client_assertion_and_a_proof() {
+    use auth0_server_protocol::config::AssertionAlg;
+    let config = Config::builder("t.auth0.com", "cid")
+        .private_key_jwt(
+            include_str!("../../tests/data/client_keys/rsa.pem"),
+            AssertionAlg::Rs256,
+        )
+        .dpop(EC_PEM)
+        .secret("0123456789abcdef0123456789abcdef")
+        .build()
+        .unwrap();
+    let req = auth0_server_protocol::access_token::refresh_request(
+        &config,
+        &metadata(),
+        &Secret::new("rt"),
+        "default",
+        None,
+    );
+    assert!(matches!(
+        req.at_send.as_slice(),
+        [
+            AtSend::ClientAssertion { .. },
+            AtSend::DpopProof { nonce: None }
+        ]
+    ));
+    let mut request = req.request;
+    let now = UnixTime::from_secs(1_700_000_000);
+    for part in &req.at_send {
+        let random = vec![4u8; part.random_len()];
+        request = part.apply(request, &config, now, &random, None).unwrap();
+    }
+    let body = String::from_utf8(request.body().clone()).unwrap();
+    assert!(body.contains("client_assertion="), "{body}");
+    let (_, claims) = verified(request.headers()["dpop"].to_str().unwrap());
+    assert_eq!(claims["htu"], "https://t.auth0.com/oauth/token");
+}

@@ -382,6 +382,52 @@ fn a_nonce_challenge_is_retried_across_instances_coordinated_by_redis() {
     assert_eq!(emu.reuse_detections(), 0, "no refresh token spent twice");
 }
 
+/// DPoP with `private_key_jwt`: every token request carries both an assertion and a proof,
+/// and both are verified (the async client; the blocking one shares the driver).
+#[test]
+fn dpop_with_private_key_jwt() {
+    use auth0_server::protocol::client_assertion::{AssertionAlg, AssertionKey};
+    const RSA_PEM: &str = include_str!("../data/client_keys/rsa.pem");
+    let public = AssertionKey::parse(RSA_PEM, AssertionAlg::Rs256, None)
+        .unwrap()
+        .public_jwk();
+    let emu = Emulator::start(EmulatorConfig {
+        client_public_key: Some(public),
+        access_token_lifetime: 10,
+        ..Default::default()
+    });
+    let config = Config::builder(emu.issuer_url(), emu.client_id())
+        .private_key_jwt(RSA_PEM, AssertionAlg::Rs256)
+        .dpop(EC_PEM)
+        .secret(SECRET)
+        .redirect_uri(CALLBACK)
+        .audience(DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let api =
+        login_support::Nonblocking::build(config, Sessions::default(), Transactions::default());
+    let mut b = Browser::new(&*api);
+    b.login(StartLoginOptions::new());
+    emu.require_dpop_nonce(true);
+    let token = b.request(|api, c| api.token(c)).expect("refresh");
+    assert_eq!(token.token_type, TokenType::Dpop);
+    let tokens = emu.requests_to("/oauth/token");
+    assert_eq!(
+        tokens.len(),
+        3,
+        "code exchange, refresh challenged and retried"
+    );
+    for r in &tokens {
+        assert!(r.param("client_assertion").is_some());
+        assert!(r.header("dpop").is_some());
+    }
+    assert_eq!(
+        emu.accepted_client_assertions().len(),
+        3,
+        "a fresh assertion for the retry too"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The emulator's verification, over plain HTTP
 // ---------------------------------------------------------------------------------------------
