@@ -41,6 +41,7 @@ use auth0_server_protocol::Core;
 use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
+use auth0_server_protocol::dpop::DpopHeaders;
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::effect::{Coalesce, Operation};
 use auth0_server_protocol::login::{
@@ -309,6 +310,28 @@ where
             self.core().get_access_token(request),
             store_options,
         )
+    }
+
+    /// The headers of a request to an API with a DPoP-bound access token (from
+    /// [`get_access_token`](Self::get_access_token) on a client configured with
+    /// [`ConfigBuilder::dpop`](auth0_server_protocol::config::ConfigBuilder::dpop)):
+    /// `Authorization: DPoP <token>` and `DPoP: <proof>`, the proof for this `method` and
+    /// `url` (query and fragment are not part of it), with `ath` (the token's hash) and the
+    /// API's `nonce` when it gave one. Make new headers for every request: a proof is single
+    /// use. When the API answers `401` with a nonce challenge,
+    /// [`dpop::resource_retry`](auth0_server_protocol::dpop::resource_retry) gives the nonce
+    /// to call this with once more.
+    ///
+    /// Fails with `dpop_failed` for a bearer token, without a DPoP key, or for a URL that is
+    /// not absolute http(s). Performs no I/O (it reads the clock and draws 16 random bytes).
+    pub fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error> {
+        self.inner.shared.dpop_headers(token, method, url, nonce)
     }
 
     /// An access token for a federated connection (token vault): the stored one while

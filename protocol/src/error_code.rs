@@ -161,6 +161,12 @@ pub enum ErrorCode {
     // --- client authentication ---
     /// `client_assertion_failed`: the `private_key_jwt` client assertion could not be made.
     ClientAssertionFailed,
+    /// `dpop_failed`: a DPoP proof could not be made (no DPoP key configured, a token that is
+    /// not DPoP-bound, a URL that is not absolute http(s)).
+    DpopFailed,
+    /// `token_type_mismatch`: the token endpoint answered another `token_type` than the
+    /// client asked for (a `Bearer` token to a DPoP request); nothing was saved.
+    TokenTypeMismatch,
 }
 
 impl ErrorCode {
@@ -227,6 +233,8 @@ impl ErrorCode {
             ErrorCode::StoreError => "store_error",
             ErrorCode::RandomUnavailable => "random_unavailable",
             ErrorCode::ClientAssertionFailed => "client_assertion_failed",
+            ErrorCode::DpopFailed => "dpop_failed",
+            ErrorCode::TokenTypeMismatch => "token_type_mismatch",
         }
     }
 }

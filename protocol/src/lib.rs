@@ -19,8 +19,9 @@
 //! - the protocol's data: [`discovery`] (OIDC metadata), [`token_response`] (what a token
 //!   endpoint answers), [`session`] (the stored session), [`transaction`] (in-flight logins),
 //!   [`config`] (validated client configuration), [`client_assertion`] (`private_key_jwt`:
-//!   the key and the signed assertion the driver adds when it sends a request), [`jose`]
-//!   (JWS, JWK, JWE);
+//!   the key and the signed assertion the driver adds when it sends a request), [`dpop`]
+//!   (DPoP, RFC 9449: the key, the proofs the driver adds when it sends a request, the
+//!   nonce-retry decisions, the headers of a resource request), [`jose`] (JWS, JWK, JWE);
 //! - the shared vocabulary at the bottom: [`time`], [`scope`] (scope merging and comparison),
 //!   [`secret`], [`ErrorCode`], the reserved authorization parameters.
 //!
@@ -47,6 +48,7 @@
 //!         scope: Some("openid profile email offline_access".into()),
 //!         expires_at: now.as_secs() + 3600, // stored as Unix seconds
 //!         requested_scope: None,
+//!         token_type: Default::default(),
 //!     }],
 //!     ..Default::default()
 //! };
@@ -72,6 +74,7 @@ pub mod config;
 pub mod connection_token;
 pub mod discovery;
 pub mod display;
+pub mod dpop;
 pub mod effect;
 mod error_code;
 pub mod flight;

@@ -641,6 +641,7 @@ mod account_linking {
             scope: Some("read".into()),
             expires_at: 2_000,
             requested_scope: None,
+            token_type: Default::default(),
         }
     }
 

@@ -255,6 +255,7 @@ impl Emulator {
                 account_links: Vec::new(),
                 passwordless_codes: HashMap::new(),
                 passwordless_messages: Vec::new(),
+                dpop: Default::default(),
             }),
             config,
         });

@@ -67,6 +67,8 @@ pub(crate) struct State {
     pub(crate) passwordless_messages: Vec<crate::PasswordlessMessage>,
     /// Every account (un)linking request `/authorize` accepted, in order.
     pub(crate) account_links: Vec<crate::AccountLinkRequest>,
+    /// DPoP: replay record, nonces, the bearer-answer switch, accepted proofs.
+    pub(crate) dpop: crate::server::dpop::DpopState,
 }
 
 /// What the server thread and the handle share.

@@ -13,7 +13,7 @@ use crate::secret::Secret;
 use crate::session::{Internal, StateData, session_ceiling, token_set};
 use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
-use crate::token_endpoint::{TokenResponse, form_post, parse_token_response};
+use crate::token_endpoint::{TokenResponse, form_post, parse_token_response_expecting};
 use crate::transaction::{TransactionData, transaction_key};
 use serde_json::Value;
 use std::sync::Arc;
@@ -341,19 +341,21 @@ impl Operation for CompleteInteractiveLogin {
                 },
                 Input::Http(response),
             ) => {
-                let parsed = match parse_token_response(&response) {
-                    Ok(p) => p,
-                    // The code is single-use: this transaction cannot succeed any more.
-                    Err(e) => {
-                        let sent = [
-                            code.expose(),
-                            tx.code_verifier.as_ref().map_or("", Secret::expose),
-                            self.config.client_secret().map_or("", Secret::expose),
-                        ];
-                        return self
-                            .fail_and_forget(key, LoginError::CodeExchange(e.redact(&sent)));
-                    }
-                };
+                let parsed =
+                    match parse_token_response_expecting(&response, Some(self.config.token_type()))
+                    {
+                        Ok(p) => p,
+                        // The code is single-use: this transaction cannot succeed any more.
+                        Err(e) => {
+                            let sent = [
+                                code.expose(),
+                                tx.code_verifier.as_ref().map_or("", Secret::expose),
+                                self.config.client_secret().map_or("", Secret::expose),
+                            ];
+                            return self
+                                .fail_and_forget(key, LoginError::CodeExchange(e.redact(&sent)));
+                        }
+                    };
                 let Some(id_token) = parsed.id_token.clone() else {
                     return self.fail_and_forget(key, LoginError::MissingIdToken);
                 };

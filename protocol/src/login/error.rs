@@ -110,6 +110,9 @@ impl LoginError {
             LoginError::Authorization { .. } => ErrorCode::AuthorizationError,
             LoginError::MissingCode => ErrorCode::MissingCode,
             LoginError::InvalidCallbackIssuer { .. } => ErrorCode::InvalidCallbackIssuer,
+            LoginError::CodeExchange(crate::token_response::ResponseError::TokenTypeMismatch {
+                ..
+            }) => ErrorCode::TokenTypeMismatch,
             LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
             LoginError::TokenExchange(_) => ErrorCode::FailedToExchangeToken,
             LoginError::MissingSession => ErrorCode::MissingSession,

@@ -21,7 +21,9 @@ use crate::secret::Secret;
 use crate::session::{StateData, session_ceiling};
 use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
-use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
+use crate::token_endpoint::{
+    ResponseError, TokenResponse, form_post, parse_token_response_expecting,
+};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -240,16 +242,18 @@ impl Exchange {
                 MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
             },
             (State::Exchanging { metadata, scope }, Input::Http(response)) => {
-                let parsed = match parse_token_response(&response) {
-                    Ok(parsed) => parsed,
-                    Err(e) => {
-                        // A server that echoes what it was sent must not put it in a log.
-                        let mut sent = self.grant.secrets();
-                        sent.push(self.config.client_secret().map_or("", Secret::expose));
-                        let e = e.redact(&sent);
-                        return self.finish(Err(self.grant.refused(e)));
-                    }
-                };
+                let parsed =
+                    match parse_token_response_expecting(&response, Some(self.config.token_type()))
+                    {
+                        Ok(parsed) => parsed,
+                        Err(e) => {
+                            // A server that echoes what it was sent must not put it in a log.
+                            let mut sent = self.grant.secrets();
+                            sent.push(self.config.client_secret().map_or("", Secret::expose));
+                            let e = e.redact(&sent);
+                            return self.finish(Err(self.grant.refused(e)));
+                        }
+                    };
                 let Some(id_token) = parsed.id_token.clone() else {
                     return self.verified(parsed, scope, None, now, now);
                 };

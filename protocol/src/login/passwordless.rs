@@ -467,7 +467,7 @@ fn start_request(
     Ok(HttpRequest {
         request,
         coalesce: None,
-        at_send: None,
+        at_send: Vec::new(),
     })
 }
 

@@ -186,6 +186,15 @@ pub(crate) fn par(shared: &Shared, req: &RecordedRequest) -> Reply {
     if let Err(reply) = authenticate_client(shared, req) {
         return reply;
     }
+    if let Err(reply) = super::dpop::check_proof(
+        shared,
+        req,
+        "/oauth/par",
+        super::dpop::At::AuthorizationServer,
+        None,
+    ) {
+        return reply;
+    }
     if form(req, "request_uri").is_some() {
         return Reply::oauth_error(
             400,

@@ -8,6 +8,7 @@
 //! | [`token`] | `POST /oauth/token` (one submodule per grant type) |
 //! | [`logout`] | `GET /v2/logout`, `GET /oidc/logout`, `POST /oauth/revoke` |
 //! | [`resource`] | `GET /userinfo`, `GET /api/data` (bearer-protected) |
+//! | [`dpop`] | DPoP proofs at the token endpoint and PAR; `GET`/`POST /api/dpop` (DPoP-bound tokens only) |
 //!
 //! Shared pieces: [`client_auth`] (client authentication at the token, PAR and revocation
 //! endpoints), [`mint`] (token claims, signing and verification), [`backchannel`] (logout
@@ -18,6 +19,7 @@ mod authorize;
 pub(crate) mod backchannel;
 mod client_auth;
 mod discovery;
+pub(crate) mod dpop;
 mod logout;
 pub(crate) mod mint;
 mod passwordless;
@@ -254,6 +256,7 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("POST", "/passwordless/start") => passwordless::start(shared, req),
         ("GET", "/userinfo") => resource::userinfo(shared, req),
         ("GET", "/api/data") => resource::api_data(shared, req),
+        ("GET" | "POST", "/api/dpop") => dpop::api_dpop(shared, req),
         (
             _,
             "/.well-known/openid-configuration"

@@ -145,6 +145,7 @@ pub fn expired_session(emu: &Emulator, audience: &str) -> StateData {
             scope: Some(DEFAULT_SCOPE.into()),
             expires_at: now() - 10,
             requested_scope: None,
+            token_type: Default::default(),
         }],
         internal: auth0_server::protocol::session::Internal {
             sid: "emulator-sid".into(),

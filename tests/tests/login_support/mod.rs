@@ -5,6 +5,7 @@
 
 use crate::adapter_support::{self, SECRET};
 use auth0_emulator::{Emulator, EmulatorConfig};
+use auth0_server::protocol::dpop::DpopHeaders;
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::StateData;
 use auth0_server::protocol::transaction::TransactionData;
@@ -48,6 +49,14 @@ pub trait LoginApi {
         o: auth0_server::LinkUserOptions,
         c: &mut CookieOptions,
     ) -> Result<url::Url, Error>;
+    /// `dpop_headers`.
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error>;
 }
 
 impl<S, T> LoginApi for blocking::ServerClient<S, T>
@@ -93,6 +102,15 @@ where
         } else {
             self.start_link_user(o, c)
         }
+    }
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error> {
+        blocking::ServerClient::dpop_headers(self, token, method, url, nonce)
     }
 }
 
@@ -149,6 +167,15 @@ where
         } else {
             self.rt.block_on(self.client.start_link_user(o, c))
         }
+    }
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error> {
+        self.client.dpop_headers(token, method, url, nonce)
     }
 }
 

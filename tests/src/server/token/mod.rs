@@ -1,4 +1,5 @@
-//! `POST /oauth/token`: client authentication, then one module per grant type.
+//! `POST /oauth/token`: client authentication, the DPoP proof when there is one, then one
+//! module per grant type (the answer to a DPoP request bound to the proof's key).
 
 mod code;
 mod custom_exchange;
@@ -7,6 +8,7 @@ mod passwordless;
 mod refresh;
 
 use super::client_auth::authenticate_client;
+use super::dpop::{At, bind_answer, check_proof};
 use super::form;
 use super::reply::Reply;
 use crate::{
@@ -20,14 +22,22 @@ pub(crate) fn token(shared: &Shared, req: &RecordedRequest) -> Reply {
     if let Err(reply) = authenticate_client(shared, req) {
         return reply;
     }
+    let jkt = match check_proof(shared, req, "/oauth/token", At::AuthorizationServer, None) {
+        Ok(jkt) => jkt,
+        Err(reply) => return reply,
+    };
     let reply = grant(shared, req);
     // RFC 8705 §3: an mTLS client's access tokens are bound to its certificate.
-    match (&shared.config.tls_client_auth, &req.tls) {
+    let reply = match (&shared.config.tls_client_auth, &req.tls) {
         (Some(_), Some(peer)) => match peer.x5t_s256() {
             Some(x5t) => bind_to_certificate(shared, reply, &x5t),
             None => reply,
         },
         _ => reply,
+    };
+    match jkt {
+        Some(jkt) => bind_answer(shared, reply, &jkt),
+        None => reply,
     }
 }
 
