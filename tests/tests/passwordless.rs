@@ -77,30 +77,11 @@ fn config(emu: &Emulator) -> Config {
 }
 
 fn blocking_client(config: Config) -> Box<dyn Passwordless> {
-    Box::new(
-        blocking::ServerClient::builder(
-            config,
-            MemoryStateStore::new().secure(false),
-            MemoryTransactionStore::new().secure(false),
-        )
-        .build(),
-    )
+    Box::new(adapter_support::memory_blocking(config))
 }
 
 fn async_client(config: Config) -> Box<dyn Passwordless> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let http =
-        rt.block_on(async { adapter_support::reqwest_client(std::time::Duration::from_secs(10)) });
-    let client = nonblocking::ServerClient::builder(
-        config,
-        MemoryStateStore::new().secure(false),
-        MemoryTransactionStore::new().secure(false),
-        http,
-    )
-    .build();
+    let (client, rt) = adapter_support::memory_async(config);
     Box::new(AsyncClient { client, rt })
 }
 

@@ -132,7 +132,7 @@ pub(crate) struct Exchange {
 }
 
 /// What the exchange ends with.
-pub(crate) enum Ended {
+enum Ended {
     Tokens(TokenExchangeResult),
     Session(LoginResult),
 }
@@ -211,7 +211,31 @@ impl Exchange {
         }
     }
 
-    pub(crate) fn step(&mut self, input: Input, now: UnixTime) -> Step<Ended, LoginError> {
+    /// Steps a [`Mode::Session`] exchange: its result is the login's.
+    pub(crate) fn step_session(
+        &mut self,
+        input: Input,
+        now: UnixTime,
+    ) -> Step<LoginResult, LoginError> {
+        done_as(self.step(input, now), |ended| match ended {
+            Ended::Session(result) => Some(result),
+            Ended::Tokens(_) => None,
+        })
+    }
+
+    /// Steps a [`Mode::Tokens`] exchange: its result is the tokens.
+    pub(crate) fn step_tokens(
+        &mut self,
+        input: Input,
+        now: UnixTime,
+    ) -> Step<TokenExchangeResult, LoginError> {
+        done_as(self.step(input, now), |ended| match ended {
+            Ended::Tokens(tokens) => Some(tokens),
+            Ended::Session(_) => None,
+        })
+    }
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<Ended, LoginError> {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 if let Err(e) = self.grant.check() {
@@ -326,5 +350,23 @@ impl Exchange {
                 self.finish(Err(UnexpectedInput { expected }.into()))
             }
         }
+    }
+}
+
+/// A step of the machine as the step of one operation, whose result is `pick`ed from what the
+/// machine ended with (the other mode's result would be a driver bug, reported as such).
+fn done_as<T>(
+    step: Step<Ended, LoginError>,
+    pick: impl FnOnce(Ended) -> Option<T>,
+) -> Step<T, LoginError> {
+    match step {
+        Step::Effect(e) => Step::Effect(e),
+        Step::Done(Ok(ended)) => Step::Done(pick(ended).ok_or_else(|| {
+            UnexpectedInput {
+                expected: "the result of this operation's own mode",
+            }
+            .into()
+        })),
+        Step::Done(Err(e)) => Step::Done(Err(e)),
     }
 }

@@ -14,7 +14,7 @@
 //! whitespace, a language tag of letters, digits and `-`.
 
 use super::error::LoginError;
-use super::grant::{Ended, Exchange, Grant, Mode};
+use super::grant::{Exchange, Grant, Mode};
 use super::start::{LOGIN_RANDOM_BYTES, LoginSecrets, login_scope};
 use crate::client_assertion::{ASSERTION_RANDOM_LEN, ASSERTION_TYPE};
 use crate::config::{ClientAuthMethod, Config};
@@ -629,14 +629,6 @@ impl Operation for LoginWithPasswordless {
     type Error = LoginError;
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        match self.0.step(input, now) {
-            Step::Effect(e) => Step::Effect(e),
-            Step::Done(Ok(Ended::Session(r))) => Step::Done(Ok(r)),
-            Step::Done(Ok(Ended::Tokens(_))) => Step::Done(Err(UnexpectedInput {
-                expected: "a login with a one-time code",
-            }
-            .into())),
-            Step::Done(Err(e)) => Step::Done(Err(e)),
-        }
+        self.0.step_session(input, now)
     }
 }

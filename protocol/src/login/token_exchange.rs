@@ -17,9 +17,9 @@
 //! token comes with its type, and extra parameters may not override what the SDK sets.
 
 use super::error::LoginError;
-use super::grant::{Ended, Exchange, Grant, Mode};
+use super::grant::{Exchange, Grant, Mode};
 use crate::config::Config;
-use crate::effect::{Input, Operation, Step, UnexpectedInput};
+use crate::effect::{Input, Operation, Step};
 use crate::login::complete::LoginResult;
 use crate::secret::Secret;
 use crate::time::UnixTime;
@@ -332,15 +332,7 @@ impl Operation for CustomTokenExchange {
     type Error = LoginError;
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
-        match self.0.step(input, now) {
-            Step::Effect(e) => Step::Effect(e),
-            Step::Done(Ok(Ended::Tokens(t))) => Step::Done(Ok(t)),
-            Step::Done(Ok(Ended::Session(_))) => Step::Done(Err(UnexpectedInput {
-                expected: "a token exchange without a session",
-            }
-            .into())),
-            Step::Done(Err(e)) => Step::Done(Err(e)),
-        }
+        self.0.step_tokens(input, now)
     }
 }
 
@@ -363,14 +355,6 @@ impl Operation for LoginWithTokenExchange {
     type Error = LoginError;
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        match self.0.step(input, now) {
-            Step::Effect(e) => Step::Effect(e),
-            Step::Done(Ok(Ended::Session(r))) => Step::Done(Ok(r)),
-            Step::Done(Ok(Ended::Tokens(_))) => Step::Done(Err(UnexpectedInput {
-                expected: "a login by token exchange",
-            }
-            .into())),
-            Step::Done(Err(e)) => Step::Done(Err(e)),
-        }
+        self.0.step_session(input, now)
     }
 }
