@@ -128,6 +128,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             scope: Some("openid profile email offline_access".into()),
             expires_at: 1,
             requested_scope: None,
+            token_type: Default::default(),
         }],
         ..Default::default()
     };

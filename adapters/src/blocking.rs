@@ -41,11 +41,13 @@ use auth0_server_protocol::Core;
 use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
+use auth0_server_protocol::dpop::DpopHeaders;
 use auth0_server_protocol::effect::LogoutTokenClaims;
 use auth0_server_protocol::effect::{Coalesce, Operation};
 use auth0_server_protocol::login::{
-    BackchannelHandle, BackchannelLoginRequest, BackchannelPoll, LoginResult, StartLoginOptions,
-    TokenExchangeRequest, TokenExchangeResult,
+    BackchannelHandle, BackchannelLoginRequest, BackchannelPoll, LinkUserOptions, LoginResult,
+    PasswordlessOtp, PasswordlessStart, StartLoginOptions, TokenExchangeRequest,
+    TokenExchangeResult,
 };
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::session::{Session, UserClaims};
@@ -322,6 +324,28 @@ where
         )
     }
 
+    /// The headers of a request to an API with a DPoP-bound access token (from
+    /// [`get_access_token`](Self::get_access_token) on a client configured with
+    /// [`ConfigBuilder::dpop`](auth0_server_protocol::config::ConfigBuilder::dpop)):
+    /// `Authorization: DPoP <token>` and `DPoP: <proof>`, the proof for this `method` and
+    /// `url` (query and fragment are not part of it), with `ath` (the token's hash) and the
+    /// API's `nonce` when it gave one. Make new headers for every request: a proof is single
+    /// use. When the API answers `401` with a nonce challenge,
+    /// [`dpop::resource_retry`](auth0_server_protocol::dpop::resource_retry) gives the nonce
+    /// to call this with once more.
+    ///
+    /// Fails with `dpop_failed` for a bearer token, without a DPoP key, or for a URL that is
+    /// not absolute http(s). Performs no I/O (it reads the clock and draws 16 random bytes).
+    pub fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error> {
+        self.inner.shared.dpop_headers(token, method, url, nonce)
+    }
+
     /// An access token for a federated connection (token vault): the stored one while
     /// valid, else exchanged for the refresh token and saved.
     pub fn get_access_token_for_connection(
@@ -364,6 +388,75 @@ where
             "complete_interactive_login",
             "",
             self.core().complete_interactive_login(callback_url),
+            store_options,
+        )
+    }
+
+    /// Passwordless, step 1: Auth0 sends the user a one-time code (email or SMS) or a magic
+    /// link (email). For a magic link a login transaction is saved, and the link's callback is
+    /// completed by [`complete_interactive_login`](Self::complete_interactive_login). Inputs
+    /// are checked first (`invalid_parameter`, nothing sent); a refusal is
+    /// `passwordless_failed`.
+    pub fn start_passwordless(
+        &self,
+        start: PasswordlessStart,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "start_passwordless",
+            "",
+            self.core().start_passwordless(start),
+            store_options,
+        )
+    }
+
+    /// Passwordless, step 2: logs the user in with the one-time code they received — the
+    /// ID token verified as an interactive login's, the session replaced. A wrong, expired or
+    /// used code is `passwordless_failed` and nothing is saved.
+    pub fn login_with_passwordless(
+        &self,
+        otp: PasswordlessOtp,
+        store_options: &mut S::Options,
+    ) -> Result<LoginResult, Error> {
+        let audience = otp.audience.clone().unwrap_or_default();
+        self.run(
+            "login_with_passwordless",
+            &audience,
+            self.core().login_with_passwordless(otp),
+            store_options,
+        )
+    }
+
+    /// Starts linking another connection's identity to the logged-in user's account: saves
+    /// a login transaction that remembers the link and returns the authorization URL
+    /// (`scope=openid link_account offline_access`, the session's ID token as
+    /// `id_token_hint`, `requested_connection`). The callback is completed by
+    /// [`complete_interactive_login`](Self::complete_interactive_login), which merges the
+    /// answer into the session. Without a logged-in user: `missing_session`.
+    pub fn start_link_user(
+        &self,
+        options: LinkUserOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.run(
+            "start_link_user",
+            "",
+            self.core().start_link_user(options),
+            store_options,
+        )
+    }
+
+    /// As [`start_link_user`](Self::start_link_user), removing the connection's identity
+    /// from the account (`unlink_account`).
+    pub fn start_unlink_user(
+        &self,
+        options: LinkUserOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.run(
+            "start_unlink_user",
+            "",
+            self.core().start_unlink_user(options),
             store_options,
         )
     }

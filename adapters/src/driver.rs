@@ -22,9 +22,9 @@ use auth0_server_protocol::effect::{
     AtSend, CachedJwks, Coalesce, Effect, HttpRequest, Input, JtiRecord, Operation, Step,
     UnexpectedInput,
 };
-use auth0_server_protocol::flight;
 use auth0_server_protocol::session::SaveFailed;
 use auth0_server_protocol::time::UnixTime;
+use auth0_server_protocol::{dpop, flight};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -104,6 +104,9 @@ pub(crate) struct Shared {
     /// Logout tokens accepted by this process (`{iss} {jti}` → until when to remember them):
     /// the in-process replay record of back-channel logout.
     logout_token_ids: Mutex<JtiLedger>,
+    /// The last DPoP nonce the authorization server gave (`DPoP-Nonce`), put in later proofs
+    /// so that a server that wants nonces is not challenged on every request.
+    dpop_nonce: Mutex<Option<String>>,
 }
 
 /// Most logout-token ids remembered by one process. Logout tokens are signed by the
@@ -144,6 +147,53 @@ impl Shared {
             metadata: Mutex::new(None),
             jwks: Mutex::new(None),
             logout_token_ids: Mutex::new(JtiLedger::default()),
+            dpop_nonce: Mutex::new(None),
+        }
+    }
+
+    /// The clients' `dpop_headers`: headers for a resource request with a DPoP-bound token,
+    /// the proof made now with fresh OS randomness.
+    pub(crate) fn dpop_headers(
+        &self,
+        token: &auth0_server_protocol::access_token::AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<dpop::DpopHeaders, Error> {
+        let key = self
+            .core
+            .config()
+            .dpop_key()
+            .ok_or(dpop::DpopError::NotConfigured)?;
+        let random = random_bytes(dpop::PROOF_RANDOM_LEN).map_err(|_| Error::Random)?;
+        Ok(dpop::resource_headers(
+            key,
+            token,
+            method,
+            url,
+            nonce,
+            self.clock.now(),
+            &random,
+        )?)
+    }
+
+    /// The last DPoP nonce the authorization server gave.
+    fn dpop_nonce(&self) -> Option<String> {
+        self.dpop_nonce
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Keeps the DPoP nonce of an answer to a request that carried a proof, if it has one.
+    fn keep_dpop_nonce(&self, input: &Input) {
+        if let Input::Http(response) = input {
+            if let Some(nonce) = dpop::nonce_of(response.headers()) {
+                *self
+                    .dpop_nonce
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(nonce);
+            }
         }
     }
 
@@ -483,7 +533,42 @@ where
 /// Sends a request, single-flight when the core marked it shareable. Returns the input for
 /// the operation, the time it was observed (a shared answer's receive time), and whether this
 /// caller sent it.
+///
+/// A request carrying a DPoP proof is sent once more, with a new proof, when the core's
+/// [`dpop::token_endpoint_retry`] says the answer is a nonce challenge (once at most); the
+/// nonce of every answer is kept for later proofs. Callers that shared the challenged answer
+/// retry too, and share again (the same coalescing key).
 async fn http<X: Transport>(
+    shared: &Shared,
+    transport: &X,
+    request: HttpRequest,
+) -> Result<(Input, UnixTime, Obtained), Error> {
+    if !request.wants_dpop_proof() {
+        return http_once(shared, transport, request).await;
+    }
+    let mut again = request.duplicate();
+    let first = http_once(shared, transport, request).await?;
+    shared.keep_dpop_nonce(&first.0);
+    let Input::Http(response) = &first.0 else {
+        return Ok(first);
+    };
+    match dpop::token_endpoint_retry(response, 0) {
+        dpop::NonceRetry::RetryWith(nonce) => {
+            trace_event!(
+                ::tracing::Level::DEBUG,
+                "the server asked for a DPoP nonce: sending once more with it"
+            );
+            again.set_dpop_nonce(&nonce);
+            let second = http_once(shared, transport, again).await?;
+            shared.keep_dpop_nonce(&second.0);
+            Ok(second)
+        }
+        _ => Ok(first),
+    }
+}
+
+/// [`http`] without the DPoP nonce retry: one sending (or sharing).
+async fn http_once<X: Transport>(
     shared: &Shared,
     transport: &X,
     request: HttpRequest,
@@ -496,7 +581,7 @@ async fn http<X: Transport>(
     let Some(coalesce) = coalesce else {
         // Lifetimes in the answer count from the sending (see `CoordinatedResponse`).
         let sent_at = shared.clock.now();
-        let request = complete(shared, request, at_send.as_ref())?;
+        let request = complete(shared, request, &at_send)?;
         let response = transport.send(request).await;
         record!(
             "status",
@@ -552,8 +637,9 @@ async fn http<X: Transport>(
                 // answer signs nothing). Should that fail, nothing is sent: this caller
                 // reports the error and the waiters try again themselves. With the Redis
                 // coordinator the request may still wait for another instance's lock before
-                // it goes out: up to `lock_ttl` (default 30 s) of a client assertion's 60 s.
-                let future: FlightFuture = match complete(shared, request, at_send.as_ref()) {
+                // it goes out: up to `lock_ttl` (default 30 s) of a client assertion's 60 s,
+                // and a DPoP proof's `iat` ages as much (servers accept some minutes).
+                let future: FlightFuture = match complete(shared, request, &at_send) {
                     Ok(request) => transport.flight(&coalesce, request, shared.clock.clone()),
                     Err(e) => Box::pin(std::future::ready(Settled::CoordinatorFailed(Arc::new(
                         crate::single_flight::Mutex::new(Some(e)),
@@ -606,19 +692,31 @@ async fn http<X: Transport>(
 }
 
 /// The request ready to send now: what the core left for the moment of sending (a
-/// `private_key_jwt` client assertion) made with the clock's time and fresh OS randomness.
+/// `private_key_jwt` client assertion, a DPoP proof with the last nonce the server gave)
+/// made with the clock's time and fresh OS randomness.
 fn complete(
     shared: &Shared,
-    request: http::Request<Vec<u8>>,
-    at_send: Option<&AtSend>,
+    mut request: http::Request<Vec<u8>>,
+    at_send: &[AtSend],
 ) -> Result<http::Request<Vec<u8>>, Error> {
-    let Some(at_send) = at_send else {
+    if at_send.is_empty() {
         return Ok(request);
-    };
-    let random = random_bytes(at_send.random_len()).map_err(|_| Error::Random)?;
-    at_send
-        .apply(request, shared.core.config(), shared.clock.now(), &random)
-        .map_err(Error::from)
+    }
+    let now = shared.clock.now();
+    let nonce = shared.dpop_nonce();
+    for part in at_send {
+        let random = random_bytes(part.random_len()).map_err(|_| Error::Random)?;
+        request = part
+            .apply(
+                request,
+                shared.core.config(),
+                now,
+                &random,
+                nonce.as_deref(),
+            )
+            .map_err(Error::from)?;
+    }
+    Ok(request)
 }
 
 /// A shared response as the operation's input, with the time it was received (the `now` to

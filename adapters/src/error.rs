@@ -9,7 +9,8 @@ use auth0_server_protocol::ErrorCode;
 use auth0_server_protocol::access_token::AccessTokenError;
 use auth0_server_protocol::client_assertion::ClientAssertionError;
 use auth0_server_protocol::connection_token::ConnectionTokenError;
-use auth0_server_protocol::effect::UnexpectedInput;
+use auth0_server_protocol::dpop::DpopError;
+use auth0_server_protocol::effect::{AtSendError, UnexpectedInput};
 use auth0_server_protocol::login::LoginError;
 use auth0_server_protocol::logout::{BackchannelLogoutError, LogoutError};
 use auth0_server_protocol::token_endpoint::OAuthError;
@@ -56,6 +57,23 @@ pub enum Error {
     /// The `private_key_jwt` client assertion could not be made (nothing was sent).
     #[error(transparent)]
     ClientAssertion(#[from] ClientAssertionError),
+    /// A DPoP proof could not be made (nothing was sent), or `dpop_headers` was asked for a
+    /// bearer token or without a DPoP key.
+    #[error(transparent)]
+    Dpop(#[from] DpopError),
+}
+
+impl From<AtSendError> for Error {
+    fn from(e: AtSendError) -> Self {
+        match e {
+            AtSendError::ClientAssertion(e) => Error::ClientAssertion(e),
+            AtSendError::Dpop(e) => Error::Dpop(e),
+            // A new kind of part made at sending, not known to this version.
+            _ => Error::UnexpectedInput(UnexpectedInput {
+                expected: "a request part the driver can make",
+            }),
+        }
+    }
 }
 
 impl From<AccessTokenError> for Error {
@@ -105,6 +123,7 @@ impl Error {
             Error::Store(_) => ErrorCode::StoreError,
             Error::Random => ErrorCode::RandomUnavailable,
             Error::ClientAssertion(e) => e.code(),
+            Error::Dpop(e) => e.code(),
         }
     }
 

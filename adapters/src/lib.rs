@@ -107,6 +107,10 @@
 //! let token = client.get_access_token(&mut cookies)?;
 //! let authorization = format!("Bearer {}", token.access_token.expose());
 //! # assert!(user.contains_key("sub") && authorization.len() > 7);
+//! // With DPoP on (`Config::builder(…).dpop(key)`), the token is bound to the key:
+//! // `token.token_type` is `DPoP`, and `client.dpop_headers(&token, "GET", url, None)`
+//! // gives the `Authorization: DPoP …` and `DPoP` proof headers for each API request
+//! // (README, "DPoP: sender-constrained access tokens").
 //!
 //! // GET /auth/logout: delete the session, send the browser to Auth0's logout.
 //! let mut cookies = CookieOptions::from_request_headers(&request_headers);
@@ -158,8 +162,9 @@ pub use auth0_server_protocol::access_token::{AccessToken, AccessTokenRequest};
 pub use auth0_server_protocol::config::Config;
 pub use auth0_server_protocol::connection_token::{ConnectionToken, ConnectionTokenRequest};
 pub use auth0_server_protocol::login::{
-    BackchannelHandle, BackchannelLoginRequest, BackchannelPoll, LoginResult, StartLoginOptions,
-    TokenExchangeRequest, TokenExchangeResult,
+    BackchannelHandle, BackchannelLoginRequest, BackchannelPoll, LinkUserOptions, LoginResult,
+    PasswordlessOtp, PasswordlessStart, StartLoginOptions, TokenExchangeRequest,
+    TokenExchangeResult,
 };
 pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
 /// The scripted driver (feature `test-util`): "given this session and these responses, the SDK

@@ -316,6 +316,7 @@ fn build_session(s: &FSession, now: u64) -> StateData {
                     Expiry::Absolute(a) => a,
                 },
                 requested_scope: None,
+                token_type: Default::default(),
             })
             .collect(),
         ..Default::default()

@@ -345,6 +345,7 @@ fuzz_target!(|input: Input| {
                     scope: None,
                     expires_at: NOW + 60,
                     requested_scope: None,
+                    token_type: Default::default(),
                 });
                 let update = SessionUpdate::between(&before, &after, &[]);
                 if let Ok(UpdateRead::Write(s)) = cached.update_session(id, v, &update) {

@@ -26,7 +26,7 @@ use crate::time::UnixTime;
 pub use crate::time::is_expired;
 pub use crate::token_endpoint::refresh_token_hash;
 use crate::token_endpoint::{
-    ResponseError, TokenResponse, form_post, parse_token_response, revocation_request,
+    ResponseError, TokenResponse, form_post, parse_token_response_expecting, revocation_request,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -72,6 +72,9 @@ pub struct AccessToken {
     pub scope: Option<String>,
     /// Expiry, Unix seconds.
     pub expires_at: u64,
+    /// How to present it: `Bearer`, or `DPoP` (bound to the client's DPoP key: send it with
+    /// the client's `dpop_headers`, never as a bearer token).
+    pub token_type: crate::token_response::TokenType,
 }
 
 impl AccessToken {
@@ -81,6 +84,7 @@ impl AccessToken {
             audience: set.audience.clone(),
             scope: set.scope.clone(),
             expires_at: set.expires_at,
+            token_type: set.token_type,
         }
     }
 }
@@ -157,6 +161,9 @@ impl AccessTokenError {
         match self {
             AccessTokenError::MissingSession => ErrorCode::MissingSession,
             AccessTokenError::MissingRefreshToken => ErrorCode::MissingRefreshToken,
+            AccessTokenError::FailedToRefresh(ResponseError::TokenTypeMismatch { .. }) => {
+                ErrorCode::TokenTypeMismatch
+            }
             AccessTokenError::FailedToRefresh(_) => ErrorCode::FailedToRefreshToken,
             AccessTokenError::MfaRequired { .. } => ErrorCode::MfaRequired,
             AccessTokenError::AudienceMismatch { .. } => ErrorCode::AudienceMismatch,
@@ -601,17 +608,20 @@ impl Operation for GetAccessToken {
                 },
                 Input::Http(response),
             ) => {
-                let mut parsed = match parse_token_response(&response) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // A server that echoes what it was sent must not put it in a log.
-                        let sent = [
-                            session.refresh_token.as_ref().map_or("", Secret::expose),
-                            self.config.client_secret().map_or("", Secret::expose),
-                        ];
-                        return self.finish(Err(AccessTokenError::from_response(e.redact(&sent))));
-                    }
-                };
+                let mut parsed =
+                    match parse_token_response_expecting(&response, Some(self.config.token_type()))
+                    {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // A server that echoes what it was sent must not put it in a log.
+                            let sent = [
+                                session.refresh_token.as_ref().map_or("", Secret::expose),
+                                self.config.client_secret().map_or("", Secret::expose),
+                            ];
+                            return self
+                                .finish(Err(AccessTokenError::from_response(e.redact(&sent))));
+                        }
+                    };
                 // An answer shared under this request's key can carry a refresh token this
                 // request has already spent (it followed a rotation past it): that is no
                 // rotation, and the session must never go back to it.

@@ -222,6 +222,15 @@ impl AssertionKey {
         jwk
     }
 
+    /// The P-256 signing key, when this is one (DPoP proofs reuse the parsing of PEM and JWK
+    /// keys; see [`crate::dpop::DpopKey`]).
+    pub(crate) fn ec_signing_key(&self) -> Option<&p256::ecdsa::SigningKey> {
+        match &self.inner.key {
+            KeyMaterial::Ec(k) => Some(k),
+            KeyMaterial::Rsa(_) => None,
+        }
+    }
+
     fn sign(&self, input: &[u8], seed: [u8; SEED_LEN]) -> Result<Vec<u8>, ClientAssertionError> {
         let failed = |_| ClientAssertionError::Signing;
         match (&self.inner.key, self.inner.alg) {

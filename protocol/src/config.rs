@@ -18,7 +18,7 @@
 //! # Ok::<(), auth0_server_protocol::config::ConfigError>(())
 //! ```
 //!
-//! # Client authentication
+//! # Client authentication and sender-constrained tokens
 //!
 //! [`ClientAuthMethod`]: a client secret (`client_secret_post`, the default, or
 //! `client_secret_basic`), a private key ([`ConfigBuilder::private_key_jwt`], RFC 7523), or
@@ -26,7 +26,10 @@
 //! [`ConfigBuilder::self_signed_tls_client_auth`], RFC 8705). With mTLS the requests that
 //! authenticate the client go to discovery's `mtls_endpoint_aliases`
 //! ([`Metadata::endpoint`](crate::discovery::Metadata::endpoint)) and the certificate is the
-//! HTTP client's: the adapters' shipped clients take it directly.
+//! HTTP client's: the adapters' shipped clients take it directly. Independently,
+//! [`ConfigBuilder::dpop`] binds the tokens to an ES256 key (DPoP, RFC 9449; see
+//! [`crate::dpop`]): proofs on every token-endpoint request and PAR, `token_type: DPoP`
+//! required, tokens stored with their [`TokenType`].
 //!
 //! # Which issuer is trusted
 //!
@@ -42,9 +45,11 @@
 
 pub use crate::client_assertion::AssertionAlg;
 use crate::client_assertion::AssertionKey;
+use crate::dpop::DpopKey;
 use crate::error_code::ErrorCode;
 use crate::secret::Secret;
 pub use crate::time::DEFAULT_CLOCK_TOLERANCE;
+pub use crate::token_response::TokenType;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -183,6 +188,7 @@ pub struct Config {
     discovery_ttl: Duration,
     clock_tolerance: Duration,
     allow_hs256: bool,
+    dpop_key: Option<DpopKey>,
 }
 
 impl fmt::Debug for Config {
@@ -201,6 +207,7 @@ impl fmt::Debug for Config {
             .field("authorization_params", &self.authorization_params)
             .field("leeway", &self.leeway)
             .field("discovery_ttl", &self.discovery_ttl)
+            .field("dpop_key", &self.dpop_key)
             .finish()
     }
 }
@@ -227,6 +234,7 @@ impl Config {
             leeway: DEFAULT_LEEWAY,
             discovery_ttl: DEFAULT_DISCOVERY_TTL,
             clock_tolerance: DEFAULT_CLOCK_TOLERANCE,
+            dpop_key: None,
         }
     }
 
@@ -273,6 +281,19 @@ impl Config {
     /// The `private_key_jwt` signing key, when one is configured.
     pub fn assertion_key(&self) -> Option<&AssertionKey> {
         self.assertion_key.as_ref()
+    }
+    /// The DPoP key, when DPoP is on ([`ConfigBuilder::dpop`]).
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop_key.as_ref()
+    }
+    /// The token type this client asks the token endpoint for: [`TokenType::Dpop`] with a
+    /// DPoP key, [`TokenType::Bearer`] otherwise. An answer of another type is refused.
+    pub fn token_type(&self) -> TokenType {
+        if self.dpop_key.is_some() {
+            TokenType::Dpop
+        } else {
+            TokenType::Bearer
+        }
     }
     /// The encryption secrets: the first encrypts, all decrypt.
     pub fn secrets(&self) -> &[Secret] {
@@ -348,6 +369,7 @@ pub struct ConfigBuilder {
     leeway: Duration,
     discovery_ttl: Duration,
     clock_tolerance: Duration,
+    dpop_key: Option<Secret>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -461,6 +483,37 @@ impl ConfigBuilder {
         self.assertion_kid = Some(kid.into());
         self
     }
+    /// Turns on DPoP (RFC 9449): access tokens bound to `private_key`, an ES256 (P-256) key
+    /// as an unencrypted PKCS#8 PEM or a private JWK. Every token-endpoint request and PAR
+    /// then carries a fresh proof of possession (a nonce challenge is answered once), the
+    /// token endpoint must answer `token_type: DPoP` (a bearer answer is refused with
+    /// `token_type_mismatch`, nothing saved), and tokens are stored and handed out with
+    /// their [`TokenType`]. Call APIs with the client's `dpop_headers`
+    /// ([`crate::dpop::resource_headers`]). See [`crate::dpop`].
+    ///
+    /// Independent of client authentication: combine it with a secret or `private_key_jwt`
+    /// (use another key for each). [`build`](Self::build) parses the key; it never appears
+    /// in `Debug` output or errors.
+    ///
+    /// ```
+    /// use auth0_server_protocol::config::{Config, TokenType};
+    /// let jwk = r#"{"kty":"EC","crv":"P-256",
+    ///     "d":"JLC9oc5eG0UhYKkkrpM2PVTAwwP7mZv8qo5nYrgHC_M",
+    ///     "x":"lLm-LR-AQq_kF9jud3QC-G3zp2SZQ4lESLSdNqSe0NU",
+    ///     "y":"0uhQuNO2flc2Q3Ryy2AVDlGvKpdlbKEiaprynmphj_U"}"#;
+    /// let config = Config::builder("tenant.auth0.com", "my-client-id")
+    ///     .client_secret("a-client-secret")
+    ///     .dpop(jwk)
+    ///     .secret("a-cookie-secret-of-at-least-32-bytes!")
+    ///     .build()?;
+    /// assert_eq!(config.token_type(), TokenType::Dpop);
+    /// assert!(!format!("{config:?}").contains("JLC9"));
+    /// # Ok::<(), auth0_server_protocol::config::ConfigError>(())
+    /// ```
+    pub fn dpop(mut self, private_key: impl Into<String>) -> Self {
+        self.dpop_key = Some(Secret::new(private_key));
+        self
+    }
     /// Adds an encryption secret (at least 32 bytes). The first one added encrypts; every one
     /// decrypts, so rotating means adding the new secret first and keeping the old one after it.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
@@ -564,6 +617,12 @@ impl ConfigBuilder {
                 "and mTLS client authentication (tls_client_auth) cannot both be configured",
             ));
         }
+        let dpop_key = match &self.dpop_key {
+            Some(key) => {
+                Some(DpopKey::parse(key.expose()).map_err(|e| ConfigError::new("dpop", e.reason))?)
+            }
+            None => None,
+        };
         let client_secret = match self.client_secret {
             Some(s) if !s.expose().is_empty() => Some(s),
             _ if assertion_key.is_some() || mutual_tls => None,
@@ -638,6 +697,7 @@ impl ConfigBuilder {
             leeway: self.leeway,
             discovery_ttl: self.discovery_ttl,
             clock_tolerance: self.clock_tolerance,
+            dpop_key,
         })
     }
 }

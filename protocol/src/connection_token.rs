@@ -15,7 +15,7 @@ use crate::session::{ConnectionTokenSet, SessionUpdate, StateData, UpdateNext, a
 use crate::time::UnixTime;
 use crate::time::is_expired;
 use crate::token_endpoint::{
-    ResponseError, TokenResponse, form_post, parse_token_response, refresh_token_hash,
+    ResponseError, TokenResponse, form_post, parse_token_response_expecting, refresh_token_hash,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -382,7 +382,11 @@ impl Operation for GetConnectionToken {
                     ..
                 },
                 Input::Http(response),
-            ) => match parse_token_response(&response) {
+            ) => match
+                // With DPoP the exchange carries a proof (the refresh token may be bound), but
+                // the token it returns is the upstream provider's: either type is accepted.
+                parse_token_response_expecting(&response, None)
+            {
                 Ok(parsed) => {
                     let token = apply_exchange(&mut session, &self.request, &parsed, now);
                     let update = Box::new(SessionUpdate::between(&base, &session, &spent));

@@ -122,8 +122,47 @@ pub struct HttpRequest {
     /// send one and hand its response to every operation waiting on that key.
     pub coalesce: Option<Coalesce>,
     /// What the driver must add right before sending, with the time of sending and fresh
-    /// random bytes (see [`AtSend::apply`]); `None` for a request sent as it is.
-    pub at_send: Option<AtSend>,
+    /// random bytes (see [`AtSend::apply`]), in order; empty for a request sent as it is. A
+    /// request may need several: a `private_key_jwt` client assertion and a DPoP proof.
+    pub at_send: Vec<AtSend>,
+}
+
+impl HttpRequest {
+    /// Whether the request carries a DPoP proof (made at sending): its answer may be a
+    /// nonce challenge ([`crate::dpop::token_endpoint_retry`]).
+    pub fn wants_dpop_proof(&self) -> bool {
+        self.at_send
+            .iter()
+            .any(|a| matches!(a, AtSend::DpopProof { .. }))
+    }
+
+    /// A copy of this request (method, URL, headers, body, coalescing and what is added at
+    /// sending), for a driver that may have to send it again: a DPoP nonce retry.
+    pub fn duplicate(&self) -> HttpRequest {
+        let mut builder = http::Request::builder()
+            .method(self.request.method().clone())
+            .uri(self.request.uri().clone())
+            .version(self.request.version());
+        if let Some(headers) = builder.headers_mut() {
+            *headers = self.request.headers().clone();
+        }
+        HttpRequest {
+            request: builder
+                .body(self.request.body().clone())
+                .unwrap_or_default(),
+            coalesce: self.coalesce.clone(),
+            at_send: self.at_send.clone(),
+        }
+    }
+
+    /// Sets the nonce of this request's DPoP proof (a server's `DPoP-Nonce`).
+    pub fn set_dpop_nonce(&mut self, nonce: &str) {
+        for a in &mut self.at_send {
+            if let AtSend::DpopProof { nonce: n } = a {
+                *n = Some(nonce.to_owned());
+            }
+        }
+    }
 }
 
 /// A part of a request that must be made at the moment it is sent: it needs the time and
@@ -139,6 +178,35 @@ pub enum AtSend {
         /// The assertion's `aud`.
         audience: String,
     },
+    /// Add a DPoP proof (RFC 9449) for the request's own method and URL in its `DPoP`
+    /// header, signed with the configured DPoP key (see [`crate::dpop`]).
+    DpopProof {
+        /// The server's nonce to put in the proof; `None` for the one the driver last
+        /// received from the server, if any.
+        nonce: Option<String>,
+    },
+}
+
+/// Why what a request needs at sending could not be made (nothing was sent).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AtSendError {
+    /// The `private_key_jwt` client assertion.
+    #[error(transparent)]
+    ClientAssertion(#[from] crate::client_assertion::ClientAssertionError),
+    /// The DPoP proof.
+    #[error(transparent)]
+    Dpop(#[from] crate::dpop::DpopError),
+}
+
+impl AtSendError {
+    /// The stable code: `client_assertion_failed` or `dpop_failed`.
+    pub fn code(&self) -> crate::error_code::ErrorCode {
+        match self {
+            AtSendError::ClientAssertion(e) => e.code(),
+            AtSendError::Dpop(e) => e.code(),
+        }
+    }
 }
 
 impl AtSend {
@@ -146,19 +214,22 @@ impl AtSend {
     pub fn random_len(&self) -> usize {
         match self {
             AtSend::ClientAssertion { .. } => crate::client_assertion::ASSERTION_RANDOM_LEN,
+            AtSend::DpopProof { .. } => crate::dpop::PROOF_RANDOM_LEN,
         }
     }
 
     /// `request` ready to send at `now`, completed with `random` (at least
     /// [`random_len`](Self::random_len) bytes drawn from the OS for this one sending). The
-    /// driver calls this immediately before sending, once per sending.
+    /// driver calls this immediately before sending, once per sending. `known_nonce` is the
+    /// last DPoP nonce the server gave, used by a DPoP proof without a nonce of its own.
     pub fn apply(
         &self,
         request: http::Request<Vec<u8>>,
         config: &crate::config::Config,
         now: UnixTime,
         random: &[u8],
-    ) -> Result<http::Request<Vec<u8>>, crate::client_assertion::ClientAssertionError> {
+        known_nonce: Option<&str>,
+    ) -> Result<http::Request<Vec<u8>>, AtSendError> {
         match self {
             AtSend::ClientAssertion { audience } => {
                 let key = config
@@ -182,6 +253,13 @@ impl AtSend {
                 );
                 form.append_pair("client_assertion", &jwt);
                 Ok(http::Request::from_parts(parts, form.finish().into_bytes()))
+            }
+            AtSend::DpopProof { nonce } => {
+                let key = config
+                    .dpop_key()
+                    .ok_or(crate::dpop::DpopError::NotConfigured)?;
+                let nonce = nonce.as_deref().or(known_nonce);
+                Ok(crate::dpop::with_proof(key, request, nonce, now, random)?)
             }
         }
     }

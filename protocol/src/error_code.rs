@@ -75,6 +75,9 @@ pub enum ErrorCode {
     MissingCode,
     /// `failed_to_exchange_code`: the authorization code exchange failed.
     FailedToExchangeCode,
+    /// `passwordless_failed`: Auth0 refused to send a passwordless code or link, or refused
+    /// the one-time code (wrong, expired or used).
+    PasswordlessFailed,
     /// `missing_id_token`: the token response has no ID token.
     MissingIdToken,
     /// `backchannel_authentication_not_supported`: a CIBA login was asked for but the tenant's
@@ -169,6 +172,12 @@ pub enum ErrorCode {
     // --- client authentication ---
     /// `client_assertion_failed`: the `private_key_jwt` client assertion could not be made.
     ClientAssertionFailed,
+    /// `dpop_failed`: a DPoP proof could not be made (no DPoP key configured, a token that is
+    /// not DPoP-bound, a URL that is not absolute http(s)).
+    DpopFailed,
+    /// `token_type_mismatch`: the token endpoint answered another `token_type` than the
+    /// client asked for (a `Bearer` token to a DPoP request); nothing was saved.
+    TokenTypeMismatch,
 }
 
 impl ErrorCode {
@@ -198,6 +207,7 @@ impl ErrorCode {
             ErrorCode::AuthorizationError => "authorization_error",
             ErrorCode::MissingCode => "missing_code",
             ErrorCode::FailedToExchangeCode => "failed_to_exchange_code",
+            ErrorCode::PasswordlessFailed => "passwordless_failed",
             ErrorCode::MissingIdToken => "missing_id_token",
             ErrorCode::InvalidIdToken => "invalid_id_token",
             ErrorCode::BackchannelAuthenticationNotSupported => {
@@ -240,6 +250,8 @@ impl ErrorCode {
             ErrorCode::StoreError => "store_error",
             ErrorCode::RandomUnavailable => "random_unavailable",
             ErrorCode::ClientAssertionFailed => "client_assertion_failed",
+            ErrorCode::DpopFailed => "dpop_failed",
+            ErrorCode::TokenTypeMismatch => "token_type_mismatch",
         }
     }
 }

@@ -19,7 +19,7 @@
 use crate::effect::Coalesce;
 use crate::secret::Secret;
 use crate::time::UnixTime;
-use crate::token_endpoint::parse_token_response;
+use crate::token_endpoint::parse_token_response_expecting;
 use crate::token_endpoint::refresh_token_hash;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -178,6 +178,13 @@ pub enum Share {
     /// The answer belongs to its caller alone beyond the current waiters (the request is not
     /// remembered, e.g. the connection exchange).
     WaitersOnly,
+    /// A DPoP nonce challenge (RFC 9449 §8: `use_dpop_nonce` with a `DPoP-Nonce` header): the
+    /// server refused before spending anything, so the refresh token is unspent. Handed to
+    /// the requests waiting now (each sends again with the nonce, sharing again), never
+    /// remembered and never published across instances: another instance sends its own
+    /// request (a published copy would not even carry the nonce header), and the leader's
+    /// own retry is really sent.
+    Unspent,
 }
 
 /// What a leader's outcome means for everyone else, decided by [`settle`].
@@ -196,13 +203,19 @@ pub struct Settlement {
 /// Decides what the answer `response` to a request marked `request` means for the others.
 pub fn settle(request: &Coalesce, response: &http::Response<Vec<u8>>) -> Settlement {
     let well_formed = response.status().is_success() && is_json_object(response.body());
+    let nonce_challenge = matches!(
+        crate::dpop::token_endpoint_retry(response, 0),
+        crate::dpop::NonceRetry::RetryWith(_)
+    );
     let share = match (request.remember, well_formed) {
+        _ if nonce_challenge => Share::Unspent,
         (true, true) => Share::ForGraceWindow,
         (_, false) => Share::FailureOnly,
         (false, true) => Share::WaitersOnly,
     };
     let parsed = well_formed
-        .then(|| parse_token_response(response).ok())
+        // Whatever the token type: DPoP answers rotate refresh tokens too.
+        .then(|| parse_token_response_expecting(response, None).ok())
         .flatten();
     let expires_in = parsed
         .as_ref()

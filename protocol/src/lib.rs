@@ -21,8 +21,9 @@
 //! - the protocol's data: [`discovery`] (OIDC metadata), [`token_response`] (what a token
 //!   endpoint answers), [`session`] (the stored session), [`transaction`] (in-flight logins),
 //!   [`config`] (validated client configuration), [`client_assertion`] (`private_key_jwt`:
-//!   the key and the signed assertion the driver adds when it sends a request), [`jose`]
-//!   (JWS, JWK, JWE);
+//!   the key and the signed assertion the driver adds when it sends a request), [`dpop`]
+//!   (DPoP, RFC 9449: the key, the proofs the driver adds when it sends a request, the
+//!   nonce-retry decisions, the headers of a resource request), [`jose`] (JWS, JWK, JWE);
 //! - the shared vocabulary at the bottom: [`time`], [`scope`] (scope merging and comparison),
 //!   [`secret`], [`ErrorCode`], the reserved authorization parameters.
 //!
@@ -49,6 +50,7 @@
 //!         scope: Some("openid profile email offline_access".into()),
 //!         expires_at: now.as_secs() + 3600, // stored as Unix seconds
 //!         requested_scope: None,
+//!         token_type: Default::default(),
 //!     }],
 //!     ..Default::default()
 //! };
@@ -74,6 +76,7 @@ pub mod config;
 pub mod connection_token;
 pub mod discovery;
 pub mod display;
+pub mod dpop;
 pub mod effect;
 mod error_code;
 pub mod flight;
@@ -231,6 +234,34 @@ impl Core {
     /// created.
     pub fn poll_backchannel_login(&self, handle: BackchannelHandle) -> PollBackchannelLogin {
         PollBackchannelLogin::new(self.config.clone(), handle)
+    }
+
+    /// `start_passwordless`: Auth0 sends the user a one-time code (email or SMS) or a magic
+    /// link (email; its callback is completed by
+    /// [`complete_interactive_login`](Self::complete_interactive_login)).
+    pub fn start_passwordless(&self, start: login::PasswordlessStart) -> login::StartPasswordless {
+        login::StartPasswordless::new(self.config.clone(), start)
+    }
+
+    /// `login_with_passwordless`: a session from the one-time code the user received.
+    pub fn login_with_passwordless(
+        &self,
+        otp: login::PasswordlessOtp,
+    ) -> login::LoginWithPasswordless {
+        login::LoginWithPasswordless::new(self.config.clone(), otp)
+    }
+
+    /// `start_link_user`: the authorization URL that links another connection's identity to
+    /// the logged-in user's account; complete it with
+    /// [`complete_interactive_login`](Self::complete_interactive_login).
+    pub fn start_link_user(&self, options: login::LinkUserOptions) -> login::StartLinkUser {
+        login::StartLinkUser::new(self.config.clone(), login::LinkAction::Link, options)
+    }
+
+    /// `start_unlink_user`: as [`start_link_user`](Self::start_link_user), removing the
+    /// identity instead.
+    pub fn start_unlink_user(&self, options: login::LinkUserOptions) -> login::StartLinkUser {
+        login::StartLinkUser::new(self.config.clone(), login::LinkAction::Unlink, options)
     }
 
     /// `logout`: ends the session and returns the Auth0 logout URL.

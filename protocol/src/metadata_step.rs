@@ -64,7 +64,7 @@ impl MetadataStep {
                         remember: true,
                         lane: None,
                     }),
-                    at_send: None,
+                    at_send: Vec::new(),
                 })))
             }
             (MetadataStep::Fetching, Input::Http(response)) => {

@@ -9,7 +9,7 @@ use crate::config::AUDIENCE_DEFAULT_KEY;
 use crate::scope::{self, Scopes};
 use crate::secret::Secret;
 use crate::time::UnixTime;
-use crate::token_response::TokenResponse;
+use crate::token_response::{TokenResponse, TokenType};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -111,6 +111,11 @@ pub struct TokenSet {
     /// scope" (sessions written by other SDKs, or a grant equal to the request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_scope: Option<String>,
+    /// How the access token is presented: `DPoP` for a token bound to the client's DPoP key.
+    /// Written only when not `Bearer`, so a bearer session keeps the peers' exact shape and
+    /// sessions written before (or by the peers) read as `Bearer`.
+    #[serde(default, skip_serializing_if = "TokenType::is_bearer")]
+    pub token_type: TokenType,
 }
 
 impl TokenSet {
@@ -414,6 +419,7 @@ pub fn token_set(
         requested_scope: requested_scope.filter(|_| differs).map(str::to_owned),
         scope: granted,
         expires_at,
+        token_type: response.kind(),
     }
 }
 
@@ -499,6 +505,7 @@ mod tests {
             scope: Some(scope.into()),
             expires_at,
             requested_scope: None,
+            token_type: Default::default(),
         };
         let tokens = |sets: &[TokenSet]| {
             sets.iter()
@@ -549,6 +556,7 @@ mod tests {
                 scope: Some("x y".into()),
                 expires_at: 9,
                 requested_scope: None,
+                token_type: Default::default(),
             }],
             internal: Internal {
                 sid: "sid".into(),

@@ -137,7 +137,7 @@ impl VerifySignedToken {
                 remember: false,
                 lane: None,
             }),
-            at_send: None,
+            at_send: Vec::new(),
         })))
     }
 

@@ -27,6 +27,7 @@
 //!         scope: Some("openid profile email offline_access".into()),
 //!         expires_at: 1_700_003_600,
 //!         requested_scope: None,
+//!         token_type: Default::default(),
 //!     }],
 //!     ..Default::default()
 //! };

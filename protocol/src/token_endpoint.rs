@@ -12,7 +12,8 @@ pub use crate::token_response::*;
 /// [`Metadata::endpoint`](crate::discovery::Metadata::endpoint) for the client's transport)
 /// with the client's authentication applied: the secret (post or basic); for
 /// `private_key_jwt`, `client_id` and the mark that the driver adds a fresh assertion for the
-/// discovered issuer when it sends it; for mTLS, `client_id` alone.
+/// discovered issuer when it sends it; for mTLS, `client_id` alone. With a DPoP key
+/// configured, the request is also marked for a DPoP proof made at sending.
 pub(crate) fn form_post(
     config: &Config,
     metadata: &crate::discovery::Metadata,
@@ -30,11 +31,11 @@ pub(crate) fn form_post(
         )
         .header(http::header::ACCEPT, "application/json");
     let secret = config.client_secret().map_or("", Secret::expose);
-    let mut at_send = None;
+    let mut at_send = Vec::new();
     match config.client_auth_method() {
         ClientAuthMethod::PrivateKeyJwt => {
             form.append_pair("client_id", config.client_id());
-            at_send = Some(AtSend::ClientAssertion {
+            at_send.push(AtSend::ClientAssertion {
                 audience: metadata.issuer.clone(),
             });
         }
@@ -60,6 +61,9 @@ pub(crate) fn form_post(
             form.append_pair("client_id", config.client_id());
         }
     }
+    if config.dpop_key().is_some() {
+        at_send.push(AtSend::DpopProof { nonce: None });
+    }
     // Endpoints come from validated configuration or parsed discovery metadata, so the
     // request always builds; fall back to an empty request rather than panic.
     HttpRequest {
@@ -82,7 +86,7 @@ pub fn revocation_request(
         crate::discovery::Endpoint::Revocation,
         config.client_auth_method().transport(),
     )?;
-    Some(form_post(
+    let mut request = form_post(
         config,
         metadata,
         endpoint,
@@ -90,7 +94,12 @@ pub fn revocation_request(
             ("token", refresh_token.expose()),
             ("token_type_hint", "refresh_token"),
         ],
-    ))
+    );
+    // RFC 9449 defines proofs for the token endpoint, PAR and resources, not revocation.
+    request
+        .at_send
+        .retain(|a| !matches!(a, AtSend::DpopProof { .. }));
+    Some(request)
 }
 
 #[cfg(test)]
@@ -242,7 +251,7 @@ mod tests {
             req.request.body(),
             b"grant_type=refresh_token&refresh_token=rt&client_id=cid"
         );
-        let at_send = req.at_send.clone().unwrap();
+        let at_send = req.at_send[0].clone();
         assert_eq!(
             at_send,
             AtSend::ClientAssertion {
@@ -251,7 +260,7 @@ mod tests {
         );
         let now = UnixTime::from_secs(1_000);
         let sent = at_send
-            .apply(req.request.clone(), &config, now, &[9; 48])
+            .apply(req.request.clone(), &config, now, &[9; 48], None)
             .unwrap();
         let form: Vec<(String, String)> = url::form_urlencoded::parse(sent.body())
             .into_owned()
@@ -271,14 +280,14 @@ mod tests {
         assert!(!String::from_utf8_lossy(sent.body()).contains("the-client-secret"));
         // Each sending signs with its own randomness: another jti, another assertion.
         let again = at_send
-            .apply(req.request.clone(), &config, now, &[8; 48])
+            .apply(req.request.clone(), &config, now, &[8; 48], None)
             .unwrap();
         assert_ne!(again.body(), sent.body());
         assert_eq!(
             at_send
-                .apply(req.request, &config, now, &[9; 8])
+                .apply(req.request, &config, now, &[9; 8], None)
                 .unwrap_err(),
-            crate::client_assertion::ClientAssertionError::NotEnoughRandom
+            crate::client_assertion::ClientAssertionError::NotEnoughRandom.into()
         );
         // A configuration without a key cannot complete it (a driver bug, as an error).
         let secret_only = Config::builder("t.auth0.com", "cid")
@@ -287,12 +296,12 @@ mod tests {
             .build()
             .unwrap();
         let plain = form_post(&secret_only, &metadata, &metadata.token_endpoint, &[]);
-        assert!(plain.at_send.is_none());
+        assert!(plain.at_send.is_empty());
         assert_eq!(
             at_send
-                .apply(plain.request, &secret_only, now, &[9; 48])
+                .apply(plain.request, &secret_only, now, &[9; 48], None)
                 .unwrap_err(),
-            crate::client_assertion::ClientAssertionError::NoKey
+            crate::client_assertion::ClientAssertionError::NoKey.into()
         );
     }
 

@@ -33,6 +33,53 @@ pub const MAX_SCOPE_LEN: usize = 64 << 10;
 /// lifetime but a broken or hostile server, and is refused rather than clamped.
 pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
 
+/// How an access token is presented to an API: as a plain bearer token, or bound to the
+/// client's DPoP key (RFC 9449), where every use needs a fresh proof of possession.
+///
+/// Stored with every token set (absent means `Bearer`, so sessions written before DPoP, or
+/// by the peers' SDKs, read unchanged) and carried by the access token handed to the
+/// application, so a DPoP-bound token is never silently used as a bearer token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+pub enum TokenType {
+    /// `Bearer` (RFC 6750): `Authorization: Bearer <token>`.
+    #[default]
+    #[serde(rename = "Bearer", alias = "bearer", alias = "BEARER")]
+    Bearer,
+    /// `DPoP` (RFC 9449): `Authorization: DPoP <token>` plus a `DPoP` proof header.
+    #[serde(rename = "DPoP", alias = "dpop", alias = "DPOP")]
+    Dpop,
+}
+
+impl TokenType {
+    /// The `token_type` and `Authorization` scheme name: `Bearer` or `DPoP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Bearer => "Bearer",
+            TokenType::Dpop => "DPoP",
+        }
+    }
+    /// Whether this is `Bearer` (used to leave the field out of stored sessions).
+    pub fn is_bearer(&self) -> bool {
+        *self == TokenType::Bearer
+    }
+    /// Reads a `token_type` value, case-insensitively (RFC 6749 §5.1); `None` for any other.
+    pub fn parse(value: &str) -> Option<TokenType> {
+        if value.eq_ignore_ascii_case("bearer") {
+            Some(TokenType::Bearer)
+        } else if value.eq_ignore_ascii_case("dpop") {
+            Some(TokenType::Dpop)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for TokenType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A successful token endpoint answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenResponse {
@@ -46,7 +93,7 @@ pub struct TokenResponse {
     pub refresh_token: Option<Secret>,
     /// An ID token, when sent.
     pub id_token: Option<Secret>,
-    /// The token type (`Bearer`), when sent.
+    /// The token type (`Bearer` or `DPoP`), when sent; see [`TokenResponse::kind`].
     pub token_type: Option<String>,
     /// Rich Authorization Request details, when sent.
     pub authorization_details: Option<Value>,
@@ -94,6 +141,15 @@ pub enum ResponseError {
         /// The issuer the discovery document names.
         actual: String,
     },
+    /// The server answered another `token_type` than the client asked for: a `Bearer` token
+    /// (or none) to a request that carried a DPoP proof. The token is not used or saved.
+    #[error("the authorization server answered token_type `{}` to a request for a {expected} token", SafeText(.received))]
+    TokenTypeMismatch {
+        /// The type the client asked for.
+        expected: TokenType,
+        /// What the server answered (empty when it sent no `token_type`).
+        received: String,
+    },
     /// The body is not the JSON a token endpoint sends.
     #[error("invalid response from the authorization server (HTTP {status}): {reason}")]
     Invalid {
@@ -123,7 +179,7 @@ impl ResponseError {
     pub fn status(&self) -> u16 {
         match self {
             ResponseError::OAuth(e) => e.status,
-            ResponseError::IssuerMismatch { .. } => 200,
+            ResponseError::IssuerMismatch { .. } | ResponseError::TokenTypeMismatch { .. } => 200,
             ResponseError::TooLarge { status }
             | ResponseError::ScopeTooLarge { status }
             | ResponseError::Invalid { status, .. } => *status,
@@ -167,6 +223,14 @@ struct RawError {
 }
 
 impl TokenResponse {
+    /// The answered token type: `DPoP` when the server said so (in any case), else `Bearer`.
+    pub fn kind(&self) -> TokenType {
+        self.token_type
+            .as_deref()
+            .and_then(TokenType::parse)
+            .unwrap_or_default()
+    }
+
     /// When the received access token expires: `now + expires_in`; without `expires_in`,
     /// the JWT's `exp`; for an opaque token without either, `now` (used once, never served
     /// from the cache).
@@ -191,9 +255,25 @@ pub fn refresh_token_hash(refresh_token: &Secret) -> String {
     out
 }
 
-/// Reads a token endpoint answer of any status.
+/// Reads a token endpoint answer of any status, for a client that asked for a bearer token:
+/// any other `token_type` is refused. See [`parse_token_response_expecting`].
 pub fn parse_token_response(
     response: &http::Response<Vec<u8>>,
+) -> Result<TokenResponse, ResponseError> {
+    parse_token_response_expecting(response, Some(TokenType::Bearer))
+}
+
+/// Reads a token endpoint answer of any status. `expected` is the token type the request
+/// asked for ([`Config::token_type`](crate::config::Config::token_type)): with
+/// [`TokenType::Dpop`], anything but `token_type: DPoP` is
+/// [`ResponseError::TokenTypeMismatch`] (RFC 9449 §5: a server that ignored the proof issued
+/// a bearer token, which the application must not take for a bound one); with
+/// [`TokenType::Bearer`], anything but `Bearer` (or no `token_type`) is refused as
+/// [`ResponseError::Invalid`]. `None` accepts either (reading what a request rotated, or a
+/// federated connection's token, which is the upstream provider's).
+pub fn parse_token_response_expecting(
+    response: &http::Response<Vec<u8>>,
+    expected: Option<TokenType>,
 ) -> Result<TokenResponse, ResponseError> {
     let status = response.status().as_u16();
     let body = response.body();
@@ -257,17 +337,29 @@ pub fn parse_token_response(
             });
         }
     };
-    // RFC 6749 §7.1: the SDK asks for Bearer tokens only (never DPoP), so any other type is
-    // a token this application could not use as it thinks.
-    if raw
-        .token_type
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-    {
-        return Err(ResponseError::Invalid {
-            status,
-            reason: "token_type is not Bearer",
-        });
+    // RFC 6749 §7.1: a token of another type than asked for is a token this application
+    // could not use as it thinks.
+    let answered = raw.token_type.as_deref();
+    match expected {
+        Some(TokenType::Bearer) if answered.is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) => {
+            return Err(ResponseError::Invalid {
+                status,
+                reason: "token_type is not Bearer",
+            });
+        }
+        Some(TokenType::Dpop) if !answered.is_some_and(|t| t.eq_ignore_ascii_case("dpop")) => {
+            return Err(ResponseError::TokenTypeMismatch {
+                expected: TokenType::Dpop,
+                received: answered.unwrap_or_default().to_owned(),
+            });
+        }
+        None if answered.is_some_and(|t| TokenType::parse(t).is_none()) => {
+            return Err(ResponseError::Invalid {
+                status,
+                reason: "token_type is neither Bearer nor DPoP",
+            });
+        }
+        _ => {}
     }
     Ok(TokenResponse {
         access_token,
@@ -331,5 +423,8 @@ fn looks_like_html(body: &[u8]) -> bool {
 /// rotation), if any. Drivers use it to know what a lane's refresh token was rotated to
 /// without waiting for the operation that sent the request.
 pub fn rotated_refresh_token(response: &http::Response<Vec<u8>>) -> Option<Secret> {
-    parse_token_response(response).ok()?.refresh_token
+    // Whatever the token type: a DPoP answer rotates refresh tokens too.
+    parse_token_response_expecting(response, None)
+        .ok()?
+        .refresh_token
 }

@@ -76,6 +76,10 @@ pub struct TransactionData {
     /// When the login started (Unix seconds).
     #[serde(default)]
     pub created_at: u64,
+    /// For an account-linking flow: link or unlink, and the user who started it. The
+    /// callback then merges into that user's session instead of replacing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<crate::login::AccountLink>,
 }
 
 impl TransactionData {

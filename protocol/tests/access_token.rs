@@ -25,6 +25,7 @@ fn set(audience: &str, token: &str, scope: Option<&str>, expires_at: u64) -> Tok
         scope: scope.map(str::to_owned),
         expires_at,
         requested_scope: None,
+        token_type: Default::default(),
     }
 }
 

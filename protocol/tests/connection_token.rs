@@ -28,6 +28,7 @@ fn session() -> StateData {
             scope: Some("openid".into()),
             expires_at: NOW + 3600,
             requested_scope: None,
+            token_type: Default::default(),
         }],
         ..Default::default()
     }

@@ -246,6 +246,7 @@ mod complete_login {
             organization: None,
             max_age: None,
             created_at: NOW,
+            link: None,
         }
     }
 
@@ -621,6 +622,118 @@ mod logout {
             );
             assert!(form.contains(&("token".into(), "rt-1".into())));
             assert!(form.contains(&("token_type_hint".into(), "refresh_token".into())));
+        }
+    }
+}
+
+mod account_linking {
+    use auth0_server_protocol::login::LinkUserOptions;
+    use auth0_server_protocol::login::link::{LinkAction, link_login_options, merge_linked};
+    use auth0_server_protocol::secret::Secret;
+    use auth0_server_protocol::session::{Internal, StateData, TokenSet};
+    use auth0_server_protocol::time::UnixTime;
+    use proptest::prelude::*;
+
+    fn set(audience: &str, token: &str) -> TokenSet {
+        TokenSet {
+            audience: audience.into(),
+            access_token: Secret::new(token),
+            scope: Some("read".into()),
+            expires_at: 2_000,
+            requested_scope: None,
+            token_type: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_link_flow_sets_its_own_parameters_and_refuses_them_from_the_caller() {
+        let login = link_login_options(
+            LinkAction::Link,
+            &LinkUserOptions::new("google-oauth2").connection_scope("calendar"),
+            "the-id-token",
+        )
+        .unwrap();
+        let get = |n: &str| {
+            login
+                .params
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("scope"), Some("openid link_account offline_access"));
+        assert_eq!(get("id_token_hint"), Some("the-id-token"));
+        assert_eq!(get("requested_connection"), Some("google-oauth2"));
+        assert_eq!(get("requested_connection_scope"), Some("calendar"));
+        let unlink =
+            link_login_options(LinkAction::Unlink, &LinkUserOptions::new("github"), "t").unwrap();
+        assert!(
+            unlink
+                .params
+                .iter()
+                .any(|(k, v)| k == "scope" && v.contains("unlink_account"))
+        );
+        for name in [
+            "scope",
+            "id_token_hint",
+            "requested_connection",
+            "requested_connection_scope",
+        ] {
+            let e = link_login_options(
+                LinkAction::Link,
+                &LinkUserOptions::new("github").param(name, "x"),
+                "t",
+            )
+            .unwrap_err();
+            assert_eq!(e.code(), "invalid_parameter", "{name}");
+        }
+        assert!(link_login_options(LinkAction::Link, &LinkUserOptions::new(""), "t").is_err());
+    }
+
+    proptest! {
+        /// A merge keeps the session (id, creation, the other APIs' token sets), takes the
+        /// new user and ID token, keeps the refresh token unless a new one came, and stores
+        /// the answer's token set.
+        #[test]
+        fn a_merge_keeps_the_session_and_takes_the_answer(
+            others in proptest::collection::vec("[a-z]{1,6}", 0..4),
+            rotated in proptest::bool::ANY,
+        ) {
+            let session = StateData {
+                user: Some(serde_json::Map::new()),
+                id_token: Some(Secret::new("old-id")),
+                refresh_token: Some(Secret::new("old-rt")),
+                token_sets: others.iter().map(|a| set(&format!("https://{a}/"), "at")).collect(),
+                connection_token_sets: Vec::new(),
+                internal: Internal {
+                    sid: "sid-1".into(),
+                    created_at: 1_000,
+                    last_active_at: Some(1_100),
+                    extra: Default::default(),
+                    session_expires_at: None,
+                },
+                extra: Default::default(),
+            };
+            let mut claims = serde_json::Map::new();
+            claims.insert("sub".into(), "auth0|u".into());
+            let merged = merge_linked(
+                session.clone(),
+                claims.clone(),
+                Some(Secret::new("new-id")),
+                rotated.then(|| Secret::new("new-rt")),
+                Some(set("https://linked/", "new-at")),
+                Some(UnixTime::from_secs(9_000)),
+            );
+            prop_assert_eq!(&merged.internal.sid, "sid-1");
+            prop_assert_eq!(merged.internal.created_at, 1_000);
+            prop_assert_eq!(merged.user.as_ref(), Some(&claims));
+            prop_assert_eq!(merged.id_token.as_ref().map(Secret::expose), Some("new-id"));
+            let rt = if rotated { "new-rt" } else { "old-rt" };
+            prop_assert_eq!(merged.refresh_token.as_ref().map(Secret::expose), Some(rt));
+            for s in &session.token_sets {
+                prop_assert!(merged.token_sets.iter().any(|m| m.audience == s.audience));
+            }
+            prop_assert!(merged.token_sets.iter().any(|m| m.audience == "https://linked/"));
+            prop_assert_eq!(merged.internal.session_expires_at, Some(9_000));
         }
     }
 }

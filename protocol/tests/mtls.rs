@@ -296,7 +296,7 @@ fn an_mtls_revocation_goes_to_the_alias_with_the_client_id_and_no_secret() {
         &Secret::new(REFRESH_TOKEN),
     )
     .expect("a revocation endpoint");
-    assert!(req.at_send.is_none(), "nothing to add when sending");
+    assert!(req.at_send.is_empty(), "nothing to add when sending");
     assert_eq!(
         req.request.uri(),
         "https://mtls.tenant.auth0.com/oauth/revoke"

@@ -66,6 +66,7 @@ fn token_set() -> impl Strategy<Value = TokenSet> {
             scope,
             expires_at: NOW - 100 + exp * 100,
             requested_scope: None,
+            token_type: Default::default(),
         })
 }
 
@@ -201,7 +202,7 @@ proptest! {
         let expires_at = (NOW as i64 + offset) as u64;
         // Noise only for other audiences, so the exact-match set below is the one selected.
         let mut sets: Vec<TokenSet> = noise.into_iter().filter(|s| s.audience != "https://a/").collect();
-        sets.push(TokenSet { audience: "https://a/".into(), access_token: Secret::new("cached"), scope: requested, expires_at, requested_scope: None });
+        sets.push(TokenSet { audience: "https://a/".into(), access_token: Secret::new("cached"), scope: requested, expires_at, requested_scope: None , token_type: Default::default() });
         let session = StateData { refresh_token: Some(Secret::new(REFRESH_TOKEN)), token_sets: sets, ..Default::default() };
         let expired = is_expired(UnixTime::from_secs(expires_at), UnixTime::from_secs(NOW), Duration::from_secs(leeway));
         prop_assert_eq!(expired, offset <= leeway as i64);

@@ -27,6 +27,7 @@ fn expired_session() -> StateData {
             scope: None,
             expires_at: NOW - 10,
             requested_scope: None,
+            token_type: Default::default(),
         }],
         ..Default::default()
     }

@@ -142,6 +142,7 @@ proptest! {
             scope: None,
             expires_at: NOW + 600 + extra,
             requested_scope: None,
+            token_type: Default::default(),
         });
         let stored = applied(&update, current);
         prop_assert_eq!(token_for(&stored, "https://a/"), Some("at-fresher"));
@@ -228,6 +229,7 @@ mod budget {
                         scope: None,
                         expires_at: NOW - 100 + exp,
                         requested_scope: None,
+                        token_type: Default::default(),
                     });
                 }
                 for (i, (exp, len)) in conns.into_iter().enumerate() {
@@ -302,6 +304,7 @@ fn a_late_broad_save_keeps_a_newer_narrower_token_set() {
         scope: Some("read".into()),
         expires_at: NOW + 900,
         requested_scope: None,
+        token_type: Default::default(),
     });
     let stored = applied(&late, current);
     let tokens: Vec<&str> = stored

@@ -440,6 +440,7 @@ impl Sim {
                     scope: Some(i.scope.clone()),
                     expires_at: i.expires_at,
                     requested_scope: None,
+                    token_type: Default::default(),
                 };
                 let mut user = serde_json::Map::new();
                 user.insert("sub".into(), format!("user-{session}").into());

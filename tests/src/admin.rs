@@ -98,6 +98,53 @@ impl Emulator {
         self.shared.lock().accepted_assertions.clone()
     }
 
+    /// Every passwordless message `/passwordless/start` "sent", in order (with its code or
+    /// magic link).
+    pub fn passwordless_messages(&self) -> Vec<crate::PasswordlessMessage> {
+        self.shared.lock().passwordless_messages.clone()
+    }
+
+    /// Every account (un)linking request `/authorize` accepted, in order.
+    pub fn account_link_requests(&self) -> Vec<crate::AccountLinkRequest> {
+        self.shared.lock().account_links.clone()
+    }
+
+    /// Makes the token endpoint and PAR require a DPoP nonce (RFC 9449 §8): a proof without
+    /// the current one is answered `400 use_dpop_nonce` with a `DPoP-Nonce` header. Turning
+    /// it on forgets any nonce issued before, so the next proof is challenged.
+    pub fn require_dpop_nonce(&self, yes: bool) {
+        let mut state = self.shared.lock();
+        state.dpop.require_nonce = yes;
+        state.dpop.nonce = None;
+    }
+
+    /// Makes `/api/dpop` require a DPoP nonce (RFC 9449 §9): a proof without the current one
+    /// is answered `401` with `WWW-Authenticate: DPoP error="use_dpop_nonce"` and a
+    /// `DPoP-Nonce` header.
+    pub fn require_resource_dpop_nonce(&self, yes: bool) {
+        let mut state = self.shared.lock();
+        state.dpop.require_resource_nonce = yes;
+        state.dpop.resource_nonce = None;
+    }
+
+    /// Makes the token endpoint answer DPoP requests with unbound `token_type: Bearer`
+    /// tokens, as a server that ignores DPoP would (a negative test's misbehaving server).
+    pub fn answer_bearer_to_dpop(&self, yes: bool) {
+        self.shared.lock().dpop.answer_bearer = yes;
+    }
+
+    /// How many DPoP nonce challenges the emulator answered (token endpoint, PAR and
+    /// `/api/dpop`).
+    pub fn dpop_nonce_challenges(&self) -> usize {
+        self.shared.lock().dpop.challenges
+    }
+
+    /// The claims of every DPoP proof the emulator accepted, in order (a refused one — bad
+    /// signature, wrong `htm`/`htu`/`ath`, a replay, a missing nonce — is not listed).
+    pub fn accepted_dpop_proofs(&self) -> Vec<Map<String, Value>> {
+        self.shared.lock().dpop.accepted.clone()
+    }
+
     /// Makes the next `times` requests to `path` (any method) fail with `failure`.
     /// Injections for the same path queue up in call order.
     pub fn fail_next(&self, path: &str, failure: Failure, times: usize) {

@@ -43,6 +43,37 @@ pub use config::{
 };
 pub use jwt::{decode_header, decode_payload};
 pub use server::backchannel::{BackchannelDelivery, DeliveryOutcome, LogoutTrigger};
+/// A passwordless message the emulator "sent" through `/passwordless/start`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordlessMessage {
+    /// `email` or `sms`.
+    pub connection: String,
+    /// The email address or phone number.
+    pub recipient: String,
+    /// `code` or `link`.
+    pub send: String,
+    /// The `x-request-language` header, when sent.
+    pub language: Option<String>,
+    /// The one-time code, for `send=code`.
+    pub code: Option<String>,
+    /// The magic link (the application's callback with `code` and `state`), for `send=link`.
+    pub link: Option<String>,
+}
+
+/// An account linking (or unlinking) request `/authorize` accepted: the session's ID token
+/// named the user in `id_token_hint`, and the identity of `connection` was (un)linked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountLinkRequest {
+    /// `link_account` or `unlink_account`.
+    pub action: String,
+    /// The user whose account changed (`sub` of the `id_token_hint`).
+    pub sub: String,
+    /// `requested_connection`.
+    pub connection: String,
+    /// `requested_connection_scope`, when sent.
+    pub connection_scope: Option<String>,
+}
+
 pub(crate) use state::{CibaEntry, CodeEntry, RefreshEntry, Shared, State};
 
 /// The audience of the emulator's protected API (`/api/data`) and the default audience.
@@ -63,6 +94,8 @@ pub const FEDERATED_TOKEN_TYPE: &str =
 pub const CIBA_GRANT_TYPE: &str = "urn:openid:params:grant-type:ciba";
 /// The token exchange grant type (RFC 8693), used by Custom Token Exchange.
 pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The passwordless one-time-code grant type.
+pub const PASSWORDLESS_OTP_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/passwordless/otp";
 /// The subject token type of the default Custom Token Exchange profile.
 pub const LEGACY_TOKEN_TYPE: &str = "urn:acme:legacy-token";
 /// The subject token the default Custom Token Exchange profile accepts (for the default user).
@@ -223,6 +256,10 @@ impl Emulator {
                 accepted_assertions: Vec::new(),
                 ciba: HashMap::new(),
                 ciba_script: vec![CibaStep::Approve],
+                account_links: Vec::new(),
+                passwordless_codes: HashMap::new(),
+                passwordless_messages: Vec::new(),
+                dpop: Default::default(),
             }),
             config,
         });

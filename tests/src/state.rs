@@ -80,6 +80,14 @@ pub(crate) struct State {
     /// The script each new backchannel authentication follows (default: approved at the
     /// first poll).
     pub(crate) ciba_script: Vec<crate::CibaStep>,
+    /// Live passwordless codes: (connection, recipient) → (code, expiry).
+    pub(crate) passwordless_codes: HashMap<(String, String), (String, u64)>,
+    /// Every passwordless message "sent", in order.
+    pub(crate) passwordless_messages: Vec<crate::PasswordlessMessage>,
+    /// Every account (un)linking request `/authorize` accepted, in order.
+    pub(crate) account_links: Vec<crate::AccountLinkRequest>,
+    /// DPoP: replay record, nonces, the bearer-answer switch, accepted proofs.
+    pub(crate) dpop: crate::server::dpop::DpopState,
 }
 
 /// What the server thread and the handle share.

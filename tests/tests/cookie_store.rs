@@ -142,6 +142,7 @@ fn session(id_token_len: usize) -> StateData {
             scope: Some("openid read:x".into()),
             expires_at: T0 + 3600,
             requested_scope: None,
+            token_type: Default::default(),
         }],
         internal: Internal {
             sid: "sid-1".into(),
@@ -622,6 +623,7 @@ fn arb_state() -> impl Strategy<Value = StateData> {
             scope,
             expires_at,
             requested_scope: None,
+            token_type: Default::default(),
         });
     let connection_set = (
         "[a-z0-9-]{1,20}",
@@ -748,6 +750,7 @@ fn refreshable() -> Refreshable {
             scope: Some(DEFAULT_SCOPE.into()),
             expires_at: now - 10,
             requested_scope: None,
+            token_type: Default::default(),
         }],
         ..Default::default()
     };
@@ -859,6 +862,7 @@ fn a_refresh_that_would_overflow_the_cookies_evicts_cached_tokens_instead_of_fai
             scope: None,
             expires_at: now + 600 + i,
             requested_scope: None,
+            token_type: Default::default(),
         });
         i += 1;
     }

@@ -1111,6 +1111,7 @@ fn redis_concurrent_updates_of_one_session_all_land_on(url: &str) {
                     scope: None,
                     expires_at: now() + 600,
                     requested_scope: None,
+                    token_type: Default::default(),
                 });
                 let update = SessionUpdate::between(&base, &after, &[]);
                 let mut o = with_cookie(&cookie, &id);

@@ -80,30 +80,11 @@ impl Exchanging for AsyncClient {
 }
 
 fn blocking_client(config: Config) -> Box<dyn Exchanging> {
-    Box::new(
-        blocking::ServerClient::builder(
-            config,
-            MemoryStateStore::new().secure(false),
-            MemoryTransactionStore::new(),
-        )
-        .build(),
-    )
+    Box::new(adapter_support::memory_blocking(config))
 }
 
 fn async_client(config: Config) -> Box<dyn Exchanging> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let http =
-        rt.block_on(async { adapter_support::reqwest_client(std::time::Duration::from_secs(10)) });
-    let client = nonblocking::ServerClient::builder(
-        config,
-        MemoryStateStore::new().secure(false),
-        MemoryTransactionStore::new(),
-        http,
-    )
-    .build();
+    let (client, rt) = adapter_support::memory_async(config);
     Box::new(AsyncClient { client, rt })
 }
 

@@ -5,7 +5,8 @@
 //! asserts both what an operator sees (operation spans with their outcome, HTTP spans with
 //! endpoint and status, store spans) and that no secret of the run appears anywhere: the
 //! client secret, the session secret, the authorization code, `state`, the tokens, the session
-//! cookie's value; and, with `private_key_jwt`, the private key and every client assertion.
+//! cookie's value; with `private_key_jwt`, the private key and every client assertion; with
+//! DPoP, the DPoP key and every proof.
 
 mod adapter_support;
 mod login_support;
@@ -140,6 +141,46 @@ fn no_private_key_or_client_assertion_is_logged() {
             assert!(
                 !text.contains(part),
                 "a client assertion appeared in the trace:\n{text}"
+            );
+        }
+    }
+}
+
+/// With DPoP, neither the DPoP private key nor any proof sent appears in the trace.
+#[test]
+fn no_dpop_key_or_proof_is_logged() {
+    const PEM: &str = include_str!("../data/client_keys/ec.pem");
+    // As above: the clock moves 5 s, within the emulator's 60 s window on a proof's `iat`.
+    let emu = Emulator::start(auth0_emulator::EmulatorConfig {
+        access_token_lifetime: 34,
+        ..Default::default()
+    });
+    let config = auth0_server::Config::builder(emu.issuer_url(), emu.client_id())
+        .client_secret(emu.client_secret())
+        .dpop(PEM)
+        .secret(SECRET)
+        .redirect_uri(login_support::CALLBACK)
+        .audience(auth0_emulator::DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let key_lines = PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::to_owned)
+        .collect();
+    let text = traced_run(&emu, config, key_lines, 5);
+    let proofs: Vec<String> = emu
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("dpop").map(str::to_owned))
+        .collect();
+    assert!(proofs.len() >= 2, "a code exchange and a refresh");
+    for proof in &proofs {
+        // The claims and the signature (the header is the public key).
+        for part in proof.split('.').skip(1) {
+            assert!(
+                !text.contains(part),
+                "a DPoP proof appeared in the trace:\n{text}"
             );
         }
     }

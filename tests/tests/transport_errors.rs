@@ -27,6 +27,7 @@ fn expired() -> StateData {
             scope: None,
             expires_at: now() - 10,
             requested_scope: None,
+            token_type: Default::default(),
         }],
         ..Default::default()
     }

@@ -208,7 +208,9 @@ impl<St: Send + Sync> OptionalFromRequestParts<St> for Session {
 pub struct AccessToken(pub crate::AccessToken);
 
 impl AccessToken {
-    /// The token, for an `Authorization: Bearer` header.
+    /// The token, for an `Authorization: Bearer` header — unless `self.0.token_type` is
+    /// `DPoP` (a client configured with DPoP): then present it with the client's
+    /// `dpop_headers`, never as a bearer token.
     pub fn expose(&self) -> &str {
         self.0.access_token.expose()
     }

@@ -35,7 +35,9 @@ use crate::secret::Secret;
 use crate::session::{StateData, session_ceiling};
 use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
-use crate::token_endpoint::{ResponseError, TokenResponse, form_post, parse_token_response};
+use crate::token_endpoint::{
+    ResponseError, TokenResponse, form_post, parse_token_response_expecting,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -571,7 +573,10 @@ impl Flow {
         response: http::Response<Vec<u8>>,
         now: UnixTime,
     ) -> Step<Ended, LoginError> {
-        let parsed = match parse_token_response(&response) {
+        // The token type asked for (DPoP when configured): a bearer answer to a DPoP client
+        // is refused, as for every other grant.
+        let parsed = match parse_token_response_expecting(&response, Some(self.config.token_type()))
+        {
             Ok(parsed) => parsed,
             Err(e) => {
                 let answer = match e.oauth().map(|o| o.error.as_str()) {

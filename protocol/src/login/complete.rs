@@ -13,7 +13,7 @@ use crate::secret::Secret;
 use crate::session::{Internal, StateData, session_ceiling, token_set};
 use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
-use crate::token_endpoint::{TokenResponse, form_post, parse_token_response};
+use crate::token_endpoint::{TokenResponse, form_post, parse_token_response_expecting};
 use crate::transaction::{TransactionData, transaction_key};
 use serde_json::Value;
 use std::sync::Arc;
@@ -152,6 +152,14 @@ enum CompleteState {
         result: Box<LoginResult>,
         session: Box<StateData>,
     },
+    /// An account-linking answer is verified; the session it merges into is being read.
+    LinkLoading {
+        key: String,
+        result: Box<LoginResult>,
+        link: super::link::AccountLink,
+        /// The session-to-be of the answer (user, tokens, ceiling), merged into the one read.
+        linked: Box<StateData>,
+    },
     /// The new session is being saved.
     Saving {
         key: String,
@@ -288,18 +296,16 @@ impl Operation for CompleteInteractiveLogin {
                     if let Err(e) = check_callback_issuer(&m, sent_iss.as_deref()) {
                         return self.fail_and_forget(key, e);
                     }
-                    let verifier = tx
-                        .code_verifier
-                        .as_ref()
-                        .map(Secret::expose)
-                        .unwrap_or_default();
                     let redirect_uri = tx.redirect_uri.as_deref().unwrap_or_default();
-                    let params = [
+                    let mut params = vec![
                         ("grant_type", "authorization_code"),
                         ("code", code.expose()),
                         ("redirect_uri", redirect_uri),
-                        ("code_verifier", verifier),
                     ];
+                    // A magic link's login was started by Auth0 without PKCE: no verifier.
+                    if let Some(verifier) = &tx.code_verifier {
+                        params.push(("code_verifier", verifier.expose()));
+                    }
                     let request = form_post(
                         &self.config,
                         &m,
@@ -335,19 +341,21 @@ impl Operation for CompleteInteractiveLogin {
                 },
                 Input::Http(response),
             ) => {
-                let parsed = match parse_token_response(&response) {
-                    Ok(p) => p,
-                    // The code is single-use: this transaction cannot succeed any more.
-                    Err(e) => {
-                        let sent = [
-                            code.expose(),
-                            tx.code_verifier.as_ref().map_or("", Secret::expose),
-                            self.config.client_secret().map_or("", Secret::expose),
-                        ];
-                        return self
-                            .fail_and_forget(key, LoginError::CodeExchange(e.redact(&sent)));
-                    }
-                };
+                let parsed =
+                    match parse_token_response_expecting(&response, Some(self.config.token_type()))
+                    {
+                        Ok(p) => p,
+                        // The code is single-use: this transaction cannot succeed any more.
+                        Err(e) => {
+                            let sent = [
+                                code.expose(),
+                                tx.code_verifier.as_ref().map_or("", Secret::expose),
+                                self.config.client_secret().map_or("", Secret::expose),
+                            ];
+                            return self
+                                .fail_and_forget(key, LoginError::CodeExchange(e.redact(&sent)));
+                        }
+                    };
                 let Some(id_token) = parsed.id_token.clone() else {
                     return self.fail_and_forget(key, LoginError::MissingIdToken);
                 };
@@ -396,6 +404,19 @@ impl Operation for CompleteInteractiveLogin {
                         app_state: tx.app_state.clone(),
                         authorization_details: response.authorization_details.clone(),
                     };
+                    if let Some(link) = tx.link.clone() {
+                        // A link keeps the account: the answer must name the user who started it.
+                        if session.sub() != Some(link.sub.as_str()) {
+                            return self.fail_and_forget(key, LoginError::SessionMismatch);
+                        }
+                        self.state = CompleteState::LinkLoading {
+                            key,
+                            result: Box::new(result),
+                            link,
+                            linked: Box::new(session),
+                        };
+                        return Step::Effect(Effect::LoadSession);
+                    }
                     self.state = CompleteState::Replacing {
                         key,
                         result: Box::new(result),
@@ -428,6 +449,33 @@ impl Operation for CompleteInteractiveLogin {
                 self.state = CompleteState::Saving { key, result };
                 Step::Effect(Effect::SaveSession(session))
             }
+            (
+                CompleteState::LinkLoading {
+                    key,
+                    result,
+                    link,
+                    linked,
+                },
+                Input::Session(current),
+            ) => {
+                let Some(current) = current else {
+                    return self.fail_and_forget(key, LoginError::MissingSession);
+                };
+                if current.sub() != Some(link.sub.as_str()) {
+                    return self.fail_and_forget(key, LoginError::SessionMismatch);
+                }
+                let linked = *linked;
+                let merged = super::link::merge_linked(
+                    current,
+                    linked.user.unwrap_or_default(),
+                    linked.id_token,
+                    linked.refresh_token,
+                    linked.token_sets.into_iter().next(),
+                    linked.internal.session_expires_at.map(UnixTime::from_secs),
+                );
+                self.state = CompleteState::Saving { key, result };
+                Step::Effect(Effect::SaveSession(Box::new(merged)))
+            }
             (CompleteState::Saving { key, result }, Input::Done) => {
                 self.state = CompleteState::Deleting { result };
                 Step::Effect(Effect::DeleteTransaction { key })
@@ -447,6 +495,7 @@ impl Operation for CompleteInteractiveLogin {
                     CompleteState::Exchanging { .. } => "Http (code exchange)",
                     CompleteState::Verifying { .. } => "ID token verification",
                     CompleteState::Replacing { .. } => "DeleteSession",
+                    CompleteState::LinkLoading { .. } => "LoadSession",
                     CompleteState::Saving { .. } => "SaveSession",
                     CompleteState::Finished => "nothing (the operation has finished)",
                 };

@@ -81,6 +81,16 @@ pub enum LoginError {
         /// The server's `error_description`.
         error_description: Option<String>,
     },
+    /// A passwordless start or one-time-code login was refused, or its answer was unusable.
+    #[error("the passwordless login failed: {0}")]
+    Passwordless(ResponseError),
+    /// The operation needs a logged-in user (with an ID token) and there is none.
+    #[error("there is no session: the user is not logged in")]
+    MissingSession,
+    /// An account-linking callback does not belong to the session's user: the session ended
+    /// or changed hands since the link started, or the ID token names someone else.
+    #[error("the account-linking answer is for another user than the session's")]
+    SessionMismatch,
     /// The token response has no ID token.
     #[error("the token response has no ID token")]
     MissingIdToken,
@@ -119,12 +129,18 @@ impl LoginError {
             LoginError::Authorization { .. } => ErrorCode::AuthorizationError,
             LoginError::MissingCode => ErrorCode::MissingCode,
             LoginError::InvalidCallbackIssuer { .. } => ErrorCode::InvalidCallbackIssuer,
+            LoginError::CodeExchange(crate::token_response::ResponseError::TokenTypeMismatch {
+                ..
+            }) => ErrorCode::TokenTypeMismatch,
             LoginError::CodeExchange(_) => ErrorCode::FailedToExchangeCode,
             LoginError::TokenExchange(_) => ErrorCode::FailedToExchangeToken,
             LoginError::BackchannelNotSupported => ErrorCode::BackchannelAuthenticationNotSupported,
             LoginError::Backchannel(_) => ErrorCode::BackchannelAuthenticationFailed,
             LoginError::BackchannelExpired => ErrorCode::BackchannelAuthenticationExpired,
             LoginError::AccessDenied { .. } => ErrorCode::AccessDenied,
+            LoginError::MissingSession => ErrorCode::MissingSession,
+            LoginError::Passwordless(_) => ErrorCode::PasswordlessFailed,
+            LoginError::SessionMismatch => ErrorCode::SessionMismatch,
             LoginError::MissingIdToken => ErrorCode::MissingIdToken,
             LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,
             LoginError::Jwks(_) => ErrorCode::JwksFetchFailed,

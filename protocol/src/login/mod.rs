@@ -12,9 +12,13 @@
 //! 4. [`refreshed_id_token`]: the ID token a later refresh returns, verified like the login's
 //!    before it replaces anything.
 //!
+//! Account linking: [`link`] starts a login that adds (or removes) another connection's
+//! identity to the logged-in user's account; its callback merges into the session.
+//!
 //! Logging in without a browser: [`token_exchange`] trades a token the application trusts for
-//! Auth0 tokens (Custom Token Exchange), with or without creating a session; [`ciba`] logs a
-//! user in on another device (Client-Initiated Backchannel Authentication, poll mode).
+//! Auth0 tokens (Custom Token Exchange), with or without creating a session; [`passwordless`]
+//! sends a one-time code or magic link and logs the user in with it; [`ciba`] logs a user in
+//! on another device (Client-Initiated Backchannel Authentication, poll mode).
 //!
 //! [`LoginError`] is the error of every step.
 
@@ -22,6 +26,9 @@ pub mod callback;
 pub mod ciba;
 pub mod complete;
 mod error;
+mod grant;
+pub mod link;
+pub mod passwordless;
 pub mod refreshed_id_token;
 pub mod start;
 pub mod token_exchange;
@@ -36,6 +43,11 @@ pub use complete::{
     CompleteInteractiveLogin, LoginResult, session_from_login, session_from_tokens,
 };
 pub use error::LoginError;
+pub use link::{AccountLink, LinkAction, LinkUserOptions, StartLinkUser};
+pub use passwordless::{
+    LoginWithPasswordless, PasswordlessConnection, PasswordlessOtp, PasswordlessSend,
+    PasswordlessStart, StartPasswordless,
+};
 pub use start::{
     AuthorizationRequest, LOGIN_RANDOM_BYTES, LoginSecrets, StartInteractiveLogin,
     StartLoginOptions, authorization_params, authorization_url, code_challenge,

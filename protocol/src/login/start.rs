@@ -253,6 +253,7 @@ pub fn authorization_params(
             organization,
             max_age,
             created_at: now.as_secs(),
+            link: None,
         },
     })
 }

@@ -16,20 +16,14 @@
 //! whitespace), the token types absolute URIs outside the namespaces Auth0 reserves, an actor
 //! token comes with its type, and extra parameters may not override what the SDK sets.
 
-use super::complete::session_from_tokens;
 use super::error::LoginError;
-use super::start::login_scope;
+use super::grant::{Exchange, Grant, Mode};
 use crate::config::Config;
-use crate::discovery::Metadata;
-use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
-use crate::jose::claims::{IdTokenExpectations, validate_id_token};
+use crate::effect::{Input, Operation, Step};
 use crate::login::complete::LoginResult;
-use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
-use crate::session::{StateData, session_ceiling};
-use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
-use crate::token_endpoint::{TokenResponse, form_post, parse_token_response};
+use crate::token_endpoint::TokenResponse;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -288,7 +282,7 @@ impl TokenExchangeResult {
 }
 
 /// The form parameters of an exchange, in order; `scope` is the one to send.
-fn exchange_params<'a>(
+pub(crate) fn exchange_params<'a>(
     config: &'a Config,
     request: &'a TokenExchangeRequest,
     scope: Option<&'a str>,
@@ -319,253 +313,17 @@ fn exchange_params<'a>(
     params
 }
 
-/// Which of the two operations runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Return the tokens; no session.
-    Tokens,
-    /// Create the session from the answer.
-    Session,
-}
-
-#[derive(Debug)]
-enum State {
-    Start,
-    Metadata {
-        meta: MetadataStep,
-    },
-    Exchanging {
-        metadata: Arc<Metadata>,
-        scope: Option<String>,
-    },
-    Verifying {
-        response: Box<TokenResponse>,
-        scope: Option<String>,
-        verify: VerifySignedToken,
-        received_at: UnixTime,
-    },
-    Replacing {
-        session: Box<StateData>,
-        result: Box<LoginResult>,
-    },
-    Saving {
-        result: Box<LoginResult>,
-    },
-    Finished,
-}
-
-/// The exchange both operations run.
-#[derive(Debug)]
-struct Exchange {
-    config: Arc<Config>,
-    request: TokenExchangeRequest,
-    mode: Mode,
-    state: State,
-}
-
-/// What the exchange ends with.
-enum Ended {
-    Tokens(TokenExchangeResult),
-    Session(LoginResult),
-}
-
-impl Exchange {
-    fn finish(&mut self, r: Result<Ended, LoginError>) -> Step<Ended, LoginError> {
-        self.state = State::Finished;
-        Step::Done(r)
-    }
-
-    fn audience_key(&self) -> String {
-        self.config
-            .audience_key(self.request.audience.as_deref())
-            .to_owned()
-    }
-
-    /// The scope sent: the request's as given; for a login, the login scope (always with
-    /// `openid`, the configured default when the request names none).
-    fn scope(&self) -> Option<String> {
-        match self.mode {
-            Mode::Tokens => self.request.scope.clone(),
-            Mode::Session => Some(login_scope(
-                &self.config,
-                &self.audience_key(),
-                self.request.scope.as_deref(),
-            )),
-        }
-    }
-
-    /// The answer is verified (when it has an ID token): the tokens, or the session to save.
-    fn verified(
-        &mut self,
-        response: TokenResponse,
-        scope: Option<String>,
-        claims: Option<Map<String, Value>>,
-        received_at: UnixTime,
-        now: UnixTime,
-    ) -> Step<Ended, LoginError> {
-        match (self.mode, claims) {
-            (Mode::Tokens, claims) => self.finish(Ok(Ended::Tokens(TokenExchangeResult::new(
-                response,
-                claims,
-                received_at,
-            )))),
-            (Mode::Session, None) => self.finish(Err(LoginError::MissingIdToken)),
-            (Mode::Session, Some(claims)) => {
-                let ceiling = match session_ceiling(&claims, now) {
-                    Ok(ceiling) => ceiling,
-                    Err(e) => return self.finish(Err(e.into())),
-                };
-                let mut session = session_from_tokens(
-                    &self.audience_key(),
-                    scope.as_deref(),
-                    &response,
-                    claims,
-                    received_at,
-                );
-                session.internal.session_expires_at = ceiling.map(UnixTime::as_secs);
-                let result = LoginResult {
-                    app_state: None,
-                    authorization_details: response.authorization_details.clone(),
-                };
-                self.state = State::Replacing {
-                    session: Box::new(session),
-                    result: Box::new(result),
-                };
-                Step::Effect(Effect::DeleteSession)
-            }
-        }
-    }
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<Ended, LoginError> {
-        match (std::mem::replace(&mut self.state, State::Finished), input) {
-            (State::Start, Input::Start) => {
-                if let Err(e) = self.request.check() {
-                    return self.finish(Err(e));
-                }
-                let (meta, effect) = MetadataStep::start();
-                self.state = State::Metadata { meta };
-                Step::Effect(effect)
-            }
-            (State::Metadata { mut meta }, input) => match meta.handle(&self.config, input, now) {
-                MetadataOutcome::Ready(metadata) => {
-                    let scope = self.scope();
-                    let params = exchange_params(&self.config, &self.request, scope.as_deref());
-                    let request = form_post(
-                        &self.config,
-                        &metadata,
-                        metadata.token_endpoint_for(self.config.client_auth_method().transport()),
-                        &params,
-                    );
-                    self.state = State::Exchanging { metadata, scope };
-                    Step::Effect(Effect::Http(Box::new(request)))
-                }
-                MetadataOutcome::Effect(e) => {
-                    self.state = State::Metadata { meta };
-                    Step::Effect(e)
-                }
-                MetadataOutcome::Failed(e) => self.finish(Err(LoginError::Discovery(e))),
-                MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
-            },
-            (State::Exchanging { metadata, scope }, Input::Http(response)) => {
-                let parsed = match parse_token_response(&response) {
-                    Ok(parsed) => parsed,
-                    Err(e) => {
-                        // A server that echoes what it was sent must not put it in a log.
-                        let sent = [
-                            self.request.subject_token.expose(),
-                            self.request.actor.as_ref().map_or("", |a| a.token.expose()),
-                            self.config.client_secret().map_or("", Secret::expose),
-                        ];
-                        return self.finish(Err(LoginError::TokenExchange(e.redact(&sent))));
-                    }
-                };
-                let Some(id_token) = parsed.id_token.clone() else {
-                    return self.verified(parsed, scope, None, now, now);
-                };
-                match VerifySignedToken::start_with_metadata(id_token.expose(), metadata) {
-                    Ok((verify, effect)) => {
-                        self.state = State::Verifying {
-                            response: Box::new(parsed),
-                            scope,
-                            verify,
-                            received_at: now,
-                        };
-                        Step::Effect(effect)
-                    }
-                    Err(e) => self.finish(Err(LoginError::InvalidIdToken(e))),
-                }
-            }
-            (
-                State::Verifying {
-                    response,
-                    scope,
-                    mut verify,
-                    received_at,
-                },
-                input,
-            ) => match verify.handle(&self.config, input, now) {
-                VerifyOutcome::Verified(claims, metadata) => {
-                    let expectations = IdTokenExpectations {
-                        issuer: &metadata.issuer,
-                        client_id: self.config.client_id(),
-                        nonce: None,
-                        max_age: None,
-                        organization: self.request.organization.as_deref(),
-                        now,
-                        clock_tolerance: self.config.clock_tolerance(),
-                    };
-                    if let Err(e) = validate_id_token(&claims, &expectations) {
-                        return self.finish(Err(LoginError::InvalidIdToken(e)));
-                    }
-                    self.verified(*response, scope, Some(claims), received_at, now)
-                }
-                VerifyOutcome::Effect(e) => {
-                    self.state = State::Verifying {
-                        response,
-                        scope,
-                        verify,
-                        received_at,
-                    };
-                    Step::Effect(e)
-                }
-                VerifyOutcome::Failed(VerifyFailure::Token(e)) => {
-                    self.finish(Err(LoginError::InvalidIdToken(e)))
-                }
-                VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
-            },
-            (State::Replacing { session, result }, Input::Done) => {
-                self.state = State::Saving { result };
-                Step::Effect(Effect::SaveSession(session))
-            }
-            (State::Saving { result }, Input::Done) => self.finish(Ok(Ended::Session(*result))),
-            (state, _) => {
-                let expected = match state {
-                    State::Start => "Start",
-                    State::Metadata { .. } => "metadata",
-                    State::Exchanging { .. } => "Http (token exchange)",
-                    State::Verifying { .. } => "ID token verification",
-                    State::Replacing { .. } => "DeleteSession",
-                    State::Saving { .. } => "SaveSession",
-                    State::Finished => "nothing (the operation has finished)",
-                };
-                self.finish(Err(UnexpectedInput { expected }.into()))
-            }
-        }
-    }
-}
-
 /// The `custom_token_exchange` operation: tokens for a subject token, no session.
 #[derive(Debug)]
 pub struct CustomTokenExchange(Exchange);
 
 impl CustomTokenExchange {
     pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
-        CustomTokenExchange(Exchange {
+        CustomTokenExchange(Exchange::new(
             config,
-            request,
-            mode: Mode::Tokens,
-            state: State::Start,
-        })
+            Grant::TokenExchange(request),
+            Mode::Tokens,
+        ))
     }
 }
 
@@ -574,15 +332,7 @@ impl Operation for CustomTokenExchange {
     type Error = LoginError;
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
-        match self.0.step(input, now) {
-            Step::Effect(e) => Step::Effect(e),
-            Step::Done(Ok(Ended::Tokens(t))) => Step::Done(Ok(t)),
-            Step::Done(Ok(Ended::Session(_))) => Step::Done(Err(UnexpectedInput {
-                expected: "a token exchange without a session",
-            }
-            .into())),
-            Step::Done(Err(e)) => Step::Done(Err(e)),
-        }
+        self.0.step_tokens(input, now)
     }
 }
 
@@ -592,12 +342,11 @@ pub struct LoginWithTokenExchange(Exchange);
 
 impl LoginWithTokenExchange {
     pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
-        LoginWithTokenExchange(Exchange {
+        LoginWithTokenExchange(Exchange::new(
             config,
-            request,
-            mode: Mode::Session,
-            state: State::Start,
-        })
+            Grant::TokenExchange(request),
+            Mode::Session,
+        ))
     }
 }
 
@@ -606,14 +355,6 @@ impl Operation for LoginWithTokenExchange {
     type Error = LoginError;
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        match self.0.step(input, now) {
-            Step::Effect(e) => Step::Effect(e),
-            Step::Done(Ok(Ended::Session(r))) => Step::Done(Ok(r)),
-            Step::Done(Ok(Ended::Tokens(_))) => Step::Done(Err(UnexpectedInput {
-                expected: "a login by token exchange",
-            }
-            .into())),
-            Step::Done(Err(e)) => Step::Done(Err(e)),
-        }
+        self.0.step_session(input, now)
     }
 }

@@ -111,6 +111,35 @@ pub(crate) fn authorize(shared: &Shared, req: &RecordedRequest) -> Reply {
     if get("invitation").is_some() && get("organization").is_none() {
         return redirect_error("invalid_request", "invitation requires organization");
     }
+    // Account linking: the session's ID token names the user whose account changes, and the
+    // connection to (un)link is required.
+    let scopes = split_scope(get("scope").unwrap_or(""));
+    let action = ["link_account", "unlink_account"]
+        .into_iter()
+        .find(|a| scopes.contains(a));
+    if let Some(action) = action {
+        let hinted = get("id_token_hint").and_then(|hint| super::mint::verify_issued(shared, hint));
+        let current = user_sub(&shared.lock().user);
+        let hinted_sub = hinted
+            .as_ref()
+            .and_then(|c| c.get("sub"))
+            .and_then(Value::as_str);
+        if hinted_sub != Some(current.as_str()) {
+            return redirect_error(
+                "invalid_request",
+                "Account linking requires an id_token_hint issued to the logged-in user",
+            );
+        }
+        let Some(connection) = get("requested_connection") else {
+            return redirect_error("invalid_request", "requested_connection is required");
+        };
+        shared.lock().account_links.push(crate::AccountLinkRequest {
+            action: action.to_owned(),
+            sub: current,
+            connection: connection.to_owned(),
+            connection_scope: get("requested_connection_scope").map(str::to_owned),
+        });
+    }
     let entry = CodeEntry {
         redirect_uri: Some(redirect_uri.to_string()),
         code_challenge: get("code_challenge").map(str::to_string),
@@ -155,6 +184,15 @@ pub(crate) fn authorize(shared: &Shared, req: &RecordedRequest) -> Reply {
 /// `POST /oauth/par`: stores the pushed parameters under a single-use `request_uri`.
 pub(crate) fn par(shared: &Shared, req: &RecordedRequest) -> Reply {
     if let Err(reply) = authenticate_client(shared, req) {
+        return reply;
+    }
+    if let Err(reply) = super::dpop::check_proof(
+        shared,
+        req,
+        "/oauth/par",
+        super::dpop::At::AuthorizationServer,
+        None,
+    ) {
         return reply;
     }
     if form(req, "request_uri").is_some() {

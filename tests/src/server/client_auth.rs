@@ -184,7 +184,10 @@ fn authenticate_assertion(
 
 /// The header and claims of `jws` when its signature verifies with the public JWK (RS256 or
 /// PS256 for an RSA key, ES256 for a P-256 key).
-fn verify_signature(jws: &str, jwk: &Value) -> Option<(Map<String, Value>, Map<String, Value>)> {
+pub(crate) fn verify_signature(
+    jws: &str,
+    jwk: &Value,
+) -> Option<(Map<String, Value>, Map<String, Value>)> {
     use rsa::signature::Verifier;
     let mut parts = jws.split('.');
     let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);

@@ -9,6 +9,7 @@
 //! | [`ciba`] | `POST /bc-authorize` (CIBA; its polls are a grant of [`token`]) |
 //! | [`logout`] | `GET /v2/logout`, `GET /oidc/logout`, `POST /oauth/revoke` |
 //! | [`resource`] | `GET /userinfo`, `GET /api/data` (bearer-protected) |
+//! | [`dpop`] | DPoP proofs at the token endpoint and PAR; `GET`/`POST /api/dpop` (DPoP-bound tokens only) |
 //!
 //! Shared pieces: [`client_auth`] (client authentication at the token, PAR and revocation
 //! endpoints), [`mint`] (token claims, signing and verification), [`backchannel`] (logout
@@ -20,8 +21,10 @@ pub(crate) mod backchannel;
 mod ciba;
 mod client_auth;
 mod discovery;
+pub(crate) mod dpop;
 mod logout;
 pub(crate) mod mint;
+mod passwordless;
 mod reply;
 mod resource;
 mod token;
@@ -253,8 +256,10 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("GET", "/v2/logout") => logout::v2_logout(shared, req),
         ("GET", "/oidc/logout") => logout::oidc_logout(shared, req),
         ("POST", "/oauth/revoke") => logout::revoke(shared, req),
+        ("POST", "/passwordless/start") => passwordless::start(shared, req),
         ("GET", "/userinfo") => resource::userinfo(shared, req),
         ("GET", "/api/data") => resource::api_data(shared, req),
+        ("GET" | "POST", "/api/dpop") => dpop::api_dpop(shared, req),
         (
             _,
             "/.well-known/openid-configuration"

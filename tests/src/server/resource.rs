@@ -15,6 +15,10 @@ fn bearer_claims(shared: &Shared, req: &RecordedRequest) -> Option<Map<String, V
         return None;
     }
     let claims = verify_issued(shared, token.trim())?;
+    // A DPoP-bound token presented as a bearer token is refused (RFC 9449 §7.2).
+    if claims.get("cnf").is_some() {
+        return None;
+    }
     let exp = claims.get("exp").and_then(Value::as_u64)?;
     if exp <= now() {
         return None;

@@ -145,6 +145,7 @@ pub fn expired_session(emu: &Emulator, audience: &str) -> StateData {
             scope: Some(DEFAULT_SCOPE.into()),
             expires_at: now() - 10,
             requested_scope: None,
+            token_type: Default::default(),
         }],
         internal: auth0_server::protocol::session::Internal {
             sid: "emulator-sid".into(),
@@ -916,4 +917,50 @@ pub fn assert_two_refreshes_on_one_lane(
         tokens[0].1.clone(),
         tokens[1].1.clone(),
     ]
+}
+
+/// The blocking client over the memory stores (plain-http cookies), for end-to-end tests of
+/// one operation.
+#[allow(dead_code)]
+pub fn memory_blocking(
+    config: Config,
+) -> auth0_server::blocking::ServerClient<
+    auth0_server::store::memory::MemoryStateStore,
+    auth0_server::store::memory::MemoryTransactionStore,
+> {
+    auth0_server::blocking::ServerClient::builder(
+        config,
+        auth0_server::store::memory::MemoryStateStore::new().secure(false),
+        auth0_server::store::memory::MemoryTransactionStore::new().secure(false),
+    )
+    .build()
+}
+
+/// The async client (`reqwest`) over the memory stores, with the single-threaded tokio
+/// runtime it runs on.
+#[allow(dead_code)]
+pub fn memory_async(
+    config: Config,
+) -> (
+    auth0_server::nonblocking::ServerClient<
+        auth0_server::store::memory::MemoryStateStore,
+        auth0_server::store::memory::MemoryTransactionStore,
+        ReqwestClient,
+    >,
+    tokio::runtime::Runtime,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // reqwest's client must be created inside the runtime it runs on.
+    let http = rt.block_on(async { reqwest_client(Duration::from_secs(10)) });
+    let client = auth0_server::nonblocking::ServerClient::builder(
+        config,
+        auth0_server::store::memory::MemoryStateStore::new().secure(false),
+        auth0_server::store::memory::MemoryTransactionStore::new().secure(false),
+        http,
+    )
+    .build();
+    (client, rt)
 }

@@ -110,6 +110,7 @@ pub fn a_concurrent_save_is_not_overwritten<S, T>(
                 scope: None,
                 expires_at: crate::adapter_support::now() + 600,
                 requested_scope: None,
+                token_type: Default::default(),
             });
             c.state_store()
                 .set(&other, &mut o, auth0_server::clock::Clock::system().now())

@@ -5,6 +5,7 @@
 
 use crate::adapter_support::{self, SECRET};
 use auth0_emulator::{Emulator, EmulatorConfig};
+use auth0_server::protocol::dpop::DpopHeaders;
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::StateData;
 use auth0_server::protocol::transaction::TransactionData;
@@ -41,6 +42,21 @@ pub trait LoginApi {
         r: ConnectionTokenRequest,
         c: &mut CookieOptions,
     ) -> Result<ConnectionToken, Error>;
+    /// `start_link_user` (or `start_unlink_user` when `unlink`).
+    fn link(
+        &self,
+        unlink: bool,
+        o: auth0_server::LinkUserOptions,
+        c: &mut CookieOptions,
+    ) -> Result<url::Url, Error>;
+    /// `dpop_headers`.
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error>;
 }
 
 impl<S, T> LoginApi for blocking::ServerClient<S, T>
@@ -74,6 +90,27 @@ where
         c: &mut CookieOptions,
     ) -> Result<ConnectionToken, Error> {
         self.get_access_token_for_connection(r, c)
+    }
+    fn link(
+        &self,
+        unlink: bool,
+        o: auth0_server::LinkUserOptions,
+        c: &mut CookieOptions,
+    ) -> Result<url::Url, Error> {
+        if unlink {
+            self.start_unlink_user(o, c)
+        } else {
+            self.start_link_user(o, c)
+        }
+    }
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error> {
+        blocking::ServerClient::dpop_headers(self, token, method, url, nonce)
     }
 }
 
@@ -118,6 +155,27 @@ where
     ) -> Result<ConnectionToken, Error> {
         self.rt
             .block_on(self.client.get_access_token_for_connection(r, c))
+    }
+    fn link(
+        &self,
+        unlink: bool,
+        o: auth0_server::LinkUserOptions,
+        c: &mut CookieOptions,
+    ) -> Result<url::Url, Error> {
+        if unlink {
+            self.rt.block_on(self.client.start_unlink_user(o, c))
+        } else {
+            self.rt.block_on(self.client.start_link_user(o, c))
+        }
+    }
+    fn dpop_headers(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+    ) -> Result<DpopHeaders, Error> {
+        self.client.dpop_headers(token, method, url, nonce)
     }
 }
 

@@ -63,6 +63,24 @@ fn max_age_is_the_earlier_of_inactivity_and_absolute_limits() {
     assert!(h.ends_with("Max-Age=100"), "{h}");
 }
 
+/// Issue 18: the cookie never outlives the IPSIE `session_expiry` ceiling (less the 30 s
+/// leeway every store applies), whatever the inactivity and absolute limits allow.
+#[test]
+fn max_age_never_reaches_past_the_session_ceiling() {
+    let (_now, c) = clock();
+    let store = CookieStateStore::builder_with_secrets([SECRET])
+        .absolute_duration(Duration::from_secs(1000))
+        .inactivity_duration(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let mut s = session();
+    s.internal.session_expires_at = Some(c.now().as_secs() + 130);
+    let mut o = CookieOptions::new();
+    store.set(&s, &mut o, c.now()).unwrap();
+    let h = o.set_cookie_headers()[0].to_str().unwrap().to_owned();
+    assert!(h.ends_with("Max-Age=100"), "{h}");
+}
+
 #[test]
 fn get_within_touch_interval_writes_nothing_after_it_rewrites() {
     let (now, c) = clock();

@@ -143,7 +143,9 @@ impl Refreshes {
         outcome: &Result<CoordinatedResponse, TransportError>,
     ) -> redis::ScriptInvocation<'static> {
         let settlement = settlement(request, outcome);
-        let result: Publication = if request.remember {
+        // A DPoP nonce challenge spent nothing: not published, so the leader's retry and
+        // the other instances send their own requests.
+        let result: Publication = if request.remember && settlement.share != Share::Unspent {
             self.encode(&k.hash, outcome, settlement.share).ok()
         } else {
             None
@@ -253,7 +255,7 @@ impl Refreshes {
         };
         let ttl = match share {
             Share::ForGraceWindow => self.grace,
-            Share::FailureOnly | Share::WaitersOnly => self.failure_ttl,
+            Share::FailureOnly | Share::WaitersOnly | Share::Unspent => self.failure_ttl,
         };
         self.seal(hash, &publication, ttl)
     }

@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::super::mint::{access_token, id_token_claims, sign_current};
+use super::super::form;
 use super::super::reply::Reply;
-use super::super::{form, random_token, split_scope, user_sub};
-use crate::{RecordedRequest, RefreshEntry, Shared};
+use super::issue_tokens;
+use crate::{RecordedRequest, Shared};
 
 /// The issued token type of the answer (RFC 8693 §2.2.1).
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -46,10 +46,7 @@ pub(crate) fn custom_exchange_grant(shared: &Shared, req: &RecordedRequest) -> R
         return Reply::oauth_error(400, "invalid_request", "Invalid subject token");
     };
     let scope = form(req, "scope").unwrap_or("").to_owned();
-    let scopes = split_scope(&scope);
-    let audience = form(req, "audience")
-        .map(str::to_owned)
-        .or_else(|| cfg.default_audience.clone());
+    let audience = form(req, "audience").map(str::to_owned);
     let org = form(req, "organization").map(|o| {
         if o.starts_with("org_") {
             (o.to_owned(), "emulator-org".to_owned())
@@ -57,57 +54,13 @@ pub(crate) fn custom_exchange_grant(shared: &Shared, req: &RecordedRequest) -> R
             (format!("org_{o}"), o.to_owned())
         }
     });
-    let sub = user_sub(user);
-    let sid = random_token();
-    let refresh = scopes.contains(&"offline_access").then(|| {
-        let mut state = shared.lock();
-        let family = state.next_family;
-        state.next_family += 1;
-        let token = random_token();
-        state.refresh_tokens.insert(
-            token.clone(),
-            RefreshEntry {
-                family,
-                sub: sub.clone(),
-                scope: scope.clone(),
-                audience: audience.clone(),
-                sid: sid.clone(),
-                org: org.clone(),
-                rotated: false,
-            },
-        );
-        token
+    let act = form(req, "actor_token").map(|actor| {
+        // The Action names the actor; here, the actor token itself stands for it.
+        let mut act = Map::new();
+        act.insert("sub".into(), actor.into());
+        Value::Object(act)
     });
-    let mut body = Map::new();
-    body.insert(
-        "access_token".into(),
-        access_token(
-            shared,
-            &sub,
-            audience.as_deref(),
-            &scope,
-            cfg.access_token_lifetime,
-        )
-        .into(),
-    );
-    if scopes.contains(&"openid") {
-        let mut claims = id_token_claims(shared, user, None, &sid, org.as_ref());
-        if let Some(actor) = form(req, "actor_token") {
-            // The Action names the actor; here, the actor token itself stands for it.
-            let mut act = Map::new();
-            act.insert("sub".into(), actor.into());
-            claims.insert("act".into(), Value::Object(act));
-        }
-        body.insert("id_token".into(), sign_current(shared, &claims).into());
-    }
-    if let Some(rt) = refresh {
-        body.insert("refresh_token".into(), rt.into());
-    }
-    if !scope.is_empty() {
-        body.insert("scope".into(), scope.clone().into());
-    }
-    body.insert("expires_in".into(), cfg.access_token_lifetime.into());
-    body.insert("token_type".into(), "Bearer".into());
+    let mut body = issue_tokens(shared, user, &scope, audience, org, act);
     body.insert("issued_token_type".into(), ACCESS_TOKEN_TYPE.into());
     Reply::json(200, &Value::Object(body))
 }

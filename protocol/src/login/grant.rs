@@ -1,0 +1,372 @@
+//! A login by a token-endpoint grant that needs no browser: Custom Token Exchange
+//! ([`super::token_exchange`]) and passwordless one-time codes ([`super::passwordless`]).
+//!
+//! One state machine for every such grant, in two modes: return the tokens (no session), or
+//! create the session from them. Either way the request is checked before anything is sent,
+//! an ID token in the answer is verified exactly as an interactive login's (signature, `iss`,
+//! `aud`, `azp`, expiry, organization), and a session is only built from verified claims
+//! (with the IPSIE ceiling), replacing the previous one (a new session id).
+
+use super::complete::{LoginResult, session_from_tokens};
+use super::error::LoginError;
+use super::passwordless::PasswordlessOtp;
+use super::start::login_scope;
+use super::token_exchange::{TokenExchangeRequest, TokenExchangeResult};
+use crate::config::Config;
+use crate::discovery::Metadata;
+use crate::effect::{Effect, Input, Step, UnexpectedInput};
+use crate::jose::claims::{IdTokenExpectations, validate_id_token};
+use crate::metadata_step::{MetadataOutcome, MetadataStep};
+use crate::secret::Secret;
+use crate::session::{StateData, session_ceiling};
+use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
+use crate::time::UnixTime;
+use crate::token_endpoint::{
+    ResponseError, TokenResponse, form_post, parse_token_response_expecting,
+};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// The grants this machine runs.
+#[derive(Debug)]
+pub(crate) enum Grant {
+    /// Custom Token Exchange (RFC 8693).
+    TokenExchange(TokenExchangeRequest),
+    /// A passwordless one-time code (Auth0's `passwordless/otp` grant).
+    PasswordlessOtp(PasswordlessOtp),
+}
+
+impl Grant {
+    fn check(&self) -> Result<(), LoginError> {
+        match self {
+            Grant::TokenExchange(r) => r.check(),
+            Grant::PasswordlessOtp(r) => r.check(),
+        }
+    }
+    fn audience(&self) -> Option<&str> {
+        match self {
+            Grant::TokenExchange(r) => r.audience.as_deref(),
+            Grant::PasswordlessOtp(r) => r.audience.as_deref(),
+        }
+    }
+    fn scope(&self) -> Option<&str> {
+        match self {
+            Grant::TokenExchange(r) => r.scope.as_deref(),
+            Grant::PasswordlessOtp(r) => r.scope.as_deref(),
+        }
+    }
+    fn organization(&self) -> Option<&str> {
+        match self {
+            Grant::TokenExchange(r) => r.organization.as_deref(),
+            Grant::PasswordlessOtp(_) => None,
+        }
+    }
+    /// The form parameters, in order; `scope` is the one to send.
+    fn params<'a>(&'a self, config: &'a Config, scope: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+        match self {
+            Grant::TokenExchange(r) => super::token_exchange::exchange_params(config, r, scope),
+            Grant::PasswordlessOtp(r) => r.params(config, scope),
+        }
+    }
+    /// What was sent that an error answer must not echo into a message.
+    fn secrets(&self) -> Vec<&str> {
+        match self {
+            Grant::TokenExchange(r) => vec![
+                r.subject_token.expose(),
+                r.actor.as_ref().map_or("", |a| a.token.expose()),
+            ],
+            Grant::PasswordlessOtp(r) => vec![r.code.expose()],
+        }
+    }
+    /// The error of a refused (or unusable) answer.
+    fn refused(&self, e: ResponseError) -> LoginError {
+        match self {
+            Grant::TokenExchange(_) => LoginError::TokenExchange(e),
+            Grant::PasswordlessOtp(_) => LoginError::Passwordless(e),
+        }
+    }
+}
+
+/// Which of the two operations runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Return the tokens; no session.
+    Tokens,
+    /// Create the session from the answer.
+    Session,
+}
+
+#[derive(Debug)]
+enum State {
+    Start,
+    Metadata {
+        meta: MetadataStep,
+    },
+    Exchanging {
+        metadata: Arc<Metadata>,
+        scope: Option<String>,
+    },
+    Verifying {
+        response: Box<TokenResponse>,
+        scope: Option<String>,
+        verify: VerifySignedToken,
+        received_at: UnixTime,
+    },
+    Replacing {
+        session: Box<StateData>,
+        result: Box<LoginResult>,
+    },
+    Saving {
+        result: Box<LoginResult>,
+    },
+    Finished,
+}
+
+/// The exchange both operations run.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    config: Arc<Config>,
+    grant: Grant,
+    mode: Mode,
+    state: State,
+}
+
+/// What the exchange ends with.
+enum Ended {
+    Tokens(TokenExchangeResult),
+    Session(LoginResult),
+}
+
+impl Exchange {
+    pub(crate) fn new(config: Arc<Config>, grant: Grant, mode: Mode) -> Self {
+        Exchange {
+            config,
+            grant,
+            mode,
+            state: State::Start,
+        }
+    }
+
+    fn finish(&mut self, r: Result<Ended, LoginError>) -> Step<Ended, LoginError> {
+        self.state = State::Finished;
+        Step::Done(r)
+    }
+
+    fn audience_key(&self) -> String {
+        self.config.audience_key(self.grant.audience()).to_owned()
+    }
+
+    /// The scope sent: the request's as given; for a login, the login scope (always with
+    /// `openid`, the configured default when the request names none).
+    fn scope(&self) -> Option<String> {
+        match self.mode {
+            Mode::Tokens => self.grant.scope().map(str::to_owned),
+            Mode::Session => Some(login_scope(
+                &self.config,
+                &self.audience_key(),
+                self.grant.scope(),
+            )),
+        }
+    }
+
+    /// The answer is verified (when it has an ID token): the tokens, or the session to save.
+    fn verified(
+        &mut self,
+        response: TokenResponse,
+        scope: Option<String>,
+        claims: Option<Map<String, Value>>,
+        received_at: UnixTime,
+        now: UnixTime,
+    ) -> Step<Ended, LoginError> {
+        match (self.mode, claims) {
+            (Mode::Tokens, claims) => self.finish(Ok(Ended::Tokens(TokenExchangeResult::new(
+                response,
+                claims,
+                received_at,
+            )))),
+            (Mode::Session, None) => self.finish(Err(LoginError::MissingIdToken)),
+            (Mode::Session, Some(claims)) => {
+                let ceiling = match session_ceiling(&claims, now) {
+                    Ok(ceiling) => ceiling,
+                    Err(e) => return self.finish(Err(e.into())),
+                };
+                let mut session = session_from_tokens(
+                    &self.audience_key(),
+                    scope.as_deref(),
+                    &response,
+                    claims,
+                    received_at,
+                );
+                session.internal.session_expires_at = ceiling.map(UnixTime::as_secs);
+                let result = LoginResult {
+                    app_state: None,
+                    authorization_details: response.authorization_details.clone(),
+                };
+                self.state = State::Replacing {
+                    session: Box::new(session),
+                    result: Box::new(result),
+                };
+                Step::Effect(Effect::DeleteSession)
+            }
+        }
+    }
+
+    /// Steps a [`Mode::Session`] exchange: its result is the login's.
+    pub(crate) fn step_session(
+        &mut self,
+        input: Input,
+        now: UnixTime,
+    ) -> Step<LoginResult, LoginError> {
+        done_as(self.step(input, now), |ended| match ended {
+            Ended::Session(result) => Some(result),
+            Ended::Tokens(_) => None,
+        })
+    }
+
+    /// Steps a [`Mode::Tokens`] exchange: its result is the tokens.
+    pub(crate) fn step_tokens(
+        &mut self,
+        input: Input,
+        now: UnixTime,
+    ) -> Step<TokenExchangeResult, LoginError> {
+        done_as(self.step(input, now), |ended| match ended {
+            Ended::Tokens(tokens) => Some(tokens),
+            Ended::Session(_) => None,
+        })
+    }
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<Ended, LoginError> {
+        match (std::mem::replace(&mut self.state, State::Finished), input) {
+            (State::Start, Input::Start) => {
+                if let Err(e) = self.grant.check() {
+                    return self.finish(Err(e));
+                }
+                let (meta, effect) = MetadataStep::start();
+                self.state = State::Metadata { meta };
+                Step::Effect(effect)
+            }
+            (State::Metadata { mut meta }, input) => match meta.handle(&self.config, input, now) {
+                MetadataOutcome::Ready(metadata) => {
+                    let scope = self.scope();
+                    let params = self.grant.params(&self.config, scope.as_deref());
+                    let request = form_post(
+                        &self.config,
+                        &metadata,
+                        metadata.token_endpoint_for(self.config.client_auth_method().transport()),
+                        &params,
+                    );
+                    self.state = State::Exchanging { metadata, scope };
+                    Step::Effect(Effect::Http(Box::new(request)))
+                }
+                MetadataOutcome::Effect(e) => {
+                    self.state = State::Metadata { meta };
+                    Step::Effect(e)
+                }
+                MetadataOutcome::Failed(e) => self.finish(Err(LoginError::Discovery(e))),
+                MetadataOutcome::Unexpected(e) => self.finish(Err(e.into())),
+            },
+            (State::Exchanging { metadata, scope }, Input::Http(response)) => {
+                let parsed =
+                    match parse_token_response_expecting(&response, Some(self.config.token_type()))
+                    {
+                        Ok(parsed) => parsed,
+                        Err(e) => {
+                            // A server that echoes what it was sent must not put it in a log.
+                            let mut sent = self.grant.secrets();
+                            sent.push(self.config.client_secret().map_or("", Secret::expose));
+                            let e = e.redact(&sent);
+                            return self.finish(Err(self.grant.refused(e)));
+                        }
+                    };
+                let Some(id_token) = parsed.id_token.clone() else {
+                    return self.verified(parsed, scope, None, now, now);
+                };
+                match VerifySignedToken::start_with_metadata(id_token.expose(), metadata) {
+                    Ok((verify, effect)) => {
+                        self.state = State::Verifying {
+                            response: Box::new(parsed),
+                            scope,
+                            verify,
+                            received_at: now,
+                        };
+                        Step::Effect(effect)
+                    }
+                    Err(e) => self.finish(Err(LoginError::InvalidIdToken(e))),
+                }
+            }
+            (
+                State::Verifying {
+                    response,
+                    scope,
+                    mut verify,
+                    received_at,
+                },
+                input,
+            ) => match verify.handle(&self.config, input, now) {
+                VerifyOutcome::Verified(claims, metadata) => {
+                    let expectations = IdTokenExpectations {
+                        issuer: &metadata.issuer,
+                        client_id: self.config.client_id(),
+                        nonce: None,
+                        max_age: None,
+                        organization: self.grant.organization(),
+                        now,
+                        clock_tolerance: self.config.clock_tolerance(),
+                    };
+                    if let Err(e) = validate_id_token(&claims, &expectations) {
+                        return self.finish(Err(LoginError::InvalidIdToken(e)));
+                    }
+                    self.verified(*response, scope, Some(claims), received_at, now)
+                }
+                VerifyOutcome::Effect(e) => {
+                    self.state = State::Verifying {
+                        response,
+                        scope,
+                        verify,
+                        received_at,
+                    };
+                    Step::Effect(e)
+                }
+                VerifyOutcome::Failed(VerifyFailure::Token(e)) => {
+                    self.finish(Err(LoginError::InvalidIdToken(e)))
+                }
+                VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
+            },
+            (State::Replacing { session, result }, Input::Done) => {
+                self.state = State::Saving { result };
+                Step::Effect(Effect::SaveSession(session))
+            }
+            (State::Saving { result }, Input::Done) => self.finish(Ok(Ended::Session(*result))),
+            (state, _) => {
+                let expected = match state {
+                    State::Start => "Start",
+                    State::Metadata { .. } => "metadata",
+                    State::Exchanging { .. } => "Http (token exchange)",
+                    State::Verifying { .. } => "ID token verification",
+                    State::Replacing { .. } => "DeleteSession",
+                    State::Saving { .. } => "SaveSession",
+                    State::Finished => "nothing (the operation has finished)",
+                };
+                self.finish(Err(UnexpectedInput { expected }.into()))
+            }
+        }
+    }
+}
+
+/// A step of the machine as the step of one operation, whose result is `pick`ed from what the
+/// machine ended with (the other mode's result would be a driver bug, reported as such).
+fn done_as<T>(
+    step: Step<Ended, LoginError>,
+    pick: impl FnOnce(Ended) -> Option<T>,
+) -> Step<T, LoginError> {
+    match step {
+        Step::Effect(e) => Step::Effect(e),
+        Step::Done(Ok(ended)) => Step::Done(pick(ended).ok_or_else(|| {
+            UnexpectedInput {
+                expected: "the result of this operation's own mode",
+            }
+            .into()
+        })),
+        Step::Done(Err(e)) => Step::Done(Err(e)),
+    }
+}
