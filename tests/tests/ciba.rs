@@ -35,6 +35,7 @@ trait Ciba {
         o: &mut CookieOptions,
     ) -> Result<BackchannelPoll, Error>;
     fn session(&self, o: &mut CookieOptions) -> Result<Option<Session>, Error>;
+    fn token(&self, o: &mut CookieOptions) -> Result<auth0_server::AccessToken, Error>;
 }
 
 type Blocking = auth0_server::blocking::ServerClient<MemoryStateStore, MemoryTransactionStore>;
@@ -65,6 +66,9 @@ impl Ciba for Blocking {
     fn session(&self, o: &mut CookieOptions) -> Result<Option<Session>, Error> {
         self.get_session(o)
     }
+    fn token(&self, o: &mut CookieOptions) -> Result<auth0_server::AccessToken, Error> {
+        self.get_access_token(o)
+    }
 }
 
 struct AsyncClient {
@@ -94,6 +98,9 @@ impl Ciba for AsyncClient {
     }
     fn session(&self, o: &mut CookieOptions) -> Result<Option<Session>, Error> {
         self.rt.block_on(self.client.get_session(o))
+    }
+    fn token(&self, o: &mut CookieOptions) -> Result<auth0_server::AccessToken, Error> {
+        self.rt.block_on(self.client.get_access_token(o))
     }
 }
 
@@ -346,6 +353,52 @@ fn start_then_poll_on_the_apps_schedule(make: MakeClient) {
     assert_eq!(session.user.unwrap()["sub"], emu.user_claims()["sub"]);
 }
 
+/// With DPoP configured, every poll carries a proof (the emulator's nonce challenge is
+/// answered by the driver's one retry), the session's access token is bound to the key
+/// (`token_type` DPoP, `cnf.jkt`), and a bearer answer to the DPoP client is refused.
+fn with_dpop_the_tokens_are_bound(make: MakeClient) {
+    const EC_PEM: &str = include_str!("../data/client_keys/ec.pem");
+    let emu = Emulator::start(Default::default());
+    emu.script_ciba(vec![CibaStep::Pending, CibaStep::Approve]);
+    emu.require_dpop_nonce(true);
+    let dpop_config = || {
+        adapter_support::config_builder(&emu)
+            .audience(DEFAULT_AUDIENCE)
+            .dpop(EC_PEM)
+            .build()
+            .expect("valid config")
+    };
+    let time = TestTime::new();
+    let client = make(dpop_config(), &time);
+    let mut o = CookieOptions::new();
+    client
+        .login(BackchannelLoginRequest::new(user_id(&emu), "Hi"), &mut o)
+        .expect("approved");
+    assert_eq!(time.waits(), secs(&[5, 5]));
+    let polls = emu.requests_to("/oauth/token");
+    assert!(polls.iter().all(|p| p.header("dpop").is_some()));
+    assert!(emu.dpop_nonce_challenges() >= 1);
+    let token = client
+        .token(&mut next_request(&o))
+        .expect("from the session");
+    assert_eq!(
+        token.token_type,
+        auth0_server::protocol::token_response::TokenType::Dpop
+    );
+    let claims = auth0_emulator::decode_payload(token.access_token.expose()).unwrap();
+    assert!(claims["cnf"]["jkt"].is_string(), "{claims:?}");
+
+    emu.answer_bearer_to_dpop(true);
+    emu.script_ciba(vec![CibaStep::Approve]);
+    let client = make(dpop_config(), &TestTime::new());
+    let mut o = CookieOptions::new();
+    let e = client
+        .login(BackchannelLoginRequest::new(user_id(&emu), "Hi"), &mut o)
+        .unwrap_err();
+    assert_eq!(e.code(), "backchannel_authentication_failed", "{e}");
+    assert!(client.session(&mut next_request(&o)).unwrap().is_none());
+}
+
 /// The emulator refuses what Auth0 refuses at `/bc-authorize` (so the clients' success above
 /// means they sent what Auth0 accepts), and answers an unknown `auth_req_id` `invalid_grant`.
 #[test]
@@ -471,4 +524,5 @@ both_clients!(
     an_invalid_binding_message_is_refused_before_sending,
     an_id_token_for_another_audience_is_refused,
     start_then_poll_on_the_apps_schedule,
+    with_dpop_the_tokens_are_bound,
 );
