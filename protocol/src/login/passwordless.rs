@@ -188,13 +188,14 @@ impl PasswordlessStart {
     /// Checks the request before anything is sent.
     pub fn check(&self) -> Result<(), LoginError> {
         self.connection.check_recipient(&self.recipient)?;
-        if let Some(language) = &self.language
-            && (language.is_empty()
+        let bad_language = |language: &str| {
+            language.is_empty()
                 || language.len() > 35
                 || !language
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        {
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if self.language.as_deref().is_some_and(bad_language) {
             return Err(LoginError::InvalidParameter(
                 "the language must be a language tag such as `fr` or `pt-BR`".into(),
             ));
