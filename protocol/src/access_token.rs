@@ -363,6 +363,15 @@ pub fn apply_refresh(
     Ok(AccessToken::from_set(&set))
 }
 
+impl<'t> From<&'t AccessToken> for crate::dpop::PresentedToken<'t> {
+    fn from(token: &'t AccessToken) -> Self {
+        crate::dpop::PresentedToken {
+            access_token: &token.access_token,
+            token_type: token.token_type,
+        }
+    }
+}
+
 /// The `get_access_token` operation. Create it with [`crate::Core::get_access_token`].
 #[derive(Debug)]
 pub struct GetAccessToken {

@@ -19,7 +19,8 @@
 //!   DPoP request is refused
 //!   ([`ResponseError::TokenTypeMismatch`](crate::token_response::ResponseError::TokenTypeMismatch),
 //!   code `token_type_mismatch`) and nothing is saved. Token sets store their
-//!   [`TokenType`], and the [`AccessToken`] handed to the application carries it.
+//!   [`TokenType`], and the [`AccessToken`](crate::access_token::AccessToken) handed to the
+//!   application carries it.
 //! - **Calling an API** with a DPoP-bound token needs a proof per request, with `ath` (the
 //!   token's SHA-256): [`resource_headers`] gives both headers, and [`resource_retry`] reads
 //!   a resource server's nonce challenge. The clients wrap them as `dpop_headers`.
@@ -27,7 +28,6 @@
 //! Signing is RustCrypto's `p256` (ECDSA with RFC 6979 deterministic nonces: no randomness
 //! needed beyond the `jti`). The key is parsed once, never printed, and never in an error.
 
-use crate::access_token::AccessToken;
 use crate::client_assertion::{AssertionAlg, AssertionKey, InvalidKey};
 use crate::error_code::ErrorCode;
 use crate::jose::b64;
@@ -394,19 +394,30 @@ impl DpopHeaders {
     }
 }
 
+/// An access token as an API request presents it: the token and its type. An
+/// [`AccessToken`](crate::access_token::AccessToken) converts into one.
+#[derive(Clone, Copy, Debug)]
+pub struct PresentedToken<'t> {
+    /// The token.
+    pub access_token: &'t Secret,
+    /// How it is bound: only a [`TokenType::Dpop`] token gets DPoP headers.
+    pub token_type: TokenType,
+}
+
 /// The headers of a request to an API (`method`, `url`) presenting `token`, with a proof
 /// whose `ath` is the token's hash and whose `nonce` is the API's, when it gave one. The
 /// token must be DPoP-bound ([`TokenType::Dpop`]): a bearer token is refused rather than
 /// sent with a scheme the API would reject.
-pub fn resource_headers(
+pub fn resource_headers<'t>(
     key: &DpopKey,
-    token: &AccessToken,
+    token: impl Into<PresentedToken<'t>>,
     method: &str,
     url: &str,
     nonce: Option<&str>,
     now: UnixTime,
     random: &[u8],
 ) -> Result<DpopHeaders, DpopError> {
+    let token = token.into();
     if token.token_type != TokenType::Dpop {
         return Err(DpopError::NotDpopBound(token.token_type));
     }

@@ -9,7 +9,7 @@
 //! endpoint and is stored with the session, so a hostile or broken server could hand us
 //! 100,000 words: de-duplicating those by searching a list would cost seconds per call.
 //! Short lists (the usual handful of scopes) are still searched in place, which is faster
-//! than hashing; past [`INDEX_THRESHOLD`] words a hash set answers membership.
+//! than hashing; past `INDEX_THRESHOLD` words a hash set answers membership.
 
 use std::collections::HashSet;
 

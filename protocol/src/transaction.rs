@@ -79,7 +79,7 @@ pub struct TransactionData {
     /// For an account-linking flow: link or unlink, and the user who started it. The
     /// callback then merges into that user's session instead of replacing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub link: Option<crate::login::AccountLink>,
+    pub link: Option<AccountLink>,
 }
 
 impl TransactionData {
@@ -92,4 +92,23 @@ impl TransactionData {
         }
         tx
     }
+}
+
+/// Whether a link flow adds or removes an identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkAction {
+    /// Add the identity of `requested_connection` to the account (`link_account`).
+    Link,
+    /// Remove it (`unlink_account`).
+    Unlink,
+}
+
+/// What a link transaction remembers: the action, and the user whose session started it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountLink {
+    /// Link or unlink.
+    pub action: LinkAction,
+    /// The `sub` of the session that started the flow; the callback's ID token must name it.
+    pub sub: String,
 }

@@ -1,6 +1,10 @@
 //! A login by a token-endpoint grant that needs no browser: Custom Token Exchange
 //! ([`super::token_exchange`]) and passwordless one-time codes ([`super::passwordless`]).
 //!
+//! The operations [`CustomTokenExchange`], [`LoginWithTokenExchange`] and
+//! [`LoginWithPasswordless`] live here; their requests and checks live in the modules of their
+//! grants, which know nothing of this machine (no import circle).
+//!
 //! One state machine for every such grant, in two modes: return the tokens (no session), or
 //! create the session from them. Either way the request is checked before anything is sent,
 //! an ID token in the answer is verified exactly as an interactive login's (signature, `iss`,
@@ -14,7 +18,7 @@ use super::start::login_scope;
 use super::token_exchange::{TokenExchangeRequest, TokenExchangeResult};
 use crate::config::Config;
 use crate::discovery::Metadata;
-use crate::effect::{Effect, Input, Step, UnexpectedInput};
+use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
 use crate::jose::claims::{IdTokenExpectations, validate_id_token};
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
@@ -368,5 +372,74 @@ fn done_as<T>(
             .into()
         })),
         Step::Done(Err(e)) => Step::Done(Err(e)),
+    }
+}
+
+/// The `custom_token_exchange` operation: tokens for a subject token, no session.
+#[derive(Debug)]
+pub struct CustomTokenExchange(Exchange);
+
+impl CustomTokenExchange {
+    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
+        CustomTokenExchange(Exchange::new(
+            config,
+            Grant::TokenExchange(request),
+            Mode::Tokens,
+        ))
+    }
+}
+
+impl Operation for CustomTokenExchange {
+    type Output = TokenExchangeResult;
+    type Error = LoginError;
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
+        self.0.step_tokens(input, now)
+    }
+}
+
+/// The `login_with_token_exchange` operation: a session from a subject token.
+#[derive(Debug)]
+pub struct LoginWithTokenExchange(Exchange);
+
+impl LoginWithTokenExchange {
+    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
+        LoginWithTokenExchange(Exchange::new(
+            config,
+            Grant::TokenExchange(request),
+            Mode::Session,
+        ))
+    }
+}
+
+impl Operation for LoginWithTokenExchange {
+    type Output = LoginResult;
+    type Error = LoginError;
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
+        self.0.step_session(input, now)
+    }
+}
+
+/// The `login_with_passwordless` operation: a session from a one-time code.
+#[derive(Debug)]
+pub struct LoginWithPasswordless(Exchange);
+
+impl LoginWithPasswordless {
+    pub(crate) fn new(config: Arc<Config>, otp: PasswordlessOtp) -> Self {
+        LoginWithPasswordless(Exchange::new(
+            config,
+            Grant::PasswordlessOtp(otp),
+            Mode::Session,
+        ))
+    }
+}
+
+impl Operation for LoginWithPasswordless {
+    type Output = LoginResult;
+    type Error = LoginError;
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
+        self.0.step_session(input, now)
     }
 }

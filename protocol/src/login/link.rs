@@ -18,37 +18,16 @@ use crate::config::Config;
 use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
 use crate::session::{StateData, TokenSet};
 use crate::time::UnixTime;
-use serde::{Deserialize, Serialize};
+pub use crate::transaction::{AccountLink, LinkAction};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Whether a link flow adds or removes an identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkAction {
-    /// Add the identity of `requested_connection` to the account (`link_account`).
-    Link,
-    /// Remove it (`unlink_account`).
-    Unlink,
-}
-
-impl LinkAction {
-    /// The scope that asks Auth0 for this action.
-    fn scope(self) -> &'static str {
-        match self {
-            LinkAction::Link => "openid link_account offline_access",
-            LinkAction::Unlink => "openid unlink_account offline_access",
-        }
+/// The link flow's scope for an action.
+fn link_scope(action: LinkAction) -> &'static str {
+    match action {
+        LinkAction::Link => "openid link_account offline_access",
+        LinkAction::Unlink => "openid unlink_account offline_access",
     }
-}
-
-/// What a link transaction remembers: the action, and the user whose session started it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountLink {
-    /// Link or unlink.
-    pub action: LinkAction,
-    /// The `sub` of the session that started the flow; the callback's ID token must name it.
-    pub sub: String,
 }
 
 /// Which identity to link or unlink.
@@ -130,7 +109,7 @@ pub fn link_login_options(
     login.app_state = options.app_state.clone();
     login.params = options.params.clone();
     login = login
-        .set_param("scope", action.scope())
+        .set_param("scope", link_scope(action))
         .set_param("id_token_hint", id_token)
         .set_param("requested_connection", options.connection.clone());
     if let Some(scope) = &options.connection_scope {

@@ -27,6 +27,7 @@ pub mod ciba;
 pub mod complete;
 mod error;
 mod grant;
+pub use grant::{CustomTokenExchange, LoginWithPasswordless, LoginWithTokenExchange};
 pub mod link;
 pub mod passwordless;
 pub mod refreshed_id_token;
@@ -45,14 +46,10 @@ pub use complete::{
 pub use error::LoginError;
 pub use link::{AccountLink, LinkAction, LinkUserOptions, StartLinkUser};
 pub use passwordless::{
-    LoginWithPasswordless, PasswordlessConnection, PasswordlessOtp, PasswordlessSend,
-    PasswordlessStart, StartPasswordless,
+    PasswordlessConnection, PasswordlessOtp, PasswordlessSend, PasswordlessStart, StartPasswordless,
 };
 pub use start::{
     AuthorizationRequest, LOGIN_RANDOM_BYTES, LoginSecrets, StartInteractiveLogin,
     StartLoginOptions, authorization_params, authorization_url, code_challenge,
 };
-pub use token_exchange::{
-    ActorToken, CustomTokenExchange, LoginWithTokenExchange, TokenExchangeRequest,
-    TokenExchangeResult,
-};
+pub use token_exchange::{ActorToken, TokenExchangeRequest, TokenExchangeResult};

@@ -5,7 +5,7 @@
 //!   credentials: its secret, or a `private_key_jwt` assertion). For a magic link it also
 //!   saves a login transaction (`state`, `nonce`), so the link's callback is completed by
 //!   [`complete_interactive_login`](crate::Core::complete_interactive_login) like any login.
-//! * [`LoginWithPasswordless`] exchanges the code at the token endpoint (the
+//! * [`LoginWithPasswordless`](super::LoginWithPasswordless) exchanges the code at the token endpoint (the
 //!   `passwordless/otp` grant), verifies the ID token as an interactive login does, and
 //!   replaces the session.
 //!
@@ -14,13 +14,11 @@
 //! whitespace, a language tag of letters, digits and `-`.
 
 use super::error::LoginError;
-use super::grant::{Exchange, Grant, Mode};
 use super::start::{LOGIN_RANDOM_BYTES, LoginSecrets, login_scope};
 use crate::client_assertion::{ASSERTION_RANDOM_LEN, ASSERTION_TYPE};
 use crate::config::{ClientAuthMethod, Config};
 use crate::discovery::Metadata;
 use crate::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
-use crate::login::complete::LoginResult;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::time::UnixTime;
@@ -98,7 +96,7 @@ impl PasswordlessConnection {
 /// What Auth0 sends the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PasswordlessSend {
-    /// A one-time code, then [`LoginWithPasswordless`].
+    /// A one-time code, then [`LoginWithPasswordless`](super::LoginWithPasswordless).
     Code,
     /// A magic link (email only) to the application's callback.
     Link,
@@ -190,13 +188,14 @@ impl PasswordlessStart {
     /// Checks the request before anything is sent.
     pub fn check(&self) -> Result<(), LoginError> {
         self.connection.check_recipient(&self.recipient)?;
-        if let Some(language) = &self.language
-            && (language.is_empty()
+        let bad_language = |language: &str| {
+            language.is_empty()
                 || language.len() > 35
                 || !language
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        {
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if self.language.as_deref().is_some_and(bad_language) {
             return Err(LoginError::InvalidParameter(
                 "the language must be a language tag such as `fr` or `pt-BR`".into(),
             ));
@@ -607,28 +606,5 @@ impl Operation for StartPasswordless {
                 self.finish(Err(UnexpectedInput { expected }.into()))
             }
         }
-    }
-}
-
-/// The `login_with_passwordless` operation: a session from a one-time code.
-#[derive(Debug)]
-pub struct LoginWithPasswordless(Exchange);
-
-impl LoginWithPasswordless {
-    pub(crate) fn new(config: Arc<Config>, otp: PasswordlessOtp) -> Self {
-        LoginWithPasswordless(Exchange::new(
-            config,
-            Grant::PasswordlessOtp(otp),
-            Mode::Session,
-        ))
-    }
-}
-
-impl Operation for LoginWithPasswordless {
-    type Output = LoginResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        self.0.step_session(input, now)
     }
 }

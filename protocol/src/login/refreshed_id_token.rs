@@ -3,7 +3,7 @@
 //! issuer, `aud` containing the client id, `azp`, `exp`/`iat`/`nbf` — and its `sub` must be
 //! the session's. No nonce (a refresh sends none).
 //!
-//! [`VerifyRefreshedIdToken`] is the sub-machine `get_access_token` runs when a refresh answer
+//! `VerifyRefreshedIdToken` is the sub-machine `get_access_token` runs when a refresh answer
 //! carries an ID token; [`validate_refreshed_id_token`] is its pure claims check.
 
 use crate::config::Config;

@@ -3,9 +3,9 @@
 //!
 //! Two operations share one state machine:
 //!
-//! * [`CustomTokenExchange`] ([`Core::custom_token_exchange`](crate::Core::custom_token_exchange))
+//! * [`CustomTokenExchange`](super::CustomTokenExchange) ([`Core::custom_token_exchange`](crate::Core::custom_token_exchange))
 //!   returns the tokens and touches no session;
-//! * [`LoginWithTokenExchange`]
+//! * [`LoginWithTokenExchange`](super::LoginWithTokenExchange)
 //!   ([`Core::login_with_token_exchange`](crate::Core::login_with_token_exchange)) asks for
 //!   `openid`, verifies the ID token exactly as an interactive login does (signature, `iss`,
 //!   `aud`, `azp`, expiry, organization, the IPSIE ceiling), and replaces the session with one
@@ -17,15 +17,11 @@
 //! token comes with its type, and extra parameters may not override what the SDK sets.
 
 use super::error::LoginError;
-use super::grant::{Exchange, Grant, Mode};
 use crate::config::Config;
-use crate::effect::{Input, Operation, Step};
-use crate::login::complete::LoginResult;
 use crate::secret::Secret;
 use crate::time::UnixTime;
 use crate::token_endpoint::TokenResponse;
 use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// The grant type of a token exchange (RFC 8693 §2.1).
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -311,50 +307,4 @@ pub(crate) fn exchange_params<'a>(
     }
     params.extend(request.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     params
-}
-
-/// The `custom_token_exchange` operation: tokens for a subject token, no session.
-#[derive(Debug)]
-pub struct CustomTokenExchange(Exchange);
-
-impl CustomTokenExchange {
-    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
-        CustomTokenExchange(Exchange::new(
-            config,
-            Grant::TokenExchange(request),
-            Mode::Tokens,
-        ))
-    }
-}
-
-impl Operation for CustomTokenExchange {
-    type Output = TokenExchangeResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
-        self.0.step_tokens(input, now)
-    }
-}
-
-/// The `login_with_token_exchange` operation: a session from a subject token.
-#[derive(Debug)]
-pub struct LoginWithTokenExchange(Exchange);
-
-impl LoginWithTokenExchange {
-    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
-        LoginWithTokenExchange(Exchange::new(
-            config,
-            Grant::TokenExchange(request),
-            Mode::Session,
-        ))
-    }
-}
-
-impl Operation for LoginWithTokenExchange {
-    type Output = LoginResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        self.0.step_session(input, now)
-    }
 }
