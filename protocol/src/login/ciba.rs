@@ -155,8 +155,9 @@ impl BackchannelLoginRequest {
                 return Err(invalid(format!("{name} must not be blank when given")));
             }
         }
-        if let Some(expiry) = self.requested_expiry
-            && (expiry.as_secs() == 0 || expiry > MAX_REQUESTED_EXPIRY)
+        if self
+            .requested_expiry
+            .is_some_and(|expiry| expiry.as_secs() == 0 || expiry > MAX_REQUESTED_EXPIRY)
         {
             return Err(invalid(format!(
                 "requested_expiry must be between 1 s and {} s",
@@ -631,14 +632,10 @@ impl Flow {
     fn step(&mut self, input: Input, now: UnixTime) -> Step<Ended, LoginError> {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
-                if let Some(request) = &self.request
-                    && let Err(e) = request.check()
-                {
+                if let Some(Err(e)) = self.request.as_ref().map(BackchannelLoginRequest::check) {
                     return self.finish(Err(e));
                 }
-                if let Some(handle) = &self.handle
-                    && now >= handle.expires_at
-                {
+                if self.handle.as_ref().is_some_and(|h| now >= h.expires_at) {
                     return self.finish(Err(LoginError::BackchannelExpired));
                 }
                 let (meta, effect) = MetadataStep::start();
