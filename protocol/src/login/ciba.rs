@@ -21,25 +21,22 @@
 //! (default 5 s), 5 s more after each `slow_down` (CIBA Core §11), never at or past the
 //! request's `expires_in` deadline. The adapter only waits ([`Effect::Wait`]).
 
-use super::complete::session_from_tokens;
 use super::error::LoginError;
+use super::landing::{Destination, Landed, Landing, LandingStep};
 use super::start::login_scope;
 use super::token_exchange::TokenExchangeResult;
 use crate::config::Config;
 use crate::discovery::{Endpoint, Metadata};
 use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
-use crate::jose::claims::{IdTokenExpectations, validate_id_token};
 use crate::login::complete::LoginResult;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
-use crate::session::{StateData, session_ceiling};
-use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
 use crate::token_endpoint::{
     ResponseError, TokenResponse, form_post, parse_token_response_expecting,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -412,18 +409,8 @@ enum State {
     Polling {
         metadata: Arc<Metadata>,
     },
-    Verifying {
-        response: Box<TokenResponse>,
-        verify: VerifySignedToken,
-        received_at: UnixTime,
-    },
-    Replacing {
-        session: Box<StateData>,
-        result: Box<LoginResult>,
-    },
-    Saving {
-        result: Box<LoginResult>,
-    },
+    /// The approval's answer is verified and lands (tokens, or the session).
+    Landing(Box<Landing>),
     Finished,
 }
 
@@ -518,53 +505,38 @@ impl Flow {
         }
     }
 
-    /// The ID token is verified (or absent): the tokens, or the session to save.
-    fn verified(
+    /// Lands the approval's answer (received at `now`): verified, then the tokens or the
+    /// session.
+    fn land(
         &mut self,
+        metadata: Arc<Metadata>,
         response: TokenResponse,
-        claims: Option<Map<String, Value>>,
-        received_at: UnixTime,
         now: UnixTime,
     ) -> Step<Ended, LoginError> {
-        let Some(claims) = claims else {
-            return match self.mode {
-                Mode::Tokens => self.finish(Ok(Ended::Tokens(TokenExchangeResult::new(
-                    response,
-                    None,
-                    received_at,
-                )))),
-                _ => self.finish(Err(LoginError::MissingIdToken)),
-            };
+        let destination = Destination {
+            session: self.mode != Mode::Tokens,
+            audience_key: self.audience_key(),
+            scope: self.handle.as_ref().map(|h| h.scope.clone()),
+            organization: None,
         };
-        if self.mode == Mode::Tokens {
-            return self.finish(Ok(Ended::Tokens(TokenExchangeResult::new(
-                response,
-                Some(claims),
-                received_at,
-            ))));
+        let (landing, step) = Landing::start(destination, metadata, response, now);
+        self.landed(landing, step)
+    }
+
+    /// Follows a landing's step.
+    fn landed(&mut self, landing: Option<Landing>, step: LandingStep) -> Step<Ended, LoginError> {
+        match step {
+            LandingStep::Effect(e) => {
+                if let Some(landing) = landing {
+                    self.state = State::Landing(Box::new(landing));
+                }
+                Step::Effect(e)
+            }
+            LandingStep::Done(r) => self.finish(r.map(|landed| match landed {
+                Landed::Tokens(tokens) => Ended::Tokens(tokens),
+                Landed::Session(result) => Ended::Session(result),
+            })),
         }
-        let ceiling = match session_ceiling(&claims, now) {
-            Ok(ceiling) => ceiling,
-            Err(e) => return self.finish(Err(e.into())),
-        };
-        let scope = self.handle.as_ref().map(|h| h.scope.clone());
-        let mut session = session_from_tokens(
-            &self.audience_key(),
-            scope.as_deref(),
-            &response,
-            claims,
-            received_at,
-        );
-        session.internal.session_expires_at = ceiling.map(UnixTime::as_secs);
-        let result = LoginResult {
-            app_state: None,
-            authorization_details: response.authorization_details.clone(),
-        };
-        self.state = State::Replacing {
-            session: Box::new(session),
-            result: Box::new(result),
-        };
-        Step::Effect(Effect::DeleteSession)
     }
 
     /// What a poll was answered with.
@@ -613,20 +585,7 @@ impl Flow {
                 return self.schedule(metadata, answer, now);
             }
         };
-        let Some(id_token) = parsed.id_token.clone() else {
-            return self.verified(parsed, None, now, now);
-        };
-        match VerifySignedToken::start_with_metadata(id_token.expose(), metadata) {
-            Ok((verify, effect)) => {
-                self.state = State::Verifying {
-                    response: Box::new(parsed),
-                    verify,
-                    received_at: now,
-                };
-                Step::Effect(effect)
-            }
-            Err(e) => self.finish(Err(LoginError::InvalidIdToken(e))),
-        }
+        self.land(metadata, parsed, now)
     }
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<Ended, LoginError> {
@@ -709,47 +668,10 @@ impl Flow {
             (State::Polling { metadata }, Input::Http(response)) => {
                 self.polled(metadata, response, now)
             }
-            (
-                State::Verifying {
-                    response,
-                    mut verify,
-                    received_at,
-                },
-                input,
-            ) => match verify.handle(&self.config, input, now) {
-                VerifyOutcome::Verified(claims, metadata) => {
-                    let expectations = IdTokenExpectations {
-                        issuer: &metadata.issuer,
-                        client_id: self.config.client_id(),
-                        nonce: None,
-                        max_age: None,
-                        organization: None,
-                        now,
-                        clock_tolerance: self.config.clock_tolerance(),
-                    };
-                    if let Err(e) = validate_id_token(&claims, &expectations) {
-                        return self.finish(Err(LoginError::InvalidIdToken(e)));
-                    }
-                    self.verified(*response, Some(claims), received_at, now)
-                }
-                VerifyOutcome::Effect(e) => {
-                    self.state = State::Verifying {
-                        response,
-                        verify,
-                        received_at,
-                    };
-                    Step::Effect(e)
-                }
-                VerifyOutcome::Failed(VerifyFailure::Token(e)) => {
-                    self.finish(Err(LoginError::InvalidIdToken(e)))
-                }
-                VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
-            },
-            (State::Replacing { session, result }, Input::Done) => {
-                self.state = State::Saving { result };
-                Step::Effect(Effect::SaveSession(session))
+            (State::Landing(mut landing), input) => {
+                let step = landing.step(&self.config, input, now);
+                self.landed(Some(*landing), step)
             }
-            (State::Saving { result }, Input::Done) => self.finish(Ok(Ended::Session(*result))),
             (state, _) => {
                 let expected = match state {
                     State::Start => "Start",
@@ -757,9 +679,7 @@ impl Flow {
                     State::Starting { .. } => "Http (backchannel authentication)",
                     State::Waiting { .. } => "Done (the wait)",
                     State::Polling { .. } => "Http (CIBA token request)",
-                    State::Verifying { .. } => "ID token verification",
-                    State::Replacing { .. } => "DeleteSession",
-                    State::Saving { .. } => "SaveSession",
+                    State::Landing(_) => "the landing's effects",
                     State::Finished => "nothing (the operation has finished)",
                 };
                 self.finish(Err(UnexpectedInput { expected }.into()))

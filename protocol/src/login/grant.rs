@@ -11,24 +11,21 @@
 //! `aud`, `azp`, expiry, organization), and a session is only built from verified claims
 //! (with the IPSIE ceiling), replacing the previous one (a new session id).
 
-use super::complete::{LoginResult, session_from_tokens};
 use super::error::LoginError;
+use super::landing::{Destination, Landed, Landing, LandingStep};
 use super::passwordless::PasswordlessOtp;
 use super::start::login_scope;
 use super::token_exchange::{TokenExchangeRequest, TokenExchangeResult};
 use crate::config::Config;
 use crate::discovery::Metadata;
 use crate::effect::{Effect, Input, Operation, Step, UnexpectedInput};
-use crate::jose::claims::{IdTokenExpectations, validate_id_token};
+use crate::login::complete::LoginResult;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
-use crate::session::{StateData, session_ceiling};
-use crate::signed_token::{VerifyFailure, VerifyOutcome, VerifySignedToken};
 use crate::time::UnixTime;
 use crate::token_endpoint::{
     ResponseError, TokenResponse, form_post, parse_token_response_expecting,
 };
-use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// The grants this machine runs.
@@ -110,19 +107,8 @@ enum State {
         metadata: Arc<Metadata>,
         scope: Option<String>,
     },
-    Verifying {
-        response: Box<TokenResponse>,
-        scope: Option<String>,
-        verify: VerifySignedToken,
-        received_at: UnixTime,
-    },
-    Replacing {
-        session: Box<StateData>,
-        result: Box<LoginResult>,
-    },
-    Saving {
-        result: Box<LoginResult>,
-    },
+    /// The answer is verified and lands (tokens, or the session).
+    Landing(Box<Landing>),
     Finished,
 }
 
@@ -135,11 +121,8 @@ pub(crate) struct Exchange {
     state: State,
 }
 
-/// What the exchange ends with.
-enum Ended {
-    Tokens(TokenExchangeResult),
-    Session(LoginResult),
-}
+/// What the exchange ends with: what its landing ends with.
+type Ended = Landed;
 
 impl Exchange {
     pub(crate) fn new(config: Arc<Config>, grant: Grant, mode: Mode) -> Self {
@@ -173,45 +156,34 @@ impl Exchange {
         }
     }
 
-    /// The answer is verified (when it has an ID token): the tokens, or the session to save.
-    fn verified(
+    /// Lands the grant's answer (received at `now`): verified, then the tokens or the session.
+    fn land(
         &mut self,
-        response: TokenResponse,
+        metadata: Arc<Metadata>,
         scope: Option<String>,
-        claims: Option<Map<String, Value>>,
-        received_at: UnixTime,
+        response: TokenResponse,
         now: UnixTime,
     ) -> Step<Ended, LoginError> {
-        match (self.mode, claims) {
-            (Mode::Tokens, claims) => self.finish(Ok(Ended::Tokens(TokenExchangeResult::new(
-                response,
-                claims,
-                received_at,
-            )))),
-            (Mode::Session, None) => self.finish(Err(LoginError::MissingIdToken)),
-            (Mode::Session, Some(claims)) => {
-                let ceiling = match session_ceiling(&claims, now) {
-                    Ok(ceiling) => ceiling,
-                    Err(e) => return self.finish(Err(e.into())),
-                };
-                let mut session = session_from_tokens(
-                    &self.audience_key(),
-                    scope.as_deref(),
-                    &response,
-                    claims,
-                    received_at,
-                );
-                session.internal.session_expires_at = ceiling.map(UnixTime::as_secs);
-                let result = LoginResult {
-                    app_state: None,
-                    authorization_details: response.authorization_details.clone(),
-                };
-                self.state = State::Replacing {
-                    session: Box::new(session),
-                    result: Box::new(result),
-                };
-                Step::Effect(Effect::DeleteSession)
+        let destination = Destination {
+            session: self.mode == Mode::Session,
+            audience_key: self.audience_key(),
+            scope,
+            organization: self.grant.organization().map(str::to_owned),
+        };
+        let (landing, step) = Landing::start(destination, metadata, response, now);
+        self.landed(landing, step)
+    }
+
+    /// Follows a landing's step.
+    fn landed(&mut self, landing: Option<Landing>, step: LandingStep) -> Step<Ended, LoginError> {
+        match step {
+            LandingStep::Effect(e) => {
+                if let Some(landing) = landing {
+                    self.state = State::Landing(Box::new(landing));
+                }
+                Step::Effect(e)
             }
+            LandingStep::Done(r) => self.finish(r),
         }
     }
 
@@ -222,8 +194,8 @@ impl Exchange {
         now: UnixTime,
     ) -> Step<LoginResult, LoginError> {
         done_as(self.step(input, now), |ended| match ended {
-            Ended::Session(result) => Some(result),
-            Ended::Tokens(_) => None,
+            Landed::Session(result) => Some(result),
+            Landed::Tokens(_) => None,
         })
     }
 
@@ -234,8 +206,8 @@ impl Exchange {
         now: UnixTime,
     ) -> Step<TokenExchangeResult, LoginError> {
         done_as(self.step(input, now), |ended| match ended {
-            Ended::Tokens(tokens) => Some(tokens),
-            Ended::Session(_) => None,
+            Landed::Tokens(tokens) => Some(tokens),
+            Landed::Session(_) => None,
         })
     }
 
@@ -282,73 +254,18 @@ impl Exchange {
                             return self.finish(Err(self.grant.refused(e)));
                         }
                     };
-                let Some(id_token) = parsed.id_token.clone() else {
-                    return self.verified(parsed, scope, None, now, now);
-                };
-                match VerifySignedToken::start_with_metadata(id_token.expose(), metadata) {
-                    Ok((verify, effect)) => {
-                        self.state = State::Verifying {
-                            response: Box::new(parsed),
-                            scope,
-                            verify,
-                            received_at: now,
-                        };
-                        Step::Effect(effect)
-                    }
-                    Err(e) => self.finish(Err(LoginError::InvalidIdToken(e))),
-                }
+                self.land(metadata, scope, parsed, now)
             }
-            (
-                State::Verifying {
-                    response,
-                    scope,
-                    mut verify,
-                    received_at,
-                },
-                input,
-            ) => match verify.handle(&self.config, input, now) {
-                VerifyOutcome::Verified(claims, metadata) => {
-                    let expectations = IdTokenExpectations {
-                        issuer: &metadata.issuer,
-                        client_id: self.config.client_id(),
-                        nonce: None,
-                        max_age: None,
-                        organization: self.grant.organization(),
-                        now,
-                        clock_tolerance: self.config.clock_tolerance(),
-                    };
-                    if let Err(e) = validate_id_token(&claims, &expectations) {
-                        return self.finish(Err(LoginError::InvalidIdToken(e)));
-                    }
-                    self.verified(*response, scope, Some(claims), received_at, now)
-                }
-                VerifyOutcome::Effect(e) => {
-                    self.state = State::Verifying {
-                        response,
-                        scope,
-                        verify,
-                        received_at,
-                    };
-                    Step::Effect(e)
-                }
-                VerifyOutcome::Failed(VerifyFailure::Token(e)) => {
-                    self.finish(Err(LoginError::InvalidIdToken(e)))
-                }
-                VerifyOutcome::Failed(f) => self.finish(Err(f.into())),
-            },
-            (State::Replacing { session, result }, Input::Done) => {
-                self.state = State::Saving { result };
-                Step::Effect(Effect::SaveSession(session))
+            (State::Landing(mut landing), input) => {
+                let step = landing.step(&self.config, input, now);
+                self.landed(Some(*landing), step)
             }
-            (State::Saving { result }, Input::Done) => self.finish(Ok(Ended::Session(*result))),
             (state, _) => {
                 let expected = match state {
                     State::Start => "Start",
                     State::Metadata { .. } => "metadata",
                     State::Exchanging { .. } => "Http (token exchange)",
-                    State::Verifying { .. } => "ID token verification",
-                    State::Replacing { .. } => "DeleteSession",
-                    State::Saving { .. } => "SaveSession",
+                    State::Landing(_) => "the landing's effects",
                     State::Finished => "nothing (the operation has finished)",
                 };
                 self.finish(Err(UnexpectedInput { expected }.into()))
