@@ -83,6 +83,7 @@ pub mod flight;
 pub mod jose;
 pub mod login;
 pub mod logout;
+pub mod mfa;
 mod metadata_step;
 mod params;
 pub mod scope;
@@ -249,6 +250,42 @@ impl Core {
         otp: login::PasswordlessOtp,
     ) -> login::LoginWithPasswordless {
         login::LoginWithPasswordless::new(self.config.clone(), otp)
+    }
+
+    /// `list_authenticators`: the user's enrolled MFA authenticators, for a sealed
+    /// `mfa_token` ([`mfa`]).
+    pub fn list_authenticators(&self, sealed: mfa::SealedMfaToken) -> mfa::ListAuthenticators {
+        mfa::ListAuthenticators::list(self.config.clone(), sealed)
+    }
+
+    /// `enroll_authenticator`: enrolls an MFA authenticator (OTP app, SMS, voice, email).
+    pub fn enroll_authenticator(
+        &self,
+        sealed: mfa::SealedMfaToken,
+        factor: mfa::MfaFactor,
+    ) -> mfa::EnrollAuthenticator {
+        mfa::EnrollAuthenticator::enroll(self.config.clone(), sealed, factor)
+    }
+
+    /// `challenge_authenticator`: starts an MFA challenge (Auth0 sends an OOB code).
+    pub fn challenge_authenticator(
+        &self,
+        sealed: mfa::SealedMfaToken,
+        challenge_type: mfa::ChallengeType,
+        authenticator_id: Option<String>,
+    ) -> mfa::ChallengeAuthenticator {
+        mfa::ChallengeAuthenticator::challenge(
+            self.config.clone(),
+            sealed,
+            challenge_type,
+            authenticator_id,
+        )
+    }
+
+    /// `verify_mfa`: the MFA verification grant (OTP, OOB + binding code, recovery code);
+    /// the tokens, saved into the current session when asked.
+    pub fn verify_mfa(&self, verify: mfa::MfaVerify) -> mfa::VerifyMfa {
+        mfa::VerifyMfa::new(self.config.clone(), verify)
     }
 
     /// `start_link_user`: the authorization URL that links another connection's identity to
