@@ -167,6 +167,10 @@ pub use auth0_server_protocol::login::{
     TokenExchangeResult,
 };
 pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
+pub use auth0_server_protocol::mfa::{
+    Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaProof, MfaVerified,
+    MfaVerify, SealedMfaToken,
+};
 /// The scripted driver (feature `test-util`): "given this session and these responses, the SDK
 /// sends exactly this and saves exactly that", to test an application's auth handling offline.
 #[cfg(feature = "test-util")]
