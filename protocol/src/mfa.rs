@@ -61,7 +61,8 @@ pub const MFA_OTP_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/mfa-otp"
 /// Grant type of an out-of-band challenge (SMS, voice, email, push), with its binding code.
 pub const MFA_OOB_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/mfa-oob";
 /// Grant type of a recovery code.
-pub const MFA_RECOVERY_CODE_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/mfa-recovery-code";
+pub const MFA_RECOVERY_CODE_GRANT_TYPE: &str =
+    "http://auth0.com/oauth/grant-type/mfa-recovery-code";
 
 /// Longest code (OOB code, binding code, recovery code) or identifier accepted, in bytes.
 const MAX_CODE_LEN: usize = 512;
@@ -646,8 +647,12 @@ pub fn api_request(
             if let Some(id) = authenticator_id {
                 params.push(("authenticator_id", id.as_str()));
             }
-            let mut request =
-                form_post(config, metadata, &mfa_endpoint(metadata, "challenge"), &params);
+            let mut request = form_post(
+                config,
+                metadata,
+                &mfa_endpoint(metadata, "challenge"),
+                &params,
+            );
             request
                 .at_send
                 .retain(|a| !matches!(a, AtSend::DpopProof { .. }));
@@ -791,7 +796,10 @@ impl<T> Operation for MfaApi<T> {
     type Error = MfaError;
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<T, MfaError> {
-        match (std::mem::replace(&mut self.state, ApiState::Finished), input) {
+        match (
+            std::mem::replace(&mut self.state, ApiState::Finished),
+            input,
+        ) {
             (ApiState::Start, Input::Start) => {
                 if let Err(e) = self.call.check() {
                     return self.finish(Err(e));
@@ -975,8 +983,7 @@ impl VerifyMfa {
                     .to_owned();
                 let scope = requested_scope(&self.config, &key, context.scope.as_deref());
                 let mut after = base.clone();
-                if let Err(e) = apply_refresh(&mut after, &key, scope.as_deref(), &response, now)
-                {
+                if let Err(e) = apply_refresh(&mut after, &key, scope.as_deref(), &response, now) {
                     return self.finish(Err(MfaError::NotPersisted(Box::new(e))));
                 }
                 let update = Box::new(SessionUpdate::between(&base, &after, &[]));
@@ -995,16 +1002,19 @@ impl Operation for VerifyMfa {
     type Error = MfaError;
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<MfaVerified, MfaError> {
-        match (std::mem::replace(&mut self.state, VerifyState::Finished), input) {
+        match (
+            std::mem::replace(&mut self.state, VerifyState::Finished),
+            input,
+        ) {
             (VerifyState::Start, Input::Start) => {
                 if let Err(e) = self.verify.proof.check() {
                     return self.finish(Err(e));
                 }
-                let context =
-                    match open_mfa_token(self.config.secrets(), &self.verify.sealed, now) {
-                        Ok(c) => Box::new(c),
-                        Err(e) => return self.finish(Err(e)),
-                    };
+                let context = match open_mfa_token(self.config.secrets(), &self.verify.sealed, now)
+                {
+                    Ok(c) => Box::new(c),
+                    Err(e) => return self.finish(Err(e)),
+                };
                 if self.verify.persist {
                     self.state = VerifyState::LoadingSession { context };
                     return Step::Effect(Effect::LoadSession);
@@ -1087,7 +1097,15 @@ impl Operation for VerifyMfa {
                 let response = Box::new(parsed.clone());
                 let (landing, step) =
                     crate::login::landing::Landing::start(destination, metadata, parsed, now);
-                self.landed(context, session, response, recovery_code, landing, step, now)
+                self.landed(
+                    context,
+                    session,
+                    response,
+                    recovery_code,
+                    landing,
+                    step,
+                    now,
+                )
             }
             (
                 VerifyState::Landing {
@@ -1116,14 +1134,12 @@ impl Operation for VerifyMfa {
                     UpdateNext::Gone => self.finish(Err(MfaError::NotPersisted(Box::new(
                         AccessTokenError::MissingSession,
                     )))),
-                    UpdateNext::Failed { reason, .. } => {
-                        self.finish(Err(MfaError::NotPersisted(Box::new(
-                            AccessTokenError::SessionNotSaved {
-                                refresh_token_kept: false,
-                                reason,
-                            },
-                        ))))
-                    }
+                    UpdateNext::Failed { reason, .. } => self.finish(Err(MfaError::NotPersisted(
+                        Box::new(AccessTokenError::SessionNotSaved {
+                            refresh_token_kept: false,
+                            reason,
+                        }),
+                    ))),
                 }
             }
             (state, _) => {

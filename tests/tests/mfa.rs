@@ -151,9 +151,8 @@ fn async_client(config: Config, clock: Clock) -> Box<dyn Mfa> {
         .enable_all()
         .build()
         .expect("runtime");
-    let http = rt.block_on(async {
-        adapter_support::reqwest_client(std::time::Duration::from_secs(10))
-    });
+    let http =
+        rt.block_on(async { adapter_support::reqwest_client(std::time::Duration::from_secs(10)) });
     let client = nonblocking::ServerClient::builder(
         config,
         MemoryStateStore::new().secure(false),
@@ -272,7 +271,10 @@ fn otp_step_up_lands_in_the_session(make: MakeClient) {
         .expect("challenged");
     assert_eq!(challenge.challenge_type, "otp");
     let sent = &emu.requests_to("/mfa/challenge")[0];
-    assert_eq!(param(sent, "mfa_token").as_deref(), Some(mfa_token.as_str()));
+    assert_eq!(
+        param(sent, "mfa_token").as_deref(),
+        Some(mfa_token.as_str())
+    );
     assert_eq!(param(sent, "challenge_type").as_deref(), Some("otp"));
     assert_eq!(param(sent, "authenticator_id"), Some(otp.id.clone()));
     assert_eq!(param(sent, "client_id").as_deref(), Some(emu.client_id()));
@@ -290,7 +292,10 @@ fn otp_step_up_lands_in_the_session(make: MakeClient) {
         param(&grant, "grant_type").as_deref(),
         Some("http://auth0.com/oauth/grant-type/mfa-otp")
     );
-    assert_eq!(param(&grant, "mfa_token").as_deref(), Some(mfa_token.as_str()));
+    assert_eq!(
+        param(&grant, "mfa_token").as_deref(),
+        Some(mfa_token.as_str())
+    );
     assert_eq!(param(&grant, "otp"), Some(emu.mfa_otp()));
     // The analytics token is in the session now: served without another request.
     let mut o = next_request(&o);
@@ -334,7 +339,10 @@ fn oob_with_binding_code(make: MakeClient) {
     assert_eq!(err.oauth_error().unwrap().error, "invalid_grant");
     let verified = client
         .verify(
-            MfaVerify::new(sealed, MfaProof::oob(oob_code.expose(), Some(binding.clone()))),
+            MfaVerify::new(
+                sealed,
+                MfaProof::oob(oob_code.expose(), Some(binding.clone())),
+            ),
             &mut o,
         )
         .expect("verified");
@@ -366,7 +374,10 @@ fn recovery_code_is_single_use(make: MakeClient) {
     assert_eq!(next.expose(), emu.mfa_recovery_code());
     assert_ne!(next.expose(), code);
     let err = client
-        .verify(MfaVerify::new(sealed, MfaProof::recovery_code(code.clone())), &mut o)
+        .verify(
+            MfaVerify::new(sealed, MfaProof::recovery_code(code.clone())),
+            &mut o,
+        )
         .unwrap_err();
     assert_eq!(err.code(), "mfa_failed", "{err}");
     assert!(!format!("{err} {err:?}").contains(&code));
@@ -381,13 +392,23 @@ fn wrong_otp_saves_nothing(make: MakeClient) {
         mfa_token,
         ..
     } = setup(make);
-    let wrong = if emu.mfa_otp() == "123456" { "654321" } else { "123456" };
+    let wrong = if emu.mfa_otp() == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
     let err = client
-        .verify(MfaVerify::new(sealed, MfaProof::otp(wrong)).persist(), &mut o)
+        .verify(
+            MfaVerify::new(sealed, MfaProof::otp(wrong)).persist(),
+            &mut o,
+        )
         .unwrap_err();
     assert_eq!(err.code(), "mfa_failed", "{err}");
     let shown = format!("{err} {err:?}");
-    assert!(!shown.contains(wrong) && !shown.contains(&mfa_token), "{shown}");
+    assert!(
+        !shown.contains(wrong) && !shown.contains(&mfa_token),
+        "{shown}"
+    );
     // Still no analytics token: MFA is asked again.
     let mut o = next_request(&o);
     let err = client
@@ -458,9 +479,16 @@ fn tampered_sealed_token_is_refused(make: MakeClient) {
     bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
     let tampered = SealedMfaToken::new(String::from_utf8(bytes).unwrap());
     let sent = emu.requests().len();
-    for t in [tampered, SealedMfaToken::new("not-a-token"), SealedMfaToken::new("")] {
+    for t in [
+        tampered,
+        SealedMfaToken::new("not-a-token"),
+        SealedMfaToken::new(""),
+    ] {
         let err = client
-            .verify(MfaVerify::new(t.clone(), MfaProof::otp(emu.mfa_otp())), &mut o)
+            .verify(
+                MfaVerify::new(t.clone(), MfaProof::otp(emu.mfa_otp())),
+                &mut o,
+            )
             .unwrap_err();
         assert_eq!(err.code(), "mfa_token_invalid", "{err}");
         let err = client
@@ -489,7 +517,10 @@ fn tampered_sealed_token_is_refused(make: MakeClient) {
 
 fn persist_without_a_session_creates_none(make: MakeClient) {
     let Setup {
-        emu, client, sealed, ..
+        emu,
+        client,
+        sealed,
+        ..
     } = setup(make);
     let sent = emu.requests_to("/oauth/token").len();
     let mut fresh = O::new();
@@ -513,7 +544,9 @@ fn enroll_otp_and_sms(make: MakeClient) {
         mfa_token,
         ..
     } = setup(make);
-    let otp = client.enroll(&sealed, MfaFactor::Otp, &mut o).expect("enrolled");
+    let otp = client
+        .enroll(&sealed, MfaFactor::Otp, &mut o)
+        .expect("enrolled");
     assert_eq!(otp.authenticator_type, "otp");
     assert!(otp.secret.is_some() && otp.barcode_uri.is_some());
     assert!(!format!("{otp:?}").contains(otp.secret.as_ref().unwrap().expose()));

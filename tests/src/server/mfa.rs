@@ -117,7 +117,9 @@ fn check_token(shared: &Shared, token: Option<&str>) -> TokenCheck {
 
 fn bearer(req: &RecordedRequest) -> Option<&str> {
     let (scheme, token) = req.header("authorization")?.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// The API's answer to a bearer `mfa_token` that is not valid now.
@@ -176,7 +178,11 @@ pub(crate) fn associate(shared: &Shared, req: &RecordedRequest) -> Reply {
         Some("oob") => {
             let channels = list("oob_channels");
             let channel = channels.first().map(String::as_str).unwrap_or("sms");
-            let member = if channel == "email" { "email" } else { "phone_number" };
+            let member = if channel == "email" {
+                "email"
+            } else {
+                "phone_number"
+            };
             if form(req, member).is_none() {
                 return Reply::oauth_error(400, "invalid_request", &format!("Missing {member}"));
             }
@@ -249,7 +255,8 @@ pub(crate) fn mfa_grant(shared: &Shared, req: &RecordedRequest, grant: &str) -> 
                 let Some(oob_code) = form(req, "oob_code") else {
                     return Reply::oauth_error(400, "invalid_request", "Missing oob_code");
                 };
-                let ok = state.mfa.oob.get(oob_code).map(String::as_str) == form(req, "binding_code");
+                let ok =
+                    state.mfa.oob.get(oob_code).map(String::as_str) == form(req, "binding_code");
                 if ok {
                     state.mfa.oob.remove(oob_code);
                 }

@@ -139,7 +139,8 @@ pub(crate) fn refresh_grant(shared: &Shared, req: &RecordedRequest) -> Reply {
             return invalid_refresh_token();
         }
         // Multi-factor authentication is required before anything is issued or rotated.
-        if let Some(reply) = mfa_required(&mut state, &entry.sub, &entry.scope, audience.as_deref()) {
+        if let Some(reply) = mfa_required(&mut state, &entry.sub, &entry.scope, audience.as_deref())
+        {
             return reply;
         }
         let new_refresh = if cfg.rotation {
