@@ -12,7 +12,8 @@
 //! - the operations: [`access_token`] and [`connection_token`] (token retrieval),
 //!   [`user_session`] (`get_user`/`get_session`), [`login`] (one module per step: start,
 //!   callback, complete; and the logins without a browser: Custom Token Exchange and CIBA,
-//!   whose polling waits through [`effect::Effect::Wait`]) and [`logout`] (logout,
+//!   whose polling waits through [`effect::Effect::Wait`]), [`mfa`] (multi-factor step-up:
+//!   the sealed `mfa_token`, the MFA API and its verification grants) and [`logout`] (logout,
 //!   back-channel logout);
 //! - the steps they share: fetching discovery metadata, verifying a signed token;
 //! - the requests they send: [`token_endpoint`] (grant and revocation requests, with client
