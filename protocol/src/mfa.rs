@@ -868,6 +868,16 @@ pub fn verify_params<'a>(mfa_token: &'a Secret, proof: &'a MfaProof) -> Vec<(&'a
     params
 }
 
+/// A verification's answer while its ID token is verified.
+#[derive(Debug)]
+struct Pending {
+    context: Box<MfaContext>,
+    /// The session read (with [`MfaVerify::persist`]).
+    session: Option<Box<StateData>>,
+    response: TokenResponse,
+    recovery_code: Option<Secret>,
+}
+
 #[derive(Debug)]
 enum VerifyState {
     Start,
@@ -885,10 +895,7 @@ enum VerifyState {
         metadata: Arc<Metadata>,
     },
     Landing {
-        context: Box<MfaContext>,
-        session: Option<Box<StateData>>,
-        response: Box<TokenResponse>,
-        recovery_code: Option<Secret>,
+        pending: Box<Pending>,
         landing: Box<crate::login::landing::Landing>,
     },
     Saving {
@@ -937,10 +944,7 @@ impl VerifyMfa {
 
     fn landed(
         &mut self,
-        context: Box<MfaContext>,
-        session: Option<Box<StateData>>,
-        response: Box<TokenResponse>,
-        recovery_code: Option<Secret>,
+        pending: Box<Pending>,
         landing: Option<crate::login::landing::Landing>,
         step: crate::login::landing::LandingStep,
         now: UnixTime,
@@ -950,10 +954,7 @@ impl VerifyMfa {
             LandingStep::Effect(e) => match landing {
                 Some(landing) => {
                     self.state = VerifyState::Landing {
-                        context,
-                        session,
-                        response,
-                        recovery_code,
+                        pending,
                         landing: Box::new(landing),
                     };
                     Step::Effect(e)
@@ -969,6 +970,12 @@ impl VerifyMfa {
             }
             .into())),
             LandingStep::Done(Ok(Landed::Tokens(tokens))) => {
+                let Pending {
+                    context,
+                    session,
+                    response,
+                    recovery_code,
+                } = *pending;
                 let verified = MfaVerified {
                     tokens,
                     recovery_code,
@@ -1094,39 +1101,25 @@ impl Operation for VerifyMfa {
                     scope: context.scope.clone(),
                     organization: None,
                 };
-                let response = Box::new(parsed.clone());
-                let (landing, step) =
-                    crate::login::landing::Landing::start(destination, metadata, parsed, now);
-                self.landed(
+                let pending = Box::new(Pending {
                     context,
                     session,
-                    response,
+                    response: parsed.clone(),
                     recovery_code,
-                    landing,
-                    step,
-                    now,
-                )
+                });
+                let (landing, step) =
+                    crate::login::landing::Landing::start(destination, metadata, parsed, now);
+                self.landed(pending, landing, step, now)
             }
             (
                 VerifyState::Landing {
-                    context,
-                    session,
-                    response,
-                    recovery_code,
+                    pending,
                     mut landing,
                 },
                 input,
             ) => {
                 let step = landing.step(&self.config, input, now);
-                self.landed(
-                    context,
-                    session,
-                    response,
-                    recovery_code,
-                    Some(*landing),
-                    step,
-                    now,
-                )
+                self.landed(pending, Some(*landing), step, now)
             }
             (VerifyState::Saving { update, verified }, Input::Updated(outcome)) => {
                 match after_update(&update, outcome) {

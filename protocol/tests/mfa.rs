@@ -135,12 +135,15 @@ fn expiry_is_exact() {
     assert_eq!(MfaError::TokenInvalid.code(), "mfa_token_invalid");
 }
 
+/// The request an operation sent and how it ended.
+type Ran<O> = (
+    http::Request<Vec<u8>>,
+    Result<<O as Operation>::Output, <O as Operation>::Error>,
+);
+
 /// Runs an operation up to its HTTP request, then answers `answer` and returns the request
 /// and the result.
-fn run<O: Operation>(
-    mut op: O,
-    answer: http::Response<Vec<u8>>,
-) -> (http::Request<Vec<u8>>, Result<O::Output, O::Error>)
+fn run<O: Operation>(mut op: O, answer: http::Response<Vec<u8>>) -> Ran<O>
 where
     O::Output: std::fmt::Debug,
     O::Error: std::fmt::Debug,
