@@ -196,8 +196,13 @@ fn setup(make: MakeClient) -> Setup {
         mfa_policies: vec![MfaPolicy::for_audience(ANALYTICS_AUDIENCE)],
         ..Default::default()
     });
+    let config = config(&emu);
+    setup_with(make, emu, config)
+}
+
+fn setup_with(make: MakeClient, emu: Emulator, config: Config) -> Setup {
     let (clock, t) = test_clock();
-    let client = make(config(&emu), clock);
+    let client = make(config, clock);
     let mut o = O::new();
     client
         .start(PasswordlessStart::email("ann@example.com"), &mut o)
@@ -570,6 +575,51 @@ fn enroll_otp_and_sms(make: MakeClient) {
     assert_eq!(err.code(), "invalid_parameter");
 }
 
+/// With `private_key_jwt`, the challenge and the grant carry a fresh client assertion and
+/// never the secret.
+fn private_key_jwt_authenticates_challenge_and_grant(make: MakeClient) {
+    use auth0_server::protocol::client_assertion::{ASSERTION_TYPE, AssertionAlg, AssertionKey};
+    const RSA_PEM: &str = include_str!("../data/client_keys/rsa.pem");
+    let public = AssertionKey::parse(RSA_PEM, AssertionAlg::Rs256, None)
+        .expect("fixture key")
+        .public_jwk();
+    let emu = Emulator::start(EmulatorConfig {
+        client_public_key: Some(public),
+        mfa_policies: vec![MfaPolicy::for_audience(ANALYTICS_AUDIENCE)],
+        ..Default::default()
+    });
+    let config = Config::builder(emu.issuer_url(), emu.client_id())
+        .client_secret(emu.client_secret())
+        .private_key_jwt(RSA_PEM, AssertionAlg::Rs256)
+        .secret(adapter_support::SECRET)
+        .audience(auth0_emulator::DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let Setup {
+        emu,
+        client,
+        mut o,
+        sealed,
+        ..
+    } = setup_with(make, emu, config);
+    client
+        .challenge(&sealed, ChallengeType::Otp, None, &mut o)
+        .expect("challenged");
+    client
+        .verify(MfaVerify::new(sealed, MfaProof::otp(emu.mfa_otp())), &mut o)
+        .expect("verified");
+    let challenge = emu.requests_to("/mfa/challenge").pop().unwrap();
+    let grant = emu.requests_to("/oauth/token").pop().unwrap();
+    for sent in [&challenge, &grant] {
+        assert_eq!(
+            param(sent, "client_assertion_type").as_deref(),
+            Some(ASSERTION_TYPE)
+        );
+        assert!(param(sent, "client_assertion").is_some());
+        assert_eq!(param(sent, "client_secret"), None);
+    }
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod blocking_client {
@@ -591,4 +641,5 @@ both!(
     tampered_sealed_token_is_refused,
     persist_without_a_session_creates_none,
     enroll_otp_and_sms,
+    private_key_jwt_authenticates_challenge_and_grant,
 );
