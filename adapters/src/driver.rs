@@ -188,6 +188,18 @@ impl Shared {
         use auth0_server_protocol::mfa::{self, MfaContext, MfaError};
         let context = match error {
             Error::AccessToken(e) => MfaContext::from_access_token_error(e, request),
+            Error::ConnectionToken(e) => match e.as_ref() {
+                auth0_server_protocol::connection_token::ConnectionTokenError::MfaRequired {
+                    mfa_token,
+                    mfa_requirements,
+                } if !mfa_token.expose().is_empty() => Some(MfaContext {
+                    mfa_token: mfa_token.clone(),
+                    mfa_requirements: mfa_requirements.clone(),
+                    audience: request.audience.clone(),
+                    scope: request.scope.clone(),
+                }),
+                _ => None,
+            },
             other => other.oauth_error().and_then(|o| {
                 MfaContext::from_oauth_error(o, request.audience.clone(), request.scope.clone())
             }),

@@ -414,6 +414,11 @@ fn wrong_otp_saves_nothing(make: MakeClient) {
         !shown.contains(wrong) && !shown.contains(&mfa_token),
         "{shown}"
     );
+    // Only an `mfa_required` error is sealed.
+    let not_mfa = client
+        .seal(&err, &AccessTokenRequest::audience(ANALYTICS_AUDIENCE))
+        .unwrap_err();
+    assert_eq!(not_mfa.code(), "invalid_parameter");
     // Still no analytics token: MFA is asked again.
     let mut o = next_request(&o);
     let err = client
