@@ -177,6 +177,47 @@ impl Shared {
         )?)
     }
 
+    /// Seals the `mfa_token` of an `mfa_required` error (from `get_access_token` for
+    /// `request`, or any grant refused with `mfa_required`) with an IV from the OS, to open
+    /// until now + the configured MFA token TTL.
+    pub(crate) fn seal_mfa_token(
+        &self,
+        error: &Error,
+        request: &auth0_server_protocol::access_token::AccessTokenRequest,
+    ) -> Result<auth0_server_protocol::mfa::SealedMfaToken, Error> {
+        use auth0_server_protocol::mfa::{self, MfaContext, MfaError};
+        let context = match error {
+            Error::AccessToken(e) => MfaContext::from_access_token_error(e, request),
+            Error::ConnectionToken(e) => match e.as_ref() {
+                auth0_server_protocol::connection_token::ConnectionTokenError::MfaRequired {
+                    mfa_token,
+                    mfa_requirements,
+                } if !mfa_token.expose().is_empty() => Some(MfaContext {
+                    mfa_token: mfa_token.clone(),
+                    mfa_requirements: mfa_requirements.clone(),
+                    audience: request.audience.clone(),
+                    scope: request.scope.clone(),
+                }),
+                _ => None,
+            },
+            other => other.oauth_error().and_then(|o| {
+                MfaContext::from_oauth_error(o, request.audience.clone(), request.scope.clone())
+            }),
+        }
+        .ok_or(MfaError::NotMfaRequired)?;
+        let random = random_bytes(mfa::SEAL_IV_LEN).map_err(|_| Error::Random)?;
+        let mut iv = [0u8; mfa::SEAL_IV_LEN];
+        iv.copy_from_slice(&random);
+        let config = self.core.config();
+        Ok(mfa::seal_mfa_token(
+            config.secrets(),
+            &context,
+            self.clock.now(),
+            config.mfa_token_ttl(),
+            iv,
+        )?)
+    }
+
     /// The last DPoP nonce the authorization server gave.
     fn dpop_nonce(&self) -> Option<String> {
         self.dpop_nonce

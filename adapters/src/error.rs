@@ -13,6 +13,7 @@ use auth0_server_protocol::dpop::DpopError;
 use auth0_server_protocol::effect::{AtSendError, UnexpectedInput};
 use auth0_server_protocol::login::LoginError;
 use auth0_server_protocol::logout::{BackchannelLogoutError, LogoutError};
+use auth0_server_protocol::mfa::MfaError;
 use auth0_server_protocol::token_endpoint::OAuthError;
 use std::fmt;
 
@@ -38,6 +39,10 @@ pub enum Error {
     /// `logout` failed.
     #[error(transparent)]
     Logout(Box<LogoutError>),
+    /// An MFA operation failed (`mfa_token_expired`, `mfa_token_invalid`, `mfa_failed`,
+    /// `invalid_parameter`, …).
+    #[error(transparent)]
+    Mfa(Box<MfaError>),
     /// `handle_backchannel_logout` refused the logout token.
     #[error(transparent)]
     BackchannelLogout(Box<BackchannelLogoutError>),
@@ -94,6 +99,12 @@ impl From<LoginError> for Error {
     }
 }
 
+impl From<MfaError> for Error {
+    fn from(e: MfaError) -> Self {
+        Error::Mfa(Box::new(e))
+    }
+}
+
 impl From<LogoutError> for Error {
     fn from(e: LogoutError) -> Self {
         Error::Logout(Box::new(e))
@@ -117,6 +128,7 @@ impl Error {
             Error::ConnectionToken(e) => e.code(),
             Error::Login(e) => e.code(),
             Error::Logout(e) => e.code(),
+            Error::Mfa(e) => e.code(),
             Error::BackchannelLogout(e) => e.code(),
             Error::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
             Error::Transport(e) => e.code(),
@@ -132,6 +144,11 @@ impl Error {
         match self {
             Error::AccessToken(e) => e.oauth_error(),
             Error::ConnectionToken(e) => e.oauth_error(),
+            Error::Mfa(e) => e.oauth_error(),
+            Error::Login(e) => match &**e {
+                LoginError::Passwordless(r) | LoginError::TokenExchange(r) => r.oauth(),
+                _ => None,
+            },
             _ => None,
         }
     }

@@ -137,6 +137,13 @@
 //! user_id, "Approve login #42"), &mut cookies)` asks them to approve on their phone, polls
 //! until they answer, verifies the ID token and creates the session
 //! ([`BackchannelLoginRequest`]; waits go through a [`sleep::Sleeper`]).
+//!
+//! Multi-factor step-up: when `get_access_token` fails with `mfa_required`,
+//! `client.seal_mfa_token(&err, &request)` wraps Auth0's `mfa_token` into an encrypted,
+//! expiring [`SealedMfaToken`] safe to hand to the browser, and `list_authenticators`,
+//! `enroll_authenticator`, `challenge_authenticator` and `verify_mfa` ([`MfaVerify`], OTP, OOB
+//! with a binding code, recovery code) take it; `verify_mfa` can save the tokens into the
+//! current session.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -167,6 +174,10 @@ pub use auth0_server_protocol::login::{
     TokenExchangeResult,
 };
 pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
+pub use auth0_server_protocol::mfa::{
+    Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaProof, MfaVerified,
+    MfaVerify, SealedMfaToken,
+};
 /// The scripted driver (feature `test-util`): "given this session and these responses, the SDK
 /// sends exactly this and saves exactly that", to test an application's auth handling offline.
 #[cfg(feature = "test-util")]

@@ -56,6 +56,10 @@ use auth0_server_protocol::login::{
     TokenExchangeResult,
 };
 use auth0_server_protocol::logout::LogoutOptions;
+use auth0_server_protocol::mfa::{
+    Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaVerified, MfaVerify,
+    SealedMfaToken,
+};
 use auth0_server_protocol::session::{Session, UserClaims};
 use std::future::Future;
 use std::sync::Arc;
@@ -367,6 +371,92 @@ where
             "complete_interactive_login",
             "",
             self.core().complete_interactive_login(callback_url),
+            store_options,
+        )
+        .await
+    }
+
+    /// MFA, step 0: seals the `mfa_token` of an `mfa_required` error — from
+    /// [`get_access_token`](Self::get_access_token) for `request` (whose audience and scope
+    /// the verified tokens are saved under), or a login grant refused with `mfa_required` —
+    /// into an opaque, encrypted token that expires after the configured
+    /// `mfa_token_ttl` (5 minutes by default) and is safe to hand to the browser. Every MFA
+    /// method takes it; the raw `mfa_token` never leaves the server. Fails with
+    /// `invalid_parameter` for any other error. Performs no I/O.
+    pub fn seal_mfa_token(
+        &self,
+        error: &Error,
+        request: &AccessTokenRequest,
+    ) -> Result<SealedMfaToken, Error> {
+        self.inner.shared.seal_mfa_token(error, request)
+    }
+
+    /// MFA: the user's enrolled authenticators (`GET /mfa/authenticators`).
+    pub async fn list_authenticators(
+        &self,
+        sealed: &SealedMfaToken,
+        store_options: &mut S::Options,
+    ) -> Result<Vec<Authenticator>, Error> {
+        self.run(
+            "list_authenticators",
+            "",
+            self.core().list_authenticators(sealed.clone()),
+            store_options,
+        )
+        .await
+    }
+
+    /// MFA: enrolls an authenticator (`POST /mfa/associate`): an OTP app (the answer has the
+    /// secret and its `otpauth://` URI), or SMS, voice or email (the answer has the OOB code
+    /// to verify with).
+    pub async fn enroll_authenticator(
+        &self,
+        sealed: &SealedMfaToken,
+        factor: MfaFactor,
+        store_options: &mut S::Options,
+    ) -> Result<Enrollment, Error> {
+        self.run(
+            "enroll_authenticator",
+            "",
+            self.core().enroll_authenticator(sealed.clone(), factor),
+            store_options,
+        )
+        .await
+    }
+
+    /// MFA: starts a challenge (`POST /mfa/challenge`, with the client's authentication);
+    /// for OOB, Auth0 sends the user a code and the answer has the `oob_code` to verify with.
+    pub async fn challenge_authenticator(
+        &self,
+        sealed: &SealedMfaToken,
+        challenge_type: ChallengeType,
+        authenticator_id: Option<String>,
+        store_options: &mut S::Options,
+    ) -> Result<Challenge, Error> {
+        self.run(
+            "challenge_authenticator",
+            "",
+            self.core()
+                .challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
+            store_options,
+        )
+        .await
+    }
+
+    /// MFA: verifies the second factor (OTP, OOB + binding code, recovery code) at the token
+    /// endpoint and returns the tokens (an ID token verified as a login's); with
+    /// [`MfaVerify::persist`] they are also saved into the current session for the sealed
+    /// audience (`missing_session` and nothing sent without one). A wrong or used code is
+    /// `mfa_failed` and nothing is saved.
+    pub async fn verify_mfa(
+        &self,
+        verify: MfaVerify,
+        store_options: &mut S::Options,
+    ) -> Result<MfaVerified, Error> {
+        self.run(
+            "verify_mfa",
+            "",
+            self.core().verify_mfa(verify),
             store_options,
         )
         .await

@@ -189,6 +189,7 @@ pub struct Config {
     clock_tolerance: Duration,
     allow_hs256: bool,
     dpop_key: Option<DpopKey>,
+    mfa_token_ttl: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -235,6 +236,7 @@ impl Config {
             discovery_ttl: DEFAULT_DISCOVERY_TTL,
             clock_tolerance: DEFAULT_CLOCK_TOLERANCE,
             dpop_key: None,
+            mfa_token_ttl: crate::mfa::DEFAULT_MFA_TOKEN_TTL,
         }
     }
 
@@ -303,6 +305,10 @@ impl Config {
     pub fn authorization_params(&self) -> &AuthorizationParams {
         &self.authorization_params
     }
+    /// How long a sealed MFA token opens.
+    pub fn mfa_token_ttl(&self) -> Duration {
+        self.mfa_token_ttl
+    }
     /// Token expiry leeway.
     pub fn leeway(&self) -> Duration {
         self.leeway
@@ -370,6 +376,7 @@ pub struct ConfigBuilder {
     discovery_ttl: Duration,
     clock_tolerance: Duration,
     dpop_key: Option<Secret>,
+    mfa_token_ttl: Duration,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -559,6 +566,12 @@ impl ConfigBuilder {
         self.leeway = leeway;
         self
     }
+    /// How long a sealed MFA token opens (default 5 minutes; whole seconds count): see
+    /// [`crate::mfa`].
+    pub fn mfa_token_ttl(mut self, ttl: Duration) -> Self {
+        self.mfa_token_ttl = ttl;
+        self
+    }
     /// Lifetime of cached discovery metadata and JWKS (default 600 s; whole seconds count).
     pub fn discovery_ttl(mut self, ttl: Duration) -> Self {
         self.discovery_ttl = ttl;
@@ -698,6 +711,7 @@ impl ConfigBuilder {
             discovery_ttl: self.discovery_ttl,
             clock_tolerance: self.clock_tolerance,
             dpop_key,
+            mfa_token_ttl: self.mfa_token_ttl,
         })
     }
 }

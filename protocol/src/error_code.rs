@@ -178,6 +178,15 @@ pub enum ErrorCode {
     /// `token_type_mismatch`: the token endpoint answered another `token_type` than the
     /// client asked for (a `Bearer` token to a DPoP request); nothing was saved.
     TokenTypeMismatch,
+
+    // --- multi-factor authentication ---
+    /// `mfa_token_expired`: the sealed MFA token (or Auth0's `mfa_token`) has expired.
+    MfaTokenExpired,
+    /// `mfa_token_invalid`: the sealed MFA token was altered or sealed with another secret.
+    MfaTokenInvalid,
+    /// `mfa_failed`: Auth0 refused an MFA request (a wrong or used code), or its answer was
+    /// unusable.
+    MfaFailed,
 }
 
 impl ErrorCode {
@@ -252,6 +261,9 @@ impl ErrorCode {
             ErrorCode::ClientAssertionFailed => "client_assertion_failed",
             ErrorCode::DpopFailed => "dpop_failed",
             ErrorCode::TokenTypeMismatch => "token_type_mismatch",
+            ErrorCode::MfaTokenExpired => "mfa_token_expired",
+            ErrorCode::MfaTokenInvalid => "mfa_token_invalid",
+            ErrorCode::MfaFailed => "mfa_failed",
         }
     }
 }

@@ -12,7 +12,8 @@
 //! - the operations: [`access_token`] and [`connection_token`] (token retrieval),
 //!   [`user_session`] (`get_user`/`get_session`), [`login`] (one module per step: start,
 //!   callback, complete; and the logins without a browser: Custom Token Exchange and CIBA,
-//!   whose polling waits through [`effect::Effect::Wait`]) and [`logout`] (logout,
+//!   whose polling waits through [`effect::Effect::Wait`]), [`mfa`] (multi-factor step-up:
+//!   the sealed `mfa_token`, the MFA API and its verification grants) and [`logout`] (logout,
 //!   back-channel logout);
 //! - the steps they share: fetching discovery metadata, verifying a signed token;
 //! - the requests they send: [`token_endpoint`] (grant and revocation requests, with client
@@ -84,6 +85,7 @@ pub mod jose;
 pub mod login;
 pub mod logout;
 mod metadata_step;
+pub mod mfa;
 mod params;
 pub mod scope;
 pub mod secret;
@@ -249,6 +251,42 @@ impl Core {
         otp: login::PasswordlessOtp,
     ) -> login::LoginWithPasswordless {
         login::LoginWithPasswordless::new(self.config.clone(), otp)
+    }
+
+    /// `list_authenticators`: the user's enrolled MFA authenticators, for a sealed
+    /// `mfa_token` ([`mfa`]).
+    pub fn list_authenticators(&self, sealed: mfa::SealedMfaToken) -> mfa::ListAuthenticators {
+        mfa::ListAuthenticators::list(self.config.clone(), sealed)
+    }
+
+    /// `enroll_authenticator`: enrolls an MFA authenticator (OTP app, SMS, voice, email).
+    pub fn enroll_authenticator(
+        &self,
+        sealed: mfa::SealedMfaToken,
+        factor: mfa::MfaFactor,
+    ) -> mfa::EnrollAuthenticator {
+        mfa::EnrollAuthenticator::enroll(self.config.clone(), sealed, factor)
+    }
+
+    /// `challenge_authenticator`: starts an MFA challenge (Auth0 sends an OOB code).
+    pub fn challenge_authenticator(
+        &self,
+        sealed: mfa::SealedMfaToken,
+        challenge_type: mfa::ChallengeType,
+        authenticator_id: Option<String>,
+    ) -> mfa::ChallengeAuthenticator {
+        mfa::ChallengeAuthenticator::challenge(
+            self.config.clone(),
+            sealed,
+            challenge_type,
+            authenticator_id,
+        )
+    }
+
+    /// `verify_mfa`: the MFA verification grant (OTP, OOB + binding code, recovery code);
+    /// the tokens, saved into the current session when asked.
+    pub fn verify_mfa(&self, verify: mfa::MfaVerify) -> mfa::VerifyMfa {
+        mfa::VerifyMfa::new(self.config.clone(), verify)
     }
 
     /// `start_link_user`: the authorization URL that links another connection's identity to

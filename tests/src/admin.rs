@@ -104,6 +104,29 @@ impl Emulator {
         self.shared.lock().passwordless_messages.clone()
     }
 
+    /// MFA: the one-time password the user's authenticator app shows now (the `mfa-otp`
+    /// grant accepts it).
+    pub fn mfa_otp(&self) -> String {
+        self.shared.lock().mfa.otp.clone()
+    }
+
+    /// MFA: the binding code "sent" by the last OOB challenge or enrollment.
+    pub fn mfa_binding_code(&self) -> Option<String> {
+        self.shared.lock().mfa.last_binding_code.clone()
+    }
+
+    /// MFA: the user's current (single-use) recovery code.
+    pub fn mfa_recovery_code(&self) -> String {
+        self.shared.lock().mfa.recovery_code.clone()
+    }
+
+    /// MFA: expires every `mfa_token` issued so far (Auth0 answers `expired_token`).
+    pub fn expire_mfa_tokens(&self) {
+        for entry in self.shared.lock().mfa.tokens.values_mut() {
+            entry.expires_at = 0;
+        }
+    }
+
     /// Every account (un)linking request `/authorize` accepted, in order.
     pub fn account_link_requests(&self) -> Vec<crate::AccountLinkRequest> {
         self.shared.lock().account_links.clone()

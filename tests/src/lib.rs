@@ -95,6 +95,13 @@ pub const CIBA_GRANT_TYPE: &str = "urn:openid:params:grant-type:ciba";
 /// The token exchange grant type (RFC 8693), used by Custom Token Exchange.
 pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// The passwordless one-time-code grant type.
+/// The MFA one-time-password grant.
+pub const MFA_OTP_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
+/// The MFA out-of-band grant.
+pub const MFA_OOB_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/mfa-oob";
+/// The MFA recovery-code grant.
+pub const MFA_RECOVERY_CODE_GRANT_TYPE: &str =
+    "http://auth0.com/oauth/grant-type/mfa-recovery-code";
 pub const PASSWORDLESS_OTP_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/passwordless/otp";
 /// The subject token type of the default Custom Token Exchange profile.
 pub const LEGACY_TOKEN_TYPE: &str = "urn:acme:legacy-token";
@@ -252,6 +259,7 @@ impl Emulator {
                 backchannel_logout_uri: config.backchannel_logout_uri.clone(),
                 deliveries: Vec::new(),
                 mfa_policies: config.mfa_policies.clone(),
+                mfa: server::mfa::MfaState::new(),
                 assertion_jtis: HashMap::new(),
                 accepted_assertions: Vec::new(),
                 ciba: HashMap::new(),

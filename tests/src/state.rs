@@ -71,6 +71,8 @@ pub(crate) struct State {
     pub(crate) deliveries: Vec<BackchannelDelivery>,
     /// Multi-factor policies of the refresh-token grant.
     pub(crate) mfa_policies: Vec<MfaPolicy>,
+    /// The MFA API's state: issued `mfa_token`s, authenticators, live codes.
+    pub(crate) mfa: crate::server::mfa::MfaState,
     /// `jti`s of the client assertions accepted, with their `exp`: a replay is refused.
     pub(crate) assertion_jtis: HashMap<String, u64>,
     /// Every client assertion `jti` accepted, in order.

@@ -6,6 +6,7 @@ use crate::protocol::access_token::AccessTokenError;
 use crate::protocol::connection_token::ConnectionTokenError;
 use crate::protocol::login::LoginError;
 use crate::protocol::logout::{BackchannelLogoutError, LogoutError};
+use crate::protocol::mfa::MfaError;
 use crate::protocol::token_endpoint::ResponseError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -69,6 +70,19 @@ pub fn status_of(error: &Error) -> StatusCode {
             | LoginError::ParFailed(_)
             | LoginError::Jwks(_)
             | LoginError::Discovery(_) => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+        Error::Mfa(e) => match &**e {
+            MfaError::InvalidParameter(_)
+            | MfaError::NotMfaRequired
+            | MfaError::TokenExpired
+            | MfaError::TokenInvalid => StatusCode::BAD_REQUEST,
+            MfaError::Failed(r) if refused(r) => StatusCode::FORBIDDEN,
+            MfaError::Failed(_) | MfaError::Discovery(_) => StatusCode::BAD_GATEWAY,
+            MfaError::NotPersisted(e) => match &**e {
+                AccessTokenError::SessionNotSaved { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            },
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
         Error::Logout(e) => match &**e {

@@ -27,7 +27,7 @@ pub mod ciba;
 pub mod complete;
 mod error;
 mod grant;
-mod landing;
+pub(crate) mod landing;
 pub use grant::{CustomTokenExchange, LoginWithPasswordless, LoginWithTokenExchange};
 pub mod link;
 pub mod passwordless;

@@ -23,6 +23,7 @@ mod client_auth;
 mod discovery;
 pub(crate) mod dpop;
 mod logout;
+pub(crate) mod mfa;
 pub(crate) mod mint;
 mod passwordless;
 mod reply;
@@ -257,6 +258,9 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("GET", "/oidc/logout") => logout::oidc_logout(shared, req),
         ("POST", "/oauth/revoke") => logout::revoke(shared, req),
         ("POST", "/passwordless/start") => passwordless::start(shared, req),
+        ("GET", "/mfa/authenticators") => mfa::authenticators(shared, req),
+        ("POST", "/mfa/associate") => mfa::associate(shared, req),
+        ("POST", "/mfa/challenge") => mfa::challenge(shared, req),
         ("GET", "/userinfo") => resource::userinfo(shared, req),
         ("GET", "/api/data") => resource::api_data(shared, req),
         ("GET" | "POST", "/api/dpop") => dpop::api_dpop(shared, req),

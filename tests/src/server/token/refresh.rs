@@ -81,7 +81,12 @@ fn granted_scope(
 }
 
 /// Auth0's `mfa_required` answer when a multi-factor policy covers this user or audience.
-fn mfa_required(state: &State, sub: &str, audience: Option<&str>) -> Option<Reply> {
+fn mfa_required(
+    state: &mut State,
+    sub: &str,
+    scope: &str,
+    audience: Option<&str>,
+) -> Option<Reply> {
     let policy = state.mfa_policies.iter().find(|p| match &p.applies_to {
         MfaTarget::User(user) => user == sub,
         MfaTarget::Audience(a) => Some(a.as_str()) == audience,
@@ -91,12 +96,13 @@ fn mfa_required(state: &State, sub: &str, audience: Option<&str>) -> Option<Repl
         MfaRequirements::Enroll(f) => ("enroll", f),
     };
     let factors: Vec<Value> = factors.iter().map(|f| json!({ "type": f })).collect();
+    let mfa_token = state.mfa.issue(sub, scope, audience);
     Some(Reply::json(
         403,
         &json!({
             "error": "mfa_required",
             "error_description": "Multifactor authentication required",
-            "mfa_token": random_token(),
+            "mfa_token": mfa_token,
             "mfa_requirements": { kind: factors },
         }),
     ))
@@ -133,7 +139,8 @@ pub(crate) fn refresh_grant(shared: &Shared, req: &RecordedRequest) -> Reply {
             return invalid_refresh_token();
         }
         // Multi-factor authentication is required before anything is issued or rotated.
-        if let Some(reply) = mfa_required(&state, &entry.sub, audience.as_deref()) {
+        if let Some(reply) = mfa_required(&mut state, &entry.sub, &entry.scope, audience.as_deref())
+        {
             return reply;
         }
         let new_refresh = if cfg.rotation {
