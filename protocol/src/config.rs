@@ -58,6 +58,8 @@ use url::Url;
 
 /// The scope requested when none is configured.
 pub const DEFAULT_SCOPE: &str = "openid profile email offline_access";
+/// How long a sealed MFA token (`crate::mfa`) opens by default: 5 minutes.
+pub const DEFAULT_MFA_TOKEN_TTL: Duration = Duration::from_secs(300);
 /// Default token expiry leeway: a stored token expiring within it is treated as expired.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Default lifetime of cached OIDC discovery metadata and JWKS (10 minutes).
@@ -236,7 +238,7 @@ impl Config {
             discovery_ttl: DEFAULT_DISCOVERY_TTL,
             clock_tolerance: DEFAULT_CLOCK_TOLERANCE,
             dpop_key: None,
-            mfa_token_ttl: crate::mfa::DEFAULT_MFA_TOKEN_TTL,
+            mfa_token_ttl: DEFAULT_MFA_TOKEN_TTL,
         }
     }
 

@@ -49,8 +49,7 @@ use std::time::Duration;
 /// The HKDF salt of the key that seals MFA tokens (its own: a sealed MFA token is never a
 /// session cookie, nor the other way round).
 pub const MFA_SALT: &[u8] = b"_a0_mfa";
-/// How long a sealed MFA token opens by default: 5 minutes.
-pub const DEFAULT_MFA_TOKEN_TTL: Duration = Duration::from_secs(300);
+pub use crate::config::DEFAULT_MFA_TOKEN_TTL;
 /// The random bytes a seal needs (the JWE's IV).
 pub const SEAL_IV_LEN: usize = 16;
 /// Longest sealed token accepted, in bytes.
