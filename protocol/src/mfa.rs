@@ -305,11 +305,7 @@ fn bad_code(value: &str, max: usize) -> bool {
 }
 
 fn check_email(email: &str) -> Result<(), MfaError> {
-    let ok = !bad_code(email, 320)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        });
-    if ok {
+    if crate::params::is_email_address(email) {
         Ok(())
     } else {
         Err(MfaError::InvalidParameter(
@@ -319,12 +315,7 @@ fn check_email(email: &str) -> Result<(), MfaError> {
 }
 
 fn check_phone(phone: &str) -> Result<(), MfaError> {
-    let ok = phone.strip_prefix('+').is_some_and(|digits| {
-        (7..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0')
-    });
-    if ok {
+    if crate::params::is_e164(phone) {
         Ok(())
     } else {
         Err(MfaError::InvalidParameter(

@@ -30,8 +30,6 @@ use std::sync::Arc;
 /// The grant type of a passwordless one-time code at the token endpoint.
 pub const OTP_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/passwordless/otp";
 
-/// Longest email address or phone number accepted, in bytes.
-const MAX_RECIPIENT_LEN: usize = 320;
 /// Longest one-time code accepted, in bytes.
 const MAX_CODE_LEN: usize = 64;
 
@@ -65,20 +63,8 @@ impl PasswordlessConnection {
     /// characters) or an E.164 phone number (`+`, then 7 to 15 digits, the first not 0).
     fn check_recipient(self, recipient: &str) -> Result<(), LoginError> {
         let ok = match self {
-            PasswordlessConnection::Email => {
-                recipient.len() <= MAX_RECIPIENT_LEN
-                    && !recipient
-                        .chars()
-                        .any(|c| c.is_whitespace() || c.is_control())
-                    && recipient.split_once('@').is_some_and(|(local, domain)| {
-                        !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-                    })
-            }
-            PasswordlessConnection::Sms => recipient.strip_prefix('+').is_some_and(|digits| {
-                (7..=15).contains(&digits.len())
-                    && digits.bytes().all(|b| b.is_ascii_digit())
-                    && !digits.starts_with('0')
-            }),
+            PasswordlessConnection::Email => crate::params::is_email_address(recipient),
+            PasswordlessConnection::Sms => crate::params::is_e164(recipient),
         };
         if ok {
             Ok(())
