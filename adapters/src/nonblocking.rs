@@ -157,11 +157,14 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
     /// by the in-process leader of each refresh, and of each request that spends a refresh
     /// token (the connection exchange too); see [`crate::coordinator`].
     ///
-    /// Give a spawn hook too ([`ServerClientBuilder::spawn_with`]). Without one, a leader
-    /// whose future is dropped after sending leaves its request to the callers of this
-    /// instance only: if none comes, nobody reads the answer or releases the lock, and the
-    /// other instances wait for the lock to expire and then spend the replaced refresh token
-    /// (found by the simulation, `sim/`: finding F3).
+    /// A leader whose future is dropped after sending must have its flight finished, or
+    /// nobody reads the answer or releases the lock, and the other instances wait for the
+    /// lock to expire and then spend the replaced refresh token (found by the simulation,
+    /// `sim/`: finding F3). The application's spawn hook ([`ServerClientBuilder::spawn_with`])
+    /// does it; without one, the coordinator's own
+    /// ([`AsyncRefreshCoordinator::spawn_hook`]): the Redis coordinator finishes the flight on
+    /// the tokio runtime it runs on. A coordinator of your own with neither is warned about
+    /// at `build`.
     pub fn coordinator(mut self, coordinator: impl AsyncRefreshCoordinator + 'static) -> Self {
         self.coordinator = Some(Arc::new(coordinator));
         self
@@ -194,7 +197,12 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
 
     /// The client.
     pub fn build(self) -> ServerClient<S, T, H> {
-        if self.coordinator.is_some() && self.spawn.is_none() {
+        let spawn = self.spawn.or_else(|| {
+            self.coordinator
+                .as_ref()
+                .and_then(|coordinator| coordinator.spawn_hook())
+        });
+        if self.coordinator.is_some() && spawn.is_none() {
             crate::trace::trace_event!(
                 ::tracing::Level::WARN,
                 "a refresh coordinator without a spawn hook: a leader cancelled after sending keeps its lock until it expires, and its answer may be lost to the other instances (set spawn_with)"
@@ -209,7 +217,7 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
                 transport: AsyncTransport {
                     http: Arc::new(self.http),
                     coordinator: self.coordinator,
-                    spawn: self.spawn,
+                    spawn,
                 },
             }),
         }
