@@ -341,7 +341,48 @@ fn app_state_round_trips(make: MakeClient) {
     );
     // The token for the API has the `/me/` audience and was minted by one refresh.
     let refresh = me_refreshes(&emu).pop().unwrap();
-    assert_eq!(refresh.param("scope"), Some("create:me:connected_accounts"));
+    let scope = refresh.param("scope").unwrap_or_default();
+    assert!(
+        scope
+            .split(' ')
+            .any(|s| s == "create:me:connected_accounts"),
+        "{scope}"
+    );
+}
+
+/// With DPoP configured, the `/me/` token is DPoP-bound and goes as `DPoP` with a proof whose
+/// `ath` binds it (the emulator checks `htm`, `htu`, `ath` and the bound key).
+fn dpop_client_presents_a_bound_token(make: MakeClient) {
+    let emu = Emulator::start(EmulatorConfig::default());
+    let config = adapter_support::config_builder(&emu)
+        .audience(auth0_emulator::DEFAULT_AUDIENCE)
+        .redirect_uri(REDIRECT_URI)
+        .dpop(include_str!("../data/client_keys/ec.pem"))
+        .build()
+        .expect("valid config");
+    let client = make(config);
+    let mut o = O::new();
+    client
+        .start_login(PasswordlessStart::email("ann@example.com"), &mut o)
+        .expect("code sent");
+    let code = emu.passwordless_messages().pop().unwrap().code.unwrap();
+    let mut o = next_request(&o);
+    client
+        .login(PasswordlessOtp::email("ann@example.com", code), &mut o)
+        .expect("logged in");
+    let mut o = next_request(&o);
+    let methods = client.methods(&mut o).expect("listed with DPoP");
+    assert!(!methods.is_empty());
+    let sent = emu
+        .requests_to("/me/v1/authentication-methods")
+        .pop()
+        .unwrap();
+    assert!(
+        sent.header("authorization")
+            .is_some_and(|h| h.starts_with("DPoP ")),
+        "a DPoP-bound token"
+    );
+    assert!(sent.header("dpop").is_some(), "with a proof");
 }
 
 fn wrong_state_is_missing_transaction(make: MakeClient) {
@@ -485,4 +526,5 @@ both_clients!(
     missing_scope_is_the_apis_403,
     no_session_is_missing_session,
     factors_and_authentication_methods,
+    dpop_client_presents_a_bound_token,
 );
