@@ -525,3 +525,28 @@ fn connect_callbacks_that_do_not_match_are_typed_errors_without_the_code() {
     );
     assert_eq!(r.unwrap_err().code(), ErrorCode::InvalidCallback);
 }
+
+#[test]
+fn a_pending_connection_is_never_completed_as_a_login() {
+    let (tx, _, _) = start_connect(None);
+    let state = tx.state.clone().unwrap();
+    let core = core(config_builder().redirect_uri("https://app.example.com/callback"));
+    let mut op =
+        core.complete_interactive_login(&format!("/callback?code=some-code&state={state}"));
+    let mut input = Input::Start;
+    let result = loop {
+        match op.step(input, UnixTime::from_secs(NOW)) {
+            Step::Done(r) => break r,
+            Step::Effect(Effect::LoadTransaction { .. }) => {
+                input = Input::Transaction(Some(tx.clone()))
+            }
+            Step::Effect(Effect::LoadMetadata) => {
+                input = Input::Metadata(Some(cached_metadata(NOW, 0)))
+            }
+            Step::Effect(Effect::DeleteTransaction { .. }) => input = Input::Done,
+            Step::Effect(Effect::LoadSession) => input = Input::Session(None),
+            Step::Effect(other) => panic!("nothing is sent for a connect transaction: {other:?}"),
+        }
+    };
+    assert_eq!(result.unwrap_err().code(), ErrorCode::MissingTransaction);
+}
