@@ -61,8 +61,8 @@ use auth0_server_protocol::mfa::{
     SealedMfaToken,
 };
 use auth0_server_protocol::my_account::{
-    AuthenticationMethod, ConnectAccountOptions, ConnectedAccountConnections,
-    ConnectedAccountResult, ConnectedAccounts, Factor,
+    AuthenticationMethod, AuthenticationMethodUpdate, ConnectAccountOptions,
+    ConnectedAccountConnections, ConnectedAccountResult, ConnectedAccounts, Factor,
 };
 use auth0_server_protocol::session::{Session, UserClaims};
 use std::future::Future;
@@ -810,6 +810,23 @@ where
             "get_authentication_method",
             "",
             self.core().get_authentication_method(id),
+            store_options,
+        )
+        .await
+    }
+
+    /// My Account API: renames one of the user's authentication methods, or sets its
+    /// preferred method; the method as updated.
+    pub async fn update_authentication_method(
+        &self,
+        id: &str,
+        update: &AuthenticationMethodUpdate,
+        store_options: &mut S::Options,
+    ) -> Result<AuthenticationMethod, Error> {
+        self.run(
+            "update_authentication_method",
+            "",
+            self.core().update_authentication_method(id, update),
             store_options,
         )
         .await

@@ -373,6 +373,16 @@ impl Core {
         my_account::GetAuthenticationMethod::get(self.config.clone(), id)
     }
 
+    /// `update_authentication_method`: renames one of the user's authentication methods, or
+    /// sets its preferred method.
+    pub fn update_authentication_method(
+        &self,
+        id: &str,
+        update: &my_account::AuthenticationMethodUpdate,
+    ) -> my_account::UpdateAuthenticationMethod {
+        my_account::UpdateAuthenticationMethod::update(self.config.clone(), id, update)
+    }
+
     /// `delete_authentication_method`: removes one of the user's authentication methods.
     pub fn delete_authentication_method(&self, id: &str) -> my_account::DeleteAuthenticationMethod {
         my_account::DeleteAuthenticationMethod::delete_method(self.config.clone(), id)

@@ -51,6 +51,8 @@ pub const READ_FACTORS: &str = "read:me:factors";
 pub const READ_AUTHENTICATION_METHODS: &str = "read:me:authentication_methods";
 /// Scope to delete an authentication method.
 pub const DELETE_AUTHENTICATION_METHODS: &str = "delete:me:authentication_methods";
+/// Scope to update an authentication method.
+pub const UPDATE_AUTHENTICATION_METHODS: &str = "update:me:authentication_methods";
 
 /// Random bytes a connect start draws: 32 for the PKCE verifier, 16 for `state`.
 pub const CONNECT_RANDOM_BYTES: usize = 48;
@@ -789,6 +791,72 @@ pub type ListAuthenticationMethods = MyAccountCall<Vec<AuthenticationMethod>>;
 pub type GetAuthenticationMethod = MyAccountCall<AuthenticationMethod>;
 /// `delete_authentication_method`.
 pub type DeleteAuthenticationMethod = MyAccountCall<()>;
+/// `update_authentication_method`.
+pub type UpdateAuthenticationMethod = MyAccountCall<AuthenticationMethod>;
+
+/// What to change on an authentication method (`PATCH`): its display name, or which method
+/// of a factor is preferred. At least one must be set.
+///
+/// ```
+/// use auth0_server_protocol::my_account::AuthenticationMethodUpdate;
+/// let update = AuthenticationMethodUpdate::name("Work phone");
+/// assert_eq!(update.name.as_deref(), Some("Work phone"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthenticationMethodUpdate {
+    /// The new display name (1 to 200 characters).
+    pub name: Option<String>,
+    /// The preferred method of the factor (`sms`, `voice`, …).
+    pub preferred_authentication_method: Option<String>,
+}
+
+impl AuthenticationMethodUpdate {
+    /// Renames the method.
+    pub fn name(name: impl Into<String>) -> Self {
+        AuthenticationMethodUpdate {
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// The call updating authentication method `id`.
+pub fn update_method_call(
+    id: &str,
+    update: &AuthenticationMethodUpdate,
+) -> Result<ApiCall, MyAccountError> {
+    let mut call = authentication_method_call(http::Method::PATCH, id)?;
+    let mut body = Map::new();
+    if let Some(name) = &update.name {
+        if name.trim().is_empty()
+            || name.chars().count() > 200
+            || name.chars().any(char::is_control)
+        {
+            return Err(MyAccountError::InvalidParameter(
+                "the name must be 1 to 200 printable characters".into(),
+            ));
+        }
+        body.insert("name".into(), Value::String(name.clone()));
+    }
+    if let Some(p) = &update.preferred_authentication_method {
+        if bad_id(p) {
+            return Err(MyAccountError::InvalidParameter(
+                "the preferred authentication method must be a method name".into(),
+            ));
+        }
+        body.insert(
+            "preferred_authentication_method".into(),
+            Value::String(p.clone()),
+        );
+    }
+    if body.is_empty() {
+        return Err(MyAccountError::InvalidParameter(
+            "an update must change the name or the preferred method".into(),
+        ));
+    }
+    call.body = Some(Value::Object(body));
+    Ok(call)
+}
 
 fn paging(
     mut call: ApiCall,
@@ -852,6 +920,8 @@ pub fn authentication_method_call(
     check_id("authentication method id", id)?;
     let scope = if method == http::Method::DELETE {
         DELETE_AUTHENTICATION_METHODS
+    } else if method == http::Method::PATCH {
+        UPDATE_AUTHENTICATION_METHODS
     } else {
         READ_AUTHENTICATION_METHODS
     };
@@ -1038,6 +1108,14 @@ impl ListAuthenticationMethods {
 }
 
 impl GetAuthenticationMethod {
+    pub(crate) fn update(
+        config: Arc<Config>,
+        id: &str,
+        update: &AuthenticationMethodUpdate,
+    ) -> Self {
+        MyAccountCall::with(config, update_method_call(id, update), parse_json)
+    }
+
     pub(crate) fn get(config: Arc<Config>, id: &str) -> Self {
         MyAccountCall::with(
             config,

@@ -550,3 +550,22 @@ fn a_pending_connection_is_never_completed_as_a_login() {
     };
     assert_eq!(result.unwrap_err().code(), ErrorCode::MissingTransaction);
 }
+
+#[test]
+fn an_update_sends_only_what_changes_and_needs_something_to_change() {
+    use auth0_server_protocol::my_account::{AuthenticationMethodUpdate, update_method_call};
+    let call = update_method_call("phone|1", &AuthenticationMethodUpdate::name("Work")).unwrap();
+    assert_eq!(call.method, http::Method::PATCH);
+    assert_eq!(call.path, "authentication-methods/phone%7C1");
+    assert_eq!(call.scope, "update:me:authentication_methods");
+    assert_eq!(call.body, Some(json!({"name": "Work"})));
+    for bad in [
+        AuthenticationMethodUpdate::default(),
+        AuthenticationMethodUpdate::name(" "),
+        AuthenticationMethodUpdate::name("a\nb"),
+        AuthenticationMethodUpdate::name("x".repeat(201)),
+    ] {
+        let e = update_method_call("phone|1", &bad).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidParameter, "{bad:?}");
+    }
+}

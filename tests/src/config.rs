@@ -273,13 +273,14 @@ pub struct EmulatorConfig {
 }
 
 /// Every My Account API scope the emulator checks.
-pub const MY_ACCOUNT_SCOPES: [&str; 6] = [
+pub const MY_ACCOUNT_SCOPES: [&str; 7] = [
     "create:me:connected_accounts",
     "read:me:connected_accounts",
     "delete:me:connected_accounts",
     "read:me:factors",
     "read:me:authentication_methods",
     "delete:me:authentication_methods",
+    "update:me:authentication_methods",
 ];
 
 impl EmulatorConfig {

@@ -13,9 +13,9 @@ use auth0_emulator::{Emulator, EmulatorConfig, MY_ACCOUNT_SCOPES};
 use auth0_server::store::CookieOptions;
 use auth0_server::store::memory::{MemoryStateStore, MemoryTransactionStore};
 use auth0_server::{
-    AuthenticationMethod, Config, ConnectAccountOptions, ConnectedAccountConnections,
-    ConnectedAccountResult, ConnectedAccounts, Error, Factor, PasswordlessOtp, PasswordlessStart,
-    blocking, nonblocking,
+    AuthenticationMethod, AuthenticationMethodUpdate, Config, ConnectAccountOptions,
+    ConnectedAccountConnections, ConnectedAccountResult, ConnectedAccounts, Error, Factor,
+    PasswordlessOtp, PasswordlessStart, blocking, nonblocking,
 };
 
 type Blocking = blocking::ServerClient<MemoryStateStore, MemoryTransactionStore>;
@@ -41,6 +41,7 @@ trait MyAccount {
     fn methods(&self, o: &mut O) -> Result<Vec<AuthenticationMethod>, Error>;
     fn method(&self, id: &str, o: &mut O) -> Result<AuthenticationMethod, Error>;
     fn delete_method(&self, id: &str, o: &mut O) -> Result<(), Error>;
+    fn rename(&self, id: &str, name: &str, o: &mut O) -> Result<AuthenticationMethod, Error>;
 }
 
 impl MyAccount for Blocking {
@@ -76,6 +77,9 @@ impl MyAccount for Blocking {
     }
     fn delete_method(&self, id: &str, o: &mut O) -> Result<(), Error> {
         self.delete_authentication_method(id, o)
+    }
+    fn rename(&self, id: &str, name: &str, o: &mut O) -> Result<AuthenticationMethod, Error> {
+        self.update_authentication_method(id, &AuthenticationMethodUpdate::name(name), o)
     }
 }
 
@@ -129,6 +133,13 @@ impl MyAccount for AsyncClient {
     fn delete_method(&self, id: &str, o: &mut O) -> Result<(), Error> {
         self.rt
             .block_on(self.client.delete_authentication_method(id, o))
+    }
+    fn rename(&self, id: &str, name: &str, o: &mut O) -> Result<AuthenticationMethod, Error> {
+        self.rt.block_on(self.client.update_authentication_method(
+            id,
+            &AuthenticationMethodUpdate::name(name),
+            o,
+        ))
     }
 }
 
@@ -493,6 +504,19 @@ fn factors_and_authentication_methods(make: MakeClient) {
             .len(),
         1,
         "the id is escaped into its segment"
+    );
+    let renamed = client
+        .rename(&totp.id, "Phone app", &mut o)
+        .expect("renamed");
+    assert_eq!(renamed.details["name"], "Phone app");
+    let sent = emu
+        .requests_to("/me/v1/authentication-methods/totp%7Cdev_emulator")
+        .pop()
+        .unwrap();
+    assert_eq!(sent.method, "PATCH");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&sent.body).unwrap(),
+        serde_json::json!({"name": "Phone app"})
     );
     client.delete_method(&totp.id, &mut o).expect("deleted");
     assert!(

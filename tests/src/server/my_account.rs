@@ -54,6 +54,8 @@ pub(crate) struct MyAccountState {
     pub(crate) sessions: std::collections::HashMap<String, ConnectSession>,
     /// Authentication methods deleted, by id (each user starts with the default ones).
     pub(crate) deleted_methods: Vec<String>,
+    /// Names given to authentication methods (`PATCH`), by id.
+    pub(crate) method_names: std::collections::HashMap<String, String>,
     /// Ids handed out so far.
     pub(crate) next_id: u64,
 }
@@ -199,7 +201,8 @@ pub(crate) fn route(shared: &Shared, req: &RecordedRequest) -> Option<Reply> {
             match m {
                 "GET" => methods(shared, req, Some(id)),
                 "DELETE" => delete_method(shared, req, id),
-                _ => problem(405, "Method Not Allowed", "Use GET or DELETE"),
+                "PATCH" => update_method(shared, req, id),
+                _ => problem(405, "Method Not Allowed", "Use GET, PATCH or DELETE"),
             }
         }
         (_, p) if p.starts_with("/me/") => problem(404, "Not Found", "No such endpoint"),
@@ -513,6 +516,13 @@ fn user_methods(state: &crate::State) -> Vec<Value> {
             .iter()
             .any(|d| m["id"].as_str() == Some(d.as_str()))
     })
+    .map(|mut m| {
+        let id = m["id"].as_str().unwrap_or_default().to_owned();
+        if let Some(name) = state.my_account.method_names.get(&id) {
+            m["name"] = Value::String(name.clone());
+        }
+        m
+    })
     .collect()
 }
 
@@ -554,6 +564,45 @@ fn delete_method(shared: &Shared, req: &RecordedRequest, id: &str) -> Reply {
         headers: Vec::new(),
         body: Vec::new(),
     }
+}
+
+fn update_method(shared: &Shared, req: &RecordedRequest, id: &str) -> Reply {
+    if let Err(r) = authorize(shared, req, "update:me:authentication_methods") {
+        return r;
+    }
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if b.keys()
+        .any(|k| k != "name" && k != "preferred_authentication_method")
+        || b.is_empty()
+    {
+        return problem(
+            400,
+            "Bad Request",
+            "Only name or preferred_authentication_method",
+        );
+    }
+    let id = percent_decode(id);
+    let mut state = shared.lock();
+    if !user_methods(&state)
+        .iter()
+        .any(|m| m["id"].as_str() == Some(id.as_str()))
+    {
+        return problem(404, "Not Found", "The authentication method does not exist");
+    }
+    if let Some(name) = text(&b, "name") {
+        state
+            .my_account
+            .method_names
+            .insert(id.clone(), name.to_owned());
+    }
+    let updated = user_methods(&state)
+        .into_iter()
+        .find(|m| m["id"].as_str() == Some(id.as_str()))
+        .unwrap_or(Value::Null);
+    Reply::json(200, &updated)
 }
 
 fn percent_decode(segment: &str) -> String {
