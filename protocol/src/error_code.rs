@@ -187,6 +187,15 @@ pub enum ErrorCode {
     /// `mfa_failed`: Auth0 refused an MFA request (a wrong or used code), or its answer was
     /// unusable.
     MfaFailed,
+
+    // --- connected accounts and the My Account API ---
+    /// `my_account_api_error`: the My Account API refused a request (its problem answer's
+    /// `type`, `title`, `detail` and `status` are data of the error), or its answer was
+    /// unusable.
+    MyAccountApiError,
+    /// `connect_account_error`: connecting an account failed (the connect callback carried an
+    /// `error`, or no `connect_code`).
+    ConnectAccountError,
 }
 
 impl ErrorCode {
@@ -264,6 +273,8 @@ impl ErrorCode {
             ErrorCode::MfaTokenExpired => "mfa_token_expired",
             ErrorCode::MfaTokenInvalid => "mfa_token_invalid",
             ErrorCode::MfaFailed => "mfa_failed",
+            ErrorCode::MyAccountApiError => "my_account_api_error",
+            ErrorCode::ConnectAccountError => "connect_account_error",
         }
     }
 }
