@@ -34,6 +34,7 @@ use crate::login::code_challenge;
 use crate::secret::Secret;
 use crate::time::UnixTime;
 use crate::token_response::TokenType;
+pub use crate::transaction::PendingConnect;
 use crate::transaction::{TransactionData, transaction_key};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -474,16 +475,6 @@ impl ConnectAccountOptions {
         self.authorization_params.push((name.into(), value.into()));
         self
     }
-}
-
-/// What a pending connection remembers in its transaction, next to `state`, the PKCE
-/// verifier, the redirect URI and the application state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingConnect {
-    /// The connect session Auth0 opened (`auth_session`).
-    pub auth_session: Secret,
-    /// The connection being connected.
-    pub connection: String,
 }
 
 /// What a completed connection returns.
