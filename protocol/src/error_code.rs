@@ -187,6 +187,19 @@ pub enum ErrorCode {
     /// `mfa_failed`: Auth0 refused an MFA request (a wrong or used code), or its answer was
     /// unusable.
     MfaFailed,
+
+    // --- passkeys ---
+    /// `passkey_challenge_error`: Auth0 refused a passkey signup or login challenge, or its
+    /// answer was unusable.
+    PasskeyChallengeError,
+    /// `passkey_token_error`: Auth0 refused the passkey sign-in (the WebAuthn grant), or its
+    /// answer was unusable.
+    PasskeyTokenError,
+    /// `passkey_session_invalid`: the sealed passkey session was altered or sealed with
+    /// another secret.
+    PasskeySessionInvalid,
+    /// `passkey_session_expired`: the sealed passkey session has expired.
+    PasskeySessionExpired,
 }
 
 impl ErrorCode {
@@ -264,6 +277,10 @@ impl ErrorCode {
             ErrorCode::MfaTokenExpired => "mfa_token_expired",
             ErrorCode::MfaTokenInvalid => "mfa_token_invalid",
             ErrorCode::MfaFailed => "mfa_failed",
+            ErrorCode::PasskeyChallengeError => "passkey_challenge_error",
+            ErrorCode::PasskeyTokenError => "passkey_token_error",
+            ErrorCode::PasskeySessionInvalid => "passkey_session_invalid",
+            ErrorCode::PasskeySessionExpired => "passkey_session_expired",
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | [`logout`] | `GET /v2/logout`, `GET /oidc/logout`, `POST /oauth/revoke` |
 //! | [`resource`] | `GET /userinfo`, `GET /api/data` (bearer-protected) |
 //! | [`dpop`] | DPoP proofs at the token endpoint and PAR; `GET`/`POST /api/dpop` (DPoP-bound tokens only) |
+//! | [`passkey`] | `POST /passkey/register`, `POST /passkey/challenge` (the WebAuthn grant is in [`token`]) |
 //!
 //! Shared pieces: [`client_auth`] (client authentication at the token, PAR and revocation
 //! endpoints), [`mint`] (token claims, signing and verification), [`backchannel`] (logout
@@ -25,6 +26,7 @@ pub(crate) mod dpop;
 mod logout;
 pub(crate) mod mfa;
 pub(crate) mod mint;
+pub(crate) mod passkey;
 mod passwordless;
 mod reply;
 mod resource;
@@ -261,6 +263,8 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("GET", "/mfa/authenticators") => mfa::authenticators(shared, req),
         ("POST", "/mfa/associate") => mfa::associate(shared, req),
         ("POST", "/mfa/challenge") => mfa::challenge(shared, req),
+        ("POST", "/passkey/register") => passkey::register(shared, req),
+        ("POST", "/passkey/challenge") => passkey::challenge(shared, req),
         ("GET", "/userinfo") => resource::userinfo(shared, req),
         ("GET", "/api/data") => resource::api_data(shared, req),
         ("GET" | "POST", "/api/dpop") => dpop::api_dpop(shared, req),
