@@ -443,6 +443,25 @@ where
         )
     }
 
+    /// MFA: removes one of the user's enrolled authenticators (`DELETE
+    /// /mfa/authenticators/{id}`, the sealed `mfa_token` as bearer). An id with whitespace
+    /// is `invalid_parameter` and nothing is sent; an expired sealed token
+    /// `mfa_token_expired`; Auth0's refusal (an unknown id) `mfa_failed`.
+    pub fn delete_authenticator(
+        &self,
+        sealed: &SealedMfaToken,
+        authenticator_id: impl Into<String>,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_authenticator",
+            "",
+            self.core()
+                .delete_authenticator(sealed.clone(), authenticator_id.into()),
+            store_options,
+        )
+    }
+
     /// MFA: starts a challenge (`POST /mfa/challenge`, with the client's authentication);
     /// for OOB, Auth0 sends the user a code and the answer has the `oob_code` to verify with.
     pub fn challenge_authenticator(

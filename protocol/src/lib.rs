@@ -317,6 +317,16 @@ impl Core {
         )
     }
 
+    /// `delete_authenticator`: removes one of the user's enrolled MFA authenticators
+    /// (`DELETE /mfa/authenticators/{id}`, the sealed `mfa_token` as bearer).
+    pub fn delete_authenticator(
+        &self,
+        sealed: mfa::SealedMfaToken,
+        authenticator_id: String,
+    ) -> mfa::DeleteAuthenticator {
+        mfa::DeleteAuthenticator::delete(self.config.clone(), sealed, authenticator_id)
+    }
+
     /// `verify_mfa`: the MFA verification grant (OTP, OOB + binding code, recovery code);
     /// the tokens, saved into the current session when asked.
     pub fn verify_mfa(&self, verify: mfa::MfaVerify) -> mfa::VerifyMfa {

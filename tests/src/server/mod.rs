@@ -263,6 +263,9 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("GET", "/mfa/authenticators") => mfa::authenticators(shared, req),
         ("POST", "/mfa/associate") => mfa::associate(shared, req),
         ("POST", "/mfa/challenge") => mfa::challenge(shared, req),
+        ("DELETE", p) if p.starts_with("/mfa/authenticators/") => {
+            mfa::delete_authenticator(shared, req, &p["/mfa/authenticators/".len()..])
+        }
         ("POST", "/passkey/register") => passkey::register(shared, req),
         ("POST", "/passkey/challenge") => passkey::challenge(shared, req),
         ("GET", "/userinfo") => resource::userinfo(shared, req),
