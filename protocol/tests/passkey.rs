@@ -598,3 +598,45 @@ fn the_grant_carries_an_assertion_and_a_dpop_proof_at_sending_and_no_secret() {
     assert_eq!(get(&form, "client_id"), Some(CLIENT_ID));
     assert_eq!(get(&form, "auth_session"), Some(AUTH_SESSION));
 }
+
+proptest! {
+    /// Any challenge answer (status, bytes) is read without a panic: a non-2xx one is always an
+    /// error, a success has an object of options and a non-empty handle, and no error quotes
+    /// the body.
+    #[test]
+    fn any_challenge_answer_is_read_safely(
+        status in 100u16..600,
+        body in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            "[ -~]{0,200}".prop_map(String::into_bytes),
+            Just(br#"{"authn_params_public_key":{"challenge":"c"},"auth_session":"h-SHOULD-NOT-LEAK"}"#.to_vec()),
+        ],
+    ) {
+        use auth0_server_protocol::login::passkey::parse_challenge_answer;
+        let response = http::Response::builder().status(status).body(body.clone()).unwrap();
+        match parse_challenge_answer(&response) {
+            Ok((options, handle)) => {
+                prop_assert!((200..300).contains(&status));
+                prop_assert!(options.is_object());
+                prop_assert!(!handle.expose().is_empty());
+                let shown = format!("{:?}", handle);
+                prop_assert!(!shown.contains(handle.expose()));
+            }
+            Err(e) => {
+                if body.len() >= 16 {
+                    let quoted = String::from_utf8_lossy(&body);
+                    let shown = format!("{} {:?}", e, e);
+                    prop_assert!(!shown.contains(quoted.as_ref()));
+                }
+            }
+        }
+    }
+
+    /// Any string handed back as a sealed session opens to an error (never a panic) unless it
+    /// is one this application sealed.
+    #[test]
+    fn any_string_is_not_a_sealed_session(s in "[ -~]{0,300}") {
+        let r = open_passkey_session(&secrets(&[COOKIE_SECRET]), &SealedPasskeySession::new(s), UnixTime::from_secs(NOW));
+        prop_assert_eq!(r.unwrap_err(), LoginError::PasskeySessionInvalid);
+    }
+}
