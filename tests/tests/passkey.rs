@@ -483,6 +483,43 @@ fn private_key_jwt_clients_are_refused_by_the_challenge_endpoints(make: MakeClie
     assert_eq!(body, json!({"client_id": emu.client_id()}));
 }
 
+/// With a DPoP key, the WebAuthn grant carries a proof (retried once with the server's nonce)
+/// and the session's token set is DPoP-bound.
+fn the_grant_is_dpop_bound_with_a_nonce_retry(make: MakeClient) {
+    let emu = Emulator::start(Default::default());
+    let config = adapter_support::config_builder(&emu)
+        .audience(auth0_emulator::DEFAULT_AUDIENCE)
+        .dpop(include_str!("../data/client_keys/ec.pem"))
+        .build()
+        .unwrap();
+    let client = make(config);
+    let challenge = client
+        .signup(PasskeySignup::email("ann@example.com"), &mut O::new())
+        .unwrap();
+    let credential = passkey_credential_for(&challenge.authn_params_public_key, "cred-ann");
+    emu.require_dpop_nonce(true);
+    let mut jar = Vec::new();
+    let mut o = O::new();
+    client
+        .login(
+            PasskeySignIn::new(challenge.auth_session, credential),
+            &mut o,
+        )
+        .expect("signed up with DPoP");
+    assert_eq!(emu.dpop_nonce_challenges(), 1, "one challenge, one retry");
+    let grants = emu.requests_to("/oauth/token");
+    assert_eq!(grants.len(), 2);
+    assert!(grants.iter().all(|g| g.header("dpop").is_some()));
+    assert_eq!(
+        param(&grants[0], "auth_session"),
+        param(&grants[1], "auth_session"),
+        "the same grant, resent"
+    );
+    let mut o = next_request(&mut jar, &o);
+    let session = client.session(&mut o).unwrap().expect("a session");
+    assert_eq!(session.token_sets[0].token_type.as_str(), "DPoP");
+}
+
 fn bad_input_sends_nothing(make: MakeClient) {
     let emu = Emulator::start(Default::default());
     let client = make(config(&emu));
@@ -524,5 +561,6 @@ both!(
     a_tampered_sealed_session_sends_nothing,
     organization_mismatch_and_bad_id_token_save_nothing,
     private_key_jwt_clients_are_refused_by_the_challenge_endpoints,
+    the_grant_is_dpop_bound_with_a_nonce_retry,
     bad_input_sends_nothing,
 );
