@@ -17,8 +17,9 @@ use auth0_server::protocol::session::Session;
 use auth0_server::store::CookieOptions;
 use auth0_server::store::memory::{MemoryStateStore, MemoryTransactionStore};
 use auth0_server::{
-    Config, Error, LoginResult, PasskeyChallenge, PasskeyLogin, PasskeySignIn, PasskeySignup,
-    SealedPasskeySession, TokenExchangeResult, blocking, nonblocking,
+    AccessTokenRequest, Config, Error, LoginResult, PasskeyChallenge, PasskeyLogin, PasskeySignIn,
+    PasskeySignup, SealedMfaToken, SealedPasskeySession, TokenExchangeResult, blocking,
+    nonblocking,
 };
 use serde_json::{Map, Value, json};
 
@@ -37,6 +38,7 @@ trait Passkeys {
     fn login(&self, s: PasskeySignIn, o: &mut O) -> Result<LoginResult, Error>;
     fn tokens(&self, s: PasskeySignIn, o: &mut O) -> Result<TokenExchangeResult, Error>;
     fn session(&self, o: &mut O) -> Result<Option<Session>, Error>;
+    fn seal(&self, e: &Error, r: &AccessTokenRequest) -> Result<SealedMfaToken, Error>;
 }
 
 impl Passkeys for Blocking {
@@ -54,6 +56,9 @@ impl Passkeys for Blocking {
     }
     fn session(&self, o: &mut O) -> Result<Option<Session>, Error> {
         self.get_session(o)
+    }
+    fn seal(&self, e: &Error, r: &AccessTokenRequest) -> Result<SealedMfaToken, Error> {
+        self.seal_mfa_token(e, r)
     }
 }
 
@@ -77,6 +82,9 @@ impl Passkeys for AsyncClient {
     }
     fn session(&self, o: &mut O) -> Result<Option<Session>, Error> {
         self.rt.block_on(self.client.get_session(o))
+    }
+    fn seal(&self, e: &Error, r: &AccessTokenRequest) -> Result<SealedMfaToken, Error> {
+        self.client.seal_mfa_token(e, r)
     }
 }
 
@@ -520,6 +528,52 @@ fn the_grant_is_dpop_bound_with_a_nonce_retry(make: MakeClient) {
     assert_eq!(session.token_sets[0].token_type.as_str(), "DPoP");
 }
 
+/// A tenant that asks for a second factor answers the grant `mfa_required`: a
+/// `passkey_token_error` whose `mfa_token` never shows, sealed for the MFA API with
+/// `seal_mfa_token`; nothing is saved.
+fn mfa_required_is_sealable_and_saves_nothing(make: MakeClient) {
+    const RAW: &str = "raw-mfa-token-SHOULD-NOT-LEAK";
+    let emu = Emulator::start(Default::default());
+    let client = make(config(&emu));
+    sign_up_ann(client.as_ref(), &emu);
+    let challenge = client
+        .challenge(PasskeyLogin::new(), &mut O::new())
+        .unwrap();
+    let credential = passkey_credential_for(&challenge.authn_params_public_key, "cred-ann");
+    emu.fail_next(
+        "/oauth/token",
+        Failure::OAuth {
+            status: 403,
+            body: json!({"error": "mfa_required", "error_description": "Multifactor authentication required",
+                         "mfa_token": RAW, "mfa_requirements": {"challenge": [{"type": "otp"}]}}),
+        },
+        1,
+    );
+    let mut jar = Vec::new();
+    let mut o = O::new();
+    let e = client
+        .login(
+            PasskeySignIn::new(challenge.auth_session, credential),
+            &mut o,
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "passkey_token_error");
+    assert_eq!(
+        e.oauth_error().map(|o| o.error.as_str()),
+        Some("mfa_required")
+    );
+    assert!(!format!("{e} {e:?}").contains(RAW));
+    let sealed = client
+        .seal(
+            &e,
+            &AccessTokenRequest::audience(auth0_emulator::DEFAULT_AUDIENCE),
+        )
+        .expect("sealed");
+    assert!(!sealed.as_str().contains(RAW));
+    let mut o = next_request(&mut jar, &o);
+    assert!(client.session(&mut o).unwrap().is_none());
+}
+
 fn bad_input_sends_nothing(make: MakeClient) {
     let emu = Emulator::start(Default::default());
     let client = make(config(&emu));
@@ -562,5 +616,6 @@ both!(
     organization_mismatch_and_bad_id_token_save_nothing,
     private_key_jwt_clients_are_refused_by_the_challenge_endpoints,
     the_grant_is_dpop_bound_with_a_nonce_retry,
+    mfa_required_is_sealable_and_saves_nothing,
     bad_input_sends_nothing,
 );
