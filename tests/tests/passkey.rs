@@ -7,6 +7,7 @@
 //! and no error shows the `auth_session`.
 
 mod adapter_support;
+mod emulator_support;
 
 use adapter_support::param;
 use auth0_emulator::{
@@ -619,3 +620,82 @@ both!(
     mfa_required_is_sealable_and_saves_nothing,
     bad_input_sends_nothing,
 );
+
+/// The emulator's passkey endpoints answer malformed requests with Auth0-shaped 4xx errors
+/// (never a panic or a 5xx), and a grant for an unknown `auth_session` is `invalid_grant`.
+#[test]
+fn the_emulator_answers_malformed_passkey_requests() {
+    use emulator_support::{agent, answer};
+    let emu = Emulator::start(Default::default());
+    let json_post = |path: &str, body: &[u8]| {
+        answer(
+            agent()
+                .post(emu.base_url() + path)
+                .header("Content-Type", "application/json")
+                .send(body),
+        )
+    };
+    let creds = format!(
+        r#""client_id":"{}","client_secret":"{}""#,
+        emu.client_id(),
+        emu.client_secret()
+    );
+    for (path, body, status) in [
+        ("/passkey/register", "{}".to_owned(), 401),
+        ("/passkey/register", "[1,2]".to_owned(), 401),
+        ("/passkey/register", "%%%\u{ff}".to_owned(), 401),
+        ("/passkey/register", format!("{{{creds}}}"), 400),
+        (
+            "/passkey/register",
+            format!(r#"{{{creds},"user_profile":{{}}}}"#),
+            400,
+        ),
+        (
+            "/passkey/register",
+            format!(r#"{{{creds},"user_profile":"x"}}"#),
+            400,
+        ),
+        ("/passkey/challenge", "{}".to_owned(), 401),
+    ] {
+        let a = json_post(path, body.as_bytes());
+        assert_eq!(a.status, status, "{path} {body} -> {}", a.text);
+        assert!(a.json()["error"].is_string(), "{}", a.text);
+    }
+    // Not JSON at all.
+    let a = answer(
+        agent()
+            .post(emu.base_url() + "/passkey/challenge")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(&b"client_id=x"[..]),
+    );
+    assert_eq!(a.status, 400);
+    let grant = |params: &[(&str, &str)]| {
+        let mut all = vec![
+            ("grant_type", WEBAUTHN_GRANT_TYPE),
+            ("client_id", emu.client_id()),
+            ("client_secret", emu.client_secret()),
+        ];
+        all.extend_from_slice(params);
+        answer(agent().post(emu.base_url() + "/oauth/token").send_form(all))
+    };
+    for (params, status, error) in [
+        (vec![], 400, "invalid_request"),
+        (vec![("auth_session", "x")], 400, "invalid_request"),
+        (
+            vec![("auth_session", "unknown"), ("authn_response", "{}")],
+            403,
+            "invalid_grant",
+        ),
+    ] {
+        let a = grant(&params);
+        assert_eq!(a.status, status, "{params:?} -> {}", a.text);
+        assert_eq!(a.json()["error"], error);
+    }
+    // A live auth_session with a credential that is not JSON: refused, and spent.
+    let options: Value = json_post("/passkey/challenge", format!("{{{creds}}}").as_bytes()).json();
+    let session = options["auth_session"].as_str().unwrap().to_owned();
+    let a = grant(&[("auth_session", &session), ("authn_response", "not json")]);
+    assert_eq!(a.status, 400, "{}", a.text);
+    let a = grant(&[("auth_session", &session), ("authn_response", "{}")]);
+    assert_eq!(a.status, 403, "{}", a.text);
+}
