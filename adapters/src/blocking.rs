@@ -55,6 +55,10 @@ use auth0_server_protocol::mfa::{
     Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaVerified, MfaVerify,
     SealedMfaToken,
 };
+use auth0_server_protocol::my_account::{
+    AuthenticationMethod, AuthenticationMethodUpdate, ConnectAccountOptions,
+    ConnectedAccountConnections, ConnectedAccountResult, ConnectedAccounts, Factor,
+};
 use auth0_server_protocol::session::{Session, UserClaims};
 use auth0_server_protocol::token_endpoint::MAX_RESPONSE_BODY;
 use std::future::Future;
@@ -785,6 +789,149 @@ where
         Error: From<O::Error>,
     {
         self.run("operation", "", op, store_options)
+    }
+
+    /// Connected accounts: asks the My Account API for a connect ticket (with an access
+    /// token for `https://{domain}/me/` and `create:me:connected_accounts` from the session,
+    /// refreshed through the refresh token when needed), saves the pending connection in the
+    /// transaction store and returns the URL to redirect the browser to. Without a session:
+    /// `missing_session`.
+    pub fn start_connect_account(
+        &self,
+        options: ConnectAccountOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.run(
+            "start_connect_account",
+            "",
+            self.core().start_connect_account(options),
+            store_options,
+        )
+    }
+
+    /// Connected accounts: handles the callback of a connect flow (`state` and
+    /// `connect_code`): consumes the pending connection and completes it; the account and
+    /// the application state. An unknown or used `state` is `missing_transaction`; a refused
+    /// connection `connect_account_error`.
+    pub fn complete_connect_account(
+        &self,
+        callback_url: &str,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccountResult, Error> {
+        self.run(
+            "complete_connect_account",
+            "",
+            self.core().complete_connect_account(callback_url),
+            store_options,
+        )
+    }
+
+    /// Connected accounts: the user's connected accounts (of `connection`, or all), a
+    /// page at a time (`from` is the previous page's `next`, `take` at most 100).
+    pub fn list_connected_accounts(
+        &self,
+        connection: Option<&str>,
+        from: Option<&str>,
+        take: Option<u32>,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccounts, Error> {
+        self.run(
+            "list_connected_accounts",
+            "",
+            self.core().list_connected_accounts(connection, from, take),
+            store_options,
+        )
+    }
+
+    /// Connected accounts: disconnects the account with id `id`.
+    pub fn delete_connected_account(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_connected_account",
+            "",
+            self.core().delete_connected_account(id),
+            store_options,
+        )
+    }
+
+    /// Connected accounts: the connections an account can be connected with.
+    pub fn list_connected_account_connections(
+        &self,
+        from: Option<&str>,
+        take: Option<u32>,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccountConnections, Error> {
+        self.run(
+            "list_connected_account_connections",
+            "",
+            self.core().list_connected_account_connections(from, take),
+            store_options,
+        )
+    }
+
+    /// My Account API: the factors the tenant offers (`GET /me/v1/factors`).
+    pub fn get_factors(&self, store_options: &mut S::Options) -> Result<Vec<Factor>, Error> {
+        self.run("get_factors", "", self.core().get_factors(), store_options)
+    }
+
+    /// My Account API: the user's authentication methods.
+    pub fn list_authentication_methods(
+        &self,
+        store_options: &mut S::Options,
+    ) -> Result<Vec<AuthenticationMethod>, Error> {
+        self.run(
+            "list_authentication_methods",
+            "",
+            self.core().list_authentication_methods(),
+            store_options,
+        )
+    }
+
+    /// My Account API: one of the user's authentication methods.
+    pub fn get_authentication_method(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<AuthenticationMethod, Error> {
+        self.run(
+            "get_authentication_method",
+            "",
+            self.core().get_authentication_method(id),
+            store_options,
+        )
+    }
+
+    /// My Account API: renames one of the user's authentication methods, or sets its
+    /// preferred method; the method as updated.
+    pub fn update_authentication_method(
+        &self,
+        id: &str,
+        update: &AuthenticationMethodUpdate,
+        store_options: &mut S::Options,
+    ) -> Result<AuthenticationMethod, Error> {
+        self.run(
+            "update_authentication_method",
+            "",
+            self.core().update_authentication_method(id, update),
+            store_options,
+        )
+    }
+
+    /// My Account API: removes one of the user's authentication methods.
+    pub fn delete_authentication_method(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_authentication_method",
+            "",
+            self.core().delete_authentication_method(id),
+            store_options,
+        )
     }
 
     /// Runs an operation named `name` (for its tracing span).

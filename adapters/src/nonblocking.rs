@@ -61,6 +61,10 @@ use auth0_server_protocol::mfa::{
     Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaVerified, MfaVerify,
     SealedMfaToken,
 };
+use auth0_server_protocol::my_account::{
+    AuthenticationMethod, AuthenticationMethodUpdate, ConnectAccountOptions,
+    ConnectedAccountConnections, ConnectedAccountResult, ConnectedAccounts, Factor,
+};
 use auth0_server_protocol::session::{Session, UserClaims};
 use std::future::Future;
 use std::sync::Arc;
@@ -158,11 +162,14 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
     /// by the in-process leader of each refresh, and of each request that spends a refresh
     /// token (the connection exchange too); see [`crate::coordinator`].
     ///
-    /// Give a spawn hook too ([`ServerClientBuilder::spawn_with`]). Without one, a leader
-    /// whose future is dropped after sending leaves its request to the callers of this
-    /// instance only: if none comes, nobody reads the answer or releases the lock, and the
-    /// other instances wait for the lock to expire and then spend the replaced refresh token
-    /// (found by the simulation, `sim/`: finding F3).
+    /// A leader whose future is dropped after sending must have its flight finished, or
+    /// nobody reads the answer or releases the lock, and the other instances wait for the
+    /// lock to expire and then spend the replaced refresh token (found by the simulation,
+    /// `sim/`: finding F3). The application's spawn hook ([`ServerClientBuilder::spawn_with`])
+    /// does it; without one, the coordinator's own
+    /// ([`AsyncRefreshCoordinator::spawn_hook`]): the Redis coordinator finishes the flight on
+    /// the tokio runtime it runs on. A coordinator of your own with neither is warned about
+    /// at `build`.
     pub fn coordinator(mut self, coordinator: impl AsyncRefreshCoordinator + 'static) -> Self {
         self.coordinator = Some(Arc::new(coordinator));
         self
@@ -195,7 +202,12 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
 
     /// The client.
     pub fn build(self) -> ServerClient<S, T, H> {
-        if self.coordinator.is_some() && self.spawn.is_none() {
+        let spawn = self.spawn.or_else(|| {
+            self.coordinator
+                .as_ref()
+                .and_then(|coordinator| coordinator.spawn_hook())
+        });
+        if self.coordinator.is_some() && spawn.is_none() {
             crate::trace::trace_event!(
                 ::tracing::Level::WARN,
                 "a refresh coordinator without a spawn hook: a leader cancelled after sending keeps its lock until it expires, and its answer may be lost to the other instances (set spawn_with)"
@@ -210,7 +222,7 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
                 transport: AsyncTransport {
                     http: Arc::new(self.http),
                     coordinator: self.coordinator,
-                    spawn: self.spawn,
+                    spawn,
                 },
             }),
         }
@@ -783,6 +795,159 @@ where
         Error: From<O::Error>,
     {
         self.run("operation", "", op, store_options).await
+    }
+
+    /// Connected accounts: asks the My Account API for a connect ticket (with an access
+    /// token for `https://{domain}/me/` and `create:me:connected_accounts` from the session,
+    /// refreshed through the refresh token when needed), saves the pending connection in the
+    /// transaction store and returns the URL to redirect the browser to. Without a session:
+    /// `missing_session`.
+    pub async fn start_connect_account(
+        &self,
+        options: ConnectAccountOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.run(
+            "start_connect_account",
+            "",
+            self.core().start_connect_account(options),
+            store_options,
+        )
+        .await
+    }
+
+    /// Connected accounts: handles the callback of a connect flow (`state` and
+    /// `connect_code`): consumes the pending connection and completes it; the account and
+    /// the application state. An unknown or used `state` is `missing_transaction`; a refused
+    /// connection `connect_account_error`.
+    pub async fn complete_connect_account(
+        &self,
+        callback_url: &str,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccountResult, Error> {
+        self.run(
+            "complete_connect_account",
+            "",
+            self.core().complete_connect_account(callback_url),
+            store_options,
+        )
+        .await
+    }
+
+    /// Connected accounts: the user's connected accounts (of `connection`, or all), a
+    /// page at a time (`from` is the previous page's `next`, `take` at most 100).
+    pub async fn list_connected_accounts(
+        &self,
+        connection: Option<&str>,
+        from: Option<&str>,
+        take: Option<u32>,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccounts, Error> {
+        self.run(
+            "list_connected_accounts",
+            "",
+            self.core().list_connected_accounts(connection, from, take),
+            store_options,
+        )
+        .await
+    }
+
+    /// Connected accounts: disconnects the account with id `id`.
+    pub async fn delete_connected_account(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_connected_account",
+            "",
+            self.core().delete_connected_account(id),
+            store_options,
+        )
+        .await
+    }
+
+    /// Connected accounts: the connections an account can be connected with.
+    pub async fn list_connected_account_connections(
+        &self,
+        from: Option<&str>,
+        take: Option<u32>,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccountConnections, Error> {
+        self.run(
+            "list_connected_account_connections",
+            "",
+            self.core().list_connected_account_connections(from, take),
+            store_options,
+        )
+        .await
+    }
+
+    /// My Account API: the factors the tenant offers (`GET /me/v1/factors`).
+    pub async fn get_factors(&self, store_options: &mut S::Options) -> Result<Vec<Factor>, Error> {
+        self.run("get_factors", "", self.core().get_factors(), store_options)
+            .await
+    }
+
+    /// My Account API: the user's authentication methods.
+    pub async fn list_authentication_methods(
+        &self,
+        store_options: &mut S::Options,
+    ) -> Result<Vec<AuthenticationMethod>, Error> {
+        self.run(
+            "list_authentication_methods",
+            "",
+            self.core().list_authentication_methods(),
+            store_options,
+        )
+        .await
+    }
+
+    /// My Account API: one of the user's authentication methods.
+    pub async fn get_authentication_method(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<AuthenticationMethod, Error> {
+        self.run(
+            "get_authentication_method",
+            "",
+            self.core().get_authentication_method(id),
+            store_options,
+        )
+        .await
+    }
+
+    /// My Account API: renames one of the user's authentication methods, or sets its
+    /// preferred method; the method as updated.
+    pub async fn update_authentication_method(
+        &self,
+        id: &str,
+        update: &AuthenticationMethodUpdate,
+        store_options: &mut S::Options,
+    ) -> Result<AuthenticationMethod, Error> {
+        self.run(
+            "update_authentication_method",
+            "",
+            self.core().update_authentication_method(id, update),
+            store_options,
+        )
+        .await
+    }
+
+    /// My Account API: removes one of the user's authentication methods.
+    pub async fn delete_authentication_method(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_authentication_method",
+            "",
+            self.core().delete_authentication_method(id),
+            store_options,
+        )
+        .await
     }
 
     /// Runs an operation named `name` (for its tracing span).

@@ -188,6 +188,15 @@ pub enum ErrorCode {
     /// unusable.
     MfaFailed,
 
+    // --- connected accounts and the My Account API ---
+    /// `my_account_api_error`: the My Account API refused a request (its problem answer's
+    /// `type`, `title`, `detail` and `status` are data of the error), or its answer was
+    /// unusable.
+    MyAccountApiError,
+    /// `connect_account_error`: connecting an account failed (the connect callback carried an
+    /// `error`, or no `connect_code`).
+    ConnectAccountError,
+
     // --- passkeys ---
     /// `passkey_challenge_error`: Auth0 refused a passkey signup or login challenge, or its
     /// answer was unusable.
@@ -277,6 +286,8 @@ impl ErrorCode {
             ErrorCode::MfaTokenExpired => "mfa_token_expired",
             ErrorCode::MfaTokenInvalid => "mfa_token_invalid",
             ErrorCode::MfaFailed => "mfa_failed",
+            ErrorCode::MyAccountApiError => "my_account_api_error",
+            ErrorCode::ConnectAccountError => "connect_account_error",
             ErrorCode::PasskeyChallengeError => "passkey_challenge_error",
             ErrorCode::PasskeyTokenError => "passkey_token_error",
             ErrorCode::PasskeySessionInvalid => "passkey_session_invalid",

@@ -80,6 +80,10 @@ pub struct TransactionData {
     /// callback then merges into that user's session instead of replacing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<AccountLink>,
+    /// For a connected-account flow: the connect session and connection it completes
+    /// ([`crate::my_account`]). A login callback never completes such a transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<crate::my_account::PendingConnect>,
 }
 
 impl TransactionData {

@@ -37,9 +37,9 @@ use serde_json::Value;
 
 pub use admin::{CibaStep, KeyChoice, RefreshGrant, SignAlg, SignOptions};
 pub use config::{
-    ANALYTICS_API_SCOPES, DEFAULT_API_SCOPES, EmulatorConfig, FederatedConnection, MfaPolicy,
-    MfaRequirements, MfaTarget, ProviderAlg, ProviderShape, RefreshTokenPolicy, TlsClientAuth,
-    TokenExchangeProfile,
+    ANALYTICS_API_SCOPES, DEFAULT_API_SCOPES, EmulatorConfig, FederatedConnection,
+    MY_ACCOUNT_SCOPES, MfaPolicy, MfaRequirements, MfaTarget, ProviderAlg, ProviderShape,
+    RefreshTokenPolicy, TlsClientAuth, TokenExchangeProfile,
 };
 pub use jwt::{decode_header, decode_payload};
 pub use server::backchannel::{BackchannelDelivery, DeliveryOutcome, LogoutTrigger};
@@ -271,6 +271,7 @@ impl Emulator {
                 passwordless_codes: HashMap::new(),
                 passwordless_messages: Vec::new(),
                 dpop: Default::default(),
+                my_account: Default::default(),
                 passkey: Default::default(),
             }),
             config,

@@ -9,6 +9,7 @@
 //! | [`ciba`] | `POST /bc-authorize` (CIBA; its polls are a grant of [`token`]) |
 //! | [`logout`] | `GET /v2/logout`, `GET /oidc/logout`, `POST /oauth/revoke` |
 //! | [`resource`] | `GET /userinfo`, `GET /api/data` (bearer-protected) |
+//! | [`my_account`] | `/me/v1/…` (My Account API: connected accounts, factors, authentication methods), `GET /connected-accounts/connect` |
 //! | [`dpop`] | DPoP proofs at the token endpoint and PAR; `GET`/`POST /api/dpop` (DPoP-bound tokens only) |
 //! | [`passkey`] | `POST /passkey/register`, `POST /passkey/challenge` (the WebAuthn grant is in [`token`]) |
 //!
@@ -26,6 +27,7 @@ pub(crate) mod dpop;
 mod logout;
 pub(crate) mod mfa;
 pub(crate) mod mint;
+pub(crate) mod my_account;
 pub(crate) mod passkey;
 mod passwordless;
 mod reply;
@@ -249,6 +251,9 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest,
         _ => req.path.as_str(),
     };
+    if let Some(reply) = my_account::route(shared, req) {
+        return reply;
+    }
     match (req.method.as_str(), path) {
         ("GET", "/.well-known/openid-configuration") => discovery::discovery(shared),
         ("GET", "/.well-known/jwks.json") => discovery::jwks(shared),
