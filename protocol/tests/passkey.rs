@@ -304,6 +304,15 @@ fn login_challenge_sends_the_secret_in_the_body_even_for_basic_and_nothing_for_m
         json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "username": "ann@example.com"})
     );
     assert_eq!(ran.result.unwrap().ceremony, PasskeyCeremony::Login);
+    // Mutual TLS: the certificate authenticates; a configured secret is never sent.
+    let core_mtls = core(config_builder().client_auth_method(ClientAuthMethod::TlsClientAuth));
+    let ran = run(
+        core_mtls.passkey_login_challenge(PasskeyLogin::new()),
+        challenge_answer(),
+        NOW,
+    );
+    let body: Value = serde_json::from_slice(ran.request.unwrap().body()).unwrap();
+    assert_eq!(body, json!({"client_id": CLIENT_ID}));
 }
 
 #[test]
