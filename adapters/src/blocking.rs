@@ -49,6 +49,7 @@ use auth0_server_protocol::login::{
     PasswordlessOtp, PasswordlessStart, StartLoginOptions, TokenExchangeRequest,
     TokenExchangeResult,
 };
+use auth0_server_protocol::login::{PasskeyChallenge, PasskeyLogin, PasskeySignIn, PasskeySignup};
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::mfa::{
     Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaVerified, MfaVerify,
@@ -446,6 +447,25 @@ where
         )
     }
 
+    /// MFA: removes one of the user's enrolled authenticators (`DELETE
+    /// /mfa/authenticators/{id}`, the sealed `mfa_token` as bearer). An id with whitespace
+    /// is `invalid_parameter` and nothing is sent; an expired sealed token
+    /// `mfa_token_expired`; Auth0's refusal (an unknown id) `mfa_failed`.
+    pub fn delete_authenticator(
+        &self,
+        sealed: &SealedMfaToken,
+        authenticator_id: impl Into<String>,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_authenticator",
+            "",
+            self.core()
+                .delete_authenticator(sealed.clone(), authenticator_id.into()),
+            store_options,
+        )
+    }
+
     /// MFA: starts a challenge (`POST /mfa/challenge`, with the client's authentication);
     /// for OOB, Auth0 sends the user a code and the answer has the `oob_code` to verify with.
     pub fn challenge_authenticator(
@@ -513,6 +533,76 @@ where
             "login_with_passwordless",
             &audience,
             self.core().login_with_passwordless(otp),
+            store_options,
+        )
+    }
+
+    /// Passkey signup, step 1: asks Auth0 (`POST /passkey/register`) for the WebAuthn options
+    /// that create the new user's passkey. Hand
+    /// [`authn_params_public_key`](PasskeyChallenge::authn_params_public_key) to
+    /// `navigator.credentials.create()` and keep the sealed
+    /// [`auth_session`](PasskeyChallenge::auth_session) (safe to put in the page) for
+    /// [`login_with_passkey`](Self::login_with_passkey). Inputs are checked first
+    /// (`invalid_parameter`, nothing sent); a refusal is `passkey_challenge_error`.
+    pub fn passkey_signup_challenge(
+        &self,
+        signup: PasskeySignup,
+        store_options: &mut S::Options,
+    ) -> Result<PasskeyChallenge, Error> {
+        self.run(
+            "passkey_signup_challenge",
+            "",
+            self.core().passkey_signup_challenge(signup),
+            store_options,
+        )
+    }
+
+    /// Passkey login, step 1: asks Auth0 (`POST /passkey/challenge`) for the WebAuthn options
+    /// for `navigator.credentials.get()`, and the sealed session to sign in with.
+    pub fn passkey_login_challenge(
+        &self,
+        login: PasskeyLogin,
+        store_options: &mut S::Options,
+    ) -> Result<PasskeyChallenge, Error> {
+        self.run(
+            "passkey_login_challenge",
+            "",
+            self.core().passkey_login_challenge(login),
+            store_options,
+        )
+    }
+
+    /// Passkeys, step 2: signs the user in with the browser's credential (the WebAuthn grant,
+    /// `openid` always asked) — the ID token verified as an interactive login's (the
+    /// challenge's organization included), the session replaced. A tampered or expired
+    /// sealed session is `passkey_session_invalid` / `passkey_session_expired` and nothing is
+    /// sent; a refusal is `passkey_token_error`; nothing is saved on any failure.
+    pub fn login_with_passkey(
+        &self,
+        sign_in: PasskeySignIn,
+        store_options: &mut S::Options,
+    ) -> Result<LoginResult, Error> {
+        let audience = sign_in.audience.clone().unwrap_or_default();
+        self.run(
+            "login_with_passkey",
+            &audience,
+            self.core().login_with_passkey(sign_in),
+            store_options,
+        )
+    }
+
+    /// As [`login_with_passkey`](Self::login_with_passkey), returning the tokens (the ID
+    /// token verified, its claims returned) without reading or writing a session.
+    pub fn passkey_tokens(
+        &self,
+        sign_in: PasskeySignIn,
+        store_options: &mut S::Options,
+    ) -> Result<TokenExchangeResult, Error> {
+        let audience = sign_in.audience.clone().unwrap_or_default();
+        self.run(
+            "passkey_tokens",
+            &audience,
+            self.core().passkey_tokens(sign_in),
             store_options,
         )
     }

@@ -161,6 +161,7 @@ impl Error {
             Error::MyAccount(e) => e.oauth_error(),
             Error::Login(e) => match &**e {
                 LoginError::Passwordless(r) | LoginError::TokenExchange(r) => r.oauth(),
+                LoginError::PasskeyChallenge(r) | LoginError::PasskeyToken(r) => r.oauth(),
                 _ => None,
             },
             _ => None,

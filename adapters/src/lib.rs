@@ -173,6 +173,9 @@ pub use auth0_server_protocol::login::{
     PasswordlessOtp, PasswordlessStart, StartLoginOptions, TokenExchangeRequest,
     TokenExchangeResult,
 };
+pub use auth0_server_protocol::login::{
+    PasskeyChallenge, PasskeyLogin, PasskeySignIn, PasskeySignup, SealedPasskeySession,
+};
 pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
 pub use auth0_server_protocol::mfa::{
     Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaProof, MfaVerified,

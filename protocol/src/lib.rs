@@ -254,6 +254,40 @@ impl Core {
         login::LoginWithPasswordless::new(self.config.clone(), otp)
     }
 
+    /// `passkey_signup_challenge`: the WebAuthn options to create a new user's passkey, and
+    /// the sealed session to sign in with ([`login::passkey`]).
+    pub fn passkey_signup_challenge(
+        &self,
+        signup: login::PasskeySignup,
+    ) -> login::RequestPasskeyChallenge {
+        login::RequestPasskeyChallenge::new(
+            self.config.clone(),
+            login::PasskeyChallengeRequest::Signup(signup),
+        )
+    }
+
+    /// `passkey_login_challenge`: the WebAuthn options to use a returning user's passkey, and
+    /// the sealed session to sign in with.
+    pub fn passkey_login_challenge(
+        &self,
+        login: login::PasskeyLogin,
+    ) -> login::RequestPasskeyChallenge {
+        login::RequestPasskeyChallenge::new(
+            self.config.clone(),
+            login::PasskeyChallengeRequest::Login(login),
+        )
+    }
+
+    /// `login_with_passkey`: a session from the browser's passkey credential.
+    pub fn login_with_passkey(&self, sign_in: login::PasskeySignIn) -> login::LoginWithPasskey {
+        login::LoginWithPasskey::new(self.config.clone(), sign_in)
+    }
+
+    /// `passkey_tokens`: tokens for the browser's passkey credential, no session.
+    pub fn passkey_tokens(&self, sign_in: login::PasskeySignIn) -> login::PasskeyTokens {
+        login::PasskeyTokens::new(self.config.clone(), sign_in)
+    }
+
     /// `list_authenticators`: the user's enrolled MFA authenticators, for a sealed
     /// `mfa_token` ([`mfa`]).
     pub fn list_authenticators(&self, sealed: mfa::SealedMfaToken) -> mfa::ListAuthenticators {
@@ -282,6 +316,16 @@ impl Core {
             challenge_type,
             authenticator_id,
         )
+    }
+
+    /// `delete_authenticator`: removes one of the user's enrolled MFA authenticators
+    /// (`DELETE /mfa/authenticators/{id}`, the sealed `mfa_token` as bearer).
+    pub fn delete_authenticator(
+        &self,
+        sealed: mfa::SealedMfaToken,
+        authenticator_id: String,
+    ) -> mfa::DeleteAuthenticator {
+        mfa::DeleteAuthenticator::delete(self.config.clone(), sealed, authenticator_id)
     }
 
     /// `verify_mfa`: the MFA verification grant (OTP, OOB + binding code, recovery code);

@@ -92,6 +92,8 @@ pub(crate) struct State {
     pub(crate) dpop: crate::server::dpop::DpopState,
     /// The My Account API: connected accounts, connect flows, authentication methods.
     pub(crate) my_account: crate::server::my_account::MyAccountState,
+    /// The passkey API's state: live challenges, registered credentials.
+    pub(crate) passkey: crate::server::passkey::PasskeyState,
 }
 
 /// What the server thread and the handle share.

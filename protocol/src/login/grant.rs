@@ -13,6 +13,7 @@
 
 use super::error::LoginError;
 use super::landing::{Destination, Landed, Landing, LandingStep};
+use super::passkey::PasskeySignIn;
 use super::passwordless::PasswordlessOtp;
 use super::start::login_scope;
 use super::token_exchange::{TokenExchangeRequest, TokenExchangeResult};
@@ -35,6 +36,8 @@ pub(crate) enum Grant {
     TokenExchange(TokenExchangeRequest),
     /// A passwordless one-time code (Auth0's `passwordless/otp` grant).
     PasswordlessOtp(PasswordlessOtp),
+    /// A passkey credential (Auth0's WebAuthn grant).
+    Passkey(Box<PasskeySignIn>),
 }
 
 impl Grant {
@@ -42,24 +45,39 @@ impl Grant {
         match self {
             Grant::TokenExchange(r) => r.check(),
             Grant::PasswordlessOtp(r) => r.check(),
+            Grant::Passkey(r) => r.check(),
         }
+    }
+    /// Opens what the request carries sealed (a passkey session), at `now`.
+    fn open(&mut self, config: &Config, now: UnixTime) -> Result<(), LoginError> {
+        match self {
+            Grant::Passkey(r) => r.open(config, now),
+            Grant::TokenExchange(_) | Grant::PasswordlessOtp(_) => Ok(()),
+        }
+    }
+    /// Whether the scope sent always carries `openid`, even for tokens only.
+    fn needs_openid(&self) -> bool {
+        matches!(self, Grant::Passkey(_))
     }
     fn audience(&self) -> Option<&str> {
         match self {
             Grant::TokenExchange(r) => r.audience.as_deref(),
             Grant::PasswordlessOtp(r) => r.audience.as_deref(),
+            Grant::Passkey(r) => r.audience.as_deref(),
         }
     }
     fn scope(&self) -> Option<&str> {
         match self {
             Grant::TokenExchange(r) => r.scope.as_deref(),
             Grant::PasswordlessOtp(r) => r.scope.as_deref(),
+            Grant::Passkey(r) => r.scope.as_deref(),
         }
     }
     fn organization(&self) -> Option<&str> {
         match self {
             Grant::TokenExchange(r) => r.organization.as_deref(),
             Grant::PasswordlessOtp(_) => None,
+            Grant::Passkey(r) => r.organization(),
         }
     }
     /// The form parameters, in order; `scope` is the one to send.
@@ -67,6 +85,7 @@ impl Grant {
         match self {
             Grant::TokenExchange(r) => super::token_exchange::exchange_params(config, r, scope),
             Grant::PasswordlessOtp(r) => r.params(config, scope),
+            Grant::Passkey(r) => r.params(config, scope),
         }
     }
     /// What was sent that an error answer must not echo into a message.
@@ -77,6 +96,7 @@ impl Grant {
                 r.actor.as_ref().map_or("", |a| a.token.expose()),
             ],
             Grant::PasswordlessOtp(r) => vec![r.code.expose()],
+            Grant::Passkey(r) => r.secrets(),
         }
     }
     /// The error of a refused (or unusable) answer.
@@ -84,6 +104,7 @@ impl Grant {
         match self {
             Grant::TokenExchange(_) => LoginError::TokenExchange(e),
             Grant::PasswordlessOtp(_) => LoginError::Passwordless(e),
+            Grant::Passkey(_) => LoginError::PasskeyToken(e),
         }
     }
 }
@@ -143,12 +164,13 @@ impl Exchange {
         self.config.audience_key(self.grant.audience()).to_owned()
     }
 
-    /// The scope sent: the request's as given; for a login, the login scope (always with
-    /// `openid`, the configured default when the request names none).
+    /// The scope sent: the request's as given; for a login (or a grant that always needs
+    /// `openid`: passkeys), the login scope (always with `openid`, the configured default when
+    /// the request names none).
     fn scope(&self) -> Option<String> {
         match self.mode {
-            Mode::Tokens => self.grant.scope().map(str::to_owned),
-            Mode::Session => Some(login_scope(
+            Mode::Tokens if !self.grant.needs_openid() => self.grant.scope().map(str::to_owned),
+            Mode::Tokens | Mode::Session => Some(login_scope(
                 &self.config,
                 &self.audience_key(),
                 self.grant.scope(),
@@ -215,6 +237,9 @@ impl Exchange {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 if let Err(e) = self.grant.check() {
+                    return self.finish(Err(e));
+                }
+                if let Err(e) = self.grant.open(&self.config, now) {
                     return self.finish(Err(e));
                 }
                 let (meta, effect) = MetadataStep::start();
@@ -358,5 +383,52 @@ impl Operation for LoginWithPasswordless {
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
         self.0.step_session(input, now)
+    }
+}
+
+/// The `login_with_passkey` operation: a session from a passkey credential
+/// ([`super::passkey`]).
+#[derive(Debug)]
+pub struct LoginWithPasskey(Exchange);
+
+impl LoginWithPasskey {
+    pub(crate) fn new(config: Arc<Config>, sign_in: PasskeySignIn) -> Self {
+        LoginWithPasskey(Exchange::new(
+            config,
+            Grant::Passkey(Box::new(sign_in)),
+            Mode::Session,
+        ))
+    }
+}
+
+impl Operation for LoginWithPasskey {
+    type Output = LoginResult;
+    type Error = LoginError;
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
+        self.0.step_session(input, now)
+    }
+}
+
+/// The `passkey_tokens` operation: tokens for a passkey credential, no session.
+#[derive(Debug)]
+pub struct PasskeyTokens(Exchange);
+
+impl PasskeyTokens {
+    pub(crate) fn new(config: Arc<Config>, sign_in: PasskeySignIn) -> Self {
+        PasskeyTokens(Exchange::new(
+            config,
+            Grant::Passkey(Box::new(sign_in)),
+            Mode::Tokens,
+        ))
+    }
+}
+
+impl Operation for PasskeyTokens {
+    type Output = TokenExchangeResult;
+    type Error = LoginError;
+
+    fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
+        self.0.step_tokens(input, now)
     }
 }

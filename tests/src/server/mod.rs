@@ -11,6 +11,7 @@
 //! | [`resource`] | `GET /userinfo`, `GET /api/data` (bearer-protected) |
 //! | [`my_account`] | `/me/v1/…` (My Account API: connected accounts, factors, authentication methods), `GET /connected-accounts/connect` |
 //! | [`dpop`] | DPoP proofs at the token endpoint and PAR; `GET`/`POST /api/dpop` (DPoP-bound tokens only) |
+//! | [`passkey`] | `POST /passkey/register`, `POST /passkey/challenge` (the WebAuthn grant is in [`token`]) |
 //!
 //! Shared pieces: [`client_auth`] (client authentication at the token, PAR and revocation
 //! endpoints), [`mint`] (token claims, signing and verification), [`backchannel`] (logout
@@ -27,6 +28,7 @@ mod logout;
 pub(crate) mod mfa;
 pub(crate) mod mint;
 pub(crate) mod my_account;
+pub(crate) mod passkey;
 mod passwordless;
 mod reply;
 mod resource;
@@ -266,6 +268,11 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("GET", "/mfa/authenticators") => mfa::authenticators(shared, req),
         ("POST", "/mfa/associate") => mfa::associate(shared, req),
         ("POST", "/mfa/challenge") => mfa::challenge(shared, req),
+        ("DELETE", p) if p.starts_with("/mfa/authenticators/") => {
+            mfa::delete_authenticator(shared, req, &p["/mfa/authenticators/".len()..])
+        }
+        ("POST", "/passkey/register") => passkey::register(shared, req),
+        ("POST", "/passkey/challenge") => passkey::challenge(shared, req),
         ("GET", "/userinfo") => resource::userinfo(shared, req),
         ("GET", "/api/data") => resource::api_data(shared, req),
         ("GET" | "POST", "/api/dpop") => dpop::api_dpop(shared, req),
