@@ -317,118 +317,59 @@ fn done_as<T>(
     }
 }
 
-/// The `custom_token_exchange` operation: tokens for a subject token, no session.
-#[derive(Debug)]
-pub struct CustomTokenExchange(Exchange);
+/// Declares an operation that runs [`Exchange`] with one grant in one mode: the type, its
+/// constructor and its `Operation` impl (the session modes return a [`LoginResult`], the
+/// token modes a [`TokenExchangeResult`]).
+macro_rules! exchange_operation {
+    ($(#[$doc:meta])* $name:ident($arg:ident: $arg_ty:ty) => $grant:expr, Session) => {
+        exchange_operation!(@define $(#[$doc])* $name($arg: $arg_ty) => $grant,
+            Mode::Session, LoginResult, step_session);
+    };
+    ($(#[$doc:meta])* $name:ident($arg:ident: $arg_ty:ty) => $grant:expr, Tokens) => {
+        exchange_operation!(@define $(#[$doc])* $name($arg: $arg_ty) => $grant,
+            Mode::Tokens, TokenExchangeResult, step_tokens);
+    };
+    (@define $(#[$doc:meta])* $name:ident($arg:ident: $arg_ty:ty) => $grant:expr,
+        $mode:expr, $output:ty, $step:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name(Exchange);
 
-impl CustomTokenExchange {
-    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
-        CustomTokenExchange(Exchange::new(
-            config,
-            Grant::TokenExchange(request),
-            Mode::Tokens,
-        ))
-    }
+        impl $name {
+            pub(crate) fn new(config: Arc<Config>, $arg: $arg_ty) -> Self {
+                $name(Exchange::new(config, $grant, $mode))
+            }
+        }
+
+        impl Operation for $name {
+            type Output = $output;
+            type Error = LoginError;
+
+            fn step(&mut self, input: Input, now: UnixTime) -> Step<$output, LoginError> {
+                self.0.$step(input, now)
+            }
+        }
+    };
 }
 
-impl Operation for CustomTokenExchange {
-    type Output = TokenExchangeResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
-        self.0.step_tokens(input, now)
-    }
-}
-
-/// The `login_with_token_exchange` operation: a session from a subject token.
-#[derive(Debug)]
-pub struct LoginWithTokenExchange(Exchange);
-
-impl LoginWithTokenExchange {
-    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
-        LoginWithTokenExchange(Exchange::new(
-            config,
-            Grant::TokenExchange(request),
-            Mode::Session,
-        ))
-    }
-}
-
-impl Operation for LoginWithTokenExchange {
-    type Output = LoginResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        self.0.step_session(input, now)
-    }
-}
-
-/// The `login_with_passwordless` operation: a session from a one-time code.
-#[derive(Debug)]
-pub struct LoginWithPasswordless(Exchange);
-
-impl LoginWithPasswordless {
-    pub(crate) fn new(config: Arc<Config>, otp: PasswordlessOtp) -> Self {
-        LoginWithPasswordless(Exchange::new(
-            config,
-            Grant::PasswordlessOtp(otp),
-            Mode::Session,
-        ))
-    }
-}
-
-impl Operation for LoginWithPasswordless {
-    type Output = LoginResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        self.0.step_session(input, now)
-    }
-}
-
-/// The `login_with_passkey` operation: a session from a passkey credential
-/// ([`super::passkey`]).
-#[derive(Debug)]
-pub struct LoginWithPasskey(Exchange);
-
-impl LoginWithPasskey {
-    pub(crate) fn new(config: Arc<Config>, sign_in: PasskeySignIn) -> Self {
-        LoginWithPasskey(Exchange::new(
-            config,
-            Grant::Passkey(Box::new(sign_in)),
-            Mode::Session,
-        ))
-    }
-}
-
-impl Operation for LoginWithPasskey {
-    type Output = LoginResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        self.0.step_session(input, now)
-    }
-}
-
-/// The `passkey_tokens` operation: tokens for a passkey credential, no session.
-#[derive(Debug)]
-pub struct PasskeyTokens(Exchange);
-
-impl PasskeyTokens {
-    pub(crate) fn new(config: Arc<Config>, sign_in: PasskeySignIn) -> Self {
-        PasskeyTokens(Exchange::new(
-            config,
-            Grant::Passkey(Box::new(sign_in)),
-            Mode::Tokens,
-        ))
-    }
-}
-
-impl Operation for PasskeyTokens {
-    type Output = TokenExchangeResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
-        self.0.step_tokens(input, now)
-    }
-}
+exchange_operation!(
+    /// The `custom_token_exchange` operation: tokens for a subject token, no session.
+    CustomTokenExchange(request: TokenExchangeRequest) => Grant::TokenExchange(request), Tokens
+);
+exchange_operation!(
+    /// The `login_with_token_exchange` operation: a session from a subject token.
+    LoginWithTokenExchange(request: TokenExchangeRequest) => Grant::TokenExchange(request), Session
+);
+exchange_operation!(
+    /// The `login_with_passwordless` operation: a session from a one-time code.
+    LoginWithPasswordless(otp: PasswordlessOtp) => Grant::PasswordlessOtp(otp), Session
+);
+exchange_operation!(
+    /// The `login_with_passkey` operation: a session from a passkey credential
+    /// ([`super::passkey`]).
+    LoginWithPasskey(sign_in: PasskeySignIn) => Grant::Passkey(Box::new(sign_in)), Session
+);
+exchange_operation!(
+    /// The `passkey_tokens` operation: tokens for a passkey credential, no session.
+    PasskeyTokens(sign_in: PasskeySignIn) => Grant::Passkey(Box::new(sign_in)), Tokens
+);
