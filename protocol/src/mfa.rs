@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::discovery::Metadata;
 use crate::effect::{AtSend, Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
 use crate::error_code::ErrorCode;
-use crate::jose::jwe::{self, JweKey};
+use crate::jose::sealed::{self, Opened};
 use crate::login::LoginError;
 use crate::login::TokenExchangeResult;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
@@ -52,7 +52,7 @@ use std::time::Duration;
 pub const MFA_SALT: &[u8] = b"_a0_mfa";
 pub use crate::config::DEFAULT_MFA_TOKEN_TTL;
 /// The random bytes a seal needs (the JWE's IV).
-pub const SEAL_IV_LEN: usize = 16;
+pub use crate::jose::sealed::SEAL_IV_LEN;
 /// Longest sealed token accepted, in bytes.
 pub const MAX_SEALED_LEN: usize = 16 * 1024;
 
@@ -226,7 +226,7 @@ impl MfaContext {
     }
 }
 
-/// The sealed payload.
+/// The sealed payload (its expiry is added by [`sealed`]).
 #[derive(Serialize, Deserialize)]
 struct Payload {
     mfa_token: String,
@@ -236,14 +236,6 @@ struct Payload {
     audience: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
-    exp: u64,
-}
-
-fn keys(secrets: &[Secret]) -> Vec<JweKey> {
-    secrets
-        .iter()
-        .map(|s| JweKey::derive(s.expose().as_bytes(), MFA_SALT))
-        .collect()
 }
 
 /// Seals `context` with the first of `secrets` (the configured secrets), to open until
@@ -263,12 +255,10 @@ pub fn seal_mfa_token(
         mfa_requirements: context.mfa_requirements.clone(),
         audience: context.audience.clone(),
         scope: context.scope.clone(),
-        exp: now.saturating_add(ttl).as_secs(),
     };
-    let plaintext = serde_json::to_vec(&payload)
-        .map_err(|_| MfaError::InvalidParameter("the MFA context is not serializable".into()))?;
-    let key = JweKey::derive(secret.expose().as_bytes(), MFA_SALT);
-    Ok(SealedMfaToken(jwe::encrypt(&key, &plaintext, iv)))
+    sealed::seal(secret, MFA_SALT, payload, now.saturating_add(ttl), iv)
+        .map(SealedMfaToken)
+        .map_err(|_| MfaError::InvalidParameter("the MFA context is not serializable".into()))
 }
 
 /// Opens a sealed token with any of `secrets`: [`MfaError::TokenInvalid`] when it was altered,
@@ -279,24 +269,16 @@ pub fn open_mfa_token(
     sealed: &SealedMfaToken,
     now: UnixTime,
 ) -> Result<MfaContext, MfaError> {
-    if sealed.0.len() > MAX_SEALED_LEN {
-        return Err(MfaError::TokenInvalid);
+    match sealed::open::<Payload>(secrets, MFA_SALT, &sealed.0, MAX_SEALED_LEN, now) {
+        Opened::Valid(payload) if !payload.mfa_token.is_empty() => Ok(MfaContext {
+            mfa_token: Secret::new(payload.mfa_token),
+            mfa_requirements: payload.mfa_requirements,
+            audience: payload.audience,
+            scope: payload.scope,
+        }),
+        Opened::Valid(_) | Opened::Invalid => Err(MfaError::TokenInvalid),
+        Opened::Expired => Err(MfaError::TokenExpired),
     }
-    let plaintext = jwe::decrypt(&keys(secrets), &sealed.0).map_err(|_| MfaError::TokenInvalid)?;
-    let payload: Payload =
-        serde_json::from_slice(&plaintext).map_err(|_| MfaError::TokenInvalid)?;
-    if payload.mfa_token.is_empty() {
-        return Err(MfaError::TokenInvalid);
-    }
-    if now.as_secs() >= payload.exp {
-        return Err(MfaError::TokenExpired);
-    }
-    Ok(MfaContext {
-        mfa_token: Secret::new(payload.mfa_token),
-        mfa_requirements: payload.mfa_requirements,
-        audience: payload.audience,
-        scope: payload.scope,
-    })
 }
 
 fn bad_code(value: &str, max: usize) -> bool {

@@ -35,6 +35,7 @@ mod error;
 pub mod jwe;
 pub(crate) mod jwk;
 pub(crate) mod jws;
+pub(crate) mod sealed;
 
 pub use error::JoseError;
 pub use jwk::Jwks;

@@ -42,7 +42,7 @@ use super::error::LoginError;
 use crate::config::{ClientAuthMethod, Config};
 use crate::discovery::Metadata;
 use crate::effect::{Effect, HttpRequest, Input, Operation, Step, UnexpectedInput};
-use crate::jose::jwe::{self, JweKey};
+use crate::jose::sealed;
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
 use crate::secret::Secret;
 use crate::time::UnixTime;
@@ -454,6 +454,7 @@ pub struct PasskeySession {
     pub organization: Option<String>,
 }
 
+/// The sealed payload (its expiry is added by [`sealed`]).
 #[derive(Serialize, Deserialize)]
 struct Payload {
     auth_session: String,
@@ -462,7 +463,6 @@ struct Payload {
     realm: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     organization: Option<String>,
-    exp: u64,
 }
 
 /// Seals `session` with the first of `secrets`, to open until `now + ttl`, with the
@@ -482,12 +482,10 @@ pub fn seal_passkey_session(
         ceremony: session.ceremony,
         realm: session.realm.clone(),
         organization: session.organization.clone(),
-        exp: now.saturating_add(ttl).as_secs(),
     };
-    let plaintext = serde_json::to_vec(&payload)
-        .map_err(|_| invalid("the passkey session is not serializable"))?;
-    let key = JweKey::derive(secret.expose().as_bytes(), PASSKEY_SALT);
-    Ok(SealedPasskeySession(jwe::encrypt(&key, &plaintext, iv)))
+    sealed::seal(secret, PASSKEY_SALT, payload, now.saturating_add(ttl), iv)
+        .map(SealedPasskeySession)
+        .map_err(|_| invalid("the passkey session is not serializable"))
 }
 
 /// Opens a sealed session with any of `secrets`: [`LoginError::PasskeySessionInvalid`] when
@@ -498,29 +496,24 @@ pub fn open_passkey_session(
     sealed: &SealedPasskeySession,
     now: UnixTime,
 ) -> Result<PasskeySession, LoginError> {
-    if sealed.0.len() > MAX_SEALED_SESSION_LEN {
-        return Err(LoginError::PasskeySessionInvalid);
+    match sealed::open::<Payload>(
+        secrets,
+        PASSKEY_SALT,
+        &sealed.0,
+        MAX_SEALED_SESSION_LEN,
+        now,
+    ) {
+        sealed::Opened::Valid(payload) if !payload.auth_session.is_empty() => Ok(PasskeySession {
+            auth_session: Secret::new(payload.auth_session),
+            ceremony: payload.ceremony,
+            realm: payload.realm,
+            organization: payload.organization,
+        }),
+        sealed::Opened::Valid(_) | sealed::Opened::Invalid => {
+            Err(LoginError::PasskeySessionInvalid)
+        }
+        sealed::Opened::Expired => Err(LoginError::PasskeySessionExpired),
     }
-    let keys: Vec<JweKey> = secrets
-        .iter()
-        .map(|s| JweKey::derive(s.expose().as_bytes(), PASSKEY_SALT))
-        .collect();
-    let plaintext =
-        jwe::decrypt(&keys, &sealed.0).map_err(|_| LoginError::PasskeySessionInvalid)?;
-    let payload: Payload =
-        serde_json::from_slice(&plaintext).map_err(|_| LoginError::PasskeySessionInvalid)?;
-    if payload.auth_session.is_empty() {
-        return Err(LoginError::PasskeySessionInvalid);
-    }
-    if now.as_secs() >= payload.exp {
-        return Err(LoginError::PasskeySessionExpired);
-    }
-    Ok(PasskeySession {
-        auth_session: Secret::new(payload.auth_session),
-        ceremony: payload.ceremony,
-        realm: payload.realm,
-        organization: payload.organization,
-    })
 }
 
 /// A challenge: the WebAuthn options for the browser and the sealed session to sign in with.
