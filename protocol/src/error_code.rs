@@ -187,6 +187,13 @@ pub enum ErrorCode {
     /// `mfa_failed`: Auth0 refused an MFA request (a wrong or used code), or its answer was
     /// unusable.
     MfaFailed,
+
+    // --- multiple custom domains ---
+    /// `domain_resolver_error`: the domain resolver failed or returned an invalid domain.
+    DomainResolverError,
+    /// `domain_mismatch`: something of another custom domain (a login transaction, a logout
+    /// token) reached this one.
+    DomainMismatch,
 }
 
 impl ErrorCode {
@@ -264,6 +271,8 @@ impl ErrorCode {
             ErrorCode::MfaTokenExpired => "mfa_token_expired",
             ErrorCode::MfaTokenInvalid => "mfa_token_invalid",
             ErrorCode::MfaFailed => "mfa_failed",
+            ErrorCode::DomainResolverError => "domain_resolver_error",
+            ErrorCode::DomainMismatch => "domain_mismatch",
         }
     }
 }
