@@ -83,6 +83,10 @@ struct Inner<S, T> {
     state_store: S,
     transaction_store: T,
     transport: BlockingTransport,
+    /// The domain resolver (multiple custom domains), if any.
+    resolver: Option<Arc<dyn crate::mcd::ResolveDomain<S>>>,
+    /// With a resolver: each custom domain's state.
+    domains: crate::mcd::Domains,
 }
 
 impl<S, T> Clone for ServerClient<S, T> {
@@ -116,6 +120,32 @@ pub struct ServerClientBuilder<S, T> {
     rotation_grace: Duration,
     sleeper: crate::sleep::Sleeper,
     coordinator: Option<Arc<dyn RefreshCoordinator>>,
+    resolver: Option<Arc<dyn crate::mcd::ResolveDomain<S>>>,
+}
+
+impl<S: StateStore + 'static, T> ServerClientBuilder<S, T> {
+    /// Multiple custom domains: `resolver` picks the custom domain of each call from its
+    /// `store_options` (e.g. the request's host, [`CookieOptions::request_host`](crate::store::CookieOptions::request_host)),
+    /// as `login.a.example`, `https://login.a.example` or, for a local emulator,
+    /// `http://127.0.0.1:PORT`. Every operation then runs on that domain only: its
+    /// discovery, token endpoint, JWKS and logout URL (each domain's discovery and keys cached
+    /// separately); sessions and login transactions record their domain, a session of another
+    /// domain is no session, a callback on another domain is refused (`domain_mismatch`), a
+    /// back-channel logout token must come from the domain's issuer. An error of the
+    /// resolver, or a domain that is not a plain https host, is a `domain_resolver_error`.
+    /// The configuration's own domain is then only used by [`ServerClient::core`] and
+    /// [`ServerClient::drive`].
+    ///
+    /// **Never trust the `Host` header as it is**: map it to one of your domains, e.g. with a
+    /// [`DomainAllowlist`](crate::mcd::DomainAllowlist) (see [`crate::mcd`]).
+    pub fn domain_resolver<F, E>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&S::Options) -> Result<String, E> + Send + Sync + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        self.resolver = Some(Arc::new(crate::mcd::SyncResolver(resolver)));
+        self
+    }
 }
 
 impl<S, T> ServerClientBuilder<S, T> {
@@ -245,6 +275,8 @@ impl<S, T> ServerClientBuilder<S, T> {
                     }),
                     coordinator: self.coordinator,
                 },
+                resolver: self.resolver,
+                domains: Default::default(),
             }),
         }
     }
@@ -274,6 +306,7 @@ where
             rotation_grace: DEFAULT_ROTATION_GRACE,
             sleeper: crate::sleep::Sleeper::thread(),
             coordinator: None,
+            resolver: None,
         }
     }
 
@@ -299,12 +332,12 @@ where
 
     /// The logged-in user's claims, or `None` without a session.
     pub fn get_user(&self, store_options: &mut S::Options) -> Result<Option<UserClaims>, Error> {
-        self.run("get_user", "", self.core().get_user(), store_options)
+        self.run("get_user", "", |c| c.get_user(), store_options)
     }
 
     /// The session (without SDK-internal data), or `None`.
     pub fn get_session(&self, store_options: &mut S::Options) -> Result<Option<Session>, Error> {
-        self.run("get_session", "", self.core().get_session(), store_options)
+        self.run("get_session", "", |c| c.get_session(), store_options)
     }
 
     /// An access token for the default audience and scope: the stored one while valid, else
@@ -323,7 +356,7 @@ where
         self.run(
             "get_access_token",
             &audience,
-            self.core().get_access_token(request),
+            |c| c.get_access_token(request),
             store_options,
         )
     }
@@ -360,7 +393,7 @@ where
         self.run(
             "get_access_token_for_connection",
             "",
-            self.core().get_access_token_for_connection(request),
+            |c| c.get_access_token_for_connection(request),
             store_options,
         )
     }
@@ -375,7 +408,7 @@ where
         self.run(
             "start_interactive_login",
             "",
-            self.core().start_interactive_login(options),
+            |c| c.start_interactive_login(options),
             store_options,
         )
     }
@@ -391,7 +424,7 @@ where
         self.run(
             "complete_interactive_login",
             "",
-            self.core().complete_interactive_login(callback_url),
+            |c| c.complete_interactive_login(callback_url),
             store_options,
         )
     }
@@ -420,7 +453,7 @@ where
         self.run(
             "list_authenticators",
             "",
-            self.core().list_authenticators(sealed.clone()),
+            |c| c.list_authenticators(sealed.clone()),
             store_options,
         )
     }
@@ -437,7 +470,7 @@ where
         self.run(
             "enroll_authenticator",
             "",
-            self.core().enroll_authenticator(sealed.clone(), factor),
+            |c| c.enroll_authenticator(sealed.clone(), factor),
             store_options,
         )
     }
@@ -454,7 +487,7 @@ where
         self.run(
             "challenge_authenticator",
             "",
-            self.core()
+            |c| c
                 .challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
             store_options,
         )
@@ -473,7 +506,7 @@ where
         self.run(
             "verify_mfa",
             "",
-            self.core().verify_mfa(verify),
+            |c| c.verify_mfa(verify),
             store_options,
         )
     }
@@ -491,7 +524,7 @@ where
         self.run(
             "start_passwordless",
             "",
-            self.core().start_passwordless(start),
+            |c| c.start_passwordless(start),
             store_options,
         )
     }
@@ -508,7 +541,7 @@ where
         self.run(
             "login_with_passwordless",
             &audience,
-            self.core().login_with_passwordless(otp),
+            |c| c.login_with_passwordless(otp),
             store_options,
         )
     }
@@ -527,7 +560,7 @@ where
         self.run(
             "start_link_user",
             "",
-            self.core().start_link_user(options),
+            |c| c.start_link_user(options),
             store_options,
         )
     }
@@ -542,7 +575,7 @@ where
         self.run(
             "start_unlink_user",
             "",
-            self.core().start_unlink_user(options),
+            |c| c.start_unlink_user(options),
             store_options,
         )
     }
@@ -562,7 +595,7 @@ where
         self.run(
             "custom_token_exchange",
             request.audience.clone().as_deref().unwrap_or_default(),
-            self.core().custom_token_exchange(request),
+            |c| c.custom_token_exchange(request),
             &mut S::Options::default(),
         )
     }
@@ -579,7 +612,7 @@ where
         self.run(
             "login_with_token_exchange",
             "",
-            self.core().login_with_token_exchange(request),
+            |c| c.login_with_token_exchange(request),
             store_options,
         )
     }
@@ -602,7 +635,7 @@ where
         self.run(
             "login_backchannel",
             &audience,
-            self.core().login_backchannel(request),
+            |c| c.login_backchannel(request),
             store_options,
         )
     }
@@ -620,7 +653,7 @@ where
         self.run(
             "backchannel_authentication",
             &audience,
-            self.core().backchannel_authentication(request),
+            |c| c.backchannel_authentication(request),
             &mut S::Options::default(),
         )
     }
@@ -638,7 +671,7 @@ where
         self.run(
             "start_backchannel_login",
             "",
-            self.core().start_backchannel_login(request),
+            |c| c.start_backchannel_login(request),
             &mut S::Options::default(),
         )
     }
@@ -655,7 +688,7 @@ where
         self.run(
             "poll_backchannel_login",
             "",
-            self.core().poll_backchannel_login(handle),
+            |c| c.poll_backchannel_login(handle),
             store_options,
         )
     }
@@ -666,7 +699,7 @@ where
         options: LogoutOptions,
         store_options: &mut S::Options,
     ) -> Result<url::Url, Error> {
-        self.run("logout", "", self.core().logout(options), store_options)
+        self.run("logout", "", |c| c.logout(options), store_options)
     }
 
     /// Handles a back-channel logout request: verifies the logout token and deletes the
@@ -679,7 +712,7 @@ where
         self.run(
             "handle_backchannel_logout",
             "",
-            self.core().handle_backchannel_logout(logout_token),
+            |c| c.handle_backchannel_logout(logout_token),
             store_options,
         )
     }
@@ -694,29 +727,64 @@ where
     where
         Error: From<O::Error>,
     {
-        self.run("operation", "", op, store_options)
+        let inner = &*self.inner;
+        let Some(resolver) = &inner.resolver else {
+            return self.run("operation", "", |_| op, store_options);
+        };
+        // An operation of `core()` is of the configured domain: it runs only there.
+        let domain = block_on(crate::mcd::resolve(&**resolver, store_options))?;
+        crate::mcd::configured_domain_is(&inner.shared, &domain)?;
+        block_on(crate::mcd::drive_on(
+            "operation",
+            "",
+            &inner.shared,
+            &inner.state_store,
+            &inner.transaction_store,
+            &inner.transport,
+            op,
+            domain,
+            store_options,
+        ))
     }
 
-    /// Runs an operation named `name` (for its tracing span).
+    /// Runs the operation `op` makes (from the core of the call's domain: the configured one,
+    /// or with a domain resolver the resolved one, the operation then bound to it), named
+    /// `name` for its tracing span.
     fn run<O: Operation>(
         &self,
         name: &'static str,
         audience: &str,
-        op: O,
+        op: impl FnOnce(&Core) -> O,
         store_options: &mut S::Options,
     ) -> Result<O::Output, Error>
     where
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        block_on(driver::drive(
+        let Some(resolver) = &inner.resolver else {
+            return block_on(driver::drive(
+                name,
+                audience,
+                &inner.shared,
+                &inner.state_store,
+                &inner.transaction_store,
+                &inner.transport,
+                op(&inner.shared.core),
+                store_options,
+            ));
+        };
+        let domain = block_on(crate::mcd::resolve(&**resolver, store_options))?;
+        let shared = inner.domains.get(&inner.shared, &domain)?;
+        let op = op(&shared.core);
+        block_on(crate::mcd::drive_on(
             name,
             audience,
-            &inner.shared,
+            &shared,
             &inner.state_store,
             &inner.transaction_store,
             &inner.transport,
             op,
+            domain,
             store_options,
         ))
     }

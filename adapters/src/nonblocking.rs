@@ -101,6 +101,10 @@ struct Inner<S, T, H> {
     state_store: S,
     transaction_store: T,
     transport: AsyncTransport<H>,
+    /// The domain resolver (multiple custom domains), if any.
+    resolver: Option<Arc<dyn crate::mcd::ResolveDomain<S>>>,
+    /// With a resolver: each custom domain's state.
+    domains: crate::mcd::Domains,
 }
 
 /// The application's hook that runs a future on its runtime (`tokio::spawn`, `smol::spawn`,
@@ -135,6 +139,45 @@ pub struct ServerClientBuilder<S, T, H> {
     sleeper: crate::sleep::Sleeper,
     coordinator: Option<Arc<dyn AsyncRefreshCoordinator>>,
     spawn: Option<Spawn>,
+    resolver: Option<Arc<dyn crate::mcd::ResolveDomain<S>>>,
+}
+
+impl<S: AsyncStateStore + 'static, T, H> ServerClientBuilder<S, T, H> {
+    /// Multiple custom domains: `resolver` picks the custom domain of each call from its
+    /// `store_options` (e.g. the request's host, [`CookieOptions::request_host`](crate::store::CookieOptions::request_host)),
+    /// as `login.a.example`, `https://login.a.example` or, for a local emulator,
+    /// `http://127.0.0.1:PORT`. Every operation then runs on that domain only: its
+    /// discovery, token endpoint, JWKS and logout URL (each domain's discovery and keys cached
+    /// separately); sessions and login transactions record their domain, a session of another
+    /// domain is no session, a callback on another domain is refused (`domain_mismatch`), a
+    /// back-channel logout token must come from the domain's issuer. An error of the
+    /// resolver, or a domain that is not a plain https host, is a `domain_resolver_error`.
+    /// The configuration's own domain is then only used by [`ServerClient::core`] and
+    /// [`ServerClient::drive`].
+    ///
+    /// **Never trust the `Host` header as it is**: map it to one of your domains, e.g. with a
+    /// [`DomainAllowlist`](crate::mcd::DomainAllowlist) (see [`crate::mcd`]).
+    pub fn domain_resolver<F, E>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&S::Options) -> Result<String, E> + Send + Sync + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        self.resolver = Some(Arc::new(crate::mcd::SyncResolver(resolver)));
+        self
+    }
+
+    /// As [`domain_resolver`](Self::domain_resolver), with a resolver that looks the domain
+    /// up asynchronously: it reads what it needs from the options and returns a future
+    /// (owning its data), e.g. a lookup of the request's host in the application's database.
+    pub fn domain_resolver_async<F, Fut, E>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&S::Options) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, E>> + Send + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        self.resolver = Some(Arc::new(crate::mcd::AsyncResolver(resolver)));
+        self
+    }
 }
 
 impl<S, T, H> ServerClientBuilder<S, T, H> {
@@ -211,6 +254,8 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
                     coordinator: self.coordinator,
                     spawn: self.spawn,
                 },
+                resolver: self.resolver,
+                domains: Default::default(),
             }),
         }
     }
@@ -239,6 +284,7 @@ where
             sleeper: crate::sleep::Sleeper::timer_thread(),
             coordinator: None,
             spawn: None,
+            resolver: None,
         }
     }
 
@@ -267,7 +313,7 @@ where
         &self,
         store_options: &mut S::Options,
     ) -> Result<Option<UserClaims>, Error> {
-        self.run("get_user", "", self.core().get_user(), store_options)
+        self.run("get_user", "", |c| c.get_user(), store_options)
             .await
     }
 
@@ -276,7 +322,7 @@ where
         &self,
         store_options: &mut S::Options,
     ) -> Result<Option<Session>, Error> {
-        self.run("get_session", "", self.core().get_session(), store_options)
+        self.run("get_session", "", |c| c.get_session(), store_options)
             .await
     }
 
@@ -300,7 +346,7 @@ where
         self.run(
             "get_access_token",
             &audience,
-            self.core().get_access_token(request),
+            |c| c.get_access_token(request),
             store_options,
         )
         .await
@@ -337,7 +383,7 @@ where
         self.run(
             "get_access_token_for_connection",
             "",
-            self.core().get_access_token_for_connection(request),
+            |c| c.get_access_token_for_connection(request),
             store_options,
         )
         .await
@@ -353,7 +399,7 @@ where
         self.run(
             "start_interactive_login",
             "",
-            self.core().start_interactive_login(options),
+            |c| c.start_interactive_login(options),
             store_options,
         )
         .await
@@ -370,7 +416,7 @@ where
         self.run(
             "complete_interactive_login",
             "",
-            self.core().complete_interactive_login(callback_url),
+            |c| c.complete_interactive_login(callback_url),
             store_options,
         )
         .await
@@ -400,7 +446,7 @@ where
         self.run(
             "list_authenticators",
             "",
-            self.core().list_authenticators(sealed.clone()),
+            |c| c.list_authenticators(sealed.clone()),
             store_options,
         )
         .await
@@ -418,7 +464,7 @@ where
         self.run(
             "enroll_authenticator",
             "",
-            self.core().enroll_authenticator(sealed.clone(), factor),
+            |c| c.enroll_authenticator(sealed.clone(), factor),
             store_options,
         )
         .await
@@ -436,7 +482,7 @@ where
         self.run(
             "challenge_authenticator",
             "",
-            self.core()
+            |c| c
                 .challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
             store_options,
         )
@@ -456,7 +502,7 @@ where
         self.run(
             "verify_mfa",
             "",
-            self.core().verify_mfa(verify),
+            |c| c.verify_mfa(verify),
             store_options,
         )
         .await
@@ -475,7 +521,7 @@ where
         self.run(
             "start_passwordless",
             "",
-            self.core().start_passwordless(start),
+            |c| c.start_passwordless(start),
             store_options,
         )
         .await
@@ -493,7 +539,7 @@ where
         self.run(
             "login_with_passwordless",
             &audience,
-            self.core().login_with_passwordless(otp),
+            |c| c.login_with_passwordless(otp),
             store_options,
         )
         .await
@@ -513,7 +559,7 @@ where
         self.run(
             "start_link_user",
             "",
-            self.core().start_link_user(options),
+            |c| c.start_link_user(options),
             store_options,
         )
         .await
@@ -529,7 +575,7 @@ where
         self.run(
             "start_unlink_user",
             "",
-            self.core().start_unlink_user(options),
+            |c| c.start_unlink_user(options),
             store_options,
         )
         .await
@@ -550,7 +596,7 @@ where
         self.run(
             "custom_token_exchange",
             request.audience.clone().as_deref().unwrap_or_default(),
-            self.core().custom_token_exchange(request),
+            |c| c.custom_token_exchange(request),
             &mut S::Options::default(),
         )
         .await
@@ -568,7 +614,7 @@ where
         self.run(
             "login_with_token_exchange",
             "",
-            self.core().login_with_token_exchange(request),
+            |c| c.login_with_token_exchange(request),
             store_options,
         )
         .await
@@ -592,7 +638,7 @@ where
         self.run(
             "login_backchannel",
             &audience,
-            self.core().login_backchannel(request),
+            |c| c.login_backchannel(request),
             store_options,
         )
         .await
@@ -611,7 +657,7 @@ where
         self.run(
             "backchannel_authentication",
             &audience,
-            self.core().backchannel_authentication(request),
+            |c| c.backchannel_authentication(request),
             &mut S::Options::default(),
         )
         .await
@@ -630,7 +676,7 @@ where
         self.run(
             "start_backchannel_login",
             "",
-            self.core().start_backchannel_login(request),
+            |c| c.start_backchannel_login(request),
             &mut S::Options::default(),
         )
         .await
@@ -648,7 +694,7 @@ where
         self.run(
             "poll_backchannel_login",
             "",
-            self.core().poll_backchannel_login(handle),
+            |c| c.poll_backchannel_login(handle),
             store_options,
         )
         .await
@@ -660,7 +706,7 @@ where
         options: LogoutOptions,
         store_options: &mut S::Options,
     ) -> Result<url::Url, Error> {
-        self.run("logout", "", self.core().logout(options), store_options)
+        self.run("logout", "", |c| c.logout(options), store_options)
             .await
     }
 
@@ -674,7 +720,7 @@ where
         self.run(
             "handle_backchannel_logout",
             "",
-            self.core().handle_backchannel_logout(logout_token),
+            |c| c.handle_backchannel_logout(logout_token),
             store_options,
         )
         .await
@@ -687,15 +733,35 @@ where
         O: Operation + Send,
         Error: From<O::Error>,
     {
-        self.run("operation", "", op, store_options).await
+        let inner = &*self.inner;
+        let Some(resolver) = &inner.resolver else {
+            return self.run("operation", "", |_| op, store_options).await;
+        };
+        // An operation of `core()` is of the configured domain: it runs only there.
+        let domain = crate::mcd::resolve(&**resolver, store_options).await?;
+        crate::mcd::configured_domain_is(&inner.shared, &domain)?;
+        crate::mcd::drive_on(
+            "operation",
+            "",
+            &inner.shared,
+            &inner.state_store,
+            &inner.transaction_store,
+            &inner.transport,
+            op,
+            domain,
+            store_options,
+        )
+        .await
     }
 
-    /// Runs an operation named `name` (for its tracing span).
+    /// Runs the operation `op` makes (from the core of the call's domain: the configured one,
+    /// or with a domain resolver the resolved one, the operation then bound to it), named
+    /// `name` for its tracing span.
     async fn run<O>(
         &self,
         name: &'static str,
         audience: &str,
-        op: O,
+        op: impl FnOnce(&Core) -> O + Send,
         store_options: &mut S::Options,
     ) -> Result<O::Output, Error>
     where
@@ -703,14 +769,31 @@ where
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        driver::drive(
+        let Some(resolver) = &inner.resolver else {
+            return driver::drive(
+                name,
+                audience,
+                &inner.shared,
+                &inner.state_store,
+                &inner.transaction_store,
+                &inner.transport,
+                op(&inner.shared.core),
+                store_options,
+            )
+            .await;
+        };
+        let domain = crate::mcd::resolve(&**resolver, store_options).await?;
+        let shared = inner.domains.get(&inner.shared, &domain)?;
+        let op = op(&shared.core);
+        crate::mcd::drive_on(
             name,
             audience,
-            &inner.shared,
+            &shared,
             &inner.state_store,
             &inner.transaction_store,
             &inner.transport,
             op,
+            domain,
             store_options,
         )
         .await
