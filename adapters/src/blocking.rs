@@ -487,8 +487,7 @@ where
         self.run(
             "challenge_authenticator",
             "",
-            |c| c
-                .challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
+            |c| c.challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
             store_options,
         )
     }
@@ -503,12 +502,7 @@ where
         verify: MfaVerify,
         store_options: &mut S::Options,
     ) -> Result<MfaVerified, Error> {
-        self.run(
-            "verify_mfa",
-            "",
-            |c| c.verify_mfa(verify),
-            store_options,
-        )
+        self.run("verify_mfa", "", |c| c.verify_mfa(verify), store_options)
     }
 
     /// Passwordless, step 1: Auth0 sends the user a one-time code (email or SMS) or a magic

@@ -482,8 +482,7 @@ where
         self.run(
             "challenge_authenticator",
             "",
-            |c| c
-                .challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
+            |c| c.challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
             store_options,
         )
         .await
@@ -499,13 +498,8 @@ where
         verify: MfaVerify,
         store_options: &mut S::Options,
     ) -> Result<MfaVerified, Error> {
-        self.run(
-            "verify_mfa",
-            "",
-            |c| c.verify_mfa(verify),
-            store_options,
-        )
-        .await
+        self.run("verify_mfa", "", |c| c.verify_mfa(verify), store_options)
+            .await
     }
 
     /// Passwordless, step 1: Auth0 sends the user a one-time code (email or SMS) or a magic

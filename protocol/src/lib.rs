@@ -329,6 +329,7 @@ impl Core {
 
     /// `handle_backchannel_logout`: verifies a logout token and deletes matching sessions.
     pub fn handle_backchannel_logout(&self, logout_token: &str) -> HandleBackchannelLogout {
-        HandleBackchannelLogout::new(self.config.clone(), logout_token).on_domain(self.domain.clone())
+        HandleBackchannelLogout::new(self.config.clone(), logout_token)
+            .on_domain(self.domain.clone())
     }
 }

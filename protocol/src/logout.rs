@@ -409,10 +409,9 @@ impl Operation for HandleBackchannelLogout {
             input,
         ) {
             (BclState::Start, Input::Start)
-                if self
-                    .domain
-                    .as_ref()
-                    .is_some_and(|d| !crate::mcd::logout_token_on_domain(self.token.expose(), d)) =>
+                if self.domain.as_ref().is_some_and(|d| {
+                    !crate::mcd::logout_token_on_domain(self.token.expose(), d)
+                }) =>
             {
                 self.finish(Err(BackchannelLogoutError::IssuerNotOnDomain))
             }

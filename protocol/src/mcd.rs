@@ -288,7 +288,10 @@ impl<O: Operation> Operation for OnDomain<O> {
     type Error = DomainBound<O::Error>;
 
     fn step(&mut self, input: Input, now: UnixTime) -> Step<O::Output, Self::Error> {
-        let input = match (std::mem::replace(&mut self.awaiting, Awaiting::Other), input) {
+        let input = match (
+            std::mem::replace(&mut self.awaiting, Awaiting::Other),
+            input,
+        ) {
             (Awaiting::Session, Input::Session(Some(session))) => {
                 if session_binding(&session, &self.domain) == SessionBinding::ThisDomain {
                     Input::Session(Some(session))

@@ -9,8 +9,7 @@ use auth0_server_protocol::effect::{Effect, Input, Operation, Step, UnexpectedIn
 use auth0_server_protocol::logout::{BackchannelLogoutError, logout_token_selects};
 use auth0_server_protocol::mcd::{
     Domain, DomainAllowlist, DomainBound, DomainError, OnDomain, SESSION_DOMAIN_KEY,
-    SessionBinding, issuer_is_on_domain, logout_token_on_domain, session_binding,
-    session_domain,
+    SessionBinding, issuer_is_on_domain, logout_token_on_domain, session_binding, session_domain,
 };
 use auth0_server_protocol::session::StateData;
 use auth0_server_protocol::time::UnixTime;
@@ -61,7 +60,11 @@ fn session_on(domain: Option<&str>, iss: Option<&str>) -> StateData {
 /// An unsigned token with these claims (only its unverified `iss` is read here).
 fn token(claims: Value) -> String {
     let b = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.c2ln", b(&json!({"alg": "RS256", "kid": "k"})), b(&claims))
+    format!(
+        "{}.{}.c2ln",
+        b(&json!({"alg": "RS256", "kid": "k"})),
+        b(&claims)
+    )
 }
 
 proptest! {
@@ -274,7 +277,10 @@ fn drive(
     mut op: impl Operation<Output = Vec<String>, Error = DomainBound<UnexpectedInput>>,
     session: Option<StateData>,
     transaction: Option<TransactionData>,
-) -> (Result<Vec<String>, DomainBound<UnexpectedInput>>, Vec<String>) {
+) -> (
+    Result<Vec<String>, DomainBound<UnexpectedInput>>,
+    Vec<String>,
+) {
     let mut performed = Vec::new();
     let mut input = Input::Start;
     let now = UnixTime::from_secs(NOW);
@@ -288,7 +294,10 @@ fn drive(
                     Effect::SaveSession(s) => {
                         performed.push(format!(
                             "SaveSession({})",
-                            s.extra.get(SESSION_DOMAIN_KEY).and_then(Value::as_str).unwrap_or("-")
+                            s.extra
+                                .get(SESSION_DOMAIN_KEY)
+                                .and_then(Value::as_str)
+                                .unwrap_or("-")
                         ));
                         Input::Done
                     }

@@ -17,8 +17,8 @@ use auth0_server::protocol::session::{Session, UserClaims};
 use auth0_server::store::CookieOptions;
 use auth0_server::store::memory::{MemoryStateStore, MemoryTransactionStore};
 use auth0_server::{
-    AccessToken, AccessTokenRequest, Config, Error, LoginResult, LogoutOptions,
-    StartLoginOptions, blocking, nonblocking,
+    AccessToken, AccessTokenRequest, Config, Error, LoginResult, LogoutOptions, StartLoginOptions,
+    blocking, nonblocking,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -135,7 +135,9 @@ impl Domains {
     }
 
     /// The application's resolver: request host → custom domain; other hosts refused.
-    fn resolver(&self) -> impl Fn(&CookieOptions) -> Result<String, String> + Send + Sync + 'static {
+    fn resolver(
+        &self,
+    ) -> impl Fn(&CookieOptions) -> Result<String, String> + Send + Sync + 'static {
         let map: HashMap<&'static str, String> = HashMap::from([
             (HOST_A, self.a.base_url()),
             (HOST_B, self.b.base_url()),
@@ -204,7 +206,10 @@ fn async_client_async_resolver(d: &Domains) -> Box<dyn Mcd> {
     Box::new(AsyncClient { client, rt })
 }
 
-const CLIENTS: [(&str, fn(&Domains) -> Box<dyn Mcd>); 3] = [
+/// Builds a client under test.
+type MakeClient = fn(&Domains) -> Box<dyn Mcd>;
+
+const CLIENTS: [(&str, MakeClient); 3] = [
     ("blocking", blocking_client),
     ("async", async_client),
     ("async resolver", async_client_async_resolver),
@@ -260,7 +265,10 @@ fn follow(authorize_url: &url::Url) -> String {
         .http_status_as_error(false)
         .build()
         .into();
-    let response = agent.get(authorize_url.as_str()).call().expect("GET /authorize");
+    let response = agent
+        .get(authorize_url.as_str())
+        .call()
+        .expect("GET /authorize");
     assert_eq!(response.status().as_u16(), 302);
     response
         .headers()
@@ -296,15 +304,26 @@ fn a_login_on_one_domain_is_no_session_on_another() {
         assert!(browser.on(HOST_A, |o| client.user(o)).unwrap().is_some());
 
         // The same cookie on B: no session, no user, no token — and nothing sent to B.
-        assert_eq!(browser.on(HOST_B, |o| client.session(o)).unwrap(), None, "{name}");
-        assert_eq!(browser.on(HOST_B, |o| client.user(o)).unwrap(), None, "{name}");
+        assert_eq!(
+            browser.on(HOST_B, |o| client.session(o)).unwrap(),
+            None,
+            "{name}"
+        );
+        assert_eq!(
+            browser.on(HOST_B, |o| client.user(o)).unwrap(),
+            None,
+            "{name}"
+        );
         let e = browser
             .on(HOST_B, |o| client.token(AccessTokenRequest::default(), o))
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::MissingSession, "{name}: {e}");
         // Logging out on B leaves A's session alone.
         let logout = browser.on(HOST_B, |o| client.logout(o)).unwrap();
-        assert!(logout.as_str().starts_with(&d.b.base_url()), "{name}: B's logout URL");
+        assert!(
+            logout.as_str().starts_with(&d.b.base_url()),
+            "{name}: B's logout URL"
+        );
         assert!(token_requests(&d.b).is_empty(), "{name}: nothing sent to B");
         assert!(
             browser.on(HOST_A, |o| client.session(o)).unwrap().is_some(),
@@ -314,7 +333,11 @@ fn a_login_on_one_domain_is_no_session_on_another() {
         // A login on B replaces it (the browser's session is now B's, and not A's).
         browser.login(&*client, HOST_B, HOST_B).unwrap();
         assert!(browser.on(HOST_B, |o| client.session(o)).unwrap().is_some());
-        assert_eq!(browser.on(HOST_A, |o| client.session(o)).unwrap(), None, "{name}");
+        assert_eq!(
+            browser.on(HOST_A, |o| client.session(o)).unwrap(),
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -331,7 +354,10 @@ fn a_callback_on_another_domain_is_refused_and_consumes_nothing() {
             .on(HOST_B, |o| client.complete(&callback, o))
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::DomainMismatch, "{name}: {e}");
-        assert!(token_requests(&d.a).is_empty() && token_requests(&d.b).is_empty(), "{name}: no code exchanged");
+        assert!(
+            token_requests(&d.a).is_empty() && token_requests(&d.b).is_empty(),
+            "{name}: no code exchanged"
+        );
         assert_eq!(browser.on(HOST_B, |o| client.session(o)).unwrap(), None);
 
         // The transaction is still there: the callback on A completes the login.
@@ -352,7 +378,9 @@ fn refreshes_go_to_the_sessions_domain_and_discovery_is_fetched_once_per_domain(
 
         // Another audience: a refresh (MRRT), at A's token endpoint.
         let token = browser
-            .on(HOST_A, |o| client.token(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), o))
+            .on(HOST_A, |o| {
+                client.token(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), o)
+            })
             .unwrap_or_else(|e| panic!("{name}: refresh on A: {e}"));
         assert!(!token.access_token.expose().is_empty());
         let grants: Vec<Option<String>> = token_requests(&d.a)
@@ -361,12 +389,17 @@ fn refreshes_go_to_the_sessions_domain_and_discovery_is_fetched_once_per_domain(
             .collect();
         assert_eq!(
             grants,
-            [Some("authorization_code".into()), Some("refresh_token".into())],
+            [
+                Some("authorization_code".into()),
+                Some("refresh_token".into())
+            ],
             "{name}"
         );
         // Asked on B: no session there; B's token endpoint never sees the refresh token.
         let e = browser
-            .on(HOST_B, |o| client.token(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), o))
+            .on(HOST_B, |o| {
+                client.token(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), o)
+            })
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::MissingSession, "{name}");
         assert!(token_requests(&d.b).is_empty(), "{name}");
@@ -374,7 +407,11 @@ fn refreshes_go_to_the_sessions_domain_and_discovery_is_fetched_once_per_domain(
         // Many calls, one discovery per domain.
         for _ in 0..3 {
             browser.on(HOST_A, |o| client.session(o)).unwrap();
-            browser.on(HOST_A, |o| client.token(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), o)).unwrap();
+            browser
+                .on(HOST_A, |o| {
+                    client.token(AccessTokenRequest::audience(ANALYTICS_AUDIENCE), o)
+                })
+                .unwrap();
             browser.on(HOST_B, |o| client.logout(o)).unwrap();
         }
         assert_eq!(d.a.requests_to(DISCOVERY).len(), 1, "{name}: A's discovery");
@@ -400,7 +437,10 @@ fn a_back_channel_logout_ends_only_its_domains_sessions() {
         browser
             .on(HOST_B, |o| client.backchannel(&from_b, o))
             .unwrap_or_else(|e| panic!("{name}: B's token on B: {e}"));
-        assert!(browser.on(HOST_A, |o| client.session(o)).unwrap().is_some(), "{name}");
+        assert!(
+            browser.on(HOST_A, |o| client.session(o)).unwrap().is_some(),
+            "{name}"
+        );
 
         // A's logout token delivered to B: refused before any key is fetched from B.
         let jwks_before = d.b.requests_to("/.well-known/jwks.json").len();
@@ -410,11 +450,20 @@ fn a_back_channel_logout_ends_only_its_domains_sessions() {
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::DomainMismatch, "{name}: {e}");
         assert_eq!(d.b.requests_to("/.well-known/jwks.json").len(), jwks_before);
-        assert!(browser.on(HOST_A, |o| client.session(o)).unwrap().is_some(), "{name}");
+        assert!(
+            browser.on(HOST_A, |o| client.session(o)).unwrap().is_some(),
+            "{name}"
+        );
 
         // Delivered to A: A's session ends.
-        browser.on(HOST_A, |o| client.backchannel(&from_a, o)).unwrap();
-        assert_eq!(browser.on(HOST_A, |o| client.session(o)).unwrap(), None, "{name}");
+        browser
+            .on(HOST_A, |o| client.backchannel(&from_a, o))
+            .unwrap();
+        assert_eq!(
+            browser.on(HOST_A, |o| client.session(o)).unwrap(),
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -426,12 +475,19 @@ fn a_bad_resolver_answer_is_a_typed_error_and_sends_nothing() {
         let mut browser = Browser::default();
         for host in [HOST_BAD, "unknown.test"] {
             let e = browser.on(host, |o| client.start(o)).unwrap_err();
-            assert_eq!(e.code(), ErrorCode::DomainResolverError, "{name} {host}: {e}");
+            assert_eq!(
+                e.code(),
+                ErrorCode::DomainResolverError,
+                "{name} {host}: {e}"
+            );
             assert!(!e.to_string().contains("some/path"), "{name}: {e}");
             let e = browser.on(host, |o| client.session(o)).unwrap_err();
             assert_eq!(e.code(), ErrorCode::DomainResolverError, "{name} {host}");
         }
-        assert!(d.a.requests().is_empty() && d.b.requests().is_empty(), "{name}");
+        assert!(
+            d.a.requests().is_empty() && d.b.requests().is_empty(),
+            "{name}"
+        );
     }
 }
 
