@@ -134,7 +134,10 @@ impl<S: StateStore + 'static, T> ServerClientBuilder<S, T> {
     /// back-channel logout token must come from the domain's issuer. An error of the
     /// resolver, or a domain that is not a plain https host, is a `domain_resolver_error`.
     /// The configuration's own domain is then only used by [`ServerClient::core`] and
-    /// [`ServerClient::drive`].
+    /// [`ServerClient::drive`]. The operations that take no store options
+    /// (`custom_token_exchange`, `backchannel_authentication`, `start_backchannel_login`)
+    /// ask the resolver with default options: answer those with your default domain, or
+    /// an error if there is none.
     ///
     /// **Never trust the `Host` header as it is**: map it to one of your domains, e.g. with a
     /// [`DomainAllowlist`](crate::mcd::DomainAllowlist) (see [`crate::mcd`]).

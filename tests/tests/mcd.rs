@@ -1,9 +1,10 @@
 //! End-to-end: multiple custom domains through the blocking and the async client.
 //!
-//! Two emulators play two custom domains of one tenant: the same client and user, each its
-//! own issuer, signing key, endpoints and request log (Auth0 gives each custom domain its own
-//! issuer; here refresh tokens are not shared either, so a token sent to the wrong domain
-//! could not go unnoticed). The application is served on two hosts, `app-a.test` and
+//! The emulator serves two custom domains of one tenant (`Emulator::custom_domain`): two
+//! listeners, each its own issuer and endpoints, sharing the client, user, signing keys,
+//! refresh tokens and request log — as Auth0's custom domains do (a refresh token sent to
+//! the wrong domain would even work there: the tests tell the domains' requests apart by
+//! their `Host`). The application is served on two hosts, `app-a.test` and
 //! `app-b.test`; its resolver maps the request's host to the custom domain, and one browser
 //! (one cookie jar) visits both.
 
@@ -119,10 +120,9 @@ struct Domains {
 
 impl Domains {
     fn start() -> Self {
-        Domains {
-            a: Emulator::start(EmulatorConfig::default()),
-            b: Emulator::start(EmulatorConfig::default()),
-        }
+        let a = Emulator::start(EmulatorConfig::default());
+        let b = a.custom_domain();
+        Domains { a, b }
     }
 
     /// The configuration: domain A as the configured one (the template of every domain).
@@ -278,8 +278,9 @@ fn follow(authorize_url: &url::Url) -> String {
         .to_owned()
 }
 
+/// The token requests that reached this custom domain.
 fn token_requests(emu: &Emulator) -> Vec<auth0_emulator::RecordedRequest> {
-    emu.requests_to("/oauth/token")
+    emu.requests_on_domain("/oauth/token")
 }
 
 #[test]
@@ -414,8 +415,16 @@ fn refreshes_go_to_the_sessions_domain_and_discovery_is_fetched_once_per_domain(
                 .unwrap();
             browser.on(HOST_B, |o| client.logout(o)).unwrap();
         }
-        assert_eq!(d.a.requests_to(DISCOVERY).len(), 1, "{name}: A's discovery");
-        assert_eq!(d.b.requests_to(DISCOVERY).len(), 1, "{name}: B's discovery");
+        assert_eq!(
+            d.a.requests_on_domain(DISCOVERY).len(),
+            1,
+            "{name}: A's discovery"
+        );
+        assert_eq!(
+            d.b.requests_on_domain(DISCOVERY).len(),
+            1,
+            "{name}: B's discovery"
+        );
     }
 }
 
@@ -443,13 +452,16 @@ fn a_back_channel_logout_ends_only_its_domains_sessions() {
         );
 
         // A's logout token delivered to B: refused before any key is fetched from B.
-        let jwks_before = d.b.requests_to("/.well-known/jwks.json").len();
+        let jwks_before = d.b.requests_on_domain("/.well-known/jwks.json").len();
         let from_a = d.a.mint_logout_token(Some(&sub), None, Default::default());
         let e = browser
             .on(HOST_B, |o| client.backchannel(&from_a, o))
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::DomainMismatch, "{name}: {e}");
-        assert_eq!(d.b.requests_to("/.well-known/jwks.json").len(), jwks_before);
+        assert_eq!(
+            d.b.requests_on_domain("/.well-known/jwks.json").len(),
+            jwks_before
+        );
         assert!(
             browser.on(HOST_A, |o| client.session(o)).unwrap().is_some(),
             "{name}"
@@ -512,4 +524,35 @@ fn an_allowlist_resolver_maps_only_the_allowed_hosts() {
     assert!(url.as_str().starts_with(&d.b.base_url()));
     let e = browser.on("evil.example", |o| client.start(o)).unwrap_err();
     assert_eq!(e.code(), ErrorCode::DomainResolverError);
+}
+
+#[test]
+fn the_emulators_custom_domains_share_the_tenant_under_their_own_issuers() {
+    let d = Domains::start();
+    let get = |url: String| -> serde_json::Value {
+        let body = ureq::get(&url)
+            .call()
+            .expect("GET")
+            .into_body()
+            .read_to_string()
+            .expect("body");
+        serde_json::from_str(&body).expect("JSON")
+    };
+    let a = get(d.a.url(DISCOVERY));
+    let b = get(d.b.url(DISCOVERY));
+    assert_eq!(a["issuer"], d.a.issuer());
+    assert_eq!(b["issuer"], d.b.issuer());
+    assert_ne!(d.a.issuer(), d.b.issuer());
+    assert_eq!(
+        b["token_endpoint"],
+        format!("{}/oauth/token", d.b.base_url())
+    );
+    // One tenant: the same signing keys, one request log, told apart by host.
+    assert_eq!(
+        get(d.a.url("/.well-known/jwks.json")),
+        get(d.b.url("/.well-known/jwks.json"))
+    );
+    assert_eq!(d.a.requests_on_domain(DISCOVERY).len(), 1);
+    assert_eq!(d.b.requests_on_domain(DISCOVERY).len(), 1);
+    assert_eq!(d.a.requests_to(DISCOVERY).len(), 2);
 }
