@@ -18,8 +18,8 @@ use auth0_server::protocol::session::{Session, UserClaims};
 use auth0_server::store::CookieOptions;
 use auth0_server::store::memory::{MemoryStateStore, MemoryTransactionStore};
 use auth0_server::{
-    AccessToken, AccessTokenRequest, Config, Error, LoginResult, LogoutOptions, StartLoginOptions,
-    blocking, nonblocking,
+    AccessToken, AccessTokenRequest, Config, Error, LinkUserOptions, LoginResult, LogoutOptions,
+    StartLoginOptions, blocking, nonblocking,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -41,6 +41,7 @@ trait Mcd {
     fn token(&self, r: AccessTokenRequest, o: &mut CookieOptions) -> Result<AccessToken, Error>;
     fn logout(&self, o: &mut CookieOptions) -> Result<url::Url, Error>;
     fn backchannel(&self, token: &str, o: &mut CookieOptions) -> Result<(), Error>;
+    fn link(&self, o: &mut CookieOptions) -> Result<url::Url, Error>;
 }
 
 type Blocking = blocking::ServerClient<MemoryStateStore, MemoryTransactionStore>;
@@ -71,6 +72,9 @@ impl Mcd for Blocking {
     }
     fn backchannel(&self, token: &str, o: &mut CookieOptions) -> Result<(), Error> {
         self.handle_backchannel_logout(token, o).map(|_| ())
+    }
+    fn link(&self, o: &mut CookieOptions) -> Result<url::Url, Error> {
+        self.start_link_user(LinkUserOptions::new("google-oauth2"), o)
     }
 }
 
@@ -109,6 +113,12 @@ impl Mcd for AsyncClient {
         self.rt
             .block_on(self.client.handle_backchannel_logout(token, o))
             .map(|_| ())
+    }
+    fn link(&self, o: &mut CookieOptions) -> Result<url::Url, Error> {
+        self.rt.block_on(
+            self.client
+                .start_link_user(LinkUserOptions::new("google-oauth2"), o),
+        )
     }
 }
 
@@ -319,6 +329,17 @@ fn a_login_on_one_domain_is_no_session_on_another() {
             .on(HOST_B, |o| client.token(AccessTokenRequest::default(), o))
             .unwrap_err();
         assert_eq!(e.code(), ErrorCode::MissingSession, "{name}: {e}");
+        let e = browser.on(HOST_B, |o| client.link(o)).unwrap_err();
+        assert_eq!(
+            e.code(),
+            ErrorCode::MissingSession,
+            "{name}: linking on B: {e}"
+        );
+        let link = browser.on(HOST_A, |o| client.link(o)).unwrap();
+        assert!(
+            link.as_str().starts_with(&d.a.base_url()),
+            "{name}: linking on A"
+        );
         // Logging out on B leaves A's session alone.
         let logout = browser.on(HOST_B, |o| client.logout(o)).unwrap();
         assert!(
