@@ -716,6 +716,9 @@ where
 
     /// Runs any core operation to completion (see the crate's driver: HTTP with single-flight,
     /// stores, caches, randomness). `store_options` reach every store call unchanged.
+    /// With a domain resolver, an operation of [`core`](Self::core) is one of the configured
+    /// domain: it runs (bound to that domain) only when the resolver names that domain, and
+    /// is refused with `domain_mismatch` otherwise.
     pub fn drive<O: Operation>(
         &self,
         op: O,

@@ -213,3 +213,76 @@ where
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auth0_server_protocol::Core;
+    use auth0_server_protocol::config::Config;
+
+    fn base() -> Shared {
+        let config = Config::builder("login.a.example", "client")
+            .client_secret("secret")
+            .secret("a-secret-of-at-least-32-bytes-long!!")
+            .build()
+            .expect("config");
+        Shared::new(
+            Core::new(config),
+            crate::clock::Clock::system(),
+            std::time::Duration::from_secs(60),
+        )
+    }
+
+    fn domain(i: usize) -> Domain {
+        Domain::parse(&format!("login{i}.example")).expect("domain")
+    }
+
+    #[test]
+    fn each_domain_has_one_state_on_its_own_domain() {
+        let (base, domains) = (base(), Domains::default());
+        let a = domains.get(&base, &domain(1)).unwrap();
+        assert!(Arc::ptr_eq(&a, &domains.get(&base, &domain(1)).unwrap()));
+        assert_eq!(a.core.config().origin(), "https://login1.example");
+        assert_eq!(a.core.domain(), Some(&domain(1)));
+        let b = domains.get(&base, &domain(2)).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(
+            Arc::ptr_eq(&a.flights, &b.flights),
+            "single-flight is the client's"
+        );
+    }
+
+    #[test]
+    fn at_most_max_domains_are_kept_least_recently_used_dropped() {
+        let (base, domains) = (base(), Domains::default());
+        let first = domains.get(&base, &domain(0)).unwrap();
+        let second = domains.get(&base, &domain(1)).unwrap();
+        for i in 2..MAX_DOMAINS {
+            domains.get(&base, &domain(i)).unwrap();
+        }
+        // Domain 0 used again: domain 1 is now the least recently used.
+        assert!(Arc::ptr_eq(
+            &first,
+            &domains.get(&base, &domain(0)).unwrap()
+        ));
+        domains.get(&base, &domain(MAX_DOMAINS)).unwrap();
+        let held = domains.states.lock().unwrap().by_domain.len();
+        assert_eq!(held, MAX_DOMAINS);
+        assert!(Arc::ptr_eq(
+            &first,
+            &domains.get(&base, &domain(0)).unwrap()
+        ));
+        assert!(
+            !Arc::ptr_eq(&second, &domains.get(&base, &domain(1)).unwrap()),
+            "rebuilt"
+        );
+    }
+
+    #[test]
+    fn drive_runs_core_operations_only_on_the_configured_domain() {
+        let base = base();
+        assert!(configured_domain_is(&base, &Domain::parse("LOGIN.A.EXAMPLE").unwrap()).is_ok());
+        let e = configured_domain_is(&base, &domain(1)).unwrap_err();
+        assert_eq!(e.code(), auth0_server_protocol::ErrorCode::DomainMismatch);
+    }
+}
