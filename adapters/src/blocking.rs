@@ -49,10 +49,15 @@ use auth0_server_protocol::login::{
     PasswordlessOtp, PasswordlessStart, StartLoginOptions, TokenExchangeRequest,
     TokenExchangeResult,
 };
+use auth0_server_protocol::login::{PasskeyChallenge, PasskeyLogin, PasskeySignIn, PasskeySignup};
 use auth0_server_protocol::logout::LogoutOptions;
 use auth0_server_protocol::mfa::{
     Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaVerified, MfaVerify,
     SealedMfaToken,
+};
+use auth0_server_protocol::my_account::{
+    AuthenticationMethod, AuthenticationMethodUpdate, ConnectAccountOptions,
+    ConnectedAccountConnections, ConnectedAccountResult, ConnectedAccounts, Factor,
 };
 use auth0_server_protocol::session::{Session, UserClaims};
 use auth0_server_protocol::token_endpoint::MAX_RESPONSE_BODY;
@@ -478,6 +483,24 @@ where
         )
     }
 
+    /// MFA: removes one of the user's enrolled authenticators (`DELETE
+    /// /mfa/authenticators/{id}`, the sealed `mfa_token` as bearer). An id with whitespace
+    /// is `invalid_parameter` and nothing is sent; an expired sealed token
+    /// `mfa_token_expired`; Auth0's refusal (an unknown id) `mfa_failed`.
+    pub fn delete_authenticator(
+        &self,
+        sealed: &SealedMfaToken,
+        authenticator_id: impl Into<String>,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_authenticator",
+            "",
+            |c| c.delete_authenticator(sealed.clone(), authenticator_id.into()),
+            store_options,
+        )
+    }
+
     /// MFA: starts a challenge (`POST /mfa/challenge`, with the client's authentication);
     /// for OOB, Auth0 sends the user a code and the answer has the `oob_code` to verify with.
     pub fn challenge_authenticator(
@@ -539,6 +562,76 @@ where
             "login_with_passwordless",
             &audience,
             |c| c.login_with_passwordless(otp),
+            store_options,
+        )
+    }
+
+    /// Passkey signup, step 1: asks Auth0 (`POST /passkey/register`) for the WebAuthn options
+    /// that create the new user's passkey. Hand
+    /// [`authn_params_public_key`](PasskeyChallenge::authn_params_public_key) to
+    /// `navigator.credentials.create()` and keep the sealed
+    /// [`auth_session`](PasskeyChallenge::auth_session) (safe to put in the page) for
+    /// [`login_with_passkey`](Self::login_with_passkey). Inputs are checked first
+    /// (`invalid_parameter`, nothing sent); a refusal is `passkey_challenge_error`.
+    pub fn passkey_signup_challenge(
+        &self,
+        signup: PasskeySignup,
+        store_options: &mut S::Options,
+    ) -> Result<PasskeyChallenge, Error> {
+        self.run(
+            "passkey_signup_challenge",
+            "",
+            |c| c.passkey_signup_challenge(signup),
+            store_options,
+        )
+    }
+
+    /// Passkey login, step 1: asks Auth0 (`POST /passkey/challenge`) for the WebAuthn options
+    /// for `navigator.credentials.get()`, and the sealed session to sign in with.
+    pub fn passkey_login_challenge(
+        &self,
+        login: PasskeyLogin,
+        store_options: &mut S::Options,
+    ) -> Result<PasskeyChallenge, Error> {
+        self.run(
+            "passkey_login_challenge",
+            "",
+            |c| c.passkey_login_challenge(login),
+            store_options,
+        )
+    }
+
+    /// Passkeys, step 2: signs the user in with the browser's credential (the WebAuthn grant,
+    /// `openid` always asked) — the ID token verified as an interactive login's (the
+    /// challenge's organization included), the session replaced. A tampered or expired
+    /// sealed session is `passkey_session_invalid` / `passkey_session_expired` and nothing is
+    /// sent; a refusal is `passkey_token_error`; nothing is saved on any failure.
+    pub fn login_with_passkey(
+        &self,
+        sign_in: PasskeySignIn,
+        store_options: &mut S::Options,
+    ) -> Result<LoginResult, Error> {
+        let audience = sign_in.audience.clone().unwrap_or_default();
+        self.run(
+            "login_with_passkey",
+            &audience,
+            |c| c.login_with_passkey(sign_in),
+            store_options,
+        )
+    }
+
+    /// As [`login_with_passkey`](Self::login_with_passkey), returning the tokens (the ID
+    /// token verified, its claims returned) without reading or writing a session.
+    pub fn passkey_tokens(
+        &self,
+        sign_in: PasskeySignIn,
+        store_options: &mut S::Options,
+    ) -> Result<TokenExchangeResult, Error> {
+        let audience = sign_in.audience.clone().unwrap_or_default();
+        self.run(
+            "passkey_tokens",
+            &audience,
+            |c| c.passkey_tokens(sign_in),
             store_options,
         )
     }
@@ -745,6 +838,149 @@ where
             domain,
             store_options,
         ))
+    }
+
+    /// Connected accounts: asks the My Account API for a connect ticket (with an access
+    /// token for `https://{domain}/me/` and `create:me:connected_accounts` from the session,
+    /// refreshed through the refresh token when needed), saves the pending connection in the
+    /// transaction store and returns the URL to redirect the browser to. Without a session:
+    /// `missing_session`.
+    pub fn start_connect_account(
+        &self,
+        options: ConnectAccountOptions,
+        store_options: &mut S::Options,
+    ) -> Result<url::Url, Error> {
+        self.run(
+            "start_connect_account",
+            "",
+            |c| c.start_connect_account(options),
+            store_options,
+        )
+    }
+
+    /// Connected accounts: handles the callback of a connect flow (`state` and
+    /// `connect_code`): consumes the pending connection and completes it; the account and
+    /// the application state. An unknown or used `state` is `missing_transaction`; a refused
+    /// connection `connect_account_error`.
+    pub fn complete_connect_account(
+        &self,
+        callback_url: &str,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccountResult, Error> {
+        self.run(
+            "complete_connect_account",
+            "",
+            |c| c.complete_connect_account(callback_url),
+            store_options,
+        )
+    }
+
+    /// Connected accounts: the user's connected accounts (of `connection`, or all), a
+    /// page at a time (`from` is the previous page's `next`, `take` at most 100).
+    pub fn list_connected_accounts(
+        &self,
+        connection: Option<&str>,
+        from: Option<&str>,
+        take: Option<u32>,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccounts, Error> {
+        self.run(
+            "list_connected_accounts",
+            "",
+            |c| c.list_connected_accounts(connection, from, take),
+            store_options,
+        )
+    }
+
+    /// Connected accounts: disconnects the account with id `id`.
+    pub fn delete_connected_account(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_connected_account",
+            "",
+            |c| c.delete_connected_account(id),
+            store_options,
+        )
+    }
+
+    /// Connected accounts: the connections an account can be connected with.
+    pub fn list_connected_account_connections(
+        &self,
+        from: Option<&str>,
+        take: Option<u32>,
+        store_options: &mut S::Options,
+    ) -> Result<ConnectedAccountConnections, Error> {
+        self.run(
+            "list_connected_account_connections",
+            "",
+            |c| c.list_connected_account_connections(from, take),
+            store_options,
+        )
+    }
+
+    /// My Account API: the factors the tenant offers (`GET /me/v1/factors`).
+    pub fn get_factors(&self, store_options: &mut S::Options) -> Result<Vec<Factor>, Error> {
+        self.run("get_factors", "", |c| c.get_factors(), store_options)
+    }
+
+    /// My Account API: the user's authentication methods.
+    pub fn list_authentication_methods(
+        &self,
+        store_options: &mut S::Options,
+    ) -> Result<Vec<AuthenticationMethod>, Error> {
+        self.run(
+            "list_authentication_methods",
+            "",
+            |c| c.list_authentication_methods(),
+            store_options,
+        )
+    }
+
+    /// My Account API: one of the user's authentication methods.
+    pub fn get_authentication_method(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<AuthenticationMethod, Error> {
+        self.run(
+            "get_authentication_method",
+            "",
+            |c| c.get_authentication_method(id),
+            store_options,
+        )
+    }
+
+    /// My Account API: renames one of the user's authentication methods, or sets its
+    /// preferred method; the method as updated.
+    pub fn update_authentication_method(
+        &self,
+        id: &str,
+        update: &AuthenticationMethodUpdate,
+        store_options: &mut S::Options,
+    ) -> Result<AuthenticationMethod, Error> {
+        self.run(
+            "update_authentication_method",
+            "",
+            |c| c.update_authentication_method(id, update),
+            store_options,
+        )
+    }
+
+    /// My Account API: removes one of the user's authentication methods.
+    pub fn delete_authentication_method(
+        &self,
+        id: &str,
+        store_options: &mut S::Options,
+    ) -> Result<(), Error> {
+        self.run(
+            "delete_authentication_method",
+            "",
+            |c| c.delete_authentication_method(id),
+            store_options,
+        )
     }
 
     /// Runs the operation `op` makes (from the core of the call's domain: the configured one,

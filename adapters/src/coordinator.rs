@@ -109,6 +109,16 @@ pub trait AsyncRefreshCoordinator: Send + Sync {
         request: &'a Coalesce,
         send: SendFuture<'a>,
     ) -> CoordinateFuture<'a>;
+
+    /// How to finish a flight whose caller went away, on the runtime this coordinator runs
+    /// on, when the application gave the client no spawn hook
+    /// ([`spawn_with`](crate::nonblocking::ServerClientBuilder::spawn_with)). A coordinator
+    /// that holds a lock for the request it sends needs the flight finished, or the other
+    /// instances wait for the lock to expire and then spend the replaced refresh token.
+    /// Default: none (the application's hook is the only one).
+    fn spawn_hook(&self) -> Option<crate::nonblocking::Spawn> {
+        None
+    }
 }
 
 /// The default: no coordination beyond the process. Sends the request.
@@ -144,5 +154,9 @@ impl<C: AsyncRefreshCoordinator + ?Sized> AsyncRefreshCoordinator for std::sync:
         send: SendFuture<'a>,
     ) -> CoordinateFuture<'a> {
         (**self).coordinate(request, send)
+    }
+
+    fn spawn_hook(&self) -> Option<crate::nonblocking::Spawn> {
+        (**self).spawn_hook()
     }
 }

@@ -206,6 +206,12 @@ impl Shared {
         use auth0_server_protocol::mfa::{self, MfaContext, MfaError};
         let context = match error {
             Error::AccessToken(e) => MfaContext::from_access_token_error(e, request),
+            Error::MyAccount(e) => match e.as_ref() {
+                auth0_server_protocol::my_account::MyAccountError::AccessToken(e) => {
+                    MfaContext::from_access_token_error(e, request)
+                }
+                _ => None,
+            },
             Error::ConnectionToken(e) => match e.as_ref() {
                 auth0_server_protocol::connection_token::ConnectionTokenError::MfaRequired {
                     mfa_token,

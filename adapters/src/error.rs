@@ -15,6 +15,7 @@ use auth0_server_protocol::login::LoginError;
 use auth0_server_protocol::logout::{BackchannelLogoutError, LogoutError};
 use auth0_server_protocol::mcd::{DomainBound, DomainError};
 use auth0_server_protocol::mfa::MfaError;
+use auth0_server_protocol::my_account::MyAccountError;
 use auth0_server_protocol::token_endpoint::OAuthError;
 use std::fmt;
 
@@ -44,6 +45,11 @@ pub enum Error {
     /// `invalid_parameter`, …).
     #[error(transparent)]
     Mfa(Box<MfaError>),
+    /// A connected-account or My Account API operation failed (`my_account_api_error` with
+    /// the API's problem answer, `connect_account_error`, `missing_transaction`, or the
+    /// access token's own code such as `missing_session`).
+    #[error(transparent)]
+    MyAccount(Box<MyAccountError>),
     /// `handle_backchannel_logout` refused the logout token.
     #[error(transparent)]
     BackchannelLogout(Box<BackchannelLogoutError>),
@@ -129,6 +135,12 @@ impl From<MfaError> for Error {
     }
 }
 
+impl From<MyAccountError> for Error {
+    fn from(e: MyAccountError) -> Self {
+        Error::MyAccount(Box::new(e))
+    }
+}
+
 impl From<LogoutError> for Error {
     fn from(e: LogoutError) -> Self {
         Error::Logout(Box::new(e))
@@ -153,6 +165,7 @@ impl Error {
             Error::Login(e) => e.code(),
             Error::Logout(e) => e.code(),
             Error::Mfa(e) => e.code(),
+            Error::MyAccount(e) => e.code(),
             Error::BackchannelLogout(e) => e.code(),
             Error::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
             Error::Transport(e) => e.code(),
@@ -170,8 +183,10 @@ impl Error {
             Error::AccessToken(e) => e.oauth_error(),
             Error::ConnectionToken(e) => e.oauth_error(),
             Error::Mfa(e) => e.oauth_error(),
+            Error::MyAccount(e) => e.oauth_error(),
             Error::Login(e) => match &**e {
                 LoginError::Passwordless(r) | LoginError::TokenExchange(r) => r.oauth(),
+                LoginError::PasskeyChallenge(r) | LoginError::PasskeyToken(r) => r.oauth(),
                 _ => None,
             },
             _ => None,

@@ -174,10 +174,18 @@ pub use auth0_server_protocol::login::{
     PasswordlessOtp, PasswordlessStart, StartLoginOptions, TokenExchangeRequest,
     TokenExchangeResult,
 };
+pub use auth0_server_protocol::login::{
+    PasskeyChallenge, PasskeyLogin, PasskeySignIn, PasskeySignup, SealedPasskeySession,
+};
 pub use auth0_server_protocol::logout::{LogoutEndpoint, LogoutOptions};
 pub use auth0_server_protocol::mfa::{
     Authenticator, Challenge, ChallengeType, Enrollment, MfaFactor, MfaProof, MfaVerified,
     MfaVerify, SealedMfaToken,
+};
+pub use auth0_server_protocol::my_account::{
+    ApiProblem, AuthenticationMethod, AuthenticationMethodUpdate, ConnectAccountOptions,
+    ConnectedAccount, ConnectedAccountConnection, ConnectedAccountConnections,
+    ConnectedAccountResult, ConnectedAccounts, Factor, MyAccountError,
 };
 /// The scripted driver (feature `test-util`): "given this session and these responses, the SDK
 /// sends exactly this and saves exactly that", to test an application's auth handling offline.

@@ -240,13 +240,20 @@ pub fn with_proof(
     random: &[u8],
 ) -> Result<http::Request<Vec<u8>>, DpopError> {
     let url = request.uri().to_string();
+    // A request presenting a DPoP-bound access token (`Authorization: DPoP <token>`, a
+    // resource request) binds the proof to it with `ath` (RFC 9449 §4.2).
+    let bound_token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("DPoP "));
     let jwt = proof(
         key,
         &ProofFor {
             method: request.method().as_str(),
             url: &url,
             nonce,
-            access_token: None,
+            access_token: bound_token,
         },
         now,
         random,

@@ -194,6 +194,28 @@ pub enum ErrorCode {
     /// `domain_mismatch`: something of another custom domain (a login transaction, a logout
     /// token) reached this one.
     DomainMismatch,
+
+    // --- connected accounts and the My Account API ---
+    /// `my_account_api_error`: the My Account API refused a request (its problem answer's
+    /// `type`, `title`, `detail` and `status` are data of the error), or its answer was
+    /// unusable.
+    MyAccountApiError,
+    /// `connect_account_error`: connecting an account failed (the connect callback carried an
+    /// `error`, or no `connect_code`).
+    ConnectAccountError,
+
+    // --- passkeys ---
+    /// `passkey_challenge_error`: Auth0 refused a passkey signup or login challenge, or its
+    /// answer was unusable.
+    PasskeyChallengeError,
+    /// `passkey_token_error`: Auth0 refused the passkey sign-in (the WebAuthn grant), or its
+    /// answer was unusable.
+    PasskeyTokenError,
+    /// `passkey_session_invalid`: the sealed passkey session was altered or sealed with
+    /// another secret.
+    PasskeySessionInvalid,
+    /// `passkey_session_expired`: the sealed passkey session has expired.
+    PasskeySessionExpired,
 }
 
 impl ErrorCode {
@@ -273,6 +295,12 @@ impl ErrorCode {
             ErrorCode::MfaFailed => "mfa_failed",
             ErrorCode::DomainResolverError => "domain_resolver_error",
             ErrorCode::DomainMismatch => "domain_mismatch",
+            ErrorCode::MyAccountApiError => "my_account_api_error",
+            ErrorCode::ConnectAccountError => "connect_account_error",
+            ErrorCode::PasskeyChallengeError => "passkey_challenge_error",
+            ErrorCode::PasskeyTokenError => "passkey_token_error",
+            ErrorCode::PasskeySessionInvalid => "passkey_session_invalid",
+            ErrorCode::PasskeySessionExpired => "passkey_session_expired",
         }
     }
 }

@@ -87,6 +87,7 @@ pub mod logout;
 pub mod mcd;
 mod metadata_step;
 pub mod mfa;
+pub mod my_account;
 mod params;
 pub mod scope;
 pub mod secret;
@@ -273,6 +274,40 @@ impl Core {
         login::LoginWithPasswordless::new(self.config.clone(), otp)
     }
 
+    /// `passkey_signup_challenge`: the WebAuthn options to create a new user's passkey, and
+    /// the sealed session to sign in with ([`login::passkey`]).
+    pub fn passkey_signup_challenge(
+        &self,
+        signup: login::PasskeySignup,
+    ) -> login::RequestPasskeyChallenge {
+        login::RequestPasskeyChallenge::new(
+            self.config.clone(),
+            login::PasskeyChallengeRequest::Signup(signup),
+        )
+    }
+
+    /// `passkey_login_challenge`: the WebAuthn options to use a returning user's passkey, and
+    /// the sealed session to sign in with.
+    pub fn passkey_login_challenge(
+        &self,
+        login: login::PasskeyLogin,
+    ) -> login::RequestPasskeyChallenge {
+        login::RequestPasskeyChallenge::new(
+            self.config.clone(),
+            login::PasskeyChallengeRequest::Login(login),
+        )
+    }
+
+    /// `login_with_passkey`: a session from the browser's passkey credential.
+    pub fn login_with_passkey(&self, sign_in: login::PasskeySignIn) -> login::LoginWithPasskey {
+        login::LoginWithPasskey::new(self.config.clone(), sign_in)
+    }
+
+    /// `passkey_tokens`: tokens for the browser's passkey credential, no session.
+    pub fn passkey_tokens(&self, sign_in: login::PasskeySignIn) -> login::PasskeyTokens {
+        login::PasskeyTokens::new(self.config.clone(), sign_in)
+    }
+
     /// `list_authenticators`: the user's enrolled MFA authenticators, for a sealed
     /// `mfa_token` ([`mfa`]).
     pub fn list_authenticators(&self, sealed: mfa::SealedMfaToken) -> mfa::ListAuthenticators {
@@ -303,6 +338,16 @@ impl Core {
         )
     }
 
+    /// `delete_authenticator`: removes one of the user's enrolled MFA authenticators
+    /// (`DELETE /mfa/authenticators/{id}`, the sealed `mfa_token` as bearer).
+    pub fn delete_authenticator(
+        &self,
+        sealed: mfa::SealedMfaToken,
+        authenticator_id: String,
+    ) -> mfa::DeleteAuthenticator {
+        mfa::DeleteAuthenticator::delete(self.config.clone(), sealed, authenticator_id)
+    }
+
     /// `verify_mfa`: the MFA verification grant (OTP, OOB + binding code, recovery code);
     /// the tokens, saved into the current session when asked.
     pub fn verify_mfa(&self, verify: mfa::MfaVerify) -> mfa::VerifyMfa {
@@ -331,5 +376,80 @@ impl Core {
     pub fn handle_backchannel_logout(&self, logout_token: &str) -> HandleBackchannelLogout {
         HandleBackchannelLogout::new(self.config.clone(), logout_token)
             .on_domain(self.domain.clone())
+    }
+
+    /// `start_connect_account`: asks the My Account API for a connect ticket (with an access
+    /// token for `https://{domain}/me/` from the session) and returns the URL to send the
+    /// browser to; complete it with [`complete_connect_account`](Self::complete_connect_account).
+    pub fn start_connect_account(
+        &self,
+        options: my_account::ConnectAccountOptions,
+    ) -> my_account::StartConnectAccount {
+        my_account::StartConnectAccount::new(self.config.clone(), options)
+    }
+
+    /// `complete_connect_account`: handles the connect callback URL (`state`,
+    /// `connect_code`) and returns the connected account.
+    pub fn complete_connect_account(
+        &self,
+        callback_url: &str,
+    ) -> my_account::CompleteConnectAccount {
+        my_account::CompleteConnectAccount::new(self.config.clone(), callback_url)
+    }
+
+    /// `list_connected_accounts`: the user's connected accounts, of one connection or all,
+    /// a page at a time (`from` cursor, `take` up to [`my_account::MAX_TAKE`]).
+    pub fn list_connected_accounts(
+        &self,
+        connection: Option<&str>,
+        from: Option<&str>,
+        take: Option<u32>,
+    ) -> my_account::ListConnectedAccounts {
+        my_account::ListConnectedAccounts::list(self.config.clone(), connection, from, take)
+    }
+
+    /// `delete_connected_account`: disconnects the account with this id.
+    pub fn delete_connected_account(&self, id: &str) -> my_account::DeleteConnectedAccount {
+        my_account::DeleteConnectedAccount::delete_account(self.config.clone(), id)
+    }
+
+    /// `list_connected_account_connections`: the connections an account can be connected
+    /// with.
+    pub fn list_connected_account_connections(
+        &self,
+        from: Option<&str>,
+        take: Option<u32>,
+    ) -> my_account::ListConnectedAccountConnections {
+        my_account::ListConnectedAccountConnections::list(self.config.clone(), from, take)
+    }
+
+    /// `get_factors`: the factors the tenant offers (My Account API).
+    pub fn get_factors(&self) -> my_account::GetFactors {
+        my_account::GetFactors::factors(self.config.clone())
+    }
+
+    /// `list_authentication_methods`: the user's authentication methods (My Account API).
+    pub fn list_authentication_methods(&self) -> my_account::ListAuthenticationMethods {
+        my_account::ListAuthenticationMethods::list(self.config.clone())
+    }
+
+    /// `get_authentication_method`: one of the user's authentication methods.
+    pub fn get_authentication_method(&self, id: &str) -> my_account::GetAuthenticationMethod {
+        my_account::GetAuthenticationMethod::get(self.config.clone(), id)
+    }
+
+    /// `update_authentication_method`: renames one of the user's authentication methods, or
+    /// sets its preferred method.
+    pub fn update_authentication_method(
+        &self,
+        id: &str,
+        update: &my_account::AuthenticationMethodUpdate,
+    ) -> my_account::UpdateAuthenticationMethod {
+        my_account::UpdateAuthenticationMethod::update(self.config.clone(), id, update)
+    }
+
+    /// `delete_authentication_method`: removes one of the user's authentication methods.
+    pub fn delete_authentication_method(&self, id: &str) -> my_account::DeleteAuthenticationMethod {
+        my_account::DeleteAuthenticationMethod::delete_method(self.config.clone(), id)
     }
 }

@@ -11,7 +11,8 @@
 //! 2. Every MFA operation takes the sealed token and opens it first ([`open_mfa_token`]): a
 //!    tampered one is `mfa_token_invalid`, an expired one `mfa_token_expired`; nothing is sent.
 //! 3. [`ListAuthenticators`] (`GET /mfa/authenticators`), [`EnrollAuthenticator`]
-//!    (`POST /mfa/associate`), [`ChallengeAuthenticator`] (`POST /mfa/challenge`, with the
+//!    (`POST /mfa/associate`), [`DeleteAuthenticator`] (`DELETE /mfa/authenticators/{id}`),
+//!    [`ChallengeAuthenticator`] (`POST /mfa/challenge`, with the
 //!    client's authentication) on the issuer's host.
 //! 4. [`VerifyMfa`]: the token endpoint grants `mfa-otp`, `mfa-oob` (+ binding code) and
 //!    `mfa-recovery-code`, sent like every grant (every client authentication method, mTLS,
@@ -606,7 +607,8 @@ pub fn mfa_endpoint(metadata: &Metadata, path: &str) -> String {
     format!("{}/mfa/{path}", metadata.issuer.trim_end_matches('/'))
 }
 
-/// The request to `/mfa/authenticators` (list) or `/mfa/associate` (enroll), authorized by the
+/// The request to `/mfa/authenticators` (list), `/mfa/authenticators/{id}` (delete) or
+/// `/mfa/associate` (enroll), authorized by the
 /// `mfa_token` as a bearer token; the challenge is a form post with the client's
 /// authentication (its DPoP mark dropped: the MFA API takes no proof).
 pub fn api_request(
@@ -621,6 +623,17 @@ pub fn api_request(
             .header(http::header::AUTHORIZATION, bearer)
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new()),
+        MfaCall::Delete { authenticator_id } => {
+            // The id as one percent-encoded path segment (`totp|dev_1` -> `totp%7Cdev_1`);
+            // it has no whitespace (checked), so form encoding's `+` never appears.
+            let id: String =
+                url::form_urlencoded::byte_serialize(authenticator_id.as_bytes()).collect();
+            let url = format!("{}/{id}", mfa_endpoint(metadata, "authenticators"));
+            http::Request::delete(url)
+                .header(http::header::AUTHORIZATION, bearer)
+                .header(http::header::ACCEPT, "application/json")
+                .body(Vec::new())
+        }
         MfaCall::Enroll(factor) => http::Request::post(mfa_endpoint(metadata, "associate"))
             .header(http::header::AUTHORIZATION, bearer)
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -665,6 +678,11 @@ pub enum MfaCall {
     List,
     /// `POST /mfa/associate`.
     Enroll(MfaFactor),
+    /// `DELETE /mfa/authenticators/{id}`.
+    Delete {
+        /// Which authenticator (from [`ListAuthenticators`]).
+        authenticator_id: String,
+    },
     /// `POST /mfa/challenge`.
     Challenge {
         /// OTP or OOB.
@@ -679,6 +697,12 @@ impl MfaCall {
         match self {
             MfaCall::List => Ok(()),
             MfaCall::Enroll(f) => f.check(),
+            MfaCall::Delete { authenticator_id } if bad_code(authenticator_id, MAX_CODE_LEN) => {
+                Err(MfaError::InvalidParameter(
+                    "the authenticator id must be 1 to 512 characters without whitespace".into(),
+                ))
+            }
+            MfaCall::Delete { .. } => Ok(()),
             MfaCall::Challenge {
                 authenticator_id, ..
             } => match authenticator_id {
@@ -721,6 +745,8 @@ pub type ListAuthenticators = MfaApi<Vec<Authenticator>>;
 pub type EnrollAuthenticator = MfaApi<Enrollment>;
 /// `challenge_authenticator`: starts a challenge (Auth0 sends an OOB code).
 pub type ChallengeAuthenticator = MfaApi<Challenge>;
+/// `delete_authenticator`: removes an enrolled authenticator (Auth0 answers 204, no body).
+pub type DeleteAuthenticator = MfaApi<()>;
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
     serde_json::from_slice(body).ok()
@@ -742,6 +768,18 @@ impl ListAuthenticators {
 impl EnrollAuthenticator {
     pub(crate) fn enroll(config: Arc<Config>, sealed: SealedMfaToken, factor: MfaFactor) -> Self {
         MfaApi::with(config, sealed, MfaCall::Enroll(factor), parse_json)
+    }
+}
+
+impl DeleteAuthenticator {
+    pub(crate) fn delete(
+        config: Arc<Config>,
+        sealed: SealedMfaToken,
+        authenticator_id: String,
+    ) -> Self {
+        MfaApi::with(config, sealed, MfaCall::Delete { authenticator_id }, |_| {
+            Some(())
+        })
     }
 }
 

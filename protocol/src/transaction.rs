@@ -85,6 +85,10 @@ pub struct TransactionData {
     /// ([`crate::mcd`]). Absent without a resolver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// For a connected-account flow: the connect session and connection it completes
+    /// ([`crate::my_account`]). A login callback never completes such a transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<PendingConnect>,
 }
 
 impl TransactionData {
@@ -116,4 +120,14 @@ pub struct AccountLink {
     pub action: LinkAction,
     /// The `sub` of the session that started the flow; the callback's ID token must name it.
     pub sub: String,
+}
+
+/// What a pending connection of the My Account API ([`crate::my_account`]) remembers in its
+/// transaction, next to `state`, the PKCE verifier, the redirect URI and the application state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingConnect {
+    /// The connect session Auth0 opened (`auth_session`).
+    pub auth_session: Secret,
+    /// The connection being connected.
+    pub connection: String,
 }

@@ -248,6 +248,7 @@ mod complete_login {
             created_at: NOW,
             link: None,
             domain: None,
+            connect: None,
         }
     }
 

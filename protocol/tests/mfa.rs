@@ -357,3 +357,44 @@ fn persist_without_a_session_sends_nothing() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn delete_sends_the_id_as_one_path_segment_with_the_bearer_token() {
+    let core = core(config_builder());
+    let answer = http::Response::builder()
+        .status(204)
+        .body(Vec::new())
+        .unwrap();
+    let (request, r) = run(
+        core.delete_authenticator(sealed_now(), "totp|dev/1".into()),
+        answer,
+    );
+    assert_eq!(request.method(), "DELETE");
+    assert_eq!(
+        request.uri(),
+        "https://tenant.auth0.com/mfa/authenticators/totp%7Cdev%2F1"
+    );
+    assert_eq!(
+        request.headers()[http::header::AUTHORIZATION],
+        format!("Bearer {MFA_TOKEN}").as_str()
+    );
+    assert!(request.body().is_empty());
+    r.unwrap();
+    let (_, r) = run(
+        core.delete_authenticator(sealed_now(), "totp|1".into()),
+        json(
+            404,
+            serde_json::json!({"error": "not_found", "error_description": format!("no {MFA_TOKEN}")}),
+        ),
+    );
+    let e = r.unwrap_err();
+    assert_eq!(e.code(), "mfa_failed");
+    assert!(!format!("{e} {e:?}").contains(MFA_TOKEN));
+    for bad in ["", "a b", "x\u{0}"] {
+        let mut op = core.delete_authenticator(sealed_now(), bad.into());
+        assert!(matches!(
+            op.step(Input::Start, UnixTime::from_secs(NOW)),
+            Step::Done(Err(MfaError::InvalidParameter(_)))
+        ));
+    }
+}

@@ -4,6 +4,7 @@
 //! a wait timeout after which nothing is sent. A holder that goes away releases nothing: its
 //! lock expires, as a Redis key does.
 
+use crate::exec::{Queues, TaskKind};
 use crate::world::lock;
 use auth0_server::coordinator::{
     AsyncRefreshCoordinator, CoordinateFuture, Coordinated, CoordinatedResponse, SendFuture,
@@ -42,6 +43,9 @@ pub struct ModelCoordinator {
     grace: u64,
     lock_ttl: u64,
     wait_timeout: u64,
+    /// The executor it finishes a cancelled caller's flight on when the client has no spawn
+    /// hook (as the Redis coordinator does on tokio), if any.
+    runtime: Option<Queues>,
 }
 
 impl ModelCoordinator {
@@ -53,7 +57,15 @@ impl ModelCoordinator {
             grace,
             lock_ttl,
             wait_timeout,
+            runtime: None,
         }
+    }
+
+    /// The same coordinator, giving the clients a spawn hook onto `runtime`
+    /// (`AsyncRefreshCoordinator::spawn_hook`), as the Redis coordinator does on tokio.
+    pub fn finishing_on(mut self, runtime: Queues) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// Wakes every waiter (the clock moved: locks may have expired, waits timed out).
@@ -208,5 +220,12 @@ impl AsyncRefreshCoordinator for ModelCoordinator {
             self.wake_all();
             Ok(Coordinated::Response(result?))
         })
+    }
+
+    fn spawn_hook(&self) -> Option<auth0_server::nonblocking::Spawn> {
+        let runtime = self.runtime.clone()?;
+        Some(Arc::new(move |flight| {
+            runtime.spawn(TaskKind::Detached, flight)
+        }))
     }
 }

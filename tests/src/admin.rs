@@ -127,6 +127,16 @@ impl Emulator {
         }
     }
 
+    /// Expires every live passkey challenge (`auth_session`) now.
+    pub fn expire_passkey_sessions(&self) {
+        self.shared.lock().passkey.expire();
+    }
+
+    /// The ids of the passkey credentials registered by signups.
+    pub fn passkey_credential_ids(&self) -> Vec<String> {
+        self.shared.lock().passkey.credential_ids()
+    }
+
     /// Every account (un)linking request `/authorize` accepted, in order.
     pub fn account_link_requests(&self) -> Vec<crate::AccountLinkRequest> {
         self.shared.lock().account_links.clone()

@@ -265,7 +265,23 @@ pub struct EmulatorConfig {
     pub token_exchange_profiles: Vec<TokenExchangeProfile>,
     /// Which provider shape to play (default [`ProviderShape::auth0`]).
     pub provider: ProviderShape,
+    /// The scopes the client's refresh-token policy grants for the tenant's My Account API
+    /// (audience `{base_url}/me/`, which is only known once the emulator runs). Default
+    /// [`MY_ACCOUNT_SCOPES`]: all of them; empty: the API is not in the policy (a refresh
+    /// for it gets a token for the default audience).
+    pub my_account_scopes: Vec<String>,
 }
+
+/// Every My Account API scope the emulator checks.
+pub const MY_ACCOUNT_SCOPES: [&str; 7] = [
+    "create:me:connected_accounts",
+    "read:me:connected_accounts",
+    "delete:me:connected_accounts",
+    "read:me:factors",
+    "read:me:authentication_methods",
+    "delete:me:authentication_methods",
+    "update:me:authentication_methods",
+];
 
 impl EmulatorConfig {
     /// The default test user: `auth0|emulator-user` with name, email, nickname and picture.
@@ -315,6 +331,7 @@ impl Default for EmulatorConfig {
                 subjects: vec![(crate::LEGACY_SUBJECT_TOKEN.into(), Self::default_user())],
             }],
             provider: ProviderShape::default(),
+            my_account_scopes: MY_ACCOUNT_SCOPES.iter().map(|s| s.to_string()).collect(),
         }
     }
 }

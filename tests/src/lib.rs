@@ -37,9 +37,9 @@ use serde_json::Value;
 
 pub use admin::{CibaStep, KeyChoice, RefreshGrant, SignAlg, SignOptions};
 pub use config::{
-    ANALYTICS_API_SCOPES, DEFAULT_API_SCOPES, EmulatorConfig, FederatedConnection, MfaPolicy,
-    MfaRequirements, MfaTarget, ProviderAlg, ProviderShape, RefreshTokenPolicy, TlsClientAuth,
-    TokenExchangeProfile,
+    ANALYTICS_API_SCOPES, DEFAULT_API_SCOPES, EmulatorConfig, FederatedConnection,
+    MY_ACCOUNT_SCOPES, MfaPolicy, MfaRequirements, MfaTarget, ProviderAlg, ProviderShape,
+    RefreshTokenPolicy, TlsClientAuth, TokenExchangeProfile,
 };
 pub use jwt::{decode_header, decode_payload};
 pub use server::backchannel::{BackchannelDelivery, DeliveryOutcome, LogoutTrigger};
@@ -103,6 +103,9 @@ pub const MFA_OOB_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/mfa-oob"
 pub const MFA_RECOVERY_CODE_GRANT_TYPE: &str =
     "http://auth0.com/oauth/grant-type/mfa-recovery-code";
 pub const PASSWORDLESS_OTP_GRANT_TYPE: &str = "http://auth0.com/oauth/grant-type/passwordless/otp";
+/// The WebAuthn (passkey) grant type.
+pub const WEBAUTHN_GRANT_TYPE: &str = "urn:okta:params:oauth:grant-type:webauthn";
+pub use server::passkey::{DEFAULT_PASSKEY_REALM, credential_for as passkey_credential_for};
 /// The subject token type of the default Custom Token Exchange profile.
 pub const LEGACY_TOKEN_TYPE: &str = "urn:acme:legacy-token";
 /// The subject token the default Custom Token Exchange profile accepts (for the default user).
@@ -268,6 +271,8 @@ impl Emulator {
                 passwordless_codes: HashMap::new(),
                 passwordless_messages: Vec::new(),
                 dpop: Default::default(),
+                my_account: Default::default(),
+                passkey: Default::default(),
             })),
             config,
         });

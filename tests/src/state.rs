@@ -90,6 +90,10 @@ pub(crate) struct State {
     pub(crate) account_links: Vec<crate::AccountLinkRequest>,
     /// DPoP: replay record, nonces, the bearer-answer switch, accepted proofs.
     pub(crate) dpop: crate::server::dpop::DpopState,
+    /// The My Account API: connected accounts, connect flows, authentication methods.
+    pub(crate) my_account: crate::server::my_account::MyAccountState,
+    /// The passkey API's state: live challenges, registered credentials.
+    pub(crate) passkey: crate::server::passkey::PasskeyState,
 }
 
 /// What the server thread and the handle share.

@@ -42,6 +42,7 @@ trait Mcd {
     fn logout(&self, o: &mut CookieOptions) -> Result<url::Url, Error>;
     fn backchannel(&self, token: &str, o: &mut CookieOptions) -> Result<(), Error>;
     fn link(&self, o: &mut CookieOptions) -> Result<url::Url, Error>;
+    fn accounts(&self, o: &mut CookieOptions) -> Result<(), Error>;
 }
 
 type Blocking = blocking::ServerClient<MemoryStateStore, MemoryTransactionStore>;
@@ -75,6 +76,10 @@ impl Mcd for Blocking {
     }
     fn link(&self, o: &mut CookieOptions) -> Result<url::Url, Error> {
         self.start_link_user(LinkUserOptions::new("google-oauth2"), o)
+    }
+    fn accounts(&self, o: &mut CookieOptions) -> Result<(), Error> {
+        self.list_connected_accounts(None, None, None, o)
+            .map(|_| ())
     }
 }
 
@@ -119,6 +124,11 @@ impl Mcd for AsyncClient {
             self.client
                 .start_link_user(LinkUserOptions::new("google-oauth2"), o),
         )
+    }
+    fn accounts(&self, o: &mut CookieOptions) -> Result<(), Error> {
+        self.rt
+            .block_on(self.client.list_connected_accounts(None, None, None, o))
+            .map(|_| ())
     }
 }
 
@@ -576,4 +586,36 @@ fn the_emulators_custom_domains_share_the_tenant_under_their_own_issuers() {
     assert_eq!(d.a.requests_on_domain(DISCOVERY).len(), 1);
     assert_eq!(d.b.requests_on_domain(DISCOVERY).len(), 1);
     assert_eq!(d.a.requests_to(DISCOVERY).len(), 2);
+}
+
+#[test]
+fn the_my_account_api_is_the_sessions_domains() {
+    for (name, make) in CLIENTS {
+        let d = Domains::start();
+        let client = make(&d);
+        let mut browser = Browser::default();
+        browser.login(&*client, HOST_A, HOST_A).unwrap();
+        const ACCOUNTS: &str = "/me/v1/connected-accounts/accounts";
+
+        browser
+            .on(HOST_A, |o| client.accounts(o))
+            .unwrap_or_else(|e| panic!("{name}: My Account on A: {e}"));
+        let on_a = d.a.requests_on_domain(ACCOUNTS);
+        assert_eq!(on_a.len(), 1, "{name}");
+        // The token was asked for A's `/me/` audience, at A.
+        let audiences: Vec<Option<String>> = token_requests(&d.a)
+            .iter()
+            .filter_map(|r| param(r, "audience"))
+            .map(Some)
+            .collect();
+        assert!(
+            audiences.contains(&Some(format!("{}/me/", d.a.base_url()))),
+            "{name}: {audiences:?}"
+        );
+
+        let e = browser.on(HOST_B, |o| client.accounts(o)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::MissingSession, "{name}: {e}");
+        assert!(d.b.requests_on_domain(ACCOUNTS).is_empty(), "{name}");
+        assert!(token_requests(&d.b).is_empty(), "{name}");
+    }
 }

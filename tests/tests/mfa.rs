@@ -44,6 +44,7 @@ trait Mfa {
         o: &mut O,
     ) -> Result<Challenge, Error>;
     fn verify(&self, v: MfaVerify, o: &mut O) -> Result<MfaVerified, Error>;
+    fn delete(&self, s: &SealedMfaToken, id: &str, o: &mut O) -> Result<(), Error>;
 }
 
 impl Mfa for Blocking {
@@ -76,6 +77,9 @@ impl Mfa for Blocking {
     }
     fn verify(&self, v: MfaVerify, o: &mut O) -> Result<MfaVerified, Error> {
         self.verify_mfa(v, o)
+    }
+    fn delete(&self, s: &SealedMfaToken, id: &str, o: &mut O) -> Result<(), Error> {
+        self.delete_authenticator(s, id, o)
     }
 }
 
@@ -117,6 +121,9 @@ impl Mfa for AsyncClient {
     }
     fn verify(&self, v: MfaVerify, o: &mut O) -> Result<MfaVerified, Error> {
         self.rt.block_on(self.client.verify_mfa(v, o))
+    }
+    fn delete(&self, s: &SealedMfaToken, id: &str, o: &mut O) -> Result<(), Error> {
+        self.rt.block_on(self.client.delete_authenticator(s, id, o))
     }
 }
 
@@ -459,6 +466,50 @@ fn expired_sealed_token_is_refused(make: MakeClient) {
     assert_eq!(emu.requests().len(), sent, "nothing sent");
 }
 
+/// Deleting an authenticator removes it from the list (its id percent-encoded in the path,
+/// the `mfa_token` as bearer); an unknown id is Auth0's refusal, a bad one is refused before
+/// sending, and an expired sealed token sends nothing.
+fn delete_an_authenticator(make: MakeClient) {
+    let Setup {
+        emu,
+        client,
+        clock,
+        mut o,
+        sealed,
+        mfa_token,
+    } = setup(make);
+    let before = client.list(&sealed, &mut o).expect("listed");
+    assert!(before.iter().any(|a| a.id == "sms|dev_emulator_sms"));
+    client
+        .delete(&sealed, "sms|dev_emulator_sms", &mut o)
+        .expect("deleted");
+    let sent = emu.requests().pop().unwrap();
+    assert_eq!(sent.method, "DELETE");
+    assert_eq!(sent.path, "/mfa/authenticators/sms%7Cdev_emulator_sms");
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {mfa_token}").as_str())
+    );
+    let after = client.list(&sealed, &mut o).expect("listed");
+    assert_eq!(after.len(), before.len() - 1);
+    assert!(!after.iter().any(|a| a.id == "sms|dev_emulator_sms"));
+    let err = client
+        .delete(&sealed, "sms|dev_emulator_sms", &mut o)
+        .unwrap_err();
+    assert_eq!(err.code(), "mfa_failed", "{err}");
+    assert_eq!(err.oauth_error().map(|e| e.status), Some(404));
+    assert!(!format!("{err} {err:?}").contains(&mfa_token));
+    let sent = emu.requests().len();
+    let err = client.delete(&sealed, "totp| x", &mut o).unwrap_err();
+    assert_eq!(err.code(), "invalid_parameter", "{err}");
+    clock.fetch_add(301, Ordering::SeqCst);
+    let err = client
+        .delete(&sealed, "totp|dev_emulator_otp", &mut o)
+        .unwrap_err();
+    assert_eq!(err.code(), "mfa_token_expired", "{err}");
+    assert_eq!(emu.requests().len(), sent, "nothing sent");
+}
+
 fn auth0_expiry_of_the_mfa_token_is_typed(make: MakeClient) {
     let Setup {
         emu,
@@ -647,4 +698,5 @@ both!(
     persist_without_a_session_creates_none,
     enroll_otp_and_sms,
     private_key_jwt_authenticates_challenge_and_grant,
+    delete_an_authenticator,
 );

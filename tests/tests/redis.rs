@@ -1520,6 +1520,27 @@ fn async_store_saves_reads_and_logs_out_on(url: &str) {
 /// answer. Nothing that would let it replay the old refresh token is released on drop.
 #[test]
 fn a_cancelled_lock_holder_never_lets_another_instance_replay_the_old_token() {
+    cancelled_lock_holder(SpawnHook::Application);
+}
+
+/// The same with no spawn hook from the application (finding F3 of the simulation): the
+/// Redis coordinator finishes the flight on the tokio runtime itself, so the lock is not held
+/// until it expires and the other instance never spends the replaced refresh token.
+#[test]
+fn without_a_spawn_hook_the_redis_coordinator_still_finishes_a_cancelled_refresh() {
+    cancelled_lock_holder(SpawnHook::CoordinatorDefault);
+}
+
+/// Who finishes a flight whose caller was dropped.
+#[derive(Clone, Copy, PartialEq)]
+enum SpawnHook {
+    /// The application's `spawn_with` (recorded, and joined at the end).
+    Application,
+    /// Nobody told the client: the coordinator's own default.
+    CoordinatorDefault,
+}
+
+fn cancelled_lock_holder(hook: SpawnHook) {
     use std::future::Future;
     let url = require_redis!();
     let p = prefix();
@@ -1534,7 +1555,7 @@ fn a_cancelled_lock_holder_never_lets_another_instance_replay_the_old_token() {
     let make = || -> Async {
         let _guard = rt.enter();
         let (handle, spawned) = (rt.handle().clone(), spawned.clone());
-        Async::builder(
+        let builder = Async::builder(
             cfg.clone(),
             RedisStateStore::builder(&cfg, &url)
                 .io_timeout(REDIS_TIMEOUT)
@@ -1555,9 +1576,13 @@ fn a_cancelled_lock_holder_never_lets_another_instance_replay_the_old_token() {
                 .key_prefix(&p)
                 .build_async()
                 .unwrap(),
-        )
-        .spawn_with(move |f| spawned.lock().unwrap().push(handle.spawn(f)))
-        .build()
+        );
+        match hook {
+            SpawnHook::Application => builder
+                .spawn_with(move |f| spawned.lock().unwrap().push(handle.spawn(f)))
+                .build(),
+            SpawnHook::CoordinatorDefault => builder.build(),
+        }
     };
     let (a, b) = (make(), make());
     let id = insert(

@@ -219,7 +219,8 @@ impl Operation for CompleteInteractiveLogin {
                 Step::Effect(Effect::LoadTransaction { key })
             }
             (CompleteState::LoadingTransaction { key }, Input::Transaction(tx)) => {
-                let Some(tx) = tx else {
+                // A pending account connection (`my_account`) is never completed as a login.
+                let Some(tx) = tx.filter(|t| t.connect.is_none()) else {
                     return self.finish(Err(LoginError::MissingTransaction));
                 };
                 let Ok(callback) = self.callback.clone() else {

@@ -84,6 +84,19 @@ pub enum LoginError {
     /// A passwordless start or one-time-code login was refused, or its answer was unusable.
     #[error("the passwordless login failed: {0}")]
     Passwordless(ResponseError),
+    /// A passkey challenge (`/passkey/register`, `/passkey/challenge`) was refused, or its
+    /// answer was unusable ([`super::passkey`]).
+    #[error("the passkey challenge failed: {0}")]
+    PasskeyChallenge(ResponseError),
+    /// The passkey sign-in (the WebAuthn grant) was refused, or its answer was unusable.
+    #[error("the passkey sign-in failed: {0}")]
+    PasskeyToken(ResponseError),
+    /// The sealed passkey session was altered, sealed with another secret, or is not one.
+    #[error("the passkey session is not one this application sealed")]
+    PasskeySessionInvalid,
+    /// The sealed passkey session has expired: request a new challenge.
+    #[error("the passkey session has expired")]
+    PasskeySessionExpired,
     /// The operation needs a logged-in user (with an ID token) and there is none.
     #[error("there is no session: the user is not logged in")]
     MissingSession,
@@ -140,6 +153,13 @@ impl LoginError {
             LoginError::AccessDenied { .. } => ErrorCode::AccessDenied,
             LoginError::MissingSession => ErrorCode::MissingSession,
             LoginError::Passwordless(_) => ErrorCode::PasswordlessFailed,
+            LoginError::PasskeyChallenge(_) => ErrorCode::PasskeyChallengeError,
+            LoginError::PasskeyToken(ResponseError::TokenTypeMismatch { .. }) => {
+                ErrorCode::TokenTypeMismatch
+            }
+            LoginError::PasskeyToken(_) => ErrorCode::PasskeyTokenError,
+            LoginError::PasskeySessionInvalid => ErrorCode::PasskeySessionInvalid,
+            LoginError::PasskeySessionExpired => ErrorCode::PasskeySessionExpired,
             LoginError::SessionMismatch => ErrorCode::SessionMismatch,
             LoginError::MissingIdToken => ErrorCode::MissingIdToken,
             LoginError::InvalidIdToken(_) => ErrorCode::InvalidIdToken,

@@ -13,6 +13,7 @@
 
 use super::error::LoginError;
 use super::landing::{Destination, Landed, Landing, LandingStep};
+use super::passkey::PasskeySignIn;
 use super::passwordless::PasswordlessOtp;
 use super::start::login_scope;
 use super::token_exchange::{TokenExchangeRequest, TokenExchangeResult};
@@ -35,6 +36,8 @@ pub(crate) enum Grant {
     TokenExchange(TokenExchangeRequest),
     /// A passwordless one-time code (Auth0's `passwordless/otp` grant).
     PasswordlessOtp(PasswordlessOtp),
+    /// A passkey credential (Auth0's WebAuthn grant).
+    Passkey(Box<PasskeySignIn>),
 }
 
 impl Grant {
@@ -42,24 +45,39 @@ impl Grant {
         match self {
             Grant::TokenExchange(r) => r.check(),
             Grant::PasswordlessOtp(r) => r.check(),
+            Grant::Passkey(r) => r.check(),
         }
+    }
+    /// Opens what the request carries sealed (a passkey session), at `now`.
+    fn open(&mut self, config: &Config, now: UnixTime) -> Result<(), LoginError> {
+        match self {
+            Grant::Passkey(r) => r.open(config, now),
+            Grant::TokenExchange(_) | Grant::PasswordlessOtp(_) => Ok(()),
+        }
+    }
+    /// Whether the scope sent always carries `openid`, even for tokens only.
+    fn needs_openid(&self) -> bool {
+        matches!(self, Grant::Passkey(_))
     }
     fn audience(&self) -> Option<&str> {
         match self {
             Grant::TokenExchange(r) => r.audience.as_deref(),
             Grant::PasswordlessOtp(r) => r.audience.as_deref(),
+            Grant::Passkey(r) => r.audience.as_deref(),
         }
     }
     fn scope(&self) -> Option<&str> {
         match self {
             Grant::TokenExchange(r) => r.scope.as_deref(),
             Grant::PasswordlessOtp(r) => r.scope.as_deref(),
+            Grant::Passkey(r) => r.scope.as_deref(),
         }
     }
     fn organization(&self) -> Option<&str> {
         match self {
             Grant::TokenExchange(r) => r.organization.as_deref(),
             Grant::PasswordlessOtp(_) => None,
+            Grant::Passkey(r) => r.organization(),
         }
     }
     /// The form parameters, in order; `scope` is the one to send.
@@ -67,6 +85,7 @@ impl Grant {
         match self {
             Grant::TokenExchange(r) => super::token_exchange::exchange_params(config, r, scope),
             Grant::PasswordlessOtp(r) => r.params(config, scope),
+            Grant::Passkey(r) => r.params(config, scope),
         }
     }
     /// What was sent that an error answer must not echo into a message.
@@ -77,6 +96,7 @@ impl Grant {
                 r.actor.as_ref().map_or("", |a| a.token.expose()),
             ],
             Grant::PasswordlessOtp(r) => vec![r.code.expose()],
+            Grant::Passkey(r) => r.secrets(),
         }
     }
     /// The error of a refused (or unusable) answer.
@@ -84,6 +104,7 @@ impl Grant {
         match self {
             Grant::TokenExchange(_) => LoginError::TokenExchange(e),
             Grant::PasswordlessOtp(_) => LoginError::Passwordless(e),
+            Grant::Passkey(_) => LoginError::PasskeyToken(e),
         }
     }
 }
@@ -143,12 +164,13 @@ impl Exchange {
         self.config.audience_key(self.grant.audience()).to_owned()
     }
 
-    /// The scope sent: the request's as given; for a login, the login scope (always with
-    /// `openid`, the configured default when the request names none).
+    /// The scope sent: the request's as given; for a login (or a grant that always needs
+    /// `openid`: passkeys), the login scope (always with `openid`, the configured default when
+    /// the request names none).
     fn scope(&self) -> Option<String> {
         match self.mode {
-            Mode::Tokens => self.grant.scope().map(str::to_owned),
-            Mode::Session => Some(login_scope(
+            Mode::Tokens if !self.grant.needs_openid() => self.grant.scope().map(str::to_owned),
+            Mode::Tokens | Mode::Session => Some(login_scope(
                 &self.config,
                 &self.audience_key(),
                 self.grant.scope(),
@@ -215,6 +237,9 @@ impl Exchange {
         match (std::mem::replace(&mut self.state, State::Finished), input) {
             (State::Start, Input::Start) => {
                 if let Err(e) = self.grant.check() {
+                    return self.finish(Err(e));
+                }
+                if let Err(e) = self.grant.open(&self.config, now) {
                     return self.finish(Err(e));
                 }
                 let (meta, effect) = MetadataStep::start();
@@ -292,71 +317,59 @@ fn done_as<T>(
     }
 }
 
-/// The `custom_token_exchange` operation: tokens for a subject token, no session.
-#[derive(Debug)]
-pub struct CustomTokenExchange(Exchange);
+/// Declares an operation that runs [`Exchange`] with one grant in one mode: the type, its
+/// constructor and its `Operation` impl (the session modes return a [`LoginResult`], the
+/// token modes a [`TokenExchangeResult`]).
+macro_rules! exchange_operation {
+    ($(#[$doc:meta])* $name:ident($arg:ident: $arg_ty:ty) => $grant:expr, Session) => {
+        exchange_operation!(@define $(#[$doc])* $name($arg: $arg_ty) => $grant,
+            Mode::Session, LoginResult, step_session);
+    };
+    ($(#[$doc:meta])* $name:ident($arg:ident: $arg_ty:ty) => $grant:expr, Tokens) => {
+        exchange_operation!(@define $(#[$doc])* $name($arg: $arg_ty) => $grant,
+            Mode::Tokens, TokenExchangeResult, step_tokens);
+    };
+    (@define $(#[$doc:meta])* $name:ident($arg:ident: $arg_ty:ty) => $grant:expr,
+        $mode:expr, $output:ty, $step:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name(Exchange);
 
-impl CustomTokenExchange {
-    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
-        CustomTokenExchange(Exchange::new(
-            config,
-            Grant::TokenExchange(request),
-            Mode::Tokens,
-        ))
-    }
+        impl $name {
+            pub(crate) fn new(config: Arc<Config>, $arg: $arg_ty) -> Self {
+                $name(Exchange::new(config, $grant, $mode))
+            }
+        }
+
+        impl Operation for $name {
+            type Output = $output;
+            type Error = LoginError;
+
+            fn step(&mut self, input: Input, now: UnixTime) -> Step<$output, LoginError> {
+                self.0.$step(input, now)
+            }
+        }
+    };
 }
 
-impl Operation for CustomTokenExchange {
-    type Output = TokenExchangeResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<TokenExchangeResult, LoginError> {
-        self.0.step_tokens(input, now)
-    }
-}
-
-/// The `login_with_token_exchange` operation: a session from a subject token.
-#[derive(Debug)]
-pub struct LoginWithTokenExchange(Exchange);
-
-impl LoginWithTokenExchange {
-    pub(crate) fn new(config: Arc<Config>, request: TokenExchangeRequest) -> Self {
-        LoginWithTokenExchange(Exchange::new(
-            config,
-            Grant::TokenExchange(request),
-            Mode::Session,
-        ))
-    }
-}
-
-impl Operation for LoginWithTokenExchange {
-    type Output = LoginResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        self.0.step_session(input, now)
-    }
-}
-
-/// The `login_with_passwordless` operation: a session from a one-time code.
-#[derive(Debug)]
-pub struct LoginWithPasswordless(Exchange);
-
-impl LoginWithPasswordless {
-    pub(crate) fn new(config: Arc<Config>, otp: PasswordlessOtp) -> Self {
-        LoginWithPasswordless(Exchange::new(
-            config,
-            Grant::PasswordlessOtp(otp),
-            Mode::Session,
-        ))
-    }
-}
-
-impl Operation for LoginWithPasswordless {
-    type Output = LoginResult;
-    type Error = LoginError;
-
-    fn step(&mut self, input: Input, now: UnixTime) -> Step<LoginResult, LoginError> {
-        self.0.step_session(input, now)
-    }
-}
+exchange_operation!(
+    /// The `custom_token_exchange` operation: tokens for a subject token, no session.
+    CustomTokenExchange(request: TokenExchangeRequest) => Grant::TokenExchange(request), Tokens
+);
+exchange_operation!(
+    /// The `login_with_token_exchange` operation: a session from a subject token.
+    LoginWithTokenExchange(request: TokenExchangeRequest) => Grant::TokenExchange(request), Session
+);
+exchange_operation!(
+    /// The `login_with_passwordless` operation: a session from a one-time code.
+    LoginWithPasswordless(otp: PasswordlessOtp) => Grant::PasswordlessOtp(otp), Session
+);
+exchange_operation!(
+    /// The `login_with_passkey` operation: a session from a passkey credential
+    /// ([`super::passkey`]).
+    LoginWithPasskey(sign_in: PasskeySignIn) => Grant::Passkey(Box::new(sign_in)), Session
+);
+exchange_operation!(
+    /// The `passkey_tokens` operation: tokens for a passkey credential, no session.
+    PasskeyTokens(sign_in: PasskeySignIn) => Grant::Passkey(Box::new(sign_in)), Tokens
+);

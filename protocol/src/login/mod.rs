@@ -18,7 +18,8 @@
 //! Logging in without a browser: [`token_exchange`] trades a token the application trusts for
 //! Auth0 tokens (Custom Token Exchange), with or without creating a session; [`passwordless`]
 //! sends a one-time code or magic link and logs the user in with it; [`ciba`] logs a user in
-//! on another device (Client-Initiated Backchannel Authentication, poll mode).
+//! on another device (Client-Initiated Backchannel Authentication, poll mode); [`passkey`]
+//! signs a user up or in with a passkey (WebAuthn challenges, then the WebAuthn grant).
 //!
 //! [`LoginError`] is the error of every step.
 
@@ -29,7 +30,9 @@ mod error;
 mod grant;
 pub(crate) mod landing;
 pub use grant::{CustomTokenExchange, LoginWithPasswordless, LoginWithTokenExchange};
+pub use grant::{LoginWithPasskey, PasskeyTokens};
 pub mod link;
+pub mod passkey;
 pub mod passwordless;
 pub mod refreshed_id_token;
 pub mod start;
@@ -46,6 +49,10 @@ pub use complete::{
 };
 pub use error::LoginError;
 pub use link::{AccountLink, LinkAction, LinkUserOptions, StartLinkUser};
+pub use passkey::{
+    PasskeyCeremony, PasskeyChallenge, PasskeyChallengeRequest, PasskeyLogin, PasskeySignIn,
+    PasskeySignup, PasskeyUserProfile, RequestPasskeyChallenge, SealedPasskeySession,
+};
 pub use passwordless::{
     PasswordlessConnection, PasswordlessOtp, PasswordlessSend, PasswordlessStart, StartPasswordless,
 };

@@ -385,6 +385,7 @@ fn magic_link(
             created_at: now.as_secs(),
             link: None,
             domain: None,
+            connect: None,
         },
     })
 }

@@ -255,6 +255,7 @@ pub fn authorization_params(
             created_at: now.as_secs(),
             link: None,
             domain: None,
+            connect: None,
         },
     })
 }

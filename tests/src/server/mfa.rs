@@ -148,6 +148,32 @@ pub(crate) fn authenticators(shared: &Shared, req: &RecordedRequest) -> Reply {
     Reply::json(200, &Value::Array(list))
 }
 
+/// `DELETE /mfa/authenticators/{id}` (`id` as it appears in the path, percent-encoded):
+/// 204 when the authenticator was enrolled, else 404.
+pub(crate) fn delete_authenticator(shared: &Shared, req: &RecordedRequest, id: &str) -> Reply {
+    if let Err(reply) = api_token(shared, req) {
+        return reply;
+    }
+    let id = url::form_urlencoded::parse(format!("id={id}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let mut state = shared.lock();
+    let before = state.mfa.authenticators.len();
+    state
+        .mfa
+        .authenticators
+        .retain(|a| a.get("id").and_then(Value::as_str) != Some(id.as_str()));
+    if state.mfa.authenticators.len() == before {
+        return Reply::oauth_error(404, "not_found", "Authenticator not found");
+    }
+    Reply {
+        status: 204,
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
 /// `POST /mfa/associate`.
 pub(crate) fn associate(shared: &Shared, req: &RecordedRequest) -> Reply {
     if let Err(reply) = api_token(shared, req) {

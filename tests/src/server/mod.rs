@@ -9,7 +9,9 @@
 //! | [`ciba`] | `POST /bc-authorize` (CIBA; its polls are a grant of [`token`]) |
 //! | [`logout`] | `GET /v2/logout`, `GET /oidc/logout`, `POST /oauth/revoke` |
 //! | [`resource`] | `GET /userinfo`, `GET /api/data` (bearer-protected) |
+//! | [`my_account`] | `/me/v1/…` (My Account API: connected accounts, factors, authentication methods), `GET /connected-accounts/connect` |
 //! | [`dpop`] | DPoP proofs at the token endpoint and PAR; `GET`/`POST /api/dpop` (DPoP-bound tokens only) |
+//! | [`passkey`] | `POST /passkey/register`, `POST /passkey/challenge` (the WebAuthn grant is in [`token`]) |
 //!
 //! Shared pieces: [`client_auth`] (client authentication at the token, PAR and revocation
 //! endpoints), [`mint`] (token claims, signing and verification), [`backchannel`] (logout
@@ -25,6 +27,8 @@ pub(crate) mod dpop;
 mod logout;
 pub(crate) mod mfa;
 pub(crate) mod mint;
+pub(crate) mod my_account;
+pub(crate) mod passkey;
 mod passwordless;
 mod reply;
 mod resource;
@@ -247,6 +251,9 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest,
         _ => req.path.as_str(),
     };
+    if let Some(reply) = my_account::route(shared, req) {
+        return reply;
+    }
     match (req.method.as_str(), path) {
         ("GET", "/.well-known/openid-configuration") => discovery::discovery(shared),
         ("GET", "/.well-known/jwks.json") => discovery::jwks(shared),
@@ -261,6 +268,11 @@ fn route(shared: &Shared, req: &RecordedRequest) -> Reply {
         ("GET", "/mfa/authenticators") => mfa::authenticators(shared, req),
         ("POST", "/mfa/associate") => mfa::associate(shared, req),
         ("POST", "/mfa/challenge") => mfa::challenge(shared, req),
+        ("DELETE", p) if p.starts_with("/mfa/authenticators/") => {
+            mfa::delete_authenticator(shared, req, &p["/mfa/authenticators/".len()..])
+        }
+        ("POST", "/passkey/register") => passkey::register(shared, req),
+        ("POST", "/passkey/challenge") => passkey::challenge(shared, req),
         ("GET", "/userinfo") => resource::userinfo(shared, req),
         ("GET", "/api/data") => resource::api_data(shared, req),
         ("GET" | "POST", "/api/dpop") => dpop::api_dpop(shared, req),

@@ -664,6 +664,28 @@ impl crate::coordinator::AsyncRefreshCoordinator for AsyncRedisRefreshCoordinato
     ) -> crate::coordinator::CoordinateFuture<'a> {
         Box::pin(self.run(request, send))
     }
+
+    /// Finishes a flight whose caller went away on the tokio runtime (the one current where
+    /// the caller was dropped, else the one the client was built on), so the lock this
+    /// coordinator took is released with the answer published, even when the application
+    /// gave no spawn hook of its own.
+    fn spawn_hook(&self) -> Option<crate::nonblocking::Spawn> {
+        let built_on = tokio::runtime::Handle::try_current().ok();
+        Some(std::sync::Arc::new(
+            move |flight| match tokio::runtime::Handle::try_current()
+                .ok()
+                .or_else(|| built_on.clone())
+            {
+                Some(runtime) => {
+                    runtime.spawn(flight);
+                }
+                None => crate::trace::trace_event!(
+                    ::tracing::Level::WARN,
+                    "no tokio runtime to finish a refresh whose caller went away on; its coordinator lock is released when it expires"
+                ),
+            },
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ fn grant(shared: &Shared, req: &RecordedRequest) -> Reply {
         Some(TOKEN_EXCHANGE_GRANT_TYPE) => custom_exchange::custom_exchange_grant(shared, req),
         Some(CIBA_GRANT_TYPE) => ciba::ciba_grant(shared, req),
         Some(PASSWORDLESS_OTP_GRANT_TYPE) => passwordless::otp_grant(shared, req),
+        Some(crate::WEBAUTHN_GRANT_TYPE) => super::passkey::webauthn_grant(shared, req),
         Some(
             g @ (crate::MFA_OTP_GRANT_TYPE
             | crate::MFA_OOB_GRANT_TYPE

@@ -108,9 +108,22 @@ fn mfa_required(
     ))
 }
 
+/// The configuration with the My Account API's policy added (its audience depends on the
+/// emulator's address), when it grants any scope.
+fn with_my_account_policy(shared: &Shared) -> EmulatorConfig {
+    let mut cfg = shared.config.clone();
+    if !cfg.my_account_scopes.is_empty() {
+        let scopes: Vec<&str> = cfg.my_account_scopes.iter().map(String::as_str).collect();
+        let policy =
+            crate::RefreshTokenPolicy::new(&super::super::my_account::audience(shared), &scopes);
+        cfg.refresh_token_policies.push(policy);
+    }
+    cfg
+}
+
 /// `grant_type=refresh_token`.
 pub(crate) fn refresh_grant(shared: &Shared, req: &RecordedRequest) -> Reply {
-    let cfg = &shared.config;
+    let cfg = &with_my_account_policy(shared);
     let Some(presented) = form(req, "refresh_token") else {
         return Reply::oauth_error(
             400,
