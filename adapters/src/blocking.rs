@@ -88,6 +88,10 @@ struct Inner<S, T> {
     state_store: S,
     transaction_store: T,
     transport: BlockingTransport,
+    /// The domain resolver (multiple custom domains), if any.
+    resolver: Option<Arc<dyn crate::mcd::ResolveDomain<S>>>,
+    /// With a resolver: each custom domain's state.
+    domains: crate::mcd::Domains,
 }
 
 impl<S, T> Clone for ServerClient<S, T> {
@@ -121,6 +125,35 @@ pub struct ServerClientBuilder<S, T> {
     rotation_grace: Duration,
     sleeper: crate::sleep::Sleeper,
     coordinator: Option<Arc<dyn RefreshCoordinator>>,
+    resolver: Option<Arc<dyn crate::mcd::ResolveDomain<S>>>,
+}
+
+impl<S: StateStore + 'static, T> ServerClientBuilder<S, T> {
+    /// Multiple custom domains: `resolver` picks the custom domain of each call from its
+    /// `store_options` (e.g. the request's host, [`CookieOptions::request_host`](crate::store::CookieOptions::request_host)),
+    /// as `login.a.example`, `https://login.a.example` or, for a local emulator,
+    /// `http://127.0.0.1:PORT`. Every operation then runs on that domain only: its
+    /// discovery, token endpoint, JWKS and logout URL (each domain's discovery and keys cached
+    /// separately); sessions and login transactions record their domain, a session of another
+    /// domain is no session, a callback on another domain is refused (`domain_mismatch`), a
+    /// back-channel logout token must come from the domain's issuer. An error of the
+    /// resolver, or a domain that is not a plain https host, is a `domain_resolver_error`.
+    /// The configuration's own domain is then only used by [`ServerClient::core`] and
+    /// [`ServerClient::drive`]. The operations that take no store options
+    /// (`custom_token_exchange`, `backchannel_authentication`, `start_backchannel_login`)
+    /// ask the resolver with default options: answer those with your default domain, or
+    /// an error if there is none.
+    ///
+    /// **Never trust the `Host` header as it is**: map it to one of your domains, e.g. with a
+    /// [`DomainAllowlist`](crate::mcd::DomainAllowlist) (see [`crate::mcd`]).
+    pub fn domain_resolver<F, E>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&S::Options) -> Result<String, E> + Send + Sync + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        self.resolver = Some(Arc::new(crate::mcd::SyncResolver(resolver)));
+        self
+    }
 }
 
 impl<S, T> ServerClientBuilder<S, T> {
@@ -250,6 +283,8 @@ impl<S, T> ServerClientBuilder<S, T> {
                     }),
                     coordinator: self.coordinator,
                 },
+                resolver: self.resolver,
+                domains: Default::default(),
             }),
         }
     }
@@ -279,6 +314,7 @@ where
             rotation_grace: DEFAULT_ROTATION_GRACE,
             sleeper: crate::sleep::Sleeper::thread(),
             coordinator: None,
+            resolver: None,
         }
     }
 
@@ -304,12 +340,12 @@ where
 
     /// The logged-in user's claims, or `None` without a session.
     pub fn get_user(&self, store_options: &mut S::Options) -> Result<Option<UserClaims>, Error> {
-        self.run("get_user", "", self.core().get_user(), store_options)
+        self.run("get_user", "", |c| c.get_user(), store_options)
     }
 
     /// The session (without SDK-internal data), or `None`.
     pub fn get_session(&self, store_options: &mut S::Options) -> Result<Option<Session>, Error> {
-        self.run("get_session", "", self.core().get_session(), store_options)
+        self.run("get_session", "", |c| c.get_session(), store_options)
     }
 
     /// An access token for the default audience and scope: the stored one while valid, else
@@ -328,7 +364,7 @@ where
         self.run(
             "get_access_token",
             &audience,
-            self.core().get_access_token(request),
+            |c| c.get_access_token(request),
             store_options,
         )
     }
@@ -365,7 +401,7 @@ where
         self.run(
             "get_access_token_for_connection",
             "",
-            self.core().get_access_token_for_connection(request),
+            |c| c.get_access_token_for_connection(request),
             store_options,
         )
     }
@@ -380,7 +416,7 @@ where
         self.run(
             "start_interactive_login",
             "",
-            self.core().start_interactive_login(options),
+            |c| c.start_interactive_login(options),
             store_options,
         )
     }
@@ -396,7 +432,7 @@ where
         self.run(
             "complete_interactive_login",
             "",
-            self.core().complete_interactive_login(callback_url),
+            |c| c.complete_interactive_login(callback_url),
             store_options,
         )
     }
@@ -425,7 +461,7 @@ where
         self.run(
             "list_authenticators",
             "",
-            self.core().list_authenticators(sealed.clone()),
+            |c| c.list_authenticators(sealed.clone()),
             store_options,
         )
     }
@@ -442,7 +478,7 @@ where
         self.run(
             "enroll_authenticator",
             "",
-            self.core().enroll_authenticator(sealed.clone(), factor),
+            |c| c.enroll_authenticator(sealed.clone(), factor),
             store_options,
         )
     }
@@ -460,8 +496,7 @@ where
         self.run(
             "delete_authenticator",
             "",
-            self.core()
-                .delete_authenticator(sealed.clone(), authenticator_id.into()),
+            |c| c.delete_authenticator(sealed.clone(), authenticator_id.into()),
             store_options,
         )
     }
@@ -478,8 +513,7 @@ where
         self.run(
             "challenge_authenticator",
             "",
-            self.core()
-                .challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
+            |c| c.challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
             store_options,
         )
     }
@@ -494,12 +528,7 @@ where
         verify: MfaVerify,
         store_options: &mut S::Options,
     ) -> Result<MfaVerified, Error> {
-        self.run(
-            "verify_mfa",
-            "",
-            self.core().verify_mfa(verify),
-            store_options,
-        )
+        self.run("verify_mfa", "", |c| c.verify_mfa(verify), store_options)
     }
 
     /// Passwordless, step 1: Auth0 sends the user a one-time code (email or SMS) or a magic
@@ -515,7 +544,7 @@ where
         self.run(
             "start_passwordless",
             "",
-            self.core().start_passwordless(start),
+            |c| c.start_passwordless(start),
             store_options,
         )
     }
@@ -532,7 +561,7 @@ where
         self.run(
             "login_with_passwordless",
             &audience,
-            self.core().login_with_passwordless(otp),
+            |c| c.login_with_passwordless(otp),
             store_options,
         )
     }
@@ -552,7 +581,7 @@ where
         self.run(
             "passkey_signup_challenge",
             "",
-            self.core().passkey_signup_challenge(signup),
+            |c| c.passkey_signup_challenge(signup),
             store_options,
         )
     }
@@ -567,7 +596,7 @@ where
         self.run(
             "passkey_login_challenge",
             "",
-            self.core().passkey_login_challenge(login),
+            |c| c.passkey_login_challenge(login),
             store_options,
         )
     }
@@ -586,7 +615,7 @@ where
         self.run(
             "login_with_passkey",
             &audience,
-            self.core().login_with_passkey(sign_in),
+            |c| c.login_with_passkey(sign_in),
             store_options,
         )
     }
@@ -602,7 +631,7 @@ where
         self.run(
             "passkey_tokens",
             &audience,
-            self.core().passkey_tokens(sign_in),
+            |c| c.passkey_tokens(sign_in),
             store_options,
         )
     }
@@ -621,7 +650,7 @@ where
         self.run(
             "start_link_user",
             "",
-            self.core().start_link_user(options),
+            |c| c.start_link_user(options),
             store_options,
         )
     }
@@ -636,7 +665,7 @@ where
         self.run(
             "start_unlink_user",
             "",
-            self.core().start_unlink_user(options),
+            |c| c.start_unlink_user(options),
             store_options,
         )
     }
@@ -656,7 +685,7 @@ where
         self.run(
             "custom_token_exchange",
             request.audience.clone().as_deref().unwrap_or_default(),
-            self.core().custom_token_exchange(request),
+            |c| c.custom_token_exchange(request),
             &mut S::Options::default(),
         )
     }
@@ -673,7 +702,7 @@ where
         self.run(
             "login_with_token_exchange",
             "",
-            self.core().login_with_token_exchange(request),
+            |c| c.login_with_token_exchange(request),
             store_options,
         )
     }
@@ -696,7 +725,7 @@ where
         self.run(
             "login_backchannel",
             &audience,
-            self.core().login_backchannel(request),
+            |c| c.login_backchannel(request),
             store_options,
         )
     }
@@ -714,7 +743,7 @@ where
         self.run(
             "backchannel_authentication",
             &audience,
-            self.core().backchannel_authentication(request),
+            |c| c.backchannel_authentication(request),
             &mut S::Options::default(),
         )
     }
@@ -732,7 +761,7 @@ where
         self.run(
             "start_backchannel_login",
             "",
-            self.core().start_backchannel_login(request),
+            |c| c.start_backchannel_login(request),
             &mut S::Options::default(),
         )
     }
@@ -749,7 +778,7 @@ where
         self.run(
             "poll_backchannel_login",
             "",
-            self.core().poll_backchannel_login(handle),
+            |c| c.poll_backchannel_login(handle),
             store_options,
         )
     }
@@ -760,7 +789,7 @@ where
         options: LogoutOptions,
         store_options: &mut S::Options,
     ) -> Result<url::Url, Error> {
-        self.run("logout", "", self.core().logout(options), store_options)
+        self.run("logout", "", |c| c.logout(options), store_options)
     }
 
     /// Handles a back-channel logout request: verifies the logout token and deletes the
@@ -773,13 +802,16 @@ where
         self.run(
             "handle_backchannel_logout",
             "",
-            self.core().handle_backchannel_logout(logout_token),
+            |c| c.handle_backchannel_logout(logout_token),
             store_options,
         )
     }
 
     /// Runs any core operation to completion (see the crate's driver: HTTP with single-flight,
     /// stores, caches, randomness). `store_options` reach every store call unchanged.
+    /// With a domain resolver, an operation of [`core`](Self::core) is one of the configured
+    /// domain: it runs (bound to that domain) only when the resolver names that domain, and
+    /// is refused with `domain_mismatch` otherwise.
     pub fn drive<O: Operation>(
         &self,
         op: O,
@@ -788,7 +820,24 @@ where
     where
         Error: From<O::Error>,
     {
-        self.run("operation", "", op, store_options)
+        let inner = &*self.inner;
+        let Some(resolver) = &inner.resolver else {
+            return self.run("operation", "", |_| op, store_options);
+        };
+        // An operation of `core()` is of the configured domain: it runs only there.
+        let domain = block_on(crate::mcd::resolve(&**resolver, store_options))?;
+        crate::mcd::configured_domain_is(&inner.shared, &domain)?;
+        block_on(crate::mcd::drive_on(
+            "operation",
+            "",
+            &inner.shared,
+            &inner.state_store,
+            &inner.transaction_store,
+            &inner.transport,
+            op,
+            domain,
+            store_options,
+        ))
     }
 
     /// Connected accounts: asks the My Account API for a connect ticket (with an access
@@ -804,7 +853,7 @@ where
         self.run(
             "start_connect_account",
             "",
-            self.core().start_connect_account(options),
+            |c| c.start_connect_account(options),
             store_options,
         )
     }
@@ -821,7 +870,7 @@ where
         self.run(
             "complete_connect_account",
             "",
-            self.core().complete_connect_account(callback_url),
+            |c| c.complete_connect_account(callback_url),
             store_options,
         )
     }
@@ -838,7 +887,7 @@ where
         self.run(
             "list_connected_accounts",
             "",
-            self.core().list_connected_accounts(connection, from, take),
+            |c| c.list_connected_accounts(connection, from, take),
             store_options,
         )
     }
@@ -852,7 +901,7 @@ where
         self.run(
             "delete_connected_account",
             "",
-            self.core().delete_connected_account(id),
+            |c| c.delete_connected_account(id),
             store_options,
         )
     }
@@ -867,14 +916,14 @@ where
         self.run(
             "list_connected_account_connections",
             "",
-            self.core().list_connected_account_connections(from, take),
+            |c| c.list_connected_account_connections(from, take),
             store_options,
         )
     }
 
     /// My Account API: the factors the tenant offers (`GET /me/v1/factors`).
     pub fn get_factors(&self, store_options: &mut S::Options) -> Result<Vec<Factor>, Error> {
-        self.run("get_factors", "", self.core().get_factors(), store_options)
+        self.run("get_factors", "", |c| c.get_factors(), store_options)
     }
 
     /// My Account API: the user's authentication methods.
@@ -885,7 +934,7 @@ where
         self.run(
             "list_authentication_methods",
             "",
-            self.core().list_authentication_methods(),
+            |c| c.list_authentication_methods(),
             store_options,
         )
     }
@@ -899,7 +948,7 @@ where
         self.run(
             "get_authentication_method",
             "",
-            self.core().get_authentication_method(id),
+            |c| c.get_authentication_method(id),
             store_options,
         )
     }
@@ -915,7 +964,7 @@ where
         self.run(
             "update_authentication_method",
             "",
-            self.core().update_authentication_method(id, update),
+            |c| c.update_authentication_method(id, update),
             store_options,
         )
     }
@@ -929,31 +978,49 @@ where
         self.run(
             "delete_authentication_method",
             "",
-            self.core().delete_authentication_method(id),
+            |c| c.delete_authentication_method(id),
             store_options,
         )
     }
 
-    /// Runs an operation named `name` (for its tracing span).
+    /// Runs the operation `op` makes (from the core of the call's domain: the configured one,
+    /// or with a domain resolver the resolved one, the operation then bound to it), named
+    /// `name` for its tracing span.
     fn run<O: Operation>(
         &self,
         name: &'static str,
         audience: &str,
-        op: O,
+        op: impl FnOnce(&Core) -> O,
         store_options: &mut S::Options,
     ) -> Result<O::Output, Error>
     where
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        block_on(driver::drive(
+        let Some(resolver) = &inner.resolver else {
+            return block_on(driver::drive(
+                name,
+                audience,
+                &inner.shared,
+                &inner.state_store,
+                &inner.transaction_store,
+                &inner.transport,
+                op(&inner.shared.core),
+                store_options,
+            ));
+        };
+        let domain = block_on(crate::mcd::resolve(&**resolver, store_options))?;
+        let shared = inner.domains.get(&inner.shared, &domain)?;
+        let op = op(&shared.core);
+        block_on(crate::mcd::drive_on(
             name,
             audience,
-            &inner.shared,
+            &shared,
             &inner.state_store,
             &inner.transaction_store,
             &inner.transport,
             op,
+            domain,
             store_options,
         ))
     }

@@ -151,6 +151,24 @@ impl Shared {
         }
     }
 
+    /// The state of another custom domain's calls (multiple custom domains): `core` (that
+    /// domain's), with its own discovery-metadata and JWKS caches, DPoP nonce and logout-token
+    /// record, sharing this client's clock, sleeper and single-flight (whose keys name the
+    /// URL or the refresh token, and a refresh token is only ever spent on its session's
+    /// domain).
+    pub(crate) fn for_domain(&self, core: Core) -> Self {
+        Shared {
+            core,
+            clock: self.clock.clone(),
+            flights: self.flights.clone(),
+            sleeper: self.sleeper.clone(),
+            metadata: Mutex::new(None),
+            jwks: Mutex::new(None),
+            logout_token_ids: Mutex::new(JtiLedger::default()),
+            dpop_nonce: Mutex::new(None),
+        }
+    }
+
     /// The clients' `dpop_headers`: headers for a resource request with a DPoP-bound token,
     /// the proof made now with fresh OS randomness.
     pub(crate) fn dpop_headers(

@@ -13,6 +13,7 @@ use auth0_server_protocol::dpop::DpopError;
 use auth0_server_protocol::effect::{AtSendError, UnexpectedInput};
 use auth0_server_protocol::login::LoginError;
 use auth0_server_protocol::logout::{BackchannelLogoutError, LogoutError};
+use auth0_server_protocol::mcd::{DomainBound, DomainError};
 use auth0_server_protocol::mfa::MfaError;
 use auth0_server_protocol::my_account::MyAccountError;
 use auth0_server_protocol::token_endpoint::OAuthError;
@@ -72,6 +73,29 @@ pub enum Error {
     /// bearer token or without a DPoP key.
     #[error(transparent)]
     Dpop(#[from] DpopError),
+    /// Multiple custom domains: the domain resolver failed or returned an invalid domain
+    /// (`domain_resolver_error`), or a login transaction of another domain reached this one
+    /// (`domain_mismatch`).
+    #[error(transparent)]
+    Domain(Box<DomainError>),
+}
+
+impl From<DomainError> for Error {
+    fn from(e: DomainError) -> Self {
+        Error::Domain(Box::new(e))
+    }
+}
+
+impl<E> From<DomainBound<E>> for Error
+where
+    Error: From<E>,
+{
+    fn from(e: DomainBound<E>) -> Self {
+        match e {
+            DomainBound::Operation(e) => Error::from(e),
+            DomainBound::Domain(e) => Error::Domain(Box::new(e)),
+        }
+    }
 }
 
 impl From<AtSendError> for Error {
@@ -149,6 +173,7 @@ impl Error {
             Error::Random => ErrorCode::RandomUnavailable,
             Error::ClientAssertion(e) => e.code(),
             Error::Dpop(e) => e.code(),
+            Error::Domain(e) => e.code(),
         }
     }
 

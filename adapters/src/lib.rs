@@ -156,6 +156,7 @@ pub mod coordinator;
 mod driver;
 mod error;
 pub mod http;
+pub mod mcd;
 pub mod nonblocking;
 mod single_flight;
 #[cfg(all(test, shuttle))]

@@ -106,6 +106,10 @@ struct Inner<S, T, H> {
     state_store: S,
     transaction_store: T,
     transport: AsyncTransport<H>,
+    /// The domain resolver (multiple custom domains), if any.
+    resolver: Option<Arc<dyn crate::mcd::ResolveDomain<S>>>,
+    /// With a resolver: each custom domain's state.
+    domains: crate::mcd::Domains,
 }
 
 /// The application's hook that runs a future on its runtime (`tokio::spawn`, `smol::spawn`,
@@ -140,6 +144,48 @@ pub struct ServerClientBuilder<S, T, H> {
     sleeper: crate::sleep::Sleeper,
     coordinator: Option<Arc<dyn AsyncRefreshCoordinator>>,
     spawn: Option<Spawn>,
+    resolver: Option<Arc<dyn crate::mcd::ResolveDomain<S>>>,
+}
+
+impl<S: AsyncStateStore + 'static, T, H> ServerClientBuilder<S, T, H> {
+    /// Multiple custom domains: `resolver` picks the custom domain of each call from its
+    /// `store_options` (e.g. the request's host, [`CookieOptions::request_host`](crate::store::CookieOptions::request_host)),
+    /// as `login.a.example`, `https://login.a.example` or, for a local emulator,
+    /// `http://127.0.0.1:PORT`. Every operation then runs on that domain only: its
+    /// discovery, token endpoint, JWKS and logout URL (each domain's discovery and keys cached
+    /// separately); sessions and login transactions record their domain, a session of another
+    /// domain is no session, a callback on another domain is refused (`domain_mismatch`), a
+    /// back-channel logout token must come from the domain's issuer. An error of the
+    /// resolver, or a domain that is not a plain https host, is a `domain_resolver_error`.
+    /// The configuration's own domain is then only used by [`ServerClient::core`] and
+    /// [`ServerClient::drive`]. The operations that take no store options
+    /// (`custom_token_exchange`, `backchannel_authentication`, `start_backchannel_login`)
+    /// ask the resolver with default options: answer those with your default domain, or
+    /// an error if there is none.
+    ///
+    /// **Never trust the `Host` header as it is**: map it to one of your domains, e.g. with a
+    /// [`DomainAllowlist`](crate::mcd::DomainAllowlist) (see [`crate::mcd`]).
+    pub fn domain_resolver<F, E>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&S::Options) -> Result<String, E> + Send + Sync + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        self.resolver = Some(Arc::new(crate::mcd::SyncResolver(resolver)));
+        self
+    }
+
+    /// As [`domain_resolver`](Self::domain_resolver), with a resolver that looks the domain
+    /// up asynchronously: it reads what it needs from the options and returns a future
+    /// (owning its data), e.g. a lookup of the request's host in the application's database.
+    pub fn domain_resolver_async<F, Fut, E>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&S::Options) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, E>> + Send + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        self.resolver = Some(Arc::new(crate::mcd::AsyncResolver(resolver)));
+        self
+    }
 }
 
 impl<S, T, H> ServerClientBuilder<S, T, H> {
@@ -224,6 +270,8 @@ impl<S, T, H> ServerClientBuilder<S, T, H> {
                     coordinator: self.coordinator,
                     spawn,
                 },
+                resolver: self.resolver,
+                domains: Default::default(),
             }),
         }
     }
@@ -252,6 +300,7 @@ where
             sleeper: crate::sleep::Sleeper::timer_thread(),
             coordinator: None,
             spawn: None,
+            resolver: None,
         }
     }
 
@@ -280,7 +329,7 @@ where
         &self,
         store_options: &mut S::Options,
     ) -> Result<Option<UserClaims>, Error> {
-        self.run("get_user", "", self.core().get_user(), store_options)
+        self.run("get_user", "", |c| c.get_user(), store_options)
             .await
     }
 
@@ -289,7 +338,7 @@ where
         &self,
         store_options: &mut S::Options,
     ) -> Result<Option<Session>, Error> {
-        self.run("get_session", "", self.core().get_session(), store_options)
+        self.run("get_session", "", |c| c.get_session(), store_options)
             .await
     }
 
@@ -313,7 +362,7 @@ where
         self.run(
             "get_access_token",
             &audience,
-            self.core().get_access_token(request),
+            |c| c.get_access_token(request),
             store_options,
         )
         .await
@@ -350,7 +399,7 @@ where
         self.run(
             "get_access_token_for_connection",
             "",
-            self.core().get_access_token_for_connection(request),
+            |c| c.get_access_token_for_connection(request),
             store_options,
         )
         .await
@@ -366,7 +415,7 @@ where
         self.run(
             "start_interactive_login",
             "",
-            self.core().start_interactive_login(options),
+            |c| c.start_interactive_login(options),
             store_options,
         )
         .await
@@ -383,7 +432,7 @@ where
         self.run(
             "complete_interactive_login",
             "",
-            self.core().complete_interactive_login(callback_url),
+            |c| c.complete_interactive_login(callback_url),
             store_options,
         )
         .await
@@ -413,7 +462,7 @@ where
         self.run(
             "list_authenticators",
             "",
-            self.core().list_authenticators(sealed.clone()),
+            |c| c.list_authenticators(sealed.clone()),
             store_options,
         )
         .await
@@ -431,7 +480,7 @@ where
         self.run(
             "enroll_authenticator",
             "",
-            self.core().enroll_authenticator(sealed.clone(), factor),
+            |c| c.enroll_authenticator(sealed.clone(), factor),
             store_options,
         )
         .await
@@ -447,11 +496,11 @@ where
         authenticator_id: impl Into<String>,
         store_options: &mut S::Options,
     ) -> Result<(), Error> {
+        let authenticator_id: String = authenticator_id.into();
         self.run(
             "delete_authenticator",
             "",
-            self.core()
-                .delete_authenticator(sealed.clone(), authenticator_id.into()),
+            |c| c.delete_authenticator(sealed.clone(), authenticator_id),
             store_options,
         )
         .await
@@ -469,8 +518,7 @@ where
         self.run(
             "challenge_authenticator",
             "",
-            self.core()
-                .challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
+            |c| c.challenge_authenticator(sealed.clone(), challenge_type, authenticator_id),
             store_options,
         )
         .await
@@ -486,13 +534,8 @@ where
         verify: MfaVerify,
         store_options: &mut S::Options,
     ) -> Result<MfaVerified, Error> {
-        self.run(
-            "verify_mfa",
-            "",
-            self.core().verify_mfa(verify),
-            store_options,
-        )
-        .await
+        self.run("verify_mfa", "", |c| c.verify_mfa(verify), store_options)
+            .await
     }
 
     /// Passwordless, step 1: Auth0 sends the user a one-time code (email or SMS) or a magic
@@ -508,7 +551,7 @@ where
         self.run(
             "start_passwordless",
             "",
-            self.core().start_passwordless(start),
+            |c| c.start_passwordless(start),
             store_options,
         )
         .await
@@ -526,7 +569,7 @@ where
         self.run(
             "login_with_passwordless",
             &audience,
-            self.core().login_with_passwordless(otp),
+            |c| c.login_with_passwordless(otp),
             store_options,
         )
         .await
@@ -547,7 +590,7 @@ where
         self.run(
             "passkey_signup_challenge",
             "",
-            self.core().passkey_signup_challenge(signup),
+            |c| c.passkey_signup_challenge(signup),
             store_options,
         )
         .await
@@ -563,7 +606,7 @@ where
         self.run(
             "passkey_login_challenge",
             "",
-            self.core().passkey_login_challenge(login),
+            |c| c.passkey_login_challenge(login),
             store_options,
         )
         .await
@@ -583,7 +626,7 @@ where
         self.run(
             "login_with_passkey",
             &audience,
-            self.core().login_with_passkey(sign_in),
+            |c| c.login_with_passkey(sign_in),
             store_options,
         )
         .await
@@ -600,7 +643,7 @@ where
         self.run(
             "passkey_tokens",
             &audience,
-            self.core().passkey_tokens(sign_in),
+            |c| c.passkey_tokens(sign_in),
             store_options,
         )
         .await
@@ -620,7 +663,7 @@ where
         self.run(
             "start_link_user",
             "",
-            self.core().start_link_user(options),
+            |c| c.start_link_user(options),
             store_options,
         )
         .await
@@ -636,7 +679,7 @@ where
         self.run(
             "start_unlink_user",
             "",
-            self.core().start_unlink_user(options),
+            |c| c.start_unlink_user(options),
             store_options,
         )
         .await
@@ -657,7 +700,7 @@ where
         self.run(
             "custom_token_exchange",
             request.audience.clone().as_deref().unwrap_or_default(),
-            self.core().custom_token_exchange(request),
+            |c| c.custom_token_exchange(request),
             &mut S::Options::default(),
         )
         .await
@@ -675,7 +718,7 @@ where
         self.run(
             "login_with_token_exchange",
             "",
-            self.core().login_with_token_exchange(request),
+            |c| c.login_with_token_exchange(request),
             store_options,
         )
         .await
@@ -699,7 +742,7 @@ where
         self.run(
             "login_backchannel",
             &audience,
-            self.core().login_backchannel(request),
+            |c| c.login_backchannel(request),
             store_options,
         )
         .await
@@ -718,7 +761,7 @@ where
         self.run(
             "backchannel_authentication",
             &audience,
-            self.core().backchannel_authentication(request),
+            |c| c.backchannel_authentication(request),
             &mut S::Options::default(),
         )
         .await
@@ -737,7 +780,7 @@ where
         self.run(
             "start_backchannel_login",
             "",
-            self.core().start_backchannel_login(request),
+            |c| c.start_backchannel_login(request),
             &mut S::Options::default(),
         )
         .await
@@ -755,7 +798,7 @@ where
         self.run(
             "poll_backchannel_login",
             "",
-            self.core().poll_backchannel_login(handle),
+            |c| c.poll_backchannel_login(handle),
             store_options,
         )
         .await
@@ -767,7 +810,7 @@ where
         options: LogoutOptions,
         store_options: &mut S::Options,
     ) -> Result<url::Url, Error> {
-        self.run("logout", "", self.core().logout(options), store_options)
+        self.run("logout", "", |c| c.logout(options), store_options)
             .await
     }
 
@@ -781,7 +824,7 @@ where
         self.run(
             "handle_backchannel_logout",
             "",
-            self.core().handle_backchannel_logout(logout_token),
+            |c| c.handle_backchannel_logout(logout_token),
             store_options,
         )
         .await
@@ -789,12 +832,33 @@ where
 
     /// Runs any core operation to completion (see the crate's driver: HTTP with single-flight,
     /// stores, caches, randomness). `store_options` reach every store call unchanged.
+    /// With a domain resolver, an operation of [`core`](Self::core) is one of the configured
+    /// domain: it runs (bound to that domain) only when the resolver names that domain, and
+    /// is refused with `domain_mismatch` otherwise.
     pub async fn drive<O>(&self, op: O, store_options: &mut S::Options) -> Result<O::Output, Error>
     where
         O: Operation + Send,
         Error: From<O::Error>,
     {
-        self.run("operation", "", op, store_options).await
+        let inner = &*self.inner;
+        let Some(resolver) = &inner.resolver else {
+            return self.run("operation", "", |_| op, store_options).await;
+        };
+        // An operation of `core()` is of the configured domain: it runs only there.
+        let domain = crate::mcd::resolve(&**resolver, store_options).await?;
+        crate::mcd::configured_domain_is(&inner.shared, &domain)?;
+        crate::mcd::drive_on(
+            "operation",
+            "",
+            &inner.shared,
+            &inner.state_store,
+            &inner.transaction_store,
+            &inner.transport,
+            op,
+            domain,
+            store_options,
+        )
+        .await
     }
 
     /// Connected accounts: asks the My Account API for a connect ticket (with an access
@@ -810,7 +874,7 @@ where
         self.run(
             "start_connect_account",
             "",
-            self.core().start_connect_account(options),
+            |c| c.start_connect_account(options),
             store_options,
         )
         .await
@@ -828,7 +892,7 @@ where
         self.run(
             "complete_connect_account",
             "",
-            self.core().complete_connect_account(callback_url),
+            |c| c.complete_connect_account(callback_url),
             store_options,
         )
         .await
@@ -846,7 +910,7 @@ where
         self.run(
             "list_connected_accounts",
             "",
-            self.core().list_connected_accounts(connection, from, take),
+            |c| c.list_connected_accounts(connection, from, take),
             store_options,
         )
         .await
@@ -861,7 +925,7 @@ where
         self.run(
             "delete_connected_account",
             "",
-            self.core().delete_connected_account(id),
+            |c| c.delete_connected_account(id),
             store_options,
         )
         .await
@@ -877,7 +941,7 @@ where
         self.run(
             "list_connected_account_connections",
             "",
-            self.core().list_connected_account_connections(from, take),
+            |c| c.list_connected_account_connections(from, take),
             store_options,
         )
         .await
@@ -885,7 +949,7 @@ where
 
     /// My Account API: the factors the tenant offers (`GET /me/v1/factors`).
     pub async fn get_factors(&self, store_options: &mut S::Options) -> Result<Vec<Factor>, Error> {
-        self.run("get_factors", "", self.core().get_factors(), store_options)
+        self.run("get_factors", "", |c| c.get_factors(), store_options)
             .await
     }
 
@@ -897,7 +961,7 @@ where
         self.run(
             "list_authentication_methods",
             "",
-            self.core().list_authentication_methods(),
+            |c| c.list_authentication_methods(),
             store_options,
         )
         .await
@@ -912,7 +976,7 @@ where
         self.run(
             "get_authentication_method",
             "",
-            self.core().get_authentication_method(id),
+            |c| c.get_authentication_method(id),
             store_options,
         )
         .await
@@ -929,7 +993,7 @@ where
         self.run(
             "update_authentication_method",
             "",
-            self.core().update_authentication_method(id, update),
+            |c| c.update_authentication_method(id, update),
             store_options,
         )
         .await
@@ -944,18 +1008,20 @@ where
         self.run(
             "delete_authentication_method",
             "",
-            self.core().delete_authentication_method(id),
+            |c| c.delete_authentication_method(id),
             store_options,
         )
         .await
     }
 
-    /// Runs an operation named `name` (for its tracing span).
+    /// Runs the operation `op` makes (from the core of the call's domain: the configured one,
+    /// or with a domain resolver the resolved one, the operation then bound to it), named
+    /// `name` for its tracing span.
     async fn run<O>(
         &self,
         name: &'static str,
         audience: &str,
-        op: O,
+        op: impl FnOnce(&Core) -> O + Send,
         store_options: &mut S::Options,
     ) -> Result<O::Output, Error>
     where
@@ -963,14 +1029,31 @@ where
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        driver::drive(
+        let Some(resolver) = &inner.resolver else {
+            return driver::drive(
+                name,
+                audience,
+                &inner.shared,
+                &inner.state_store,
+                &inner.transaction_store,
+                &inner.transport,
+                op(&inner.shared.core),
+                store_options,
+            )
+            .await;
+        };
+        let domain = crate::mcd::resolve(&**resolver, store_options).await?;
+        let shared = inner.domains.get(&inner.shared, &domain)?;
+        let op = op(&shared.core);
+        crate::mcd::drive_on(
             name,
             audience,
-            &inner.shared,
+            &shared,
             &inner.state_store,
             &inner.transaction_store,
             &inner.transport,
             op,
+            domain,
             store_options,
         )
         .await

@@ -260,6 +260,17 @@ impl Config {
     pub fn discovery_url(&self) -> String {
         format!("{}/.well-known/openid-configuration", self.issuer_url)
     }
+    /// This configuration on another custom domain (multiple custom domains): every setting
+    /// kept, the domain and issuer URL replaced by `domain`'s origin, no issuer override.
+    pub fn for_domain(&self, domain: &crate::mcd::Domain) -> Result<Config, ConfigError> {
+        let (origin, issuer_url, loopback) = parse_domain(domain.origin())?;
+        let mut config = self.clone();
+        config.origin = origin;
+        config.issuer_url = issuer_url;
+        config.issuer_override = None;
+        config.domain_is_loopback = loopback;
+        Ok(config)
+    }
     /// Whether HS256 ID tokens (keyed by the client secret) are accepted: only when
     /// configured with [`ConfigBuilder::allow_hs256_id_tokens`].
     pub fn allows_hs256(&self) -> bool {

@@ -188,6 +188,13 @@ pub enum ErrorCode {
     /// unusable.
     MfaFailed,
 
+    // --- multiple custom domains ---
+    /// `domain_resolver_error`: the domain resolver failed or returned an invalid domain.
+    DomainResolverError,
+    /// `domain_mismatch`: something of another custom domain (a login transaction, a logout
+    /// token) reached this one.
+    DomainMismatch,
+
     // --- connected accounts and the My Account API ---
     /// `my_account_api_error`: the My Account API refused a request (its problem answer's
     /// `type`, `title`, `detail` and `status` are data of the error), or its answer was
@@ -286,6 +293,8 @@ impl ErrorCode {
             ErrorCode::MfaTokenExpired => "mfa_token_expired",
             ErrorCode::MfaTokenInvalid => "mfa_token_invalid",
             ErrorCode::MfaFailed => "mfa_failed",
+            ErrorCode::DomainResolverError => "domain_resolver_error",
+            ErrorCode::DomainMismatch => "domain_mismatch",
             ErrorCode::MyAccountApiError => "my_account_api_error",
             ErrorCode::ConnectAccountError => "connect_account_error",
             ErrorCode::PasskeyChallengeError => "passkey_challenge_error",

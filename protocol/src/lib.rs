@@ -84,6 +84,7 @@ pub mod flight;
 pub mod jose;
 pub mod login;
 pub mod logout;
+pub mod mcd;
 mod metadata_step;
 pub mod mfa;
 pub mod my_account;
@@ -145,6 +146,8 @@ use user_session::{GetSession, GetUser};
 #[derive(Clone, Debug)]
 pub struct Core {
     config: Arc<Config>,
+    /// The custom domain this core is bound to ([`Core::on_domain`]), if any.
+    domain: Option<mcd::Domain>,
 }
 
 impl Core {
@@ -152,7 +155,24 @@ impl Core {
     pub fn new(config: Config) -> Self {
         Core {
             config: Arc::new(config),
+            domain: None,
         }
+    }
+
+    /// The core of one custom domain (multiple custom domains, [`mcd`]): this configuration
+    /// with `domain` as its domain and issuer (an issuer override does not carry over), bound
+    /// to it — a back-channel logout token is refused unless its issuer is on `domain`.
+    pub fn on_domain(&self, domain: &mcd::Domain) -> Result<Core, config::ConfigError> {
+        Ok(Core {
+            config: Arc::new(self.config.for_domain(domain)?),
+            domain: Some(domain.clone()),
+        })
+    }
+
+    /// The custom domain this core is bound to ([`Core::on_domain`]); `None` for a core of the
+    /// configured domain.
+    pub fn domain(&self) -> Option<&mcd::Domain> {
+        self.domain.as_ref()
     }
 
     /// The configuration.
@@ -355,6 +375,7 @@ impl Core {
     /// `handle_backchannel_logout`: verifies a logout token and deletes matching sessions.
     pub fn handle_backchannel_logout(&self, logout_token: &str) -> HandleBackchannelLogout {
         HandleBackchannelLogout::new(self.config.clone(), logout_token)
+            .on_domain(self.domain.clone())
     }
 
     /// `start_connect_account`: asks the My Account API for a connect ticket (with an access

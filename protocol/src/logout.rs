@@ -309,6 +309,10 @@ pub enum BackchannelLogoutError {
     /// The driver broke the protocol.
     #[error(transparent)]
     UnexpectedInput(#[from] UnexpectedInput),
+    /// Multiple custom domains: the logout token's issuer (read before verification) is not
+    /// the resolved domain's; nothing was fetched and no session ended.
+    #[error("the logout token's issuer is not on the resolved custom domain")]
+    IssuerNotOnDomain,
 }
 
 impl BackchannelLogoutError {
@@ -321,6 +325,7 @@ impl BackchannelLogoutError {
             BackchannelLogoutError::Discovery(_) => ErrorCode::DiscoveryFailed,
             BackchannelLogoutError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
             BackchannelLogoutError::UnexpectedInput(_) => ErrorCode::UnexpectedInput,
+            BackchannelLogoutError::IssuerNotOnDomain => ErrorCode::DomainMismatch,
         }
     }
 
@@ -351,6 +356,8 @@ pub struct HandleBackchannelLogout {
     config: Arc<Config>,
     token: Secret,
     state: BclState,
+    /// The custom domain whose issuer the token must name (multiple custom domains).
+    domain: Option<crate::mcd::Domain>,
 }
 
 #[derive(Debug)]
@@ -368,7 +375,15 @@ impl HandleBackchannelLogout {
             config,
             token: Secret::new(logout_token),
             state: BclState::Start,
+            domain: None,
         }
+    }
+
+    /// Bound to a custom domain: a token whose (unverified) issuer is not on it is refused
+    /// before anything is fetched ([`crate::mcd::logout_token_on_domain`]).
+    pub(crate) fn on_domain(mut self, domain: Option<crate::mcd::Domain>) -> Self {
+        self.domain = domain;
+        self
     }
 
     fn finish(
@@ -393,6 +408,13 @@ impl Operation for HandleBackchannelLogout {
             std::mem::replace(&mut self.state, BclState::Finished),
             input,
         ) {
+            (BclState::Start, Input::Start)
+                if self.domain.as_ref().is_some_and(|d| {
+                    !crate::mcd::logout_token_on_domain(self.token.expose(), d)
+                }) =>
+            {
+                self.finish(Err(BackchannelLogoutError::IssuerNotOnDomain))
+            }
             (BclState::Start, Input::Start) => {
                 match VerifySignedToken::start(
                     self.token.expose(),
@@ -476,6 +498,13 @@ pub fn logout_token_selects(
     session: &crate::session::StateData,
 ) -> bool {
     if session.iss().is_some_and(|iss| iss != claims.iss) {
+        return false;
+    }
+    // A session recorded on a custom domain ends only by a token of that domain's issuer.
+    if session.extra.contains_key(crate::mcd::SESSION_DOMAIN_KEY)
+        && !crate::mcd::session_domain(session)
+            .is_some_and(|d| crate::mcd::issuer_is_on_domain(&claims.iss, &d))
+    {
         return false;
     }
     let sid_ok = |sid: &str| !sid.is_empty() && session.internal.sid == sid;

@@ -80,6 +80,11 @@ pub struct TransactionData {
     /// callback then merges into that user's session instead of replacing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<AccountLink>,
+    /// The custom domain the login was started on (the normalised origin), recorded by a
+    /// client with a domain resolver: the callback must arrive on the same domain
+    /// ([`crate::mcd`]). Absent without a resolver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// For a connected-account flow: the connect session and connection it completes
     /// ([`crate::my_account`]). A login callback never completes such a transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -247,6 +247,7 @@ mod complete_login {
             max_age: None,
             created_at: NOW,
             link: None,
+            domain: None,
             connect: None,
         }
     }

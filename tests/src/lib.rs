@@ -245,7 +245,7 @@ impl Emulator {
             tls_base_url: tls_front.as_ref().map(tls::TlsFront::base_url),
             tls_peers,
             base_url: format!("http://127.0.0.1:{port}"),
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 requests: Vec::new(),
                 failures: Vec::new(),
                 current_key: 0,
@@ -273,7 +273,7 @@ impl Emulator {
                 dpop: Default::default(),
                 my_account: Default::default(),
                 passkey: Default::default(),
-            }),
+            })),
             config,
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -291,6 +291,66 @@ impl Emulator {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Another custom domain of this emulator's tenant (Auth0's multiple custom domains): a
+    /// listener on its own port whose issuer, discovery document and endpoints name that
+    /// port, sharing everything else with this one — configuration, user, signing keys,
+    /// codes, refresh tokens, sessions and the request log (tell the domains' requests
+    /// apart with [`Emulator::requests_on_domain`]). No TLS listener. Stops when dropped.
+    pub fn custom_domain(&self) -> Emulator {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        socket2::SockRef::from(&listener)
+            .set_tcp_nodelay(true)
+            .expect("set TCP_NODELAY");
+        let server =
+            Arc::new(tiny_http::Server::from_listener(listener, None).expect("serve 127.0.0.1:0"));
+        let port = server
+            .server_addr()
+            .to_ip()
+            .map(|a| a.port())
+            .expect("an IP listener");
+        let shared = Arc::new(Shared {
+            config: self.shared.config.clone(),
+            base_url: format!("http://127.0.0.1:{port}"),
+            tls_base_url: None,
+            tls_peers: tls::Peers::default(),
+            state: self.shared.state.clone(),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (server, shared, stop) = (server.clone(), shared.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("auth0-emulator-domain".into())
+                .spawn(move || server::accept_loop(&server, &shared, &stop))
+                .expect("spawn emulator thread")
+        };
+        Emulator {
+            tls_front: None,
+            shared,
+            server,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The requests on `path` (as [`Emulator::requests_to`]) that reached this domain:
+    /// whose `Host` header names this listener (the tenant's other custom domains share the
+    /// request log).
+    pub fn requests_on_domain(&self, path: &str) -> Vec<RecordedRequest> {
+        let host = self
+            .shared
+            .base_url
+            .trim_start_matches("http://")
+            .to_owned();
+        self.requests_to(path)
+            .into_iter()
+            .filter(|r| {
+                r.headers
+                    .iter()
+                    .any(|(n, v)| n.eq_ignore_ascii_case("host") && *v == host)
+            })
+            .collect()
     }
 
     /// `http://127.0.0.1:PORT`: also the SDK's `domain`.

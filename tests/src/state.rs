@@ -1,7 +1,7 @@
 //! The emulator's mutable state and what the server thread shares with the handle.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Map, Value};
 
@@ -104,7 +104,9 @@ pub(crate) struct Shared {
     pub(crate) tls_base_url: Option<String>,
     /// The TLS listener's open connections (see `crate::tls`).
     pub(crate) tls_peers: crate::tls::Peers,
-    pub(crate) state: Mutex<State>,
+    /// The tenant's state: shared by the emulator and its custom domains
+    /// ([`crate::Emulator::custom_domain`]).
+    pub(crate) state: Arc<Mutex<State>>,
 }
 
 impl Shared {

@@ -96,9 +96,7 @@ where
             None => {
                 let context = RequestContext {
                     access: self.layer.access.clone(),
-                    cookies: Arc::new(Mutex::new(CookieOptions::from_request_headers(
-                        request.headers(),
-                    ))),
+                    cookies: Arc::new(Mutex::new(request_options(&request))),
                     settings: self.layer.settings.clone(),
                 };
                 request.extensions_mut().insert(context.clone());
@@ -129,5 +127,15 @@ where
             }
             Ok(response)
         })
+    }
+}
+
+/// The store options of a request: its cookies, and its host for a domain resolver (the
+/// `Host` header, else the URI's authority, as HTTP/2 sends it).
+fn request_options(request: &Request) -> CookieOptions {
+    let options = CookieOptions::from_request_headers(request.headers());
+    match (options.request_host(), request.uri().authority()) {
+        (None, Some(authority)) => options.with_request_host(authority.as_str()),
+        _ => options,
     }
 }

@@ -26,6 +26,8 @@ pub struct CookieOptions {
     request: Vec<(String, String)>,
     written: Vec<(String, Option<String>)>,
     set_cookie: Vec<HeaderValue>,
+    /// The request's `Host` header, for a domain resolver (multiple custom domains).
+    host: Option<String>,
 }
 
 impl std::fmt::Debug for CookieOptions {
@@ -71,8 +73,27 @@ impl CookieOptions {
         }
         CookieOptions {
             request,
+            host: headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
             ..Default::default()
         }
+    }
+
+    /// The request's host as the client sent it (its `Host` header, or the one set with
+    /// [`CookieOptions::with_request_host`]), for a domain resolver (multiple custom
+    /// domains, [`crate::mcd`]). Chosen by the client: map it to one of your domains with a
+    /// [`DomainAllowlist`](crate::mcd::DomainAllowlist), never use it as it is.
+    pub fn request_host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// The same options with `host` as the request's host (e.g. an HTTP/2 request's
+    /// `:authority`, which is not a `Host` header).
+    pub fn with_request_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
     }
 
     /// Options for a request without cookies.

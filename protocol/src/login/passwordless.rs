@@ -384,6 +384,7 @@ fn magic_link(
             max_age: None,
             created_at: now.as_secs(),
             link: None,
+            domain: None,
             connect: None,
         },
     })

@@ -254,6 +254,7 @@ pub fn authorization_params(
             max_age,
             created_at: now.as_secs(),
             link: None,
+            domain: None,
             connect: None,
         },
     })
