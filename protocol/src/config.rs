@@ -261,9 +261,10 @@ impl Config {
         format!("{}/.well-known/openid-configuration", self.issuer_url)
     }
     /// This configuration on another custom domain (multiple custom domains): every setting
-    /// kept, the domain and issuer URL replaced by `domain`'s origin, no issuer override.
-    pub fn for_domain(&self, domain: &crate::mcd::Domain) -> Result<Config, ConfigError> {
-        let (origin, issuer_url, loopback) = parse_domain(domain.origin())?;
+    /// kept, the domain and issuer URL replaced by `origin` (a checked domain's origin,
+    /// `crate::mcd::Domain::origin`), no issuer override.
+    pub fn for_domain(&self, origin: &str) -> Result<Config, ConfigError> {
+        let (origin, issuer_url, loopback) = parse_domain(origin)?;
         let mut config = self.clone();
         config.origin = origin;
         config.issuer_url = issuer_url;

@@ -164,7 +164,7 @@ impl Core {
     /// to it — a back-channel logout token is refused unless its issuer is on `domain`.
     pub fn on_domain(&self, domain: &mcd::Domain) -> Result<Core, config::ConfigError> {
         Ok(Core {
-            config: Arc::new(self.config.for_domain(domain)?),
+            config: Arc::new(self.config.for_domain(domain.origin())?),
             domain: Some(domain.clone()),
         })
     }
