@@ -31,9 +31,7 @@
 
 use crate::clock::Clock;
 use crate::coordinator::{CoordinatedResponse, RefreshCoordinator};
-use crate::driver::{
-    self, DEFAULT_ROTATION_GRACE, Shared, Transport, block_on, wants_coordination,
-};
+use crate::driver::{DEFAULT_ROTATION_GRACE, Shared, Transport, block_on, wants_coordination};
 use crate::error::{Error, TransportError};
 use crate::single_flight::{FlightFuture, Settled};
 use crate::store::{StateStore, TransactionStore};
@@ -997,30 +995,16 @@ where
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        let Some(resolver) = &inner.resolver else {
-            return block_on(driver::drive(
-                name,
-                audience,
-                &inner.shared,
-                &inner.state_store,
-                &inner.transaction_store,
-                &inner.transport,
-                op(&inner.shared.core),
-                store_options,
-            ));
-        };
-        let domain = block_on(crate::mcd::resolve(&**resolver, store_options))?;
-        let shared = inner.domains.get(&inner.shared, &domain)?;
-        let op = op(&shared.core);
-        block_on(crate::mcd::drive_on(
+        block_on(crate::mcd::drive_call(
             name,
             audience,
-            &shared,
+            &inner.shared,
+            &inner.domains,
+            inner.resolver.as_deref(),
             &inner.state_store,
             &inner.transaction_store,
             &inner.transport,
             op,
-            domain,
             store_options,
         ))
     }

@@ -17,6 +17,7 @@
 use crate::driver::{Shared, Transport};
 use crate::error::Error;
 use crate::store::{AsyncStateStore, AsyncTransactionStore};
+use auth0_server_protocol::Core;
 use auth0_server_protocol::effect::{Input, Operation, Step};
 pub use auth0_server_protocol::mcd::{Domain, DomainAllowlist, DomainError};
 use auth0_server_protocol::mcd::{DomainBound, OnDomain};
@@ -179,6 +180,60 @@ where
             Step::Effect(effect) => Step::Effect(effect),
         }
     }
+}
+
+/// Runs one client call: on the configured domain when the client has no resolver; with
+/// one, on the domain it resolves from `store_options` (that domain's state, created on first
+/// use), the operation built by that domain's core and bound to it ([`OnDomain`]). Both
+/// clients' calls go through here (the blocking one blocks on it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn drive_call<O, S, T, X>(
+    name: &'static str,
+    audience: &str,
+    base: &Shared,
+    domains: &Domains,
+    resolver: Option<&dyn ResolveDomain<S>>,
+    state_store: &S,
+    transaction_store: &T,
+    transport: &X,
+    op: impl FnOnce(&Core) -> O,
+    store_options: &mut S::Options,
+) -> Result<O::Output, Error>
+where
+    O: Operation,
+    Error: From<O::Error>,
+    S: AsyncStateStore,
+    T: AsyncTransactionStore<Options = S::Options>,
+    X: Transport,
+{
+    let Some(resolver) = resolver else {
+        return crate::driver::drive(
+            name,
+            audience,
+            base,
+            state_store,
+            transaction_store,
+            transport,
+            op(&base.core),
+            store_options,
+        )
+        .await;
+    };
+    let domain = resolve(resolver, store_options).await?;
+    let shared = domains.get(base, &domain)?;
+    let op = op(&shared.core);
+    drive_on(
+        name,
+        audience,
+        &shared,
+        state_store,
+        transaction_store,
+        transport,
+        op,
+        domain,
+        store_options,
+    )
+    .await
 }
 
 /// Drives `op` bound to `domain` ([`OnDomain`]) with `shared`, that domain's state.

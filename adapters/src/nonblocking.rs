@@ -39,7 +39,7 @@ use crate::coordinator::{AsyncRefreshCoordinator, CoordinatedResponse};
 /// The future [`ServerClientBuilder::spawn_with`] hands to the application's runtime: a flight
 /// that must run to its end.
 pub use crate::driver::Detached;
-use crate::driver::{self, DEFAULT_ROTATION_GRACE, Shared, Transport, wants_coordination};
+use crate::driver::{DEFAULT_ROTATION_GRACE, Shared, Transport, wants_coordination};
 use crate::error::{Error, TransportError};
 use crate::single_flight::{FlightFuture, Settled};
 use crate::store::{AsyncStateStore, AsyncTransactionStore};
@@ -1029,31 +1029,16 @@ where
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        let Some(resolver) = &inner.resolver else {
-            return driver::drive(
-                name,
-                audience,
-                &inner.shared,
-                &inner.state_store,
-                &inner.transaction_store,
-                &inner.transport,
-                op(&inner.shared.core),
-                store_options,
-            )
-            .await;
-        };
-        let domain = crate::mcd::resolve(&**resolver, store_options).await?;
-        let shared = inner.domains.get(&inner.shared, &domain)?;
-        let op = op(&shared.core);
-        crate::mcd::drive_on(
+        crate::mcd::drive_call(
             name,
             audience,
-            &shared,
+            &inner.shared,
+            &inner.domains,
+            inner.resolver.as_deref(),
             &inner.state_store,
             &inner.transaction_store,
             &inner.transport,
             op,
-            domain,
             store_options,
         )
         .await
