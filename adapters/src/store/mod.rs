@@ -11,6 +11,12 @@
 //! store (a blanket implementation), which suits stores that never wait on I/O, such as the
 //! in-memory and cookie stores.
 //!
+//! A state store hands sessions out shared ([`StateStore::get`] returns
+//! `Arc<StateData>`): a store that keeps decoded sessions — the cookie and Redis stores'
+//! caches, the memory store — gives every request the one it holds, and the SDK copies a
+//! session only to change it. A store of your own that decodes on every read returns
+//! `Arc::new(state)`.
+//!
 //! Every call receives `now`: the client's clock, read by the driver (the one place the SDK
 //! reads it). Stores own no clock; expiry, inactivity and the times they stamp on what they
 //! write all come from `now`, so a test (or an application with its own clock) moves time
