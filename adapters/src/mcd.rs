@@ -8,7 +8,7 @@
 //! that domain only: its own core (configuration with that domain and issuer), its own
 //! discovery-metadata and JWKS caches (created on first use, at most [`MAX_DOMAINS`] kept,
 //! least recently used dropped), and the session and transaction binding of
-//! [`OnDomain`](auth0_server_protocol::mcd::OnDomain). The decisions are the protocol core's
+//! [`OnDomain`]. The decisions are the protocol core's
 //! ([`auth0_server_protocol::mcd`]).
 //!
 //! **A resolver must not trust the `Host` header blindly**: the client chooses it. Map it
