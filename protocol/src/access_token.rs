@@ -359,8 +359,9 @@ pub fn apply_refresh(
         response,
         response.expires_at(now).as_secs(),
     );
-    store_token_set(&mut session.token_sets, set.clone());
-    Ok(AccessToken::from_set(&set))
+    let token = AccessToken::from_set(&set);
+    store_token_set(&mut session.token_sets, set);
+    Ok(token)
 }
 
 impl<'t> From<&'t AccessToken> for crate::dpop::PresentedToken<'t> {
