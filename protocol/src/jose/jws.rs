@@ -245,8 +245,9 @@ pub fn unverified_claims(token: &str) -> Option<serde_json::Map<String, Value>> 
 /// signature, as [`unverified_claims`] would give it (`None` when the token is not a JWT with
 /// a JSON object payload or has no such claim; the last of duplicate members wins). The other
 /// members are skipped, not built: reading an access token's `aud` on every refresh costs no
-/// map. One difference: a member skipped is only checked to be well-formed JSON, so a number
-/// beyond `f64` in another claim no longer hides this one.
+/// map. One difference: a member skipped is only checked to be well-formed JSON (not that its
+/// numbers fit an `f64` or its strings are valid Unicode), so such a member no longer hides
+/// this one: an access token's `aud` is then checked where it was not before.
 pub fn unverified_claim(token: &str, name: &str) -> Option<Value> {
     let bytes = unverified_payload(token)?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
