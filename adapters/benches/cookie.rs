@@ -11,6 +11,10 @@
 //!   decrypt (HMAC-SHA-512 + AES-256-CBC), parse the JSON, check expiry, decide;
 //! * `warm_request`: the same cookie again, served by the store's cache;
 //! * `encode`: writing the session (serialise, encrypt, chunk into `Set-Cookie` headers);
+//! * `floor_decrypt` / `floor_encrypt`: the format's own work on the same bytes, nothing else —
+//!   base64url, HMAC-SHA-512 and AES-256-CBC of the JWE (`CookieCodec::decrypt` of the
+//!   reassembled value; `CookieCodec::encrypt` of the session's JSON). A request cannot cost
+//!   less than this plus parsing (or writing) the JSON;
 //! * `client_cold_request` / `client_warm_request`: the same request through the public API,
 //!   `blocking::ServerClient::get_access_token` with the cookie stores — the store, the
 //!   core's `GetAccessToken` state machine and the generic driver (no network: a cache hit).
@@ -23,6 +27,7 @@ use auth0_server::protocol::access_token::{is_expired, requested_scope, select_t
 use auth0_server::protocol::config::Config;
 use auth0_server::protocol::session::StateData;
 use auth0_server::protocol::time::UnixTime;
+use auth0_server::store::cookie::codec::CookieCodec;
 use auth0_server::store::cookie::{CookieStateStore, CookieTransactionStore};
 use auth0_server::store::{CookieOptions, StateStore};
 use divan::{Bencher, black_box};
@@ -30,7 +35,7 @@ use http::HeaderMap;
 
 #[path = "support/bench_session.rs"]
 mod bench_session;
-use bench_session::config_session_clock;
+use bench_session::{SECRET, config_session_clock};
 
 fn main() {
     divan::main();
@@ -42,6 +47,8 @@ struct Fixture {
     clock: Clock,
     /// The request headers a browser sends back after the session was written.
     headers: HeaderMap,
+    /// The session cookie's value, its chunks joined.
+    token: String,
 }
 
 fn fixture() -> Fixture {
@@ -60,6 +67,10 @@ fn fixture() -> Fixture {
         })
         .collect();
     assert_eq!(pairs.len(), 2, "the realistic session spans two cookies");
+    let token: String = pairs
+        .iter()
+        .map(|p| p.split_once('=').expect("name=value").1)
+        .collect();
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::COOKIE,
@@ -70,6 +81,7 @@ fn fixture() -> Fixture {
         session,
         clock,
         headers,
+        token,
     }
 }
 
@@ -159,4 +171,20 @@ fn client_warm_request(bencher: Bencher) {
     let client = client(&fx, 1024);
     serve_client(&fx, &client);
     bencher.bench_local(|| serve_client(black_box(&fx), &client));
+}
+
+#[divan::bench(sample_count = 500, sample_size = 20)]
+fn floor_decrypt(bencher: Bencher) {
+    let fx = fixture();
+    let codec = CookieCodec::new([SECRET], "_a0_session");
+    assert!(codec.decrypt(&fx.token).is_some(), "the store's own format");
+    bencher.bench_local(|| codec.decrypt(black_box(&fx.token)).map(|p| p.len()));
+}
+
+#[divan::bench(sample_count = 500, sample_size = 20)]
+fn floor_encrypt(bencher: Bencher) {
+    let fx = fixture();
+    let codec = CookieCodec::new([SECRET], "_a0_session");
+    let json = fx.session.to_json();
+    bencher.bench_local(|| codec.encrypt(black_box(&json)).map(|t| t.len()));
 }

@@ -17,7 +17,7 @@ use auth0_server::protocol::transaction::TransactionData;
 use auth0_server::store::{StateStore, StoreError, TransactionStore};
 use auth0_server::{Config, DEFAULT_ROTATION_GRACE};
 use divan::Bencher;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 fn main() {
@@ -33,8 +33,8 @@ impl StateStore for InOptions {
         &self,
         o: &mut Self::Options,
         _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
-        Ok(o.clone())
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
+        Ok(o.clone().map(Arc::new))
     }
     fn set(
         &self,

@@ -995,7 +995,9 @@ where
         Error: From<O::Error>,
     {
         let inner = &*self.inner;
-        block_on(crate::mcd::drive_call(
+        // Pinned where it is made: the call's future (kilobytes of state) is not copied
+        // into `block_on`.
+        let call = std::pin::pin!(crate::mcd::drive_call(
             name,
             audience,
             &inner.shared,
@@ -1006,7 +1008,8 @@ where
             &inner.transport,
             op,
             store_options,
-        ))
+        ));
+        block_on(call)
     }
 }
 

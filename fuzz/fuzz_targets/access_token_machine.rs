@@ -383,7 +383,7 @@ fuzz_target!(|case: Case| {
             _ => (None, None),
         };
         input = match effect {
-            Effect::LoadSession => Input::Session(session.clone()),
+            Effect::LoadSession => Input::Session(session.clone().map(std::sync::Arc::new)),
             Effect::LoadMetadata => Input::Metadata(cached.map(|age| CachedMetadata {
                 metadata: metadata(),
                 fetched_at: UnixTime::from_secs(now.saturating_sub(u64::from(age))),

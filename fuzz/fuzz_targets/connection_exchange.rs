@@ -101,7 +101,7 @@ fuzz_target!(|data: &[u8]| {
             Step::Effect(effect) => effect,
         };
         input = match effect {
-            Effect::LoadSession => Input::Session(Some(session())),
+            Effect::LoadSession => Input::Session(Some(std::sync::Arc::new(session()))),
             Effect::LoadMetadata => Input::Metadata(Some(CachedMetadata {
                 metadata: metadata(),
                 fetched_at: now,

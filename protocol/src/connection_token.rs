@@ -317,7 +317,7 @@ impl Operation for GetConnectionToken {
                 }
                 let (meta, effect) = MetadataStep::start();
                 self.state = State::Metadata {
-                    session: Box::new(session),
+                    session: Box::new(Arc::unwrap_or_clone(session)),
                     meta,
                 };
                 Step::Effect(effect)

@@ -22,6 +22,7 @@ use crate::session::{SaveFailed, SessionUpdate, StateData, Updated};
 use crate::time::UnixTime;
 use crate::transaction::TransactionData;
 use std::fmt;
+use std::sync::Arc;
 
 /// What an operation asks the adapter to do next.
 #[non_exhaustive]
@@ -347,8 +348,10 @@ pub enum Input {
     Start,
     /// The response to [`Effect::Http`].
     Http(http::Response<Vec<u8>>),
-    /// The session read for [`Effect::LoadSession`].
-    Session(Option<StateData>),
+    /// The session read for [`Effect::LoadSession`], shared: a store that keeps decoded
+    /// sessions (the cookie and Redis stores' caches, the memory store) hands the same one to
+    /// every request without copying it, and an operation copies it only to change it.
+    Session(Option<Arc<StateData>>),
     /// The transaction read for [`Effect::LoadTransaction`].
     Transaction(Option<TransactionData>),
     /// The cached metadata read for [`Effect::LoadMetadata`].

@@ -44,7 +44,8 @@
 //!         .build()?,
 //! );
 //! let now = UnixTime::from_secs(1_700_000_000); // read from a clock by the driver
-//! let session = StateData {
+//! // Stores hand sessions out shared: a cache hit copies nothing.
+//! let session = std::sync::Arc::new(StateData {
 //!     token_sets: vec![TokenSet {
 //!         audience: "https://api.example.com".into(),
 //!         access_token: "eyJ...".into(),
@@ -54,7 +55,7 @@
 //!         token_type: Default::default(),
 //!     }],
 //!     ..Default::default()
-//! };
+//! });
 //!
 //! let mut op = core.get_access_token(AccessTokenRequest::default());
 //! let mut input = Input::Start;

@@ -238,7 +238,7 @@ impl Operation for Logout {
             }
             (State::LoadingSession, Input::Session(session)) => {
                 let (id_token, refresh) = session
-                    .map(|s| (s.id_token, s.refresh_token))
+                    .map(|s| (s.id_token.clone(), s.refresh_token.clone()))
                     .unwrap_or_default();
                 let needs_metadata = self.options.endpoint != LogoutEndpoint::Auth0V2
                     || (self.options.revoke_refresh_token && refresh.is_some());

@@ -1043,7 +1043,9 @@ impl Operation for VerifyMfa {
                 None => self.finish(Err(MfaError::NotPersisted(Box::new(
                     AccessTokenError::MissingSession,
                 )))),
-                Some(session) => self.metadata(context, Some(Box::new(session))),
+                Some(session) => {
+                    self.metadata(context, Some(Box::new(Arc::unwrap_or_clone(session))))
+                }
             },
             (
                 VerifyState::Metadata {

@@ -1,7 +1,8 @@
 //! Scope strings: merging a call's scopes with the configured defaults (defaults first,
 //! de-duplicated) and comparing scope sets (to pick a stored token set).
 //!
-//! A scope string is a whitespace-separated list. Merging keeps the defaults first, then the
+//! A scope string is a list separated by ASCII whitespace (RFC 6749 §3.3 separates scope
+//! tokens by spaces, and a scope token is ASCII: other characters are part of a word). Merging keeps the defaults first, then the
 //! call's scopes, each scope once, in first-seen order, joined by one space. Comparison treats
 //! a scope string as a set: `"a b"` and `"b  a"` are the same set.
 //!
@@ -62,7 +63,7 @@ impl<'a> Scopes<'a> {
     }
 
     fn extend(&mut self, text: &'a str) {
-        for word in text.split_whitespace() {
+        for word in text.split_ascii_whitespace() {
             self.insert(word);
         }
     }
@@ -136,7 +137,7 @@ pub fn merge_scopes(defaults: Option<&str>, requested: Option<&str>) -> Option<S
 
 /// Whether the scope string `set` contains the scope `word`.
 pub fn contains(set: &str, word: &str) -> bool {
-    set.split_whitespace().any(|w| w == word)
+    set.split_ascii_whitespace().any(|w| w == word)
 }
 
 /// Number of distinct scopes in a scope string.
@@ -147,7 +148,9 @@ pub fn count(set: &str) -> usize {
 /// Whether every scope of `requested` is in `stored`.
 pub fn is_superset(stored: &str, requested: &str) -> bool {
     let stored = Scopes::of([stored]);
-    requested.split_whitespace().all(|w| stored.contains(w))
+    requested
+        .split_ascii_whitespace()
+        .all(|w| stored.contains(w))
 }
 
 /// Whether two scope strings denote the same set of scopes.
@@ -188,7 +191,7 @@ mod tests {
         pub fn words<'a>(parts: &[&'a str]) -> Vec<&'a str> {
             let mut words: Vec<&str> = Vec::new();
             for part in parts {
-                for word in part.split_whitespace() {
+                for word in part.split_ascii_whitespace() {
                     if !words.contains(&word) {
                         words.push(word);
                     }
@@ -205,8 +208,8 @@ mod tests {
 
         pub fn is_superset(stored: &str, requested: &str) -> bool {
             requested
-                .split_whitespace()
-                .all(|w| stored.split_whitespace().any(|s| s == w))
+                .split_ascii_whitespace()
+                .all(|w| stored.split_ascii_whitespace().any(|s| s == w))
         }
 
         pub fn same_set(a: &str, b: &str) -> bool {
@@ -253,7 +256,7 @@ mod tests {
             prop_assert_eq!(same_set(&a, &b), oracle::same_set(&a, &b));
             prop_assert_eq!(count(&a), oracle::words(&[&a]).len());
             let parsed = Scopes::of([a.as_str()]);
-            for word in b.split_whitespace() {
+            for word in b.split_ascii_whitespace() {
                 prop_assert_eq!(parsed.contains(word), oracle::words(&[&a]).contains(&word));
             }
         }
@@ -264,7 +267,7 @@ mod tests {
             scopes.reset(&b);
             prop_assert_eq!(&scopes, &Scopes::of([b.as_str()]));
             prop_assert_eq!(scopes.joined(), oracle::merge(Some(&b), None));
-            for word in a.split_whitespace() {
+            for word in a.split_ascii_whitespace() {
                 prop_assert_eq!(scopes.contains(word), oracle::words(&[&b]).contains(&word));
             }
         }

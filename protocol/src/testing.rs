@@ -298,7 +298,7 @@ impl Script {
                         rec.names()
                     );
                 };
-                Input::Session(session.clone())
+                Input::Session(session.clone().map(std::sync::Arc::new))
             }
             Effect::LoadMetadata => {
                 rec.0.push(Recorded::LoadMetadata);

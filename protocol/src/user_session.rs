@@ -20,11 +20,11 @@ pub struct GetSession {
 fn read<T>(
     started: &mut bool,
     input: Input,
-    map: impl FnOnce(StateData) -> Option<T>,
+    map: impl FnOnce(&StateData) -> Option<T>,
 ) -> Step<Option<T>, UnexpectedInput> {
     match (std::mem::replace(started, true), input) {
         (false, Input::Start) => Step::Effect(Effect::LoadSession),
-        (true, Input::Session(session)) => Step::Done(Ok(session.and_then(map))),
+        (true, Input::Session(session)) => Step::Done(Ok(session.as_deref().and_then(map))),
         (false, _) => Step::Done(Err(UnexpectedInput { expected: "Start" })),
         (true, _) => Step::Done(Err(UnexpectedInput {
             expected: "LoadSession",
@@ -36,7 +36,7 @@ impl Operation for GetUser {
     type Output = Option<UserClaims>;
     type Error = UnexpectedInput;
     fn step(&mut self, input: Input, _now: UnixTime) -> Step<Self::Output, Self::Error> {
-        read(&mut self.started, input, |s| s.user)
+        read(&mut self.started, input, |s| s.user.clone())
     }
 }
 
@@ -44,6 +44,6 @@ impl Operation for GetSession {
     type Output = Option<Session>;
     type Error = UnexpectedInput;
     fn step(&mut self, input: Input, _now: UnixTime) -> Step<Self::Output, Self::Error> {
-        read(&mut self.started, input, |s| Some(Session::from(s)))
+        read(&mut self.started, input, |s| Some(Session::from(s.clone())))
     }
 }

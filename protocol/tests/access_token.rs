@@ -1033,7 +1033,7 @@ fn wrong_input_at_any_step_is_unexpected_input_not_a_panic() {
     op.step(Input::Start, UnixTime::from_secs(NOW));
     assert!(matches!(
         op.step(
-            Input::Session(Some(session(vec![]))),
+            Input::Session(Some(std::sync::Arc::new(session(vec![])))),
             UnixTime::from_secs(NOW)
         ),
         Step::Effect(Effect::LoadMetadata)
@@ -1043,7 +1043,7 @@ fn wrong_input_at_any_step_is_unexpected_input_not_a_panic() {
     let mut op = core.get_access_token(AccessTokenRequest::default());
     op.step(Input::Start, UnixTime::from_secs(NOW));
     op.step(
-        Input::Session(Some(session(vec![]))),
+        Input::Session(Some(std::sync::Arc::new(session(vec![])))),
         UnixTime::from_secs(NOW),
     );
     assert!(matches!(
@@ -1058,7 +1058,7 @@ fn wrong_input_at_any_step_is_unexpected_input_not_a_panic() {
     let mut op = core.get_access_token(AccessTokenRequest::default());
     op.step(Input::Start, UnixTime::from_secs(NOW));
     op.step(
-        Input::Session(Some(session(vec![]))),
+        Input::Session(Some(std::sync::Arc::new(session(vec![])))),
         UnixTime::from_secs(NOW),
     );
     op.step(
@@ -1137,7 +1137,9 @@ fn debug_and_errors_never_show_tokens_or_secrets() {
                 assert_no_secret(&format!("{effect:?}"));
                 seen.push(format!("{effect:?}"));
                 input = match effect {
-                    Effect::LoadSession => Input::Session(Some(std::mem::take(&mut s))),
+                    Effect::LoadSession => {
+                        Input::Session(Some(std::sync::Arc::new(std::mem::take(&mut s))))
+                    }
                     Effect::LoadMetadata => Input::Metadata(Some(cached_metadata(NOW, 1))),
                     Effect::Http(_) => Input::Http(token_response(
                         "access-token-SHOULD-NOT-LEAK",
@@ -1321,7 +1323,9 @@ fn refresh_applied_after(expires_in: u64, delay: u64) -> DelayedRefresh {
     let token = loop {
         match op.step(input, UnixTime::from_secs(now)) {
             Step::Done(result) => break result.expect("a token"),
-            Step::Effect(Effect::LoadSession) => input = Input::Session(Some(stored.clone())),
+            Step::Effect(Effect::LoadSession) => {
+                input = Input::Session(Some(std::sync::Arc::new(stored.clone())))
+            }
             Step::Effect(Effect::LoadMetadata) => {
                 input = Input::Metadata(Some(cached_metadata(now, 10)))
             }

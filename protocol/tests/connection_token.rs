@@ -338,7 +338,10 @@ fn wrong_input_is_unexpected_input() {
     unexpected(op.step(Input::Done, UnixTime::from_secs(NOW)));
     let mut op = core.get_access_token_for_connection(ConnectionTokenRequest::new(GOOGLE));
     op.step(Input::Start, UnixTime::from_secs(NOW));
-    op.step(Input::Session(Some(session())), UnixTime::from_secs(NOW));
+    op.step(
+        Input::Session(Some(std::sync::Arc::new(session()))),
+        UnixTime::from_secs(NOW),
+    );
     assert!(matches!(
         op.step(
             Input::Metadata(Some(cached_metadata(NOW, 1))),
@@ -366,7 +369,10 @@ fn debug_output_never_shows_the_tokens() {
     }
     let mut op = core.get_access_token_for_connection(ConnectionTokenRequest::new(GOOGLE));
     op.step(Input::Start, UnixTime::from_secs(NOW));
-    op.step(Input::Session(Some(session())), UnixTime::from_secs(NOW));
+    op.step(
+        Input::Session(Some(std::sync::Arc::new(session()))),
+        UnixTime::from_secs(NOW),
+    );
     let Step::Effect(effect) = op.step(
         Input::Metadata(Some(cached_metadata(NOW, 1))),
         UnixTime::from_secs(NOW),

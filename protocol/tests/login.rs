@@ -549,11 +549,13 @@ mod logout {
                             .to_owned(),
                     );
                     input = match e {
-                        Effect::LoadSession => Input::Session(Some(StateData {
-                            refresh_token: Some(Secret::new("rt-1")),
-                            id_token: Some(Secret::new("it-1")),
-                            ..Default::default()
-                        })),
+                        Effect::LoadSession => {
+                            Input::Session(Some(std::sync::Arc::new(StateData {
+                                refresh_token: Some(Secret::new("rt-1")),
+                                id_token: Some(Secret::new("it-1")),
+                                ..Default::default()
+                            })))
+                        }
                         Effect::LoadMetadata => Input::Metadata(Some(metadata())),
                         Effect::Http(req) => {
                             assert_eq!(req.request.uri(), "https://tenant.auth0.com/oauth/revoke");

@@ -289,7 +289,7 @@ fn drive(
             Step::Done(r) => return (r, performed),
             Step::Effect(e) => {
                 input = match e {
-                    Effect::LoadSession => Input::Session(session.clone()),
+                    Effect::LoadSession => Input::Session(session.clone().map(std::sync::Arc::new)),
                     Effect::LoadTransaction { .. } => Input::Transaction(transaction.clone()),
                     Effect::SaveSession(s) => {
                         performed.push(format!(

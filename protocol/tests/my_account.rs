@@ -52,7 +52,9 @@ fn run_to_effect<O: Operation>(
 ) -> Step<O::Output, O::Error> {
     loop {
         match op.step(input, UnixTime::from_secs(NOW)) {
-            Step::Effect(Effect::LoadSession) => input = Input::Session(session.clone()),
+            Step::Effect(Effect::LoadSession) => {
+                input = Input::Session(session.clone().map(std::sync::Arc::new))
+            }
             other => return other,
         }
     }
@@ -217,7 +219,9 @@ fn without_a_stored_token_the_session_refresh_token_is_spent_for_the_me_audience
     let mut input = Input::Start;
     let refresh = loop {
         match op.step(input, UnixTime::from_secs(NOW)) {
-            Step::Effect(Effect::LoadSession) => input = Input::Session(Some(s.clone())),
+            Step::Effect(Effect::LoadSession) => {
+                input = Input::Session(Some(std::sync::Arc::new(s.clone())))
+            }
             Step::Effect(Effect::LoadMetadata) => {
                 input = Input::Metadata(Some(cached_metadata(NOW, 0)))
             }
@@ -429,7 +433,9 @@ fn complete(
     loop {
         match op.step(input, UnixTime::from_secs(NOW)) {
             Step::Done(r) => return (sent, r, deleted),
-            Step::Effect(Effect::LoadSession) => input = Input::Session(s.clone()),
+            Step::Effect(Effect::LoadSession) => {
+                input = Input::Session(s.clone().map(std::sync::Arc::new))
+            }
             Step::Effect(Effect::LoadTransaction { key }) => {
                 let tx = stored
                     .clone()

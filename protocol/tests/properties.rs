@@ -287,7 +287,7 @@ proptest! {
         let input = |c: u8| match c {
             0 => Input::Start,
             1 => Input::Session(None),
-            2 => Input::Session(Some(StateData { refresh_token: Some(Secret::new("rt")), ..Default::default() })),
+            2 => Input::Session(Some(std::sync::Arc::new(StateData { refresh_token: Some(Secret::new("rt")), ..Default::default() }))),
             3 => Input::Metadata(None),
             4 => Input::Metadata(Some(cached_metadata(NOW, 1))),
             5 => Input::Http(json(200, r#"{"access_token":"x"}"#)),

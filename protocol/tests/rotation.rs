@@ -59,7 +59,9 @@ fn first_request<O: Operation>(op: &mut O) -> HttpRequest {
     let mut input = Input::Start;
     loop {
         match op.step(input, UnixTime::from_secs(NOW)) {
-            Step::Effect(Effect::LoadSession) => input = Input::Session(Some(expired_session())),
+            Step::Effect(Effect::LoadSession) => {
+                input = Input::Session(Some(std::sync::Arc::new(expired_session())))
+            }
             Step::Effect(Effect::LoadMetadata) => {
                 input = Input::Metadata(Some(cached_metadata(NOW, 1)))
             }

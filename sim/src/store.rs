@@ -138,12 +138,14 @@ impl Sessions {
                 StateStore::get(&**store, &mut cookies, clock.now())
                     .ok()
                     .flatten()
+                    .map(Arc::unwrap_or_clone)
             }
             Sessions::Memory { store, ids, clock } => {
                 let id = ids.get(&session)?;
                 StateStore::get(&**store, &mut Self::cookies(store, Some(id)), clock.now())
                     .ok()
                     .flatten()
+                    .map(Arc::unwrap_or_clone)
             }
         }
     }
@@ -368,7 +370,7 @@ impl AsyncStateStore for ModelStore {
         &self,
         options: &mut SimOptions,
         now: UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
         YieldNow::new().await;
         let Some(id) = options.session else {
             return Ok(None);
@@ -385,7 +387,7 @@ impl AsyncStateStore for ModelStore {
                 now,
             );
         }
-        Ok(lock(&self.state).sessions.get(id))
+        Ok(lock(&self.state).sessions.get(id).map(Arc::new))
     }
 
     async fn set(
@@ -458,7 +460,7 @@ impl AsyncStateStore for ModelStore {
             let Some(current) = self.get(options, now).await? else {
                 return Ok(Updated::Gone);
             };
-            return match update.apply(current) {
+            return match update.apply(Arc::unwrap_or_clone(current)) {
                 Merged::Updated(state) => {
                     self.set(&state, options, now).await?;
                     Ok(Updated::Saved)

@@ -117,7 +117,7 @@ impl AsyncStateStore for GatedStore {
         &self,
         options: &mut TestOptions,
         now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
         if self.yield_on_get.swap(false, Ordering::SeqCst) {
             YieldOnce(false).await;
         }

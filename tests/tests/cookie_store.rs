@@ -109,8 +109,10 @@ impl Clocked {
     fn new(store: CookieStateStore, clock: Clock) -> Self {
         Clocked { store, clock }
     }
+    /// The session, unshared (tests compare it by value).
     fn get(&self, o: &mut CookieOptions) -> Result<Option<StateData>, StoreError> {
         StateStore::get(&self.store, o, self.clock.now())
+            .map(|s| s.map(std::sync::Arc::unwrap_or_clone))
     }
     fn set(&self, s: &StateData, o: &mut CookieOptions) -> Result<(), StoreError> {
         StateStore::set(&self.store, s, o, self.clock.now())

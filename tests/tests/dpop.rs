@@ -79,7 +79,7 @@ fn login_refresh_with_nonce_and_connection<C: Clients>() {
     let set = &session.token_sets[0];
     assert_eq!(set.token_type, TokenType::Dpop);
     assert_eq!(bound_to(set.access_token.expose()), Some(jkt()));
-    let stored = serde_json::to_value(&session).unwrap();
+    let stored = serde_json::to_value(&*session).unwrap();
     assert_eq!(
         stored["token_sets"][0]["token_type"], "DPoP",
         "marked in the session"
@@ -322,7 +322,7 @@ fn concurrent_refreshes_under_a_nonce_challenge_never_spend_a_refresh_token_twic
     assert!(emu.dpop_nonce_challenges() >= 1);
     let rt = b
         .session()
-        .and_then(|s| s.refresh_token)
+        .and_then(|s| s.refresh_token.clone())
         .expect("refresh token");
     assert!(emu.refresh_token_is_live(rt.expose()));
 }

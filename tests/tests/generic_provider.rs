@@ -143,7 +143,7 @@ fn whole_sequence<C: Clients>() {
         // token again is a replay.
         let mut other = fx.browser();
         other.login(StartLoginOptions::new());
-        let sid = other.session().unwrap().internal.sid;
+        let sid = other.session().unwrap().internal.sid.clone();
         let token =
             fx.emu
                 .mint_provider_logout_token(Some("auth0|emulator-user"), Some(&sid), Map::new());
@@ -285,7 +285,7 @@ fn an_algorithm_the_provider_does_not_advertise_is_refused<C: Clients>() {
     let fx = fixture::<C>(&shape);
     let mut b = fx.browser();
     b.login(StartLoginOptions::new());
-    let sid = b.session().unwrap().internal.sid;
+    let sid = b.session().unwrap().internal.sid.clone();
     let rs256 = fx.emu.mint_logout_token(None, Some(&sid), Map::new());
     let err = fx
         .api

@@ -358,7 +358,14 @@ fn oidc_logout_uses_the_end_session_endpoint<C: Clients>() {
     let fx = Fixture::new::<C>();
     let mut b = fx.browser();
     b.login(StartLoginOptions::new());
-    let id_token = b.session().unwrap().id_token.unwrap().expose().to_owned();
+    let id_token = b
+        .session()
+        .unwrap()
+        .id_token
+        .clone()
+        .unwrap()
+        .expose()
+        .to_owned();
     let url = b
         .request(|api, c| {
             api.logout(
@@ -400,7 +407,7 @@ fn backchannel_logout_removes_exactly_the_matching_sessions<C: Clients>() {
     let mut bob = fx.browser();
     bob.login(StartLoginOptions::new());
     assert_eq!(fx.sessions.len(), 4);
-    let sid0 = alice[0].session().unwrap().internal.sid;
+    let sid0 = alice[0].session().unwrap().internal.sid.clone();
 
     // By sid: only that session.
     let token = fx.emu.mint_logout_token(None, Some(&sid0), Map::new());
@@ -495,7 +502,7 @@ fn emulator_delivered_backchannel_logout_removes_the_session<C: Clients + 'stati
     assert_eq!(fx.sessions.len(), 3);
 
     // An admin ends browser 0's Auth0 session.
-    let sid0 = browsers[0].session().unwrap().internal.sid;
+    let sid0 = browsers[0].session().unwrap().internal.sid.clone();
     let delivery = fx.emu.end_session(&sid0).expect("delivered");
     assert_eq!(delivery.outcome, DeliveryOutcome::Status(200));
     assert_eq!(delivery.sub.as_deref(), Some("auth0|emulator-user"));
@@ -503,7 +510,7 @@ fn emulator_delivered_backchannel_logout_removes_the_session<C: Clients + 'stati
     assert_eq!(fx.sessions.len(), 2);
 
     // Browser 1's ID token at the end-session endpoint (e.g. from another application).
-    let id_token = browsers[1].session().unwrap().id_token.unwrap();
+    let id_token = browsers[1].session().unwrap().id_token.clone().unwrap();
     let mut url = url::Url::parse(&fx.emu.url("/oidc/logout")).unwrap();
     url.query_pairs_mut()
         .append_pair("id_token_hint", id_token.expose())
@@ -521,7 +528,7 @@ fn invalid_logout_tokens_delete_nothing<C: Clients>() {
     let fx = Fixture::new::<C>();
     let mut b = fx.browser();
     b.login(StartLoginOptions::new());
-    let sid = b.session().unwrap().internal.sid;
+    let sid = b.session().unwrap().internal.sid.clone();
     let sub = "auth0|emulator-user";
     let cases = [
         (

@@ -130,7 +130,7 @@ fn whole_session<C: Clients>(alg: AssertionAlg) {
     );
     let rt = b
         .session()
-        .and_then(|s| s.refresh_token)
+        .and_then(|s| s.refresh_token.clone())
         .expect("the session's (rotated) refresh token");
     assert!(emu.refresh_token_is_live(rt.expose()));
     b.request(|api, c| {

@@ -477,7 +477,7 @@ fn two_instances_fifty_callers_one_refresh_on(url: &str) {
         .get(&mut with_cookie(&cookie, &id), system_now())
         .unwrap()
         .unwrap();
-    assert!(emu.refresh_token_is_live(saved.refresh_token.unwrap().expose()));
+    assert!(emu.refresh_token_is_live(saved.refresh_token.as_ref().unwrap().expose()));
 }
 
 #[test]

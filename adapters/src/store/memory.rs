@@ -91,7 +91,8 @@ const NIL: usize = usize::MAX;
 /// One stored session and its place in its shard's recency list.
 struct Slot {
     id: Arc<str>,
-    state: StateData,
+    /// Shared with the requests that read it: a read copies nothing.
+    state: Arc<StateData>,
     /// When the session was last stamped active, as a store-wide sequence number: a lower
     /// stamp is a less recently active session, in every shard.
     stamp: u64,
@@ -219,7 +220,7 @@ impl Shard {
     fn insert(&mut self, id: Arc<str>, state: StateData, stamp: u64, deadline: u64) {
         let slot = Slot {
             id: id.clone(),
-            state,
+            state: Arc::new(state),
             stamp,
             deadline,
             older: NIL,
@@ -245,7 +246,7 @@ impl Shard {
         self.unindex(i);
         self.unlink(i);
         if let Some(slot) = self.slot_mut(i) {
-            slot.state = state;
+            slot.state = Arc::new(state);
             slot.stamp = stamp;
             slot.deadline = deadline;
         }
@@ -257,7 +258,7 @@ impl Shard {
     fn touch(&mut self, i: usize, now: u64, stamp: u64) {
         self.unlink(i);
         if let Some(slot) = self.slot_mut(i) {
-            slot.state.internal.last_active_at = Some(now);
+            Arc::make_mut(&mut slot.state).internal.last_active_at = Some(now);
             slot.stamp = stamp;
         }
         self.link_newest(i);
@@ -496,7 +497,7 @@ impl StateStore for MemoryStateStore {
         &self,
         options: &mut CookieOptions,
         now: UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
         let Some(id) = self.id(options) else {
             return Ok(None);
         };
@@ -518,7 +519,7 @@ impl StateStore for MemoryStateStore {
             let stamp = self.next_stamp();
             shard.touch(i, now.as_secs(), stamp);
         }
-        Ok(shard.slot(i).map(|slot| slot.state.clone()))
+        Ok(shard.slot(i).map(|slot| Arc::clone(&slot.state)))
     }
 
     fn set(
@@ -565,10 +566,10 @@ impl StateStore for MemoryStateStore {
         if !self.lifetime.is_live(&slot.state, now) {
             return Ok(Updated::Gone);
         }
-        let Merged::Updated(state) = update.apply(slot.state.clone()) else {
+        let Merged::Updated(state) = update.apply(StateData::clone(&slot.state)) else {
             return Ok(Updated::Gone);
         };
-        if state == slot.state {
+        if state == *slot.state {
             // Another request already saved the same result (callers sharing one refresh).
             return Ok(Updated::Saved);
         }

@@ -32,6 +32,7 @@ use auth0_server_protocol::session::{Merged, SessionUpdate, StateData, Updated};
 use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
 use std::future::Future;
+use std::sync::Arc;
 
 /// A store failed. Never carries session contents or tokens.
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +82,16 @@ pub trait StateStore: Send + Sync {
     type Options: Send;
     /// The current session, or `None`. A session that cannot be read (tampered, expired,
     /// foreign) is `None`, not an error.
+    ///
+    /// The session is shared (`Arc`): a store that keeps decoded sessions (the cookie and
+    /// Redis stores' caches, the memory store) returns the one it holds without copying it,
+    /// and the SDK copies it only to change it. A store that decodes on every call returns
+    /// `Arc::new(state)`.
     fn get(
         &self,
         options: &mut Self::Options,
         now: UnixTime,
-    ) -> Result<Option<StateData>, StoreError>;
+    ) -> Result<Option<Arc<StateData>>, StoreError>;
     /// Stores the session (a login creates it; the cookie or id names it afterwards).
     fn set(
         &self,
@@ -109,7 +115,7 @@ pub trait StateStore: Send + Sync {
         let Some(current) = self.get(options, now)? else {
             return Ok(Updated::Gone);
         };
-        match update.apply(current) {
+        match update.apply(Arc::unwrap_or_clone(current)) {
             Merged::Updated(state) => {
                 self.set(&state, options, now)?;
                 Ok(Updated::Saved)
@@ -183,7 +189,7 @@ pub trait AsyncStateStore: Send + Sync {
         &self,
         options: &mut Self::Options,
         now: UnixTime,
-    ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Arc<StateData>>, StoreError>> + Send;
     /// See [`StateStore::set`].
     fn set(
         &self,
@@ -202,7 +208,7 @@ pub trait AsyncStateStore: Send + Sync {
             let Some(current) = self.get(options, now).await? else {
                 return Ok(Updated::Gone);
             };
-            match update.apply(current) {
+            match update.apply(Arc::unwrap_or_clone(current)) {
                 Merged::Updated(state) => {
                     self.set(&state, options, now).await?;
                     Ok(Updated::Saved)
@@ -270,7 +276,7 @@ impl<T: StateStore> AsyncStateStore for T {
         &self,
         options: &mut Self::Options,
         now: UnixTime,
-    ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send {
+    ) -> impl Future<Output = Result<Option<Arc<StateData>>, StoreError>> + Send {
         std::future::ready(StateStore::get(self, options, now))
     }
     fn set(

@@ -23,7 +23,7 @@ use http::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 /// ```
 #[derive(Clone, Default)]
 pub struct CookieOptions {
-    request: Vec<(String, String)>,
+    request: RequestCookies,
     written: Vec<(String, Option<String>)>,
     set_cookie: Vec<HeaderValue>,
     /// The request's `Host` header, for a domain resolver (multiple custom domains).
@@ -33,7 +33,7 @@ pub struct CookieOptions {
 impl std::fmt::Debug for CookieOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Cookie values are session data: names only.
-        let names: Vec<&str> = self.request.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = self.request.iter().map(|(n, _)| n).collect();
         f.debug_struct("CookieOptions")
             .field("request_cookies", &names)
             .field("set_cookie_count", &self.set_cookie.len())
@@ -49,26 +49,27 @@ impl CookieOptions {
     /// that is not UTF-8 is skipped, not the whole header: browsers send other cookies'
     /// non-ASCII values as they are.
     pub fn from_request_headers(headers: &HeaderMap) -> Self {
-        let mut request = Vec::new();
-        let mut add = |pair: &str| {
-            if request.len() < MAX_REQUEST_COOKIES {
-                if let Some((name, value)) = pair.trim().split_once('=') {
-                    let value = value.trim().trim_matches('"');
-                    request.push((name.trim().to_owned(), value.to_owned()));
-                }
-            }
-        };
+        let mut request =
+            RequestCookies::with_capacity(headers.get_all(COOKIE).iter().map(|v| v.len()).sum());
         for value in headers.get_all(COOKIE) {
-            match value.to_str() {
-                // The usual case, all visible ASCII: split the text (memchr-fast).
-                Ok(text) => text.split(';').for_each(&mut add),
-                // Some cookie carries other bytes (a UTF-8 value, or garbage): keep every pair
+            match std::str::from_utf8(value.as_bytes()) {
+                // The usual case, text: split it at each `;` (found with SIMD: a session
+                // cookie is kilobytes long).
+                Ok(text) => {
+                    let mut start = 0;
+                    for end in memchr::memchr_iter(b';', text.as_bytes()).chain([text.len()]) {
+                        // `;` is ASCII: both ends are character boundaries.
+                        request.add(text.get(start..end).unwrap_or_default());
+                        start = end + 1;
+                    }
+                }
+                // Some cookie carries bytes that are not UTF-8 (garbage): keep every pair
                 // that decodes, skip only the ones that do not.
                 Err(_) => value
                     .as_bytes()
                     .split(|&b| b == b';')
                     .filter_map(|pair| std::str::from_utf8(pair).ok())
-                    .for_each(&mut add),
+                    .for_each(|pair| request.add(pair)),
             }
         }
         CookieOptions {
@@ -109,21 +110,25 @@ impl CookieOptions {
         }
         self.request
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Names of the request's cookies, then of this request's writes (deletions included),
+    /// repeats and all: for lookups that check [`CookieOptions::cookie`] themselves.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.request
+            .iter()
+            .map(|(n, _)| n)
+            .chain(self.written.iter().map(|(n, _)| n.as_str()))
     }
 
     /// Names of the cookies currently present (request cookies and this request's writes,
     /// minus deletions), each once.
     pub fn cookie_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();
-        for (n, _) in self
-            .request
-            .iter()
-            .map(|(n, v)| (n, Some(v)))
-            .chain(self.written.iter().map(|(n, v)| (n, v.as_ref())))
-        {
-            if !names.contains(&n.as_str()) && self.cookie(n).is_some() {
+        for n in self.names() {
+            if !names.contains(&n) && self.cookie(n).is_some() {
                 names.push(n);
             }
         }
@@ -165,6 +170,155 @@ impl CookieOptions {
     pub fn apply_to(&self, headers: &mut HeaderMap) {
         for h in &self.set_cookie {
             headers.append(SET_COOKIE, h.clone());
+        }
+    }
+}
+
+/// The request's cookies, parsed once: every pair's name and value, trimmed, copied into one
+/// buffer (one allocation for the whole `Cookie` header, however many cookies it carries).
+#[derive(Clone, Default)]
+struct RequestCookies {
+    text: String,
+    pairs: Vec<PairAt>,
+}
+
+/// Where one pair lies in [`RequestCookies::text`]: the name is `start..split`, the value
+/// `split..end`.
+#[derive(Clone, Copy)]
+struct PairAt {
+    start: usize,
+    split: usize,
+    end: usize,
+}
+
+impl RequestCookies {
+    fn with_capacity(bytes: usize) -> Self {
+        RequestCookies {
+            text: String::with_capacity(bytes),
+            pairs: Vec::new(),
+        }
+    }
+
+    /// Adds one `name=value` pair of a `Cookie` header (surrounding spaces and the value's
+    /// quotes removed); text without `=` is no pair. At most [`MAX_REQUEST_COOKIES`] are kept.
+    fn add(&mut self, pair: &str) {
+        if self.pairs.len() >= MAX_REQUEST_COOKIES {
+            return;
+        }
+        if let Some((name, value)) = pair.trim().split_once('=') {
+            let start = self.text.len();
+            self.text.push_str(name.trim());
+            let split = self.text.len();
+            self.text.push_str(value.trim().trim_matches('"'));
+            let end = self.text.len();
+            self.pairs.push(PairAt { start, split, end });
+        }
+    }
+
+    /// The pairs as `(name, value)`, in the order the request sent them.
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|p| {
+            (
+                self.text.get(p.start..p.split).unwrap_or_default(),
+                self.text.get(p.split..p.end).unwrap_or_default(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the request cookies are, read the plain way: each header split at `;`, each
+    /// piece that is UTF-8 trimmed and split at its first `=`, the value's spaces and quotes
+    /// removed, the first [`MAX_REQUEST_COOKIES`] pairs kept.
+    fn model(headers: &[Vec<u8>]) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .flat_map(|h| {
+                h.split(|&b| b == b';')
+                    .map(<[u8]>::to_vec)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|piece| String::from_utf8(piece).ok())
+            .filter_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                Some((
+                    name.trim().to_owned(),
+                    value.trim().trim_matches('"').to_owned(),
+                ))
+            })
+            .take(MAX_REQUEST_COOKIES)
+            .collect()
+    }
+
+    fn options(headers: &[Vec<u8>]) -> Option<CookieOptions> {
+        let mut map = HeaderMap::new();
+        for h in headers {
+            map.append(COOKIE, HeaderValue::from_bytes(h).ok()?);
+        }
+        Some(CookieOptions::from_request_headers(&map))
+    }
+
+    #[test]
+    fn pairs_are_trimmed_unquoted_and_the_first_of_a_name_wins() {
+        let o = options(&[
+            b" a = 1 ; b=\"two\";junk; a=3".to_vec(),
+            b"c=caf\xc3\xa9; d=\xff\xfe; e=5".to_vec(),
+        ])
+        .unwrap();
+        assert_eq!(o.cookie("a"), Some("1"));
+        assert_eq!(o.cookie("b"), Some("two"));
+        assert_eq!(o.cookie("c"), Some("café"));
+        assert_eq!(o.cookie("d"), None, "not UTF-8: that pair only is skipped");
+        assert_eq!(o.cookie("e"), Some("5"));
+        assert_eq!(o.cookie_names(), ["a", "b", "c", "e"]);
+        assert!(!format!("{o:?}").contains("two"), "Debug shows names only");
+    }
+
+    #[test]
+    fn at_most_max_request_cookies_are_read() {
+        let header: Vec<u8> = (0..MAX_REQUEST_COOKIES + 5)
+            .map(|i| format!("c{i}=v"))
+            .collect::<Vec<_>>()
+            .join("; ")
+            .into_bytes();
+        let o = options(&[header]).unwrap();
+        assert_eq!(o.cookie_names().len(), MAX_REQUEST_COOKIES);
+        assert_eq!(o.cookie(&format!("c{}", MAX_REQUEST_COOKIES)), None);
+    }
+
+    proptest! {
+        /// Any `Cookie` headers (bytes a header may carry, UTF-8 or not) read as the plain
+        /// reading of them does.
+        #[test]
+        fn reading_matches_the_plain_reading(
+            headers in proptest::collection::vec(
+                proptest::collection::vec(
+                    prop_oneof![
+                        Just(b';'), Just(b'='), Just(b' '), Just(b'"'), Just(b'a'), Just(b'b'),
+                        0x21u8..0x7f, 0x80u8..=0xff,
+                    ],
+                    0..40,
+                ),
+                0..3,
+            )
+        ) {
+            if let Some(o) = options(&headers) {
+                let want = model(&headers);
+                let got: Vec<(String, String)> = o
+                    .request
+                    .iter()
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect();
+                prop_assert_eq!(&got, &want);
+                for (name, _) in &want {
+                    let first = want.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+                    prop_assert_eq!(o.cookie(name), first);
+                }
+            }
         }
     }
 }

@@ -467,7 +467,7 @@ impl Operation for CompleteInteractiveLogin {
                 }
                 let linked = *linked;
                 let merged = super::link::merge_linked(
-                    current,
+                    std::sync::Arc::unwrap_or_clone(current),
                     linked.user.unwrap_or_default(),
                     linked.id_token,
                     linked.refresh_token,

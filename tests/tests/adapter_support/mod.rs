@@ -224,9 +224,9 @@ impl StateStore for RecordingStore {
         &self,
         options: &mut TestOptions,
         _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<std::sync::Arc<StateData>>, StoreError> {
         self.record("get", options);
-        Ok(options.session.clone())
+        Ok(options.session.clone().map(std::sync::Arc::new))
     }
     fn set(
         &self,

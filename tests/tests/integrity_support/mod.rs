@@ -99,11 +99,12 @@ pub fn a_concurrent_save_is_not_overwritten<S, T>(
         Failure::Before(Hook::new(move || {
             // Another request's save, as the store sees it: the session plus its token set.
             let mut o = o.clone();
-            let mut other = c
-                .state_store()
-                .get(&mut o, auth0_server::clock::Clock::system().now())
-                .unwrap()
-                .expect("session");
+            let mut other = StateData::clone(
+                &c.state_store()
+                    .get(&mut o, auth0_server::clock::Clock::system().now())
+                    .unwrap()
+                    .expect("session"),
+            );
             other.token_sets.push(TokenSet {
                 audience: ANALYTICS_AUDIENCE.into(),
                 access_token: "analytics-token".into(),
@@ -145,7 +146,11 @@ pub struct FailingUpdates<S> {
 
 impl<S: StateStore<Options = CookieOptions>> StateStore for FailingUpdates<S> {
     type Options = CookieOptions;
-    fn get(&self, o: &mut CookieOptions, now: UnixTime) -> Result<Option<StateData>, StoreError> {
+    fn get(
+        &self,
+        o: &mut CookieOptions,
+        now: UnixTime,
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
         self.inner.get(o, now)
     }
     fn set(&self, s: &StateData, o: &mut CookieOptions, now: UnixTime) -> Result<(), StoreError> {

@@ -35,7 +35,7 @@ pub trait LoginApi {
     /// `get_access_token`.
     fn token(&self, c: &mut CookieOptions) -> Result<AccessToken, Error>;
     /// The raw session the state store holds for these cookies.
-    fn stored(&self, c: &mut CookieOptions) -> Option<StateData>;
+    fn stored(&self, c: &mut CookieOptions) -> Option<std::sync::Arc<StateData>>;
     /// `get_access_token_for_connection`.
     fn connection(
         &self,
@@ -79,7 +79,7 @@ where
     fn token(&self, c: &mut CookieOptions) -> Result<AccessToken, Error> {
         self.get_access_token(c)
     }
-    fn stored(&self, c: &mut CookieOptions) -> Option<StateData> {
+    fn stored(&self, c: &mut CookieOptions) -> Option<std::sync::Arc<StateData>> {
         self.state_store()
             .get(c, auth0_server::clock::Clock::system().now())
             .expect("state store get")
@@ -142,7 +142,7 @@ where
     fn token(&self, c: &mut CookieOptions) -> Result<AccessToken, Error> {
         self.rt.block_on(self.client.get_access_token(c))
     }
-    fn stored(&self, c: &mut CookieOptions) -> Option<StateData> {
+    fn stored(&self, c: &mut CookieOptions) -> Option<std::sync::Arc<StateData>> {
         self.client
             .state_store()
             .get(c, auth0_server::clock::Clock::system().now())
@@ -317,7 +317,7 @@ impl StateStore for Sessions {
         &self,
         o: &mut CookieOptions,
         now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<std::sync::Arc<StateData>>, StoreError> {
         self.0.get(o, now)
     }
     fn set(
@@ -501,7 +501,7 @@ impl<'a> Browser<'a> {
     }
 
     /// The session the store holds for this browser's cookies.
-    pub fn session(&mut self) -> Option<StateData> {
+    pub fn session(&mut self) -> Option<std::sync::Arc<StateData>> {
         self.request(|api, c| api.stored(c))
     }
 }

@@ -13,12 +13,14 @@
 //!   expiry on every hit.
 //! * It is bounded: at most `capacity` entries, the oldest inserted evicted first. Each entry
 //!   holds one cookie value (at most 38 000 bytes) and its decoded session.
+//! * A hit shares the decoded session (`Arc`): nothing is copied, and the lock is held only
+//!   for the lookup and the comparison.
 //! * It belongs to one store: a store built with other secrets starts empty.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use auth0_server_protocol::session::StateData;
+use auth0_server_protocol::session::{StateData, revocation};
 
 /// A bounded map from cookie values to decoded sessions.
 pub(crate) struct SessionCache {
@@ -35,7 +37,24 @@ struct Inner {
 
 struct Entry {
     value: Box<str>,
-    state: StateData,
+    decoded: Decoded,
+}
+
+/// A cookie value's decoded session and what is derived from it once: the keys the session
+/// is looked up by in the revocation list.
+#[derive(Clone)]
+pub(crate) struct Decoded {
+    pub(crate) state: Arc<StateData>,
+    pub(crate) revocation_keys: Arc<[String]>,
+}
+
+impl Decoded {
+    pub(crate) fn new(state: StateData) -> Self {
+        Decoded {
+            revocation_keys: revocation::session_keys(&state).into(),
+            state: Arc::new(state),
+        }
+    }
 }
 
 fn key_of(value: &str) -> &str {
@@ -90,18 +109,18 @@ impl SessionCache {
     }
 
     /// The session the value given as its chunks (in order) decoded to, if cached.
-    pub(crate) fn get_parts(&self, parts: &[&str]) -> Option<StateData> {
+    pub(crate) fn get_parts(&self, parts: &[&str]) -> Option<Decoded> {
         if self.capacity == 0 {
             return None;
         }
         let key = key_of_parts(parts);
         let inner = self.lock();
         let entry = inner.map.get(key.as_str())?;
-        equals_parts(&entry.value, parts).then(|| entry.state.clone())
+        equals_parts(&entry.value, parts).then(|| entry.decoded.clone())
     }
 
     /// Remembers that `value` decodes to `state`.
-    pub(crate) fn insert(&self, value: String, state: StateData) {
+    pub(crate) fn insert(&self, value: String, decoded: Decoded) {
         if self.capacity == 0 {
             return;
         }
@@ -109,7 +128,7 @@ impl SessionCache {
         let mut inner = self.lock();
         let entry = Entry {
             value: value.into_boxed_str(),
-            state,
+            decoded,
         };
         if let Some(slot) = inner.map.get_mut(&key) {
             *slot = entry;
@@ -165,8 +184,11 @@ mod tests {
     #[test]
     fn hit_requires_the_exact_value() {
         let c = SessionCache::new(4);
-        c.insert("h..iv.ct.TAG".into(), state("a"));
-        assert_eq!(c.get_parts(&["h..iv.ct.TAG"]).unwrap().internal.sid, "a");
+        c.insert("h..iv.ct.TAG".into(), Decoded::new(state("a")));
+        assert_eq!(
+            c.get_parts(&["h..iv.ct.TAG"]).unwrap().state.internal.sid,
+            "a"
+        );
         assert!(
             c.get_parts(&["h..iv.cX.TAG"]).is_none(),
             "same tag, other ciphertext"
@@ -178,7 +200,7 @@ mod tests {
     fn hit_by_parts_requires_the_exact_value_wherever_it_is_split() {
         let c = SessionCache::new(4);
         let value = "hdr..iv.ciphertext.TAG43";
-        c.insert(value.into(), state("a"));
+        c.insert(value.into(), Decoded::new(state("a")));
         for cut in 0..=value.len() {
             let (a, b) = value.split_at(cut);
             assert!(c.get_parts(&[a, b]).is_some(), "split at {cut}");
@@ -193,7 +215,7 @@ mod tests {
     fn bounded_with_oldest_evicted_first() {
         let c = SessionCache::new(3);
         for i in 0..10 {
-            c.insert(format!("x.{i}"), state(&i.to_string()));
+            c.insert(format!("x.{i}"), Decoded::new(state(&i.to_string())));
             assert!(c.len() <= 3);
         }
         assert!(c.get_parts(&["x.6"]).is_none());
@@ -204,9 +226,9 @@ mod tests {
     fn remove_and_reinsert_stay_bounded() {
         let c = SessionCache::new(2);
         for i in 0..100 {
-            c.insert(format!("x.{i}"), state("s"));
+            c.insert(format!("x.{i}"), Decoded::new(state("s")));
             c.remove(&format!("x.{i}"));
-            c.insert(format!("x.{i}"), state("s"));
+            c.insert(format!("x.{i}"), Decoded::new(state("s")));
         }
         assert!(c.len() <= 2);
         assert!(c.lock().order.len() <= 4);
@@ -215,7 +237,7 @@ mod tests {
     #[test]
     fn zero_capacity_caches_nothing() {
         let c = SessionCache::new(0);
-        c.insert("a.b".into(), state("s"));
+        c.insert("a.b".into(), Decoded::new(state("s")));
         assert!(c.get_parts(&["a.b"]).is_none());
     }
 }

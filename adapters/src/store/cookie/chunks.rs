@@ -24,6 +24,7 @@
 //! ```
 
 use crate::store::CookieOptions;
+use std::fmt::Write as _;
 
 /// Most bytes of value per cookie. With a name of up to 128 bytes and the attributes the
 /// stores write (under 100 bytes), a `Set-Cookie` stays below the 4096 bytes browsers keep.
@@ -85,9 +86,11 @@ pub fn chunk_name(name: &str, i: usize) -> String {
 /// decimal indices of at most four digits count (`name.01` or `name.x` are other cookies).
 pub fn present(options: &CookieOptions, name: &str) -> Vec<usize> {
     let mut found: Vec<usize> = options
-        .cookie_names()
-        .into_iter()
-        .filter_map(|n| parse_index(n.strip_prefix(name)?.strip_prefix('.')?))
+        .names()
+        .filter_map(|n| {
+            let i = parse_index(n.strip_prefix(name)?.strip_prefix('.')?)?;
+            options.cookie(n).is_some().then_some(i)
+        })
         .collect();
     found.sort_unstable();
     found.dedup();
@@ -130,8 +133,15 @@ pub(crate) fn read_parts<'a>(options: &'a CookieOptions, name: &str) -> Parts<'a
     }
     let mut parts = Vec::with_capacity(indices.len());
     let mut total = 0;
+    // One buffer for every chunk's name (`name.{i}`), not one `String` each.
+    let mut chunk = String::with_capacity(name.len() + 5);
     for i in indices {
-        match options.cookie(&chunk_name(name, i)) {
+        chunk.clear();
+        chunk.push_str(name);
+        chunk.push('.');
+        // Writing a number into a `String` cannot fail.
+        let _ = write!(chunk, "{i}");
+        match options.cookie(&chunk) {
             Some(chunk) if !chunk.is_empty() && total + chunk.len() <= MAX_CHUNKS * CHUNK_LEN => {
                 total += chunk.len();
                 parts.push(chunk);

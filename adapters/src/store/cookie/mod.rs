@@ -86,7 +86,7 @@ use auth0_server_protocol::transaction::{
     MAX_PENDING_LOGINS, TRANSACTION_KEY_PREFIX, TransactionData, pending_logins_to_drop,
 };
 
-use self::cache::SessionCache;
+use self::cache::{Decoded, SessionCache};
 use self::chunks::{Parts, Read};
 use self::codec::CookieCodec;
 use crate::store::kit::{self, cookie_attributes, cookie_attributes_max_age};
@@ -243,17 +243,18 @@ impl CookieStateStore {
     }
 
     /// Encrypts `state` as written (times already stamped) and sets its cookies.
+    /// Returns the session as written (after any eviction), shared with the cache.
     fn write(
         &self,
         state: StateData,
         options: &mut CookieOptions,
         now: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Arc<StateData>, StoreError> {
         let expires_at = self.expires_at(&state);
         if expires_at <= now {
             // Past its absolute limit: there is nothing left to keep.
             self.clear(options);
-            return Ok(());
+            return Ok(Arc::new(state));
         }
         let budget = chunks::MAX_CHUNKS * chunks::CHUNK_LEN;
         let mut token = self.codec.encrypt(&state.to_json())?;
@@ -283,8 +284,9 @@ impl CookieStateStore {
             &token,
             &cookie_attributes_max_age(self.secure, expires_at - now),
         );
-        self.cache.insert(token, state);
-        Ok(())
+        let decoded = Decoded::new(state);
+        self.cache.insert(token, decoded.clone());
+        Ok(decoded.state)
     }
 }
 
@@ -391,19 +393,19 @@ impl StateStore for CookieStateStore {
         &self,
         options: &mut CookieOptions,
         at: UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
         let now = at.as_secs();
         let Some(mut state) = self.current(options, now)? else {
             return Ok(None);
         };
         if self.lifetime().needs_touch(&state, at) {
-            let mut touched = state.clone();
+            let mut touched = StateData::clone(&state);
             touched.internal.last_active_at = Some(now);
             // Extending the rolling expiry is best effort: a session that no longer fits in
             // the cookie budget once stamped (one written by another SDK, right at the limit)
             // is still served as it is rather than failing every request.
-            if self.write(touched.clone(), options, now).is_ok() {
-                state = touched;
+            if let Ok(written) = self.write(touched, options, now) {
+                state = written;
             }
         }
         Ok(Some(state))
@@ -419,6 +421,7 @@ impl StateStore for CookieStateStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         self.write(state.written_at(now), options, now.as_secs())
+            .map(drop)
     }
 
     /// Ends the session: records it in the revocation list (so a copy of the cookie taken
@@ -473,7 +476,7 @@ impl CookieStateStore {
         &self,
         options: &mut CookieOptions,
         now: u64,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
         let parts = match chunks::read_parts(options, &self.identifier) {
             Parts::Absent => return Ok(None),
             Parts::Invalid => {
@@ -482,21 +485,22 @@ impl CookieStateStore {
             }
             Parts::Value(parts) => parts,
         };
-        let state = match self.cache.get_parts(&parts) {
-            Some(state) => {
-                if self.expires_at(&state) <= now {
+        let decoded = match self.cache.get_parts(&parts) {
+            Some(decoded) => {
+                if self.expires_at(&decoded.state) <= now {
                     self.cache.remove(&parts.concat());
                     self.clear(options);
                     return Ok(None);
                 }
-                state
+                decoded
             }
             None => {
                 let value = parts.concat();
                 match self.decode(&value) {
                     Some(state) if self.expires_at(&state) > now => {
-                        self.cache.insert(value, state.clone());
-                        state
+                        let decoded = Decoded::new(state);
+                        self.cache.insert(value, decoded.clone());
+                        decoded
                     }
                     _ => {
                         self.clear(options);
@@ -506,14 +510,14 @@ impl CookieStateStore {
             }
         };
         let found = self.revocations.lookup(
-            &revocation::session_keys(&state),
+            &decoded.revocation_keys,
             auth0_server_protocol::time::UnixTime::from_secs(now),
         )?;
-        if revocation::is_revoked(&state, &found) {
+        if revocation::is_revoked(&decoded.state, &found) {
             self.clear(options);
             return Ok(None);
         }
-        Ok(Some(state))
+        Ok(Some(decoded.state))
     }
 }
 

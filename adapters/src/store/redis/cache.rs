@@ -19,9 +19,15 @@ pub(crate) struct DecodedSessions {
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<Box<str>, Arc<(Box<str>, StateData)>>,
+    map: HashMap<Box<str>, Arc<Entry>>,
     /// Ids in insertion order (may hold ids already replaced or removed).
     order: VecDeque<Box<str>>,
+}
+
+/// The exact encrypted value a session id last held, and the session it decoded to.
+struct Entry {
+    value: Box<str>,
+    state: Arc<StateData>,
 }
 
 impl DecodedSessions {
@@ -38,20 +44,23 @@ impl DecodedSessions {
     }
 
     /// The session `value` decoded to under `id`, if this exact value was decoded before.
-    pub(crate) fn get(&self, id: &str, value: &str) -> Option<StateData> {
+    pub(crate) fn get(&self, id: &str, value: &str) -> Option<Arc<StateData>> {
         if self.capacity == 0 {
             return None;
         }
         let entry = self.lock().map.get(id).cloned()?;
-        (*entry.0 == *value).then(|| entry.1.clone())
+        (*entry.value == *value).then(|| Arc::clone(&entry.state))
     }
 
     /// Remembers that `value`, stored under `id`, decodes to `state`.
-    pub(crate) fn insert(&self, id: &str, value: String, state: StateData) {
+    pub(crate) fn insert(&self, id: &str, value: String, state: Arc<StateData>) {
         if self.capacity == 0 {
             return;
         }
-        let entry = Arc::new((value.into_boxed_str(), state));
+        let entry = Arc::new(Entry {
+            value: value.into_boxed_str(),
+            state,
+        });
         let mut inner = self.lock();
         if let Some(slot) = inner.map.get_mut(id) {
             *slot = entry;
@@ -95,11 +104,11 @@ mod tests {
     #[test]
     fn a_hit_needs_the_same_id_and_the_exact_value() {
         let c = DecodedSessions::new(4);
-        c.insert("id1", "h..iv.ct.tag".into(), state("a"));
+        c.insert("id1", "h..iv.ct.tag".into(), state("a").into());
         assert_eq!(c.get("id1", "h..iv.ct.tag").unwrap().internal.sid, "a");
         assert!(c.get("id1", "h..iv.cX.tag").is_none(), "another value");
         assert!(c.get("id2", "h..iv.ct.tag").is_none(), "another id");
-        c.insert("id1", "v2".into(), state("b"));
+        c.insert("id1", "v2".into(), state("b").into());
         assert!(c.get("id1", "h..iv.ct.tag").is_none(), "replaced");
         c.remove("id1");
         assert!(c.get("id1", "v2").is_none(), "removed");
@@ -109,7 +118,7 @@ mod tests {
     fn bounded_with_the_oldest_evicted_first() {
         let c = DecodedSessions::new(3);
         for i in 0..100 {
-            c.insert(&format!("id{i}"), format!("v{i}"), state("s"));
+            c.insert(&format!("id{i}"), format!("v{i}"), state("s").into());
             c.remove(&format!("id{}", i / 2));
             assert!(c.lock().map.len() <= 3);
             assert!(c.lock().order.len() <= 6);
@@ -120,7 +129,7 @@ mod tests {
     #[test]
     fn zero_capacity_caches_nothing() {
         let c = DecodedSessions::new(0);
-        c.insert("id", "v".into(), state("s"));
+        c.insert("id", "v".into(), state("s").into());
         assert!(c.get("id", "v").is_none());
     }
 }

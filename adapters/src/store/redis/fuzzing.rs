@@ -29,6 +29,7 @@ use auth0_server_protocol::effect::{Coalesce, LogoutTokenClaims};
 use auth0_server_protocol::session::{SessionUpdate, StateData, Updated};
 use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which kind of stored value to encrypt (each has its own key).
@@ -118,8 +119,8 @@ impl RedisDecoders {
     pub fn read_session(&self, id: &str, value: Option<String>) -> Result<SessionRead, StoreError> {
         Ok(match self.sessions.load(id, value, self.now.as_secs())? {
             super::Loaded::Gone { leftover } => SessionRead::Gone { leftover },
-            super::Loaded::Valid(state) => SessionRead::Valid(state),
-            super::Loaded::Touch(p) => SessionRead::Touched(p.state),
+            super::Loaded::Valid(state) => SessionRead::Valid(Arc::unwrap_or_clone(state)),
+            super::Loaded::Touch(p) => SessionRead::Touched(Arc::unwrap_or_clone(p.state)),
         })
     }
 
@@ -138,7 +139,9 @@ impl RedisDecoders {
             {
                 UpdateStep::Gone => UpdateRead::Gone,
                 UpdateStep::Unchanged => UpdateRead::Unchanged,
-                UpdateStep::Write { prepared, .. } => UpdateRead::Write(Box::new(prepared.state)),
+                UpdateStep::Write { prepared, .. } => {
+                    UpdateRead::Write(Box::new(Arc::unwrap_or_clone(prepared.state)))
+                }
             },
         )
     }

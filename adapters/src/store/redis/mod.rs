@@ -188,6 +188,7 @@ use auth0_server_protocol::session::{Merged, SessionLifetime, SessionUpdate, Sta
 use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default prefix of every key the Redis stores and coordinator write.
@@ -326,7 +327,7 @@ pub(crate) struct Prepared {
     /// When it was prepared (Unix ms): index entries scored before are dropped.
     now_ms: u64,
     /// The session `value` encrypts (remembered as decoded once it is written).
-    state: StateData,
+    state: Arc<StateData>,
     /// `Max-Age` of a new session-id cookie: until the absolute limit.
     cookie_max_age: u64,
 }
@@ -336,7 +337,7 @@ pub(crate) enum Loaded {
     /// No session (absent, expired, unreadable): clear the cookie, delete the leftover.
     Gone { leftover: bool },
     /// A valid session.
-    Valid(StateData),
+    Valid(Arc<StateData>),
     /// A valid session to rewrite with this `last_active_at` (rolling expiry).
     Touch(Prepared),
 }
@@ -428,7 +429,7 @@ impl Sessions {
                 .created_at
                 .saturating_add(self.absolute)
                 .saturating_sub(now),
-            state,
+            state: Arc::new(state),
         }))
     }
 
@@ -441,12 +442,12 @@ impl Sessions {
     /// The session in the stored `value` of session `id`: from the decoded-session cache when
     /// this exact value was decoded before, else decrypted and parsed (and cached). `None`
     /// when it does not decrypt or parse.
-    fn decode(&self, id: &str, value: String) -> Option<StateData> {
+    fn decode(&self, id: &str, value: String) -> Option<Arc<StateData>> {
         if let Some(state) = self.decoded.get(id, &value) {
             return Some(state);
         }
-        let state = StateData::from_json(&self.codec.decrypt(&value)?).ok()?;
-        self.decoded.insert(id, value, state.clone());
+        let state = Arc::new(StateData::from_json(&self.codec.decrypt(&value)?).ok()?);
+        self.decoded.insert(id, value, Arc::clone(&state));
         Some(state)
     }
 
@@ -462,15 +463,16 @@ impl Sessions {
             return Ok(Loaded::Gone { leftover: false });
         };
         let state = self.decode(id, value).filter(|s| self.expires_at(s) > now);
-        let Some(mut state) = state else {
+        let Some(state) = state else {
             return Ok(Loaded::Gone { leftover: true });
         };
         if self.lifetime().needs_touch(
             &state,
             auth0_server_protocol::time::UnixTime::from_secs(now),
         ) {
-            state.internal.last_active_at = Some(now);
-            if let Some(p) = self.encode(state.clone(), now)? {
+            let mut touched = StateData::clone(&state);
+            touched.internal.last_active_at = Some(now);
+            if let Some(p) = self.encode(touched, now)? {
                 return Ok(Loaded::Touch(p));
             }
         }
@@ -493,10 +495,10 @@ impl Sessions {
             Loaded::Touch(p) => p.state,
             Loaded::Gone { .. } => return Ok(UpdateStep::Gone),
         };
-        let Merged::Updated(updated) = update.apply(state.clone()) else {
+        let Merged::Updated(updated) = update.apply(StateData::clone(&state)) else {
             return Ok(UpdateStep::Gone);
         };
-        if updated == state {
+        if updated == *state {
             // Another request already saved the same result (callers sharing one refresh).
             return Ok(UpdateStep::Unchanged);
         }
@@ -963,7 +965,7 @@ impl StateStore for RedisStateStore {
         &self,
         options: &mut CookieOptions,
         now: UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
         let s = &self.sessions;
         let Some(id) = s.id(options).map(str::to_owned) else {
             return Ok(None);
@@ -976,7 +978,7 @@ impl StateStore for RedisStateStore {
             Loaded::Valid(state) => Ok(Some(state)),
             Loaded::Touch(p) => {
                 if self.save(&id, &p, true, "")? == 1 {
-                    let state = p.state.clone();
+                    let state = Arc::clone(&p.state);
                     s.remember(&id, p);
                     Ok(Some(state))
                 } else {

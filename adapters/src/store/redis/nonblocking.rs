@@ -17,6 +17,7 @@ use auth0_server_protocol::session::{SessionUpdate, StateData, Updated};
 use auth0_server_protocol::time::UnixTime;
 use auth0_server_protocol::transaction::TransactionData;
 use std::future::Future;
+use std::sync::Arc;
 
 /// Sessions in Redis for the async client (feature `redis-tokio`); built with
 /// [`RedisStateStoreBuilder::build_async`](super::RedisStateStoreBuilder::build_async). See
@@ -157,7 +158,7 @@ impl AsyncRedisStateStore {
         &self,
         options: &mut CookieOptions,
         now: UnixTime,
-    ) -> Result<Option<StateData>, StoreError> {
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
         let s = &self.sessions;
         let Some(id) = s.id(options).map(str::to_owned) else {
             return Ok(None);
@@ -174,7 +175,7 @@ impl AsyncRedisStateStore {
             Loaded::Valid(state) => Ok(Some(state)),
             Loaded::Touch(p) => {
                 if self.save(&id, &p, true, "").await? == 1 {
-                    let state = p.state.clone();
+                    let state = Arc::clone(&p.state);
                     s.remember(&id, p);
                     Ok(Some(state))
                 } else {
@@ -267,7 +268,7 @@ impl AsyncStateStore for AsyncRedisStateStore {
         &self,
         options: &mut CookieOptions,
         now: UnixTime,
-    ) -> impl Future<Output = Result<Option<StateData>, StoreError>> + Send {
+    ) -> impl Future<Output = Result<Option<Arc<StateData>>, StoreError>> + Send {
         self.get_impl(options, now)
     }
 
