@@ -18,7 +18,7 @@ use auth0_server_protocol::session::{StateData, TokenSet, Updated};
 use auth0_server_protocol::time::UnixTime;
 use base64::Engine as _;
 use divan::{Bencher, black_box};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 const AUDIENCE: &str = "https://api.example.com/";
 const NOW: u64 = 1_760_000_000;
@@ -50,7 +50,7 @@ fn refresh(f: &Fixture, session: StateData) -> usize {
             Step::Effect(effect) => {
                 effects += 1;
                 input = match effect {
-                    Effect::LoadSession => Input::Session(session.take()),
+                    Effect::LoadSession => Input::Session(session.take().map(Arc::new)),
                     Effect::LoadMetadata => Input::Metadata(Some(f.metadata.clone())),
                     Effect::Http(request) => {
                         black_box(request);
@@ -121,7 +121,9 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let mut metadata = None;
     loop {
         match op.step(input, now) {
-            Step::Effect(Effect::LoadSession) => input = Input::Session(Some(session.clone())),
+            Step::Effect(Effect::LoadSession) => {
+                input = Input::Session(Some(Arc::new(session.clone())))
+            }
             Step::Effect(Effect::LoadMetadata) => input = Input::Metadata(None),
             Step::Effect(Effect::Http(_)) if metadata.is_none() => {
                 input = Input::Http(

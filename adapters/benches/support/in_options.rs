@@ -6,14 +6,19 @@ use auth0_server::protocol::session::StateData;
 use auth0_server::protocol::time::UnixTime;
 use auth0_server::protocol::transaction::TransactionData;
 use auth0_server::store::{StateStore, StoreError, TransactionStore};
+use std::sync::Arc;
 
 /// The session travels in the options: no shared state between iterations.
 pub struct InOptions;
 
 impl StateStore for InOptions {
     type Options = Option<StateData>;
-    fn get(&self, o: &mut Self::Options, _: UnixTime) -> Result<Option<StateData>, StoreError> {
-        Ok(o.clone())
+    fn get(
+        &self,
+        o: &mut Self::Options,
+        _: UnixTime,
+    ) -> Result<Option<Arc<StateData>>, StoreError> {
+        Ok(o.clone().map(Arc::new))
     }
     fn set(&self, s: &StateData, o: &mut Self::Options, _: UnixTime) -> Result<(), StoreError> {
         *o = Some(s.clone());
