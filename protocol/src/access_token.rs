@@ -295,7 +295,7 @@ pub fn refresh_request(
 
 /// The audiences of a JWT access token, or `None` when the token is opaque or has no `aud`.
 pub fn token_audiences(access_token: &str) -> Option<Vec<String>> {
-    match unverified_claims(access_token)?.remove("aud")? {
+    match crate::jose::jws::unverified_claim(access_token, "aud")? {
         Value::String(s) => Some(vec![s]),
         Value::Array(a) => Some(
             a.into_iter()
@@ -359,8 +359,9 @@ pub fn apply_refresh(
         response,
         response.expires_at(now).as_secs(),
     );
-    store_token_set(&mut session.token_sets, set.clone());
-    Ok(AccessToken::from_set(&set))
+    let token = AccessToken::from_set(&set);
+    store_token_set(&mut session.token_sets, set);
+    Ok(token)
 }
 
 impl<'t> From<&'t AccessToken> for crate::dpop::PresentedToken<'t> {
@@ -381,6 +382,8 @@ pub struct GetAccessToken {
     /// Whether the operation started over once because its answer was stale on arrival
     /// ([`stale_on_arrival`]).
     restarted: bool,
+    /// The requested scope, merged on first use ([`requested_scope`]).
+    requested_scope: std::sync::OnceLock<Option<String>>,
 }
 
 /// Whether a refreshed access token is stale on arrival: it was still valid when its answer
@@ -452,6 +455,7 @@ impl GetAccessToken {
             request,
             state: State::Start,
             restarted: false,
+            requested_scope: std::sync::OnceLock::new(),
         }
     }
 
@@ -459,12 +463,17 @@ impl GetAccessToken {
         self.config.audience_key(self.request.audience.as_deref())
     }
 
-    fn scope(&self) -> Option<String> {
-        requested_scope(
-            &self.config,
-            self.audience_key(),
-            self.request.scope.as_deref(),
-        )
+    /// The requested scope ([`requested_scope`]), merged once per operation.
+    fn scope(&self) -> Option<&str> {
+        self.requested_scope
+            .get_or_init(|| {
+                requested_scope(
+                    &self.config,
+                    self.audience_key(),
+                    self.request.scope.as_deref(),
+                )
+            })
+            .as_deref()
     }
 
     fn after_metadata(
@@ -475,13 +484,12 @@ impl GetAccessToken {
         let Some(refresh_token) = session.refresh_token.as_ref() else {
             return self.finish(Err(AccessTokenError::MissingRefreshToken));
         };
-        let scope = self.scope();
         let req = refresh_request(
             &self.config,
             &metadata,
             refresh_token,
             self.audience_key(),
-            scope.as_deref(),
+            self.scope(),
         );
         let key = req
             .coalesce
@@ -490,7 +498,7 @@ impl GetAccessToken {
             .unwrap_or_default();
         let spent = vec![refresh_token.clone()];
         self.state = State::Refreshing {
-            base: session.clone(),
+            base: as_read(&session),
             session,
             metadata,
             key,
@@ -517,13 +525,12 @@ impl GetAccessToken {
             }
             .into()));
         }
-        let scope = self.scope();
         let mut req = refresh_request(
             &self.config,
             &metadata,
             &rotated_to,
             self.audience_key(),
-            scope.as_deref(),
+            self.scope(),
         );
         if let Some(c) = req.coalesce.as_mut() {
             c.key = key.clone();
@@ -764,6 +771,21 @@ impl Operation for GetAccessToken {
     }
 }
 
+/// The session as an operation read it, for [`SessionUpdate::between`]: its tokens, token
+/// sets and identity. `between` never reads the user claims or unknown keys, so they are not
+/// copied (they can be most of a session).
+fn as_read(session: &StateData) -> Box<StateData> {
+    Box::new(StateData {
+        user: None,
+        id_token: session.id_token.clone(),
+        refresh_token: session.refresh_token.clone(),
+        token_sets: session.token_sets.clone(),
+        connection_token_sets: session.connection_token_sets.clone(),
+        internal: session.internal.clone(),
+        extra: serde_json::Map::new(),
+    })
+}
+
 impl GetAccessToken {
     /// Applies a (verified) refresh answer to the session and asks the store to update it.
     fn apply_and_save(
@@ -775,9 +797,7 @@ impl GetAccessToken {
         parsed: &TokenResponse,
         now: UnixTime,
     ) -> Step<AccessToken, AccessTokenError> {
-        let scope = self.scope();
-        let audience_key = self.audience_key().to_owned();
-        let result = apply_refresh(&mut session, &audience_key, scope.as_deref(), parsed, now);
+        let result = apply_refresh(&mut session, self.audience_key(), self.scope(), parsed, now);
         match result {
             Err(AccessTokenError::SessionMismatch) => {
                 self.finish(Err(AccessTokenError::SessionMismatch))
@@ -786,7 +806,7 @@ impl GetAccessToken {
                 let update = Box::new(SessionUpdate::between(base, &session, spent));
                 self.state = State::Saving {
                     result,
-                    update: update.clone(),
+                    update: Box::new(update.rotation_only()),
                     metadata,
                     received_at: now,
                 };

@@ -20,7 +20,16 @@ pub(crate) fn form_post(
     endpoint: &str,
     params: &[(&str, &str)],
 ) -> HttpRequest {
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    // Room for the parameters and the client's credentials without growing (an encoded
+    // refresh token or secret is usually as long as it is raw).
+    let room = params
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum::<usize>()
+        + config.client_id().len()
+        + config.client_secret().map_or(0, |s| s.expose().len())
+        + 32;
+    let mut form = url::form_urlencoded::Serializer::new(String::with_capacity(room));
     for (k, v) in params {
         form.append_pair(k, v);
     }

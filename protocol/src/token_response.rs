@@ -9,7 +9,6 @@
 //! import circle.
 
 use crate::display::{SafeText, redact};
-use crate::jose::jws::unverified_claims;
 use crate::secret::Secret;
 use crate::time::UnixTime;
 use serde::Deserialize;
@@ -237,8 +236,8 @@ impl TokenResponse {
     pub fn expires_at(&self, now: UnixTime) -> UnixTime {
         match self.expires_in {
             Some(secs) => now + Duration::from_secs(secs),
-            None => unverified_claims(self.access_token.expose())
-                .and_then(|c| c.get("exp").and_then(Value::as_u64))
+            None => crate::jose::jws::unverified_claim(self.access_token.expose(), "exp")
+                .and_then(|exp| exp.as_u64())
                 .map_or(now, UnixTime::from_secs),
         }
     }

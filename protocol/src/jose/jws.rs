@@ -238,6 +238,26 @@ fn parse_header(header: &Map<String, Value>) -> Result<JwsHeader, JoseError> {
 /// tokens received directly from the token endpoint over TLS (OpenID Core §3.1.3.7 (6)), to
 /// read `aud` of an access token or `sub`/`iss` of a refreshed ID token.
 pub fn unverified_claims(token: &str) -> Option<serde_json::Map<String, Value>> {
+    serde_json::from_slice(&unverified_payload(token)?).ok()
+}
+
+/// One top-level claim of a JWT's payload (`aud`, `exp`), decoded without verifying the
+/// signature, as [`unverified_claims`] would give it (`None` when the token is not a JWT with
+/// a JSON object payload or has no such claim; the last of duplicate members wins). The other
+/// members are skipped, not built: reading an access token's `aud` on every refresh costs no
+/// map. One difference: a member skipped is only checked to be well-formed JSON (not that its
+/// numbers fit an `f64` or its strings are valid Unicode), so such a member no longer hides
+/// this one: an access token's `aud` is then checked where it was not before.
+pub fn unverified_claim(token: &str, name: &str) -> Option<Value> {
+    let bytes = unverified_payload(token)?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let found = serde::de::Deserializer::deserialize_map(&mut de, OneClaim(name)).ok()?;
+    de.end().ok()?;
+    found
+}
+
+/// The decoded payload of a compact JWS (at most 64 KiB of token), unverified.
+fn unverified_payload(token: &str) -> Option<Vec<u8>> {
     if token.len() > 64 * 1024 {
         return None;
     }
@@ -246,10 +266,55 @@ pub fn unverified_claims(token: &str) -> Option<serde_json::Map<String, Value>> 
     if parts.next().is_some() {
         return None;
     }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
+        .ok()
+}
+
+/// Visits a JSON object keeping the value of one member ([`unverified_claim`]).
+struct OneClaim<'n>(&'n str);
+
+impl<'de> serde::de::Visitor<'de> for OneClaim<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is_name) = map.next_key_seed(IsName(self.0))? {
+            if is_name {
+                found = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Reads an object key and tells whether it is the wanted name, without allocating it.
+struct IsName<'n>(&'n str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for IsName<'_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for IsName<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
 }
 
 #[cfg(test)]
@@ -314,5 +379,30 @@ mod tests {
         assert_eq!(c["aud"], "x");
         assert!(unverified_claims("opaque-token").is_none());
         assert!(unverified_claims("a.b.c.d").is_none());
+    }
+
+    #[test]
+    fn unverified_claim_reads_one_member_like_the_map() {
+        let jwt = |payload: &str| format!("e30.{}.sig", b64::encode(payload.as_bytes()));
+        for payload in [
+            r#"{"aud":"a","sub":"x"}"#,
+            r#"{"sub":{"n":[1,2,{"aud":"inner"}]},"aud":["a","b"],"x":null}"#,
+            r#"{"aud":"first","aud":"last"}"#,
+            r#"{"sub":"no aud"}"#,
+            r#"{"a\u0075d":"escaped key"}"#,
+            r#"["aud"]"#,
+            r#"{"aud":"a"} trailing"#,
+            r#"{"aud":"a""#,
+            "not json",
+        ] {
+            let token = jwt(payload);
+            assert_eq!(
+                unverified_claim(&token, "aud"),
+                unverified_claims(&token).and_then(|mut c| c.remove("aud")),
+                "{payload}"
+            );
+        }
+        assert!(unverified_claim("opaque-token", "aud").is_none());
+        assert!(unverified_claim("a.b.c.d", "aud").is_none());
     }
 }

@@ -173,6 +173,21 @@ impl SessionUpdate {
             .map(|rt| (rt, self.replaced_refresh_tokens.as_slice()))
     }
 
+    /// The same update reduced to its identity and rotation (what [`after_update`] and
+    /// [`rotation`](Self::rotation) read): what an operation keeps while its store applies the
+    /// whole update, so the token sets and user claims are not copied twice.
+    pub(crate) fn rotation_only(&self) -> SessionUpdate {
+        SessionUpdate {
+            identity: self.identity.clone(),
+            replaced_refresh_tokens: self.replaced_refresh_tokens.clone(),
+            refresh_token: self.refresh_token.clone(),
+            id_token: None,
+            token_sets: Vec::new(),
+            replaced_token_sets: Vec::new(),
+            connection_token_sets: Vec::new(),
+        }
+    }
+
     /// Whether the update changes nothing.
     pub fn is_empty(&self) -> bool {
         self.refresh_token.is_none()

@@ -1,0 +1,220 @@
+//! End-to-end: a session that grows to 30 token sets (30 APIs through Multi-Resource Refresh
+//! Tokens) keeps working with the encrypted cookie store. Every call succeeds; every audience
+//! whose token set the cookie budget kept is served from the session (no token request); what
+//! did not fit was evicted soonest-to-expire first, and never the refresh token, the ID token
+//! or the user (README "Session integrity").
+
+use std::collections::BTreeMap;
+
+use auth0_emulator::{
+    DEFAULT_API_SCOPES, DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RefreshGrant,
+    RefreshTokenPolicy,
+};
+use auth0_server::blocking::ServerClient;
+use auth0_server::clock::Clock;
+use auth0_server::protocol::config::{Config, DEFAULT_SCOPE};
+use auth0_server::protocol::secret::Secret;
+use auth0_server::protocol::session::{StateData, TokenSet};
+use auth0_server::store::cookie::chunks::{CHUNK_LEN, MAX_CHUNKS};
+use auth0_server::store::cookie::{
+    CookieStateStore, CookieTransactionStore, DEFAULT_SESSION_COOKIE,
+};
+use auth0_server::store::{CookieOptions, StateStore};
+use auth0_server::{AccessToken, AccessTokenRequest};
+use serde_json::json;
+
+const SECRET: &str = "secret-growth-0123456789-0123456789-0123456789";
+const APIS: usize = 30;
+
+/// The 30 APIs. The long path makes each token set (its key, and the token's `aud`) about
+/// 1.3 KB, so 30 of them do not fit in the cookies and some must be evicted.
+fn api(i: usize) -> String {
+    format!("https://api-{i:02}.example.com/{}", "v".repeat(300))
+}
+
+/// A browser's cookie jar, fed only by `Set-Cookie` headers.
+#[derive(Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn apply(&mut self, response: &CookieOptions) {
+        for header in response.set_cookie_headers() {
+            let text = header.to_str().expect("ASCII Set-Cookie");
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if attrs.split(';').any(|a| a.trim() == "Max-Age=0") {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn request(&self) -> CookieOptions {
+        let mut headers = http::HeaderMap::new();
+        if !self.0.is_empty() {
+            let line: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            headers.insert(http::header::COOKIE, line.join("; ").parse().unwrap());
+        }
+        CookieOptions::from_request_headers(&headers)
+    }
+
+    fn session_chunks(&self) -> usize {
+        self.0
+            .keys()
+            .filter(|n| n.starts_with(DEFAULT_SESSION_COOKIE))
+            .count()
+    }
+}
+
+#[test]
+fn a_session_with_30_token_sets_works_with_the_cookie_store() {
+    let mut policies = vec![RefreshTokenPolicy::new(
+        DEFAULT_AUDIENCE,
+        &DEFAULT_API_SCOPES,
+    )];
+    policies.extend((0..APIS).map(|i| RefreshTokenPolicy::new(&api(i), &["read:data"])));
+    let emu = Emulator::start(EmulatorConfig {
+        refresh_token_policies: policies,
+        ..Default::default()
+    });
+    let mut builder = Config::builder(emu.base_url(), emu.client_id())
+        .client_secret(emu.client_secret())
+        .secret(SECRET)
+        .audience(DEFAULT_AUDIENCE);
+    for i in 0..APIS {
+        builder = builder.scope_for(api(i), "read:data");
+    }
+    let config = builder.build().unwrap();
+    let store = || {
+        CookieStateStore::builder(&config)
+            .for_app_base_url("http://127.0.0.1:3000")
+            .build()
+            .unwrap()
+    };
+    let client = ServerClient::builder(
+        config.clone(),
+        store(),
+        CookieTransactionStore::new(&config).unwrap(),
+    )
+    .build();
+
+    // A logged-in user whose default-audience token has expired (rotation is on).
+    let now = Clock::system().now().as_secs();
+    let first_refresh_token = emu.issue_refresh_token(RefreshGrant::default());
+    let state = StateData {
+        user: Some(serde_json::from_value(json!({"sub": "auth0|emulator-user"})).unwrap()),
+        refresh_token: Some(Secret::new(first_refresh_token.clone())),
+        token_sets: vec![TokenSet {
+            audience: DEFAULT_AUDIENCE.into(),
+            access_token: Secret::new("expired-access-token"),
+            scope: Some(DEFAULT_SCOPE.into()),
+            expires_at: now - 10,
+            requested_scope: None,
+            token_type: Default::default(),
+        }],
+        ..Default::default()
+    };
+    let mut jar = Jar::default();
+    let mut written = CookieOptions::new();
+    StateStore::set(&store(), &state, &mut written, Clock::system().now()).unwrap();
+    jar.apply(&written);
+
+    // The default audience (refresh, which brings an ID token), then the 30 APIs, each a
+    // refresh with the (rotating) refresh token, each saved back into the cookies.
+    let mut obtained: Vec<(String, AccessToken)> = Vec::new();
+    let mut request = jar.request();
+    let token = client
+        .get_access_token(&mut request)
+        .expect("default audience");
+    jar.apply(&request);
+    obtained.push((DEFAULT_AUDIENCE.to_owned(), token));
+    for i in 0..APIS {
+        let mut request = jar.request();
+        let token = client
+            .get_access_token_with(AccessTokenRequest::audience(api(i)), &mut request)
+            .unwrap_or_else(|e| panic!("API {i}: {e}"));
+        jar.apply(&request);
+        assert!(
+            jar.session_chunks() <= MAX_CHUNKS,
+            "{} chunks",
+            jar.session_chunks()
+        );
+        obtained.push((api(i), token));
+    }
+    let refreshes = emu.token_requests().len();
+    assert_eq!(refreshes, APIS + 1, "one refresh per audience");
+
+    // What the cookies hold now, read by a fresh store (cold cache).
+    let saved = StateStore::get(&store(), &mut jar.request(), Clock::system().now())
+        .unwrap()
+        .expect("the session");
+    let rotated = saved.refresh_token.as_ref().expect("refresh token kept");
+    assert_ne!(rotated.expose(), first_refresh_token);
+    assert!(
+        emu.refresh_token_is_live(rotated.expose()),
+        "the latest rotated refresh token is the one saved"
+    );
+    assert!(saved.id_token.is_some(), "the ID token was evicted");
+    assert_eq!(
+        saved.sub(),
+        Some("auth0|emulator-user"),
+        "the user was evicted"
+    );
+    let encrypted: usize = jar.0.values().map(String::len).sum();
+    assert!(encrypted <= MAX_CHUNKS * CHUNK_LEN);
+
+    // The budget does not hold all 31 token sets: some were evicted, the latest kept.
+    let kept = |audience: &str| saved.token_sets.iter().any(|s| s.audience == audience);
+    let (in_session, evicted): (Vec<_>, Vec<_>) = obtained.iter().partition(|(a, _)| kept(a));
+    assert!(
+        !evicted.is_empty(),
+        "30 token sets of this size fit; enlarge them"
+    );
+    assert!(
+        in_session.len() >= 10,
+        "only {} token sets kept",
+        in_session.len()
+    );
+    assert!(kept(&api(APIS - 1)), "the token just obtained was evicted");
+    // Soonest to expire went first.
+    let latest_evicted = evicted.iter().map(|(_, t)| t.expires_at).max().unwrap();
+    let earliest_kept = in_session.iter().map(|(_, t)| t.expires_at).min().unwrap();
+    assert!(
+        latest_evicted <= earliest_kept,
+        "a token set expiring at {earliest_kept} was kept over one expiring at {latest_evicted}"
+    );
+
+    // Every kept audience is served from the session: the same token, no token request.
+    for (audience, token) in &in_session {
+        let mut request = jar.request();
+        let again = if audience == DEFAULT_AUDIENCE {
+            client.get_access_token(&mut request)
+        } else {
+            client
+                .get_access_token_with(AccessTokenRequest::audience(audience.clone()), &mut request)
+        }
+        .unwrap_or_else(|e| panic!("{audience}: {e}"));
+        jar.apply(&request);
+        assert_eq!(again.access_token, token.access_token, "{audience}");
+    }
+    assert_eq!(
+        emu.token_requests().len(),
+        refreshes,
+        "a kept token set was not served from the session"
+    );
+
+    // An evicted audience is simply refreshed again, without error.
+    let (audience, _) = evicted[0];
+    let mut request = jar.request();
+    let again = if audience == DEFAULT_AUDIENCE {
+        client.get_access_token(&mut request)
+    } else {
+        client.get_access_token_with(AccessTokenRequest::audience(audience.clone()), &mut request)
+    }
+    .expect("an evicted audience refreshes");
+    jar.apply(&request);
+    assert_eq!(again.audience, *audience);
+    assert_eq!(emu.token_requests().len(), refreshes + 1);
+    assert!(jar.session_chunks() <= MAX_CHUNKS);
+}
