@@ -6,8 +6,8 @@
 //! The session is the realistic one of `tests/data/session.json` (user, ID token, refresh
 //! token) with its token sets replaced by `n` sets whose access tokens have 800 characters
 //! like the file's; the one asked for (the default audience) is last, so selecting it looks at
-//! every set. The setup prints each session's JSON and cookie size (`growth: …` lines on
-//! stderr), from which the cost per KB follows.
+//! every set. Before the benchmarks run, each session's JSON and cookie size is printed
+//! (`growth: …` lines on stderr), from which the cost per KB follows.
 //!
 //! Run with `cargo bench -p auth0-server --bench growth`.
 
@@ -22,8 +22,35 @@ use http::HeaderMap;
 mod bench_session;
 use bench_session::config_session_clock;
 
+/// The session sizes measured.
+const SIZES: [usize; 4] = [1, 3, 10, 30];
+
 fn main() {
+    // The sizes first, so the lines do not land inside divan's table.
+    for n in SIZES {
+        let Fixture { size, .. } = fixture(n, 0);
+        eprintln!(
+            "growth: {n} token sets: session JSON {} B, cookies {} B in {} chunks, {} sets kept",
+            size.json_bytes, size.cookie_bytes, size.chunks, size.sets_kept
+        );
+    }
     divan::main();
+}
+
+/// What the browser holds for a session of `n` token sets.
+struct Size {
+    json_bytes: usize,
+    cookie_bytes: usize,
+    chunks: usize,
+    sets_kept: usize,
+}
+
+/// A blocking client over the cookie stores, the `Cookie` header of a browser holding the
+/// session, and its size.
+struct Fixture {
+    client: ServerClient<CookieStateStore, CookieTransactionStore>,
+    headers: HeaderMap,
+    size: Size,
 }
 
 /// The session with `n` token sets, the default audience's last.
@@ -51,15 +78,8 @@ fn session_with(base: &StateData, default_audience: &str, n: usize) -> StateData
     }
 }
 
-/// A blocking client over the cookie stores and the `Cookie` header of a browser holding the
-/// session with `n` token sets.
-fn fixture(
-    n: usize,
-    cache: usize,
-) -> (
-    ServerClient<CookieStateStore, CookieTransactionStore>,
-    HeaderMap,
-) {
+/// The [`Fixture`] for a session with `n` token sets and a cache of `cache` sessions.
+fn fixture(n: usize, cache: usize) -> Fixture {
     let (config, base, clock) = config_session_clock();
     let default_audience = config.audience_key(None).to_owned();
     let session = session_with(&base, &default_audience, n);
@@ -94,19 +114,23 @@ fn fixture(
         )
         .expect("no store error")
         .expect("a session");
-    eprintln!(
-        "growth: {n} token sets: session JSON {} B, cookies {cookie_bytes} B in {} chunks, {} sets kept",
-        kept.to_json().len(),
-        pairs.len(),
-        kept.token_sets.len()
-    );
+    let size = Size {
+        json_bytes: kept.to_json().len(),
+        cookie_bytes,
+        chunks: pairs.len(),
+        sets_kept: kept.token_sets.len(),
+    };
     let transactions = CookieTransactionStore::builder(&config)
         .build()
         .expect("store");
     let client = ServerClient::builder(config.clone(), store(cache), transactions)
         .clock(clock)
         .build();
-    (client, headers)
+    Fixture {
+        client,
+        headers,
+        size,
+    }
 }
 
 /// One request through the public API: a cache hit for the default audience.
@@ -120,16 +144,20 @@ fn serve(
 }
 
 /// Decoded-session cache off: every call decrypts and parses the whole session.
-#[divan::bench(args = [1, 3, 10, 30], sample_count = 300, sample_size = 10)]
+#[divan::bench(args = SIZES, sample_count = 300, sample_size = 10)]
 fn cache_hit_cold(bencher: Bencher, n: usize) {
-    let (client, headers) = fixture(n, 0);
+    let Fixture {
+        client, headers, ..
+    } = fixture(n, 0);
     bencher.bench_local(|| serve(&client, black_box(&headers)));
 }
 
 /// Decoded-session cache on: the same cookie again is not decrypted or parsed again.
-#[divan::bench(args = [1, 3, 10, 30], sample_count = 300, sample_size = 10)]
+#[divan::bench(args = SIZES, sample_count = 300, sample_size = 10)]
 fn cache_hit_warm(bencher: Bencher, n: usize) {
-    let (client, headers) = fixture(n, 1024);
+    let Fixture {
+        client, headers, ..
+    } = fixture(n, 1024);
     serve(&client, &headers);
     bencher.bench_local(|| serve(&client, black_box(&headers)));
 }

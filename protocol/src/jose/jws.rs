@@ -165,19 +165,11 @@ impl Jws {
         let message = self.signing_input.as_bytes();
         let sig = self.signature.as_slice();
         let verified = match (alg, key.material()) {
-            ("RS256", KeyMaterial::Rsa(public)) => rsa::pkcs1v15::Signature::try_from(sig)
-                .ok()
-                .and_then(|sig| {
-                    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public.clone())
-                        .verify(message, &sig)
-                        .ok()
-                }),
+            ("RS256", KeyMaterial::Rsa(public)) => {
+                rsa_verifies(RsaScheme::Pkcs1v15, public, message, sig).then_some(())
+            }
             ("PS256", KeyMaterial::Rsa(public)) => {
-                rsa::pss::Signature::try_from(sig).ok().and_then(|sig| {
-                    rsa::pss::VerifyingKey::<Sha256>::new(public.clone())
-                        .verify(message, &sig)
-                        .ok()
-                })
+                rsa_verifies(RsaScheme::Pss, public, message, sig).then_some(())
             }
             // JWS ES256 signatures are the raw 64-byte `r || s` (RFC 7518 §3.4).
             ("ES256", KeyMaterial::P256(public)) => p256::ecdsa::Signature::from_slice(sig)
@@ -271,6 +263,68 @@ fn unverified_payload(token: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// The RSA signature schemes of the JWS algorithms verified (both with SHA-256).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RsaScheme {
+    /// RS256: RSASSA-PKCS1-v1_5.
+    Pkcs1v15,
+    /// PS256: RSASSA-PSS, MGF1 with SHA-256, salt as long as the hash.
+    Pss,
+}
+
+/// Whether `sig` is `public`'s signature of `message` under `scheme`. With the `ring` feature
+/// ring verifies (the key is 2048 to 8192 bits, as [`Jwk`](super::jwk) admits it; ring takes
+/// the same range); without it, the `rsa` crate.
+fn rsa_verifies(scheme: RsaScheme, public: &rsa::RsaPublicKey, message: &[u8], sig: &[u8]) -> bool {
+    #[cfg(feature = "ring")]
+    {
+        rsa_verifies_ring(scheme, public, message, sig)
+    }
+    #[cfg(not(feature = "ring"))]
+    {
+        rsa_verifies_rustcrypto(scheme, public, message, sig)
+    }
+}
+
+#[cfg(feature = "ring")]
+fn rsa_verifies_ring(
+    scheme: RsaScheme,
+    public: &rsa::RsaPublicKey,
+    message: &[u8],
+    sig: &[u8],
+) -> bool {
+    use rsa::traits::PublicKeyParts as _;
+    let (n, e) = (public.n().to_bytes_be(), public.e().to_bytes_be());
+    let params = match scheme {
+        RsaScheme::Pkcs1v15 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        RsaScheme::Pss => &ring::signature::RSA_PSS_2048_8192_SHA256,
+    };
+    ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
+        .verify(params, message, sig)
+        .is_ok()
+}
+
+#[cfg_attr(feature = "ring", allow(dead_code))]
+fn rsa_verifies_rustcrypto(
+    scheme: RsaScheme,
+    public: &rsa::RsaPublicKey,
+    message: &[u8],
+    sig: &[u8],
+) -> bool {
+    match scheme {
+        RsaScheme::Pkcs1v15 => rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|sig| {
+            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public.clone())
+                .verify(message, &sig)
+                .is_ok()
+        }),
+        RsaScheme::Pss => rsa::pss::Signature::try_from(sig).is_ok_and(|sig| {
+            rsa::pss::VerifyingKey::<Sha256>::new(public.clone())
+                .verify(message, &sig)
+                .is_ok()
+        }),
+    }
+}
+
 /// Visits a JSON object keeping the value of one member ([`unverified_claim`]).
 struct OneClaim<'n>(&'n str);
 
@@ -320,6 +374,69 @@ impl<'de> serde::de::Visitor<'de> for IsName<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ring and the `rsa` crate agree on every RS256 and PS256 signature: valid ones verify
+    /// under both, and a changed message, signature, scheme or key fails under both.
+    #[cfg(feature = "ring")]
+    #[test]
+    fn jose_jws_ring_and_rustcrypto_agree_on_rsa_signatures() {
+        use rand_chacha::ChaCha20Rng;
+        use rand_chacha::rand_core::SeedableRng as _;
+        use rsa::pkcs8::DecodePrivateKey as _;
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+        let key = |pem: &str| rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("a test key");
+        let a = key(include_str!("../../tests/data/rs256-a.pem"));
+        let b = key(include_str!("../../tests/data/rs256-b.pem"));
+        let mut rng = ChaCha20Rng::from_seed([7; 32]);
+        let message: &[u8] = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHwxIn0";
+        let pkcs1 = rsa::pkcs1v15::SigningKey::<Sha256>::new(a.clone())
+            .sign_with_rng(&mut rng, message)
+            .to_vec();
+        let pss = rsa::pss::BlindedSigningKey::<Sha256>::new(a.clone())
+            .sign_with_rng(&mut rng, message)
+            .to_vec();
+        let mut flipped = pkcs1.clone();
+        flipped[17] ^= 1;
+        let (pa, pb) = (a.to_public_key(), b.to_public_key());
+        struct Case<'a> {
+            scheme: RsaScheme,
+            key: &'a rsa::RsaPublicKey,
+            message: &'a [u8],
+            sig: &'a [u8],
+            valid: bool,
+        }
+        let case = |scheme, key, message, sig, valid| Case {
+            scheme,
+            key,
+            message,
+            sig,
+            valid,
+        };
+        let other: &[u8] = b"another message";
+        let cases = [
+            case(RsaScheme::Pkcs1v15, &pa, message, &pkcs1, true),
+            case(RsaScheme::Pss, &pa, message, &pss, true),
+            case(RsaScheme::Pkcs1v15, &pa, other, &pkcs1, false),
+            case(RsaScheme::Pss, &pa, other, &pss, false),
+            case(RsaScheme::Pkcs1v15, &pa, message, &flipped, false),
+            case(RsaScheme::Pkcs1v15, &pa, message, &pss, false),
+            case(RsaScheme::Pss, &pa, message, &pkcs1, false),
+            case(RsaScheme::Pkcs1v15, &pb, message, &pkcs1, false),
+            case(RsaScheme::Pkcs1v15, &pa, message, &pkcs1[..100], false),
+        ];
+        for (i, c) in cases.iter().enumerate() {
+            assert_eq!(
+                rsa_verifies_ring(c.scheme, c.key, c.message, c.sig),
+                c.valid,
+                "ring, case {i}"
+            );
+            assert_eq!(
+                rsa_verifies_rustcrypto(c.scheme, c.key, c.message, c.sig),
+                c.valid,
+                "rsa crate, case {i}"
+            );
+        }
+    }
 
     fn token(header: &str, payload: &str, sig: &[u8]) -> String {
         format!(
