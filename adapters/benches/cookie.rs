@@ -33,6 +33,9 @@ use auth0_server::store::{CookieOptions, StateStore};
 use divan::{Bencher, black_box};
 use http::HeaderMap;
 
+#[path = "support/browser.rs"]
+mod browser;
+use browser::cookies_sent_back;
 #[path = "support/bench_session.rs"]
 mod bench_session;
 use bench_session::{SECRET, config_session_clock};
@@ -58,24 +61,12 @@ fn fixture() -> Fixture {
     writer
         .set(&session, &mut response, clock.now())
         .expect("session fits");
-    let pairs: Vec<String> = response
-        .set_cookie_headers()
-        .iter()
-        .map(|h| {
-            let text = h.to_str().expect("ASCII");
-            text.split(';').next().expect("name=value").to_owned()
-        })
-        .collect();
+    let (pairs, headers) = cookies_sent_back(&response);
     assert_eq!(pairs.len(), 2, "the realistic session spans two cookies");
     let token: String = pairs
         .iter()
         .map(|p| p.split_once('=').expect("name=value").1)
         .collect();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::COOKIE,
-        pairs.join("; ").parse().expect("header value"),
-    );
     Fixture {
         config,
         session,

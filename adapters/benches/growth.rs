@@ -18,6 +18,9 @@ use auth0_server::store::{CookieOptions, StateStore};
 use divan::{Bencher, black_box};
 use http::HeaderMap;
 
+#[path = "support/browser.rs"]
+mod browser;
+use browser::cookies_sent_back;
 #[path = "support/bench_session.rs"]
 mod bench_session;
 use bench_session::config_session_clock;
@@ -93,20 +96,8 @@ fn fixture(n: usize, cache: usize) -> Fixture {
     store(0)
         .set(&session, &mut written, clock.now())
         .expect("the session is saved");
-    let pairs: Vec<String> = written
-        .set_cookie_headers()
-        .iter()
-        .map(|h| {
-            let text = h.to_str().expect("ASCII");
-            text.split(';').next().expect("name=value").to_owned()
-        })
-        .collect();
+    let (pairs, headers) = cookies_sent_back(&written);
     let cookie_bytes: usize = pairs.iter().map(String::len).sum();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::COOKIE,
-        pairs.join("; ").parse().expect("header value"),
-    );
     let kept = store(0)
         .get(
             &mut CookieOptions::from_request_headers(&headers),

@@ -11,85 +11,18 @@
 
 use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RefreshGrant};
 use auth0_server::blocking::ServerClient;
-use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::{StateData, TokenSet};
-use auth0_server::protocol::transaction::TransactionData;
-use auth0_server::store::{StateStore, StoreError, TransactionStore};
 use auth0_server::{Config, DEFAULT_ROTATION_GRACE};
 use divan::Bencher;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
+
+#[path = "support/in_options.rs"]
+mod in_options;
+use in_options::InOptions;
 
 fn main() {
     divan::main();
-}
-
-/// The session travels in the options (like a cookie): no shared state between iterations.
-struct InOptions;
-
-impl StateStore for InOptions {
-    type Options = Option<StateData>;
-    fn get(
-        &self,
-        o: &mut Self::Options,
-        _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<Option<Arc<StateData>>, StoreError> {
-        Ok(o.clone().map(Arc::new))
-    }
-    fn set(
-        &self,
-        s: &StateData,
-        o: &mut Self::Options,
-        _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<(), StoreError> {
-        *o = Some(s.clone());
-        Ok(())
-    }
-    fn delete(
-        &self,
-        o: &mut Self::Options,
-        _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<(), StoreError> {
-        *o = None;
-        Ok(())
-    }
-    fn delete_by_logout_token(
-        &self,
-        _: &LogoutTokenClaims,
-        _: &mut Self::Options,
-        _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
-impl TransactionStore for InOptions {
-    type Options = Option<StateData>;
-    fn get(
-        &self,
-        _: &str,
-        _: &mut Self::Options,
-        _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<Option<TransactionData>, StoreError> {
-        Ok(None)
-    }
-    fn set(
-        &self,
-        _: &str,
-        _: &TransactionData,
-        _: &mut Self::Options,
-        _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn delete(
-        &self,
-        _: &str,
-        _: &mut Self::Options,
-        _now: auth0_server::protocol::time::UnixTime,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
 }
 
 struct Fixture {
