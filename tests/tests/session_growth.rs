@@ -4,7 +4,8 @@
 //! did not fit was evicted soonest-to-expire first, and never the refresh token, the ID token
 //! or the user (README "Session integrity").
 
-use std::collections::BTreeMap;
+mod adapter_support;
+mod login_support;
 
 use auth0_emulator::{
     DEFAULT_API_SCOPES, DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RefreshGrant,
@@ -21,6 +22,7 @@ use auth0_server::store::cookie::{
 };
 use auth0_server::store::{CookieOptions, StateStore};
 use auth0_server::{AccessToken, AccessTokenRequest};
+use login_support::Jar;
 use serde_json::json;
 
 const SECRET: &str = "secret-growth-0123456789-0123456789-0123456789";
@@ -32,39 +34,12 @@ fn api(i: usize) -> String {
     format!("https://api-{i:02}.example.com/{}", "v".repeat(300))
 }
 
-/// A browser's cookie jar, fed only by `Set-Cookie` headers.
-#[derive(Default)]
-struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    fn apply(&mut self, response: &CookieOptions) {
-        for header in response.set_cookie_headers() {
-            let text = header.to_str().expect("ASCII Set-Cookie");
-            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').expect("name=value");
-            if attrs.split(';').any(|a| a.trim() == "Max-Age=0") {
-                self.0.remove(name);
-            } else {
-                self.0.insert(name.to_owned(), value.to_owned());
-            }
-        }
-    }
-
-    fn request(&self) -> CookieOptions {
-        let mut headers = http::HeaderMap::new();
-        if !self.0.is_empty() {
-            let line: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            headers.insert(http::header::COOKIE, line.join("; ").parse().unwrap());
-        }
-        CookieOptions::from_request_headers(&headers)
-    }
-
-    fn session_chunks(&self) -> usize {
-        self.0
-            .keys()
-            .filter(|n| n.starts_with(DEFAULT_SESSION_COOKIE))
-            .count()
-    }
+/// How many chunks of the session cookie the browser holds.
+fn session_chunks(jar: &Jar) -> usize {
+    jar.0
+        .keys()
+        .filter(|n| n.starts_with(DEFAULT_SESSION_COOKIE))
+        .count()
 }
 
 #[test]
@@ -136,9 +111,9 @@ fn a_session_with_30_token_sets_works_with_the_cookie_store() {
             .unwrap_or_else(|e| panic!("API {i}: {e}"));
         jar.apply(&request);
         assert!(
-            jar.session_chunks() <= MAX_CHUNKS,
+            session_chunks(&jar) <= MAX_CHUNKS,
             "{} chunks",
-            jar.session_chunks()
+            session_chunks(&jar)
         );
         obtained.push((api(i), token));
     }
@@ -216,5 +191,5 @@ fn a_session_with_30_token_sets_works_with_the_cookie_store() {
     jar.apply(&request);
     assert_eq!(again.audience, *audience);
     assert_eq!(emu.token_requests().len(), refreshes + 1);
-    assert!(jar.session_chunks() <= MAX_CHUNKS);
+    assert!(session_chunks(&jar) <= MAX_CHUNKS);
 }
