@@ -299,6 +299,8 @@ fn rsa_verifies_ring(
         RsaScheme::Pkcs1v15 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
         RsaScheme::Pss => &ring::signature::RSA_PSS_2048_8192_SHA256,
     };
+    // A signature must be the modulus' length (RFC 8017 I2OSP, RFC 7518 §3.3): one shorter
+    // (leading zero octets dropped) or longer is refused, as the `rsa` crate refuses it.
     ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
         .verify(params, message, sig)
         .is_ok()
@@ -397,6 +399,19 @@ mod tests {
             .to_vec();
         let mut flipped = pkcs1.clone();
         flipped[17] ^= 1;
+        // A signature whose first octet is zero (signed again until one is), sent without it
+        // as some signers do: not the modulus' length, refused by both.
+        let mut nonce = 0u32;
+        let stripped = loop {
+            let msg = [message, nonce.to_be_bytes().as_slice()].concat();
+            let sig = rsa::pkcs1v15::SigningKey::<Sha256>::new(a.clone())
+                .sign_with_rng(&mut rng, &msg)
+                .to_vec();
+            if sig[0] == 0 {
+                break (msg, sig[1..].to_vec());
+            }
+            nonce += 1;
+        };
         let (pa, pb) = (a.to_public_key(), b.to_public_key());
         struct Case<'a> {
             scheme: RsaScheme,
@@ -413,6 +428,7 @@ mod tests {
             valid,
         };
         let other: &[u8] = b"another message";
+        let longer = [&[0u8][..], &pkcs1].concat();
         let cases = [
             case(RsaScheme::Pkcs1v15, &pa, message, &pkcs1, true),
             case(RsaScheme::Pss, &pa, message, &pss, true),
@@ -423,6 +439,8 @@ mod tests {
             case(RsaScheme::Pss, &pa, message, &pkcs1, false),
             case(RsaScheme::Pkcs1v15, &pb, message, &pkcs1, false),
             case(RsaScheme::Pkcs1v15, &pa, message, &pkcs1[..100], false),
+            case(RsaScheme::Pkcs1v15, &pa, &stripped.0, &stripped.1, false),
+            case(RsaScheme::Pkcs1v15, &pa, message, &longer, false),
         ];
         for (i, c) in cases.iter().enumerate() {
             assert_eq!(
