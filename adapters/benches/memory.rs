@@ -44,7 +44,6 @@ fn session(sub: &str, sid: &str) -> StateData {
 struct Fixture {
     store: MemoryStateStore,
     requests: Vec<HeaderMap>,
-    next: AtomicUsize,
 }
 
 fn fixture(n: usize, capacity: usize) -> Fixture {
@@ -64,11 +63,7 @@ fn fixture(n: usize, capacity: usize) -> Fixture {
             requests.push(headers);
         }
     }
-    Fixture {
-        store,
-        requests,
-        next: AtomicUsize::new(0),
-    }
+    Fixture { store, requests }
 }
 
 /// One fixture per size, built on first use: full (capacity `n`) or with room for as many
@@ -83,11 +78,32 @@ static SAVED: [OnceLock<Fixture>; 3] = [OnceLock::new(), OnceLock::new(), OnceLo
 static ROOMY: [OnceLock<Fixture>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// This thread's position in a fixture's sample of requests.
+    static NEXT: std::cell::Cell<usize> = std::cell::Cell::new(
+        THREAD_START.fetch_add(499, Ordering::Relaxed),
+    );
+}
+
+/// Where the next thread starts in the sample (threads start 499 requests apart).
+static THREAD_START: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's next index into a sample.
+fn next_index() -> usize {
+    NEXT.with(|n| {
+        let i = n.get();
+        n.set(i.wrapping_add(1));
+        i
+    })
+}
+
 #[divan::bench(args = SIZES, threads = [1, 2])]
 fn cache_hit(bencher: Bencher, n: usize) {
     let f = shared(&FULL, n, true);
     bencher.bench(|| {
-        let i = f.next.fetch_add(1, Ordering::Relaxed) % f.requests.len();
+        // Each thread walks the sample from its own place with its own counter: a shared
+        // counter would make the threads contend on one cache line the store does not have.
+        let i = next_index() % f.requests.len();
         let mut options = CookieOptions::from_request_headers(&f.requests[i]);
         black_box(
             f.store
