@@ -9,9 +9,9 @@
 //!
 //! Run with `cargo bench -p auth0-server --bench refresh`.
 
-use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RefreshGrant};
+use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, EmulatorConfig};
 use auth0_server::blocking::ServerClient;
-use auth0_server::protocol::session::{StateData, TokenSet};
+use auth0_server::protocol::session::StateData;
 use auth0_server::{Config, DEFAULT_ROTATION_GRACE};
 use divan::Bencher;
 use std::sync::LazyLock;
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 #[path = "support/in_options.rs"]
 mod in_options;
-use in_options::InOptions;
+use in_options::{InOptions, expired_session};
 
 fn main() {
     divan::main();
@@ -50,21 +50,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         .rotation_grace(Duration::ZERO)
         .build();
     assert_ne!(DEFAULT_ROTATION_GRACE, Duration::ZERO);
-    let mut user = emu.user_claims();
-    user.insert("iss".into(), emu.issuer().into());
-    let session = StateData {
-        user: Some(user),
-        refresh_token: Some(emu.issue_refresh_token(RefreshGrant::default()).into()),
-        token_sets: vec![TokenSet {
-            audience: DEFAULT_AUDIENCE.into(),
-            access_token: "expired".into(),
-            scope: Some("openid profile email offline_access".into()),
-            expires_at: 1,
-            requested_scope: None,
-            token_type: Default::default(),
-        }],
-        ..Default::default()
-    };
+    let session = expired_session(&emu);
     // One refresh to warm discovery and to record the exact request for the bare POST.
     client
         .get_access_token(&mut Some(session.clone()))

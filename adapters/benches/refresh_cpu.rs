@@ -15,12 +15,12 @@
 #[path = "support/in_options.rs"]
 mod in_options;
 
-use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RefreshGrant};
+use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, EmulatorConfig};
 use auth0_server::nonblocking::{HttpClient, ServerClient};
-use auth0_server::protocol::session::{StateData, TokenSet};
+use auth0_server::protocol::session::StateData;
 use auth0_server::{Config, TransportError};
 use divan::Bencher;
-use in_options::InOptions;
+use in_options::{InOptions, expired_session};
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::LazyLock;
@@ -123,21 +123,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         rotation: false,
         ..Default::default()
     });
-    let mut user = emu.user_claims();
-    user.insert("iss".into(), emu.issuer().into());
-    let session = StateData {
-        user: Some(user),
-        refresh_token: Some(emu.issue_refresh_token(RefreshGrant::default()).into()),
-        token_sets: vec![TokenSet {
-            audience: DEFAULT_AUDIENCE.into(),
-            access_token: "expired".into(),
-            scope: Some("openid profile email offline_access".into()),
-            expires_at: 1,
-            requested_scope: None,
-            token_type: Default::default(),
-        }],
-        ..Default::default()
-    };
+    let session = expired_session(&emu);
     // One real refresh against the emulator records discovery, JWKS and the token answer.
     let recorder = ServerClient::builder(
         config(&emu),

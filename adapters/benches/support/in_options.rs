@@ -1,8 +1,11 @@
 //! A store that keeps the session in the caller's options (like a cookie, with no encryption):
-//! benchmarks measure the client, not a store.
+//! benchmarks measure the client, not a store. Also the session the refresh benchmarks start
+//! from.
 
+use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, RefreshGrant};
 use auth0_server::protocol::effect::LogoutTokenClaims;
 use auth0_server::protocol::session::StateData;
+use auth0_server::protocol::session::TokenSet;
 use auth0_server::protocol::time::UnixTime;
 use auth0_server::protocol::transaction::TransactionData;
 use auth0_server::store::{StateStore, StoreError, TransactionStore};
@@ -59,5 +62,25 @@ impl TransactionStore for InOptions {
     }
     fn delete(&self, _: &str, _: &mut Self::Options, _: UnixTime) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// A session of the emulator's user whose default-audience token has expired, with a live
+/// refresh token: every `get_access_token` on it refreshes.
+pub fn expired_session(emu: &Emulator) -> StateData {
+    let mut user = emu.user_claims();
+    user.insert("iss".into(), emu.issuer().into());
+    StateData {
+        user: Some(user),
+        refresh_token: Some(emu.issue_refresh_token(RefreshGrant::default()).into()),
+        token_sets: vec![TokenSet {
+            audience: DEFAULT_AUDIENCE.into(),
+            access_token: "expired".into(),
+            scope: Some("openid profile email offline_access".into()),
+            expires_at: 1,
+            requested_scope: None,
+            token_type: Default::default(),
+        }],
+        ..Default::default()
     }
 }
