@@ -840,6 +840,32 @@ mod tests {
         CookieOptions::from_request_headers(&h)
     }
 
+    /// Reads hand out the stored session, not a copy; a touch gives later readers a new one
+    /// and leaves the one an earlier reader holds as it was.
+    #[test]
+    fn reads_share_the_stored_session_and_a_touch_does_not_change_a_held_one() {
+        let store = MemoryStateStore::new();
+        let t0 = UnixTime::from_secs(1_750_000_000);
+        let id = store.insert(session("a", "s1"), t0).unwrap();
+        let first = store
+            .get(&mut options_for(&store, &id), t0)
+            .unwrap()
+            .unwrap();
+        let second = store
+            .get(&mut options_for(&store, &id), t0)
+            .unwrap()
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "the stored session, shared");
+        let later = t0 + std::time::Duration::from_secs(3600);
+        let touched = store
+            .get(&mut options_for(&store, &id), later)
+            .unwrap()
+            .unwrap();
+        assert_eq!(touched.internal.last_active_at, Some(later.as_secs()));
+        assert_eq!(first.internal.last_active_at, Some(t0.as_secs()));
+        assert!(!Arc::ptr_eq(&first, &touched));
+    }
+
     #[test]
     fn set_creates_an_id_cookie_and_get_reads_it() {
         let store = MemoryStateStore::new();

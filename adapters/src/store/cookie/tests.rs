@@ -371,3 +371,34 @@ fn transactions_for_two_states_do_not_share_cookies_or_keys() {
             .is_none()
     );
 }
+
+/// A warm read hands out the session the cache holds, not a copy; a store without a cache
+/// decodes a new one each time.
+#[test]
+fn warm_reads_share_the_cached_session() {
+    let (_, c) = clock();
+    let cached = CookieStateStore::builder_with_secrets([SECRET])
+        .build()
+        .unwrap();
+    let mut o = CookieOptions::new();
+    cached.set(&session(), &mut o, c.now()).unwrap();
+    let first = cached.get(&mut next_request(&o), c.now()).unwrap().unwrap();
+    let second = cached.get(&mut next_request(&o), c.now()).unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &second), "the cached session, shared");
+    let uncached = CookieStateStore::builder_with_secrets([SECRET])
+        .cache_capacity(0)
+        .build()
+        .unwrap();
+    let a = uncached
+        .get(&mut next_request(&o), c.now())
+        .unwrap()
+        .unwrap();
+    let b = uncached
+        .get(&mut next_request(&o), c.now())
+        .unwrap()
+        .unwrap();
+    assert!(
+        !Arc::ptr_eq(&a, &b) && a == b,
+        "decoded anew, the same session"
+    );
+}
