@@ -18,7 +18,7 @@ use crate::login::refreshed_id_token::{
     RefreshedIdTokenFailure, RefreshedIdTokenOutcome, VerifyRefreshedIdToken,
 };
 use crate::metadata_step::{MetadataOutcome, MetadataStep};
-use crate::scope::{self, Scopes};
+use crate::scope::{self, QuickComparison, Scopes};
 use crate::secret::Secret;
 use crate::session::{SessionUpdate, StateData, TokenSet, UpdateNext, after_update};
 pub use crate::session::{store_token_set, token_set};
@@ -243,6 +243,11 @@ pub fn select_by_scopes<'a>(
     let mut best: Option<(&TokenSet, usize)> = None;
     let mut stored = Scopes::default();
     for set in sets.iter().filter(|s| s.audience == audience_key) {
+        match requested.compare_quickly(set.matching_scope()) {
+            QuickComparison::Same => return Some(set),
+            QuickComparison::Lacks => continue,
+            QuickComparison::Undecided => {}
+        }
         stored.reset(set.matching_scope());
         if !stored.is_superset_of(requested) {
             continue;

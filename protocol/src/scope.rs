@@ -115,10 +115,46 @@ impl<'a> Scopes<'a> {
         other.words.iter().all(|w| self.contains(w))
     }
 
+    /// Compares the scope string `stored` with these scopes in one pass that allocates
+    /// nothing, when one pass can tell: the cache-hit path asks this of every stored token set
+    /// of the audience, and the usual answer is [`QuickComparison::Same`].
+    pub fn compare_quickly(&self, stored: &str) -> QuickComparison {
+        let tracked = self.words.len();
+        if tracked > INDEX_THRESHOLD {
+            return QuickComparison::Undecided;
+        }
+        // Bit i: the stored string has `self.words[i]`.
+        let mut seen: u32 = 0;
+        for word in stored.split_ascii_whitespace() {
+            match self.words.iter().position(|w| *w == word) {
+                Some(i) => seen |= 1 << i,
+                // A scope beyond these: a superset, or not, and how large, takes a set.
+                None => return QuickComparison::Undecided,
+            }
+        }
+        if seen == (1u32 << tracked) - 1 {
+            QuickComparison::Same
+        } else {
+            QuickComparison::Lacks
+        }
+    }
+
     /// The scopes joined by single spaces, or `None` when empty.
     pub fn joined(&self) -> Option<String> {
         (!self.words.is_empty()).then(|| self.words.join(" "))
     }
+}
+
+/// What [`Scopes::compare_quickly`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuickComparison {
+    /// The stored string denotes exactly these scopes.
+    Same,
+    /// The stored string lacks at least one of these scopes (it has no others).
+    Lacks,
+    /// The stored string has scopes beyond these, or these are too many to track in one
+    /// pass: compare with [`Scopes::is_superset_of`].
+    Undecided,
 }
 
 /// Merges default scopes with requested scopes: an order-preserving, de-duplicated union of
@@ -258,6 +294,35 @@ mod tests {
             let parsed = Scopes::of([a.as_str()]);
             for word in b.split_ascii_whitespace() {
                 prop_assert_eq!(parsed.contains(word), oracle::words(&[&a]).contains(&word));
+            }
+        }
+
+        #[test]
+        fn quick_comparison_agrees_with_the_oracle(
+            requested in scope_string(),
+            picks in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
+            extra in prop::option::of(scope_string()),
+        ) {
+            // Stored: words drawn from the requested ones (repeats and gaps included), then
+            // perhaps others.
+            let wanted = oracle::words(&[&requested]);
+            let mut stored: Vec<&str> = if wanted.is_empty() {
+                Vec::new()
+            } else {
+                picks.iter().map(|i| wanted[i.index(wanted.len())]).collect()
+            };
+            stored.extend(extra.iter().flat_map(|e| e.split_ascii_whitespace()));
+            let stored = stored.join(" ");
+            let only_wanted = stored.split_ascii_whitespace().all(|w| wanted.contains(&w));
+            match Scopes::of([requested.as_str()]).compare_quickly(&stored) {
+                QuickComparison::Same => prop_assert!(oracle::same_set(&stored, &requested)),
+                QuickComparison::Lacks => {
+                    prop_assert!(only_wanted);
+                    prop_assert!(!oracle::is_superset(&stored, &requested));
+                }
+                QuickComparison::Undecided => {
+                    prop_assert!(wanted.len() > INDEX_THRESHOLD || !only_wanted);
+                }
             }
         }
 
