@@ -24,7 +24,6 @@
 //! ```
 
 use crate::store::CookieOptions;
-use std::fmt::Write as _;
 
 /// Most bytes of value per cookie. With a name of up to 128 bytes and the attributes the
 /// stores write (under 100 bytes), a `Set-Cookie` stays below the 4096 bytes browsers keep.
@@ -85,15 +84,24 @@ pub fn chunk_name(name: &str, i: usize) -> String {
 /// Indices `i` of the `name.{i}` cookies currently present, ascending. Only canonical
 /// decimal indices of at most four digits count (`name.01` or `name.x` are other cookies).
 pub fn present(options: &CookieOptions, name: &str) -> Vec<usize> {
-    let mut found: Vec<usize> = options
+    present_values(options, name)
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// [`present`] with each chunk's current value, found in the same pass.
+fn present_values<'a>(options: &'a CookieOptions, name: &str) -> Vec<(usize, &'a str)> {
+    let mut found: Vec<(usize, &str)> = options
         .names()
         .filter_map(|n| {
             let i = parse_index(n.strip_prefix(name)?.strip_prefix('.')?)?;
-            options.cookie(n).is_some().then_some(i)
+            Some((i, options.cookie(n)?))
         })
         .collect();
-    found.sort_unstable();
-    found.dedup();
+    // A repeated name has one current value (`cookie`): repeats are equal pairs.
+    found.sort_unstable_by_key(|&(i, _)| i);
+    found.dedup_by_key(|&mut (i, _)| i);
     found
 }
 
@@ -124,30 +132,21 @@ pub(crate) enum Parts<'a> {
 }
 
 pub(crate) fn read_parts<'a>(options: &'a CookieOptions, name: &str) -> Parts<'a> {
-    let indices = present(options, name);
-    if indices.is_empty() {
+    let chunks = present_values(options, name);
+    if chunks.is_empty() {
         return Parts::Absent;
     }
-    if indices.len() > MAX_CHUNKS || indices.iter().enumerate().any(|(i, &idx)| i != idx) {
+    if chunks.len() > MAX_CHUNKS || chunks.iter().enumerate().any(|(i, &(idx, _))| i != idx) {
         return Parts::Invalid;
     }
-    let mut parts = Vec::with_capacity(indices.len());
+    let mut parts = Vec::with_capacity(chunks.len());
     let mut total = 0;
-    // One buffer for every chunk's name (`name.{i}`), not one `String` each.
-    let mut chunk = String::with_capacity(name.len() + 5);
-    for i in indices {
-        chunk.clear();
-        chunk.push_str(name);
-        chunk.push('.');
-        // Writing a number into a `String` cannot fail.
-        let _ = write!(chunk, "{i}");
-        match options.cookie(&chunk) {
-            Some(chunk) if !chunk.is_empty() && total + chunk.len() <= MAX_CHUNKS * CHUNK_LEN => {
-                total += chunk.len();
-                parts.push(chunk);
-            }
-            _ => return Parts::Invalid,
+    for (_, chunk) in chunks {
+        if chunk.is_empty() || total + chunk.len() > MAX_CHUNKS * CHUNK_LEN {
+            return Parts::Invalid;
         }
+        total += chunk.len();
+        parts.push(chunk);
     }
     Parts::Value(parts)
 }
