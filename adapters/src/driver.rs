@@ -465,7 +465,9 @@ where
         Effect::Http(request) => {
             let method = request.request.method().clone();
             let path = request.request.uri().path().to_owned();
-            let sent = http(shared, transport, *request);
+            // Boxed: the HTTP arm's future is kilobytes (the flight, DPoP retry), and a step
+            // that only touches a store (a cache hit) should not carry, or copy, that much.
+            let sent = Box::pin(http(shared, transport, *request));
             let (input, observed_at, how) = in_span!(
                 sent,
                 "auth0.http",
