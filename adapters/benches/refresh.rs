@@ -14,7 +14,7 @@ use auth0_server::blocking::ServerClient;
 use auth0_server::protocol::session::StateData;
 use auth0_server::{Config, DEFAULT_ROTATION_GRACE};
 use divan::Bencher;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 #[path = "support/in_options.rs"]
@@ -53,7 +53,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let session = expired_session(&emu);
     // One refresh to warm discovery and to record the exact request for the bare POST.
     client
-        .get_access_token(&mut Some(session.clone()))
+        .get_access_token(&mut Some(Arc::new(session.clone())))
         .expect("refresh");
     let recorded = emu.token_requests().pop().expect("a token request");
     Fixture {
@@ -74,7 +74,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
 fn sdk_refresh(bencher: Bencher) {
     let f = &*FIXTURE;
     bencher
-        .with_inputs(|| Some(f.session.clone()))
+        .with_inputs(|| Some(Arc::new(f.session.clone())))
         .bench_local_refs(|options| {
             f.client.get_access_token(options).expect("refresh");
         });

@@ -23,7 +23,7 @@ use divan::Bencher;
 use in_options::{InOptions, expired_session};
 use std::collections::HashMap;
 use std::pin::pin;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -136,7 +136,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     )
     .rotation_grace(Duration::ZERO)
     .build();
-    block_on(recorder.get_access_token(&mut Some(session.clone()))).expect("refresh");
+    block_on(recorder.get_access_token(&mut Some(Arc::new(session.clone())))).expect("refresh");
     let by_path = recorder.http_client().seen.lock().expect("lock").clone();
     let token = by_path.get("/oauth/token").expect("a token answer").clone();
     let mut answer: serde_json::Map<String, serde_json::Value> =
@@ -160,7 +160,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
                 .rotation_grace(Duration::ZERO)
                 .build();
         // Warm discovery and the JWKS cache: every measured call is a refresh only.
-        block_on(client.get_access_token(&mut Some(session.clone()))).expect("refresh");
+        block_on(client.get_access_token(&mut Some(Arc::new(session.clone())))).expect("refresh");
         client
     };
     Fixture {
@@ -175,7 +175,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
 fn refresh_with_id_token(bencher: Bencher) {
     let f = &*FIXTURE;
     bencher
-        .with_inputs(|| Some(f.session.clone()))
+        .with_inputs(|| Some(Arc::new(f.session.clone())))
         .bench_local_refs(|options| {
             block_on(f.with_id_token.get_access_token(options)).expect("refresh")
         });
@@ -186,7 +186,7 @@ fn refresh_with_id_token(bencher: Bencher) {
 fn refresh_without_id_token(bencher: Bencher) {
     let f = &*FIXTURE;
     bencher
-        .with_inputs(|| Some(f.session.clone()))
+        .with_inputs(|| Some(Arc::new(f.session.clone())))
         .bench_local_refs(|options| {
             block_on(f.without_id_token.get_access_token(options)).expect("refresh")
         });

@@ -1,11 +1,13 @@
 //! A store that keeps the session in the caller's options (like a cookie, with no encryption):
-//! benchmarks measure the client, not a store. Also the session the refresh benchmarks start
-//! from.
+//! benchmarks measure the client, not a store. It shares the session as the in-process stores
+//! do (a read hands out the `Arc` it holds, an update changes the session it takes out of the
+//! options), so a copy the benchmark shows is the client's, not this store's. Also the
+//! session the refresh benchmarks start from.
 
 use auth0_emulator::{DEFAULT_AUDIENCE, Emulator, RefreshGrant};
 use auth0_server::protocol::effect::LogoutTokenClaims;
-use auth0_server::protocol::session::StateData;
 use auth0_server::protocol::session::TokenSet;
+use auth0_server::protocol::session::{Merged, SessionUpdate, StateData, Updated};
 use auth0_server::protocol::time::UnixTime;
 use auth0_server::protocol::transaction::TransactionData;
 use auth0_server::store::{StateStore, StoreError, TransactionStore};
@@ -15,17 +17,34 @@ use std::sync::Arc;
 pub struct InOptions;
 
 impl StateStore for InOptions {
-    type Options = Option<StateData>;
+    type Options = Option<Arc<StateData>>;
     fn get(
         &self,
         o: &mut Self::Options,
         _: UnixTime,
     ) -> Result<Option<Arc<StateData>>, StoreError> {
-        Ok(o.clone().map(Arc::new))
+        Ok(o.clone())
     }
     fn set(&self, s: &StateData, o: &mut Self::Options, _: UnixTime) -> Result<(), StoreError> {
-        *o = Some(s.clone());
+        *o = Some(Arc::new(s.clone()));
         Ok(())
+    }
+    fn update(
+        &self,
+        update: &SessionUpdate,
+        o: &mut Self::Options,
+        _: UnixTime,
+    ) -> Result<Updated, StoreError> {
+        let Some(current) = o.take() else {
+            return Ok(Updated::Gone);
+        };
+        match update.apply(Arc::unwrap_or_clone(current)) {
+            Merged::Updated(state) => {
+                *o = Some(Arc::new(state));
+                Ok(Updated::Saved)
+            }
+            Merged::OtherSession => Ok(Updated::Gone),
+        }
     }
     fn delete(&self, o: &mut Self::Options, _: UnixTime) -> Result<(), StoreError> {
         *o = None;
@@ -42,7 +61,7 @@ impl StateStore for InOptions {
 }
 
 impl TransactionStore for InOptions {
-    type Options = Option<StateData>;
+    type Options = Option<Arc<StateData>>;
     fn get(
         &self,
         _: &str,
