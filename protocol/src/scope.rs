@@ -119,6 +119,9 @@ impl<'a> Scopes<'a> {
     /// nothing, when one pass can tell: the cache-hit path asks this of every stored token set
     /// of the audience, and the usual answer is [`QuickComparison::Same`].
     pub fn compare_quickly(&self, stored: &str) -> QuickComparison {
+        if self.spelled_by(stored) {
+            return QuickComparison::Same;
+        }
         let tracked = self.words.len();
         if tracked > INDEX_THRESHOLD {
             return QuickComparison::Undecided;
@@ -137,6 +140,26 @@ impl<'a> Scopes<'a> {
         } else {
             QuickComparison::Lacks
         }
+    }
+
+    /// Whether `stored` is exactly these scopes, in order, joined by single spaces (what
+    /// [`Scopes::joined`] makes, and so what the SDK stores as a token set's requested
+    /// scope): then it is the same set, found with one walk of the string and no lookups.
+    fn spelled_by(&self, stored: &str) -> bool {
+        let mut rest = stored;
+        for (i, word) in self.words.iter().enumerate() {
+            if i > 0 {
+                let Some(after) = rest.strip_prefix(' ') else {
+                    return false;
+                };
+                rest = after;
+            }
+            let Some(after) = rest.strip_prefix(word) else {
+                return false;
+            };
+            rest = after;
+        }
+        rest.is_empty()
     }
 
     /// The scopes joined by single spaces, or `None` when empty.
@@ -314,7 +337,11 @@ mod tests {
             stored.extend(extra.iter().flat_map(|e| e.split_ascii_whitespace()));
             let stored = stored.join(" ");
             let only_wanted = stored.split_ascii_whitespace().all(|w| wanted.contains(&w));
-            match Scopes::of([requested.as_str()]).compare_quickly(&stored) {
+            let scopes = Scopes::of([requested.as_str()]);
+            // The SDK's own spelling of a scope set is always the same set.
+            let spelled = scopes.joined().unwrap_or_default();
+            prop_assert_eq!(scopes.compare_quickly(&spelled), QuickComparison::Same);
+            match scopes.compare_quickly(&stored) {
                 QuickComparison::Same => prop_assert!(oracle::same_set(&stored, &requested)),
                 QuickComparison::Lacks => {
                     prop_assert!(only_wanted);
