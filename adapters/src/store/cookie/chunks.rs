@@ -139,16 +139,15 @@ pub(crate) fn read_parts<'a>(options: &'a CookieOptions, name: &str) -> Parts<'a
     if chunks.len() > MAX_CHUNKS || chunks.iter().enumerate().any(|(i, &(idx, _))| i != idx) {
         return Parts::Invalid;
     }
-    let mut parts = Vec::with_capacity(chunks.len());
     let mut total = 0;
-    for (_, chunk) in chunks {
+    for &(_, chunk) in &chunks {
         if chunk.is_empty() || total + chunk.len() > MAX_CHUNKS * CHUNK_LEN {
             return Parts::Invalid;
         }
         total += chunk.len();
-        parts.push(chunk);
     }
-    Parts::Value(parts)
+    // Collected in place: the list of chunks becomes the list of their values.
+    Parts::Value(chunks.into_iter().map(|(_, chunk)| chunk).collect())
 }
 
 /// Writes `value` under `name` as chunks `name.0 … name.{n-1}` with these `Set-Cookie`
