@@ -8,14 +8,11 @@ mod adapter_support;
 mod login_support;
 
 use auth0_emulator::{
-    DEFAULT_API_SCOPES, DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RefreshGrant,
-    RefreshTokenPolicy,
+    DEFAULT_API_SCOPES, DEFAULT_AUDIENCE, Emulator, EmulatorConfig, RefreshTokenPolicy,
 };
 use auth0_server::blocking::ServerClient;
 use auth0_server::clock::Clock;
-use auth0_server::protocol::config::{Config, DEFAULT_SCOPE};
-use auth0_server::protocol::secret::Secret;
-use auth0_server::protocol::session::{StateData, TokenSet};
+use auth0_server::protocol::config::Config;
 use auth0_server::store::cookie::chunks::{CHUNK_LEN, MAX_CHUNKS};
 use auth0_server::store::cookie::{
     CookieStateStore, CookieTransactionStore, DEFAULT_SESSION_COOKIE,
@@ -23,7 +20,6 @@ use auth0_server::store::cookie::{
 use auth0_server::store::{CookieOptions, StateStore};
 use auth0_server::{AccessToken, AccessTokenRequest};
 use login_support::Jar;
-use serde_json::json;
 
 const SECRET: &str = "secret-growth-0123456789-0123456789-0123456789";
 const APIS: usize = 30;
@@ -75,21 +71,12 @@ fn a_session_with_30_token_sets_works_with_the_cookie_store() {
     .build();
 
     // A logged-in user whose default-audience token has expired (rotation is on).
-    let now = Clock::system().now().as_secs();
-    let first_refresh_token = emu.issue_refresh_token(RefreshGrant::default());
-    let state = StateData {
-        user: Some(serde_json::from_value(json!({"sub": "auth0|emulator-user"})).unwrap()),
-        refresh_token: Some(Secret::new(first_refresh_token.clone())),
-        token_sets: vec![TokenSet {
-            audience: DEFAULT_AUDIENCE.into(),
-            access_token: Secret::new("expired-access-token"),
-            scope: Some(DEFAULT_SCOPE.into()),
-            expires_at: now - 10,
-            requested_scope: None,
-            token_type: Default::default(),
-        }],
-        ..Default::default()
-    };
+    let state = adapter_support::expired_session(&emu, DEFAULT_AUDIENCE);
+    let first_refresh_token = state
+        .refresh_token
+        .as_ref()
+        .map(|t| t.expose().to_owned())
+        .expect("a refresh token");
     let mut jar = Jar::default();
     let mut written = CookieOptions::new();
     StateStore::set(&store(), &state, &mut written, Clock::system().now()).unwrap();
