@@ -10,34 +10,24 @@
 //! Run with `cargo bench -p auth0-server --bench memory` (add a name to run one group, e.g.
 //! `-- cache_hit`; each group builds its own stores, up to a million sessions each).
 
+#[path = "support/memory_sessions.rs"]
+mod memory_sessions;
+
 use auth0_server::protocol::effect::LogoutTokenClaims;
-use auth0_server::protocol::session::StateData;
 use auth0_server::store::memory::MemoryStateStore;
 use auth0_server::store::{CookieOptions, StateStore};
 use divan::{Bencher, black_box};
 use http::HeaderMap;
-use serde_json::json;
+use memory_sessions::{ISSUER, request_for, session};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
-const ISSUER: &str = "https://bench.local/";
 /// A fixed instant: no session is stamped again while the benchmark reads it.
 const NOW: u64 = 1_700_000_000;
 
 fn main() {
     divan::main();
-}
-
-fn session(sub: &str, sid: &str) -> StateData {
-    let mut state = StateData::default();
-    let serde_json::Value::Object(user) = json!({"sub": sub, "iss": ISSUER, "name": "Bench User"})
-    else {
-        unreachable!("an object")
-    };
-    state.user = Some(user);
-    state.internal.sid = sid.to_owned();
-    state
 }
 
 /// A store holding `n` sessions, their ids and cookie headers for a sample of them.
@@ -57,10 +47,7 @@ fn fixture(n: usize, capacity: usize) -> Fixture {
             )
             .expect("inserted");
         if i % (n / 1_000).max(1) == 0 {
-            let mut headers = HeaderMap::new();
-            let cookie = format!("{}={id}", store.cookie());
-            headers.insert(http::header::COOKIE, cookie.parse().expect("a header"));
-            requests.push(headers);
+            requests.push(request_for(&store, &id));
         }
     }
     Fixture { store, requests }

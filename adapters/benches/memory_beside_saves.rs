@@ -16,12 +16,14 @@
 //! Run with `cargo bench -p auth0-server --bench memory_beside_saves`
 //! (`-- --sessions 100000 --reads 200000` to change the sizes).
 
-use auth0_server::protocol::session::StateData;
+#[path = "support/memory_sessions.rs"]
+mod memory_sessions;
+
 use auth0_server::protocol::time::UnixTime;
 use auth0_server::store::memory::MemoryStateStore;
 use auth0_server::store::{CookieOptions, StateStore};
 use http::HeaderMap;
-use serde_json::json;
+use memory_sessions::{request_for, session};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,18 +33,6 @@ const NOW: u64 = 1_700_000_000;
 /// Sessions read: spread over the younger half of the store, which the saves (oldest first)
 /// do not reach in one run.
 const SAMPLE: usize = 1_000;
-
-fn session(sub: &str, sid: &str) -> StateData {
-    let mut state = StateData::default();
-    let serde_json::Value::Object(user) =
-        json!({"sub": sub, "iss": "https://bench.local/", "name": "Bench User"})
-    else {
-        unreachable!("an object")
-    };
-    state.user = Some(user);
-    state.internal.sid = sid.to_owned();
-    state
-}
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -105,10 +95,7 @@ fn main() {
             .insert(session(&format!("user{i}"), &format!("sid{i}")), now)
             .expect("inserted");
         if i >= sessions / 2 && (i - sessions / 2) % (sessions / 2 / SAMPLE) == 0 {
-            let mut headers = HeaderMap::new();
-            let cookie = format!("{}={id}", store.cookie());
-            headers.insert(http::header::COOKIE, cookie.parse().expect("a header"));
-            sample.push(headers);
+            sample.push(request_for(&store, &id));
         }
     }
     println!(
