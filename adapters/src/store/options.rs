@@ -33,7 +33,11 @@ pub struct CookieOptions {
 impl std::fmt::Debug for CookieOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Cookie values are session data: names only.
-        let names: Vec<&str> = self.request.iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = self
+            .request
+            .iter()
+            .map(|(n, _)| String::from_utf8_lossy(n).into_owned())
+            .collect();
         f.debug_struct("CookieOptions")
             .field("request_cookies", &names)
             .field("set_cookie_count", &self.set_cookie.len())
@@ -45,32 +49,14 @@ impl std::fmt::Debug for CookieOptions {
 pub const MAX_REQUEST_COOKIES: usize = 200;
 
 impl CookieOptions {
-    /// Options for a request with these headers (every `Cookie` header is read). A pair
-    /// that is not UTF-8 is skipped, not the whole header: browsers send other cookies'
-    /// non-ASCII values as they are.
+    /// Options for a request with these headers (every `Cookie` header is read). The
+    /// headers are shared, not copied: a `Cookie` header is split into pairs where it lies.
+    /// A pair whose value is not UTF-8 reads as absent, and only that pair: browsers send
+    /// other cookies' non-ASCII values as they are.
     pub fn from_request_headers(headers: &HeaderMap) -> Self {
-        let mut request =
-            RequestCookies::with_capacity(headers.get_all(COOKIE).iter().map(|v| v.len()).sum());
+        let mut request = RequestCookies::default();
         for value in headers.get_all(COOKIE) {
-            match std::str::from_utf8(value.as_bytes()) {
-                // The usual case, text: split it at each `;` (found with SIMD: a session
-                // cookie is kilobytes long).
-                Ok(text) => {
-                    let mut start = 0;
-                    for end in memchr::memchr_iter(b';', text.as_bytes()).chain([text.len()]) {
-                        // `;` is ASCII: both ends are character boundaries.
-                        request.add(text.get(start..end).unwrap_or_default());
-                        start = end + 1;
-                    }
-                }
-                // Some cookie carries bytes that are not UTF-8 (garbage): keep every pair
-                // that decodes, skip only the ones that do not.
-                Err(_) => value
-                    .as_bytes()
-                    .split(|&b| b == b';')
-                    .filter_map(|pair| std::str::from_utf8(pair).ok())
-                    .for_each(|pair| request.add(pair)),
-            }
+            request.add_header(value);
         }
         CookieOptions {
             request,
@@ -108,10 +94,17 @@ impl CookieOptions {
         if let Some((_, v)) = self.written.iter().rev().find(|(n, _)| n == name) {
             return v.as_deref();
         }
-        self.request
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
+        std::str::from_utf8(self.request.first(name)?).ok()
+    }
+
+    /// [`CookieOptions::cookie`] as the bytes the request sent, not checked for UTF-8: for
+    /// the cookie stores, whose values are base64url (any other byte fails to decode), and
+    /// whose warm path compares a value with a cached one without reading it as text.
+    pub(crate) fn cookie_bytes(&self, name: &str) -> Option<&[u8]> {
+        if let Some((_, v)) = self.written.iter().rev().find(|(n, _)| n == name) {
+            return v.as_deref().map(str::as_bytes);
+        }
+        self.request.first(name)
     }
 
     /// Names of the request's cookies, then of this request's writes (deletions included),
@@ -119,7 +112,7 @@ impl CookieOptions {
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.request
             .iter()
-            .map(|(n, _)| n)
+            .filter_map(|(n, _)| std::str::from_utf8(n).ok())
             .chain(self.written.iter().map(|(n, _)| n.as_str()))
     }
 
@@ -174,56 +167,96 @@ impl CookieOptions {
     }
 }
 
-/// The request's cookies, parsed once: every pair's name and value, trimmed, copied into one
-/// buffer (one allocation for the whole `Cookie` header, however many cookies it carries).
+/// The request's cookies, parsed once: the `Cookie` headers themselves (shared with the
+/// request's `HeaderMap`, not copied) and where each pair's name and value lie in them,
+/// trimmed.
 #[derive(Clone, Default)]
 struct RequestCookies {
-    text: String,
+    headers: Vec<HeaderValue>,
     pairs: Vec<PairAt>,
 }
 
-/// Where one pair lies in [`RequestCookies::text`]: the name is `start..split`, the value
-/// `split..end`.
+/// Where one pair lies: in `headers[header]`, the name is `start..split`, the value
+/// `value..end`.
 #[derive(Clone, Copy)]
 struct PairAt {
+    header: usize,
     start: usize,
     split: usize,
+    value: usize,
     end: usize,
 }
 
 impl RequestCookies {
-    fn with_capacity(bytes: usize) -> Self {
-        RequestCookies {
-            text: String::with_capacity(bytes),
-            pairs: Vec::new(),
+    /// Adds the `name=value` pairs of one `Cookie` header: split at each `;` (found with
+    /// SIMD: a session cookie is kilobytes long), surrounding spaces and the value's quotes
+    /// removed; text without `=` is no pair. At most [`MAX_REQUEST_COOKIES`] are kept.
+    fn add_header(&mut self, header: &HeaderValue) {
+        let bytes = header.as_bytes();
+        let index = self.headers.len();
+        let before = self.pairs.len();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b';', bytes).chain([bytes.len()]) {
+            if self.pairs.len() >= MAX_REQUEST_COOKIES {
+                break;
+            }
+            if let Some(pair) = pair_at(bytes, start, end) {
+                self.pairs.push(PairAt {
+                    header: index,
+                    ..pair
+                });
+            }
+            start = end + 1;
+        }
+        if self.pairs.len() > before {
+            self.headers.push(header.clone());
         }
     }
 
-    /// Adds one `name=value` pair of a `Cookie` header (surrounding spaces and the value's
-    /// quotes removed); text without `=` is no pair. At most [`MAX_REQUEST_COOKIES`] are kept.
-    fn add(&mut self, pair: &str) {
-        if self.pairs.len() >= MAX_REQUEST_COOKIES {
-            return;
-        }
-        if let Some((name, value)) = pair.trim().split_once('=') {
-            let start = self.text.len();
-            self.text.push_str(name.trim());
-            let split = self.text.len();
-            self.text.push_str(value.trim().trim_matches('"'));
-            let end = self.text.len();
-            self.pairs.push(PairAt { start, split, end });
-        }
-    }
-
-    /// The pairs as `(name, value)`, in the order the request sent them.
-    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+    /// The pairs as `(name, value)` bytes, in the order the request sent them.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.pairs.iter().map(|p| {
+            let bytes = self.headers.get(p.header).map_or(&[][..], |h| h.as_bytes());
             (
-                self.text.get(p.start..p.split).unwrap_or_default(),
-                self.text.get(p.split..p.end).unwrap_or_default(),
+                bytes.get(p.start..p.split).unwrap_or_default(),
+                bytes.get(p.value..p.end).unwrap_or_default(),
             )
         })
     }
+
+    /// The value of the first pair named `name`.
+    fn first(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(n, _)| *n == name.as_bytes())
+            .map(|(_, v)| v)
+    }
+}
+
+/// The pair in `bytes[from..to]`: name and value each without surrounding ASCII spaces, the
+/// value without surrounding quotes; `None` without an `=`.
+fn pair_at(bytes: &[u8], from: usize, to: usize) -> Option<PairAt> {
+    let eq = from + memchr::memchr(b'=', bytes.get(from..to)?)?;
+    let (start, split) = trimmed(bytes, from, eq, u8::is_ascii_whitespace);
+    let (value, end) = trimmed(bytes, eq + 1, to, u8::is_ascii_whitespace);
+    let (value, end) = trimmed(bytes, value, end, |&b| b == b'"');
+    Some(PairAt {
+        header: 0,
+        start,
+        split,
+        value,
+        end,
+    })
+}
+
+/// `from..to` without the bytes at either end that `strip` matches.
+fn trimmed(bytes: &[u8], mut from: usize, mut to: usize, strip: fn(&u8) -> bool) -> (usize, usize) {
+    while from < to && bytes.get(from).is_some_and(strip) {
+        from += 1;
+    }
+    while to > from && bytes.get(to - 1).is_some_and(strip) {
+        to -= 1;
+    }
+    (from, to)
 }
 
 #[cfg(test)]
@@ -232,22 +265,21 @@ mod tests {
     use proptest::prelude::*;
 
     /// What the request cookies are, read the plain way: each header split at `;`, each
-    /// piece that is UTF-8 trimmed and split at its first `=`, the value's spaces and quotes
-    /// removed, the first [`MAX_REQUEST_COOKIES`] pairs kept.
-    fn model(headers: &[Vec<u8>]) -> Vec<(String, String)> {
+    /// piece split at its first `=`, name and value without surrounding ASCII spaces, the
+    /// value without surrounding quotes, the first [`MAX_REQUEST_COOKIES`] pairs kept.
+    fn model(headers: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
         headers
             .iter()
-            .flat_map(|h| {
-                h.split(|&b| b == b';')
-                    .map(<[u8]>::to_vec)
-                    .collect::<Vec<_>>()
-            })
-            .filter_map(|piece| String::from_utf8(piece).ok())
-            .filter_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
+            .flat_map(|h| h.split(|&b| b == b';'))
+            .filter_map(|piece| {
+                let eq = piece.iter().position(|&b| b == b'=')?;
+                let (name, value) = (&piece[..eq], piece[eq + 1..].trim_ascii());
+                let lead = value.iter().take_while(|&&b| b == b'"').count();
+                let value = &value[lead..];
+                let trail = value.iter().rev().take_while(|&&b| b == b'"').count();
                 Some((
-                    name.trim().to_owned(),
-                    value.trim().trim_matches('"').to_owned(),
+                    name.trim_ascii().to_vec(),
+                    value[..value.len() - trail].to_vec(),
                 ))
             })
             .take(MAX_REQUEST_COOKIES)
@@ -272,7 +304,12 @@ mod tests {
         assert_eq!(o.cookie("a"), Some("1"));
         assert_eq!(o.cookie("b"), Some("two"));
         assert_eq!(o.cookie("c"), Some("café"));
-        assert_eq!(o.cookie("d"), None, "not UTF-8: that pair only is skipped");
+        assert_eq!(
+            o.cookie("d"),
+            None,
+            "not UTF-8: that pair only reads as absent"
+        );
+        assert_eq!(o.cookie_bytes("d"), Some(&b"\xff\xfe"[..]));
         assert_eq!(o.cookie("e"), Some("5"));
         assert_eq!(o.cookie_names(), ["a", "b", "c", "e"]);
         assert!(!format!("{o:?}").contains("two"), "Debug shows names only");
@@ -292,7 +329,7 @@ mod tests {
 
     proptest! {
         /// Any `Cookie` headers (bytes a header may carry, UTF-8 or not) read as the plain
-        /// reading of them does.
+        /// reading of them does: the first pair of a name is its value, text when UTF-8.
         #[test]
         fn reading_matches_the_plain_reading(
             headers in proptest::collection::vec(
@@ -308,15 +345,20 @@ mod tests {
         ) {
             if let Some(o) = options(&headers) {
                 let want = model(&headers);
-                let got: Vec<(String, String)> = o
+                let got: Vec<(Vec<u8>, Vec<u8>)> = o
                     .request
                     .iter()
-                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .map(|(n, v)| (n.to_vec(), v.to_vec()))
                     .collect();
                 prop_assert_eq!(&got, &want);
                 for (name, _) in &want {
-                    let first = want.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-                    prop_assert_eq!(o.cookie(name), first);
+                    let Ok(name) = std::str::from_utf8(name) else { continue };
+                    let first = want
+                        .iter()
+                        .find(|(n, _)| n == name.as_bytes())
+                        .map(|(_, v)| v.as_slice());
+                    prop_assert_eq!(o.cookie_bytes(name), first);
+                    prop_assert_eq!(o.cookie(name), first.and_then(|v| std::str::from_utf8(v).ok()));
                 }
             }
         }

@@ -31,13 +31,13 @@ pub(crate) struct SessionCache {
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<Box<str>, Entry>,
+    map: HashMap<Box<[u8]>, Entry>,
     /// Keys in insertion order (may hold keys already removed from `map`).
-    order: VecDeque<Box<str>>,
+    order: VecDeque<Box<[u8]>>,
 }
 
 struct Entry {
-    value: Box<str>,
+    value: Box<[u8]>,
     decoded: Decoded,
 }
 
@@ -58,23 +58,23 @@ impl Decoded {
     }
 }
 
-fn key_of(value: &str) -> &str {
-    value.rsplit('.').next().unwrap_or(value)
+fn key_of(value: &[u8]) -> &[u8] {
+    value.rsplit(|&b| b == b'.').next().unwrap_or(value)
 }
 
 /// [`key_of`] for a value given in pieces: what follows the last `.` (at most 64 bytes).
 /// Borrowed when the last piece holds it whole (the usual case: a JWE's tag is 43
 /// characters at the end of the last chunk).
-fn key_of_parts<'a>(parts: &[&'a str]) -> Cow<'a, str> {
+fn key_of_parts<'a>(parts: &[&'a [u8]]) -> Cow<'a, [u8]> {
     if let Some(last) = parts.last() {
-        if let Some(dot) = last.rfind('.') {
+        if let Some(dot) = memchr::memrchr(b'.', last) {
             return Cow::Borrowed(&last[dot + 1..]);
         }
     }
-    let mut tail: Vec<&str> = Vec::new();
+    let mut tail: Vec<&[u8]> = Vec::new();
     let mut len = 0;
     for part in parts.iter().rev() {
-        match part.rfind('.') {
+        match memchr::memrchr(b'.', part) {
             Some(dot) => {
                 tail.push(&part[dot + 1..]);
                 break;
@@ -88,14 +88,14 @@ fn key_of_parts<'a>(parts: &[&'a str]) -> Cow<'a, str> {
             }
         }
     }
-    Cow::Owned(tail.iter().rev().copied().collect())
+    Cow::Owned(tail.iter().rev().copied().flatten().copied().collect())
 }
 
 /// Whether the pieces, concatenated, equal `value` (without concatenating them).
-fn equals_parts(value: &str, parts: &[&str]) -> bool {
+fn equals_parts(value: &[u8], parts: &[&[u8]]) -> bool {
     let mut rest = value;
     for part in parts {
-        match rest.strip_prefix(part) {
+        match rest.strip_prefix(*part) {
             Some(r) => rest = r,
             None => return false,
         }
@@ -117,7 +117,7 @@ impl SessionCache {
     }
 
     /// The session the value given as its chunks (in order) decoded to, if cached.
-    pub(crate) fn get_parts(&self, parts: &[&str]) -> Option<Decoded> {
+    pub(crate) fn get_parts(&self, parts: &[&[u8]]) -> Option<Decoded> {
         if self.capacity == 0 {
             return None;
         }
@@ -132,10 +132,10 @@ impl SessionCache {
         if self.capacity == 0 {
             return;
         }
-        let key: Box<str> = key_of(&value).into();
+        let key: Box<[u8]> = key_of(value.as_bytes()).into();
         let mut inner = self.lock();
         let entry = Entry {
-            value: value.into_boxed_str(),
+            value: value.into_bytes().into_boxed_slice(),
             decoded,
         };
         if let Some(slot) = inner.map.get_mut(&key) {
@@ -159,7 +159,7 @@ impl SessionCache {
     }
 
     /// Forgets `value`.
-    pub(crate) fn remove(&self, value: &str) {
+    pub(crate) fn remove(&self, value: &[u8]) {
         if self.capacity == 0 {
             return;
         }
@@ -183,6 +183,11 @@ impl SessionCache {
 mod tests {
     use super::*;
 
+    /// The lookup a request makes, its chunks given as text.
+    fn get(c: &SessionCache, parts: &[&str]) -> Option<Decoded> {
+        c.get_parts(&parts.iter().map(|p| p.as_bytes()).collect::<Vec<_>>())
+    }
+
     fn state(sid: &str) -> StateData {
         let mut s = StateData::default();
         s.internal.sid = sid.into();
@@ -193,15 +198,12 @@ mod tests {
     fn hit_requires_the_exact_value() {
         let c = SessionCache::new(4);
         c.insert("h..iv.ct.TAG".into(), Decoded::new(state("a")));
-        assert_eq!(
-            c.get_parts(&["h..iv.ct.TAG"]).unwrap().state.internal.sid,
-            "a"
-        );
+        assert_eq!(get(&c, &["h..iv.ct.TAG"]).unwrap().state.internal.sid, "a");
         assert!(
-            c.get_parts(&["h..iv.cX.TAG"]).is_none(),
+            get(&c, &["h..iv.cX.TAG"]).is_none(),
             "same tag, other ciphertext"
         );
-        assert!(c.get_parts(&["h..iv.ct.TAX"]).is_none());
+        assert!(get(&c, &["h..iv.ct.TAX"]).is_none());
     }
 
     #[test]
@@ -211,12 +213,12 @@ mod tests {
         c.insert(value.into(), Decoded::new(state("a")));
         for cut in 0..=value.len() {
             let (a, b) = value.split_at(cut);
-            assert!(c.get_parts(&[a, b]).is_some(), "split at {cut}");
+            assert!(get(&c, &[a, b]).is_some(), "split at {cut}");
         }
-        assert!(c.get_parts(&["hdr..iv.ciphertext.TAG4"]).is_none());
-        assert!(c.get_parts(&["hdr..iv.ciphertext.TAG43", "x"]).is_none());
-        assert!(c.get_parts(&["hdr..iv.cipherXext.", "TAG43"]).is_none());
-        assert!(c.get_parts(&[]).is_none());
+        assert!(get(&c, &["hdr..iv.ciphertext.TAG4"]).is_none());
+        assert!(get(&c, &["hdr..iv.ciphertext.TAG43", "x"]).is_none());
+        assert!(get(&c, &["hdr..iv.cipherXext.", "TAG43"]).is_none());
+        assert!(get(&c, &[]).is_none());
     }
 
     #[test]
@@ -226,8 +228,8 @@ mod tests {
             c.insert(format!("x.{i}"), Decoded::new(state(&i.to_string())));
             assert!(c.len() <= 3);
         }
-        assert!(c.get_parts(&["x.6"]).is_none());
-        assert!(c.get_parts(&["x.7"]).is_some() && c.get_parts(&["x.9"]).is_some());
+        assert!(get(&c, &["x.6"]).is_none());
+        assert!(get(&c, &["x.7"]).is_some() && get(&c, &["x.9"]).is_some());
     }
 
     #[test]
@@ -235,7 +237,7 @@ mod tests {
         let c = SessionCache::new(2);
         for i in 0..100 {
             c.insert(format!("x.{i}"), Decoded::new(state("s")));
-            c.remove(&format!("x.{i}"));
+            c.remove(format!("x.{i}").as_bytes());
             c.insert(format!("x.{i}"), Decoded::new(state("s")));
         }
         assert!(c.len() <= 2);
@@ -246,6 +248,6 @@ mod tests {
     fn zero_capacity_caches_nothing() {
         let c = SessionCache::new(0);
         c.insert("a.b".into(), Decoded::new(state("s")));
-        assert!(c.get_parts(&["a.b"]).is_none());
+        assert!(get(&c, &["a.b"]).is_none());
     }
 }

@@ -90,13 +90,14 @@ pub fn present(options: &CookieOptions, name: &str) -> Vec<usize> {
         .collect()
 }
 
-/// [`present`] with each chunk's current value, found in the same pass.
-fn present_values<'a>(options: &'a CookieOptions, name: &str) -> Vec<(usize, &'a str)> {
-    let mut found: Vec<(usize, &str)> = options
+/// [`present`] with each chunk's current value, found in the same pass: the bytes the
+/// request sent (a chunk that is not UTF-8 is present, and makes the value invalid).
+fn present_values<'a>(options: &'a CookieOptions, name: &str) -> Vec<(usize, &'a [u8])> {
+    let mut found: Vec<(usize, &[u8])> = options
         .names()
         .filter_map(|n| {
             let i = parse_index(n.strip_prefix(name)?.strip_prefix('.')?)?;
-            Some((i, options.cookie(n)?))
+            Some((i, options.cookie_bytes(n)?))
         })
         .collect();
     // A repeated name has one current value (`cookie`): repeats are equal pairs.
@@ -120,15 +121,19 @@ pub fn read(options: &CookieOptions, name: &str) -> Read {
     match read_parts(options, name) {
         Parts::Absent => Read::Absent,
         Parts::Invalid => Read::Invalid,
-        Parts::Value(parts) => Read::Value(parts.concat()),
+        Parts::Value(parts) => match String::from_utf8(parts.concat()) {
+            Ok(value) => Read::Value(value),
+            Err(_) => Read::Invalid,
+        },
     }
 }
 
-/// [`read`] without the copy: the chunks' values in order, borrowed from `options`.
+/// [`read`] without the copy: the chunks' values in order, borrowed from `options`, as
+/// the bytes the request sent (not checked for UTF-8: the caller decodes or compares them).
 pub(crate) enum Parts<'a> {
     Absent,
     Invalid,
-    Value(Vec<&'a str>),
+    Value(Vec<&'a [u8]>),
 }
 
 pub(crate) fn read_parts<'a>(options: &'a CookieOptions, name: &str) -> Parts<'a> {

@@ -495,7 +495,8 @@ impl CookieStateStore {
                 decoded
             }
             None => {
-                let value = parts.concat();
+                // A value that is not UTF-8 is no base64url: no session.
+                let value = String::from_utf8(parts.concat()).unwrap_or_default();
                 match self.decode(&value) {
                     Some(state) if self.expires_at(&state) > now => {
                         let decoded = Decoded::new(state);

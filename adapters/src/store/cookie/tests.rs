@@ -402,3 +402,43 @@ fn warm_reads_share_the_cached_session() {
         "decoded anew, the same session"
     );
 }
+
+/// The warm path reads the session's chunks as the bytes the request sent. A chunk with a
+/// byte that is not UTF-8 (in the ciphertext, so the cache's key, the tag, still matches)
+/// is no session, cached or not, and every chunk is cleared.
+#[test]
+fn a_chunk_that_is_not_utf8_is_no_session_and_is_cleared() {
+    let (_, c) = clock();
+    for capacity in [0, 16] {
+        let store = CookieStateStore::builder_with_secrets([SECRET])
+            .cache_capacity(capacity)
+            .build()
+            .unwrap();
+        let mut o = CookieOptions::new();
+        store.set(&session(), &mut o, c.now()).unwrap();
+        assert!(store.get(&mut next_request(&o), c.now()).unwrap().is_some());
+        let value = o.cookie("_a0_session.0").unwrap();
+        let mut tampered = format!("_a0_session.0={value}").into_bytes();
+        let middle = tampered.len() / 2;
+        tampered[middle] = 0xff;
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_bytes(&tampered).unwrap(),
+        );
+        let mut request = CookieOptions::from_request_headers(&h);
+        assert!(
+            store.get(&mut request, c.now()).unwrap().is_none(),
+            "{capacity}"
+        );
+        let cleared: Vec<&str> = request
+            .set_cookie_headers()
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .collect();
+        assert!(
+            cleared.len() == 1 && cleared[0].starts_with("_a0_session.0=; Max-Age=0"),
+            "{cleared:?}"
+        );
+    }
+}
