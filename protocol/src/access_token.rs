@@ -226,12 +226,22 @@ pub fn requested_scope(
 /// Picks the stored token set for an audience key and requested scope (step 3): one whose
 /// scope set equals the requested set, else the superset with the fewest scopes (the first of
 /// equals), else none.
+///
+/// The usual cache hit is settled without parsing either string: the SDK stores the scope a
+/// set was requested with, so the audience's first set is most often spelled exactly as
+/// `requested`, and a string equal to it names the same set (the answer
+/// [`select_by_scopes`] gives). Any other case is [`select_by_scopes`].
 pub fn select_token_set<'a>(
     sets: &'a [TokenSet],
     audience_key: &str,
     requested: Option<&str>,
 ) -> Option<&'a TokenSet> {
-    select_by_scopes(sets, audience_key, &Scopes::of(requested))
+    let first = sets.iter().position(|s| s.audience == audience_key)?;
+    let rest = sets.get(first..).unwrap_or_default();
+    match rest.first() {
+        Some(set) if set.matching_scope() == requested.unwrap_or("") => Some(set),
+        _ => select_by_scopes(rest, audience_key, &Scopes::of(requested)),
+    }
 }
 
 /// [`select_token_set`] with the requested scopes already parsed.
@@ -578,8 +588,16 @@ impl Operation for GetAccessToken {
                 };
                 let key = self.audience_key();
                 let defaults = self.config.authorization_params().scope.for_audience(key);
-                let wanted = Scopes::of(defaults.into_iter().chain(self.request.scope.as_deref()));
-                if let Some(set) = select_by_scopes(&session.token_sets, key, &wanted) {
+                let chosen = match self.request.scope.as_deref() {
+                    // The defaults alone: one string, compared as it is spelled first.
+                    None => select_token_set(&session.token_sets, key, defaults),
+                    Some(call) => select_by_scopes(
+                        &session.token_sets,
+                        key,
+                        &Scopes::of(defaults.into_iter().chain([call])),
+                    ),
+                };
+                if let Some(set) = chosen {
                     if !is_expired(
                         UnixTime::from_secs(set.expires_at),
                         now,

@@ -6,12 +6,12 @@ mod common;
 
 use auth0_server_protocol::__internals::jws::unverified_claims;
 use auth0_server_protocol::access_token::{
-    AccessTokenRequest, apply_refresh, is_expired, select_token_set,
+    AccessTokenRequest, apply_refresh, is_expired, select_by_scopes, select_token_set,
 };
 use auth0_server_protocol::config::Config;
 use auth0_server_protocol::discovery::parse_metadata;
 use auth0_server_protocol::effect::{Input, Operation, Step};
-use auth0_server_protocol::scope::merge_scopes;
+use auth0_server_protocol::scope::{Scopes, merge_scopes};
 use auth0_server_protocol::secret::Secret;
 use auth0_server_protocol::session::{StateData, TokenSet};
 use auth0_server_protocol::time::UnixTime;
@@ -138,6 +138,30 @@ proptest! {
             let req = words(requested.as_deref().unwrap_or(""));
             prop_assert!(words(sets[i].scope.as_deref().unwrap_or("")).is_superset(&req));
         }
+    }
+
+    /// The requested scope spelled exactly as a stored set's (the usual cache hit, which
+    /// `select_token_set` settles without parsing), with, somewhere in the list, the same
+    /// scopes spelled otherwise: the same answer as the oracle and as the parsed comparison.
+    #[test]
+    fn selection_by_a_stored_spelling_matches_the_oracle(
+        mut sets in prop::collection::vec(token_set(), 1..8),
+        pick in any::<prop::sample::Index>(),
+        respelled_at in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let picked = sets[pick.index(sets.len())].clone();
+        if let Some(at) = respelled_at {
+            let words: Vec<&str> = picked.matching_scope().split_whitespace().collect();
+            let mut twin = picked.clone();
+            twin.scope = Some(format!("{} ", words.join("  ")));
+            sets.insert(at.index(sets.len() + 1), twin);
+        }
+        let (audience, requested) = (picked.audience.as_str(), picked.scope.as_deref());
+        let position = |chosen: &TokenSet| sets.iter().position(|s| std::ptr::eq(s, chosen));
+        let got = select_token_set(&sets, audience, requested).and_then(position);
+        prop_assert_eq!(got, oracle(&sets, audience, requested));
+        let parsed = select_by_scopes(&sets, audience, &Scopes::of(requested)).and_then(position);
+        prop_assert_eq!(got, parsed);
     }
 
     #[test]
