@@ -91,10 +91,7 @@ impl CookieOptions {
     /// The current value of a cookie: what a store wrote during this request, else what the
     /// request carried (the first one, when a name repeats).
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        if let Some((_, v)) = self.written.iter().rev().find(|(n, _)| n == name) {
-            return v.as_deref();
-        }
-        std::str::from_utf8(self.request.first(name)?).ok()
+        std::str::from_utf8(self.cookie_bytes(name)?).ok()
     }
 
     /// [`CookieOptions::cookie`] as the bytes the request sent, not checked for UTF-8: for
@@ -107,8 +104,9 @@ impl CookieOptions {
         self.request.first(name)
     }
 
-    /// Names of the request's cookies, then of this request's writes (deletions included),
-    /// repeats and all: for lookups that check [`CookieOptions::cookie`] themselves.
+    /// Names of the request's cookies (those that are UTF-8), then of this request's writes
+    /// (deletions included), repeats and all: for lookups that check
+    /// [`CookieOptions::cookie`] themselves.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.request
             .iter()
@@ -200,11 +198,8 @@ impl RequestCookies {
             if self.pairs.len() >= MAX_REQUEST_COOKIES {
                 break;
             }
-            if let Some(pair) = pair_at(bytes, start, end) {
-                self.pairs.push(PairAt {
-                    header: index,
-                    ..pair
-                });
+            if let Some(pair) = pair_at(index, bytes, start, end) {
+                self.pairs.push(pair);
             }
             start = end + 1;
         }
@@ -232,15 +227,15 @@ impl RequestCookies {
     }
 }
 
-/// The pair in `bytes[from..to]`: name and value each without surrounding ASCII spaces, the
-/// value without surrounding quotes; `None` without an `=`.
-fn pair_at(bytes: &[u8], from: usize, to: usize) -> Option<PairAt> {
+/// The pair in `bytes[from..to]` of header `header`: name and value each without surrounding
+/// ASCII spaces, the value without surrounding quotes; `None` without an `=`.
+fn pair_at(header: usize, bytes: &[u8], from: usize, to: usize) -> Option<PairAt> {
     let eq = from + memchr::memchr(b'=', bytes.get(from..to)?)?;
     let (start, split) = trimmed(bytes, from, eq, u8::is_ascii_whitespace);
     let (value, end) = trimmed(bytes, eq + 1, to, u8::is_ascii_whitespace);
     let (value, end) = trimmed(bytes, value, end, |&b| b == b'"');
     Some(PairAt {
-        header: 0,
+        header,
         start,
         split,
         value,

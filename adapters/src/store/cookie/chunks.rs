@@ -100,7 +100,7 @@ fn present_values<'a>(options: &'a CookieOptions, name: &str) -> Vec<(usize, &'a
             Some((i, options.cookie_bytes(n)?))
         })
         .collect();
-    // A repeated name has one current value (`cookie`): repeats are equal pairs.
+    // A repeated name has one current value (`cookie_bytes`): repeats are equal pairs.
     found.sort_unstable_by_key(|&(i, _)| i);
     found.dedup_by_key(|&mut (i, _)| i);
     found
